@@ -1,0 +1,1 @@
+"""Drift metrics between binned distributions (vectorised over many features at once)."""

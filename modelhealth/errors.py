@@ -1,0 +1,62 @@
+"""Errors that carry the data a user needs to fix the cause."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SourcePos:
+    """Where in a config file something was written (1-based line and column)."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column}"
+        return self.file
+
+
+class ModelHealthError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in one config file, formatted ``file:line:col: context: field: message``."""
+
+    pos: SourcePos
+    message: str
+    field: str = ""
+    context: str = ""
+
+    def __str__(self) -> str:
+        parts = [str(self.pos)]
+        if self.context:
+            parts.append(self.context)
+        if self.field:
+            parts.append(self.field)
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+class ConfigError(ModelHealthError):
+    """A config file (or several) failed validation; holds every issue, not just the first."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+class InvalidName(ModelHealthError, ValueError):
+    """A model, feature or other identifier that may not reach SQL."""
+
+
+class StoreUnavailable(ModelHealthError):
+    """The query backend could not be reached or answered with an error."""
+
+
+class EmptyWindow(ModelHealthError, ValueError):
+    """A detector or metric was asked to judge a window with no data."""

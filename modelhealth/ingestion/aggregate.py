@@ -1,0 +1,216 @@
+"""Vectorised per-bucket feature statistics: the SDK's hot path.
+
+Rows are additive (counts and sums add, min/max combine), so a flush can emit partial rows for
+a bucket at any time and the store still answers any window exactly with SUM/MIN/MAX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from modelhealth.ingestion.reference import FeatureReference, ModelReference, numeric_bin_index
+from modelhealth.ingestion.schema import MISSING_MAX, MISSING_MIN, OTHER_CATEGORY
+
+
+class _Buckets:
+    """Groups event indices by time bucket once, reused by every feature of the block."""
+
+    def __init__(self, ts_ms: np.ndarray, bucket_ms: int) -> None:
+        b = (ts_ms // bucket_ms) * bucket_ms
+        self.single = bool(b.size == 0 or b.min() == b.max())
+        if self.single:
+            self.keys = b[:1].copy()
+            self.order = None
+            self.starts = np.zeros(1, dtype=np.int64)
+            self.inverse = np.zeros(b.size, dtype=np.int64)
+        else:
+            self.order = np.argsort(b, kind="stable")
+            sorted_b = b[self.order]
+            self.keys, self.starts, counts = np.unique(
+                sorted_b, return_index=True, return_counts=True
+            )
+            self.inverse = np.repeat(np.arange(self.keys.size), counts)
+
+    def arrange(self, values: np.ndarray) -> np.ndarray:
+        return values if self.order is None else values[self.order]
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        if self.single:
+            return np.array([values.sum()])
+        return np.add.reduceat(values, self.starts) if values.size else np.zeros(self.keys.size)
+
+
+def _numeric_values(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float values and a null mask; ``None`` is a null, NaN is a special value."""
+    if raw.dtype.kind in "fiub":
+        values = raw.astype(np.float64, copy=False)
+        return values, np.zeros(values.shape, dtype=bool)
+    nulls = np.fromiter((v is None for v in raw), dtype=bool, count=raw.size)
+    values = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(np.float64)
+    return values, nulls
+
+
+def aggregate_block(
+    model: str,
+    version: str,
+    ts_ms: np.ndarray,
+    features: Mapping[str, np.ndarray],
+    reference: ModelReference | None,
+    bucket_ms: int,
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Summary rows and bin rows for events of one (model, version), columns already sorted
+    out by feature. ``ts_ms`` is the events' epoch-ms times."""
+    buckets = _Buckets(np.asarray(ts_ms, dtype=np.int64), bucket_ms)
+    stats: list[dict[str, object]] = []
+    bins: list[dict[str, object]] = []
+    refs = reference.features if reference is not None else {}
+    for name, raw in features.items():
+        arr = buckets.arrange(np.asarray(raw))
+        ref = refs.get(name)
+        if (ref is not None and ref.kind == "categorical") or (
+            ref is None and arr.dtype.kind in "OUS" and not _looks_numeric(arr)
+        ):
+            _categorical(model, version, name, arr, ref, buckets, stats, bins)
+        else:
+            _numeric(model, version, name, arr, ref, buckets, stats, bins)
+    return stats, bins
+
+
+def _looks_numeric(arr: np.ndarray) -> bool:
+    for v in arr[:16]:
+        if v is None:
+            continue
+        return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+    return False
+
+
+def _numeric(
+    model: str,
+    version: str,
+    name: str,
+    arr: np.ndarray,
+    ref: FeatureReference | None,
+    buckets: _Buckets,
+    stats: list[dict[str, object]],
+    bins: list[dict[str, object]],
+) -> None:
+    values, nulls = _numeric_values(arr)
+    specials_set = ref.special_values if ref is not None else ()
+    special = ~nulls & (
+        np.isnan(values) | (np.isin(values, specials_set) if specials_set else False)
+    )
+    valid = ~nulls & ~special
+    v0 = np.where(valid, values, 0.0)
+    n = buckets.sum(np.ones(values.size))
+    n_null = buckets.sum(nulls.astype(np.float64))
+    n_special = buckets.sum(special.astype(np.float64))
+    n_valid = buckets.sum(valid.astype(np.float64))
+    s1 = buckets.sum(v0)
+    s2 = buckets.sum(v0 * v0)
+    vmin = _reduce(np.minimum, np.where(valid, values, MISSING_MIN), buckets)
+    vmax = _reduce(np.maximum, np.where(valid, values, MISSING_MAX), buckets)
+    for i, key in enumerate(buckets.keys):
+        stats.append(
+            {
+                "ts": int(key),
+                "model": model,
+                "version": version,
+                "feature": name,
+                "kind": "numeric",
+                "count": int(n[i]),
+                "nulls": int(n_null[i]),
+                "specials": int(n_special[i]),
+                "valid": int(n_valid[i]),
+                "sum": float(s1[i]),
+                "sum_sq": float(s2[i]),
+                "min": float(vmin[i]),
+                "max": float(vmax[i]),
+            }
+        )
+    if ref is None:
+        return
+    edges = np.asarray(ref.edges)
+    idx = numeric_bin_index(values, edges)
+    labels = ref.bin_labels()
+    _emit_bins(model, version, name, idx, valid, ref.n_bins, labels, buckets, bins)
+
+
+def _categorical(
+    model: str,
+    version: str,
+    name: str,
+    arr: np.ndarray,
+    ref: FeatureReference | None,
+    buckets: _Buckets,
+    stats: list[dict[str, object]],
+    bins: list[dict[str, object]],
+) -> None:
+    series = pd.Series(arr, dtype=object)
+    nulls = series.isna().to_numpy()
+    text = series.where(~nulls, "").astype(str)
+    empty = ~nulls & (text == "").to_numpy()
+    valid = ~nulls & ~empty
+    n = buckets.sum(np.ones(arr.size))
+    n_null = buckets.sum(nulls.astype(np.float64))
+    n_special = buckets.sum(empty.astype(np.float64))
+    n_valid = buckets.sum(valid.astype(np.float64))
+    for i, key in enumerate(buckets.keys):
+        stats.append(
+            {
+                "ts": int(key),
+                "model": model,
+                "version": version,
+                "feature": name,
+                "kind": "categorical",
+                "count": int(n[i]),
+                "nulls": int(n_null[i]),
+                "specials": int(n_special[i]),
+                "valid": int(n_valid[i]),
+                "sum": 0.0,
+                "sum_sq": 0.0,
+                "min": MISSING_MIN,
+                "max": MISSING_MAX,
+            }
+        )
+    categories = list(ref.categories) if ref is not None else []
+    codes = pd.Categorical(text, categories=categories).codes.astype(np.int64)
+    idx = np.where(codes < 0, len(categories), codes)
+    labels = [*categories, OTHER_CATEGORY]
+    _emit_bins(model, version, name, idx, valid, len(categories) + 1, labels, buckets, bins)
+
+
+def _reduce(op: np.ufunc, values: np.ndarray, buckets: _Buckets) -> np.ndarray:
+    if buckets.single:
+        return np.array([op.reduce(values)]) if values.size else np.array([np.nan])
+    return op.reduceat(values, buckets.starts)
+
+
+def _emit_bins(
+    model: str,
+    version: str,
+    name: str,
+    idx: np.ndarray,
+    valid: np.ndarray,
+    n_bins: int,
+    labels: list[str],
+    buckets: _Buckets,
+    bins: list[dict[str, object]],
+) -> None:
+    flat = buckets.inverse[valid] * n_bins + idx[valid]
+    counts = np.bincount(flat, minlength=buckets.keys.size * n_bins)
+    for pos in np.flatnonzero(counts):
+        b, k = divmod(int(pos), n_bins)
+        bins.append(
+            {
+                "ts": int(buckets.keys[b]),
+                "model": model,
+                "version": version,
+                "feature": name,
+                "bin": k,
+                "label": labels[k],
+                "count": int(counts[pos]),
+            }
+        )

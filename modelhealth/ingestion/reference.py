@@ -1,0 +1,199 @@
+"""Reference (training) profiles: the fixed bin edges and categories features are counted in.
+
+Fixing the bins from a reference sample is what keeps every window's histogram comparable
+with the baseline and with every other window: drift metrics are then sums over bins.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from modelhealth.ingestion.schema import OTHER_CATEGORY
+from modelhealth.names import check_name
+
+DEFAULT_SPECIAL_VALUES: tuple[float, ...] = (-1.0, -999999.0)
+"""Numeric sentinels that pipelines use for "unknown"; NaN always counts as special too."""
+
+
+@dataclass(frozen=True)
+class FeatureReference:
+    """How one feature is binned, and its reference distribution over those bins.
+
+    Numeric bins: ``edges`` e0 < … < ek give k+2 bins: 0 is underflow (< e0), i in 1..k is
+    [e(i-1), e(i)), and k+1 is overflow (>= ek). Categorical bins: one per category, then
+    the ``__other__`` bin.
+    """
+
+    name: str
+    kind: str  # "numeric" or "categorical"
+    edges: tuple[float, ...] = ()
+    categories: tuple[str, ...] = ()
+    counts: tuple[float, ...] = ()
+    special_values: tuple[float, ...] = DEFAULT_SPECIAL_VALUES
+    null_rate: float = 0.0
+    special_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "feature")
+        if self.kind not in ("numeric", "categorical"):
+            raise ValueError(f"feature {self.name}: kind must be numeric or categorical")
+        if self.kind == "numeric" and len(self.edges) < 1:
+            raise ValueError(f"feature {self.name}: numeric features need bin edges")
+        if self.counts and len(self.counts) != self.n_bins:
+            raise ValueError(
+                f"feature {self.name}: {len(self.counts)} counts for {self.n_bins} bins"
+            )
+
+    @property
+    def n_bins(self) -> int:
+        return len(self.edges) + 1 if self.kind == "numeric" else len(self.categories) + 1
+
+    def bin_labels(self) -> list[str]:
+        if self.kind == "categorical":
+            return [*self.categories, OTHER_CATEGORY]
+        e = self.edges
+        return [
+            f"<{e[0]:.4g}",
+            *(f"[{a:.4g},{b:.4g})" for a, b in itertools.pairwise(e)),
+            f">={e[-1]:.4g}",
+        ]
+
+    def distribution(self) -> np.ndarray:
+        """Reference probabilities per bin (zeros if the profile carries no counts)."""
+        c = np.asarray(self.counts, dtype=np.float64)
+        if c.size == 0 or c.sum() == 0:
+            return np.zeros(self.n_bins)
+        return c / c.sum()
+
+
+@dataclass(frozen=True)
+class ModelReference:
+    """The reference profile of one model: a FeatureReference per feature."""
+
+    model: str
+    features: Mapping[str, FeatureReference] = field(default_factory=dict)
+    score_edges: tuple[float, ...] = ()
+    score_counts: tuple[float, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "model": self.model,
+                "score_edges": list(self.score_edges),
+                "score_counts": list(self.score_counts),
+                "features": [f.__dict__ for f in self.features.values()],
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelReference:
+        raw = json.loads(text)
+        feats = {}
+        for f in raw["features"]:
+            f = {k: tuple(v) if isinstance(v, list) else v for k, v in f.items()}
+            feats[f["name"]] = FeatureReference(**f)
+        return cls(
+            model=raw["model"],
+            features=feats,
+            score_edges=tuple(raw.get("score_edges", ())),
+            score_counts=tuple(raw.get("score_counts", ())),
+        )
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelReference:
+        return cls.from_json(Path(path).read_text())
+
+
+def quantile_edges(values: np.ndarray, bins: int = 10) -> tuple[float, ...]:
+    """Interior bin edges at reference quantiles (deduplicated, so constant columns work)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return (0.0,)
+    qs = np.quantile(finite, np.linspace(0, 1, bins + 1))
+    edges = np.unique(qs)
+    return tuple(float(x) for x in edges)
+
+
+def numeric_bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin index of each value per the FeatureReference convention (NaN lands in overflow)."""
+    return np.searchsorted(edges, values, side="right")
+
+
+def build_feature_reference(
+    name: str,
+    column: pd.Series | np.ndarray | Iterable[object],
+    bins: int = 10,
+    max_categories: int = 50,
+    special_values: tuple[float, ...] = DEFAULT_SPECIAL_VALUES,
+) -> FeatureReference:
+    """Profile one reference column; numeric when it converts to float, else categorical."""
+    s = pd.Series(column) if not isinstance(column, pd.Series) else column
+    n = max(len(s), 1)
+    nulls = s.isna() & ~s.apply(lambda v: isinstance(v, float))
+    if pd.api.types.is_numeric_dtype(s):
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        special = np.isnan(v) | np.isin(v, special_values)
+        valid = v[~special]
+        edges = quantile_edges(valid, bins)
+        idx = numeric_bin_index(valid, np.asarray(edges))
+        counts = np.bincount(idx, minlength=len(edges) + 1)
+        return FeatureReference(
+            name=name,
+            kind="numeric",
+            edges=edges,
+            counts=tuple(float(c) for c in counts),
+            special_values=special_values,
+            null_rate=float(nulls.sum()) / n,
+            special_rate=float(special.sum()) / n,
+        )
+    text = s[~nulls].astype(str)
+    empties = text == ""
+    top = text[~empties].value_counts().head(max_categories)
+    categories = tuple(str(c) for c in top.index)
+    codes = pd.Categorical(text[~empties], categories=list(categories)).codes
+    counts = np.bincount(np.where(codes < 0, len(categories), codes), minlength=len(categories) + 1)
+    return FeatureReference(
+        name=name,
+        kind="categorical",
+        categories=categories,
+        counts=tuple(float(c) for c in counts),
+        special_values=special_values,
+        null_rate=float(nulls.sum()) / n,
+        special_rate=float(empties.sum()) / n,
+    )
+
+
+def build_reference(
+    model: str,
+    frame: pd.DataFrame,
+    score: pd.Series | np.ndarray | None = None,
+    bins: int = 10,
+) -> ModelReference:
+    """Profile a training DataFrame (one column per feature) into a ModelReference."""
+    check_name(model, "model")
+    feats = {str(c): build_feature_reference(str(c), frame[c], bins=bins) for c in frame.columns}
+    score_edges: tuple[float, ...] = ()
+    score_counts: tuple[float, ...] = ()
+    if score is not None:
+        sv = np.asarray(score, dtype=np.float64)
+        score_edges = quantile_edges(sv, bins)
+        score_counts = tuple(
+            float(c)
+            for c in np.bincount(
+                numeric_bin_index(sv, np.asarray(score_edges)), minlength=len(score_edges) + 1
+            )
+        )
+    return ModelReference(
+        model=model, features=feats, score_edges=score_edges, score_counts=score_counts
+    )

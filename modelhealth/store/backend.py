@@ -1,0 +1,130 @@
+"""The one query interface every consumer (rules, dashboard, CLI) uses.
+
+Two backends answer it: :mod:`modelhealth.store.duckdb` (embedded default) and
+:mod:`modelhealth.store.pinot` (at scale). Each keeps all of its SQL in its own module; names
+are validated with :func:`modelhealth.names.check_name` and values travel as parameters.
+
+All times are epoch milliseconds (``int``) and windows are half-open ``[start, end)``.
+Returned DataFrames use the column names documented on each method, so both backends can be
+compared row for row in the parity tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import pandas as pd
+
+from modelhealth.names import check_name
+
+LATENCY_QUANTILES: tuple[float, ...] = (0.5, 0.75, 0.9, 0.99)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which rows a query looks at: one model, optionally one version/host, a time window."""
+
+    model: str
+    start_ms: int
+    end_ms: int
+    version: str | None = None
+    host: str | None = None
+
+    def __post_init__(self) -> None:
+        check_name(self.model, "model")
+        if self.version is not None:
+            check_name(self.version, "version")
+        if self.host is not None:
+            check_name(self.host, "host")
+        if self.end_ms <= self.start_ms:
+            raise ValueError(f"empty window: end {self.end_ms} <= start {self.start_ms}")
+
+
+class QueryBackend(Protocol):
+    """Health queries over the stored tables; see module docstring for conventions."""
+
+    def models(self) -> list[str]:
+        """Every model with inference rows, sorted."""
+        ...
+
+    def versions(self, model: str) -> list[str]:
+        """Every version of ``model`` seen, sorted."""
+        ...
+
+    def time_range(self, model: str | None = None) -> tuple[int, int] | None:
+        """(first, last) inference ts in ms, or None when nothing is stored."""
+        ...
+
+    def latency(
+        self, scope: Scope, step_ms: int | None = None, by_version: bool = False
+    ) -> pd.DataFrame:
+        """Columns: [ts] [version] count errors mean p50 p75 p90 p99 (latency in ms).
+
+        With ``step_ms`` one row per time bucket (``ts`` = bucket start); else one row."""
+        ...
+
+    def score(self, scope: Scope, step_ms: int | None = None) -> pd.DataFrame:
+        """Columns: [ts] count mean std p50 p90 min max of the model score."""
+        ...
+
+    def score_histogram(self, scope: Scope, edges: Sequence[float]) -> pd.DataFrame:
+        """Columns: bin count, bins as in FeatureReference (0 underflow … len(edges) overflow)."""
+        ...
+
+    def feature_summary(
+        self,
+        scope: Scope,
+        features: Sequence[str] | None = None,
+        step_ms: int | None = None,
+        by_version: bool = False,
+    ) -> pd.DataFrame:
+        """Columns: [ts] [version] feature kind count nulls specials valid mean std min max."""
+        ...
+
+    def feature_histograms(
+        self,
+        scope: Scope,
+        features: Sequence[str] | None = None,
+        step_ms: int | None = None,
+        by_version: bool = False,
+    ) -> pd.DataFrame:
+        """Columns: [ts] [version] feature bin label count (only non-empty bins)."""
+        ...
+
+    def outcomes(self, scope: Scope, step_ms: int | None = None) -> pd.DataFrame:
+        """Predictions joined to their labels: [ts] request_id score label ts_label."""
+        ...
+
+    def last_seen(self) -> pd.DataFrame:
+        """Columns: model last_ts (ms) — the newest inference per model (staleness)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def check_features(features: Sequence[str] | None) -> list[str] | None:
+    if features is None:
+        return None
+    return [check_name(f, "feature") for f in features]
+
+
+def finish_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Derive mean/std from sums and turn the missing-min/max sentinels into NaN."""
+    from modelhealth.ingestion.schema import MISSING_MAX, MISSING_MIN
+
+    out = df.copy()
+    valid = out["valid"].astype("float64")
+    mean = out["sum"] / valid.where(valid > 0)
+    var = (out["sum_sq"] / valid.where(valid > 0)) - mean * mean
+    out["mean"] = mean
+    out["std"] = var.clip(lower=0) ** 0.5
+    numeric = out["kind"] == "numeric"
+    out["mean"] = out["mean"].where(numeric)
+    out["std"] = out["std"].where(numeric)
+    out["min"] = out["min"].where(out["min"] < MISSING_MIN / 10)
+    out["max"] = out["max"].where(out["max"] > MISSING_MAX / 10)
+    for c in ("count", "nulls", "specials", "valid"):
+        out[c] = out[c].astype("int64")
+    return out.drop(columns=["sum", "sum_sq"])

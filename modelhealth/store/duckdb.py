@@ -1,0 +1,248 @@
+"""Embedded DuckDB backend: the default store, so everything runs on a laptop.
+
+All SQL of this backend lives in this module. Only fixed fragments are concatenated; every
+model/version/feature name and time bound is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from modelhealth.ingestion.batch import EventBatch
+from modelhealth.ingestion.schema import TABLES, Table
+from modelhealth.store.backend import LATENCY_QUANTILES, Scope, check_features, finish_summary
+
+_SQL_TYPES = {"LONG": "BIGINT", "INT": "INTEGER", "DOUBLE": "DOUBLE", "STRING": "VARCHAR"}
+
+
+def _ddl(table: Table) -> str:
+    cols = ", ".join(f'"{c.name}" {_SQL_TYPES[c.type]}' for c in table.columns)
+    return f"CREATE TABLE IF NOT EXISTS {table.name} ({cols})"
+
+
+_PARKED_DDL = "CREATE TABLE IF NOT EXISTS parked_events (ts BIGINT, reason VARCHAR, event VARCHAR)"
+
+
+class DuckDBStore:
+    """Reads and writes the modelhealth tables in one DuckDB database (file or memory).
+
+    DuckDB allows one writing process per file; other processes may open it ``read_only``
+    while no writer holds it. Within a process, the store is safe to share between threads.
+    """
+
+    def __init__(self, path: str | Path = ":memory:", read_only: bool = False) -> None:
+        self.path = str(path)
+        self._con = duckdb.connect(self.path, read_only=read_only)
+        self._lock = threading.RLock()
+        if not read_only:
+            for t in TABLES.values():
+                self._con.execute(_ddl(t))
+            self._con.execute(_PARKED_DDL)
+
+    # -- writing -----------------------------------------------------------------------------
+    def append(self, batch: EventBatch) -> None:
+        """Insert every table's rows of a batch in one transaction."""
+        with self._lock:
+            cur = self._con.cursor()
+            cur.execute("BEGIN")
+            try:
+                for name, frame in batch.frames().items():
+                    if len(frame):
+                        cols = TABLES[name].column_names
+                        cur.register("_incoming", frame[cols])
+                        cur.execute(f"INSERT INTO {name} SELECT * FROM _incoming")
+                        cur.unregister("_incoming")
+                if batch.parked:
+                    cur.executemany(
+                        "INSERT INTO parked_events VALUES (?, ?, ?)",
+                        [(p.ts, p.reason, p.event) for p in batch.parked],
+                    )
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _query(self, sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
+        with self._lock:
+            return self._con.cursor().execute(sql, list(params)).df()
+
+    @staticmethod
+    def _where(scope: Scope, features: list[str] | None = None) -> tuple[str, list[object]]:
+        clauses = ["model = ?", "ts >= ?", "ts < ?"]
+        params: list[object] = [scope.model, scope.start_ms, scope.end_ms]
+        if scope.version is not None:
+            clauses.append("version = ?")
+            params.append(scope.version)
+        if scope.host is not None:
+            clauses.append("host = ?")
+            params.append(scope.host)
+        if features is not None:
+            clauses.append("list_contains(?, feature)")
+            params.append(features)
+        return " AND ".join(clauses), params
+
+    @staticmethod
+    def _bucket(step_ms: int | None, params: list[object]) -> tuple[str, str]:
+        """SELECT prefix and GROUP BY fragment for optional time bucketing."""
+        if step_ms is None:
+            return "", ""
+        params.insert(0, int(step_ms))
+        params.insert(0, int(step_ms))
+        return "(ts // ?) * ? AS bucket, ", "bucket"
+
+    @staticmethod
+    def _group(*parts: str) -> str:
+        used = [p for p in parts if p]
+        return (" GROUP BY " + ", ".join(used) + " ORDER BY " + ", ".join(used)) if used else ""
+
+    # -- queries -------------------------------------------------------------------------------
+    def models(self) -> list[str]:
+        return list(self._query("SELECT DISTINCT model FROM inferences ORDER BY model")["model"])
+
+    def versions(self, model: str) -> list[str]:
+        df = self._query(
+            "SELECT DISTINCT version FROM inferences WHERE model = ? ORDER BY 1", [model]
+        )
+        return list(df["version"])
+
+    def time_range(self, model: str | None = None) -> tuple[int, int] | None:
+        if model is None:
+            df = self._query("SELECT min(ts) AS lo, max(ts) AS hi FROM inferences")
+        else:
+            df = self._query(
+                "SELECT min(ts) AS lo, max(ts) AS hi FROM inferences WHERE model = ?", [model]
+            )
+        if df.empty or pd.isna(df["lo"].iloc[0]):
+            return None
+        return int(df["lo"].iloc[0]), int(df["hi"].iloc[0])
+
+    def latency(
+        self, scope: Scope, step_ms: int | None = None, by_version: bool = False
+    ) -> pd.DataFrame:
+        where, params = self._where(scope)
+        ts_sel, ts_grp = self._bucket(step_ms, params)
+        v_sel, v_grp = ("version, ", "version") if by_version else ("", "")
+        qs = ", ".join(
+            f"quantile_cont(latency_ms, {q}) AS p{round(q * 100)}" for q in LATENCY_QUANTILES
+        )
+        sql = (
+            f"SELECT {ts_sel}{v_sel}count(*) AS count, sum(is_error) AS errors, "
+            f"avg(latency_ms) AS mean, {qs} FROM inferences WHERE {where}"
+            + self._group(ts_grp, v_grp)
+        )
+        return _ints(self._query(sql, params), "count", "errors")
+
+    def score(self, scope: Scope, step_ms: int | None = None) -> pd.DataFrame:
+        where, params = self._where(scope)
+        ts_sel, ts_grp = self._bucket(step_ms, params)
+        sql = (
+            f"SELECT {ts_sel}count(*) AS count, avg(score) AS mean, "
+            "stddev_pop(score) AS std, quantile_cont(score, 0.5) AS p50, "
+            "quantile_cont(score, 0.9) AS p90, min(score) AS min, max(score) AS max "
+            f"FROM inferences WHERE {where}" + self._group(ts_grp)
+        )
+        return _ints(self._query(sql, params), "count")
+
+    def score_histogram(self, scope: Scope, edges: Sequence[float]) -> pd.DataFrame:
+        where, params = self._where(scope)
+        bin_expr = " + ".join("CAST(score >= ? AS INTEGER)" for _ in edges) or "0"
+        sql = (
+            f"SELECT {bin_expr} AS bin, count(*) AS count FROM inferences WHERE {where} "
+            "GROUP BY bin ORDER BY bin"
+        )
+        return _ints(self._query(sql, [*map(float, edges), *params]), "bin", "count")
+
+    def feature_summary(
+        self,
+        scope: Scope,
+        features: Sequence[str] | None = None,
+        step_ms: int | None = None,
+        by_version: bool = False,
+    ) -> pd.DataFrame:
+        where, params = self._where(scope, check_features(features))
+        ts_sel, ts_grp = self._bucket(step_ms, params)
+        v_sel, v_grp = ("version, ", "version") if by_version else ("", "")
+        sql = (
+            f"SELECT {ts_sel}{v_sel}feature, any_value(kind) AS kind, "
+            "sum(count) AS count, sum(nulls) AS nulls, sum(specials) AS specials, "
+            'sum(valid) AS valid, sum("sum") AS sum, sum(sum_sq) AS sum_sq, '
+            'min("min") AS min, max("max") AS max '
+            f"FROM feature_stats WHERE {where}" + self._group(ts_grp, v_grp, "feature")
+        )
+        return finish_summary(_ints(self._query(sql, params)))
+
+    def feature_histograms(
+        self,
+        scope: Scope,
+        features: Sequence[str] | None = None,
+        step_ms: int | None = None,
+        by_version: bool = False,
+    ) -> pd.DataFrame:
+        where, params = self._where(scope, check_features(features))
+        ts_sel, ts_grp = self._bucket(step_ms, params)
+        v_sel, v_grp = ("version, ", "version") if by_version else ("", "")
+        sql = (
+            f"SELECT {ts_sel}{v_sel}feature, bin, any_value(label) AS label, "
+            f'sum("count") AS count FROM feature_bins WHERE {where}'
+            + self._group(ts_grp, v_grp, "feature", "bin")
+        )
+        return _ints(self._query(sql, params), "bin", "count")
+
+    def outcomes(self, scope: Scope, step_ms: int | None = None) -> pd.DataFrame:
+        where, params = self._where(scope)
+        where = (
+            where.replace("model = ?", "i.model = ?")
+            .replace("ts >", "i.ts >")
+            .replace("ts <", "i.ts <")
+            .replace("version = ?", "i.version = ?")
+            .replace("host = ?", "i.host = ?")
+        )
+        sql = (
+            "SELECT i.ts AS ts, i.request_id, i.score, o.label, o.ts AS ts_label "
+            "FROM inferences i JOIN outcomes o ON o.model = i.model AND "
+            f"o.request_id = i.request_id WHERE {where} ORDER BY i.ts"
+        )
+        df = self._query(sql, params)
+        if step_ms is not None and len(df):
+            df["ts"] = (df["ts"] // step_ms) * step_ms
+        return df
+
+    def last_seen(self) -> pd.DataFrame:
+        return self._query(
+            "SELECT model, max(ts) AS last_ts FROM inferences GROUP BY model ORDER BY model"
+        )
+
+    def parked_events(self, limit: int = 100) -> pd.DataFrame:
+        return self._query("SELECT * FROM parked_events ORDER BY ts DESC LIMIT ?", [limit])
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+
+class DuckDBSink:
+    """The SDK sink that writes straight into a :class:`DuckDBStore`."""
+
+    def __init__(self, store: DuckDBStore) -> None:
+        self.store = store
+
+    def write(self, batch: EventBatch) -> None:
+        self.store.append(batch)
+
+    def close(self) -> None:
+        """The store outlives the sink (the rules and dashboard keep reading it)."""
+
+
+def _ints(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
+    if "bucket" in df.columns:
+        df = df.rename(columns={"bucket": "ts"})
+    for c in (*cols, "ts"):
+        if c in df.columns:
+            df[c] = df[c].astype("int64")
+    return df
