@@ -1,0 +1,1 @@
+"""ThirdEye-like rules engine: YAML configs, metrics from the store, detectors, alert state."""

@@ -1,0 +1,420 @@
+"""YAML alert configs -> validated RuleSpec objects, with every error located at file:line.
+
+One file per model (or team)::
+
+    model: fraud
+    owners: [fraud-oncall@example.com]
+    labels: {team: risk}
+    reference: references/fraud.json      # training profile for drift baselines
+    rules:
+      - name: p99-latency
+        metric: latency.p99
+        window: 15m
+        group_by: [version]
+        detector: {type: threshold, above: 250}
+        for: 5m
+        severity: critical
+        runbook: https://wiki.example.com/runbooks/fraud-latency
+
+A broken rule is reported and skipped; the other rules of the file (and other files) load.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from modelhealth.errors import ConfigIssue, SourcePos
+from modelhealth.names import is_valid_name
+from modelhealth.rules.detectors import DETECTORS
+from modelhealth.rules.durations import parse_duration
+from modelhealth.rules.metrics import (
+    FEATURE_METRICS,
+    MODEL_METRICS,
+    is_feature_metric,
+    known_metrics,
+)
+from modelhealth.rules.yamlnodes import Node, load_yaml
+
+SEVERITIES = ("critical", "warning", "info")
+_FILE_KEYS = {"model", "owners", "labels", "reference", "rules", "description"}
+_RULE_KEYS = {
+    "name",
+    "metric",
+    "window",
+    "features",
+    "group_by",
+    "version",
+    "detector",
+    "for",
+    "severity",
+    "labels",
+    "runbook",
+    "summary",
+    "description",
+    "enabled",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleSpec:
+    """One validated alert rule; identity is a hash of its content, not its name."""
+
+    name: str
+    model: str
+    metric: str
+    window: timedelta
+    detector_type: str
+    detector_params: Mapping[str, Any]
+    hold_for: timedelta = timedelta(0)
+    severity: str = "warning"
+    features: tuple[str, ...] = ()
+    group_by: tuple[str, ...] = ()
+    version: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    owners: tuple[str, ...] = ()
+    runbook: str = ""
+    summary: str = ""
+    reference_path: str | None = None
+    source: SourcePos = SourcePos("<memory>")
+
+    @property
+    def is_feature_rule(self) -> bool:
+        return is_feature_metric(self.metric)
+
+    @property
+    def rule_id(self) -> str:
+        blob = json.dumps(
+            {k: str(v) for k, v in self.__dict__.items() if k != "source"}, sort_keys=True
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def build_detector(self) -> Any:
+        return DETECTORS[self.detector_type](**self.detector_params)
+
+
+@dataclass
+class LoadResult:
+    rules: list[RuleSpec] = field(default_factory=list)
+    issues: list[ConfigIssue] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _RuleBuilder:
+    """Validates one rule mapping, collecting issues with positions."""
+
+    def __init__(self, file_ctx: dict[str, Any], node: Node, index: int) -> None:
+        self.ctx = file_ctx
+        self.node = node
+        self.issues: list[ConfigIssue] = []
+        raw_name = (
+            node.value.get("name").value
+            if isinstance(node.value, dict) and "name" in node.value
+            else None
+        )
+        self.label = f'rule {index + 1} "{raw_name}"' if raw_name else f"rule {index + 1}"
+
+    def issue(self, pos: SourcePos, field_name: str, message: str) -> None:
+        self.issues.append(ConfigIssue(pos, message, field_name, self.label))
+
+    def get(self, key: str) -> Node | None:
+        return self.node.value.get(key)
+
+    def build(self) -> RuleSpec | None:
+        if not isinstance(self.node.value, dict):
+            self.issue(self.node.pos, "", "each rule must be a mapping")
+            return None
+        for key, val in self.node.value.items():
+            if key not in _RULE_KEYS:
+                self.issue(val.pos, key, "unknown key" + _suggest(key, _RULE_KEYS))
+        name = self._required_str("name")
+        if name is not None and not is_valid_name(name):
+            self.issue(
+                self.get("name").pos,
+                "name",  # type: ignore[union-attr]
+                "must be letters, digits, '_', '.', '-'",
+            )
+        metric = self._metric()
+        window = self._duration("window", required=True)
+        hold_for = self._duration("for", required=False) or timedelta(0)
+        severity = self._severity()
+        detector_type, params = self._detector()
+        features = self._str_list("features")
+        group_by = self._str_list("group_by")
+        for g in group_by:
+            if g not in ("version", "host"):
+                self.issue(
+                    self.get("group_by").pos,
+                    "group_by",  # type: ignore[union-attr]
+                    f"can group by 'version' or 'host', not {g!r}",
+                )
+        if features and metric and not is_feature_metric(metric):
+            self.issue(
+                self.get("features").pos,
+                "features",  # type: ignore[union-attr]
+                f"only feature metrics take 'features'; {metric!r} is a model metric",
+            )
+        labels = self._labels()
+        version = self._optional_str("version")
+        if self.issues or None in (name, metric, window, detector_type):
+            return None
+        enabled = self.get("enabled")
+        if enabled is not None and enabled.value is False:
+            return None
+        return RuleSpec(
+            name=name,
+            model=self.ctx["model"],
+            metric=metric,
+            window=window,  # type: ignore[arg-type]
+            detector_type=detector_type,
+            detector_params=params,  # type: ignore[arg-type]
+            hold_for=hold_for,
+            severity=severity,
+            features=tuple(features),
+            group_by=tuple(group_by),
+            version=version,
+            labels={**self.ctx["labels"], **labels},
+            owners=tuple(self.ctx["owners"]),
+            runbook=self._optional_str("runbook") or "",
+            summary=self._optional_str("summary") or "",
+            reference_path=self.ctx["reference"],
+            source=self.node.pos,
+        )
+
+    # -- field helpers -------------------------------------------------------------------
+    def _required_str(self, key: str) -> str | None:
+        n = self.get(key)
+        if n is None:
+            self.issue(self.node.pos, key, "missing required field")
+            return None
+        if not isinstance(n.value, str) or not n.value:
+            self.issue(n.pos, key, f"must be a non-empty string, got {n.value!r}")
+            return None
+        return n.value
+
+    def _optional_str(self, key: str) -> str | None:
+        n = self.get(key)
+        if n is None:
+            return None
+        if not isinstance(n.value, str):
+            self.issue(n.pos, key, f"must be a string, got {n.value!r}")
+            return None
+        return n.value
+
+    def _metric(self) -> str | None:
+        metric = self._required_str("metric")
+        if metric is not None and metric not in known_metrics():
+            self.issue(
+                self.get("metric").pos,
+                "metric",  # type: ignore[union-attr]
+                f"unknown metric {metric!r}"
+                + _suggest(metric, known_metrics())
+                + "; see `modelhealth rules metrics`",
+            )
+            return None
+        return metric
+
+    def _duration(self, key: str, required: bool) -> timedelta | None:
+        n = self.get(key)
+        if n is None:
+            if required:
+                self.issue(self.node.pos, key, "missing required field (e.g. 15m)")
+            return None
+        try:
+            d = parse_duration(n.value)
+        except ValueError as exc:
+            self.issue(n.pos, key, str(exc))
+            return None
+        if d < timedelta(0) or (required and d == timedelta(0)):
+            self.issue(n.pos, key, "must be positive")
+            return None
+        return d
+
+    def _severity(self) -> str:
+        n = self.get("severity")
+        if n is None:
+            return "warning"
+        if n.value not in SEVERITIES:
+            self.issue(
+                n.pos,
+                "severity",
+                f"must be one of {', '.join(SEVERITIES)}, got "
+                f"{n.value!r}" + _suggest(str(n.value), SEVERITIES),
+            )
+            return "warning"
+        return str(n.value)
+
+    def _detector(self) -> tuple[str | None, dict[str, Any]]:
+        n = self.get("detector")
+        if n is None:
+            self.issue(
+                self.node.pos,
+                "detector",
+                "missing required field, e.g. {type: threshold, above: 250}",
+            )
+            return None, {}
+        if not isinstance(n.value, dict) or "type" not in n.value:
+            self.issue(n.pos, "detector", "must be a mapping with a 'type'")
+            return None, {}
+        dtype = n.value["type"].value
+        if dtype not in DETECTORS:
+            self.issue(
+                n.value["type"].pos,
+                "detector.type",
+                f"unknown detector {dtype!r}"
+                + _suggest(str(dtype), DETECTORS)
+                + f"; known: {', '.join(DETECTORS)}",
+            )
+            return None, {}
+        params = {k: v.plain() for k, v in n.value.items() if k != "type"}
+        try:
+            DETECTORS[dtype](**params)
+        except TypeError as exc:
+            self.issue(n.pos, "detector", f"bad parameters for {dtype}: {exc}")
+            return None, {}
+        except ValueError as exc:
+            self.issue(n.pos, "detector", str(exc))
+            return None, {}
+        return dtype, params
+
+    def _str_list(self, key: str) -> list[str]:
+        n = self.get(key)
+        if n is None:
+            return []
+        vals = n.value if isinstance(n.value, list) else [n]
+        out = []
+        for v in vals:
+            if not isinstance(v.value, str):
+                self.issue(v.pos, key, f"must be a list of strings, got {v.value!r}")
+            else:
+                out.append(v.value)
+        return out
+
+    def _labels(self) -> dict[str, str]:
+        n = self.get("labels")
+        if n is None:
+            return {}
+        if not isinstance(n.value, dict):
+            self.issue(n.pos, "labels", "must be a mapping of strings")
+            return {}
+        return {k: str(v.value) for k, v in n.value.items()}
+
+
+def load_rules_text(text: str, file: str) -> LoadResult:
+    """Validate one config file's text; returns its good rules and all issues found."""
+    result = LoadResult(files=[file])
+    root, issues = load_yaml(text, file)
+    result.issues.extend(issues)
+    if root is None:
+        return result
+    if not isinstance(root.value, dict):
+        result.issues.append(
+            ConfigIssue(root.pos, "top level must be a mapping with 'model' and 'rules'")
+        )
+        return result
+    top = root.value
+    for key, val in top.items():
+        if key not in _FILE_KEYS:
+            result.issues.append(
+                ConfigIssue(val.pos, "unknown key" + _suggest(key, _FILE_KEYS), key)
+            )
+    model_node = top.get("model")
+    if model_node is None or not is_valid_name(model_node.value):
+        pos = model_node.pos if model_node else root.pos
+        result.issues.append(
+            ConfigIssue(pos, "must name the model (letters, digits, _ . -)", "model")
+        )
+        return result
+    owners_node = top.get("owners")
+    owners = (
+        [str(o.value) for o in owners_node.value]
+        if owners_node and isinstance(owners_node.value, list)
+        else []
+    )
+    labels_node = top.get("labels")
+    labels = (
+        {k: str(v.value) for k, v in labels_node.value.items()}
+        if labels_node and isinstance(labels_node.value, dict)
+        else {}
+    )
+    ref_node = top.get("reference")
+    reference = None
+    if ref_node is not None:
+        reference = str(Path(file).parent / str(ref_node.value))
+    ctx = {"model": model_node.value, "owners": owners, "labels": labels, "reference": reference}
+    rules_node = top.get("rules")
+    if rules_node is None or not isinstance(rules_node.value, list):
+        pos = rules_node.pos if rules_node else root.pos
+        result.issues.append(ConfigIssue(pos, "must be a list of rules", "rules"))
+        return result
+    seen: dict[str, SourcePos] = {}
+    for i, rule_node in enumerate(rules_node.value):
+        builder = _RuleBuilder(ctx, rule_node, i)
+        spec = builder.build()
+        result.issues.extend(builder.issues)
+        if spec is None:
+            continue
+        if spec.name in seen:
+            result.issues.append(
+                ConfigIssue(
+                    spec.source,
+                    f"duplicate rule name (first at line {seen[spec.name].line})",
+                    "name",
+                    builder.label,
+                )
+            )
+            continue
+        seen[spec.name] = spec.source
+        result.rules.append(spec)
+    return result
+
+
+def load_rules(paths: Iterable[str | Path]) -> LoadResult:
+    """Load every ``*.yaml``/``*.yml`` file under the given files/folders, isolating errors."""
+    total = LoadResult()
+    for path in _expand(paths):
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            total.issues.append(ConfigIssue(SourcePos(str(path)), f"cannot read: {exc}"))
+            continue
+        one = load_rules_text(text, str(path))
+        total.rules.extend(one.rules)
+        total.issues.extend(one.issues)
+        total.files.append(str(path))
+    return total
+
+
+def _expand(paths: Iterable[str | Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml")))
+        else:
+            out.append(p)
+    return out
+
+
+__all__ = [
+    "FEATURE_METRICS",
+    "MODEL_METRICS",
+    "LoadResult",
+    "RuleSpec",
+    "load_rules",
+    "load_rules_text",
+]

@@ -1,0 +1,129 @@
+"""The alert state machine, Prometheus-style: inactive -> pending -> firing -> resolved.
+
+``step`` is pure: it takes the previous alert, whether the condition holds now, and ``now``;
+``hold_for`` (the YAML ``for:``) is one timestamp comparison, so tests drive it with a fake
+clock. :class:`AlertStateStore` persists active alerts so a restart neither re-fires nor
+forgets a pending timer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from modelhealth.types import Alert, AlertState
+
+
+def step(
+    prev: Alert | None,
+    active: bool,
+    value: float,
+    now: datetime,
+    hold_for: timedelta,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+) -> Alert | None:
+    """Next state of one alert instance; None means "nothing to remember"."""
+    if not active:
+        if prev is None or prev.is_resolved:
+            return None
+        if prev.state == AlertState.FIRING:
+            return replace(
+                prev,
+                state=AlertState.INACTIVE,
+                resolved_at=now,
+                value=value,
+                annotations=dict(annotations) or prev.annotations,
+            )
+        return None  # a pending alert that clears is forgotten, as in Prometheus
+    if prev is None or prev.is_resolved:
+        state = AlertState.FIRING if hold_for <= timedelta(0) else AlertState.PENDING
+        return Alert(
+            labels=dict(labels),
+            annotations=dict(annotations),
+            state=state,
+            value=value,
+            active_at=now,
+            fired_at=now if state == AlertState.FIRING else None,
+        )
+    if prev.state == AlertState.PENDING and now - prev.active_at >= hold_for:  # type: ignore[operator]
+        return replace(
+            prev, state=AlertState.FIRING, fired_at=now, value=value, annotations=dict(annotations)
+        )
+    return replace(prev, value=value, annotations=dict(annotations))
+
+
+def _to_json(alert: Alert) -> dict[str, object]:
+    d = alert.to_dict()
+    d["state"] = int(alert.state)
+    return d
+
+
+def _from_json(d: Mapping[str, object]) -> Alert:
+    def ts(key: str) -> datetime | None:
+        v = d.get(key)
+        return datetime.fromisoformat(str(v)) if v else None
+
+    return Alert(
+        labels=dict(d["labels"]),
+        annotations=dict(d["annotations"]),  # type: ignore[arg-type]
+        state=AlertState(int(d["state"])),
+        value=float(d["value"]),  # type: ignore[arg-type]
+        active_at=ts("active_at"),
+        fired_at=ts("fired_at"),
+        resolved_at=ts("resolved_at"),
+        last_sent_at=ts("last_sent_at"),
+    )
+
+
+class AlertStateStore:
+    """Active alerts keyed by (rule id, fingerprint), persisted atomically as JSON.
+
+    Also appends every transition to ``history.jsonl`` beside it (the dashboard's timeline).
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else None
+        self.alerts: dict[tuple[str, str], Alert] = {}
+        if self.path and self.path.exists():
+            raw = json.loads(self.path.read_text() or "[]")
+            for item in raw:
+                self.alerts[(item["rule_id"], item["alert"]["fingerprint"])] = _from_json(
+                    item["alert"]
+                )
+
+    @property
+    def history_path(self) -> Path | None:
+        return self.path.with_name("history.jsonl") if self.path else None
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = [{"rule_id": rid, "alert": _to_json(a)} for (rid, _), a in self.alerts.items()]
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh)
+        os.replace(tmp, self.path)
+
+    def record(self, rule_id: str, alert: Alert, now: datetime) -> None:
+        """Append one transition to the history log."""
+        if self.history_path is None:
+            return
+        with self.history_path.open("a") as fh:
+            fh.write(
+                json.dumps({"at": now.isoformat(), "rule_id": rule_id, **alert.to_dict()}) + "\n"
+            )
+
+
+def load_history(path: str | Path) -> list[dict[str, object]]:
+    """Every recorded transition (oldest first); an absent file is an empty history."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]

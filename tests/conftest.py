@@ -1,0 +1,31 @@
+"""Shared fixtures: a seeded demo fleet in an in-memory DuckDB store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from modelhealth.clock import FakeClock
+from modelhealth.demo.fleet import fleet, training_sample
+from modelhealth.demo.traffic import backfill
+from modelhealth.ingestion import Monitor, build_reference
+from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def fleet_refs():
+    return {n: build_reference(n, *training_sample(m)) for n, m in fleet().items()}
+
+
+@pytest.fixture(scope="session")
+def seeded_store(fleet_refs):
+    """One simulated day of the demo fleet (incidents included) ending at T0."""
+    store = DuckDBStore()
+    monitor = Monitor(DuckDBSink(store), fleet_refs, clock=FakeClock(T0))
+    backfill(monitor, fleet(), T0, days=1.0)
+    monitor.flush()
+    yield store
+    store.close()
