@@ -27,8 +27,10 @@ class _Buckets:
             self.starts = np.zeros(1, dtype=np.int64)
             self.inverse = np.zeros(b.size, dtype=np.int64)
         else:
-            self.order = np.argsort(b, kind="stable")
-            sorted_b = b[self.order]
+            # events usually arrive in time order: then no sort (and no copy) is needed
+            in_order = bool(np.all(b[1:] >= b[:-1]))
+            self.order = None if in_order else np.argsort(b, kind="stable")
+            sorted_b = b if in_order else b[self.order]
             self.keys, self.starts, counts = np.unique(
                 sorted_b, return_index=True, return_counts=True
             )
@@ -99,9 +101,10 @@ def _numeric(
 ) -> None:
     values, nulls = _numeric_values(arr)
     specials_set = ref.special_values if ref is not None else ()
-    special = ~nulls & (
-        np.isnan(values) | (np.isin(values, specials_set) if specials_set else False)
-    )
+    special = np.isnan(values)
+    for sv in specials_set:
+        special |= values == sv
+    special &= ~nulls
     valid = ~nulls & ~special
     v0 = np.where(valid, values, 0.0)
     n = buckets.sum(np.ones(values.size))
@@ -148,11 +151,21 @@ def _categorical(
     stats: list[dict[str, object]],
     bins: list[dict[str, object]],
 ) -> None:
-    series = pd.Series(arr, dtype=object)
-    nulls = series.isna().to_numpy()
-    text = series.where(~nulls, "").astype(str)
-    empty = ~nulls & (text == "").to_numpy()
-    valid = ~nulls & ~empty
+    # factorize once (hash-based, O(n)); then classify the few distinct values
+    codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+    categories = list(ref.categories) if ref is not None else []
+    position = {c: i for i, c in enumerate(categories)}
+    other = len(categories)
+    # per distinct value: bin index, or -1 for the empty-string special value
+    lookup = np.empty(len(uniques) + 1, dtype=np.int64)
+    for i, u in enumerate(uniques):
+        text = u if isinstance(u, str) else str(u)
+        lookup[i] = -1 if text == "" else position.get(text, other)
+    lookup[-1] = -2  # nulls (factorize's -1 sentinel indexes the last slot)
+    idx = lookup[codes]
+    nulls = idx == -2
+    empty = idx == -1
+    valid = idx >= 0
     n = buckets.sum(np.ones(arr.size))
     n_null = buckets.sum(nulls.astype(np.float64))
     n_special = buckets.sum(empty.astype(np.float64))
@@ -175,11 +188,8 @@ def _categorical(
                 "max": MISSING_MAX,
             }
         )
-    categories = list(ref.categories) if ref is not None else []
-    codes = pd.Categorical(text, categories=categories).codes.astype(np.int64)
-    idx = np.where(codes < 0, len(categories), codes)
     labels = [*categories, OTHER_CATEGORY]
-    _emit_bins(model, version, name, idx, valid, len(categories) + 1, labels, buckets, bins)
+    _emit_bins(model, version, name, idx, valid, other + 1, labels, buckets, bins)
 
 
 def _reduce(op: np.ufunc, values: np.ndarray, buckets: _Buckets) -> np.ndarray:
@@ -199,8 +209,11 @@ def _emit_bins(
     buckets: _Buckets,
     bins: list[dict[str, object]],
 ) -> None:
-    flat = buckets.inverse[valid] * n_bins + idx[valid]
-    counts = np.bincount(flat, minlength=buckets.keys.size * n_bins)
+    if buckets.single:
+        counts = np.bincount(idx[valid], minlength=n_bins)
+    else:
+        flat = buckets.inverse[valid] * n_bins + idx[valid]
+        counts = np.bincount(flat, minlength=buckets.keys.size * n_bins)
     for pos in np.flatnonzero(counts):
         b, k = divmod(int(pos), n_bins)
         bins.append(

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import count
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -224,9 +225,8 @@ class Monitor:
         keep = np.flatnonzero(good) if not good.all() else None
         cols = {k: _take(np.asarray(v), keep) for k, v in features.items() if k not in bad_names}
         ts_k, lat_k, sc_k = _take(ts, keep), _take(lat, keep), _take(sc, keep)
-        if request_ids is None:
-            base = next(self._ids)
-            rids = pd.Series(np.arange(ts_k.size) + base * 10_000_000).astype(str).radd("r")
+        if request_ids is None:  # no ids: outcomes cannot be joined, so store none
+            rids = pd.Series(np.full(ts_k.size, "", dtype=object))
         else:
             rids = pd.Series(_take(np.asarray(request_ids, dtype=object), keep))
         err = (
@@ -253,8 +253,7 @@ class Monitor:
         for e in events:
             groups[(e.model, e.version, e.host)].append(e)
         for (model, version, host), evs in groups.items():
-            names = sorted({k for e in evs for k in e.features})
-            cols = {k: np.array([e.features.get(k) for e in evs], dtype=object) for k in names}
+            cols = _feature_columns([e.features for e in evs])
             blocks.append(
                 self._aggregate(
                     model,
@@ -339,6 +338,31 @@ class Monitor:
                         ts=now_ms,
                     )
                 )
+
+
+def _feature_columns(rows: list[Mapping[str, object]]) -> dict[str, np.ndarray]:
+    """Row dicts -> one array per feature; a missing key is a null for that event."""
+    first = rows[0].keys()
+    if all(r.keys() == first for r in rows):  # the usual case: one schema per model version
+        names = list(first)
+        if not names:
+            return {}
+        get = itemgetter(*names)
+        values = [get(r) for r in rows] if len(names) > 1 else [(get(r),) for r in rows]
+        grid = np.array(values, dtype=object)
+        return {k: _column(grid[:, j]) for j, k in enumerate(names)}
+    names = sorted({k for r in rows for k in r})
+    return {k: _column(np.array([r.get(k) for r in rows], dtype=object)) for k in names}
+
+
+def _column(values: np.ndarray) -> np.ndarray:
+    """A float array when every value is a number (fast path), else the object array."""
+    if not np.equal(values, None).any():
+        try:
+            return values.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+    return values
 
 
 def _take(arr: np.ndarray, keep: np.ndarray | None) -> np.ndarray:

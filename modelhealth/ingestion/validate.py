@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from numbers import Real
 
+import numpy as np
+
 from modelhealth.names import is_valid_name
 
 Scalar = float | int | str | bool | None
@@ -35,7 +37,9 @@ class EventRejected(ValueError):
 
 
 def _number(value: object, field: str, *, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
+    if type(value) is not float and type(value) is not int and (
+        isinstance(value, bool) or not isinstance(value, Real)
+    ):
         raise EventRejected(f"bad_{field}", f"{field} must be a number, got {value!r}")
     f = float(value)
     if not math.isfinite(f):
@@ -45,8 +49,22 @@ def _number(value: object, field: str, *, minimum: float | None = None) -> float
     return f
 
 
+_GOOD_NAMES: set[str] = set()
+"""Names already validated: model servers repeat the same few hundred names forever."""
+
+
+def _known(name: object) -> bool:
+    if name in _GOOD_NAMES:
+        return True
+    if is_valid_name(name):
+        if len(_GOOD_NAMES) < 100_000:
+            _GOOD_NAMES.add(name)  # type: ignore[arg-type]
+        return True
+    return False
+
+
 def _name(value: object, field: str) -> str:
-    if not is_valid_name(value):
+    if not _known(value):
         raise EventRejected(
             f"bad_{field}",
             f"{field} must be 1-128 chars of letters, digits, '_', '.', '-', got {value!r}",
@@ -83,16 +101,10 @@ def validate_event(
         raise EventRejected(
             "bad_features", f"features must be a mapping, got {type(features).__name__}"
         )
-    clean: dict[str, Scalar] = {}
-    for key, val in features.items():
-        if not is_valid_name(key):
-            raise EventRejected("bad_feature_name", f"invalid feature name {key!r}")
-        if val is not None and not isinstance(val, (int, float, str, bool)):
-            raise EventRejected(
-                "bad_feature_value",
-                f"feature {key!r} must be a number, string, bool or None, got {type(val).__name__}",
-            )
-        clean[key] = val
+    clean: dict[str, Scalar] = dict(features)
+    # fast path, all in C: every name already seen and every value a plain scalar
+    if not (_GOOD_NAMES.issuperset(clean) and _SCALAR_TYPES.issuperset(map(type, clean.values()))):
+        _check_features(clean)
     rid = "" if request_id is None else request_id
     if not isinstance(rid, str) or len(rid) > 256:
         raise EventRejected(
@@ -109,3 +121,18 @@ def validate_event(
         is_error=1 if is_error else 0,
         features=clean,
     )
+
+
+_SCALAR_TYPES = {float, int, str, bool, type(None)}
+
+
+def _check_features(features: Mapping[str, object]) -> None:
+    """The slow path: find the offending feature and say what was expected."""
+    for key, val in features.items():
+        if not _known(key):
+            raise EventRejected("bad_feature_name", f"invalid feature name {key!r}")
+        if val is not None and not isinstance(val, (int, float, str, bool, np.number, np.bool_)):
+            raise EventRejected(
+                "bad_feature_value",
+                f"feature {key!r} must be a number, string, bool or None, got {type(val).__name__}",
+            )

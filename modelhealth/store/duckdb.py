@@ -6,6 +6,7 @@ model/version/feature name and time bound is a bound parameter.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -220,6 +221,26 @@ class DuckDBStore:
 
     def parked_events(self, limit: int = 100) -> pd.DataFrame:
         return self._query("SELECT * FROM parked_events ORDER BY ts DESC LIMIT ?", [limit])
+
+    def snapshot(self, target: str | Path) -> Path:
+        """Publish a consistent copy for readers in other processes (atomic rename).
+
+        DuckDB lets one process write a file; the demo keeps writing while the dashboard reads
+        the latest snapshot, reopening it when the file changes.
+        """
+        target = Path(target)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        with self._lock:
+            cur = self._con.cursor()
+            source = cur.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+            cur.execute("ATTACH ? AS mh_snapshot", [str(tmp)])
+            try:
+                cur.execute(f'COPY FROM DATABASE "{source}" TO mh_snapshot')
+            finally:
+                cur.execute("DETACH mh_snapshot")
+        os.replace(tmp, target)
+        return target
 
     def close(self) -> None:
         with self._lock:

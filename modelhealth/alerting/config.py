@@ -1,0 +1,392 @@
+"""Routing YAML -> frozen specs, with every problem reported as ``file:line:col: ...``.
+
+The file is composed into a YAML node tree (which keeps marks) and validated node by node,
+collecting all issues before raising one :class:`~modelhealth.errors.ConfigError` — unlike
+Alertmanager, which stops at the first, position-less error. A second pass checks that every
+route names a declared receiver.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import yaml
+
+from modelhealth.alerting.matchers import Matcher, MatcherError, parse_matcher
+from modelhealth.errors import ConfigError, ConfigIssue, SourcePos
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+SECRET_KEYS = ("routing_key", "password", "token", "api_key", "secret", "bearer_token")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``'1h30m'`` -> timedelta; units d, h, m, s (Prometheus style, no fractions)."""
+    m = _DURATION.match(text.strip()) if text else None
+    if not m or not any(m.groups()):
+        raise ValueError(f"invalid duration {text!r}: expected e.g. 30s, 5m, 4h, 1d or 1h30m")
+    d, h, mi, s = (int(x or 0) for x in m.groups())
+    return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouteSpec:
+    """One node of the route tree, with options already inherited from its parents."""
+
+    id: str
+    receiver: str
+    matchers: tuple[Matcher, ...] = ()
+    group_by: tuple[str, ...] = ("model", "alertname")
+    group_wait: timedelta = timedelta(seconds=30)
+    group_interval: timedelta = timedelta(minutes=5)
+    repeat_interval: timedelta = timedelta(hours=4)
+    continue_: bool = False
+    routes: tuple[RouteSpec, ...] = ()
+    source: SourcePos = SourcePos("<default>")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiverSpec:
+    """A named destination: ``kind`` is a key of ``notifiers.NOTIFIERS``; options are typed."""
+
+    name: str
+    kind: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    source: SourcePos = SourcePos("<default>")
+
+    @property
+    def send_resolved(self) -> bool:
+        return bool(self.options.get("send_resolved", RESOLVED_DEFAULTS[self.kind]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class InhibitRule:
+    """While an alert matching ``source`` fires, alerts matching ``target`` with the same
+    values of the ``equal`` labels are muted (a model's page hides its warnings)."""
+
+    source_matchers: tuple[Matcher, ...]
+    target_matchers: tuple[Matcher, ...]
+    equal: tuple[str, ...] = ("model",)
+    source: SourcePos = SourcePos("<default>")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliverySpec:
+    """Outbox retry policy: exponential backoff with full jitter, giving up after expiry."""
+
+    min_backoff: timedelta = timedelta(seconds=10)
+    max_backoff: timedelta = timedelta(minutes=10)
+    expire_after: timedelta = timedelta(hours=24)
+
+
+# Alertmanager's defaults: pages and webhooks resolve, chat and mail only announce.
+RESOLVED_DEFAULTS = {"email": False, "pagerduty": True, "webhook": True, "slack": False}
+
+_STR, _LIST, _BOOL, _DUR, _NUM = "string", "list of strings", "boolean", "duration", "number"
+KIND_OPTIONS: dict[str, dict[str, str]] = {
+    "email": {"to": _LIST, "cc": _LIST, "from": _STR, "subject_prefix": _STR,
+              "send_resolved": _BOOL},
+    "pagerduty": {"url": _STR, "routing_key_env": _STR, "send_resolved": _BOOL,
+                  "timeout": _NUM, "source": _STR},
+    "webhook": {"url": _STR, "url_env": _STR, "bearer_token_env": _STR,
+                "send_resolved": _BOOL, "timeout": _NUM},
+    "slack": {"url": _STR, "url_env": _STR, "channel": _STR, "send_resolved": _BOOL,
+              "timeout": _NUM},
+}  # fmt: skip
+REQUIRED_OPTIONS = {"email": ("to",), "pagerduty": (), "webhook": (), "slack": ()}
+ONE_OF_OPTIONS = {"webhook": ("url", "url_env"), "slack": ("url", "url_env")}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoutingConfig:
+    """The whole routing file: route tree, receivers, inhibition rules, delivery policy."""
+
+    route: RouteSpec
+    receivers: Mapping[str, ReceiverSpec]
+    inhibit_rules: tuple[InhibitRule, ...] = ()
+    delivery: DeliverySpec = DeliverySpec()
+    dashboard_url: str = ""
+    source: SourcePos = SourcePos("<default>")
+
+    @classmethod
+    def default(
+        cls, email_to: list[str], *, pager: bool = True, dashboard_url: str = ""
+    ) -> RoutingConfig:
+        """Everything to email; criticals also to the pager (routing key from the env).
+
+        >>> RoutingConfig.default(email_to=["ml-oncall@example.com"]).route.receiver
+        'email'
+        """
+        receivers = {"email": ReceiverSpec(name="email", kind="email", options={"to": email_to})}
+        children: tuple[RouteSpec, ...] = ()
+        if pager:
+            receivers["pager"] = ReceiverSpec(name="pager", kind="pagerduty", options={})
+            children = (
+                RouteSpec(
+                    id="root.0",
+                    receiver="pager",
+                    matchers=(Matcher("severity", "=", "critical"),),
+                    continue_=True,
+                ),
+                # Alertmanager semantics: once a child matched, the parent no longer receives,
+                # so the catch-all email is a sibling after the `continue` pager route.
+                RouteSpec(id="root.1", receiver="email"),
+            )
+        crit = (Matcher("severity", "=", "critical"),)
+        lower = (Matcher("severity", "=~", "warning|info"),)
+        return cls(
+            route=RouteSpec(id="root", receiver="email", routes=children),
+            receivers=receivers,
+            inhibit_rules=(InhibitRule(source_matchers=crit, target_matchers=lower),),
+            dashboard_url=dashboard_url,
+        )
+
+
+class _Reader:
+    """Walks composed YAML nodes, converting values and collecting issues with positions."""
+
+    def __init__(self, filename: str) -> None:
+        self.file = filename
+        self.issues: list[ConfigIssue] = []
+
+    def pos(self, node: yaml.Node) -> SourcePos:
+        return SourcePos(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def error(self, node: yaml.Node, context: str, fld: str, message: str) -> None:
+        self.issues.append(ConfigIssue(self.pos(node), message, fld, context))
+
+    def mapping(
+        self, node: yaml.Node, context: str, allowed: tuple[str, ...]
+    ) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, context, "", "expected a mapping")
+            return {}
+        out: dict[str, yaml.Node] = {}
+        for k, v in node.value:
+            key = str(k.value)
+            if key in out:
+                self.error(k, context, key, "duplicate key")
+            elif key not in allowed:
+                hint = ""
+                if any(s in key for s in SECRET_KEYS):
+                    hint = f"; secrets come from the environment: use {key}_env"
+                self.error(k, context, key, f"unknown key (allowed: {', '.join(allowed)}){hint}")
+            else:
+                out[key] = v
+        return out
+
+    def scalar(self, node: yaml.Node, context: str, fld: str, kind: str) -> Any:
+        if kind == _LIST:
+            if isinstance(node, yaml.SequenceNode) and all(
+                isinstance(n, yaml.ScalarNode) for n in node.value
+            ):
+                return tuple(str(n.value) for n in node.value)
+            self.error(node, context, fld, "expected a list of strings")
+            return None
+        if not isinstance(node, yaml.ScalarNode):
+            self.error(node, context, fld, f"expected a {kind}")
+            return None
+        text = str(node.value)
+        converters: dict[str, Callable[[str], Any]] = {
+            _STR: str,
+            _DUR: parse_duration,
+            _NUM: float,
+            _BOOL: _bool,
+        }
+        try:
+            return converters[kind](text)
+        except ValueError as exc:
+            self.error(node, context, fld, f"expected a {kind}: {exc}")
+            return None
+
+    def matchers(self, node: yaml.Node, context: str, fld: str) -> tuple[Matcher, ...]:
+        items = self.scalar(node, context, fld, _LIST)
+        out = []
+        for item, sub in zip(items or (), node.value if items else (), strict=False):
+            try:
+                out.append(parse_matcher(item))
+            except MatcherError as exc:
+                self.error(sub, context, fld, str(exc))
+        return tuple(out)
+
+
+def _bool(text: str) -> bool:
+    low = text.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not true or false")
+
+
+def parse_routing(text: str, filename: str = "<routing>") -> RoutingConfig:
+    """Parse and validate a routing document; raise ConfigError listing every issue."""
+    r = _Reader(filename)
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        pos = SourcePos(filename, mark.line + 1, mark.column + 1) if mark else SourcePos(filename)
+        raise ConfigError([ConfigIssue(pos, f"invalid YAML: {exc}")]) from exc
+    if root is None:
+        raise ConfigError([ConfigIssue(SourcePos(filename), "empty file: expected route:")])
+    top = r.mapping(root, "", ("global", "route", "receivers", "inhibit_rules"))
+    delivery, dashboard = DeliverySpec(), ""
+    if "global" in top:
+        g = r.mapping(
+            top["global"], "global", ("dashboard_url", *DeliverySpec.__dataclass_fields__)
+        )
+        dashboard = (
+            r.scalar(g["dashboard_url"], "global", "dashboard_url", _STR)
+            if ("dashboard_url" in g)
+            else ""
+        )
+        kw = {k: r.scalar(v, "global", k, _DUR) for k, v in g.items() if k != "dashboard_url"}
+        delivery = DeliverySpec(**{k: v for k, v in kw.items() if v is not None})
+    receivers = _receivers(r, top.get("receivers"), root)
+    if "route" not in top:
+        r.error(root, "", "route", "missing: the root route is required")
+        raise ConfigError(r.issues)
+    route = _route(r, top["route"], "root", None)
+    rules = tuple(_inhibit(r, n, i) for i, n in enumerate(_seq(r, top.get("inhibit_rules"))))
+    if route is not None:
+        _check_receivers(r, route, receivers)
+    if r.issues:
+        raise ConfigError(sorted(r.issues, key=lambda i: (i.pos.line, i.pos.column)))
+    assert route is not None
+    return RoutingConfig(
+        route=route,
+        receivers=receivers,
+        inhibit_rules=rules,
+        delivery=delivery,
+        dashboard_url=dashboard or "",
+        source=SourcePos(filename, 1, 1),
+    )
+
+
+def _seq(r: _Reader, node: yaml.Node | None) -> list[yaml.Node]:
+    if node is None:
+        return []
+    if not isinstance(node, yaml.SequenceNode):
+        r.error(node, "", "", "expected a list")
+        return []
+    return list(node.value)
+
+
+def _receivers(r: _Reader, node: yaml.Node | None, root: yaml.Node) -> dict[str, ReceiverSpec]:
+    if node is None:
+        r.error(root, "", "receivers", "missing: declare at least one receiver")
+        return {}
+    out: dict[str, ReceiverSpec] = {}
+    for i, item in enumerate(_seq(r, node)):
+        ctx = f"receiver {i + 1}"
+        m = r.mapping(item, ctx, ("name", *KIND_OPTIONS))
+        name = r.scalar(m["name"], ctx, "name", _STR) if "name" in m else None
+        if name is None:
+            r.error(item, ctx, "name", "missing")
+            continue
+        ctx = f'receiver "{name}"'
+        if name in out:
+            r.error(m["name"], ctx, "name", "duplicate receiver name")
+        kinds = [k for k in KIND_OPTIONS if k in m]
+        if len(kinds) != 1:
+            r.error(item, ctx, "", f"expected exactly one of {', '.join(KIND_OPTIONS)}")
+            continue
+        kind = kinds[0]
+        opts_node = m[kind]
+        if isinstance(opts_node, yaml.ScalarNode) and opts_node.value in ("", "~", "null"):
+            opts_map: dict[str, yaml.Node] = {}
+        else:
+            opts_map = r.mapping(opts_node, ctx, tuple(KIND_OPTIONS[kind]))
+        opts = {
+            k: r.scalar(v, ctx, f"{kind}.{k}", KIND_OPTIONS[kind][k]) for k, v in opts_map.items()
+        }
+        for req in REQUIRED_OPTIONS[kind]:
+            if req not in opts:
+                r.error(opts_node, ctx, f"{kind}.{req}", "missing: required")
+        one_of = ONE_OF_OPTIONS.get(kind, ())
+        if one_of and sum(k in opts for k in one_of) != 1:
+            r.error(opts_node, ctx, kind, f"expected exactly one of {' or '.join(one_of)}")
+        out[name] = ReceiverSpec(name=name, kind=kind, options=opts, source=r.pos(item))
+    return out
+
+
+_ROUTE_KEYS = (
+    "receiver", "matchers", "group_by", "group_wait", "group_interval", "repeat_interval",
+    "continue", "routes",
+)  # fmt: skip
+
+
+def _route(r: _Reader, node: yaml.Node, rid: str, parent: RouteSpec | None) -> RouteSpec | None:
+    ctx = f"route {rid}"
+    m = r.mapping(node, ctx, _ROUTE_KEYS)
+    base = parent or RouteSpec(id=rid, receiver="")
+    kw: dict[str, Any] = {
+        "receiver": base.receiver,
+        "group_by": base.group_by,
+        "group_wait": base.group_wait,
+        "group_interval": base.group_interval,
+        "repeat_interval": base.repeat_interval,
+    }
+    kinds = {"receiver": _STR, "group_by": _LIST, "continue": _BOOL}
+    for key in ("receiver", "group_by", "group_wait", "group_interval", "repeat_interval"):
+        if key in m:
+            val = r.scalar(m[key], ctx, key, kinds.get(key, _DUR))
+            if val is not None:
+                kw[key] = val
+    matchers = r.matchers(m["matchers"], ctx, "matchers") if "matchers" in m else ()
+    if parent is None and matchers:
+        r.error(m["matchers"], ctx, "matchers", "the root route must match every alert")
+    if parent is None and "continue" in m:
+        r.error(m["continue"], ctx, "continue", "not allowed on the root route")
+    cont = bool(r.scalar(m["continue"], ctx, "continue", _BOOL)) if "continue" in m else False
+    if not kw["receiver"]:
+        r.error(node, ctx, "receiver", "missing: the root route needs a receiver")
+    if kw["group_interval"] <= timedelta(0):
+        r.error(m.get("group_interval", node), ctx, "group_interval", "must be > 0")
+    if kw["repeat_interval"] <= timedelta(0):
+        r.error(m.get("repeat_interval", node), ctx, "repeat_interval", "must be > 0")
+    spec = RouteSpec(id=rid, matchers=matchers, continue_=cont, source=r.pos(node), **kw)
+    children = []
+    for i, child in enumerate(_seq(r, m.get("routes"))):
+        c = _route(r, child, f"{rid}.{i}", spec)
+        if c is not None:
+            children.append(c)
+    return RouteSpec(
+        id=rid, matchers=matchers, continue_=cont, source=r.pos(node), routes=tuple(children), **kw
+    )
+
+
+def _inhibit(r: _Reader, node: yaml.Node, i: int) -> InhibitRule:
+    ctx = f"inhibit_rule {i + 1}"
+    m = r.mapping(node, ctx, ("source_matchers", "target_matchers", "equal"))
+    src = r.matchers(m["source_matchers"], ctx, "source_matchers") if "source_matchers" in m else ()
+    tgt = r.matchers(m["target_matchers"], ctx, "target_matchers") if "target_matchers" in m else ()
+    for key, val in (("source_matchers", src), ("target_matchers", tgt)):
+        if key not in m:
+            r.error(node, ctx, key, "missing: required")
+        elif not val and not r.issues:
+            r.error(m[key], ctx, key, "must list at least one matcher")
+    equal = r.scalar(m["equal"], ctx, "equal", _LIST) if "equal" in m else ("model",)
+    return InhibitRule(
+        source_matchers=src, target_matchers=tgt, equal=equal or (), source=r.pos(node)
+    )
+
+
+def _check_receivers(
+    r: _Reader, route: RouteSpec, receivers: Mapping[str, ReceiverSpec], inherited: str = ""
+) -> None:
+    """Report an unknown receiver once, on the route that names it (not on its children)."""
+    if route.receiver and route.receiver != inherited and route.receiver not in receivers:
+        known = ", ".join(sorted(receivers)) or "none declared"
+        r.issues.append(
+            ConfigIssue(
+                route.source, f"unknown receiver {route.receiver!r} (known: {known})",
+                "receiver", f"route {route.id}",
+            )
+        )  # fmt: skip
+    for child in route.routes:
+        _check_receivers(r, child, receivers, route.receiver)

@@ -1,0 +1,185 @@
+"""Email over SMTP: one holistic HTML report per incident (with inline PNG plots) plus text.
+
+Connection settings and credentials come from the environment (``MODELHEALTH_SMTP_*``); the
+routing file only names recipients. The Message-ID is derived from the outbox row, so a copy
+re-sent after a crash is recognisably the same message.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from modelhealth.alerting.notifiers.base import NotificationBatch, Outcome, redact
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmtpSettings:
+    """Where and how to connect; build with :meth:`from_env` so secrets stay out of configs."""
+
+    host: str = "localhost"
+    port: int = 25
+    user: str = ""
+    password: str = ""
+    starttls: bool = False
+    ssl: bool = False
+    sender: str = "modelhealth@localhost"
+    timeout: float = 10.0
+    ca_file: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SmtpSettings:
+        """Read MODELHEALTH_SMTP_{HOST,PORT,USER,PASSWORD,STARTTLS,SSL,FROM,TIMEOUT,CA_FILE}."""
+        env = env if env is not None else os.environ
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(f"MODELHEALTH_SMTP_{name}", default)
+
+        use_ssl = _truthy(get("SSL"))
+        starttls = _truthy(get("STARTTLS"))
+        default_port = "465" if use_ssl else ("587" if starttls else "25")
+        port_text = get("PORT", default_port)
+        if not port_text.isdigit():
+            raise ValueError(f"MODELHEALTH_SMTP_PORT must be a port number, got {port_text!r}")
+        return cls(
+            host=get("HOST", "localhost"),
+            port=int(port_text),
+            user=get("USER"),
+            password=get("PASSWORD"),
+            starttls=starttls,
+            ssl=use_ssl,
+            sender=get("FROM", "modelhealth@localhost"),
+            timeout=float(get("TIMEOUT", "10")),
+            ca_file=get("CA_FILE"),
+        )
+
+
+def _truthy(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmailConfig:
+    to: tuple[str, ...]
+    cc: tuple[str, ...] = ()
+    sender: str = ""
+    subject_prefix: str = "[modelhealth] "
+
+
+class EmailNotifier:
+    """Renders ``templates/email.{html,txt}.j2`` and sends via SMTP.
+
+    ``wants_context`` tells the dispatcher to attach plots when it writes the outbox row.
+
+    >>> EmailNotifier(EmailConfig(to=("a@b.c",)), SmtpSettings()).config.to
+    ('a@b.c',)
+    """
+
+    wants_context = True
+
+    def __init__(self, config: EmailConfig, smtp: SmtpSettings) -> None:
+        self.config = config
+        self.smtp = smtp
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+            autoescape=jinja2.select_autoescape(["html.j2"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    @classmethod
+    def from_options(
+        cls, options: Mapping[str, Any], env: Mapping[str, str] | None = None
+    ) -> EmailNotifier:
+        cfg = EmailConfig(
+            to=tuple(options["to"]),
+            cc=tuple(options.get("cc", ())),
+            sender=str(options.get("from", "")),
+            subject_prefix=str(options.get("subject_prefix", "[modelhealth] ")),
+        )
+        return cls(cfg, SmtpSettings.from_env(env))
+
+    def render(self, batch: NotificationBatch) -> EmailMessage:
+        """Build the MIME message: text, then HTML with the plots as related CID images."""
+        plots = list(batch.context.get("plots", []))
+        view = {
+            "b": batch,
+            "firing": batch.firing,
+            "resolved": batch.resolved,
+            "labels": batch.common_labels,
+            "ann": batch.common_annotations,
+            "plots": plots,
+            "notes": list(batch.context.get("notes", [])),
+            "facts": dict(batch.context.get("facts", {})),
+        }
+        msg = EmailMessage()
+        msg["Subject"] = self.config.subject_prefix + batch.title
+        msg["From"] = self.config.sender or self.smtp.sender
+        msg["To"] = ", ".join(self.config.to)
+        if self.config.cc:
+            msg["Cc"] = ", ".join(self.config.cc)
+        msg["Date"] = formatdate(localtime=False)
+        msg["Message-ID"] = f"<mh-{batch.id}-{batch.dedup_key}@modelhealth>"
+        msg["X-Modelhealth-Dedup-Key"] = batch.dedup_key
+        msg["X-Modelhealth-Status"] = batch.status
+        msg.set_content(self._env.get_template("email.txt.j2").render(**view))
+        msg.add_alternative(self._env.get_template("email.html.j2").render(**view), subtype="html")
+        html_part = msg.get_payload()[1]
+        for p in plots:
+            html_part.add_related(
+                base64.b64decode(p["png"]),
+                maintype="image",
+                subtype="png",
+                cid=f"<{p['cid']}>",
+                filename=f"{p['cid'].split('@')[0]}.png",
+                disposition="inline",
+            )
+        return msg
+
+    def notify(self, batch: NotificationBatch) -> Outcome:
+        try:
+            msg = self.render(batch)
+        except Exception as exc:  # a template bug will not fix itself on retry
+            return Outcome(False, False, f"cannot render email: {exc}")
+        s = self.smtp
+        secrets = (s.password,)
+        try:
+            ctx = ssl.create_default_context(cafile=s.ca_file or None)
+            if s.ssl:
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout, context=ctx
+                )
+            else:
+                client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            with client:
+                if s.starttls:
+                    client.starttls(context=ctx)
+                if s.user:
+                    client.login(s.user, s.password)
+                refused = client.send_message(msg, to_addrs=[*self.config.to, *self.config.cc])
+            if refused:
+                return Outcome.success(f"delivered; refused: {', '.join(refused)}")
+            return Outcome.success(f"delivered to {s.host}:{s.port}")
+        except smtplib.SMTPAuthenticationError as exc:
+            return Outcome(False, False, redact(f"SMTP auth failed: {exc}", secrets))
+        except smtplib.SMTPRecipientsRefused as exc:
+            return Outcome(False, False, redact(f"all recipients refused: {exc}", secrets))
+        except smtplib.SMTPResponseException as exc:
+            # 4xx replies are transient by definition of SMTP; 5xx are permanent.
+            transient = 400 <= exc.smtp_code < 500
+            return Outcome(False, transient, redact(f"SMTP {exc.smtp_code}: {exc}", secrets))
+        except (TimeoutError, smtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            what = type(exc).__name__
+            return Outcome(False, True, redact(f"SMTP {s.host}:{s.port} {what}: {exc}", secrets))

@@ -1,0 +1,83 @@
+"""Slack-compatible incoming webhook (also accepted by Mattermost and Rocket.Chat).
+
+The webhook URL embeds its credential, so it is normally given as ``url_env`` and redacted
+from every error message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from modelhealth.alerting.notifiers.base import NotificationBatch, Outcome, post_json
+
+_COLORS = {"critical": "#d0312d", "warning": "#f2a900", "info": "#3572b0", "resolved": "#2eb67d"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlackConfig:
+    url: str = ""
+    url_env: str = ""
+    channel: str = ""
+    timeout: float = 10.0
+
+
+class SlackNotifier:
+    """Posts one message with an attachment per batch.
+
+    >>> SlackNotifier(SlackConfig(url_env="HOOK"), env={"HOOK": "http://x/y"}).url
+    'http://x/y'
+    """
+
+    def __init__(self, config: SlackConfig, env: Mapping[str, str] | None = None) -> None:
+        env = env if env is not None else os.environ
+        self.config = config
+        self.url = config.url or env.get(config.url_env, "")
+
+    @classmethod
+    def from_options(
+        cls, options: Mapping[str, Any], env: Mapping[str, str] | None = None
+    ) -> SlackNotifier:
+        keys = {"url", "url_env", "channel", "timeout"}
+        return cls(SlackConfig(**{k: v for k, v in options.items() if k in keys}), env)
+
+    def payload(self, batch: NotificationBatch) -> dict[str, Any]:
+        alerts = batch.firing if batch.status == "firing" else batch.resolved
+        lines = []
+        for a in alerts[:20]:
+            ann, labels = a["annotations"], a["labels"]
+            what = ann.get("summary") or labels.get("alertname", "")
+            where = ", ".join(f"{k}={labels[k]}" for k in ("feature", "version") if k in labels)
+            lines.append(f"• {what}" + (f" ({where})" if where else ""))
+        if len(alerts) > 20:
+            lines.append(f"… and {len(alerts) - 20} more")
+        ann = batch.common_annotations
+        links = [
+            f"<{href}|{text}>"
+            for key, text in (("dashboard_url", "Dashboard"), ("runbook_url", "Runbook"))
+            if (href := ann.get(key))
+        ]
+        color = _COLORS["resolved"] if batch.status == "resolved" else _COLORS.get(batch.severity)
+        msg: dict[str, Any] = {
+            "text": batch.title,
+            "attachments": [
+                {
+                    "color": color or _COLORS["info"],
+                    "title": batch.title,
+                    "text": "\n".join(lines + ([" · ".join(links)] if links else [])),
+                    "footer": "modelhealth",
+                }
+            ],
+        }
+        if self.config.channel:
+            msg["channel"] = self.config.channel
+        return msg
+
+    def notify(self, batch: NotificationBatch) -> Outcome:
+        if not self.url:
+            return Outcome(False, False, f"no Slack webhook URL: set ${self.config.url_env}")
+        return post_json(
+            self.url, self.payload(batch), timeout=self.config.timeout, secrets=(self.url,)
+        )

@@ -1,0 +1,311 @@
+"""Durable outbox and notification log in SQLite: written before sending, marked sent once.
+
+Each notification is a row committed before any delivery attempt. An attempt first *claims*
+the row (attempts + 1 and a lease until the next retry time), then calls the notifier, then
+marks the row sent. A crash between the send and the mark leaves the row pending, so it is
+re-sent after restart with the same payload and dedup key: at-least-once delivery that the
+pager dedups. Rows of one (group, receiver) are delivered strictly in order, so a resolve
+never overtakes its trigger.
+
+The notification log (Alertmanager's nflog) records what each receiver was last told per
+group, in the same transaction as the outbox row, so a restarted dispatcher does not re-send
+an incident the receiver already has.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from modelhealth.alerting.config import DeliverySpec
+from modelhealth.alerting.notifiers.base import NotificationBatch, Notifier, Outcome
+from modelhealth.alerting.sqlite import connect, from_ms, to_ms
+
+log = logging.getLogger(__name__)
+
+_DDL = (
+    """CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, receiver TEXT NOT NULL, group_key TEXT NOT NULL,
+        dedup_key TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
+        sent_at INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at)",
+    """CREATE TABLE IF NOT EXISTS nflog (
+        group_key TEXT NOT NULL, receiver TEXT NOT NULL, firing TEXT NOT NULL,
+        resolved TEXT NOT NULL, notified_at INTEGER NOT NULL,
+        PRIMARY KEY (group_key, receiver))""",
+)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """What a receiver was last told about a group (fingerprints) and when."""
+
+    firing: frozenset[str]
+    resolved: frozenset[str]
+    notified_at: datetime
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    receiver: str
+    dedup_key: str
+    status: str
+    attempts: int
+    last_error: str
+    created_at: datetime
+    sent_at: datetime | None
+    payload: str
+
+
+@dataclass
+class DeliveryReport:
+    """What one :meth:`Outbox.deliver_due` pass did (for logs, metrics and tests)."""
+
+    sent: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    expired: list[int] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)
+
+
+class Outbox:
+    """Notifications waiting to be delivered, in a SQLite file or ``:memory:``.
+
+    >>> Outbox(":memory:").counts()
+    {}
+    """
+
+    def __init__(
+        self,
+        path: str | Path = ":memory:",
+        delivery: DeliverySpec | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.delivery = delivery or DeliverySpec()
+        self._rng = rng or random.Random()
+        self._con = connect(path)
+        self._lock = threading.RLock()
+        for ddl in _DDL:
+            self._con.execute(ddl)
+
+    # -- notification log ---------------------------------------------------------------
+    def last_notified(self, group_key: str, receiver: str) -> LogEntry | None:
+        with self._lock:
+            row = self._con.execute(
+                "SELECT firing, resolved, notified_at FROM nflog WHERE group_key=? AND receiver=?",
+                (group_key, receiver),
+            ).fetchone()
+        if row is None:
+            return None
+        return LogEntry(
+            frozenset(json.loads(row[0])), frozenset(json.loads(row[1])), from_ms(row[2])
+        )
+
+    # -- writing --------------------------------------------------------------------------
+    def enqueue(
+        self,
+        batch: NotificationBatch | None,
+        now: datetime,
+        *,
+        group_key: str,
+        receiver: str,
+        firing: Iterable[str],
+        resolved: Iterable[str],
+    ) -> int | None:
+        """Record what the receiver is told and queue ``batch`` (None: log only), atomically."""
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                self._con.execute(
+                    "INSERT OR REPLACE INTO nflog VALUES (?, ?, ?, ?, ?)",
+                    (
+                        group_key,
+                        receiver,
+                        json.dumps(sorted(firing)),
+                        json.dumps(sorted(resolved)),
+                        to_ms(now),
+                    ),
+                )
+                row_id = None
+                if batch is not None:
+                    cur = self._con.execute(
+                        "INSERT INTO outbox (receiver, group_key, dedup_key, payload, created_at,"
+                        " expires_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            receiver,
+                            group_key,
+                            batch.dedup_key,
+                            batch.to_json(),
+                            to_ms(now),
+                            to_ms(now + self.delivery.expire_after),
+                            to_ms(now),
+                        ),
+                    )
+                    row_id = cur.lastrowid
+                self._con.execute("COMMIT")
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+        return row_id
+
+    # -- delivery -------------------------------------------------------------------------
+    def backoff(self, attempts: int) -> timedelta:
+        """Exponential backoff with equal jitter: a random delay in [d/2, d], d doubling."""
+        d = self.delivery
+        base = min(d.max_backoff, d.min_backoff * (2 ** max(0, attempts - 1)))
+        return base * (0.5 + 0.5 * self._rng.random())
+
+    def _claim_due(self, now: datetime, limit: int) -> list[tuple[int, str, str, int, int]]:
+        """Pick due rows (oldest pending per group+receiver only) and lease them."""
+        at = to_ms(now)
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._con.execute(
+                    "SELECT o.id, o.receiver, o.payload, o.attempts, o.expires_at FROM outbox o"
+                    " WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND NOT EXISTS ("
+                    "  SELECT 1 FROM outbox p WHERE p.status = 'pending'"
+                    "  AND p.group_key = o.group_key AND p.receiver = o.receiver AND p.id < o.id)"
+                    " ORDER BY o.id LIMIT ?",
+                    (at, limit),
+                ).fetchall()
+                for r in rows:
+                    lease = at + int(self.backoff(r[3] + 1).total_seconds() * 1000)
+                    self._con.execute(
+                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?"
+                        " WHERE id = ?",
+                        (lease, r[0]),
+                    )
+                self._con.execute("COMMIT")
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+        return [(r[0], r[1], r[2], r[3] + 1, r[4]) for r in rows]
+
+    def deliver_due(
+        self, notifiers: Mapping[str, Notifier], now: datetime, limit: int = 1000
+    ) -> DeliveryReport:
+        """Attempt every due notification once (in batches of ``limit``); report each outcome."""
+        report = DeliveryReport()
+        while True:
+            claimed = self._claim_due(now, limit)
+            self._deliver(claimed, notifiers, now, report)
+            if len(claimed) < limit:
+                return report
+
+    def _deliver(
+        self,
+        claimed: list[tuple[int, str, str, int, int]],
+        notifiers: Mapping[str, Notifier],
+        now: datetime,
+        report: DeliveryReport,
+    ) -> None:
+        for row_id, receiver, payload, attempts, expires_at in claimed:
+            notifier = notifiers.get(receiver)
+            if notifier is None:
+                outcome = Outcome(False, False, f"no notifier configured for {receiver!r}")
+            else:
+                batch = NotificationBatch.from_json(payload, id=row_id)
+                try:
+                    outcome = notifier.notify(batch)
+                except Exception as exc:  # a notifier bug must not stall the whole outbox
+                    outcome = Outcome(False, True, f"notifier raised {type(exc).__name__}: {exc}")
+            self._record(row_id, receiver, attempts, expires_at, outcome, now, report)
+
+    def _record(
+        self,
+        row_id: int,
+        receiver: str,
+        attempts: int,
+        expires_at: int,
+        outcome: Outcome,
+        now: datetime,
+        report: DeliveryReport,
+    ) -> None:
+        if outcome.ok:
+            status = "sent"
+            report.sent.append(row_id)
+        elif not outcome.retryable:
+            status = "failed"
+            report.failed.append(row_id)
+        elif to_ms(now) >= expires_at:
+            status = "expired"
+            report.expired.append(row_id)
+        else:
+            status = "pending"
+            report.retrying.append(row_id)
+        if not outcome.ok:
+            report.errors[row_id] = outcome.reason
+            log.warning(
+                "notification %d to %s attempt %d: %s (%s)",
+                row_id, receiver, attempts, outcome.reason, status,
+            )  # fmt: skip
+        with self._lock:
+            self._con.execute(
+                "UPDATE outbox SET status = ?, last_error = ?, sent_at = ? WHERE id = ?",
+                (status, "" if outcome.ok else outcome.reason,
+                 to_ms(now) if outcome.ok else None, row_id),
+            )  # fmt: skip
+
+    def expire(self, now: datetime) -> int:
+        """Give up on pending rows past their expiry (they would otherwise wait for a claim)."""
+        with self._lock:
+            cur = self._con.execute(
+                "UPDATE outbox SET status = 'expired' WHERE status = 'pending' AND expires_at <= ?",
+                (to_ms(now),),
+            )
+        return cur.rowcount
+
+    # -- inspection -----------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._con.execute("SELECT status, count(*) FROM outbox GROUP BY status")
+            return {s: int(n) for s, n in rows.fetchall()}
+
+    def rows(self, status: str | None = None) -> list[OutboxRow]:
+        sql = (
+            "SELECT id, receiver, dedup_key, status, attempts, last_error, created_at, sent_at,"
+            " payload FROM outbox"
+        )
+        params: tuple[str, ...] = ()
+        if status is not None:
+            sql += " WHERE status = ?"
+            params = (status,)
+        with self._lock:
+            got = self._con.execute(sql + " ORDER BY id", params).fetchall()
+        return [
+            OutboxRow(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                from_ms(r[6]),
+                from_ms(r[7]) if r[7] is not None else None,
+                r[8],
+            )
+            for r in got
+        ]
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending row becomes due (lets a loop sleep exactly that long)."""
+        with self._lock:
+            row = self._con.execute(
+                "SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending'"
+            ).fetchone()
+        return from_ms(row[0]) if row and row[0] is not None else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()

@@ -1,0 +1,220 @@
+"""The Dispatcher: the rules engine's ``notify`` callable, from alerts to delivered messages.
+
+Stages, in Alertmanager's order: route (alert -> groups) -> wait/interval timers -> mute
+(silences, inhibition) -> dedup against the notification log -> write to the outbox ->
+deliver with retry. Every stage takes the tick's ``now``; nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from modelhealth.alerting.config import RoutingConfig
+from modelhealth.alerting.grouping import AggregationGroup, needs_update
+from modelhealth.alerting.inhibition import Inhibitor
+from modelhealth.alerting.notifiers.base import NotificationBatch, Notifier
+from modelhealth.alerting.outbox import DeliveryReport, Outbox
+from modelhealth.alerting.report import incident_context
+from modelhealth.alerting.routing import group_key, group_labels, match_routes
+from modelhealth.alerting.silences import SilenceStore
+from modelhealth.clock import Clock, SystemClock
+from modelhealth.ingestion.reference import ModelReference
+from modelhealth.store.backend import QueryBackend
+from modelhealth.types import Alert, AlertState
+
+log = logging.getLogger(__name__)
+
+ContextFn = Callable[[AggregationGroup], Mapping[str, Any]]
+
+
+@dataclass
+class FlushReport:
+    """What one flush did: notifications queued (with their reasons), muted alerts, delivery."""
+
+    queued: list[tuple[int, str, str]] = field(default_factory=list)  # (row id, receiver, why)
+    muted: dict[str, str] = field(default_factory=dict)  # fingerprint -> silenced|inhibited
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+
+class Dispatcher:
+    """Groups, mutes, dedups and durably delivers alerts; call it once per evaluation tick.
+
+    >>> from modelhealth.alerting.config import RoutingConfig
+    >>> d = Dispatcher(RoutingConfig.default(email_to=["oncall@example.com"]), {})
+    >>> d([], d.clock.now())  # the rules engine's notify callable
+    """
+
+    def __init__(
+        self,
+        routing: RoutingConfig,
+        notifiers: Mapping[str, Notifier],
+        outbox: str | Path = ":memory:",
+        clock: Clock | None = None,
+        *,
+        silences: SilenceStore | None = None,
+        store: QueryBackend | None = None,
+        references: Mapping[str, ModelReference] | None = None,
+        context: ContextFn | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.routing = routing
+        self.notifiers = dict(notifiers)
+        self.clock = clock or SystemClock()
+        self.outbox = Outbox(outbox, routing.delivery, rng)
+        # Silences live in the same file by default, so `modelhealth silence --db` reaches them.
+        self.silences = silences if silences is not None else SilenceStore(outbox, self.clock)
+        self.inhibitor = Inhibitor(routing.inhibit_rules)
+        self.store = store
+        self.references = references or {}
+        self.context = context
+        self.groups: dict[str, AggregationGroup] = {}
+        self._firing: dict[str, Alert] = {}
+        self._lock = threading.RLock()
+
+    def __call__(self, alerts: Sequence[Alert], now: datetime) -> None:
+        """Take this tick's changed/firing alerts, then send whatever is due."""
+        self.ingest(alerts, now)
+        self.flush(now)
+
+    def ingest(self, alerts: Sequence[Alert], now: datetime) -> None:
+        """Route alerts into their aggregation groups (pending alerts are not notified)."""
+        with self._lock:
+            for alert in alerts:
+                if alert.is_resolved:
+                    self._firing.pop(alert.fingerprint, None)
+                elif alert.state == AlertState.FIRING:
+                    self._firing[alert.fingerprint] = alert
+                else:
+                    continue
+                for route in match_routes(self.routing.route, alert.labels):
+                    key = group_key(route, alert.labels)
+                    group = self.groups.get(key)
+                    if group is None:
+                        if alert.is_resolved and not self._ever_notified(key, route.receiver):
+                            continue  # nobody was told it fired; nothing to resolve
+                        group = AggregationGroup(
+                            key=key,
+                            route=route,
+                            labels=group_labels(route, alert.labels),
+                            next_flush_at=now + route.group_wait,
+                        )
+                        self.groups[key] = group
+                    group.add(alert, now)
+
+    def _ever_notified(self, key: str, receiver: str) -> bool:
+        return self.outbox.last_notified(key, receiver) is not None
+
+    def flush(self, now: datetime) -> FlushReport:
+        """Queue notifications for groups whose timers elapsed, then deliver what is due."""
+        report = self.flush_groups(now)
+        report.delivery = self.run_due(now)
+        return report
+
+    def run_due(self, now: datetime) -> DeliveryReport:
+        """Deliver due outbox rows (first attempts and retries whose backoff elapsed)."""
+        return self.outbox.deliver_due(self.notifiers, now)
+
+    def flush_groups(self, now: datetime) -> FlushReport:
+        report = FlushReport()
+        with self._lock:
+            self.inhibitor.update(self._firing.values())
+            silences = self.silences.active(now)
+            for key in [k for k, g in self.groups.items() if g.due(now)]:
+                group = self.groups[key]
+                self._flush_group(group, now, silences, report)
+                group.flushed_at(now)
+                group.drop_resolved({fp for fp, a in group.alerts.items() if a.is_resolved})
+                if not group.alerts:
+                    del self.groups[key]
+        return report
+
+    def _flush_group(
+        self, group: AggregationGroup, now: datetime, silences: list[Any], report: FlushReport
+    ) -> None:
+        receiver = self.routing.receivers[group.route.receiver]
+        entry = self.outbox.last_notified(group.key, receiver.name)
+        told = entry.firing if entry else frozenset()
+        firing: dict[str, Alert] = {}
+        resolved: dict[str, Alert] = {}
+        for fp, a in group.alerts.items():
+            if a.is_resolved:
+                if fp in told:  # only resolve what this receiver was told was firing
+                    resolved[fp] = a
+                continue
+            why = (
+                "silenced"
+                if any(s.mutes(a.labels, now) for s in silences)
+                else "inhibited"
+                if self.inhibitor.mutes(a.labels, now)
+                else ""
+            )
+            if why:
+                report.muted[fp] = why
+            else:
+                firing[fp] = a
+        if not firing and not resolved:
+            return  # all muted (or never announced): like Alertmanager, tell nobody anything
+        reason = needs_update(
+            entry, set(firing), set(resolved), now, group.route, receiver.send_resolved
+        )
+        if not reason:
+            return
+        shown = list(firing.values()) + (list(resolved.values()) if receiver.send_resolved else [])
+        batch = None
+        if firing or receiver.send_resolved:
+            batch = self._batch(group, receiver.name, shown, reason, now)
+        row = self.outbox.enqueue(
+            batch, now, group_key=group.key, receiver=receiver.name,
+            firing=firing.keys(), resolved=resolved.keys(),
+        )  # fmt: skip
+        if row is not None:
+            report.queued.append((row, receiver.name, reason))
+            log.info("queued notification %d to %s (%s): %s", row, receiver.name, reason, group.key)
+
+    def _batch(
+        self,
+        group: AggregationGroup,
+        receiver: str,
+        alerts: list[Alert],
+        reason: str,
+        now: datetime,
+    ) -> NotificationBatch:
+        context: dict[str, Any] = {}
+        if getattr(self.notifiers.get(receiver), "wants_context", False):
+            try:
+                context = incident_context(alerts, now, self.store, self.references)
+            except Exception as exc:  # plots are decoration; the alert must still go out
+                context = {"plots": [], "notes": [f"report unavailable: {exc}"]}
+            if self.context is not None:
+                try:
+                    context.update(self.context(group))
+                except Exception as exc:
+                    context.setdefault("notes", []).append(f"context hook failed: {exc}")
+        return NotificationBatch(
+            receiver=receiver,
+            group_key=group.key,
+            dedup_key=group.dedup_key,
+            status="firing" if any(not a.is_resolved for a in alerts) else "resolved",
+            reason=reason,
+            group_labels=dict(group.labels),
+            alerts=[a.to_dict() for a in sorted(alerts, key=_order)],
+            created_at=now.isoformat(),
+            context=context,
+            dashboard_url=self.routing.dashboard_url,
+        )
+
+    def close(self) -> None:
+        self.outbox.close()
+        self.silences.close()
+
+
+def _order(a: Alert) -> tuple[int, str, str]:
+    sev = {"critical": 0, "warning": 1}.get(a.labels.get("severity", ""), 2)
+    return (sev, a.name, a.labels.get("feature", ""))

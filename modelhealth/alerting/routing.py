@@ -1,0 +1,59 @@
+"""Which routes (and so which receivers and groups) an alert goes to.
+
+Alertmanager semantics: an alert descends into the first child route that matches; with
+``continue: true`` on that child, matching carries on with its later siblings. A node whose
+children all fail to match takes the alert itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from modelhealth.alerting.config import RouteSpec, RoutingConfig, parse_routing
+from modelhealth.alerting.matchers import matches_all
+from modelhealth.errors import ConfigError, ConfigIssue, SourcePos
+
+__all__ = ["RouteSpec", "RoutingConfig", "group_key", "load_routing", "match_routes"]
+
+
+def load_routing(path: str | Path) -> RoutingConfig:
+    """Read a routing YAML file; ConfigError lists every problem as ``file:line:col: ...``."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(SourcePos(str(p)), f"cannot read: {exc}")]) from exc
+    return parse_routing(text, str(p))
+
+
+def match_routes(route: RouteSpec, labels: Mapping[str, str]) -> list[RouteSpec]:
+    """The routes that take an alert with ``labels``, in tree order (at least the root).
+
+    >>> cfg = RoutingConfig.default(email_to=["a@b.c"])
+    >>> [r.receiver for r in match_routes(cfg.route, {"severity": "critical"})]
+    ['pager', 'email']
+    """
+    if not matches_all(route.matchers, labels):
+        return []
+    found: list[RouteSpec] = []
+    for child in route.routes:
+        hit = match_routes(child, labels)
+        if hit:
+            found.extend(hit)
+            if not child.continue_:
+                break
+    # As in Alertmanager, the node itself receives the alert only when no child matched.
+    return found or [route]
+
+
+def group_labels(route: RouteSpec, labels: Mapping[str, str]) -> dict[str, str]:
+    """The group_by subset of an alert's labels (missing labels are left out)."""
+    return {k: labels[k] for k in route.group_by if k in labels}
+
+
+def group_key(route: RouteSpec, labels: Mapping[str, str]) -> str:
+    """Identity of the aggregation group: route id, receiver and the group_by values."""
+    blob = json.dumps(sorted(group_labels(route, labels).items()), separators=(",", ":"))
+    return f"{route.id}/{route.receiver}/{blob}"

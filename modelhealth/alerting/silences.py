@@ -1,0 +1,194 @@
+"""Silences: label matchers with a time window that mute notifications, kept in SQLite.
+
+Created from the CLI (``modelhealth silence add model=fraud --for 2h -c "deploying"``) or the
+dashboard; the dispatcher asks :meth:`SilenceStore.mutes` at every group flush, so expiring a
+silence restores notifications at the next flush without any other signal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from modelhealth.alerting.config import parse_duration
+from modelhealth.alerting.matchers import Matcher, MatcherError, matches_all, parse_matcher
+from modelhealth.alerting.sqlite import connect, from_ms, to_ms
+from modelhealth.clock import Clock, SystemClock
+
+DEFAULT_DB = "modelhealth-alerts.db"
+
+_DDL = """CREATE TABLE IF NOT EXISTS silences (
+    id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_at INTEGER NOT NULL,
+    ends_at INTEGER NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,
+    created_at INTEGER NOT NULL)"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Silence:
+    """Mutes every alert whose labels match all ``matchers`` while starts_at <= now < ends_at."""
+
+    id: str
+    matchers: tuple[Matcher, ...]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+
+    def active(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+    def mutes(self, labels: Mapping[str, str], now: datetime) -> bool:
+        return self.active(now) and matches_all(self.matchers, labels)
+
+
+class SilenceStore:
+    """Silences in a SQLite file (or ``:memory:``); safe to share between threads.
+
+    >>> store = SilenceStore(":memory:")
+    """
+
+    def __init__(self, path: str | Path = ":memory:", clock: Clock | None = None) -> None:
+        self._con = connect(path)
+        self._con.execute(_DDL)
+        self._lock = threading.Lock()
+        self._clock = clock or SystemClock()
+
+    def add(
+        self,
+        matchers: Sequence[Matcher | str],
+        starts: datetime,
+        ends: datetime,
+        created_by: str,
+        comment: str,
+    ) -> str:
+        """Store a silence and return its id; at least one matcher and ends > starts."""
+        parsed = tuple(m if isinstance(m, Matcher) else parse_matcher(m) for m in matchers)
+        if not parsed:
+            raise ValueError("a silence needs at least one matcher, e.g. model=fraud")
+        if ends <= starts:
+            raise ValueError(f"silence ends ({ends.isoformat()}) must be after it starts")
+        if not comment.strip():
+            raise ValueError("a silence needs a comment saying why (-c 'deploying v4')")
+        sid = uuid.uuid4().hex[:12]
+        with self._lock:
+            self._con.execute(
+                "INSERT INTO silences VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    sid,
+                    json.dumps([m.to_json() for m in parsed]),
+                    to_ms(starts),
+                    to_ms(ends),
+                    created_by,
+                    comment,
+                    to_ms(self._clock.now()),
+                ),
+            )
+        return sid
+
+    def expire(self, silence_id: str, now: datetime | None = None) -> bool:
+        """End a silence now; False if no such silence or it had already ended."""
+        at = to_ms(now or self._clock.now())
+        with self._lock:
+            cur = self._con.execute(
+                "UPDATE silences SET ends_at = ? WHERE id = ? AND ends_at > ?",
+                (at, silence_id, at),
+            )
+        return cur.rowcount == 1
+
+    def list(self, now: datetime | None = None, include_expired: bool = False) -> list[Silence]:
+        """Silences that have not ended (or all of them), oldest first."""
+        sql = "SELECT id, matchers, starts_at, ends_at, created_by, comment FROM silences"
+        params: tuple[int, ...] = ()
+        if not include_expired:
+            sql += " WHERE ends_at > ?"
+            params = (to_ms(now or self._clock.now()),)
+        with self._lock:
+            rows = self._con.execute(sql + " ORDER BY starts_at, id", params).fetchall()
+        return [
+            Silence(
+                id=r[0],
+                matchers=tuple(Matcher(*m) for m in json.loads(r[1])),
+                starts_at=from_ms(r[2]),
+                ends_at=from_ms(r[3]),
+                created_by=r[4],
+                comment=r[5],
+            )
+            for r in rows
+        ]
+
+    def active(self, now: datetime) -> list[Silence]:
+        return [s for s in self.list(now) if s.active(now)]
+
+    def mutes(self, labels: Mapping[str, str], now: datetime) -> bool:
+        return any(s.mutes(labels, now) for s in self.active(now))
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="modelhealth silence", description="Manage alert silences.")
+    p.add_argument(
+        "--db",
+        default=os.environ.get("MODELHEALTH_ALERT_DB", DEFAULT_DB),
+        help="alerting SQLite database (default $MODELHEALTH_ALERT_DB or %(default)s)",
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    add = sub.add_parser("add", help="silence alerts matching LABEL=VALUE ...")
+    add.add_argument("matchers", nargs="+", help="e.g. model=fraud severity=~warning|info")
+    add.add_argument("--for", dest="duration", default="1h", help="e.g. 30m, 2h (default 1h)")
+    add.add_argument("-c", "--comment", required=True, help="why (shown to on-call)")
+    add.add_argument("--by", default=os.environ.get("USER", "cli"), help="who (default $USER)")
+    lst = sub.add_parser("list", help="list current silences")
+    lst.add_argument("--all", action="store_true", help="include expired silences")
+    exp = sub.add_parser("expire", help="end a silence now")
+    exp.add_argument("id")
+    return p
+
+
+def silence_main(argv: list[str], *, clock: Clock | None = None, out: TextIO | None = None) -> int:
+    """``modelhealth silence add|list|expire``; returns the process exit code."""
+    out = out or sys.stdout
+    clock = clock or SystemClock()
+    args = _parser().parse_args(argv)
+    store = SilenceStore(args.db, clock)
+    try:
+        now = clock.now()
+        if args.cmd == "add":
+            try:
+                hold: timedelta = parse_duration(args.duration)
+                matchers = [parse_matcher(m) for m in args.matchers]
+                sid = store.add(matchers, now, now + hold, args.by, args.comment)
+            except (ValueError, MatcherError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(f"{sid}  until {(now + hold).isoformat()}", file=out)
+        elif args.cmd == "list":
+            for s in store.list(now, include_expired=args.all):
+                state = (
+                    "active" if s.active(now) else ("expired" if s.ends_at <= now else "pending")
+                )
+                ms = ",".join(str(m) for m in s.matchers)
+                print(
+                    f"{s.id}  {state:7s}  {ms}  until {s.ends_at.isoformat()}  "
+                    f"by {s.created_by}: {s.comment}",
+                    file=out,
+                )
+        elif not store.expire(args.id, now):
+            print(f"error: no active silence with id {args.id!r}", file=sys.stderr)
+            return 1
+        else:
+            print(f"expired {args.id}", file=out)
+        return 0
+    finally:
+        store.close()

@@ -1,0 +1,61 @@
+"""The ``modelhealth`` command: a thin dispatcher to each subsystem's own ``main``.
+
+Subcommands are imported lazily so ``modelhealth rules validate`` does not pay for Streamlit,
+Kafka or LightGBM imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("modelhealth.demo.runner:demo_main", "run the simulated fleet end to end"),
+    "rules": ("modelhealth.rules.cli:rules_main", "validate, evaluate, run, backtest rules"),
+    "silence": ("modelhealth.alerting.silences:silence_main", "add, list or expire silences"),
+    "dashboard": ("modelhealth.dashboard.launch:dashboard_main", "start the Streamlit dashboard"),
+    "services": ("modelhealth.services:main", "fetch, start, stop local Kafka + Pinot JVMs"),
+    "pinot": ("modelhealth.pinot_schemas.init:pinot_main", "create Pinot schemas and tables"),
+    "contract": ("modelhealth.contracts.cli:contract_main", "create or validate data contracts"),
+    "anomaly": ("modelhealth.anomaly.train:anomaly_main", "train the learned anomaly detector"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: modelhealth COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run `modelhealth COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def _resolve(target: str) -> Callable[[list[str]], int]:
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if args[0] in ("-V", "--version"):
+        from modelhealth import __version__
+
+        print(__version__)
+        return 0
+    entry = COMMANDS.get(args[0])
+    if entry is None:
+        print(f"modelhealth: unknown command {args[0]!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    try:
+        handler = _resolve(entry[0])
+    except (ImportError, AttributeError) as exc:
+        print(f"modelhealth {args[0]}: not available in this installation ({exc})", file=sys.stderr)
+        return 2
+    return int(handler(args[1:]) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

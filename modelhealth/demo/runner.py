@@ -1,0 +1,204 @@
+"""``modelhealth demo``: the whole product on a laptop, no services needed.
+
+Backfills a few simulated days for a fleet of four models, replays the last minutes through
+the rules engine so ``for:`` timers are warm, then keeps producing live traffic while the
+rules evaluate on a schedule, a local SMTP server catches the alert emails into a mailbox
+folder, and the dashboard reads a snapshot of the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+
+import numpy as np
+
+from modelhealth.clock import SystemClock, to_epoch_ms
+from modelhealth.demo import wiring
+from modelhealth.demo.fleet import fleet, training_sample
+from modelhealth.demo.incidents import INCIDENTS
+from modelhealth.demo.progress import Progress
+from modelhealth.demo.traffic import backfill, emit
+from modelhealth.ingestion import Monitor, build_reference
+from modelhealth.rules.config import load_rules
+from modelhealth.rules.evaluator import Evaluator
+from modelhealth.rules.state import AlertStateStore
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="modelhealth demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds of live traffic before stopping (default: until Ctrl-C)",
+    )
+    p.add_argument("--days", type=float, default=3.0, help="simulated days to backfill")
+    p.add_argument("--out", default="demo-output", help="folder for db, mailbox, state")
+    p.add_argument("--rules", default=None, help="alert config folder (default: examples/rules)")
+    p.add_argument("--backend", choices=["duckdb", "pinot"], default="duckdb")
+    p.add_argument("--tick", type=float, default=15.0, help="seconds between rule evaluations")
+    p.add_argument("--no-dashboard", action="store_true", help="do not start Streamlit")
+    p.add_argument("--dashboard-port", type=int, default=8501)
+    p.add_argument("--seed", type=int, default=1)
+    return p
+
+
+def default_rules_dir() -> Path:
+    """The example configs: from a source checkout, else the copy shipped in the package."""
+    repo = Path(__file__).resolve().parents[2] / "examples" / "rules"
+    return repo if repo.is_dir() else Path(__file__).resolve().parent / "examples" / "rules"
+
+
+class _Stop:
+    """Turns SIGINT/SIGTERM into a flag so the live loop ends cleanly."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:  # second Ctrl-C: leave now
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping (Ctrl-C again to force)…", flush=True)
+
+
+def demo_main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    out = Path(args.out).resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "references").mkdir(parents=True)
+    (out / "state").mkdir()
+    clock = SystemClock()
+    say: Callable[[str], None] = lambda msg: print(msg, flush=True)  # noqa: E731
+
+    models = fleet()
+    refs = {}
+    for name, model in models.items():
+        refs[name] = build_reference(name, *training_sample(model))
+        refs[name].save(out / "references" / f"{name}.json")
+
+    backend = wiring.open_backend(args.backend, out)
+    monitor = Monitor(backend.sink, refs, clock=clock)
+    t0 = clock.now().replace(second=0, microsecond=0)
+    say(f"modelhealth demo: {len(models)} models ({', '.join(models)}), backend {args.backend}")
+    say("incidents on the timeline (t0 = demo start):")
+    for inc in INCIDENTS:
+        hours = inc.start.total_seconds() / 3600
+        say(f"  t0{hours:+.0f}h  {inc.title}  -> rule '{inc.expected_rule}'")
+
+    bar = Progress("backfill", unit="h")
+    started = time.monotonic()
+    n = backfill(monitor, models, t0, args.days, seed=args.seed, progress=bar.update)
+    bar.done(f"{n:,} events in {time.monotonic() - started:.1f}s")
+    backend.wait_until_visible(n)
+
+    rules_dir = Path(args.rules) if args.rules else default_rules_dir()
+    loaded = load_rules([rules_dir])
+    for issue in loaded.issues:
+        say(f"config error: {issue}")
+    alerting = wiring.start_alerting(
+        out, backend.store, refs, f"http://127.0.0.1:{args.dashboard_port}"
+    )
+    mailbox, dispatcher = alerting.mailbox, alerting.dispatcher
+    state = AlertStateStore(out / "state" / "alerts.json")
+    evaluator = Evaluator(loaded.rules, backend.store, references=refs, state=state, clock=clock)
+    for minute in range(15, 0, -1):  # warm `for:` timers from recent history, quietly
+        evaluator.tick(t0 - timedelta(minutes=minute))
+    evaluator.notify = dispatcher
+    report = evaluator.tick(t0)
+    dispatcher.run_due(t0)
+    say(
+        f"rules: {len(loaded.rules)} loaded from {rules_dir}, {len(report.firing)} firing "
+        f"at t0 ({report.queries} store queries)"
+    )
+
+    snapshot = backend.publish_snapshot(out)
+    dash = (
+        None
+        if args.no_dashboard
+        else wiring.start_dashboard(snapshot, rules_dir, out / "state", args.dashboard_port)
+    )
+    say("")
+    say(
+        f"  dashboard : http://127.0.0.1:{args.dashboard_port}"
+        if dash
+        else "  dashboard : (disabled)"
+    )
+    say(f"  mailbox   : {mailbox.folder}  (SMTP 127.0.0.1:{mailbox.port}; open the .eml files)")
+    say(f"  database  : {snapshot or backend.describe()}")
+    say(f"  pager     : {alerting.pager.path}  (PagerDuty Events v2 payloads)")
+    say(f"  alert log : {out / 'state' / 'history.jsonl'}")
+    say(
+        "live traffic running; Ctrl-C to stop."
+        if args.duration is None
+        else f"live traffic for {args.duration:.0f}s…"
+    )
+
+    stop = _Stop()
+    rng = np.random.default_rng(args.seed + 1)
+    t0_ms = to_epoch_ms(t0)
+    last_ms = to_epoch_ms(clock.now())
+    live_start = time.monotonic()
+    next_tick = next_snapshot = live_start
+    live_events = 0
+    try:
+        while not stop.requested:
+            if args.duration is not None and time.monotonic() - live_start >= args.duration:
+                break
+            time.sleep(1.0)
+            now = clock.now()
+            now_ms = to_epoch_ms(now)
+            for model in models.values():
+                live_events += emit(monitor, model, last_ms, now_ms, t0_ms, rng)
+            last_ms = now_ms
+            if time.monotonic() >= next_tick:
+                monitor.flush()
+                report = evaluator.tick(now)
+                dispatcher.run_due(now)
+                say(
+                    f"[{now:%H:%M:%S}] +{live_events:,} live events, {len(report.firing)} "
+                    f"firing, {len(mailbox.messages())} emails in mailbox"
+                )
+                next_tick += args.tick
+            if time.monotonic() >= next_snapshot:
+                backend.publish_snapshot(out)
+                next_snapshot += 15.0
+    except KeyboardInterrupt:
+        pass
+    finally:
+        monitor.flush()
+        now = clock.now()
+        dispatcher.run_due(now)
+        backend.publish_snapshot(out)
+        emails = mailbox.messages()
+        if dash is not None:
+            dash.terminate()
+        pages = alerting.pager.events()
+        alerting.stop()
+        backend.close()
+    say(
+        f"done: {live_events:,} live events, {len(emails)} emails in {mailbox.folder}, "
+        f"{len(pages)} pager events in {alerting.pager.path}"
+    )
+    for msg in emails[:20]:
+        say(f"  - {msg['Subject']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(demo_main())

@@ -1,0 +1,135 @@
+"""Connects the demo to a backend (DuckDB or Kafka+Pinot), alerting and the dashboard."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from modelhealth.demo.pager_inbox import PagerInbox
+from modelhealth.ingestion.batch import Sink
+from modelhealth.ingestion.reference import ModelReference
+from modelhealth.store.backend import QueryBackend
+
+
+@dataclass
+class Backend:
+    """The demo's sink and store, plus how other processes get to read the data."""
+
+    kind: str
+    sink: Sink
+    store: QueryBackend
+    db_path: Path | None = None
+
+    def wait_until_visible(self, n_events: int) -> None:
+        """Pinot consumes asynchronously; DuckDB writes are visible at once."""
+        waiter = getattr(self.store, "wait_for_rows", None)
+        if waiter is not None:
+            waiter("inferences", n_events)
+
+    def publish_snapshot(self, out: Path) -> Path | None:
+        snap = getattr(self.store, "snapshot", None)
+        if snap is None:
+            return None
+        return Path(snap(out / "snapshot.duckdb"))
+
+    def describe(self) -> str:
+        return str(self.db_path) if self.db_path else self.kind
+
+    def close(self) -> None:
+        self.sink.close()
+        self.store.close()
+
+
+def open_backend(kind: str, out: Path) -> Backend:
+    if kind == "duckdb":
+        from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
+
+        path = out / "modelhealth.duckdb"
+        store = DuckDBStore(path)
+        return Backend("duckdb", DuckDBSink(store), store, path)
+    from modelhealth.ingestion.kafka_sink import KafkaSink
+    from modelhealth.pinot_schemas.init import init_pinot
+    from modelhealth.store.pinot import PinotStore
+
+    init_pinot()
+    return Backend("pinot", KafkaSink(), PinotStore())
+
+
+@dataclass
+class Alerting:
+    """The demo's notification side: mailbox, pager inbox and the dispatcher feeding them."""
+
+    mailbox: Any
+    pager: PagerInbox
+    dispatcher: Any
+
+    def stop(self) -> None:
+        self.mailbox.stop()
+        self.pager.stop()
+
+
+def start_alerting(
+    out: Path, store: QueryBackend, refs: Mapping[str, ModelReference], dashboard_url: str
+) -> Alerting:
+    """A local SMTP server writing ``out/mailbox``, a local pager inbox, and a dispatcher
+    routing every alert to email and criticals also to the pager."""
+    from modelhealth.alerting.config import ReceiverSpec
+    from modelhealth.alerting.mailbox import LocalMailbox
+    from modelhealth.alerting.notifiers import build_notifiers
+    from modelhealth.alerting.pipeline import Dispatcher
+    from modelhealth.alerting.routing import RoutingConfig
+
+    mailbox = LocalMailbox(out / "mailbox")
+    mailbox.start()
+    pager = PagerInbox(out / "pager" / "events.jsonl").start()
+    env = {
+        **os.environ,
+        "MODELHEALTH_SMTP_HOST": "127.0.0.1",
+        "MODELHEALTH_SMTP_PORT": str(mailbox.port),
+        "MODELHEALTH_PAGERDUTY_ROUTING_KEY": "demo-routing-key",
+    }
+    routing = RoutingConfig.default(
+        email_to=["model-owners@example.com"], dashboard_url=dashboard_url
+    )
+    routing = replace(
+        routing,
+        receivers={
+            **routing.receivers,
+            "pager": ReceiverSpec(name="pager", kind="pagerduty", options={"url": pager.url}),
+        },
+    )
+    dispatcher = Dispatcher(
+        routing,
+        build_notifiers(routing, env),
+        out / "state" / "outbox.db",
+        store=store,
+        references=refs,
+    )
+    return Alerting(mailbox, pager, dispatcher)
+
+
+def start_dashboard(
+    db: Path | None, rules_dir: Path, state_dir: Path, port: int
+) -> subprocess.Popen[bytes] | None:
+    if db is None:
+        return None
+    cmd = [
+        sys.executable,
+        "-m",
+        "modelhealth.cli",
+        "dashboard",
+        "--db",
+        str(db),
+        "--rules",
+        str(rules_dir),
+        "--state-dir",
+        str(state_dir),
+        "--port",
+        str(port),
+    ]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

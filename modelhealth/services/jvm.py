@@ -1,0 +1,244 @@
+"""Bring the local Kafka + Pinot JVMs up and down: ``modelhealth services up|down|status|fetch``.
+
+Start order follows the dependencies: Kafka and ZooKeeper first, then the Pinot controller (it
+registers the cluster in ZooKeeper), then broker and server, which join that cluster. ``up`` is
+idempotent: services already running are left alone, so tests and developers can share one set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from modelhealth.services import kafka, pinot, ports
+from modelhealth.services.fetch import fetch_all
+from modelhealth.services.paths import ServicesError, run_dir, tail
+from modelhealth.services.process import ServiceSpec, port_open, rss_mb, running_pid, start, stop
+
+Log = Callable[[str], None]
+
+#: (services to start, services to wait for) per stage.
+_STAGES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    ((kafka.NAME, pinot.ZOOKEEPER), (pinot.ZOOKEEPER,)),
+    ((pinot.CONTROLLER,), (pinot.CONTROLLER,)),
+    ((pinot.BROKER, pinot.SERVER), (pinot.BROKER, pinot.SERVER, kafka.NAME)),
+)
+_PROGRESS_EVERY = 10.0
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def default_timeout() -> float:
+    """Seconds ``up`` waits overall (``$MODELHEALTH_SERVICES_TIMEOUT``, default 300)."""
+    return float(os.environ.get("MODELHEALTH_SERVICES_TIMEOUT", "300"))
+
+
+def all_specs() -> list[ServiceSpec]:
+    """Every managed service, in start order."""
+    return [kafka.spec(), *pinot.specs()]
+
+
+def service_names() -> list[str]:
+    return [spec.name for spec in all_specs()]
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One service as ``status`` sees it. ``external``: healthy but not started by us."""
+
+    name: str
+    address: str
+    pid: int | None
+    healthy: bool
+    rss_mb: float | None
+
+    @property
+    def external(self) -> bool:
+        return self.healthy and self.pid is None
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """Serialise ``up``/``down`` across processes (two test sessions, a dev and CI)."""
+    run_dir().mkdir(parents=True, exist_ok=True)
+    with (run_dir() / ".lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def status() -> dict[str, ServiceStatus]:
+    """Current state of every service, keyed by name."""
+    result: dict[str, ServiceStatus] = {}
+    for spec in all_specs():
+        pid = running_pid(spec.name)
+        result[spec.name] = ServiceStatus(
+            name=spec.name,
+            address=f"{ports.HOST}:{spec.port}",
+            pid=pid,
+            healthy=spec.healthy(),
+            rss_mb=rss_mb(pid) if pid else None,
+        )
+    return result
+
+
+def is_up() -> bool:
+    """True when every service answers its health check."""
+    return all(s.healthy for s in status().values())
+
+
+def _failure(spec: ServiceSpec, why: str) -> ServicesError:
+    return ServicesError(
+        f"{spec.name} {why}\n--- tail of {spec.log_file} ---\n{tail(spec.log_file)}\n"
+        f"--- tail of {spec.out_file} ---\n{tail(spec.out_file, 15)}\n"
+        "(services already started are left running for inspection; "
+        "`modelhealth services down` stops them)"
+    )
+
+
+def _ensure_started(spec: ServiceSpec, started: dict[str, float], log: Log) -> None:
+    pid = running_pid(spec.name)
+    if pid is not None:
+        log(f"{spec.name}: already running (pid {pid})")
+        return
+    if spec.healthy():
+        log(f"{spec.name}: already served on {ports.HOST}:{spec.port} by a process "
+            "modelhealth did not start; using it")  # fmt: skip
+        return
+    if port_open(ports.HOST, spec.port):
+        raise ServicesError(
+            f"{spec.name}: port {spec.port} is in use by another program; free it or set the "
+            "MODELHEALTH_*_PORT variable (see modelhealth/services/ports.py)"
+        )
+    pid = start(spec)
+    started[spec.name] = time.monotonic()
+    log(f"{spec.name}: starting (pid {pid}, heap {spec.heap}, log {spec.log_file})")
+
+
+def _wait(
+    specs: list[ServiceSpec], started: dict[str, float], deadline: float, log: Log
+) -> dict[str, float]:
+    """Poll until each spec is healthy; raise with its log tail if it dies or time runs out."""
+    pending = {spec.name: spec for spec in specs}
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
+    next_progress = t0 + _PROGRESS_EVERY
+    while pending:
+        for name, spec in list(pending.items()):
+            if name in started and running_pid(name) is None:
+                raise _failure(spec, "exited during startup")
+            if spec.healthy():
+                del pending[name]
+                if name in started:
+                    took = time.monotonic() - started[name]
+                    timings[name] = took
+                    pid = running_pid(name)
+                    rss = rss_mb(pid) if pid else None
+                    rss_text = f", rss {rss:.0f} MB" if rss else ""
+                    log(f"{name}: up after {took:.1f}s{rss_text}")
+        if not pending:
+            break
+        now = time.monotonic()
+        if now > deadline:
+            spec = next(iter(pending.values()))
+            raise _failure(spec, "did not become healthy before the timeout")
+        if now >= next_progress:
+            log(f"waiting for {', '.join(pending)} ({now - t0:.0f}s)…")
+            next_progress = now + _PROGRESS_EVERY
+        time.sleep(0.5)
+    return timings
+
+
+def up(timeout: float | None = None, log: Log = _log) -> dict[str, float]:
+    """Fetch jars if needed, start every service not yet running and wait until all are healthy.
+
+    Returns the startup seconds of the services this call started (empty if all were up).
+    """
+    fetch_all(log=log)
+    deadline = time.monotonic() + (timeout if timeout is not None else default_timeout())
+    by_name = {spec.name: spec for spec in all_specs()}
+    started: dict[str, float] = {}
+    timings: dict[str, float] = {}
+    with _locked():
+        for to_start, to_wait in _STAGES:
+            for name in to_start:
+                _ensure_started(by_name[name], started, log)
+            timings.update(_wait([by_name[n] for n in to_wait], started, deadline, log))
+    log(f"all services up: kafka {ports.KAFKA_BOOTSTRAP}, pinot controller "
+        f"{ports.PINOT_CONTROLLER_URL}, broker {ports.PINOT_BROKER_URL}")  # fmt: skip
+    return timings
+
+
+def down(timeout: float = 30.0, purge: bool = False, log: Log = _log) -> list[str]:
+    """Stop the services we started (reverse order); ``purge`` also deletes their data.
+
+    Only processes recorded in our pid files are signalled (SIGTERM, SIGKILL after ``timeout``).
+    """
+    stopped: list[str] = []
+    with _locked():
+        for spec in reversed(all_specs()):
+            if stop(spec.name, timeout=timeout):
+                stopped.append(spec.name)
+                log(f"{spec.name}: stopped")
+            else:
+                log(f"{spec.name}: not running")
+        if purge:
+            for sub in ("kafka", "pinot"):
+                shutil.rmtree(run_dir() / sub, ignore_errors=True)
+            log(f"purged data under {run_dir()}")
+    return stopped
+
+
+def _print_status(log: Log) -> bool:
+    states = status()
+    for s in states.values():
+        if s.healthy and s.pid is not None:
+            rss = f"  rss {s.rss_mb:.0f} MB" if s.rss_mb else ""
+            log(f"{s.name:<17} up    {s.address:<16} pid {s.pid}{rss}")
+        elif s.healthy:
+            log(f"{s.name:<17} up    {s.address:<16} (not started by modelhealth)")
+        elif s.pid is not None:
+            log(f"{s.name:<17} down  {s.address:<16} pid {s.pid} running but not healthy")
+        else:
+            log(f"{s.name:<17} down  {s.address}")
+    return all(s.healthy for s in states.values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry: ``up``, ``down``, ``status`` (exit 1 unless all up), ``fetch``."""
+    parser = argparse.ArgumentParser(
+        prog="modelhealth services", description="Local Kafka + Pinot JVMs for modelhealth."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="download jars if needed, start all, wait until healthy")
+    p_up.add_argument("--timeout", type=float, default=None, help="seconds (default 300)")
+    p_down = sub.add_parser("down", help="stop the services started by modelhealth")
+    p_down.add_argument("--timeout", type=float, default=30.0, help="seconds before SIGKILL")
+    p_down.add_argument("--purge", action="store_true", help="also delete Kafka/Pinot data")
+    sub.add_parser("status", help="print each service up/down")
+    sub.add_parser("fetch", help="download the jars only")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            up(timeout=args.timeout)
+        elif args.command == "down":
+            down(timeout=args.timeout, purge=args.purge)
+        elif args.command == "status":
+            return 0 if _print_status(_log) else 1
+        elif args.command == "fetch":
+            fetch_all(log=_log)
+    except ServicesError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0

@@ -1,0 +1,187 @@
+"""Apache Pinot as four JVMs (ZooKeeper, controller, broker, server) plus REST helpers.
+
+Separate JVMs rather than ``StartServiceManager``: each role gets its own log, pid, heap and
+health probe, so ``up`` can say exactly which one failed. All of them start in ~25 s on 2 cores.
+The version is whatever ``deploy/jvm/pinot/pom.xml`` pins (0.11.0: the newest whose server stack
+is on Maven Central), and the stream plugin on that classpath is ``pinot-kafka-2.0``.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from modelhealth.services import ports
+from modelhealth.services.paths import ServicesError, deploy_dir, logs_dir, run_dir
+from modelhealth.services.process import ServiceSpec, http_ok, port_open
+
+ADMIN_MAIN = "org.apache.pinot.tools.admin.PinotAdministrator"
+#: Stream plugin classes on the pinned (0.11.0) classpath.
+KAFKA_CONSUMER_FACTORY = "org.apache.pinot.plugin.stream.kafka20.KafkaConsumerFactory"
+KAFKA_JSON_DECODER = "org.apache.pinot.plugin.stream.kafka.KafkaJSONMessageDecoder"
+
+ZOOKEEPER = "zookeeper"
+CONTROLLER = "pinot-controller"
+BROKER = "pinot-broker"
+SERVER = "pinot-server"
+
+
+def _flags(name: str) -> list[str]:
+    return [
+        f"-Dlog4j2.configurationFile={deploy_dir() / 'log4j2-pinot.xml'}",
+        f"-Dmodelhealth.log.file={logs_dir() / f'{name}.log'}",
+    ]
+
+
+def _spec(name: str, heap: str, port: int, healthy: Any, args: list[str]) -> ServiceSpec:
+    return ServiceSpec(
+        name=name,
+        component="pinot",
+        main_class=ADMIN_MAIN,
+        args=args,
+        heap=heap,
+        port=port,
+        healthy=healthy,
+        jvm_flags=_flags(name),
+    )
+
+
+def specs() -> list[ServiceSpec]:
+    """ZooKeeper, controller, broker, server, in start order.
+
+    Hosts are always explicit: Pinot otherwise guesses the local address with a UDP "connect" to
+    8.8.8.8, which throws on machines without a default route.
+    """
+    zk, cluster, host = ports.ZOOKEEPER_ADDRESS, ports.PINOT_CLUSTER, ports.HOST
+    state = run_dir() / "pinot"
+    return [
+        _spec(
+            ZOOKEEPER, "256m", ports.ZOOKEEPER_PORT,
+            lambda: port_open(ports.HOST, ports.ZOOKEEPER_PORT),
+            ["StartZookeeper", "-zkPort", str(ports.ZOOKEEPER_PORT),
+             "-dataDir", str(state / "zookeeper")],
+        ),
+        _spec(
+            CONTROLLER, "1g", ports.PINOT_CONTROLLER_PORT,
+            lambda: http_ok(f"{ports.PINOT_CONTROLLER_URL}/health"),
+            ["StartController", "-controllerHost", host,
+             "-controllerPort", str(ports.PINOT_CONTROLLER_PORT), "-zkAddress", zk,
+             "-clusterName", cluster, "-dataDir", str(state / "controller")],
+        ),
+        _spec(
+            BROKER, "1g", ports.PINOT_BROKER_PORT,
+            lambda: http_ok(f"{ports.PINOT_BROKER_URL}/health"),
+            ["StartBroker", "-brokerHost", host, "-brokerPort", str(ports.PINOT_BROKER_PORT),
+             "-zkAddress", zk, "-clusterName", cluster],
+        ),
+        _spec(
+            SERVER, "2g", ports.PINOT_SERVER_ADMIN_PORT,
+            lambda: http_ok(f"{ports.PINOT_SERVER_ADMIN_URL}/health"),
+            ["StartServer", "-serverHost", host, "-serverPort", str(ports.PINOT_SERVER_PORT),
+             "-serverAdminPort", str(ports.PINOT_SERVER_ADMIN_PORT),
+             "-dataDir", str(state / "server" / "data"),
+             "-segmentDir", str(state / "server" / "segments"),
+             "-zkAddress", zk, "-clusterName", cluster],
+        ),
+    ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- REST helpers
+
+
+def _request(method: str, url: str, body: Any = None, timeout: float = 30.0) -> Any:
+    """JSON request with stdlib only (no requests dependency); raise ServicesError on HTTP error."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            text = resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        raise ServicesError(f"{method} {url} -> HTTP {exc.code}: {detail}") from None
+    except OSError as exc:
+        raise ServicesError(f"{method} {url} failed: {exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def add_schema(schema: dict[str, Any]) -> Any:
+    """Create or replace a Pinot schema (``POST /schemas`` overrides an existing one)."""
+    return _request("POST", f"{ports.PINOT_CONTROLLER_URL}/schemas", schema)
+
+
+def add_table(config: dict[str, Any]) -> Any:
+    """Create a table. For REALTIME tables the Kafka topic must already exist."""
+    return _request("POST", f"{ports.PINOT_CONTROLLER_URL}/tables", config)
+
+
+def delete_table(name: str, table_type: str = "realtime") -> Any:
+    quoted = urllib.parse.quote(name)
+    return _request("DELETE", f"{ports.PINOT_CONTROLLER_URL}/tables/{quoted}?type={table_type}")
+
+
+def delete_schema(name: str) -> Any:
+    return _request("DELETE", f"{ports.PINOT_CONTROLLER_URL}/schemas/{urllib.parse.quote(name)}")
+
+
+def query(sql: str, query_options: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    """Run ``sql`` on the broker (``POST /query/sql``); raise if Pinot reports exceptions."""
+    body: dict[str, Any] = {"sql": sql}
+    if query_options:
+        body["queryOptions"] = query_options
+    result = _request("POST", f"{ports.PINOT_BROKER_URL}/query/sql", body, timeout=timeout)
+    if not isinstance(result, dict):
+        raise ServicesError(f"unexpected broker answer: {result!r}")
+    if result.get("exceptions"):
+        messages = "; ".join(str(e.get("message", e))[:300] for e in result["exceptions"])
+        raise ServicesError(f"pinot query failed: {messages}")
+    return result
+
+
+def realtime_table_config(
+    table: str,
+    topic: str,
+    time_column: str,
+    *,
+    flush_rows: int = 100_000,
+    flush_time: str = "1h",
+    stream_props: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A REALTIME table config consuming JSON from ``topic`` on the local Kafka.
+
+    Starts from the earliest offset (Pinot's default is the latest, which would silently skip
+    events produced before the table existed). The schema must be named ``table``.
+    """
+    stream: dict[str, str] = {
+        "streamType": "kafka",
+        "stream.kafka.topic.name": topic,
+        "stream.kafka.broker.list": ports.KAFKA_BOOTSTRAP,
+        "stream.kafka.consumer.type": "lowlevel",
+        "stream.kafka.consumer.factory.class.name": KAFKA_CONSUMER_FACTORY,
+        "stream.kafka.decoder.class.name": KAFKA_JSON_DECODER,
+        "stream.kafka.consumer.prop.auto.offset.reset": "smallest",
+        "realtime.segment.flush.threshold.rows": str(flush_rows),
+        "realtime.segment.flush.threshold.time": flush_time,
+    }
+    stream.update(stream_props or {})
+    return {
+        "tableName": table,
+        "tableType": "REALTIME",
+        "segmentsConfig": {
+            "schemaName": table,
+            "timeColumnName": time_column,
+            "replication": "1",
+            "replicasPerPartition": "1",
+        },
+        "tenants": {},
+        "tableIndexConfig": {"loadMode": "MMAP"},
+        "ingestionConfig": {"streamIngestionConfig": {"streamConfigMaps": [stream]}},
+        "metadata": {},
+    }

@@ -1,0 +1,202 @@
+"""Start, identify and stop the service JVMs by their own recorded PIDs.
+
+Each JVM gets a ``-Dmodelhealth.service=<name>`` tag on its command line and a pid file; a pid is
+trusted only while /proc shows that tag, so a recycled PID is never signalled. Processes start in
+their own session so Ctrl-C in the terminal that ran ``up`` does not take them down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelhealth.services.paths import find_java, lib_dir, logs_dir, pids_dir
+
+#: Flags Pinot's and Kafka's own launch scripts use on JDK > 11 (Netty, Chronicle, reflection).
+ADD_OPENS: tuple[str, ...] = (
+    "--add-opens=java.base/java.nio=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang=ALL-UNNAMED",
+    "--add-opens=java.base/java.util=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.misc=ALL-UNNAMED",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+)
+
+
+@dataclass
+class ServiceSpec:
+    """How to launch and probe one JVM service."""
+
+    name: str
+    component: str
+    main_class: str
+    args: list[str]
+    heap: str
+    port: int
+    healthy: Callable[[], bool]
+    jvm_flags: list[str] = field(default_factory=list)
+    prepare: Callable[[], None] | None = None
+
+    @property
+    def log_file(self) -> Path:
+        """The service's own log (log4j2 file appender); stdout/stderr go to ``out_file``."""
+        return logs_dir() / f"{self.name}.log"
+
+    @property
+    def out_file(self) -> Path:
+        return logs_dir() / f"{self.name}.out"
+
+    def argv(self) -> list[str]:
+        return [
+            find_java(),
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dmodelhealth.service={self.name}",
+            *ADD_OPENS,
+            *self.jvm_flags,
+            "-cp",
+            str(lib_dir(self.component) / "*"),
+            self.main_class,
+            *self.args,
+        ]
+
+
+def _pid_file(name: str) -> Path:
+    return pids_dir() / f"{name}.pid"
+
+
+def _owns(pid: int, name: str) -> bool:
+    """True if ``pid`` is alive and is our JVM for ``name`` (checked via its command line)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if not cmdline.exists():  # not Linux: trust the pid file
+        return True
+    try:
+        raw = cmdline.read_bytes()
+    except OSError:
+        return False
+    if not raw:
+        # Empty for a zombie, and also for a moment right after fork/exec: trust the pid file
+        # unless the process is already dead.
+        return not _is_zombie(pid)
+    return f"-Dmodelhealth.service={name}".encode() in raw.split(b"\0")
+
+
+def running_pid(name: str) -> int | None:
+    """PID of our running ``name`` JVM, or None (stale pid files are removed)."""
+    path = _pid_file(name)
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if _owns(pid, name):
+        return pid
+    path.unlink(missing_ok=True)
+    return None
+
+
+def start(spec: ServiceSpec) -> int:
+    """Launch ``spec`` in the background, record its pid and return it."""
+    logs_dir().mkdir(parents=True, exist_ok=True)
+    pids_dir().mkdir(parents=True, exist_ok=True)
+    if spec.prepare is not None:
+        spec.prepare()
+    with spec.out_file.open("ab") as out:
+        proc = subprocess.Popen(
+            spec.argv(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    _pid_file(spec.name).write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def exited(pid: int) -> bool:
+    """True once ``pid`` is gone; reaps it if it is our child so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/stat").exists() and _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def stop(name: str, timeout: float = 30.0) -> bool:
+    """SIGTERM our ``name`` JVM, SIGKILL it after ``timeout`` s; False if it was not running."""
+    pid = running_pid(name)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if exited(pid):
+            break
+        time.sleep(0.2)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        for _ in range(50):
+            if exited(pid):
+                break
+            time.sleep(0.1)
+    _pid_file(name).unlink(missing_ok=True)
+    return True
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident set size of ``pid`` in MB (Linux only), for the timing/memory report."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True if something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def http_ok(url: str, timeout: float = 3.0) -> bool:
+    """True if ``GET url`` answers 200 with body ``OK`` (Pinot's /health contract)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status == 200 and resp.read(64).strip().upper().startswith(b"OK")
+    except OSError:
+        return False

@@ -1,0 +1,162 @@
+"""Email reports through a real aiosmtpd server: one per incident, with inline plots."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from modelhealth.alerting.config import RoutingConfig, parse_routing
+from modelhealth.alerting.mailbox import LocalMailbox, free_port
+from modelhealth.alerting.notifiers.email import EmailConfig, EmailNotifier, SmtpSettings
+from modelhealth.alerting.pipeline import Dispatcher
+from modelhealth.clock import FakeClock, to_epoch_ms
+from modelhealth.ingestion.reference import build_reference
+from modelhealth.ingestion.sdk import Monitor
+from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
+
+from .conftest import T0, firing, resolved
+
+ROUTING = """
+route:
+  receiver: mail
+  group_by: [model]
+  group_wait: 30s
+  group_interval: 1m
+receivers:
+  - name: mail
+    email: {to: [oncall@example.com]}
+"""
+
+
+def email_notifier(port: int) -> EmailNotifier:
+    env = {
+        "MODELHEALTH_SMTP_HOST": "127.0.0.1",
+        "MODELHEALTH_SMTP_PORT": str(port),
+        "MODELHEALTH_SMTP_FROM": "alerts@example.com",
+        "MODELHEALTH_SMTP_TIMEOUT": "2",
+    }
+    return EmailNotifier(EmailConfig(to=("oncall@example.com",)), SmtpSettings.from_env(env))
+
+
+def drifted_store(clock: FakeClock):
+    rng = np.random.default_rng(0)
+    ref = build_reference("fraud", pd.DataFrame({"amount": rng.normal(50, 10, 5000)}))
+    store = DuckDBStore(":memory:")
+    mon = Monitor(DuckDBSink(store), {"fraud": ref}, clock=clock)
+    n = 3000
+    start = to_epoch_ms(T0) - 3 * 3600 * 1000
+    mon.log_batch(
+        model="fraud",
+        version="v1",
+        features={"amount": rng.normal(70, 10, n)},  # shifted: drift
+        score=rng.random(n),
+        latency_ms=rng.gamma(2, 10, n),
+        ts_ms=np.linspace(start, to_epoch_ms(T0) - 1000, n).astype(np.int64),
+    )
+    mon.flush()
+    return store, ref
+
+
+def test_one_email_per_incident_with_inline_plots(mailbox: LocalMailbox, clock: FakeClock) -> None:
+    store, ref = drifted_store(clock)
+    d = Dispatcher(
+        parse_routing(ROUTING),
+        {"mail": email_notifier(mailbox.port)},
+        ":memory:",
+        clock,
+        store=store,
+        references={"fraud": ref},
+    )
+    alerts = [
+        firing("feature_drift", severity="warning", feature="amount", value=0.42),
+        firing("feature_drift", severity="warning", feature="country", value=0.25),
+        firing("latency_p99", severity="warning", metric="latency_p99", value=180.0),
+    ]
+    other = firing("feature_drift", model="ranker", severity="warning", feature="q")
+    for _ in range(10):
+        d([*alerts, other], clock.advance(seconds=30))
+    msgs = mailbox.messages()
+    assert len(msgs) == 2  # one per incident (model), not one per alert or per tick
+    (fraud,) = [m for m in msgs if "fraud" in m["Subject"]]
+    assert fraud["Subject"] == "[modelhealth] [FIRING:3] fraud (warning)"
+    html = fraud.get_body(("html",)).get_content()
+    text = fraud.get_body(("plain",)).get_content()
+    for needle in ("amount", "country", "latency_p99", "0.42", "https://runbooks.example/drift"):
+        assert needle in html and needle in text
+    images = [p for p in fraud.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 2  # latency percentiles + amount histogram vs reference
+    for img in images:
+        cid = img["Content-ID"].strip("<>")
+        assert f'src="cid:{cid}"' in html
+        data = img.get_content()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and 2_000 < len(data) < 150_000
+    # resolved incidents are not re-announced by email (send_resolved defaults to false)
+    d([resolved(a, clock.now()) for a in alerts], clock.advance(minutes=1))
+    for _ in range(5):
+        d([other], clock.advance(minutes=1))
+    assert len(mailbox.messages()) == 2
+
+
+def test_plot_failure_is_not_fatal(mailbox: LocalMailbox, clock: FakeClock) -> None:
+    class Broken:
+        def latency(self, *a, **k):
+            raise RuntimeError("store down")
+
+        def feature_histograms(self, *a, **k):
+            raise RuntimeError("store down")
+
+    d = Dispatcher(
+        parse_routing(ROUTING),
+        {"mail": email_notifier(mailbox.port)},
+        ":memory:",
+        clock,
+        store=Broken(),
+    )  # type: ignore[arg-type]
+    a = firing(feature="amount")
+    d([a], clock.now())
+    d([a], clock.advance(seconds=30))
+    (msg,) = mailbox.messages()
+    assert "unavailable: store down" in msg.get_body(("html",)).get_content()
+
+
+def test_smtp_down_then_up_delivers_every_email_once(tmp_path, clock: FakeClock) -> None:
+    port = free_port()
+    d = Dispatcher(parse_routing(ROUTING), {"mail": email_notifier(port)}, ":memory:", clock)
+    models = [f"model_{i}" for i in range(5)]
+    alerts = [firing(model=m) for m in models]
+    d(alerts, clock.now())
+    for _ in range(20):  # SMTP is down for 10 minutes
+        d(alerts, clock.advance(seconds=30))
+    counts = d.outbox.counts()
+    assert counts == {"pending": 5}
+    attempts_while_down = sum(r.attempts for r in d.outbox.rows())
+    assert attempts_while_down >= 10
+    assert (
+        "Connection" in d.outbox.rows()[0].last_error or "refused" in d.outbox.rows()[0].last_error
+    )
+    box = LocalMailbox(tmp_path / "mail", port=port).start()  # SMTP comes back
+    try:
+        for _ in range(30):
+            d(alerts, clock.advance(seconds=30))
+        subjects = sorted(m["Subject"] for m in box.messages())
+        assert subjects == sorted(
+            f"[modelhealth] [FIRING:1] feature_drift {m} (warning)" for m in models
+        )
+        assert d.outbox.counts() == {"sent": 5}
+        print(f"SMTP outage: {attempts_while_down} failed attempts, then 5/5 delivered once")
+    finally:
+        box.stop()
+
+
+def test_default_routing_email_and_auth_settings_from_env() -> None:
+    cfg = RoutingConfig.default(email_to=["x@example.com"])
+    s = SmtpSettings.from_env(
+        {
+            "MODELHEALTH_SMTP_STARTTLS": "true",
+            "MODELHEALTH_SMTP_USER": "u",
+            "MODELHEALTH_SMTP_PASSWORD": "pw",
+        }
+    )
+    assert (s.port, s.starttls, s.user, s.password) == (587, True, "u", "pw")
+    assert SmtpSettings.from_env({"MODELHEALTH_SMTP_SSL": "1"}).port == 465
+    assert not cfg.receivers["email"].send_resolved and cfg.receivers["pager"].send_resolved

@@ -1,0 +1,233 @@
+"""Dispatcher -> outbox -> PagerDuty notifier against a real HTTP receiver on loopback."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from modelhealth.alerting.config import parse_routing
+from modelhealth.alerting.notifiers.pagerduty import PagerDutyConfig, PagerDutyNotifier
+from modelhealth.alerting.pipeline import Dispatcher
+from modelhealth.clock import FakeClock
+
+from .conftest import Receiver, firing, resolved
+
+KEY = "R0UT1NGKEY-secret-123"
+
+
+def pager_routing(url: str, extra: str = "") -> str:
+    return f"""
+global:
+  min_backoff: 10s
+  max_backoff: 2m
+  expire_after: 1h
+route:
+  receiver: pager
+  group_by: [model]
+  group_wait: 30s
+  group_interval: 1m
+  repeat_interval: 4h
+receivers:
+  - name: pager
+    pagerduty: {{url: "{url}", timeout: 0.5}}
+{extra}
+"""
+
+
+def make(
+    receiver: Receiver, clock: FakeClock, extra: str = "", path: str = ":memory:"
+) -> Dispatcher:
+    cfg = parse_routing(pager_routing(receiver.url, extra), "test.yaml")
+    pager = PagerDutyNotifier(
+        PagerDutyConfig(url=receiver.url, timeout=0.5),
+        env={"MODELHEALTH_PAGERDUTY_ROUTING_KEY": KEY},
+    )
+    return Dispatcher(cfg, {"pager": pager}, path, clock, rng=random.Random(7))
+
+
+def test_trigger_then_resolve_share_the_dedup_key(receiver: Receiver, clock: FakeClock) -> None:
+    d = make(receiver, clock)
+    a = firing(severity="critical", feature="amount")
+    b = firing(severity="critical", feature="country")
+    d([a], clock.now())
+    assert receiver.bodies == []  # group_wait holds the first notification
+    d([a, b], clock.advance(seconds=15))
+    assert receiver.bodies == []
+    d([a, b], clock.advance(seconds=15))
+    assert len(receiver.bodies) == 1  # both alerts in one incident
+    trig = receiver.bodies[0]
+    assert trig["event_action"] == "trigger"
+    assert trig["routing_key"] == KEY
+    assert trig["payload"]["severity"] == "critical"
+    assert trig["payload"]["custom_details"]["num_firing"] == 2
+    assert {x["href"] for x in trig["links"]} >= {"https://runbooks.example/drift"}
+    for _ in range(10):  # still firing, nothing new: no repeat before repeat_interval
+        d([a, b], clock.advance(minutes=1))
+    assert len(receiver.bodies) == 1
+    d([resolved(a, clock.now()), b], clock.advance(minutes=1))
+    upd = receiver.bodies[1]  # b still fires: the incident is updated, not resolved
+    assert upd["event_action"] == "trigger" and upd["dedup_key"] == trig["dedup_key"]
+    assert upd["payload"]["custom_details"]["num_firing"] == 1
+    assert upd["payload"]["custom_details"]["num_resolved"] == 1
+    d([resolved(b, clock.now())], clock.advance(minutes=1))
+    assert len(receiver.bodies) == 3
+    res = receiver.bodies[2]
+    assert res["event_action"] == "resolve"
+    assert res["dedup_key"] == trig["dedup_key"]
+    for _ in range(5):  # resolved is sent once
+        d([], clock.advance(minutes=1))
+    assert len(receiver.bodies) == 3
+    assert d.outbox.counts() == {"sent": 3}
+
+
+def test_repeat_interval_reminds_while_firing(receiver: Receiver, clock: FakeClock) -> None:
+    d = make(receiver, clock)
+    a = firing(severity="critical")
+    for _ in range(4 * 60 + 2):
+        d([a], clock.advance(minutes=1))
+    assert [b["event_action"] for b in receiver.bodies] == ["trigger", "trigger"]
+    assert receiver.bodies[0]["dedup_key"] == receiver.bodies[1]["dedup_key"]
+
+
+def test_500s_and_timeouts_are_retried_with_backoff_and_delivered_once(
+    receiver: Receiver, clock: FakeClock
+) -> None:
+    receiver.script = [500, 503, ("sleep", 0.8), 429, 502]
+    d = make(receiver, clock)
+    a = firing(severity="critical")
+    d([a], clock.now())
+    d([a], clock.advance(seconds=30))
+    assert receiver.bodies == [] and receiver.attempts == 1
+    delays = []
+    last = clock.now()
+    while not receiver.bodies:
+        nxt = d.outbox.next_due()
+        assert nxt is not None
+        clock.set(nxt)
+        delays.append((nxt - last).total_seconds())
+        last = nxt
+        d.run_due(clock.now())
+    assert receiver.attempts == 6
+    assert len(receiver.bodies) == 1
+    # backoff doubles with jitter in [d/2, d]: 10s, 20s, 40s, 80s, then capped at 120s
+    for got, cap in zip(delays, [10, 20, 40, 80, 120], strict=True):
+        assert cap / 2 <= got <= cap, delays
+    (row,) = d.outbox.rows()
+    assert row.status == "sent" and row.attempts == 6
+    for _ in range(10):
+        d([a], clock.advance(minutes=1))
+    assert len(receiver.bodies) == 1
+
+
+def test_non_retryable_status_fails_without_retry(receiver: Receiver, clock: FakeClock) -> None:
+    receiver.default = 400
+    d = make(receiver, clock)
+    a = firing(severity="critical")
+    d([a], clock.now())
+    report = d.flush(clock.advance(seconds=30))
+    assert (
+        report.delivery.failed and "HTTP 400" in report.delivery.errors[report.delivery.failed[0]]
+    )
+    for _ in range(5):
+        d([a], clock.advance(minutes=5))
+    assert receiver.attempts == 1
+    assert d.outbox.counts() == {"failed": 1}
+
+
+def test_expired_after_retrying_until_expiry(receiver: Receiver, clock: FakeClock) -> None:
+    receiver.default = 503
+    d = make(receiver, clock)
+    a = firing(severity="critical")
+    d([a], clock.now())
+    for _ in range(70):
+        d([a], clock.advance(minutes=1))
+    assert d.outbox.counts() == {"expired": 1}
+    assert receiver.attempts >= 5
+
+
+def test_inhibition_critical_page_mutes_the_models_warnings(
+    receiver: Receiver, clock: FakeClock
+) -> None:
+    cfg_extra = """
+inhibit_rules:
+  - source_matchers: [severity=critical]
+    target_matchers: [severity=warning]
+    equal: [model]
+"""
+    cfg = parse_routing(
+        pager_routing(receiver.url, cfg_extra).replace(
+            "group_by: [model]", "group_by: [model, severity]"
+        ),
+        "t.yaml",
+    )
+    pager = PagerDutyNotifier(
+        PagerDutyConfig(url=receiver.url), env={"MODELHEALTH_PAGERDUTY_ROUTING_KEY": KEY}
+    )
+    d = Dispatcher(cfg, {"pager": pager}, ":memory:", clock)
+    crit = firing("latency_p99", severity="critical")
+    warn_same = firing("feature_drift", severity="warning")
+    warn_other = firing("feature_drift", model="ranker", severity="warning")
+    d([crit, warn_same, warn_other], clock.now())
+    report = d.flush(clock.advance(seconds=30))
+    assert report.muted == {warn_same.fingerprint: "inhibited"}
+    sevs = sorted((b["payload"]["component"], b["payload"]["severity"]) for b in receiver.bodies)
+    assert sevs == [("fraud", "critical"), ("ranker", "warning")]
+    # the page resolves: the warning is no longer inhibited and is sent at the next interval
+    d([resolved(crit, clock.now()), warn_same, warn_other], clock.advance(minutes=1))
+    actions = [(b["event_action"], b.get("payload", {}).get("severity")) for b in receiver.bodies]
+    assert actions[2:] == [("resolve", None), ("trigger", "warning")] or actions[2:] == [
+        ("trigger", "warning"),
+        ("resolve", None),
+    ]
+    assert len(receiver.bodies) == 4
+
+
+def test_silence_suppresses_and_expiry_restores(receiver: Receiver, clock: FakeClock) -> None:
+    d = make(receiver, clock)
+    sid = d.silences.add(
+        ["model=fraud"], clock.now(), clock.now() + timedelta(hours=2), "alice", "deploying v4"
+    )
+    a = firing(severity="critical")
+    for _ in range(30):
+        d([a], clock.advance(minutes=1))
+    assert receiver.bodies == []
+    d.silences.expire(sid, clock.now())
+    d([a], clock.advance(minutes=1))
+    assert [b["event_action"] for b in receiver.bodies] == ["trigger"]
+
+
+def test_silence_expires_by_time(receiver: Receiver, clock: FakeClock) -> None:
+    d = make(receiver, clock)
+    d.silences.add(
+        ["alertname=~feature_.*"],
+        clock.now(),
+        clock.now() + timedelta(minutes=20),
+        "bob",
+        "known drift",
+    )
+    a = firing(severity="critical")
+    minutes_until_page = 0
+    while not receiver.bodies and minutes_until_page < 60:
+        d([a], clock.advance(minutes=1))
+        minutes_until_page += 1
+    assert 20 <= minutes_until_page <= 21  # next group_interval flush after expiry
+
+
+def test_restart_does_not_resend_what_the_receiver_already_has(
+    receiver: Receiver, clock: FakeClock, tmp_path
+) -> None:
+    db = str(tmp_path / "alerts.db")
+    d = make(receiver, clock, path=db)
+    a = firing(severity="critical")
+    d([a], clock.now())
+    d([a], clock.advance(seconds=30))
+    assert len(receiver.bodies) == 1
+    d.close()
+    d2 = make(receiver, clock, path=db)  # fresh process, same database
+    for _ in range(5):
+        d2([a], clock.advance(minutes=1))
+    assert len(receiver.bodies) == 1
+    d2([resolved(a, clock.now())], clock.advance(minutes=1))
+    d2([], clock.advance(minutes=1))
+    assert [b["event_action"] for b in receiver.bodies] == ["trigger", "resolve"]
+    assert receiver.bodies[0]["dedup_key"] == receiver.bodies[1]["dedup_key"]
