@@ -149,7 +149,13 @@ def build_feature_reference(
     """Profile one reference column; numeric when it converts to float, else categorical."""
     s = pd.Series(column) if not isinstance(column, pd.Series) else column
     n = max(len(s), 1)
-    nulls = s.isna() & ~s.apply(lambda v: isinstance(v, float))
+    # None is a null; a float NaN is a special value (a pipeline's "unknown"), not a null.
+    isna = s.isna()
+    nulls = isna.copy()
+    if isna.any() and s.dtype == object:
+        nulls[isna] = ~s[isna].map(lambda v: isinstance(v, float)).astype(bool)
+    elif s.dtype != object:
+        nulls[:] = False
     if pd.api.types.is_numeric_dtype(s):
         v = s.to_numpy(dtype=np.float64, na_value=np.nan)
         special = np.isnan(v) | np.isin(v, special_values)

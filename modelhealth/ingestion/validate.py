@@ -37,8 +37,10 @@ class EventRejected(ValueError):
 
 
 def _number(value: object, field: str, *, minimum: float | None = None) -> float:
-    if type(value) is not float and type(value) is not int and (
-        isinstance(value, bool) or not isinstance(value, Real)
+    if (
+        type(value) is not float
+        and type(value) is not int
+        and (isinstance(value, bool) or not isinstance(value, Real))
     ):
         raise EventRejected(f"bad_{field}", f"{field} must be a number, got {value!r}")
     f = float(value)

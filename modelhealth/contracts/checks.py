@@ -1,0 +1,140 @@
+"""User-defined contract checks: register a Python callable by name, reference it in YAML.
+
+    registry = CheckRegistry()
+
+    @registry.check("positive_share")
+    def positive_share(column: pd.Series, *, minimum: float = 0.0) -> float:
+        return float((column <= minimum).mean())   # a "badness" value: higher is worse
+
+    # contract.yaml
+    custom:
+      - {check: positive_share, column: amount, warning: 0.01, critical: 0.1,
+         params: {minimum: 0}}
+
+A check returns a float graded against its ``warning``/``critical`` bounds (higher is
+worse), or a bool (False = critical). Registries are plain objects passed to
+``validate_frame`` — there is no global default, so tests and processes never share state.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pandas as pd
+
+from modelhealth.contracts.report import CheckResult, Status, grade
+from modelhealth.errors import ConfigError, ConfigIssue, SourcePos
+
+CheckFn = Callable[..., float | bool]
+"""``fn(column_or_frame, **params) -> float | bool``; gets the whole frame if no column."""
+
+
+class CheckRegistry(Mapping[str, CheckFn]):
+    """Named custom checks; a read-only Mapping once filled."""
+
+    def __init__(self, checks: Mapping[str, CheckFn] | None = None) -> None:
+        self._checks: dict[str, CheckFn] = {}
+        for name, fn in (checks or {}).items():
+            self.register(name, fn)
+
+    def register(self, name: str, fn: CheckFn) -> CheckFn:
+        if not callable(fn):
+            raise TypeError(f"custom check {name!r} must be callable, got {type(fn).__name__}")
+        if name in self._checks and self._checks[name] is not fn:
+            raise ValueError(f"custom check {name!r} is already registered")
+        self._checks[name] = fn
+        return fn
+
+    def check(self, name: str) -> Callable[[CheckFn], CheckFn]:
+        """Decorator form of :meth:`register`."""
+        return lambda fn: self.register(name, fn)
+
+    def __getitem__(self, name: str) -> CheckFn:
+        return self._checks[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._checks)
+
+    def __len__(self) -> int:
+        return len(self._checks)
+
+
+def load_registry(module: str) -> CheckRegistry:
+    """Import ``module`` and take its ``CHECKS`` mapping or ``register(registry)`` hook."""
+    mod = importlib.import_module(module)
+    registry = CheckRegistry()
+    hook = getattr(mod, "register", None)
+    checks = getattr(mod, "CHECKS", None)
+    if callable(hook):
+        hook(registry)
+    elif isinstance(checks, Mapping):
+        for name, fn in checks.items():
+            registry.register(str(name), fn)
+    else:
+        raise ValueError(f"module {module!r} defines neither CHECKS = {{...}} nor register()")
+    return registry
+
+
+def run_custom(
+    custom: tuple[Any, ...],
+    frame: pd.DataFrame,
+    registry: Mapping[str, CheckFn] | None,
+    source: str = "",
+) -> list[CheckResult]:
+    """Run every ``custom:`` entry of a contract; unknown names fail all at once, loudly."""
+    reg = registry or {}
+    missing = [c.check for c in custom if c.check not in reg]
+    if missing:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    SourcePos(source or "<contract>"),
+                    f"custom check {name!r} is not registered (known: {sorted(reg) or 'none'})",
+                    field="custom",
+                )
+                for name in missing
+            ]
+        )
+    out = []
+    for c in custom:
+        if c.column is not None and c.column not in frame.columns:
+            out.append(
+                CheckResult(
+                    c.check, c.column, Status.CRITICAL, float("nan"), None, "column missing"
+                )
+            )
+            continue
+        target = frame[c.column] if c.column is not None else frame
+        try:
+            raw = reg[c.check](target, **dict(c.params))
+        except Exception as exc:  # a user check must not take the whole report down
+            out.append(
+                CheckResult(
+                    c.check,
+                    c.column or "",
+                    Status.CRITICAL,
+                    float("nan"),
+                    None,
+                    f"check raised {type(exc).__name__}: {exc}",
+                )
+            )
+            continue
+        if isinstance(raw, bool):
+            status = Status.HEALTHY if raw else Status.CRITICAL
+            out.append(CheckResult(c.check, c.column or "", status, float(raw)))
+            continue
+        value = float(raw)
+        warn = c.warning if c.warning is not None else float("inf")
+        crit = c.critical if c.critical is not None else float("inf")
+        out.append(
+            CheckResult(
+                c.check,
+                c.column or "",
+                grade(value, min(warn, crit), crit),
+                value,
+                c.critical if c.critical is not None else c.warning,
+            )
+        )
+    return out

@@ -1,0 +1,84 @@
+"""``modelhealth contract create|validate``: build a contract, check a batch against it.
+
+    modelhealth contract create --reference train.parquet --model fraud --out fraud.contract.yaml
+    modelhealth contract validate fraud.contract.yaml --data batch.csv [--checks my.checks]
+
+``validate`` exits 0 when healthy or only warnings, 2 on any critical check, 1 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from modelhealth.contracts.checks import CheckRegistry, load_registry
+from modelhealth.contracts.contract import DataContract, build_contract, read_table
+from modelhealth.contracts.report import Status
+from modelhealth.contracts.validate import validate_frame
+from modelhealth.errors import ModelHealthError
+
+EXIT_OK, EXIT_INPUT, EXIT_CRITICAL = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="modelhealth contract", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("create", help="profile a reference (training) file into a contract")
+    c.add_argument("--reference", required=True, help="train.csv or train.parquet")
+    c.add_argument("--model", required=True)
+    c.add_argument("--out", help="contract path (.yaml or .json); default MODEL.contract.yaml")
+    c.add_argument("--bins", type=int, default=10, help="quantile bins per numeric column")
+    c.add_argument(
+        "--special",
+        type=float,
+        action="append",
+        help="numeric special value (repeatable); default -1 and -999999",
+    )
+    c.add_argument("--version", type=int, default=1, help="contract version number")
+    v = sub.add_parser("validate", help="check a batch file against a contract")
+    v.add_argument("contract")
+    v.add_argument("--data", required=True, help="batch.csv or batch.parquet")
+    v.add_argument("--checks", help="module with CHECKS = {...} or register(registry)")
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.add_argument("--all", action="store_true", help="list healthy checks too")
+    return p
+
+
+def contract_main(argv: Sequence[str], out: TextIO | None = None) -> int:
+    """Entry point for ``modelhealth contract ...``; returns the process exit code."""
+    stream = out or sys.stdout
+    args = _parser().parse_args(list(argv))
+    try:
+        if args.command == "create":
+            return _create(args, stream)
+        return _validate(args, stream)
+    except (ModelHealthError, OSError, ValueError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+
+
+def _create(args: argparse.Namespace, out: TextIO) -> int:
+    frame = read_table(args.reference)
+    kwargs = {"special_values": tuple(args.special)} if args.special else {}
+    contract = build_contract(
+        args.model,
+        frame,
+        bins=args.bins,
+        created_from=Path(args.reference).name,
+        contract_version=args.version,
+        **kwargs,
+    )
+    path = contract.save(args.out or f"{args.model}.contract.yaml")
+    print(f"wrote {path}: {len(contract.columns)} columns, {contract.row_count} rows", file=out)
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace, out: TextIO) -> int:
+    contract = DataContract.load(args.contract)
+    registry = load_registry(args.checks) if args.checks else CheckRegistry()
+    report = validate_frame(contract, read_table(args.data), registry)
+    print(report.to_json() if args.json else report.format_text(all_checks=args.all), file=out)
+    return EXIT_CRITICAL if report.status == Status.CRITICAL else EXIT_OK

@@ -1,0 +1,263 @@
+"""Validate a batch (DataFrame) or a stored window against a DataContract.
+
+Both paths grade the same checks with the contract's (warning, critical) bounds; a stored
+window only has what the SDK aggregates (counts, null+special counts, min/max, histograms),
+so schema types, per-sentinel rates and uniqueness are checked on batches only.
+
+Columns that were unique in the reference (identifiers) get the duplicates check and no
+range or distribution check: new ids are always "out of range" and that is no drift.
+
+    report = validate_frame(contract, batch)                 # -> ContractReport
+    report = validate_window(contract, store, scope)
+    contract_metrics(store, scope, contract)                 # rules-engine view
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from modelhealth.contracts.checks import CheckFn, run_custom
+from modelhealth.contracts.contract import ColumnContract, DataContract
+from modelhealth.contracts.report import CheckResult, ContractReport, Status, grade
+from modelhealth.drift.metrics import psi
+from modelhealth.ingestion.reference import numeric_bin_index
+from modelhealth.ingestion.schema import OTHER_CATEGORY
+from modelhealth.store.backend import QueryBackend, Scope
+
+
+def _family(dtype: str) -> str:
+    d = dtype.lower()
+    if d.startswith(("int", "uint", "float")):
+        return "number"
+    if d.startswith("bool"):
+        return "bool"
+    if d.startswith("datetime"):
+        return "datetime"
+    return "text"
+
+
+def _rated(
+    contract: DataContract, check: str, column: str, value: float, base: float, msg: str = ""
+) -> CheckResult:
+    """A rate check: healthy up to ``base + warning``; threshold shown is the bound reached."""
+    warn, crit = contract.threshold(check)
+    status = grade(value, base + warn, base + crit)
+    bound = base + (crit if status == Status.CRITICAL else warn)
+    return CheckResult(check, column, status, value, bound, msg)
+
+
+def bin_counts(col: ColumnContract, values: pd.Series, specials: tuple[float, ...]) -> np.ndarray:
+    """Histogram of a batch column in the contract's bins (valid values only)."""
+    n_bins = len(col.edges) + 1 if col.kind == "numeric" else len(col.categories) + 1
+    if col.kind == "numeric":
+        v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        v = v[~np.isnan(v) & ~np.isin(v, specials)]
+        idx = numeric_bin_index(v, np.asarray(col.edges))
+    else:
+        text = values[values.notna()].astype(str)
+        text = text[text != ""]
+        codes = pd.Categorical(text, categories=list(col.categories)).codes
+        idx = np.where(codes < 0, len(col.categories), codes)
+    return np.bincount(idx, minlength=n_bins).astype(np.float64)
+
+
+def _psi(contract: DataContract, name: str, counts: np.ndarray) -> CheckResult:
+    col = contract.columns[name]
+    if not col.counts or counts.sum() == 0:
+        return CheckResult("psi", name, Status.HEALTHY, float("nan"), None, "no values")
+    value = float(psi(np.asarray(col.counts), counts)[0])
+    warn, crit = contract.threshold("psi")
+    status = grade(value, warn, crit)
+    return CheckResult("psi", name, status, value, crit if status == Status.CRITICAL else warn)
+
+
+def _row_count(contract: DataContract, rows: int) -> list[CheckResult]:
+    if not contract.expected_rows:
+        return []
+    change = abs(rows / contract.expected_rows - 1.0)
+    warn, crit = contract.threshold("row_count_change")
+    status = grade(change, warn, crit)
+    return [
+        CheckResult(
+            "row_count_change",
+            "",
+            status,
+            change,
+            crit if status == Status.CRITICAL else warn,
+            f"{rows} rows, expected {contract.expected_rows}",
+        )
+    ]
+
+
+def _column_checks(contract: DataContract, col: ColumnContract, s: pd.Series) -> list[CheckResult]:
+    n = max(len(s), 1)
+    out: list[CheckResult] = []
+    dtype = str(s.dtype)
+    if dtype != col.dtype:
+        changed_family = _family(dtype) != _family(col.dtype)
+        out.append(
+            CheckResult(
+                "dtype",
+                col.name,
+                Status.CRITICAL if changed_family else Status.WARNING,
+                float("nan"),
+                None,
+                f"dtype {dtype}, contract {col.dtype}",
+            )
+        )
+    else:
+        out.append(CheckResult("dtype", col.name, Status.HEALTHY, float("nan"), None, dtype))
+    nulls = s.isna()
+    out.append(_rated(contract, "null_rate", col.name, float(nulls.sum()) / n, col.null_rate))
+    if col.kind == "numeric":
+        v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        for label, base in col.special_rates.items():
+            rate = float(np.sum(v == float(label))) / n
+            out.append(_rated(contract, "special_rate", col.name, rate, base, f"value {label}"))
+        valid = v[~np.isnan(v) & ~np.isin(v, contract.special_values)]
+        if col.min is not None and col.max is not None and valid.size and not col.unique:
+            outside = float(np.mean((valid < col.min) | (valid > col.max)))
+            out.append(
+                _rated(
+                    contract,
+                    "out_of_range",
+                    col.name,
+                    outside,
+                    0.0,
+                    f"observed [{valid.min():.4g}, {valid.max():.4g}], "
+                    f"contract [{col.min:.4g}, {col.max:.4g}]",
+                )
+            )
+    else:
+        text = s[~nulls].astype(str)
+        empty = float((text == "").sum()) / n
+        base = col.special_rates.get("empty", 0.0)
+        out.append(_rated(contract, "special_rate", col.name, empty, base, "value ''"))
+        if col.domain and len(text):
+            present = text[text != ""]
+            unseen = ~present.isin(col.domain)
+            share = float(unseen.mean()) if len(present) else 0.0
+            examples = ", ".join(sorted(present[unseen].unique()[:3]))
+            msg = f"unseen e.g. {examples}" if examples else ""
+            out.append(_rated(contract, "out_of_domain", col.name, share, 0.0, msg))
+    if col.unique:
+        present = s[~nulls]
+        if col.kind == "numeric":
+            present = present[
+                ~pd.to_numeric(present, errors="coerce").isin(contract.special_values)
+            ]
+        dup = float(present.duplicated().mean()) if len(present) else 0.0
+        out.append(_rated(contract, "duplicates", col.name, dup, 0.0))
+    if not col.unique:
+        out.append(_psi(contract, col.name, bin_counts(col, s, contract.special_values)))
+    return out
+
+
+def validate_frame(
+    contract: DataContract,
+    frame: pd.DataFrame,
+    checks: Mapping[str, CheckFn] | None = None,
+) -> ContractReport:
+    """Every contract check on a batch, plus the contract's custom checks."""
+    results: list[CheckResult] = []
+    for name, col in contract.columns.items():
+        if name not in frame.columns:
+            results.append(
+                CheckResult("missing_column", name, Status.CRITICAL, 1.0, 0.0, "not in batch")
+            )
+            continue
+        results.extend(_column_checks(contract, col, frame[name]))
+    for extra in frame.columns:
+        if str(extra) not in contract.columns:
+            results.append(
+                CheckResult("unexpected_column", str(extra), Status.WARNING, 1.0, 0.0, "new")
+            )
+    results.extend(_row_count(contract, len(frame)))
+    results.extend(run_custom(contract.custom, frame, checks, contract.source))
+    return ContractReport(
+        model=contract.model,
+        contract_version=contract.contract_version,
+        rows=len(frame),
+        reference_rows=contract.row_count,
+        expected_rows=contract.expected_rows,
+        results=tuple(results),
+    )
+
+
+def validate_window(contract: DataContract, store: QueryBackend, scope: Scope) -> ContractReport:
+    """The checks the stored statistics support, over one window (two store queries)."""
+    names = list(contract.columns)
+    summary = store.feature_summary(scope, names).set_index("feature")
+    hist = store.feature_histograms(scope, names)
+    rows = int(summary["count"].max()) if len(summary) else 0
+    results: list[CheckResult] = []
+    for name, col in contract.columns.items():
+        if name not in summary.index:
+            status = Status.CRITICAL if rows else Status.HEALTHY
+            results.append(
+                CheckResult("missing_column", name, status, 1.0, 0.0, "no values stored")
+            )
+            continue
+        row = summary.loc[name]
+        n = max(int(row["count"]), 1)
+        missing = (int(row["nulls"]) + int(row["specials"])) / n
+        results.append(
+            _rated(contract, "null_rate", name, missing, col.missing_rate, "nulls + specials")
+        )
+        h = hist[hist["feature"] == name]
+        counts = np.zeros(len(col.counts) or 1)
+        for b, c in zip(h["bin"].to_numpy(), h["count"].to_numpy(), strict=True):
+            if b < counts.size:
+                counts[b] += c
+        total = counts.sum()
+        if col.unique:
+            pass  # identifiers: no range or distribution check (see module docstring)
+        elif col.kind == "numeric" and total and col.counts:
+            ref = np.asarray(col.counts)
+            edge_share = (counts[0] + counts[-1]) / total
+            ref_share = (ref[0] + ref[-1]) / max(ref.sum(), 1)
+            results.append(
+                _rated(
+                    contract,
+                    "out_of_range",
+                    name,
+                    max(0.0, edge_share - ref_share),
+                    0.0,
+                    f"observed [{row['min']:.4g}, {row['max']:.4g}]",
+                )
+            )
+        elif col.domain and total:
+            unseen = h[~h["label"].isin(col.domain) | (h["label"] == OTHER_CATEGORY)]
+            share = float(unseen["count"].sum()) / total
+            results.append(_rated(contract, "out_of_domain", name, share, 0.0))
+        if not col.unique:
+            results.append(_psi(contract, name, counts))
+    results.extend(_row_count(contract, rows))
+    return ContractReport(
+        model=contract.model,
+        contract_version=contract.contract_version,
+        rows=rows,
+        reference_rows=contract.row_count,
+        expected_rows=contract.expected_rows,
+        results=tuple(results),
+    )
+
+
+def contract_metrics(store: QueryBackend, scope: Scope, contract: DataContract) -> pd.DataFrame:
+    """Contract checks as rule-engine metrics: ``feature check value status`` per row.
+
+    ``status`` is 0 healthy, 1 warning, 2 critical, so a rule can alert on
+    ``status >= 2`` or on ``value`` with its own threshold.
+    """
+    report = validate_window(contract, store, scope)
+    return pd.DataFrame(
+        {
+            "feature": [r.column for r in report.results],
+            "check": [r.check for r in report.results],
+            "value": [r.value for r in report.results],
+            "status": [int(r.status) for r in report.results],
+        }
+    )

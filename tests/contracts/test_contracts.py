@@ -1,0 +1,246 @@
+"""Data contracts: build, save/load, every check on batches and on stored windows, CLI."""
+
+from __future__ import annotations
+
+import io
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelhealth.clock import FakeClock, to_epoch_ms
+from modelhealth.contracts import (
+    CheckRegistry,
+    DataContract,
+    Status,
+    build_contract,
+    contract_metrics,
+    validate_frame,
+    validate_window,
+)
+from modelhealth.contracts.cli import contract_main
+from modelhealth.contracts.contract import parse_contract
+from modelhealth.errors import ConfigError
+from modelhealth.ingestion.sdk import Monitor
+from modelhealth.store.backend import Scope
+from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
+
+
+def _train(n: int = 4000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    amount = rng.uniform(0, 100, n)
+    amount[:40] = -1.0  # 1 % sentinel
+    amount[40:60] = np.nan  # 0.5 % NaN
+    return pd.DataFrame(
+        {
+            "amount": amount,
+            "country": rng.choice(["US", "DE", "FR"], n),
+            "user_id": np.arange(n),
+        }
+    )
+
+
+def _status(report, check: str, column: str) -> Status:
+    found = [r for r in report.results if r.check == check and r.column == column]
+    assert found, f"no {check} result for {column}"
+    return max(r.status for r in found)
+
+
+def test_build_profiles_each_column() -> None:
+    c = build_contract("fraud", _train())
+    amount = c.columns["amount"]
+    assert amount.kind == "numeric" and amount.dtype == "float64"
+    assert amount.special_rates["-1"] == pytest.approx(0.01)
+    assert amount.special_rates["-999999"] == 0.0
+    assert amount.null_rate == pytest.approx(0.005)
+    assert 0 <= amount.min < 1 and 99 < amount.max <= 100
+    assert len(amount.edges) == 11 and sum(amount.counts) == 4000 - 60
+    country = c.columns["country"]
+    assert country.kind == "categorical" and country.domain == ("DE", "FR", "US")
+    assert c.columns["user_id"].unique and not country.unique
+    assert amount.unique_rate > 0.99 and not amount.unique  # distinct floats are no key
+    assert c.to_reference().features["amount"].edges == amount.edges
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_round_trip(tmp_path: Path, suffix: str) -> None:
+    c = build_contract("fraud", _train(), created_from="train.parquet")
+    loaded = DataContract.load(c.save(tmp_path / f"fraud{suffix}"))
+    assert loaded.columns == c.columns
+    assert loaded.row_count == 4000 and loaded.thresholds == c.thresholds
+
+
+def test_a_batch_like_training_is_healthy() -> None:
+    c = build_contract("fraud", _train())
+    batch = _train(2000, seed=1)
+    batch["user_id"] += 10_000
+    report = validate_frame(c, batch)
+    assert report.status == Status.HEALTHY, report.format_text()
+    assert report.row_count_change == pytest.approx(-0.5)
+
+
+def test_each_check_catches_its_breakage() -> None:
+    c = build_contract("fraud", _train())
+    bad = _train(2000, seed=2)
+    bad.loc[:599, "amount"] = -999999.0  # 30 % new sentinel -> special_rate critical
+    bad.loc[600:700, "amount"] = 150.0  # 5 % above training max -> out_of_range
+    bad.loc[:100, "country"] = "BR"  # 5 % unseen -> out_of_domain critical
+    bad.loc[:100, "user_id"] = 7  # duplicates in a unique column
+    bad = bad.drop(columns=[]).assign(extra=1)
+    report = validate_frame(c, bad)
+    assert _status(report, "special_rate", "amount") == Status.CRITICAL
+    assert _status(report, "out_of_range", "amount") >= Status.WARNING
+    assert _status(report, "out_of_domain", "country") == Status.CRITICAL
+    assert _status(report, "duplicates", "user_id") == Status.CRITICAL
+    assert _status(report, "psi", "amount") == Status.CRITICAL
+    assert _status(report, "unexpected_column", "extra") == Status.WARNING
+    dom = next(r for r in report.results if r.check == "out_of_domain")
+    assert dom.value == pytest.approx(101 / 2000) and "BR" in dom.message
+    assert dom.threshold == pytest.approx(0.01)
+    assert report.status == Status.CRITICAL
+
+
+def test_schema_checks() -> None:
+    c = build_contract("fraud", _train())
+    bad = _train(500).drop(columns=["country"])
+    bad["amount"] = bad["amount"].astype(str)
+    bad["user_id"] = bad["user_id"].astype("int32")
+    report = validate_frame(c, bad)
+    assert _status(report, "missing_column", "country") == Status.CRITICAL
+    assert _status(report, "dtype", "amount") == Status.CRITICAL  # number -> text
+    assert _status(report, "dtype", "user_id") == Status.WARNING  # int64 -> int32
+
+
+def test_null_rate_threshold_is_relative_to_reference() -> None:
+    c = build_contract("fraud", _train())
+    batch = _train(1000, seed=3)
+    batch.loc[:99, "country"] = None  # 10 % nulls, training had 0: warning (> 5 %)
+    r = next(
+        x
+        for x in validate_frame(c, batch).results
+        if x.check == "null_rate" and x.column == "country"
+    )
+    assert r.status == Status.WARNING and r.value == pytest.approx(0.1)
+    assert r.threshold == pytest.approx(0.05)
+
+
+def test_row_count_change_when_expected_rows_set() -> None:
+    c = build_contract("fraud", _train())
+    c = DataContract(**{**c.__dict__, "expected_rows": 10_000})
+    report = validate_frame(c, _train(500, seed=4).assign(user_id=lambda d: d.user_id + 9999))
+    assert _status(report, "row_count_change", "") == Status.CRITICAL  # 95 % fewer rows
+
+
+def test_custom_checks_from_yaml(tmp_path: Path) -> None:
+    c = build_contract("fraud", _train())
+    text = c.save(tmp_path / "c.yaml").read_text()
+    text += (
+        "custom:\n"
+        "- {check: share_above, column: amount, warning: 0.1, critical: 0.5, "
+        "params: {limit: 50}}\n"
+        "- {check: has_rows}\n"
+    )
+    text = text.replace("custom: []\n", "")
+    contract = parse_contract(text, "c.yaml")
+    registry = CheckRegistry()
+
+    @registry.check("share_above")
+    def share_above(column: pd.Series, *, limit: float) -> float:
+        return float((column > limit).mean())
+
+    registry.register("has_rows", lambda frame: len(frame) > 0)
+    report = validate_frame(contract, _train(1000, seed=5).assign(user_id=-5), registry)
+    r = next(x for x in report.results if x.check == "share_above")
+    assert r.status == Status.WARNING and 0.4 < r.value < 0.6
+    assert next(x for x in report.results if x.check == "has_rows").status == Status.HEALTHY
+    with pytest.raises(ConfigError, match="custom check 'share_above' is not registered"):
+        validate_frame(contract, _train(10))
+
+
+def test_bad_contract_file_reports_line_and_field() -> None:
+    text = "model: fraud\nrow_count: 3\ncolour: blue\ncolumns:\n  - name: a\n    dtype: int64\n"
+    text += "    kind: numbr\n"
+    with pytest.raises(ConfigError) as err:
+        parse_contract(text, "fraud.yaml")
+    msg = str(err.value)
+    assert "fraud.yaml:3:1: colour: unknown key" in msg
+    assert "fraud.yaml:7:5: columns.0.kind: kind must be 'numeric' or 'categorical'" in msg
+
+
+def test_window_of_stored_statistics() -> None:
+    c = build_contract("fraud", _train())
+    store = DuckDBStore()
+    t0 = datetime(2026, 2, 1, tzinfo=UTC)
+    mon = Monitor(
+        DuckDBSink(store),
+        {"fraud": c.to_reference()},
+        clock=FakeClock(t0),
+        bucket=timedelta(hours=1),
+    )
+    good, bad = _train(2000, seed=6), _train(2000, seed=7)
+    bad.loc[:399, "amount"] = np.nan  # 20 % more specials
+    bad.loc[:199, "country"] = "BR"
+    for day, frame in ((0, good), (1, bad)):
+        mon.log_batch(
+            model="fraud",
+            version="v1",
+            features={k: frame[k].to_numpy() for k in ("amount", "country")},
+            score=np.zeros(len(frame)),
+            latency_ms=np.ones(len(frame)),
+            ts_ms=np.full(len(frame), to_epoch_ms(t0) + day * 86_400_000),
+        )
+    mon.flush()
+    day0 = Scope("fraud", to_epoch_ms(t0), to_epoch_ms(t0) + 86_400_000)
+    day1 = Scope("fraud", day0.end_ms, day0.end_ms + 86_400_000)
+    healthy = validate_window(c, store, day0)
+    assert _status(healthy, "null_rate", "amount") == Status.HEALTHY
+    assert _status(healthy, "missing_column", "user_id") == Status.CRITICAL  # never logged
+    broken = validate_window(c, store, day1)
+    assert _status(broken, "null_rate", "amount") == Status.WARNING
+    assert _status(broken, "out_of_domain", "country") == Status.CRITICAL
+    metrics = contract_metrics(store, day1, c)
+    assert list(metrics.columns) == ["feature", "check", "value", "status"]
+    row = metrics[(metrics.feature == "country") & (metrics.check == "out_of_domain")].iloc[0]
+    assert row.value == pytest.approx(0.1) and row.status == 2
+
+
+def test_cli_create_and_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _train().to_parquet(tmp_path / "train.parquet")
+    good = _train(500, seed=8).assign(user_id=lambda d: d.user_id + 50_000)
+    good.to_csv(tmp_path / "good.csv", index=False)
+    bad = good.assign(country="XX")
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    out = io.StringIO()
+    contract = tmp_path / "fraud.contract.yaml"
+    code = contract_main(
+        [
+            "create",
+            "--reference",
+            str(tmp_path / "train.parquet"),
+            "--model",
+            "fraud",
+            "--out",
+            str(contract),
+        ],
+        out,
+    )
+    assert code == 0 and "3 columns, 4000 rows" in out.getvalue()
+    assert (
+        contract_main(["validate", str(contract), "--data", str(tmp_path / "good.csv")], out) == 0
+    )
+    out = io.StringIO()
+    assert contract_main(["validate", str(contract), "--data", str(tmp_path / "bad.csv")], out) == 2
+    assert "critical out_of_domain" in out.getvalue()
+    # custom checks from a module named on the command line
+    (tmp_path / "mychecks.py").write_text("CHECKS = {'always_bad': lambda frame: False}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = contract.read_text().replace("custom: []", "custom:\n- check: always_bad")
+    contract.write_text(text)
+    args = ["validate", str(contract), "--data", str(tmp_path / "good.csv")]
+    assert contract_main([*args, "--checks", "mychecks", "--json"], io.StringIO()) == 2
+    assert contract_main(args, io.StringIO()) == 1  # unregistered check: input error
+    assert contract_main(["validate", str(contract), "--data", "missing.csv"], io.StringIO()) == 1
+    del sys.modules["mychecks"]
