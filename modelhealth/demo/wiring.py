@@ -56,7 +56,7 @@ def open_backend(kind: str, out: Path) -> Backend:
     from modelhealth.pinot_schemas.init import init_pinot
     from modelhealth.store.pinot import PinotStore
 
-    init_pinot()
+    init_pinot(reset=True)  # a fresh demo: earlier runs' rows must not count
     return Backend("pinot", KafkaSink(), PinotStore())
 
 

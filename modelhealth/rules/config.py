@@ -22,6 +22,7 @@ A broken rule is reported and skipped; the other rules of the file (and other fi
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -32,14 +33,17 @@ from typing import Any
 
 from modelhealth.errors import ConfigIssue, SourcePos
 from modelhealth.names import is_valid_name
-from modelhealth.rules.detectors import DETECTORS
+from modelhealth.rules.detectors import DETECTORS, PATH_PARAMS
 from modelhealth.rules.durations import parse_duration
 from modelhealth.rules.metrics import (
     FEATURE_METRICS,
     MODEL_METRICS,
+    SCORE_DRIFT_PREFIX,
+    is_drift_metric,
     is_feature_metric,
     known_metrics,
 )
+from modelhealth.rules.series import BaselineSpec
 from modelhealth.rules.yamlnodes import Node, load_yaml
 
 SEVERITIES = ("critical", "warning", "info")
@@ -59,7 +63,14 @@ _RULE_KEYS = {
     "summary",
     "description",
     "enabled",
+    "baseline",
+    "schedule",
+    "trigger",
+    "owners",
 }
+TRIGGERS = ("new_data",)
+_BASELINE_KEYS = {"reference", "shift", "from", "to", "version"}
+_REFERENCE_BASELINE_METRICS = ("feature.null_rate", "feature.special_rate")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,21 +93,32 @@ class RuleSpec:
     runbook: str = ""
     summary: str = ""
     reference_path: str | None = None
+    baseline: BaselineSpec | None = None
+    schedule: str | None = None
+    trigger: str | None = None
     source: SourcePos = SourcePos("<memory>")
 
     @property
     def is_feature_rule(self) -> bool:
         return is_feature_metric(self.metric)
 
-    @property
+    @functools.cached_property
     def rule_id(self) -> str:
         blob = json.dumps(
-            {k: str(v) for k, v in self.__dict__.items() if k != "source"}, sort_keys=True
+            {k: str(getattr(self, k)) for k in _SPEC_FIELDS if k != "source"}, sort_keys=True
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
+    @property
+    def group_key(self) -> tuple[str, str]:
+        """Alerts of one (rule, model) form one incident (see rules.grouping)."""
+        return (self.name, self.model)
+
     def build_detector(self) -> Any:
         return DETECTORS[self.detector_type](**self.detector_params)
+
+
+_SPEC_FIELDS = tuple(RuleSpec.__dataclass_fields__)
 
 
 @dataclass
@@ -154,7 +176,7 @@ class _RuleBuilder:
         hold_for = self._duration("for", required=False) or timedelta(0)
         severity = self._severity()
         detector_type, params = self._detector()
-        features = self._str_list("features")
+        features = self._features()
         group_by = self._str_list("group_by")
         for g in group_by:
             if g not in ("version", "host"):
@@ -171,6 +193,23 @@ class _RuleBuilder:
             )
         labels = self._labels()
         version = self._optional_str("version")
+        if version is not None and not is_valid_name(version):
+            self.issue(self.get("version").pos, "version", "must be a valid version name")  # type: ignore[union-attr]
+        baseline = self._baseline(metric)
+        schedule = self._schedule()
+        trigger = self._trigger()
+        owners = self._str_list("owners") if self.get("owners") else list(self.ctx["owners"])
+        if (
+            detector_type == "change"
+            and self.get("baseline") is None
+            and not params.get("lookback")
+        ):
+            self.issue(
+                self.get("detector").pos,  # type: ignore[union-attr]
+                "detector",
+                "change needs a baseline: add 'baseline:' to the rule (e.g. {shift: 7d}) or "
+                "'lookback:' to the detector",
+            )
         if self.issues or None in (name, metric, window, detector_type):
             return None
         enabled = self.get("enabled")
@@ -189,10 +228,13 @@ class _RuleBuilder:
             group_by=tuple(group_by),
             version=version,
             labels={**self.ctx["labels"], **labels},
-            owners=tuple(self.ctx["owners"]),
+            owners=tuple(owners),
             runbook=self._optional_str("runbook") or "",
             summary=self._optional_str("summary") or "",
             reference_path=self.ctx["reference"],
+            baseline=baseline,
+            schedule=schedule,
+            trigger=trigger,
             source=self.node.pos,
         )
 
@@ -282,6 +324,9 @@ class _RuleBuilder:
             )
             return None, {}
         params = {k: v.plain() for k, v in n.value.items() if k != "type"}
+        for key in PATH_PARAMS.get(dtype, ()):
+            if isinstance(params.get(key), str) and self.ctx.get("dir"):
+                params[key] = str(Path(self.ctx["dir"]) / params[key])
         try:
             DETECTORS[dtype](**params)
         except TypeError as exc:
@@ -291,6 +336,112 @@ class _RuleBuilder:
             self.issue(n.pos, "detector", str(exc))
             return None, {}
         return dtype, params
+
+    def _features(self) -> list[str]:
+        """``all`` / ``"*"`` (every feature), one glob, or a list of names and globs."""
+        n = self.get("features")
+        if n is not None and n.value == "all":
+            return []
+        out = self._str_list("features")
+        return [] if out == ["*"] else out
+
+    def _baseline(self, metric: str | None) -> BaselineSpec | None:
+        n = self.get("baseline")
+        if n is None:
+            return None
+        if n.value == "reference":
+            n = Node({"reference": Node(True, n.pos)}, n.pos)
+        if not isinstance(n.value, dict) or not n.value:
+            self.issue(
+                n.pos,
+                "baseline",
+                "must be a mapping: {reference: true}, {shift: 7d}, "
+                "{from: 2026-01-01, to: 2026-01-08} or {version: v2}",
+            )
+            return None
+        for key, val in n.value.items():
+            if key not in _BASELINE_KEYS:
+                hint = _suggest(key, _BASELINE_KEYS)
+                self.issue(val.pos, f"baseline.{key}", "unknown key" + hint)
+                return None
+        v = n.value
+        spec: BaselineSpec | None = None
+        if "shift" in v:
+            try:
+                off = parse_duration(v["shift"].value)
+            except ValueError as exc:
+                self.issue(v["shift"].pos, "baseline.shift", str(exc))
+                return None
+            if off <= timedelta(0):
+                self.issue(v["shift"].pos, "baseline.shift", "must be positive (how far back)")
+                return None
+            spec = BaselineSpec("shifted", offset=off)
+        elif "from" in v or "to" in v:
+            bounds = [_parse_time(v.get(k)) for k in ("from", "to")]
+            if None in bounds or bounds[0] >= bounds[1]:  # type: ignore[operator]
+                self.issue(
+                    n.pos,
+                    "baseline",
+                    "needs 'from' and 'to' as ISO dates, from < to "
+                    "(e.g. from: 2026-01-01, to: 2026-01-08)",
+                )
+                return None
+            spec = BaselineSpec("window", start_ms=bounds[0], end_ms=bounds[1])
+        elif "version" in v:
+            if not is_valid_name(v["version"].value):
+                self.issue(v["version"].pos, "baseline.version", "must be a version name")
+                return None
+            spec = BaselineSpec("version", version=str(v["version"].value))
+        else:
+            spec = BaselineSpec("reference")
+        if (
+            metric
+            and spec.kind == "reference"
+            and not (
+                is_drift_metric(metric)
+                or metric.startswith(SCORE_DRIFT_PREFIX)
+                or metric in _REFERENCE_BASELINE_METRICS
+            )
+        ):
+            self.issue(
+                n.pos,
+                "baseline",
+                f"the reference profile has no {metric!r}; use shift, from/to or version",
+            )
+            return None
+        if metric and metric.startswith(SCORE_DRIFT_PREFIX) and spec.kind != "reference":
+            self.issue(n.pos, "baseline", "score drift compares with the reference profile only")
+            return None
+        return spec
+
+    def _schedule(self) -> str | None:
+        n = self.get("schedule")
+        if n is None:
+            return None
+        from croniter import croniter
+
+        if not isinstance(n.value, str) or not croniter.is_valid(n.value):
+            self.issue(
+                n.pos,
+                "schedule",
+                f"not a cron expression: {n.value!r} (e.g. '*/5 * * * *' for every five minutes)",
+            )
+            return None
+        return n.value
+
+    def _trigger(self) -> str | None:
+        n = self.get("trigger")
+        if n is None:
+            return None
+        if n.value not in TRIGGERS:
+            self.issue(
+                n.pos,
+                "trigger",
+                f"must be one of {', '.join(TRIGGERS)}, got "
+                f"{n.value!r}" + _suggest(str(n.value), TRIGGERS),
+            )
+            return None
+        return str(n.value)
 
     def _str_list(self, key: str) -> list[str]:
         n = self.get(key)
@@ -313,6 +464,27 @@ class _RuleBuilder:
             self.issue(n.pos, "labels", "must be a mapping of strings")
             return {}
         return {k: str(v.value) for k, v in n.value.items()}
+
+
+def _parse_time(node: Node | None) -> int | None:
+    """An ISO date/time (UTC when no zone) as epoch ms, or None."""
+    from datetime import UTC, date, datetime
+
+    if node is None:
+        return None
+    v = node.value
+    if isinstance(v, date) and not isinstance(v, datetime):
+        v = datetime(v.year, v.month, v.day, tzinfo=UTC)
+    elif isinstance(v, str):
+        try:
+            v = datetime.fromisoformat(v)
+        except ValueError:
+            return None
+    if not isinstance(v, datetime):
+        return None
+    if v.tzinfo is None:
+        v = v.replace(tzinfo=UTC)
+    return int(v.timestamp() * 1000)
 
 
 def load_rules_text(text: str, file: str) -> LoadResult:
@@ -356,7 +528,13 @@ def load_rules_text(text: str, file: str) -> LoadResult:
     reference = None
     if ref_node is not None:
         reference = str(Path(file).parent / str(ref_node.value))
-    ctx = {"model": model_node.value, "owners": owners, "labels": labels, "reference": reference}
+    ctx = {
+        "model": model_node.value,
+        "owners": owners,
+        "labels": labels,
+        "reference": reference,
+        "dir": str(Path(file).parent),
+    }
     rules_node = top.get("rules")
     if rules_node is None or not isinstance(rules_node.value, list):
         pos = rules_node.pos if rules_node else root.pos
@@ -381,6 +559,7 @@ def load_rules_text(text: str, file: str) -> LoadResult:
             continue
         seen[spec.name] = spec.source
         result.rules.append(spec)
+    result.issues.sort(key=lambda i: (i.pos.line, i.pos.column))
     return result
 
 

@@ -1,7 +1,14 @@
-"""One evaluation tick: query -> detector -> state step -> hand-off to notify.
+"""One evaluation tick: plan -> batched queries -> detector -> state step -> notify.
 
-The tick's ``now`` is passed down and never read again, so backtests replay history through
-the very same code path as live evaluation.
+Three layers, kept apart: *evaluate* (``series.instances`` + ``detector.evaluate``: pure, series
+in, verdict out), *remember* (``state.step`` + :class:`AlertStateStore`, persisted so a restart
+neither re-fires nor forgets) and *notify* (one call per tick with the grouped alerts, see
+:mod:`modelhealth.rules.grouping`). The tick's ``now`` is passed down and never read again, so
+backtests replay history through the very same code path as live evaluation.
+
+Store outage: a rule whose queries fail is retried (``retries`` times within the tick); when the
+store fails every rule for ``blind_after`` consecutive ticks, a ``MonitoringBlind`` critical
+meta-alert fires instead of silence, and resolves when queries succeed again.
 """
 
 from __future__ import annotations
@@ -9,37 +16,45 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from modelhealth.clock import Clock, SystemClock, to_epoch_ms
-from modelhealth.errors import EmptyWindow
+from modelhealth.errors import EmptyWindow, StoreUnavailable
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.rules.config import RuleSpec
-from modelhealth.rules.metrics import MetricQueries
+from modelhealth.rules.detectors import lookback_of
+from modelhealth.rules.frames import FrameSource
+from modelhealth.rules.grouping import group_alerts
+from modelhealth.rules.series import RulePlan, instances, plan_rule
 from modelhealth.rules.state import AlertStateStore, step
-from modelhealth.store.backend import QueryBackend, Scope
-from modelhealth.types import Alert, AlertState, DetectorResult, Series
+from modelhealth.store.backend import QueryBackend
+from modelhealth.types import Alert, AlertState, DetectorResult, fingerprint
 
 log = logging.getLogger(__name__)
 
 Notify = Callable[[Sequence[Alert], datetime], None]
+BLIND_RULE_ID = "monitoring-blind"
+BLIND_LABELS = {"alertname": "MonitoringBlind", "severity": "critical", "model": "*"}
 
 
 @dataclass
 class TickReport:
-    """What one tick did, for logs, the CLI and tests."""
+    """What one tick did, for logs, the CLI and tests (``firing``/``resolved`` per instance,
+    ``incidents`` grouped as handed to notify)."""
 
     at: datetime
     evaluated: int = 0
+    skipped: int = 0
     instances: int = 0
     queries: int = 0
     firing: list[Alert] = field(default_factory=list)
     resolved: list[Alert] = field(default_factory=list)
     changed: list[Alert] = field(default_factory=list)
+    incidents: list[Alert] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    store_failed: bool = False
 
 
 def load_references(rules: Sequence[RuleSpec]) -> dict[str, ModelReference]:
@@ -63,6 +78,9 @@ class Evaluator:
         notify: Notify | None = None,
         state: AlertStateStore | None = None,
         clock: Clock | None = None,
+        retries: int = 2,
+        blind_after: int = 3,
+        group: bool = True,
     ) -> None:
         self.rules = list(rules)
         self.store = store
@@ -70,44 +88,107 @@ class Evaluator:
         self.notify = notify
         self.state = state or AlertStateStore()
         self.clock = clock or SystemClock()
-        self._detectors = {r.rule_id: r.build_detector() for r in self.rules}
+        self.retries = retries
+        self.blind_after = blind_after
+        self.group = group
+        self._detectors: dict[str, Any] = {r.rule_id: r.build_detector() for r in self.rules}
+        self._lookback = {rid: lookback_of(d) for rid, d in self._detectors.items()}
+        self._history: dict[Any, Any] = {}  # complete-bucket frames kept across ticks
+        self._last_eval: dict[str, datetime] = {}
+        self._last_seen: dict[str, int] = {}
+        self._blind_ticks = 0
 
+    # -- the tick ------------------------------------------------------------------------------
     def tick(self, now: datetime | None = None) -> TickReport:
         now = now or self.clock.now()
         report = TickReport(at=now)
-        queries = MetricQueries(self.store, self.references)
+        source = FrameSource(self.store, keep=self._history)
         end_ms = to_epoch_ms(now)
-        for rule in self.rules:
+        due = self._due_rules(now, source, report)
+        plans: dict[str, RulePlan] = {}
+        for rule in due:
             try:
-                self._evaluate_rule(rule, queries, end_ms, now, report)
-                report.evaluated += 1
-            except Exception as exc:  # one broken rule must not stop the others
-                log.warning("rule %s (%s) failed: %s", rule.name, rule.source, exc)
+                plans[rule.rule_id] = plan_rule(
+                    rule, self._lookback[rule.rule_id], end_ms, self.references.get(rule.model)
+                )
+            except Exception as exc:
                 report.errors[f"{rule.model}/{rule.name}"] = f"{type(exc).__name__}: {exc}"
-        report.queries = queries.queries
+        for rule in due:
+            for key in plans[rule.rule_id].keys() if rule.rule_id in plans else ():
+                source.plan(key, rule.model)
+        ok = failed = 0
+        for rule in due:
+            if rule.rule_id not in plans:
+                continue
+            for attempt in range(self.retries + 1):
+                try:
+                    self._evaluate_rule(rule, plans[rule.rule_id], source, now, report)
+                    report.evaluated += 1
+                    self._last_eval[rule.rule_id] = now
+                    ok += 1
+                    break
+                except StoreUnavailable as exc:
+                    if attempt == self.retries:
+                        failed += 1
+                        report.errors[f"{rule.model}/{rule.name}"] = str(exc)
+                except Exception as exc:  # one broken rule must not stop the others
+                    log.warning("rule %s (%s) failed: %s", rule.name, rule.source, exc)
+                    report.errors[f"{rule.model}/{rule.name}"] = f"{type(exc).__name__}: {exc}"
+                    break
+        report.store_failed = failed > 0 and ok == 0
+        self._watch_blindness(report, now)
+        report.queries = source.queries
+        if not source.failures:
+            source.forget_unused()
         self.state.save()
-        if self.notify is not None and (report.firing or report.resolved):
-            self.notify([*report.firing, *report.resolved], now)
+        report.incidents = (
+            group_alerts(report.firing, report.resolved, now)
+            if self.group
+            else [*report.firing, *report.resolved]
+        )
+        if self.notify is not None and report.incidents:
+            self.notify(report.incidents, now)
         return report
 
+    def _due_rules(self, now: datetime, source: FrameSource, report: TickReport) -> list[RuleSpec]:
+        """Rules whose cron schedule came round and, with ``trigger: new_data``, saw new rows."""
+        seen: dict[str, int] | None = None
+        due = []
+        for rule in self.rules:
+            last = self._last_eval.get(rule.rule_id)
+            if rule.schedule and last is not None:
+                from croniter import croniter
+
+                if croniter(rule.schedule, last).get_next(datetime) > now:
+                    report.skipped += 1
+                    continue
+            if rule.trigger == "new_data":
+                if seen is None:
+                    seen = self._fetch_last_seen(source)
+                newest = seen.get(rule.model)
+                if newest is None or newest <= self._last_seen.get(rule.rule_id, -1):
+                    report.skipped += 1
+                    continue
+                self._last_seen[rule.rule_id] = newest
+            due.append(rule)
+        return due
+
+    def _fetch_last_seen(self, source: FrameSource) -> dict[str, int]:
+        try:
+            df = source._run(self.store.last_seen)  # counted like every other query
+        except StoreUnavailable:
+            return {}
+        return {str(m): int(t) for m, t in zip(df["model"], df["last_ts"], strict=True)}
+
     def _evaluate_rule(
-        self, rule: RuleSpec, queries: MetricQueries, end_ms: int, now: datetime, report: TickReport
+        self, rule: RuleSpec, plan: RulePlan, source: FrameSource, now: datetime, report: TickReport
     ) -> None:
-        scope = Scope(
-            rule.model,
-            end_ms - int(rule.window.total_seconds() * 1000),
-            end_ms,
-            version=rule.version,
-        )
-        values = queries.values(rule.metric, scope, rule.group_by, rule.features)
         detector = self._detectors[rule.rule_id]
         seen: set[tuple[str, str]] = set()
-        for mv in values:
-            report.instances += 1
+        pending: list[tuple[tuple[str, str], DetectorResult, dict[str, str]]] = []
+        for inst in instances(rule, plan, source, self.references.get(rule.model)):
             try:
-                result: DetectorResult = detector.evaluate(
-                    Series(np.array([end_ms // 1000]), np.array([mv.value]))
-                )
+                result: DetectorResult = detector.evaluate(inst.series, inst.baseline)
             except EmptyWindow:
                 continue
             labels = {
@@ -115,20 +196,42 @@ class Evaluator:
                 "severity": rule.severity,
                 "metric": rule.metric,
                 **rule.labels,
-                **mv.labels,
+                **inst.labels,
             }
-            annotations = _annotations(rule, result)
-            from modelhealth.types import fingerprint
-
             key = (rule.rule_id, fingerprint(labels))
+            pending.append((key, result, labels))
+        # transitions only after every instance evaluated: a store error mid-rule changes nothing
+        for key, result, labels in pending:
+            report.instances += 1
             seen.add(key)
             self._transition(
-                key, result.anomalous, result.value, now, rule, labels, annotations, report
+                key,
+                result.anomalous,
+                result.value,
+                now,
+                rule.hold_for,
+                labels,
+                _annotations(rule, result),
+                report,
             )
         for key in [k for k in self.state.alerts if k[0] == rule.rule_id and k not in seen]:
             prev = self.state.alerts[key]
             self._transition(
-                key, False, prev.value, now, rule, prev.labels, prev.annotations, report
+                key, False, prev.value, now, rule.hold_for, prev.labels, prev.annotations, report
+            )
+
+    def _watch_blindness(self, report: TickReport, now: datetime) -> None:
+        self._blind_ticks = self._blind_ticks + 1 if report.store_failed else 0
+        blind = self._blind_ticks >= self.blind_after
+        ann = {
+            "summary": f"rules cannot query the store ({self._blind_ticks} ticks in a row): "
+            "monitoring is blind",
+            "detail": next(iter(report.errors.values()), ""),
+        }
+        key = (BLIND_RULE_ID, fingerprint(BLIND_LABELS))
+        if blind or key in self.state.alerts:
+            self._transition(
+                key, blind, float(self._blind_ticks), now, timedelta(0), BLIND_LABELS, ann, report
             )
 
     def _transition(
@@ -137,13 +240,13 @@ class Evaluator:
         active: bool,
         value: float,
         now: datetime,
-        rule: RuleSpec,
+        hold_for: timedelta,
         labels: Mapping[str, str],
         annotations: Mapping[str, str],
         report: TickReport,
     ) -> None:
         prev = self.state.alerts.get(key)
-        nxt = step(prev, active, value, now, rule.hold_for, labels, annotations)
+        nxt = step(prev, active, value, now, hold_for, labels, annotations)
         if nxt is None:
             self.state.alerts.pop(key, None)
             return
@@ -163,11 +266,17 @@ def _annotations(rule: RuleSpec, result: DetectorResult) -> dict[str, str]:
     ann = {
         "summary": rule.summary or f"{rule.metric} on {rule.model}: {result.detail}",
         "value": f"{result.value:.6g}",
+        "score": f"{result.score:.6g}",
         "detail": result.detail,
         "owners": ", ".join(rule.owners),
+        "detector": rule.detector_type,
     }
     if result.expected is not None:
-        ann["threshold"] = f"{result.expected:.6g}"
+        ann["threshold" if rule.detector_type == "threshold" else "expected"] = (
+            f"{result.expected:.6g}"
+        )
+    if rule.baseline is not None:
+        ann["baseline"] = str(rule.baseline)
     if rule.runbook:
         ann["runbook_url"] = rule.runbook
     return ann

@@ -1,7 +1,9 @@
-"""The metric catalog rules can name, and how each is computed from the store.
+"""The metric catalog rules can name, and how each is computed from a store frame.
 
-Rules that share (model, window, version/grouping) are answered by one store query per query
-kind: :class:`MetricQueries` caches results for the duration of one evaluation tick.
+Every metric is a vectorised function of one frame (see :mod:`modelhealth.rules.frames`): it
+returns one row per instance — ``[ts] [version] [feature] value`` — for the current window
+(no ``ts``) and for bucketed history (``ts`` = bucket start) alike, so the newest point and the
+history a detector compares it with are computed by the very same code.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ import numpy as np
 import pandas as pd
 
 from modelhealth.drift.metrics import DRIFT_METRICS
-from modelhealth.ingestion.reference import ModelReference
-from modelhealth.store.backend import QueryBackend, Scope
 
 MODEL_METRICS: dict[str, str] = {
     "latency.mean": "mean request latency (ms)",
@@ -31,6 +31,8 @@ MODEL_METRICS: dict[str, str] = {
     "score.std": "standard deviation of the model score",
     "score.p50": "median model score",
     "score.p90": "90th percentile model score",
+    "score.min": "smallest model score",
+    "score.max": "largest model score",
 }
 
 FEATURE_METRICS: dict[str, str] = {
@@ -41,20 +43,64 @@ FEATURE_METRICS: dict[str, str] = {
     "feature.min": "minimum valid value",
     "feature.max": "maximum valid value",
     "feature.uniform_share": "share of the most common bin (1.0 = feature is constant)",
+    "feature.distinct": "number of distinct bins/categories seen in the window",
     "feature.constant": "1 when every valid value in the window is identical, else 0",
 }
 
+SCORE_DRIFT_PREFIX = "score.drift."
+FEATURE_DRIFT_PREFIX = "feature.drift."
+
 
 def drift_metric_names() -> list[str]:
-    return [f"feature.drift.{name}" for name in DRIFT_METRICS]
+    return [f"{FEATURE_DRIFT_PREFIX}{name}" for name in DRIFT_METRICS]
+
+
+def score_drift_names() -> list[str]:
+    return [f"{SCORE_DRIFT_PREFIX}{name}" for name in DRIFT_METRICS]
+
+
+def catalog() -> dict[str, str]:
+    """Every metric name with a one-line description (``modelhealth rules metrics``)."""
+    out = dict(MODEL_METRICS)
+    out.update(
+        {
+            m: f"score distribution drift ({m.rsplit('.', 1)[1]}) vs the reference"
+            for m in score_drift_names()
+        }
+    )
+    out.update(FEATURE_METRICS)
+    out.update(
+        {
+            m: f"per-feature drift ({m.rsplit('.', 1)[1]}) vs the rule's baseline"
+            for m in drift_metric_names()
+        }
+    )
+    return out
 
 
 def known_metrics() -> list[str]:
-    return [*MODEL_METRICS, *FEATURE_METRICS, *drift_metric_names()]
+    return list(catalog())
 
 
 def is_feature_metric(metric: str) -> bool:
     return metric.startswith("feature.")
+
+
+def is_drift_metric(metric: str) -> bool:
+    return metric.startswith(FEATURE_DRIFT_PREFIX)
+
+
+def frame_kind(metric: str) -> str:
+    """Which store query answers ``metric`` (see frames.KINDS)."""
+    if metric.startswith(SCORE_DRIFT_PREFIX):
+        return "score_hist"
+    if metric.startswith("latency.") or metric in ("qps", "count", "error_rate"):
+        return "latency"
+    if metric.startswith("score."):
+        return "score"
+    if is_drift_metric(metric) or metric in ("feature.uniform_share", "feature.distinct"):
+        return "hist"
+    return "summary"
 
 
 @dataclass(frozen=True)
@@ -66,162 +112,66 @@ class MetricValue:
     context: Mapping[str, Any] = field(default_factory=dict)
 
 
-class MetricQueries:
-    """Answers metric requests for one tick, sharing store queries between rules."""
-
-    def __init__(self, store: QueryBackend, references: Mapping[str, ModelReference]) -> None:
-        self.store = store
-        self.references = references
-        self._cache: dict[tuple[Any, ...], pd.DataFrame] = {}
-        self.queries = 0
-
-    def _cached(self, key: tuple[Any, ...], run: Any) -> pd.DataFrame:
-        if key not in self._cache:
-            self.queries += 1
-            self._cache[key] = run()
-        return self._cache[key]
-
-    def values(
-        self, metric: str, scope: Scope, group_by: Sequence[str] = (), features: Sequence[str] = ()
-    ) -> list[MetricValue]:
-        """Every instance of ``metric`` in ``scope`` (one per group / feature)."""
-        by_version = "version" in group_by
-        if metric.startswith("latency.") or metric in ("qps", "count", "error_rate"):
-            df = self._cached(
-                ("latency", scope, by_version),
-                lambda: self.store.latency(scope, by_version=by_version),
-            )
-            return [
-                MetricValue(_labels(scope, row, by_version), _model_value(metric, row, scope))
-                for row in _rows(df)
-                if row["count"] > 0
-            ]
-        if metric.startswith("score."):
-            df = self._cached(("score", scope), lambda: self.store.score(scope))
-            col = metric.split(".", 1)[1]
-            return [
-                MetricValue(_labels(scope, row, False), float(row[col]))
-                for row in _rows(df)
-                if row["count"] > 0
-            ]
-        if metric.startswith("feature.drift."):
-            return self._drift(metric.rsplit(".", 1)[1], scope, by_version, features)
-        if metric in ("feature.uniform_share",):
-            return self._uniform(scope, by_version, features)
-        return self._summary(metric, scope, by_version, features)
-
-    def _summary(
-        self, metric: str, scope: Scope, by_version: bool, features: Sequence[str]
-    ) -> list[MetricValue]:
-        df = self._cached(
-            ("summary", scope, by_version),
-            lambda: self.store.feature_summary(scope, by_version=by_version),
-        )
-        out = []
-        for row in _rows(df):
-            if not _selected(row["feature"], features) or row["count"] <= 0:
-                continue
-            if metric == "feature.null_rate":
-                v = row["nulls"] / row["count"]
-            elif metric == "feature.special_rate":
-                v = row["specials"] / row["count"]
-            elif metric == "feature.constant":
-                if row["kind"] != "numeric" or row["valid"] < 2:
-                    continue
-                v = 1.0 if row["min"] == row["max"] else 0.0
-            else:
-                v = float(row[metric.split(".", 1)[1]])
-            if np.isfinite(v):
-                out.append(MetricValue(_labels(scope, row, by_version, feature=True), float(v)))
-        return out
-
-    def _histograms(self, scope: Scope, by_version: bool) -> pd.DataFrame:
-        return self._cached(
-            ("hist", scope, by_version),
-            lambda: self.store.feature_histograms(scope, by_version=by_version),
-        )
-
-    def _uniform(
-        self, scope: Scope, by_version: bool, features: Sequence[str]
-    ) -> list[MetricValue]:
-        df = self._histograms(scope, by_version)
-        keys = ["version", "feature"] if by_version else ["feature"]
-        out = []
-        for key, grp in df.groupby(keys):
-            row = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
-            if not _selected(row["feature"], features) or grp["count"].sum() == 0:
-                continue
-            share = float(grp["count"].max() / grp["count"].sum())
-            out.append(MetricValue(_labels(scope, row, by_version, feature=True), share))
-        return out
-
-    def _drift(
-        self, name: str, scope: Scope, by_version: bool, features: Sequence[str]
-    ) -> list[MetricValue]:
-        ref = self.references.get(scope.model)
-        if ref is None:
-            raise LookupError(
-                f"model {scope.model!r} has no reference profile for drift; set "
-                "'reference:' in its config"
-            )
-        df = self._histograms(scope, by_version)
-        keys = ["version", "feature"] if by_version else ["feature"]
-        rows, cur, base = [], [], []
-        for key, grp in df.groupby(keys):
-            row = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
-            fref = ref.features.get(row["feature"])
-            if fref is None or not _selected(row["feature"], features):
-                continue
-            counts = np.zeros(fref.n_bins)
-            idx = grp["bin"].to_numpy()
-            ok = idx < fref.n_bins
-            np.add.at(counts, idx[ok], grp["count"].to_numpy()[ok])
-            rows.append(row)
-            cur.append(counts)
-            base.append(np.asarray(fref.counts, dtype=np.float64))
-        if not rows:
-            return []
-        # features have different bin counts: evaluate each width group vectorised
-        out: list[MetricValue] = []
-        widths = sorted({c.size for c in cur})
-        for w in widths:
-            sel = [i for i, c in enumerate(cur) if c.size == w]
-            vals = DRIFT_METRICS[name](
-                np.stack([base[i] for i in sel]), np.stack([cur[i] for i in sel])
-            )
-            out.extend(
-                MetricValue(_labels(scope, rows[i], by_version, feature=True), float(v))
-                for i, v in zip(sel, vals, strict=True)
-            )
-        return out
+def instance_keys(frame: pd.DataFrame) -> list[str]:
+    """The columns that identify an instance (plus ``ts`` for history) in a frame."""
+    return [c for c in ("ts", "version", "feature") if c in frame.columns]
 
 
-def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return df.to_dict("records")
+def select_features(frame: pd.DataFrame, patterns: Sequence[str]) -> pd.DataFrame:
+    """Rows whose feature matches any glob (all rows when no pattern is given)."""
+    if not patterns or "feature" not in frame.columns or frame.empty:
+        return frame
+    names = frame["feature"].unique()
+    keep = [n for n in names if any(fnmatch.fnmatchcase(str(n), p) for p in patterns)]
+    return frame[frame["feature"].isin(keep)]
 
 
-def _selected(feature: str, patterns: Sequence[str]) -> bool:
-    return not patterns or any(fnmatch.fnmatchcase(feature, p) for p in patterns)
+def metric_frame(metric: str, frame: pd.DataFrame, span_ms: int) -> pd.DataFrame:
+    """``[ts] [version] [feature] value`` for every instance of a non-drift metric.
+
+    ``span_ms`` is the length each row covers (the window, or the bucket for history), for
+    rates such as QPS. Rows without data are dropped rather than reported as 0."""
+    kind = frame_kind(metric)
+    keys = instance_keys(frame)
+    if frame.empty:
+        return pd.DataFrame(columns=[*keys, "value"])
+    if kind == "hist":
+        return _hist_metric(metric, frame, keys)
+    df = frame[frame["count"] > 0]
+    if kind == "latency":
+        if metric == "qps":
+            value = df["count"] / (span_ms / 1000.0)
+        elif metric == "count":
+            value = df["count"].astype("float64")
+        elif metric == "error_rate":
+            value = df["errors"] / df["count"]
+        else:
+            value = df[metric.split(".", 1)[1]]
+    elif kind == "score":
+        value = df[metric.split(".", 1)[1]]
+    else:
+        value = _summary_value(metric, df)
+    out = df[keys].copy()
+    out["value"] = np.asarray(value, dtype=np.float64)
+    return out[np.isfinite(out["value"])].reset_index(drop=True)
 
 
-def _labels(
-    scope: Scope, row: Mapping[str, Any], by_version: bool, feature: bool = False
-) -> dict[str, str]:
-    labels = {"model": scope.model}
-    if by_version:
-        labels["version"] = str(row["version"])
-    elif scope.version is not None:
-        labels["version"] = scope.version
-    if feature:
-        labels["feature"] = str(row["feature"])
-    return labels
+def _summary_value(metric: str, df: pd.DataFrame) -> pd.Series:
+    if metric == "feature.null_rate":
+        return df["nulls"] / df["count"]
+    if metric == "feature.special_rate":
+        return df["specials"] / df["count"]
+    if metric == "feature.constant":
+        ok = (df["kind"] == "numeric") & (df["valid"] >= 2)
+        return ((df["min"] == df["max"]).astype("float64")).where(ok)
+    return df[metric.split(".", 1)[1]]
 
 
-def _model_value(metric: str, row: Mapping[str, Any], scope: Scope) -> float:
-    if metric == "qps":
-        return float(row["count"]) / ((scope.end_ms - scope.start_ms) / 1000)
-    if metric == "count":
-        return float(row["count"])
-    if metric == "error_rate":
-        return float(row["errors"]) / float(row["count"])
-    return float(row[metric.split(".", 1)[1]])
+def _hist_metric(metric: str, frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    df = frame[frame["count"] > 0]
+    grouped = df.groupby(keys, sort=True)["count"]
+    if metric == "feature.distinct":
+        value = grouped.size().astype("float64")
+    else:  # uniform share: the most common bin's share of the window
+        value = grouped.max() / grouped.sum()
+    return value.rename("value").reset_index()

@@ -133,7 +133,7 @@ class DuckDBStore:
             f"quantile_cont(latency_ms, {q}) AS p{round(q * 100)}" for q in LATENCY_QUANTILES
         )
         sql = (
-            f"SELECT {ts_sel}{v_sel}count(*) AS count, sum(is_error) AS errors, "
+            f"SELECT {ts_sel}{v_sel}count(*) AS count, coalesce(sum(is_error), 0) AS errors, "
             f"avg(latency_ms) AS mean, {qs} FROM inferences WHERE {where}"
             + self._group(ts_grp, v_grp)
         )

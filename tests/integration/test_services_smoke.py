@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from modelhealth.services import (
+    ServicesError,
     add_schema,
     add_table,
     delete_schema,
@@ -68,7 +69,11 @@ def test_kafka_json_events_are_queryable_in_pinot(jvm_services: None) -> None:
         rows: list[list[object]] = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            result = query(f"SELECT model, score, ts FROM {name} ORDER BY ts LIMIT 10")
+            try:
+                result = query(f"SELECT model, score, ts FROM {name} ORDER BY ts LIMIT 10")
+            except ServicesError:  # BrokerResourceMissingError until the broker sees the table
+                time.sleep(0.5)
+                continue
             rows = result.get("resultTable", {}).get("rows", [])
             if len(rows) == len(events):
                 break

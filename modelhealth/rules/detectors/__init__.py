@@ -1,12 +1,64 @@
 """Detectors: each judges the newest point of a metric series (see modelhealth.types.Detector).
 
-Registered explicitly here — no auto-registration — with the parameters a YAML config may set.
+Registered explicitly here — no auto-registration. A factory is any callable taking the YAML
+``detector:`` parameters (minus ``type``) and returning a detector; it raises ValueError or
+TypeError on bad parameters, which config validation reports at the rule's line.
+
+Every detector also has ``lookback: timedelta``: how much history before the current window it
+needs (0 = only the newest point). The evaluator fetches that much per-window history.
 """
 
 from __future__ import annotations
 
-from modelhealth.rules.detectors.threshold import Threshold
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
-DETECTORS: dict[str, type] = {
+from modelhealth.rules.detectors._common import duration
+from modelhealth.rules.detectors.change import Change
+from modelhealth.rules.detectors.holt_winters import HoltWinters
+from modelhealth.rules.detectors.seasonal import Seasonal
+from modelhealth.rules.detectors.threshold import Threshold
+from modelhealth.rules.detectors.zscore import ZScore
+
+
+class DetectorUnavailable(ValueError):
+    """A registered detector whose implementation is not installed or cannot load."""
+
+
+def learned(model: str | None = None, lookback: str | int = "7d", **params: Any) -> Any:
+    """The plug-in learned detector, imported only when a rule uses it (LightGBM is heavy).
+
+    YAML: ``detector: {type: learned, model: models/latency.lgbm, lookback: 7d}``."""
+    if not model:
+        raise ValueError("learned detector needs 'model: PATH' (a trained model directory)")
+    try:
+        from modelhealth.anomaly.detector import LearnedDetector
+    except ImportError as exc:
+        raise DetectorUnavailable(f"learned detector is not installed: {exc}") from None
+    try:
+        det = LearnedDetector(model, **params)
+    except (OSError, ValueError) as exc:
+        raise DetectorUnavailable(f"cannot load learned model {model!r}: {exc}") from None
+    if not isinstance(getattr(det, "lookback", None), timedelta):
+        det.lookback = duration(lookback, "lookback")
+    return det
+
+
+DETECTORS: dict[str, Callable[..., Any]] = {
     "threshold": Threshold,
+    "change": Change,
+    "zscore": ZScore,
+    "seasonal": Seasonal,
+    "holt_winters": HoltWinters,
+    "learned": learned,
 }
+
+PATH_PARAMS: dict[str, tuple[str, ...]] = {"learned": ("model",)}
+"""Parameters that are file paths, resolved relative to the config file that names them."""
+
+
+def lookback_of(detector: object) -> timedelta:
+    """History a built detector needs before the current window."""
+    lb = getattr(detector, "lookback", timedelta(0))
+    return lb if isinstance(lb, timedelta) else timedelta(0)

@@ -3,39 +3,33 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from typing import ClassVar
 
-import numpy as np
-
-from modelhealth.errors import EmptyWindow
+from modelhealth.rules.detectors._common import newest, number
 from modelhealth.types import DetectorResult, Series
 
 
 class Threshold:
-    """Fires when the newest value leaves the allowed band.
+    """Fires when the newest value leaves the allowed band (above, below, or outside both).
 
     >>> Threshold(above=250).evaluate(Series.from_values([120, 300])).anomalous
     True
     """
 
     name: ClassVar[str] = "threshold"
+    lookback: timedelta = timedelta(0)
 
     def __init__(self, above: float | None = None, below: float | None = None) -> None:
         if above is None and below is None:
             raise ValueError("threshold needs 'above' and/or 'below'")
-        for key, v in (("above", above), ("below", below)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-                raise ValueError(f"'{key}' must be a number, got {v!r}")
-        if above is not None and below is not None and below > above:
+        self.above = None if above is None else number(above, "above")
+        self.below = None if below is None else number(below, "below")
+        if self.above is not None and self.below is not None and self.below > self.above:
             raise ValueError(f"'below' ({below}) must not exceed 'above' ({above})")
-        self.above = None if above is None else float(above)
-        self.below = None if below is None else float(below)
 
     def evaluate(self, current: Series, baseline: Series | None = None) -> DetectorResult:
-        finite = current.values[np.isfinite(current.values)]
-        if finite.size == 0:
-            raise EmptyWindow("threshold: no finite value in the current window")
-        value = float(finite[-1])
+        value, _ = newest(current, "threshold")
         score = 0.0
         if self.above is not None and value > self.above:
             score = (value - self.above) / max(abs(self.above), 1e-12)

@@ -1,0 +1,144 @@
+"""End-to-end pipeline figures: Kafka throughput from one Python process, and freshness.
+
+    .venv/bin/python benchmarks/pipeline.py --rate 20000 --seconds 20
+
+1. **Sustained events/s into Kafka**: one pre-aggregated batch of inference rows written with
+   :class:`KafkaSink` (JSON per row, compression, per-model keys, acks awaited), next to the
+   same batch into the embedded DuckDB store as the in-process peer.
+2. **Freshness** (produce -> queryable in Pinot) at ``--rate`` events/s: rows are sent in
+   100 ms ticks; a poller thread counts Pinot rows every ~50 ms, and a tick's freshness is the
+   first poll that sees all of its rows minus the tick's send time. Reports p50/p99 and the
+   rate actually reached (one Python producer may fall short of the asked rate).
+
+Runs against the local services (``modelhealth services up``) in a private namespace that is
+dropped at the end. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+import uuid
+
+import numpy as np
+import pandas as pd
+
+from modelhealth.ingestion.batch import EventBatch
+from modelhealth.ingestion.kafka_sink import KafkaSink
+from modelhealth.pinot_schemas.init import drop_pinot, init_pinot
+from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
+from modelhealth.store.pinot import PinotStore
+
+TICK_S = 0.1
+
+
+def rows(n: int, start_ms: int, rng: np.random.Generator) -> pd.DataFrame:
+    models = np.array(["ranker", "fraud", "churn", "search"], dtype=object)
+    return pd.DataFrame(
+        {
+            "ts": start_ms + np.sort(rng.integers(0, 100, n)).astype(np.int64),
+            "model": models[rng.integers(0, 4, n)],
+            "version": "v1",
+            "host": "host-a",
+            "request_id": "",
+            "score": rng.random(n),
+            "latency_ms": rng.lognormal(2.5, 0.5, n),
+            "is_error": np.zeros(n, np.int32),
+        }
+    )
+
+
+def throughput(namespace: str, n: int, rng: np.random.Generator) -> tuple[float, float]:
+    batch = EventBatch(inferences=rows(n, 1_767_225_600_000, rng))
+    sink = KafkaSink(namespace=namespace)
+    sink.write(EventBatch(inferences=batch.inferences.head(100)))  # connect + metadata
+    t = time.perf_counter()
+    sink.write(batch)  # returns after Kafka acknowledged every row
+    kafka_rate = n / (time.perf_counter() - t)
+    sink.close()
+    store = DuckDBStore()
+    t = time.perf_counter()
+    DuckDBSink(store).write(batch)
+    duck_rate = n / (time.perf_counter() - t)
+    store.close()
+    return kafka_rate, duck_rate
+
+
+def freshness(
+    namespace: str, rate: int, seconds: float, rng: np.random.Generator
+) -> dict[str, float]:
+    store = PinotStore(namespace=namespace)
+    base = store.count("inferences")
+    polls: list[tuple[float, int]] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            n = store.count("inferences")
+            polls.append((time.perf_counter(), n - base))
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    sink = KafkaSink(namespace=namespace, linger_ms=5)
+    per_tick = max(1, int(rate * TICK_S))
+    sent: list[tuple[float, int]] = []  # (send time, cumulative rows)
+    total = 0
+    t0 = time.perf_counter()
+    next_tick = t0
+    while time.perf_counter() - t0 < seconds:
+        frame = rows(per_tick, 1_767_225_600_000 + total, rng)
+        sink.write(EventBatch(inferences=frame))  # acked on return
+        total += per_tick
+        sent.append((time.perf_counter(), total))
+        next_tick += TICK_S
+        time.sleep(max(0.0, next_tick - time.perf_counter()))
+    elapsed = time.perf_counter() - t0
+    sink.close()
+    store.wait_for_rows("inferences", base + total, timeout=120)
+    time.sleep(0.2)
+    stop.set()
+    poller.join()
+    store.close()
+    lags = []
+    for when, cumulative in sent:
+        seen = next((t for t, n in polls if t >= when and n >= cumulative), None)
+        if seen is not None:
+            lags.append(seen - when)
+    return {
+        "asked_rate": rate,
+        "reached_rate": total / elapsed,
+        "rows": total,
+        "p50_s": float(np.percentile(lags, 50)),
+        "p99_s": float(np.percentile(lags, 99)),
+        "max_s": float(np.max(lags)),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rate", type=int, default=20_000, help="events/s for the freshness run")
+    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--throughput-rows", type=int, default=100_000)
+    args = p.parse_args()
+    rng = np.random.default_rng(1)
+    namespace = f"bench{uuid.uuid4().hex[:6]}_"
+    init_pinot(namespace, tables=["inferences"])
+    try:
+        kafka_rate, duck_rate = throughput(namespace, args.throughput_rows, rng)
+        print(f"into Kafka (KafkaSink, 1 process): {kafka_rate:,.0f} events/s")
+        print(f"into DuckDB (DuckDBSink, peer):    {duck_rate:,.0f} events/s "
+              f"(Kafka/DuckDB = {kafka_rate / duck_rate:.3f})")  # fmt: skip
+        f = freshness(namespace, args.rate, args.seconds, rng)
+        print(
+            f"freshness at {f['asked_rate']:,.0f} ev/s asked, {f['reached_rate']:,.0f} reached "
+            f"({f['rows']:,} rows): p50 {f['p50_s']:.2f} s, p99 {f['p99_s']:.2f} s, "
+            f"max {f['max_s']:.2f} s (goal < 5 s)"
+        )
+    finally:
+        drop_pinot(namespace, tables=["inferences"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The learned detector as a ``modelhealth.types.Detector``: ``{type: learned, model: PATH}``.
+
+Importing this module is cheap (numpy only); LightGBM is imported when a model is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from modelhealth.errors import EmptyWindow
+from modelhealth.types import DetectorResult, Series
+
+if TYPE_CHECKING:
+    from modelhealth.anomaly.model import LearnedModel, Scan
+
+
+class LearnedDetector:
+    """Two-stage learned detector (quantile forecaster -> irregularity -> classifier -> filters).
+
+    >>> det = LearnedDetector("models/learned-v1")  # doctest: +SKIP
+    >>> det.evaluate(Series.from_values([1.0, 1.1, 0.9, 9.0])).anomalous  # doctest: +SKIP
+    """
+
+    name: ClassVar[str] = "learned"
+
+    def __init__(self, model_path: str | Path) -> None:
+        from modelhealth.anomaly.model import LearnedModel
+
+        self.model_path = Path(model_path)
+        self.model: LearnedModel = LearnedModel.load(self.model_path)
+
+    @classmethod
+    def from_model(cls, model: LearnedModel) -> LearnedDetector:
+        """Wrap an in-memory model (e.g. just trained) without a round-trip through disk."""
+        det = cls.__new__(cls)
+        det.model_path = Path("<memory>")
+        det.model = model
+        return det
+
+    def evaluate(self, current: Series, baseline: Series | None = None) -> DetectorResult:
+        """Judge the newest point of ``current``; ``baseline``, if given, is earlier history.
+
+        Only the trailing points the features need are scanned, so the cost per call is
+        bounded whatever the length of the series.
+        """
+        from modelhealth.anomaly.features import history_needed, infer_period
+
+        series = _joined(baseline, current)
+        if not np.isfinite(current.values).any():
+            raise EmptyWindow("learned detector: current window has no finite value")
+        need = history_needed(infer_period(series.timestamps))
+        scan = self._scan(series.tail(need))
+        i = len(scan.alerts) - 1
+        value = float(series.values[-1])
+        if not scan.valid[i]:
+            return DetectorResult(
+                anomalous=False, value=value, detail="learned: not enough finite history yet"
+            )
+        return DetectorResult(
+            anomalous=bool(scan.alerts[i]),
+            value=value,
+            score=round(float(scan.score[i]), 6),
+            expected=_num(scan.expected[i]),
+            lower=_num(scan.lower[i]),
+            upper=_num(scan.upper[i]),
+            detail=f"learned: p={scan.prob[i]:.3f} irregularity={scan.score[i]:.2f}",
+        )
+
+    def scan(self, series: Series) -> np.ndarray:
+        """Alert mask over every point of ``series`` (the vectorised backtest path)."""
+        return self._scan(series).alerts
+
+    def scores(self, series: Series) -> np.ndarray:
+        """Irregularity of every point (0 inside the predicted band)."""
+        return self._scan(series).score
+
+    def _scan(self, series: Series) -> Scan:
+        if len(series) == 0 or not np.isfinite(series.values).any():
+            raise EmptyWindow("learned detector: series has no finite value")
+        return self.model.scan(series.timestamps, series.values)
+
+
+def _joined(baseline: Series | None, current: Series) -> Series:
+    if baseline is None or len(baseline) == 0:
+        return current
+    if len(current) and baseline.timestamps[-1] >= current.timestamps[0]:
+        baseline = baseline.until(int(current.timestamps[0]) - 1)
+    return Series(
+        np.concatenate([baseline.timestamps, current.timestamps]),
+        np.concatenate([baseline.values, current.values]),
+    )
+
+
+def _num(x: float) -> float | None:
+    return round(float(x), 9) if np.isfinite(x) else None

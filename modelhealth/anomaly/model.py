@@ -1,0 +1,152 @@
+"""The versioned model artefact: forecaster + classifier + post-processing, as one directory.
+
+Layout of ``PATH/``::
+
+    meta.json            format, version, alphas, feature names, post-processing, training info
+    forecast_q0.02.txt   LightGBM text models, one per quantile, plus forecast_mean.txt
+    classifier.txt
+
+Text models (not pickles) so an artefact is inspectable, diffable and safe to load.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelhealth.anomaly.classifier import AnomalyClassifier
+from modelhealth.anomaly.features import (
+    FORECAST_FEATURES,
+    build_features,
+    context_window,
+    infer_period,
+)
+from modelhealth.anomaly.forecaster import QuantileForecaster, key
+from modelhealth.anomaly.irregularity import CLASSIFIER_FEATURES, classifier_features, irregularity
+from modelhealth.anomaly.postprocess import PostProcess
+from modelhealth.errors import ModelHealthError
+
+FORMAT = "modelhealth-learned-detector"
+VERSION = 1
+
+
+class ModelLoadError(ModelHealthError):
+    """A model path that is missing, from another format/version, or incomplete."""
+
+
+@dataclass
+class Scan:
+    """Per-point output of the whole pipeline over one series."""
+
+    prob: np.ndarray
+    score: np.ndarray
+    alerts: np.ndarray
+    expected: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    valid: np.ndarray
+
+
+@dataclass
+class LearnedModel:
+    """Everything the learned detector needs; immutable once trained or loaded."""
+
+    forecaster: QuantileForecaster
+    classifier: AnomalyClassifier
+    post: PostProcess = field(default_factory=PostProcess)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def scan(self, timestamps: np.ndarray, values: np.ndarray) -> Scan:
+        """Run forecaster, irregularity, classifier and filters over every point."""
+        ff = build_features(timestamps, values)
+        fc = self.forecaster.predict(ff.X)
+        score, signed = irregularity(ff.z, fc)
+        prob = self.classifier.predict_proba(classifier_features(ff, fc))
+        prob = np.where(ff.valid, prob, 0.0)
+        # A series that has never moved within the context window is not "flatlining".
+        spread = pd.Series(values).rolling(context_window(infer_period(timestamps)), min_periods=1)
+        moved = np.nan_to_num(spread.std().to_numpy()) > 0
+        alerts = self.post.apply(prob, signed, ff.valid & moved, score)
+        to_units = lambda q: ff.center + ff.scale * q  # noqa: E731
+        return Scan(
+            prob=prob,
+            score=np.where(ff.valid, score, 0.0),
+            alerts=alerts,
+            expected=to_units(fc.median),
+            lower=to_units(fc.lower),
+            upper=to_units(fc.upper),
+            valid=ff.valid,
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the artefact directory (created if needed) and return its path."""
+        if self.forecaster.backend != "lightgbm":
+            raise ValueError("only lightgbm-backed forecasters can be saved")
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, booster in self.forecaster.models.items():
+            booster.save_model(str(out / f"forecast_{name}.txt"))
+        self.classifier.model.save_model(str(out / "classifier.txt"))
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "alphas": list(self.forecaster.alphas),
+            "forecast_features": list(FORECAST_FEATURES),
+            "classifier_features": list(CLASSIFIER_FEATURES),
+            "postprocess": self.post.to_dict(),
+            "info": self.info,
+        }
+        (out / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> LearnedModel:
+        """Read an artefact written by :meth:`save`; errors name the file and what is wrong."""
+        import lightgbm as lgb
+
+        root = Path(path)
+        meta_path = root / "meta.json"
+        if not meta_path.is_file():
+            raise ModelLoadError(f"{meta_path}: not found; train one with `anomaly train`")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ModelLoadError(f"{meta_path}:{exc.lineno}:{exc.colno}: {exc.msg}") from exc
+        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+            raise ModelLoadError(
+                f"{meta_path}: format/version {meta.get('format')!r}/{meta.get('version')!r},"
+                f" expected {FORMAT!r}/{VERSION}"
+            )
+        for field_name, expected in (
+            ("forecast_features", FORECAST_FEATURES),
+            ("classifier_features", CLASSIFIER_FEATURES),
+        ):
+            if tuple(meta.get(field_name, ())) != expected:
+                raise ModelLoadError(f"{meta_path}: {field_name} differ from this code's features")
+        alphas = tuple(float(a) for a in meta["alphas"])
+        models = {}
+        for name in [key(a) for a in alphas] + ["mean"]:
+            file = root / f"forecast_{name}.txt"
+            if not file.is_file():
+                raise ModelLoadError(f"{file}: missing model file")
+            models[name] = lgb.Booster(model_file=str(file))
+        clf_file = root / "classifier.txt"
+        if not clf_file.is_file():
+            raise ModelLoadError(f"{clf_file}: missing model file")
+        post = meta.get("postprocess", {})
+        return cls(
+            forecaster=QuantileForecaster(alphas=alphas, models=models),
+            classifier=AnomalyClassifier(model=lgb.Booster(model_file=str(clf_file))),
+            post=PostProcess(
+                threshold=float(post.get("threshold", 0.5)),
+                min_duration=int(post.get("min_duration", 1)),
+                min_magnitude=float(post.get("min_magnitude", 0.0)),
+                novelty=int(post.get("novelty", 0)),
+            ),
+            info=dict(meta.get("info", {})),
+        )

@@ -1,0 +1,110 @@
+"""Filters that turn per-point probabilities into alerts, and grouping across features.
+
+All filters are causal (they look only at the current and earlier points), so the verdict
+on the newest point equals what a backtest scan says about that point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class PostProcess:
+    """Alert when ``prob >= threshold`` for ``min_duration`` consecutive points and the
+    value is at least ``min_magnitude`` band-widths from the forecast median.
+
+    ``novelty`` > 0 also requires the irregularity to beat every irregularity of the
+    previous ``novelty`` points: a series that is noisy all day alerts once, when it first
+    gets noisy, instead of every few minutes. It is a function of the trailing window
+    only (no hidden state), so the newest-point verdict equals the backtest's.
+    """
+
+    threshold: float = 0.5
+    min_duration: int = 1
+    min_magnitude: float = 0.0
+    novelty: int = 0
+
+    def apply(
+        self, prob: np.ndarray, signed: np.ndarray, valid: np.ndarray, score: np.ndarray
+    ) -> np.ndarray:
+        hot = (prob >= self.threshold) & valid & (np.abs(signed) >= self.min_magnitude)
+        return self.apply_novel(hot, novel(score, self.novelty))
+
+    def apply_novel(self, hot: np.ndarray, is_novel: np.ndarray) -> np.ndarray:
+        """The duration rule over ``hot`` points, then the novelty rule (split for tuning)."""
+        return run_at_least(hot, self.min_duration) & is_novel
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "threshold": self.threshold,
+            "min_duration": self.min_duration,
+            "min_magnitude": self.min_magnitude,
+            "novelty": self.novelty,
+        }
+
+
+def run_at_least(mask: np.ndarray, k: int) -> np.ndarray:
+    """True where ``mask`` has been True for the last ``k`` points (inclusive)."""
+    m = np.asarray(mask, dtype=bool)
+    if k <= 1:
+        return m.copy()
+    c = np.concatenate([[0], np.cumsum(m, dtype=np.int64)])
+    window = c[1:] - c[np.maximum(np.arange(1, len(m) + 1) - k, 0)]
+    return (window >= k) & m
+
+
+def novel(score: np.ndarray, window: int) -> np.ndarray:
+    """True where ``score`` beats the maximum of the previous ``window`` points."""
+    if window <= 0:
+        return np.ones(len(score), dtype=bool)
+    prev = pd.Series(score).shift(1).rolling(window, min_periods=1).max().to_numpy()
+    return score > np.nan_to_num(prev, nan=-1.0)
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Alerts of several features of one model that overlap in time, reported once."""
+
+    start: int
+    end: int
+    features: tuple[str, ...]
+
+
+def group_incidents(
+    masks: Mapping[str, np.ndarray], timestamps: np.ndarray, gap_s: int
+) -> list[Incident]:
+    """Merge alert runs of every feature of one model that lie within ``gap_s`` seconds.
+
+    ``masks`` maps a feature name to its alert mask over the shared ``timestamps``; a
+    drift that hits 30 features becomes one incident naming the 30 features.
+
+    >>> group_incidents({"a": np.array([0, 1, 0], bool)}, np.array([0, 60, 120]), 300)
+    [Incident(start=60, end=60, features=('a',))]
+    """
+    events: list[tuple[int, int, str]] = []
+    for name, mask in masks.items():
+        idx = np.flatnonzero(mask)
+        if len(idx) == 0:
+            continue
+        breaks = np.flatnonzero(np.diff(timestamps[idx]) > gap_s)
+        starts = np.r_[idx[0], idx[breaks + 1]]
+        ends = np.r_[idx[breaks], idx[-1]]
+        events += [
+            (int(timestamps[a]), int(timestamps[b]), name)
+            for a, b in zip(starts, ends, strict=True)
+        ]
+    events.sort()
+    out: list[Incident] = []
+    for start, end, name in events:
+        if out and start - out[-1].end <= gap_s:
+            last = out[-1]
+            feats = last.features if name in last.features else (*last.features, name)
+            out[-1] = Incident(last.start, max(last.end, end), tuple(sorted(feats)))
+        else:
+            out.append(Incident(start, end, (name,)))
+    return out

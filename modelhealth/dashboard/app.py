@@ -1,0 +1,119 @@
+"""The Streamlit entry point: ``streamlit run app.py -- --db FILE --rules DIR --state-dir DIR``.
+
+Runs on every interaction: parses the arguments, follows the store snapshot, draws the shared
+sidebar (time range, model, auto-refresh) and runs the chosen page with a fresh
+:class:`~modelhealth.dashboard.context.PageContext`. Start it with ``modelhealth dashboard``.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import streamlit as st
+
+from modelhealth.dashboard.context import (
+    DEFAULT_RANGE,
+    RANGES,
+    PageContext,
+    Settings,
+    TimeWindow,
+    make_clock,
+    parse_settings,
+    set_current,
+)
+from modelhealth.dashboard.data import Queries, StoreHandle, StoreUnavailableError
+from modelhealth.dashboard.sources import load_configs
+
+HERE = Path(__file__).parent
+PAGES = (
+    ("views/fleet.py", "Fleet", ":material/dashboard:"),
+    ("views/model.py", "Model", ":material/monitoring:"),
+    ("views/drift.py", "Drift heatmap", ":material/grid_on:"),
+    ("views/canary.py", "Canary", ":material/compare_arrows:"),
+    ("views/alerts.py", "Alerts", ":material/notifications:"),
+    ("views/configs.py", "Configs", ":material/tune:"),
+)
+REFRESH = {"off": None, "30 s": 30, "1 min": 60, "5 min": 300}
+
+
+@st.cache_resource(show_spinner=False)
+def _handle(db: str) -> StoreHandle:
+    """One handle per database file, shared by every session of this server."""
+    return StoreHandle.duckdb(db)
+
+
+def _window(ctx_now: datetime) -> TimeWindow:
+    choice = st.sidebar.selectbox(
+        "Time range", [*RANGES, "Custom"], index=list(RANGES).index(DEFAULT_RANGE), key="range"
+    )
+    if choice != "Custom":
+        return TimeWindow.ending(ctx_now, RANGES[choice])
+    today = ctx_now.date()
+    picked = st.sidebar.date_input(
+        "From / to (UTC)", (today - timedelta(days=1), today), key="custom_range"
+    )
+    lo, hi = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (today, today)
+    start = datetime.combine(lo, time(), UTC)
+    end = datetime.combine(hi, time(), UTC) + timedelta(days=1)
+    return TimeWindow.between(start, min(end, ctx_now) if end > start + timedelta(hours=1) else end)
+
+
+def _auto_refresh(seconds: int | None) -> None:
+    """Re-run the whole app every ``seconds`` (new snapshot, moving time range)."""
+    st.session_state["_mh_full_run"] = True
+
+    @st.fragment(run_every=seconds)
+    def tick() -> None:
+        if st.session_state.get("_mh_full_run"):
+            st.session_state["_mh_full_run"] = False  # this fragment run is part of a full run
+            return
+        st.rerun(scope="app")
+
+    if seconds:
+        tick()
+
+
+def main(argv: list[str]) -> None:
+    st.set_page_config(page_title="modelhealth", page_icon="🩺", layout="wide")
+    settings: Settings = parse_settings(argv)
+    pages = [
+        st.Page(str(HERE / path), title=title, icon=icon, default=i == 0)
+        for i, (path, title, icon) in enumerate(PAGES)
+    ]
+    nav = st.navigation(pages)
+    if settings.db is None:
+        st.error("No store configured: start with `modelhealth dashboard --db FILE.duckdb`.")
+        st.stop()
+    try:
+        queries = Queries(_handle(str(settings.db)))
+    except StoreUnavailableError as exc:
+        st.warning(f"{exc}. This page retries on the next refresh.")
+        st.stop()
+    clock = make_clock(settings)
+    now = clock.now()
+    st.sidebar.caption(f"now: {now.strftime('%Y-%m-%d %H:%M')} UTC")
+    window = _window(now)
+    models = queries.models()
+    model = st.sidebar.selectbox("Model", models, key="model") if models else None
+    refresh = st.sidebar.selectbox("Auto-refresh", list(REFRESH), index=2, key="refresh")
+    configs = load_configs(settings.rules_dir)
+    ctx = PageContext(
+        settings=settings,
+        handle=_handle(str(settings.db)),
+        queries=queries,
+        clock=clock,
+        window=window,
+        model=model,
+        references=configs.references,
+        reference_keys=configs.reference_keys,
+    )
+    set_current(ctx)
+    st.sidebar.caption(window.label())
+    _auto_refresh(REFRESH[refresh])
+    nav.run()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

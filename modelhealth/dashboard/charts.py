@@ -1,0 +1,189 @@
+"""Plotly figure builders: pure functions from query results to figures.
+
+No Streamlit and no store here, so each chart is unit-tested on a hand-made DataFrame and the
+pages stay thin. Time columns arrive as epoch milliseconds and are shown in UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+LATENCY_LINES: tuple[str, ...] = ("mean", "p50", "p75", "p90", "p99")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+SEVERITY_COLOURS = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4"}
+_LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320, "hovermode": "x unified"}
+
+
+def to_time(ms: pd.Series | np.ndarray) -> pd.DatetimeIndex:
+    return pd.to_datetime(np.asarray(ms, dtype=np.int64), unit="ms", utc=True)
+
+
+def _empty(title: str, note: str = "no data in this range") -> go.Figure:
+    fig = go.Figure(layout={**_LAYOUT, "title": title})
+    fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    return fig
+
+
+def latency_lines(df: pd.DataFrame, title: str = "Latency (ms)") -> go.Figure:
+    """One line per statistic (mean, p50 … p99) over time buckets."""
+    if df.empty:
+        return _empty(title)
+    t = to_time(df["ts"])
+    fig = go.Figure(layout={**_LAYOUT, "title": title, "yaxis_title": "ms"})
+    for i, col in enumerate(LATENCY_LINES):
+        fig.add_scatter(x=t, y=df[col], name=col, mode="lines", line_color=PALETTE[i])
+    return fig
+
+
+def fleet_lines(per_model: Mapping[str, pd.DataFrame], stat: str, title: str) -> go.Figure:
+    """One line per model of ``stat`` (e.g. p99) over time buckets."""
+    if not per_model or all(df.empty for df in per_model.values()):
+        return _empty(title)
+    fig = go.Figure(layout={**_LAYOUT, "title": title})
+    for i, (model, df) in enumerate(per_model.items()):
+        fig.add_scatter(
+            x=to_time(df["ts"]), y=df[stat], name=model, mode="lines",
+            line_color=PALETTE[i % len(PALETTE)],
+        )  # fmt: skip
+    return fig
+
+
+def qps_line(df: pd.DataFrame, step_ms: int, title: str = "Requests per second") -> go.Figure:
+    """Requests per second per bucket, with the error rate on a second axis when non-zero."""
+    if df.empty:
+        return _empty(title)
+    t = to_time(df["ts"])
+    fig = go.Figure(layout={**_LAYOUT, "title": title, "yaxis_title": "req/s"})
+    fig.add_scatter(x=t, y=df["count"] / (step_ms / 1000), name="qps", mode="lines")
+    if "errors" in df and df["errors"].sum() > 0:
+        rate = df["errors"] / df["count"].where(df["count"] > 0)
+        fig.add_scatter(x=t, y=rate, name="error rate", yaxis="y2", mode="lines")
+        fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "tickformat": ".1%"})
+    return fig
+
+
+def score_band(df: pd.DataFrame, title: str = "Score distribution") -> go.Figure:
+    """Score median and 90th percentile with the min–max envelope, per bucket."""
+    if df.empty:
+        return _empty(title)
+    t = to_time(df["ts"])
+    fig = go.Figure(layout={**_LAYOUT, "title": title})
+    fig.add_scatter(x=t, y=df["max"], name="max", mode="lines", line={"width": 0})
+    fig.add_scatter(
+        x=t, y=df["min"], name="min", mode="lines", line={"width": 0}, fill="tonexty",
+        fillcolor="rgba(31,119,180,0.15)",
+    )  # fmt: skip
+    fig.add_scatter(x=t, y=df["p90"], name="p90", mode="lines", line_color=PALETTE[3])
+    fig.add_scatter(x=t, y=df["p50"], name="p50", mode="lines", line_color=PALETTE[0])
+    fig.add_scatter(x=t, y=df["mean"], name="mean", mode="lines", line={"dash": "dot"})
+    return fig
+
+
+def histogram_vs(
+    labels: Sequence[str],
+    sides: Mapping[str, np.ndarray],
+    title: str,
+) -> go.Figure:
+    """Grouped bars of each side's share per bin (current over baseline, candidate over
+    serving); counts are normalised so windows of different sizes compare."""
+    fig = go.Figure(layout={**_LAYOUT, "title": title, "barmode": "group", "hovermode": "x"})
+    for i, (name, counts) in enumerate(sides.items()):
+        c = np.asarray(counts, dtype=np.float64)
+        total = c.sum()
+        share = c / total if total > 0 else c
+        fig.add_bar(x=list(labels), y=share, name=name, marker_color=PALETTE[i])
+    fig.update_yaxes(tickformat=".0%", title="share")
+    return fig
+
+
+def drift_heatmap(series: pd.DataFrame, metric: str, features: Sequence[str]) -> go.Figure:
+    """Features (rows, in the given order) × time buckets, coloured by drift."""
+    title = f"Drift ({metric}) per feature and time bucket"
+    if series.empty or not features:
+        return _empty(title)
+    grid = series.pivot_table(index="feature", columns="ts", values="value", aggfunc="first")
+    grid = grid.reindex(list(features))
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy(),
+            x=to_time(grid.columns.to_numpy()),
+            y=list(grid.index),
+            colorscale="YlOrRd",
+            colorbar={"title": metric},
+            hoverongaps=False,
+        ),
+        layout={**_LAYOUT, "title": title, "height": max(320, 22 * len(features) + 120)},
+    )
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def canary_latency(
+    df: pd.DataFrame, serving: str, candidate: str, stats: Sequence[str] = ("p50", "p99")
+) -> go.Figure:
+    """Latency percentiles of the candidate (dashed) beside the serving version (solid)."""
+    title = f"Latency: {candidate} (candidate) vs {serving} (serving)"
+    if df.empty:
+        return _empty(title)
+    fig = go.Figure(layout={**_LAYOUT, "title": title, "yaxis_title": "ms"})
+    for i, stat in enumerate(stats):
+        for version, dash in ((serving, "solid"), (candidate, "dash")):
+            part = df[df["version"] == version]
+            fig.add_scatter(
+                x=to_time(part["ts"]), y=part[stat], name=f"{version} {stat}", mode="lines",
+                line={"dash": dash, "color": PALETTE[i]},
+            )  # fmt: skip
+    return fig
+
+
+def incident_timeline(inc: pd.DataFrame, title: str = "Incidents") -> go.Figure:
+    """One bar per alert episode (active → resolved or now), a row per alert and feature."""
+    if inc.empty:
+        return _empty(title, "no incidents recorded")
+    tag = inc["feature"].map(lambda f: f" [{f}]" if f else "")
+    rows = inc.assign(row=inc["model"] + " / " + inc["alertname"] + tag)
+    fig = go.Figure(layout={**_LAYOUT, "title": title, "hovermode": "closest"})
+    for sev, part in rows.groupby("severity", sort=True):
+        duration_ms = (part["end"] - part["start"]).dt.total_seconds() * 1000
+        fig.add_bar(
+            base=part["start"], x=duration_ms.clip(lower=60_000), y=part["row"], orientation="h",
+            name=str(sev), marker_color=SEVERITY_COLOURS.get(str(sev), PALETTE[4]),
+            customdata=np.stack([part["state"], part["summary"]], axis=-1),
+            hovertemplate="%{y}<br>%{base} for %{x}ms<br>%{customdata[0]}: %{customdata[1]}",
+        )  # fmt: skip
+    fig.update_xaxes(type="date")
+    fig.update_layout(height=max(320, 26 * rows["row"].nunique() + 120), barmode="overlay")
+    return fig
+
+
+def backtest_overlay(
+    metric: pd.DataFrame, column: str, firings: pd.DataFrame, title: str
+) -> go.Figure:
+    """The plotted history of ``column`` with the spans where rules would have fired shaded.
+
+    ``firings`` has columns ``rule start end`` (datetimes, end exclusive)."""
+    fig = go.Figure(layout={**_LAYOUT, "title": title}) if not metric.empty else _empty(title)
+    if not metric.empty:
+        fig.add_scatter(x=to_time(metric["ts"]), y=metric[column], name=column, mode="lines")
+    for i, (rule, part) in enumerate(firings.groupby("rule", sort=True)):
+        colour = PALETTE[(i + 3) % len(PALETTE)]
+        for _, r in part.iterrows():
+            fig.add_vrect(x0=r["start"], x1=r["end"], fillcolor=colour, opacity=0.18, line_width=0)
+        fig.add_scatter(
+            x=[part["start"].iloc[0]], y=[None], name=f"fires: {rule}", mode="markers",
+            marker={"color": colour, "symbol": "square"},
+        )  # fmt: skip
+    return fig
+
+
+def sparklines(series: pd.DataFrame) -> dict[str, list[float]]:
+    """Each feature's drift values over time (NaN, i.e. no data, as 0) for table sparklines."""
+    ordered = series.sort_values(["feature", "ts"])
+    return {
+        str(f): np.nan_to_num(g.to_numpy(dtype=np.float64), nan=0.0).tolist()
+        for f, g in ordered.groupby("feature", sort=False)["value"]
+    }

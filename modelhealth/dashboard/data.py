@@ -1,0 +1,302 @@
+"""The dashboard's query layer: one store handle that follows snapshots, and cached queries.
+
+Why a handle: DuckDB allows one writing process per file, so the demo publishes a read-only
+*snapshot* by atomic rename. The dashboard opens that file ``read_only`` and, at every page
+run, compares the file's (inode, mtime, size) with what it opened; a new snapshot means a new
+connection and a new cache *token*, so cached answers of the old snapshot are never served.
+
+Why cached functions take a token: ``st.cache_data`` keys on the hashed arguments. The store
+itself is passed as an unhashed ``_store`` argument; the token (snapshot identity, or a time
+slot for live backends such as Pinot) plus the query and its scope are the key. Every query is
+an aggregate the store computes (percentiles, per-bucket sums, per-bin histograms); the
+dashboard never reads raw rows.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import astuple
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from modelhealth.drift.compare import Baseline, drift_series, drift_table
+from modelhealth.ingestion.reference import ModelReference
+from modelhealth.store.backend import QueryBackend, Scope
+
+CACHE_TTL_S = 300
+"""Upper bound on how stale a cached answer of a *live* backend may be (snapshots re-key)."""
+
+T = TypeVar("T")
+
+LIVE_SLOT_S = 30
+"""Live backends (no file to watch) get a new cache token every this many seconds."""
+
+
+class StoreUnavailableError(RuntimeError):
+    """The configured store cannot be opened (file missing, locked by a writer, …)."""
+
+
+class StoreHandle:
+    """A QueryBackend that reopens itself when its DuckDB file is replaced.
+
+    Queries run through :meth:`run`, under the handle's lock: DuckDB shares one database
+    instance per path within a process, so the old snapshot's connection must be closed
+    before the new one opens, and no query may be running on it then. (DuckDBStore already
+    serialises its queries, so the lock costs no concurrency.)
+
+    >>> handle = StoreHandle.duckdb("snapshot.duckdb"); token = handle.token()
+    """
+
+    def __init__(
+        self,
+        opener: Callable[[], QueryBackend],
+        path: Path | None = None,
+        slot: Callable[[], int] | None = None,
+    ) -> None:
+        self._opener = opener
+        self.path = path
+        self._slot = slot
+        self._lock = threading.RLock()
+        self._store: QueryBackend | None = None
+        self._identity: tuple[int, int, int] | None = None
+        self.reopens = 0
+
+    @classmethod
+    def duckdb(cls, path: str | Path) -> StoreHandle:
+        """Follow a DuckDB file, always opened read-only (the writer may be another process)."""
+        from modelhealth.store.duckdb import DuckDBStore
+
+        p = Path(path)
+        return cls(lambda: DuckDBStore(p, read_only=True), path=p)
+
+    @classmethod
+    def of(cls, store: QueryBackend, slot: Callable[[], int] | None = None) -> StoreHandle:
+        """Wrap an open backend (Pinot, or an in-process DuckDB); ``slot`` ages its cache."""
+        handle = cls(lambda: store, slot=slot)
+        handle._store = store
+        return handle
+
+    def _stat(self) -> tuple[int, int, int]:
+        assert self.path is not None
+        try:
+            st_ = os.stat(self.path)
+        except FileNotFoundError as exc:
+            raise StoreUnavailableError(
+                f"store file {self.path} does not exist yet; start the demo "
+                "(`modelhealth demo`) or pass --db with an existing DuckDB file"
+            ) from exc
+        return (st_.st_ino, st_.st_mtime_ns, st_.st_size)
+
+    def token(self) -> str:
+        """Identity of what the store holds now, reopening on a new snapshot (cache key)."""
+        with self._lock:
+            if self.path is None:
+                slot = self._slot() if self._slot is not None else 0
+                return f"live:{id(self._store)}:{slot}"
+            identity = self._stat()
+            if self._store is None or identity != self._identity:
+                if self._store is not None:
+                    self._store.close()
+                    self._store = None
+                try:
+                    self._store = self._opener()
+                except Exception as exc:  # duckdb.IOException when a writer holds the file
+                    raise StoreUnavailableError(f"cannot open store {self.path}: {exc}") from exc
+                self._identity = identity
+                self.reopens += 1
+            return "file:{}:{}:{}:{}".format(self.path, *self._identity)
+
+    def run(self, fn: Callable[[QueryBackend], T]) -> T:
+        """Run ``fn(store)`` on the current store, never concurrently with a reopen."""
+        with self._lock:
+            if self._store is None:
+                self.token()
+            assert self._store is not None
+            return fn(self._store)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None and self.path is not None:
+                self._store.close()
+            self._store = None
+
+
+# -- cached store queries --------------------------------------------------------------------
+
+
+def _scope(key: tuple[Any, ...]) -> Scope:
+    return Scope(*key)
+
+
+def _run(store: QueryBackend, kind: str, scope: Scope | None, kwargs: dict[str, Any]) -> Any:
+    if kind == "models":
+        return store.models()
+    if kind == "versions":
+        return store.versions(kwargs["model"])
+    if kind == "hosts":
+        fn = getattr(store, "hosts", None)
+        return list(fn(kwargs["model"])) if fn is not None else []
+    if kind == "time_range":
+        return store.time_range(kwargs.get("model"))
+    if kind == "last_seen":
+        return store.last_seen()
+    assert scope is not None
+    return getattr(store, kind)(scope, **kwargs)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, max_entries=2048, show_spinner=False)
+def _cached_query(
+    token: str, kind: str, scope_key: tuple[Any, ...] | None, kw: tuple[Any, ...], _h: StoreHandle
+) -> Any:
+    scope = _scope(scope_key) if scope_key is not None else None
+    return _h.run(lambda store: _run(store, kind, scope, dict(kw)))
+
+
+@st.cache_data(ttl=CACHE_TTL_S, max_entries=512, show_spinner=False)
+def _cached_drift_table(
+    token: str,
+    ref_key: str,
+    scope_key: tuple[Any, ...],
+    metrics: tuple[str, ...],
+    _h: StoreHandle,
+    _ref: ModelReference,
+) -> pd.DataFrame:
+    base = Baseline.profile(_ref)
+    return _h.run(lambda store: drift_table(store, _scope(scope_key), base, metrics=metrics))
+
+
+@st.cache_data(ttl=CACHE_TTL_S, max_entries=512, show_spinner=False)
+def _cached_drift_series(
+    token: str,
+    baseline_key: tuple[Any, ...],
+    scope_key: tuple[Any, ...],
+    metric: str,
+    step_ms: int,
+    features: tuple[str, ...] | None,
+    _h: StoreHandle,
+    _baseline: Baseline,
+) -> pd.DataFrame:
+    feats = list(features) if features is not None else None
+    return _h.run(
+        lambda store: drift_series(store, _scope(scope_key), _baseline, metric, step_ms, feats)
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_S, max_entries=512, show_spinner=False)
+def _cached_version_drift(
+    token: str, scope_key: tuple[Any, ...], serving: str, metric: str, _h: StoreHandle
+) -> pd.DataFrame:
+    base = Baseline.other_version(serving)
+    return _h.run(lambda store: drift_table(store, _scope(scope_key), base, (metric,)))
+
+
+class Queries:
+    """Cached aggregate queries against one consistent store generation (one page run).
+
+    >>> q = Queries(handle); q.latency(Scope("fraud", lo, hi), step_ms=60_000)
+    """
+
+    def __init__(self, handle: StoreHandle) -> None:
+        self.handle = handle
+        self.token = handle.token()
+
+    def _q(self, kind: str, scope: Scope | None = None, **kwargs: Any) -> Any:
+        key = astuple(scope) if scope is not None else None
+        kw = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()))
+        return _cached_query(self.token, kind, key, kw, self.handle)
+
+    def models(self) -> list[str]:
+        return list(self._q("models"))
+
+    def versions(self, model: str) -> list[str]:
+        return list(self._q("versions", model=model))
+
+    def hosts(self, model: str) -> list[str]:
+        """Hosts of a model when the backend can list them (else empty: free-text filter)."""
+        return list(self._q("hosts", model=model))
+
+    def time_range(self, model: str | None = None) -> tuple[int, int] | None:
+        return self._q("time_range", model=model)  # type: ignore[no-any-return]
+
+    def last_seen(self) -> pd.DataFrame:
+        return self._q("last_seen")  # type: ignore[no-any-return]
+
+    def latency(
+        self, scope: Scope, step_ms: int | None = None, by_version: bool = False
+    ) -> pd.DataFrame:
+        return self._q("latency", scope, step_ms=step_ms, by_version=by_version)  # type: ignore[no-any-return]
+
+    def score(self, scope: Scope, step_ms: int | None = None) -> pd.DataFrame:
+        return self._q("score", scope, step_ms=step_ms)  # type: ignore[no-any-return]
+
+    def score_histogram(self, scope: Scope, edges: Sequence[float]) -> pd.DataFrame:
+        return self._q("score_histogram", scope, edges=tuple(edges))  # type: ignore[no-any-return]
+
+    def feature_summary(
+        self,
+        scope: Scope,
+        features: Sequence[str] | None = None,
+        step_ms: int | None = None,
+        by_version: bool = False,
+    ) -> pd.DataFrame:
+        feats = tuple(features) if features is not None else None
+        return self._q(  # type: ignore[no-any-return]
+            "feature_summary", scope, features=feats, step_ms=step_ms, by_version=by_version
+        )
+
+    def feature_histograms(
+        self,
+        scope: Scope,
+        features: Sequence[str] | None = None,
+        step_ms: int | None = None,
+        by_version: bool = False,
+    ) -> pd.DataFrame:
+        feats = tuple(features) if features is not None else None
+        return self._q(  # type: ignore[no-any-return]
+            "feature_histograms", scope, features=feats, step_ms=step_ms, by_version=by_version
+        )
+
+    def drift_table(
+        self, scope: Scope, ref: ModelReference, ref_key: str, metrics: Sequence[str]
+    ) -> pd.DataFrame:
+        """Drift of every feature over ``scope`` vs the reference profile (one row each)."""
+        return _cached_drift_table(
+            self.token, ref_key, astuple(scope), tuple(metrics), self.handle, ref
+        )
+
+    def drift_series(
+        self,
+        scope: Scope,
+        baseline: Baseline,
+        baseline_key: tuple[Any, ...],
+        metric: str,
+        step_ms: int,
+        features: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Per bucket and feature drift (heatmap, sparklines); two store queries."""
+        feats = tuple(features) if features is not None else None
+        return _cached_drift_series(
+            self.token,
+            baseline_key,
+            astuple(scope),
+            metric,
+            int(step_ms),
+            feats,
+            self.handle,
+            baseline,
+        )
+
+    def version_drift(self, scope: Scope, serving: str, metric: str) -> pd.DataFrame:
+        """Drift of ``scope.version`` (the candidate) against ``serving`` over the window."""
+        return _cached_version_drift(self.token, astuple(scope), serving, metric, self.handle)
+
+
+def clear_caches() -> None:
+    """Drop every cached answer (benchmarks measure cold renders with this)."""
+    for fn in (_cached_query, _cached_drift_table, _cached_drift_series, _cached_version_drift):
+        fn.clear()

@@ -1,0 +1,62 @@
+"""``modelhealth dashboard``: start ``streamlit run app.py`` headless on a chosen address.
+
+    modelhealth dashboard --db demo-snapshot.duckdb --rules examples/rules \\
+        --state-dir .modelhealth/state --port 8501
+
+The app's own options (``--db``, ``--rules``, ``--state-dir``, ``--alerts-db``, ``--now``,
+``--stale-after``) are validated here first, so a typo fails before a server starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from modelhealth.dashboard.context import parse_settings
+
+APP = Path(__file__).with_name("app.py")
+
+
+def streamlit_command(
+    app_args: list[str], port: int, host: str, python: str = sys.executable
+) -> list[str]:
+    """The ``streamlit run`` command line (also used by the browser test)."""
+    return [
+        python, "-m", "streamlit", "run", str(APP),
+        "--server.port", str(port),
+        "--server.address", host,
+        "--server.headless", "true",
+        "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
+        "--", *app_args,
+    ]  # fmt: skip
+
+
+def dashboard_main(argv: list[str]) -> int:
+    """Run the dashboard until interrupted; returns the server's exit code."""
+    p = argparse.ArgumentParser(
+        prog="modelhealth dashboard",
+        description="Start the Streamlit dashboard (other options go to the app: --db FILE "
+        "--rules DIR --state-dir DIR --alerts-db FILE --now ISO --stale-after MIN).",
+    )
+    p.add_argument("--port", type=int, default=8501, help="port (default 8501; 0 is not allowed)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    args, app_args = p.parse_known_args(argv)
+    if not 0 < args.port < 65536:
+        p.error(f"--port must be 1-65535, got {args.port}")
+    settings = parse_settings(app_args)  # exits with a usage error on a bad option
+    if settings.db is None:
+        p.error("--db FILE is required (the DuckDB file or snapshot the demo publishes)")
+    if not settings.db.exists():
+        print(
+            f"modelhealth dashboard: note: {settings.db} does not exist yet; the dashboard "
+            "waits for it (start `modelhealth demo`)",
+            file=sys.stderr,
+        )
+    try:
+        return subprocess.call(streamlit_command(app_args, args.port, args.host))
+    except KeyboardInterrupt:
+        return 0

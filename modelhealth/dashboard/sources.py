@@ -1,0 +1,280 @@
+"""Files the dashboard reads besides the store: alert configs, references, alert state/history.
+
+Each loader keys its cache on the files' modification times, so an edited config or a new
+alert transition shows at the next page run without restarting the dashboard. The health
+rules (green/amber/red) live here too, as plain functions the tests call directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from modelhealth.clock import from_epoch_ms
+from modelhealth.ingestion.reference import ModelReference
+from modelhealth.rules.config import LoadResult, load_rules
+from modelhealth.rules.state import AlertStateStore, load_history
+from modelhealth.types import Alert, AlertState
+
+GREEN, AMBER, RED = "green", "amber", "red"
+STATUS_ICON = {GREEN: "🟢", AMBER: "🟠", RED: "🔴"}
+
+
+def _mtimes(paths: Sequence[Path]) -> tuple[tuple[str, int], ...]:
+    out = []
+    for p in paths:
+        try:
+            out.append((str(p), p.stat().st_mtime_ns))
+        except FileNotFoundError:
+            out.append((str(p), -1))
+    return tuple(out)
+
+
+def config_files(rules_dir: Path | None) -> list[Path]:
+    if rules_dir is None or not rules_dir.exists():
+        return []
+    if rules_dir.is_file():
+        return [rules_dir]
+    return sorted(p for p in rules_dir.rglob("*") if p.suffix in (".yaml", ".yml"))
+
+
+@dataclass(frozen=True)
+class Configs:
+    """Every config file under the rules folder, validated, with the references they name."""
+
+    result: LoadResult
+    references: dict[str, ModelReference]
+    reference_keys: dict[str, str]
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _load_configs(token: tuple[tuple[str, int], ...], rules_dir: str) -> Configs:
+    result = load_rules([rules_dir])
+    refs: dict[str, ModelReference] = {}
+    keys: dict[str, str] = {}
+    for rule in result.rules:  # as rules.evaluator.load_references, without the engine
+        p = Path(rule.reference_path) if rule.reference_path else None
+        if p is not None and rule.model not in refs and p.exists():
+            refs[rule.model] = ModelReference.load(p)
+            keys[rule.model] = f"{p.resolve()}:{p.stat().st_mtime_ns}"
+    return Configs(result, refs, keys)
+
+
+def load_configs(rules_dir: Path | None) -> Configs:
+    files = config_files(rules_dir)
+    if rules_dir is None or not files:
+        return Configs(LoadResult(), {}, {})
+    return _load_configs(_mtimes(files), str(rules_dir))
+
+
+# -- alert state and history ---------------------------------------------------------------
+
+
+def open_alerts(alerts_json: Path | None) -> list[tuple[str, Alert]]:
+    """(rule id, alert) of every pending or firing alert the rules engine last saved."""
+    if alerts_json is None or not alerts_json.exists():
+        return []
+    store = AlertStateStore(alerts_json)
+    return [(rid, a) for (rid, _), a in store.alerts.items() if not a.is_resolved]
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _history(path: str, token: tuple[tuple[str, int], ...]) -> pd.DataFrame:
+    rows = load_history(path)
+    return history_frame(rows)
+
+
+def history(history_jsonl: Path | None) -> pd.DataFrame:
+    if history_jsonl is None:
+        return history_frame([])
+    return _history(str(history_jsonl), _mtimes([history_jsonl]))
+
+
+HISTORY_COLUMNS = [
+    "at",
+    "rule_id",
+    "fingerprint",
+    "alertname",
+    "model",
+    "feature",
+    "version",
+    "severity",
+    "state",
+    "value",
+    "active_at",
+    "fired_at",
+    "resolved_at",
+    "summary",
+    "labels",
+]
+
+
+def history_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per recorded transition, labels flattened into the columns the pages use."""
+    out = []
+    for r in rows:
+        labels = dict(r.get("labels", {}))  # type: ignore[call-overload]
+        ann = dict(r.get("annotations", {}))  # type: ignore[call-overload]
+        out.append(
+            {
+                "at": _ts(r.get("at")),
+                "rule_id": r.get("rule_id", ""),
+                "fingerprint": r.get("fingerprint", ""),
+                "alertname": labels.get("alertname", ""),
+                "model": labels.get("model", ""),
+                "feature": labels.get("feature", ""),
+                "version": labels.get("version", ""),
+                "severity": labels.get("severity", ""),
+                "state": "resolved" if r.get("resolved_at") else str(r.get("state", "")),
+                "value": float(r.get("value", float("nan"))),  # type: ignore[arg-type]
+                "active_at": _ts(r.get("active_at")),
+                "fired_at": _ts(r.get("fired_at")),
+                "resolved_at": _ts(r.get("resolved_at")),
+                "summary": ann.get("summary", ""),
+                "labels": json.dumps(labels, sort_keys=True),
+            }
+        )
+    return pd.DataFrame(out, columns=HISTORY_COLUMNS)
+
+
+def _ts(value: object) -> pd.Timestamp | None:
+    return pd.Timestamp(str(value)) if value else None
+
+
+def incidents(hist: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """One row per alert episode (active -> resolved), newest first, from the transitions.
+
+    An episode still open at ``now`` ends at ``now`` (state pending/firing) so the timeline
+    draws it up to the present.
+    """
+    cols = [
+        "alertname",
+        "model",
+        "feature",
+        "version",
+        "severity",
+        "state",
+        "start",
+        "fired_at",
+        "end",
+        "value",
+        "summary",
+        "labels",
+        "fingerprint",
+    ]
+    if hist.empty:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for (_, _, active), grp in hist.groupby(
+        ["rule_id", "fingerprint", "active_at"], sort=False, dropna=False
+    ):
+        last = grp.sort_values("at").iloc[-1]
+        resolved = last["resolved_at"]
+        fired = grp["fired_at"].dropna()
+        rows.append(
+            {
+                "alertname": last["alertname"],
+                "model": last["model"],
+                "feature": last["feature"],
+                "version": last["version"],
+                "severity": last["severity"],
+                "state": last["state"],
+                "start": active if active is not None and not pd.isna(active) else last["at"],
+                "fired_at": fired.iloc[0] if len(fired) else None,
+                "end": resolved if resolved is not None and not pd.isna(resolved) else now,
+                "value": last["value"],
+                "summary": last["summary"],
+                "labels": last["labels"],
+                "fingerprint": last["fingerprint"],
+            }
+        )
+    out = pd.DataFrame(rows, columns=cols)
+    out["start"] = pd.to_datetime(out["start"], utc=True)
+    out["end"] = pd.to_datetime(out["end"], utc=True)
+    return out.sort_values("start", ascending=False, ignore_index=True)
+
+
+# -- fleet health -----------------------------------------------------------------------------
+
+
+def model_status(
+    model: str,
+    alerts: Sequence[tuple[str, Alert]],
+    last_ts_ms: int | None,
+    now: datetime,
+    stale_after: timedelta,
+) -> tuple[str, str]:
+    """(status, why): red on a critical firing alert or stale data, amber on any other open
+    alert, else green."""
+    mine = [a for _, a in alerts if a.labels.get("model") == model]
+    if last_ts_ms is None:
+        return RED, "no data"
+    age = now - from_epoch_ms(last_ts_ms)
+    if age > stale_after:
+        return RED, f"stale: no data for {_human(age)}"
+    firing = [a for a in mine if a.state == AlertState.FIRING]
+    critical = [a for a in firing if a.labels.get("severity") == "critical"]
+    if critical:
+        return RED, f"{len(critical)} critical firing: {_names(critical)}"
+    if firing:
+        return AMBER, f"{len(firing)} firing: {_names(firing)}"
+    if mine:
+        return AMBER, f"{len(mine)} pending: {_names(mine)}"
+    return GREEN, "ok"
+
+
+def _names(alerts: Sequence[Alert]) -> str:
+    names = sorted({a.name + (f"[{a.labels['feature']}]" if "feature" in a.labels else "")
+                    for a in alerts})  # fmt: skip
+    return ", ".join(names[:3]) + (" …" if len(names) > 3 else "")
+
+
+def _human(delta: timedelta) -> str:
+    s = int(delta.total_seconds())
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86_400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86_400:.1f} days"
+
+
+# -- alerting database (silences, notifications), optional -----------------------------------
+
+
+def notifications(alerts_db: Path | None) -> pd.DataFrame:
+    """Notifications the dispatcher queued/sent (from its outbox), newest first."""
+    cols = ["created_at", "sent_at", "receiver", "status", "attempts", "title", "fingerprints"]
+    if alerts_db is None or not alerts_db.exists():
+        return pd.DataFrame(columns=cols)
+    try:
+        from modelhealth.alerting.notifiers.base import NotificationBatch
+        from modelhealth.alerting.outbox import Outbox
+    except ImportError:
+        return pd.DataFrame(columns=cols)
+    box = Outbox(alerts_db)
+    try:
+        rows = box.rows()
+    finally:
+        box.close()
+    out = []
+    for r in rows:
+        batch = NotificationBatch.from_json(r.payload, r.id)
+        out.append(
+            {
+                "created_at": r.created_at,
+                "sent_at": r.sent_at,
+                "receiver": r.receiver,
+                "status": r.status,
+                "attempts": r.attempts,
+                "title": batch.title,
+                "fingerprints": ",".join(str(a.get("fingerprint", "")) for a in batch.alerts),
+            }
+        )
+    return pd.DataFrame(out, columns=cols).iloc[::-1].reset_index(drop=True)

@@ -1,0 +1,141 @@
+"""Alerts page: open alerts, the incident timeline, notifications sent, silences."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from modelhealth.dashboard import charts
+from modelhealth.dashboard.context import PageContext, current
+from modelhealth.dashboard.sources import history, incidents, notifications, open_alerts
+
+DURATIONS = {"1 hour": timedelta(hours=1), "4 hours": timedelta(hours=4),
+             "1 day": timedelta(days=1), "1 week": timedelta(days=7)}  # fmt: skip
+
+
+def _silences(ctx: PageContext) -> Any | None:
+    """The alerting SilenceStore on --alerts-db, or None when unavailable (with a note)."""
+    try:
+        from modelhealth.alerting.silences import SilenceStore
+    except ImportError:
+        st.caption("Silences need `modelhealth.alerting.silences` (not installed here).")
+        return None
+    if ctx.settings.alerts_db is None:
+        st.caption("Silences need `--alerts-db FILE` (or `--state-dir`).")
+        return None
+    ctx.settings.alerts_db.parent.mkdir(parents=True, exist_ok=True)
+    return SilenceStore(ctx.settings.alerts_db, ctx.clock)
+
+
+def open_alerts_table(ctx: PageContext, silences: Any | None) -> pd.DataFrame:
+    rows = []
+    for _, a in open_alerts(ctx.settings.alerts_json):
+        labels = dict(a.labels)
+        rows.append(
+            {
+                "state": a.state.name.lower(),
+                "alertname": a.name,
+                "model": labels.get("model", ""),
+                "feature": labels.get("feature", ""),
+                "version": labels.get("version", ""),
+                "severity": labels.get("severity", ""),
+                "value": a.value,
+                "since": a.active_at,
+                "silenced": bool(silences and silences.mutes(labels, ctx.now)),
+                "summary": a.annotations.get("summary", ""),
+                "matchers": " ".join(
+                    f"{k}={labels[k]}" for k in ("alertname", "model", "feature") if k in labels
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def silence_panel(ctx: PageContext, silences: Any, suggestions: list[str]) -> None:
+    st.subheader("Silences")
+    active = silences.list(ctx.now)
+    if not active:
+        st.caption("No active silences.")
+    for s in active:
+        c1, c2 = st.columns([5, 1])
+        c1.write(
+            f"`{s.id}` {' '.join(str(m) for m in s.matchers)} until "
+            f"{s.ends_at:%Y-%m-%d %H:%M} UTC — {s.created_by}: {s.comment}"
+        )
+        if c2.button("Unsilence", key=f"expire_{s.id}"):
+            silences.expire(s.id, ctx.now)
+            st.rerun()
+    with st.form("silence_form", clear_on_submit=True):
+        st.markdown("**New silence**")
+        matchers = st.selectbox("Alert", suggestions or ["model=..."], key="sil_matchers")
+        extra = st.text_input("Or matchers (space separated, e.g. model=fraud)", key="sil_text")
+        duration = st.selectbox("For", list(DURATIONS), key="sil_for")
+        comment = st.text_input("Comment (why)", key="sil_comment")
+        who = st.text_input("By", "dashboard", key="sil_by")
+        if st.form_submit_button("Silence"):
+            chosen = (extra or matchers).split()
+            try:
+                sid = silences.add(chosen, ctx.now, ctx.now + DURATIONS[duration], who, comment)
+            except ValueError as exc:  # MatcherError is a ValueError too
+                st.warning(f"Not silenced: {exc}")
+            else:
+                st.success(f"Silenced {' '.join(chosen)} ({sid})")
+
+
+def render(ctx: PageContext) -> None:
+    st.title("Alerts")
+    if ctx.settings.state_dir is None:
+        st.info("Start the dashboard with `--state-dir DIR` (the rules engine's state folder).")
+        return
+    silences = _silences(ctx)
+    table = open_alerts_table(ctx, silences)
+    hist = history(ctx.settings.history_jsonl)
+    inc = incidents(hist, ctx.now)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Firing", int((table["state"] == "firing").sum()) if len(table) else 0)
+    c2.metric("Pending", int((table["state"] == "pending").sum()) if len(table) else 0)
+    c3.metric("Incidents", len(inc))
+    c4.metric("Transitions", len(hist))
+    models = sorted(set(inc["model"]) | set(table.get("model", [])))
+    chosen = st.multiselect("Models", models, default=models, key="alerts_models")
+    st.subheader("Open alerts")
+    if table.empty:
+        st.caption("Nothing pending or firing.")
+    else:
+        st.dataframe(
+            table[table["model"].isin(chosen)].drop(columns=["matchers"]),
+            hide_index=True, width="stretch", key="open_alerts",
+        )  # fmt: skip
+    shown = inc[inc["model"].isin(chosen)]
+    st.plotly_chart(charts.incident_timeline(shown), width="stretch", key="incident_timeline")
+    st.subheader("Incidents")
+    sent = notifications(ctx.settings.alerts_db)
+    view = shown.drop(columns=["labels"]).copy()
+    view["notifications"] = [
+        int(sent["fingerprints"].str.contains(fp, regex=False).sum()) if len(sent) else 0
+        for fp in shown["fingerprint"]
+    ]
+    st.dataframe(view.drop(columns=["fingerprint"]), hide_index=True,
+                 width="stretch", key="incidents")  # fmt: skip
+    st.subheader("Notifications sent")
+    if sent.empty:
+        st.caption("No notifications recorded (the dispatcher writes them to --alerts-db).")
+    else:
+        st.dataframe(sent, hide_index=True, width="stretch", key="notifications")
+    if silences is not None:
+        suggestions = list(dict.fromkeys(table["matchers"])) if len(table) else []
+        suggestions += [
+            " ".join(f"{k}={v}" for k, v in json.loads(lbl).items()
+                     if k in ("alertname", "model", "feature"))
+            for lbl in shown["labels"]
+        ]  # fmt: skip
+        silence_panel(ctx, silences, list(dict.fromkeys(suggestions)))
+        silences.close()
+
+
+if __name__ == "__main__":
+    render(current())

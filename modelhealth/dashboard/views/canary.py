@@ -1,0 +1,98 @@
+"""Canary page: a candidate version's latency, score and features beside the serving one's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from modelhealth.dashboard import charts
+from modelhealth.dashboard.context import PageContext, current
+from modelhealth.drift.metrics import DRIFT_METRICS
+
+
+def version_table(ctx: PageContext, versions: list[str]) -> pd.DataFrame:
+    """Per version over the range: requests, share, latency percentiles, score mean."""
+    assert ctx.model is not None
+    lat = ctx.queries.latency(ctx.window.scope(ctx.model), by_version=True)
+    lat = lat[lat["version"].isin(versions)].copy()
+    lat["share"] = lat["count"] / lat["count"].sum()
+    score = {
+        v: ctx.queries.score(ctx.window.scope(ctx.model, version=v))["mean"].iloc[0]
+        for v in lat["version"]
+    }
+    lat["score mean"] = lat["version"].map(score)
+    cols = ["version", "count", "share", "errors", "p50", "p90", "p99", "score mean"]
+    return lat[cols].sort_values("count", ascending=False, ignore_index=True)
+
+
+def render(ctx: PageContext) -> None:
+    st.title(f"Canary: {ctx.model}" if ctx.model else "Canary")
+    if ctx.model is None:
+        st.info("The store holds no models yet.")
+        return
+    model, w, q = ctx.model, ctx.window, ctx.queries
+    table = version_table(ctx, q.versions(model))
+    if len(table) < 2:
+        st.info(
+            f"{model} served a single version in this range "
+            f"({', '.join(table['version']) or 'none'}); a canary needs two."
+        )
+        return
+    by_traffic = list(table["version"])
+    c1, c2, c3 = st.columns(3)
+    serving = c1.selectbox("Serving version", by_traffic, index=0, key="canary_serving")
+    others = [v for v in by_traffic if v != serving]
+    candidate = c2.selectbox("Candidate version", others, index=0, key="canary_candidate")
+    metric = c3.selectbox("Drift metric", list(DRIFT_METRICS), key="canary_metric")
+    st.dataframe(
+        table[table["version"].isin([serving, candidate])],
+        hide_index=True,
+        width="stretch",
+        column_config={"share": st.column_config.NumberColumn(format="percent")},
+        key="canary_versions",
+    )
+    lat = q.latency(w.scope(model), step_ms=w.step_ms, by_version=True)
+    st.plotly_chart(
+        charts.canary_latency(lat, serving, candidate), width="stretch", key="canary_lat"
+    )
+    ref = ctx.references.get(model)
+    left, right = st.columns(2)
+    if ref is not None and ref.score_edges:
+        sides = {}
+        for v in (serving, candidate):
+            sh = q.score_histogram(w.scope(model, version=v), ref.score_edges)
+            counts = np.zeros(len(ref.score_edges) + 1)
+            np.add.at(counts, sh["bin"].to_numpy(), sh["count"].to_numpy())
+            sides[v] = counts
+        labels = [str(i) for i in range(len(ref.score_edges) + 1)]
+        left.plotly_chart(
+            charts.histogram_vs(labels, sides, "Score distribution (reference score bins)"),
+            width="stretch",
+            key="canary_score",
+        )
+    drift = q.version_drift(w.scope(model, version=candidate), serving, metric)
+    drift = drift.sort_values("rank")[["feature", "value", "drifted"]]
+    right.markdown(f"**Feature drift of {candidate} vs {serving}** ({metric})")
+    right.dataframe(drift, hide_index=True, width="stretch", key="canary_drift")
+    if drift.empty:
+        return
+    feature = st.selectbox("Feature", list(drift["feature"]), key="canary_feature")
+    hist = q.feature_histograms(w.scope(model), [feature], by_version=True)
+    hist = hist[hist["version"].isin([serving, candidate])]
+    bins = sorted(hist["bin"].unique())
+    labels_by_bin = dict(zip(hist["bin"], hist["label"], strict=False))
+    sides = {
+        v: hist[hist["version"] == v].set_index("bin")["count"].reindex(bins, fill_value=0)
+        .to_numpy(dtype=float)
+        for v in (serving, candidate)
+    }  # fmt: skip
+    st.plotly_chart(
+        charts.histogram_vs([labels_by_bin[b] for b in bins], sides, f"{feature} by version"),
+        width="stretch",
+        key="canary_feature_hist",
+    )
+
+
+if __name__ == "__main__":
+    render(current())

@@ -1,0 +1,84 @@
+"""Drift heatmap page: features × time buckets coloured by the chosen drift metric."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import streamlit as st
+
+from modelhealth.dashboard import charts
+from modelhealth.dashboard.context import PageContext, current
+from modelhealth.drift.compare import Baseline
+from modelhealth.drift.metrics import DEFAULT_THRESHOLDS, DRIFT_METRICS, LOWER_IS_DRIFT
+
+HEATMAP_BUCKETS = 96
+BASELINES = ("reference profile", "same time 1 day earlier", "same time 7 days earlier")
+
+
+def heatmap_data(
+    ctx: PageContext, metric: str, baseline_name: str, version: str | None
+) -> tuple[pd.DataFrame, list[str]]:
+    """The drift series and its features ordered most-drifted first (NaN-free order)."""
+    assert ctx.model is not None
+    w = ctx.window
+    ref = ctx.references.get(ctx.model)
+    key = ctx.reference_keys.get(ctx.model, ctx.model)
+    if baseline_name == BASELINES[0]:
+        if ref is None:
+            return pd.DataFrame(), []
+        baseline, bkey = Baseline.profile(ref), ("profile", key)
+    else:
+        days = 1 if baseline_name == BASELINES[1] else 7
+        baseline, bkey = Baseline.shifted(timedelta(days=days), ref), ("shifted", days, key)
+    step = max(w.step_ms, (w.end_ms - w.start_ms) // HEATMAP_BUCKETS)
+    series = ctx.queries.drift_series(
+        w.scope(ctx.model, version=version), baseline, bkey, metric, step
+    )
+    if series.empty:
+        return series, []
+    worst = series.groupby("feature")["value"].agg("min" if metric in LOWER_IS_DRIFT else "max")
+    order = worst.sort_values(ascending=metric in LOWER_IS_DRIFT, na_position="last")
+    return series, [str(f) for f in order.index]
+
+
+def render(ctx: PageContext) -> None:
+    st.title(f"Drift heatmap: {ctx.model}" if ctx.model else "Drift heatmap")
+    if ctx.model is None:
+        st.info("The store holds no models yet.")
+        return
+    c1, c2, c3, c4 = st.columns(4)
+    metric = c1.selectbox("Drift metric", list(DRIFT_METRICS), key="heat_metric")
+    baseline_name = c2.selectbox("Baseline", BASELINES, key="heat_baseline")
+    versions = ctx.queries.versions(ctx.model)
+    version = c3.selectbox("Version", ["(all)", *versions], key="heat_version")
+    top = c4.number_input("Features shown", 1, 500, 40, key="heat_top")
+    series, order = heatmap_data(
+        ctx, metric, baseline_name, None if version == "(all)" else version
+    )
+    if not order:
+        st.info(
+            "No drift to show: no feature data in this range, or no reference profile for "
+            "this model (set `reference:` in its config) when comparing with the profile."
+        )
+        return
+    shown = order[: int(top)]
+    st.plotly_chart(
+        charts.drift_heatmap(series[series["feature"].isin(shown)], metric, shown),
+        width="stretch",
+        key="heatmap",
+    )
+    drifted = series[series["drifted"]].groupby("feature").size()
+    summary = pd.DataFrame(
+        {
+            "feature": order,
+            "worst": [series.loc[series["feature"] == f, "value"].max() for f in order],
+            "drifted buckets": [int(drifted.get(f, 0)) for f in order],
+        }
+    )
+    st.caption(f"Threshold for {metric}: {DEFAULT_THRESHOLDS[metric]} (default)")
+    st.dataframe(summary, hide_index=True, width="stretch", key="heat_summary")
+
+
+if __name__ == "__main__":
+    render(current())

@@ -1,0 +1,177 @@
+"""Model page: latency percentiles, QPS, score distribution and the feature table of a model.
+
+The walking skeleton's first page grew into this one; every chart is one aggregate query over
+the chosen range (cached), and the feature table is three queries however many features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from modelhealth.dashboard import charts
+from modelhealth.dashboard.context import PageContext, current
+from modelhealth.drift.compare import Baseline
+from modelhealth.drift.metrics import DRIFT_METRICS, LOWER_IS_DRIFT
+from modelhealth.ingestion.reference import ModelReference
+from modelhealth.store.backend import Scope
+
+ALL = "(all)"
+SPARK_POINTS = 24
+
+
+@dataclass(frozen=True)
+class Filters:
+    version: str | None
+    host: str | None
+
+
+def filters(ctx: PageContext, model: str) -> Filters:
+    c1, c2, c3 = st.columns([1, 1, 2])
+    versions = ctx.queries.versions(model)
+    version = c1.selectbox("Version", [ALL, *versions], key="model_version")
+    hosts = ctx.queries.hosts(model)
+    if hosts:
+        host = c2.selectbox("Host", [ALL, *hosts], key="model_host")
+    else:
+        host = c2.text_input("Host (exact name)", "", key="model_host_text").strip() or ALL
+    c3.caption(f"{ctx.window.label()}")
+    return Filters(None if version == ALL else version, None if host == ALL else host)
+
+
+def feature_table(
+    ctx: PageContext, scope: Scope, ref: ModelReference | None, metric: str
+) -> pd.DataFrame:
+    """Per feature: drift vs the reference, null rate, min/max/mean, drift sparkline."""
+    q, w = ctx.queries, ctx.window
+    summary = q.feature_summary(scope)
+    if summary.empty:
+        return pd.DataFrame()
+    out = pd.DataFrame(
+        {
+            "feature": summary["feature"],
+            "kind": summary["kind"],
+            "count": summary["count"],
+            "null rate": summary["nulls"] / summary["count"].where(summary["count"] > 0),
+            "min": summary["min"],
+            "max": summary["max"],
+            "mean": summary["mean"],
+        }
+    )
+    if ref is None:
+        out["drift"] = np.nan
+        out["drift trend"] = [[] for _ in range(len(out))]
+        return out.sort_values("feature", ignore_index=True)
+    key = ctx.reference_keys.get(scope.model, scope.model)
+    drift = q.drift_table(scope, ref, key, [metric]).set_index("feature")["value"]
+    out["drift"] = out["feature"].map(drift).astype("float64")
+    step = max(w.step_ms, (w.end_ms - w.start_ms) // SPARK_POINTS)
+    series = q.drift_series(scope, Baseline.profile(ref), ("profile", key), metric, step)
+    spark = charts.sparklines(series)
+    out["drift trend"] = out["feature"].map(lambda f: spark.get(f, []))
+    ascending = metric in LOWER_IS_DRIFT
+    return out.sort_values("drift", ascending=ascending, na_position="last", ignore_index=True)
+
+
+def feature_detail(
+    ctx: PageContext, scope: Scope, ref: ModelReference | None, feature: str
+) -> None:
+    hist = ctx.queries.feature_histograms(scope, [feature])
+    fref = ref.features.get(feature) if ref is not None else None
+    if fref is not None:
+        labels = fref.bin_labels()
+        cur = np.zeros(fref.n_bins)
+        ok = hist["bin"] < fref.n_bins
+        np.add.at(cur, hist["bin"][ok].to_numpy(), hist["count"][ok].to_numpy())
+        sides = {"current": cur, "baseline (reference)": np.asarray(fref.counts, float)}
+    else:
+        grouped = hist.groupby(["bin", "label"], as_index=False)["count"].sum()
+        labels = list(grouped["label"])
+        sides = {"current": grouped["count"].to_numpy(dtype=float)}
+    st.plotly_chart(
+        charts.histogram_vs(labels, sides, f"{feature}: current distribution over baseline"),
+        width="stretch",
+        key="feature_hist",
+    )
+
+
+def render(ctx: PageContext) -> None:
+    st.title(f"Model: {ctx.model}" if ctx.model else "Model")
+    if ctx.model is None:
+        st.info("The store holds no models yet.")
+        return
+    model, w, q = ctx.model, ctx.window, ctx.queries
+    f = filters(ctx, model)
+    scope = w.scope(model, version=f.version, host=f.host)
+    lat = q.latency(scope, step_ms=w.step_ms)
+    total = q.latency(scope)
+    n = int(total["count"].iloc[0]) if len(total) else 0
+    cols = st.columns(5)
+    cols[0].metric("Requests", f"{n:,}")
+    cols[1].metric("QPS", f"{n / w.seconds:.2f}")
+    for col, stat in zip(cols[2:], ("p50", "p90", "p99"), strict=True):
+        v = float(total[stat].iloc[0]) if n else float("nan")
+        col.metric(f"{stat} latency", f"{v:.1f} ms" if n else "–")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.latency_lines(lat), width="stretch", key="latency")
+    right.plotly_chart(charts.qps_line(lat, w.step_ms), width="stretch", key="qps")
+    feat_scope = w.scope(model, version=f.version)  # feature stats carry no host
+    ref = ctx.references.get(model)
+    left, right = st.columns(2)
+    left.plotly_chart(
+        charts.score_band(q.score(scope, step_ms=w.step_ms)), width="stretch", key="score"
+    )
+    if ref is not None and ref.score_edges:
+        sh = q.score_histogram(scope, ref.score_edges)
+        cur = np.zeros(len(ref.score_edges) + 1)
+        np.add.at(cur, sh["bin"].to_numpy(), sh["count"].to_numpy())
+        labels = [f"<{ref.score_edges[0]:.3g}"] + [
+            f"[{a:.3g},{b:.3g})" for a, b in zip(ref.score_edges, ref.score_edges[1:], strict=False)
+        ] + [f">={ref.score_edges[-1]:.3g}"]  # fmt: skip
+        right.plotly_chart(
+            charts.histogram_vs(
+                labels, {"current": cur, "reference": np.asarray(ref.score_counts, float)},
+                "Score histogram over the reference",
+            ),
+            width="stretch",
+            key="score_hist",
+        )  # fmt: skip
+    st.subheader("Features")
+    if f.host:
+        st.caption("Feature statistics are recorded per model version, not per host.")
+    metric = st.selectbox("Drift metric", list(DRIFT_METRICS), key="model_drift_metric")
+    if ref is None:
+        st.caption("No reference profile for this model (set `reference:` in its config).")
+    table = feature_table(ctx, feat_scope, ref, metric)
+    if table.empty:
+        st.info("No feature statistics in this range.")
+        return
+    event = st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        column_config={
+            "drift": st.column_config.NumberColumn(f"drift ({metric})", format="%.4f"),
+            "null rate": st.column_config.NumberColumn(format="percent"),
+            "drift trend": st.column_config.LineChartColumn("drift trend"),
+        },
+        key="feature_table",
+    )
+    picked = list(getattr(getattr(event, "selection", None), "rows", []) or [])
+    features = list(table["feature"])
+    if picked and picked != st.session_state.get("_model_feature_pick"):
+        st.session_state["model_feature"] = features[picked[0]]  # a newly clicked row wins
+    st.session_state["_model_feature_pick"] = picked
+    if st.session_state.get("model_feature") not in features:
+        st.session_state["model_feature"] = features[0]
+    feature = st.selectbox("Feature", features, key="model_feature")
+    feature_detail(ctx, feat_scope, ref, feature)
+
+
+if __name__ == "__main__":
+    render(current())

@@ -1,0 +1,215 @@
+"""``modelhealth rules validate|eval|run|backtest|metrics``: the rules engine's command line.
+
+Store options are shared by every command and resolved in one place, :func:`open_store`:
+``--backend duckdb --db PATH`` (default; opened read-only where the command only reads) or
+``--backend pinot --broker URL`` once the Pinot backend is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from modelhealth.clock import Clock, SystemClock, from_epoch_ms
+from modelhealth.rules.config import LoadResult, load_rules
+from modelhealth.rules.durations import format_duration, parse_duration
+from modelhealth.rules.metrics import catalog
+from modelhealth.types import Alert
+
+BACKENDS = ("duckdb", "pinot")
+log = logging.getLogger("modelhealth.rules")
+
+
+def open_store(args: argparse.Namespace, read_only: bool = True) -> Any:
+    """The QueryBackend the command line names (the only place that maps options to a store)."""
+    if args.backend == "duckdb":
+        from modelhealth.store.duckdb import DuckDBStore
+
+        if not args.db:
+            raise SystemExit("rules: --db PATH is required for the duckdb backend")
+        if read_only and not Path(args.db).exists():
+            raise SystemExit(f"rules: no DuckDB database at {args.db}")
+        return DuckDBStore(args.db, read_only=read_only)
+    if args.backend == "pinot":
+        try:
+            from modelhealth.store.pinot import PinotStore  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise SystemExit(f"rules: the pinot backend is not installed ({exc})") from None
+        if not args.broker:
+            raise SystemExit("rules: --broker URL is required for the pinot backend")
+        return PinotStore(args.broker)
+    raise SystemExit(f"rules: unknown backend {args.backend!r}; known: {', '.join(BACKENDS)}")
+
+
+def _store_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=BACKENDS, default="duckdb")
+    p.add_argument("--db", help="DuckDB database file (duckdb backend)")
+    p.add_argument("--broker", help="Pinot broker URL (pinot backend)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="modelhealth rules", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("validate", help="check rule files; exit 1 on any error")
+    v.add_argument("paths", nargs="+")
+    e = sub.add_parser("eval", help="evaluate the rules once and print the verdicts")
+    e.add_argument("paths", nargs="+")
+    e.add_argument("--once", action="store_true", help="one tick (the default and only mode)")
+    e.add_argument("--at", help="ISO time to evaluate at (default: now)")
+    e.add_argument("--state", help="alert state JSON to read and update")
+    _store_options(e)
+    r = sub.add_parser("run", help="the scheduler daemon: evaluate every --interval")
+    r.add_argument("paths", nargs="+")
+    r.add_argument("--interval", default="1m", help="tick interval, slot-aligned (default 1m)")
+    r.add_argument("--state", default="state/alerts.json")
+    r.add_argument("--max-ticks", type=int, default=0, help="stop after N ticks (0 = never)")
+    _store_options(r)
+    b = sub.add_parser("backtest", help="replay rules over history, print when they would fire")
+    b.add_argument("paths", nargs="+")
+    b.add_argument("--since", default="30d", help="how far back to start (default 30d)")
+    b.add_argument("--until", help="ISO end time (default: the newest stored row)")
+    b.add_argument("--step", default="5m", help="tick spacing of the replay (default 5m)")
+    _store_options(b)
+    sub.add_parser("metrics", help="list the metrics rules can name")
+    return p
+
+
+def _load(paths: Sequence[str]) -> LoadResult:
+    loaded = load_rules(paths)
+    for issue in loaded.issues:
+        print(issue, file=sys.stderr)
+    return loaded
+
+
+def rules_main(argv: list[str]) -> int:
+    """Entry point of ``modelhealth rules``; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.command == "metrics":
+        width = max(map(len, catalog()))
+        for name, text in catalog().items():
+            print(f"{name.ljust(width)}  {text}")
+        return 0
+    loaded = _load(args.paths)
+    if args.command == "validate":
+        n = len(loaded.issues)
+        print(f"{len(loaded.rules)} rule(s) in {len(loaded.files)} file(s); {n} error(s)")
+        return 1 if n else 0
+    if not loaded.ok:
+        print("rules: fix the errors above first (`modelhealth rules validate`)", file=sys.stderr)
+        return 1
+    if args.command == "backtest":
+        return _backtest(args, loaded)
+    store = open_store(args, read_only=args.command == "eval" and not args.state)
+    try:
+        if args.command == "eval":
+            return _eval_once(args, loaded, store)
+        return _run(args, loaded, store, SystemClock())
+    finally:
+        store.close()
+
+
+def _evaluator(args: argparse.Namespace, loaded: LoadResult, store: Any, clock: Clock) -> Any:
+    from modelhealth.rules.evaluator import Evaluator
+    from modelhealth.rules.state import AlertStateStore
+
+    state = AlertStateStore(args.state) if getattr(args, "state", None) else AlertStateStore()
+    return Evaluator(loaded.rules, store, state=state, clock=clock, notify=_print_alerts)
+
+
+def _print_alerts(alerts: Sequence[Alert], now: datetime) -> None:
+    for a in alerts:
+        what = "RESOLVED" if a.is_resolved else a.state.name
+        lb = ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items()) if k != "metric")
+        print(f"{now.isoformat()} {what:8} {lb}: {a.annotations.get('summary', '')}")
+
+
+def _eval_once(args: argparse.Namespace, loaded: LoadResult, store: Any) -> int:
+    clock = SystemClock()
+    ev = _evaluator(args, loaded, store, clock)
+    report = ev.tick(datetime.fromisoformat(args.at) if args.at else clock.now())
+    print(
+        f"evaluated {report.evaluated} rule(s), {report.instances} instance(s), "
+        f"{report.queries} queries; {len(report.firing)} firing, {len(report.errors)} error(s)"
+    )
+    for k, err in report.errors.items():
+        print(f"error: {k}: {err}", file=sys.stderr)
+    return 1 if report.errors else 0
+
+
+def _run(args: argparse.Namespace, loaded: LoadResult, store: Any, clock: Clock) -> int:
+    interval = parse_duration(args.interval).total_seconds()
+    ev = _evaluator(args, loaded, store, clock)
+    log.info("rules run: %d rule(s), tick every %s", len(loaded.rules), args.interval)
+    ticks = 0
+    try:
+        while True:
+            now = clock.now()
+            slot = datetime.fromtimestamp((now.timestamp() // interval) * interval, now.tzinfo)
+            started = clock.monotonic()
+            report = ev.tick(slot)
+            ticks += 1
+            log.info(
+                "tick %s: %d rules, %d instances, %d queries, %d firing, %d errors in %.2fs",
+                slot.isoformat(),
+                report.evaluated,
+                report.instances,
+                report.queries,
+                len(report.firing),
+                len(report.errors),
+                clock.monotonic() - started,
+            )
+            if args.max_ticks and ticks >= args.max_ticks:
+                return 0
+            wait = interval - (clock.now().timestamp() % interval)
+            time.sleep(max(wait, 0.01))
+    except KeyboardInterrupt:
+        log.info("rules run: stopped after %d tick(s)", ticks)
+        return 0
+
+
+def _backtest(args: argparse.Namespace, loaded: LoadResult) -> int:
+    from modelhealth.rules.backtest import backtest
+
+    store = open_store(args, read_only=True)
+    try:
+        if args.until:
+            end = datetime.fromisoformat(args.until)
+        else:
+            span = store.time_range()
+            if span is None:
+                print("rules backtest: the store holds no rows", file=sys.stderr)
+                return 1
+            end = from_epoch_ms(span[1] + 1)
+        step = parse_duration(args.step)
+        end = datetime.fromtimestamp(
+            (end.timestamp() // step.total_seconds()) * step.total_seconds(), end.tzinfo
+        )
+        start = end - parse_duration(args.since)
+        print(
+            f"backtest {len(loaded.rules)} rule(s) from {start.isoformat()} to "
+            f"{end.isoformat()} every {format_duration(step)}"
+        )
+        result = backtest(loaded.rules, store, start, end, step)
+    finally:
+        store.close()
+    for f in result.firings:
+        print(f.describe())
+    print(f"{len(result.firings)} firing(s) over {result.ticks} ticks, {result.queries} queries")
+    for k, err in sorted(result.errors.items()):
+        print(f"error: {k}: {err}", file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+def main() -> None:  # pragma: no cover - `python -m modelhealth.rules.cli`
+    raise SystemExit(rules_main(sys.argv[1:]))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,65 @@
+"""Helpers every detector shares: finite-value extraction, directions, duration parameters."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+
+from modelhealth.errors import EmptyWindow
+from modelhealth.rules.durations import parse_duration
+from modelhealth.types import Series
+
+DIRECTIONS = ("up", "down", "both")
+
+
+def newest(current: Series, who: str) -> tuple[float, np.ndarray]:
+    """The newest finite value and the finite values before it (the detector's history)."""
+    ok = np.isfinite(current.values)
+    if not ok.any():
+        raise EmptyWindow(f"{who}: no finite value in the current window")
+    last = int(np.flatnonzero(ok)[-1])
+    before = current.values[:last]
+    return float(current.values[last]), before[np.isfinite(before)]
+
+
+def check_direction(direction: str) -> str:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"'direction' must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+    return direction
+
+
+def signed_excess(deviation: float, direction: str) -> float:
+    """The part of ``deviation`` that counts in ``direction`` (never negative)."""
+    if direction == "up":
+        return max(deviation, 0.0)
+    if direction == "down":
+        return max(-deviation, 0.0)
+    return abs(deviation)
+
+
+def duration(value: object, key: str) -> timedelta:
+    try:
+        d = parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"'{key}': {exc}") from None
+    if d < timedelta(0):
+        raise ValueError(f"'{key}' must not be negative")
+    return d
+
+
+def number(value: object, key: str, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"'{key}' must be a number, got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"'{key}' must be positive, got {value!r}")
+    return float(value)
+
+
+def step_seconds(series: Series) -> int:
+    """The series' bucket length: the median gap between timestamps (60 s if unknown)."""
+    if len(series) < 2:
+        return 60
+    gaps = np.diff(series.timestamps)
+    gaps = gaps[gaps > 0]
+    return int(np.median(gaps)) if gaps.size else 60

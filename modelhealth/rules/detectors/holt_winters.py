@@ -1,0 +1,88 @@
+"""Holt-Winters detector: an additive exponential-smoothing forecast of the newest point.
+
+The model (statsmodels ``ExponentialSmoothing``, additive trend and season) is fitted on the
+history before the newest point; the band is the forecast +/- ``k`` standard deviations of
+the in-sample residuals. Fitting is per series, so use it for model-level metrics (latency,
+QPS), not for 500 features at once.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import timedelta
+from typing import ClassVar
+
+import numpy as np
+
+from modelhealth.rules.detectors._common import (
+    check_direction,
+    duration,
+    newest,
+    number,
+    signed_excess,
+    step_seconds,
+)
+from modelhealth.types import DetectorResult, Series
+
+
+class HoltWinters:
+    """Forecast-band detector for seasonal series.
+
+    >>> HoltWinters(season="1d", cycles=2)  # doctest: +ELLIPSIS
+    <...HoltWinters object at ...>
+    """
+
+    name: ClassVar[str] = "holt_winters"
+
+    def __init__(
+        self,
+        season: str | int = "1d",
+        cycles: int = 3,
+        k: float = 4.0,
+        direction: str = "both",
+    ) -> None:
+        self.season = duration(season, "season")
+        if self.season <= timedelta(0):
+            raise ValueError("'season' must be positive, e.g. 1d")
+        if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 2:
+            raise ValueError(f"'cycles' must be an integer >= 2, got {cycles!r}")
+        self.cycles = cycles
+        self.k = number(k, "k", positive=True)
+        self.direction = check_direction(direction)
+        self.lookback: timedelta = self.season * cycles
+
+    def evaluate(self, current: Series, baseline: Series | None = None) -> DetectorResult:
+        value, before = newest(current, "holt_winters")
+        period = max(round(self.season.total_seconds() / step_seconds(current)), 1)
+        if before.size < 2 * period or period < 2:
+            return DetectorResult(
+                anomalous=False,
+                value=value,
+                detail=f"warming up: {before.size} points, need {2 * period} (two seasons)",
+            )
+        forecast, resid_std = _fit_forecast(before, period)
+        spread = max(resid_std, 1e-9 * max(abs(forecast), 1.0))
+        dev = (value - forecast) / spread
+        excess = signed_excess(dev, self.direction)
+        return DetectorResult(
+            anomalous=excess > self.k,
+            value=value,
+            score=float(excess / self.k),
+            expected=forecast,
+            lower=None if self.direction == "up" else forecast - self.k * spread,
+            upper=None if self.direction == "down" else forecast + self.k * spread,
+            detail=f"{value:.4g} vs forecast {forecast:.4g} ({dev:+.2f} residual std)",
+        )
+
+
+def _fit_forecast(history: np.ndarray, period: int) -> tuple[float, float]:
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter on short series is expected
+        fit = ExponentialSmoothing(
+            history, trend="add", seasonal="add", seasonal_periods=period
+        ).fit(optimized=True)
+        forecast = float(np.asarray(fit.forecast(1))[0])
+    resid = history - np.asarray(fit.fittedvalues)
+    return forecast, float(np.std(resid[period:])) if resid.size > period else float(np.std(resid))

@@ -1,0 +1,84 @@
+"""Per-feature (and score) drift of store histograms against a baseline, vectorised.
+
+Current and baseline are store-shaped histogram rows (``[ts] [version] feature bin count``);
+each current group (one feature, optionally one bucket/version) is matched with its baseline
+group on ``match`` columns, and every pair runs through one call of the registered metric over
+a ``(groups, bins)`` matrix — 10,000 features cost one numpy call, not 10,000.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from modelhealth.drift.metrics import NUMERIC_ONLY, bin_positions, compute
+from modelhealth.ingestion.reference import ModelReference
+
+
+def reference_rows(ref: ModelReference) -> pd.DataFrame:
+    """A reference profile as histogram rows ``feature bin count``."""
+    rows = [
+        (name, b, float(c))
+        for name, f in ref.features.items()
+        for b, c in enumerate(f.counts)
+        if c > 0
+    ]
+    return pd.DataFrame(rows, columns=["feature", "bin", "count"])
+
+
+def drift_values(
+    metric: str,
+    current: pd.DataFrame,
+    baseline: pd.DataFrame,
+    keys: Sequence[str],
+    match: Sequence[str],
+    reference: ModelReference | None = None,
+) -> pd.DataFrame:
+    """``keys + value``: drift of each current group against its matched baseline group.
+
+    A group whose baseline is missing or empty gets NaN (dropped later: no data, no verdict).
+    Numeric-only metrics (KS, Wasserstein) skip features the reference calls categorical."""
+    keys, match = list(keys), list(match)
+    if current.empty:
+        return pd.DataFrame(columns=[*keys, "value"])
+    refs = reference.features if reference is not None else {}
+    cur = current[current["count"] > 0]
+    if metric in NUMERIC_ONLY and refs:
+        categorical = [n for n, f in refs.items() if f.kind != "numeric"]
+        cur = cur[~cur["feature"].isin(categorical)]
+    if cur.empty:
+        return pd.DataFrame(columns=[*keys, "value"])
+    n_bins = int(max(cur["bin"].max(), baseline["bin"].max() if len(baseline) else 0)) + 1
+    n_bins = max([n_bins, *(f.n_bins for f in refs.values())])
+
+    gid = cur.groupby(keys, sort=True).ngroup().to_numpy()
+    groups = cur[keys].drop_duplicates().sort_values(keys).reset_index(drop=True)
+    cur_m = np.zeros((len(groups), n_bins))
+    np.add.at(cur_m, (gid, cur["bin"].to_numpy(dtype=np.int64)), cur["count"].to_numpy(float))
+
+    base_m = np.zeros((len(groups), n_bins))
+    if len(baseline):
+        b = baseline[baseline["count"] > 0]
+        b_groups = b[match].drop_duplicates().reset_index(drop=True)
+        b_groups["_b"] = np.arange(len(b_groups))
+        b_idx = b.merge(b_groups, on=match, how="left")["_b"].to_numpy()
+        b_m = np.zeros((len(b_groups), n_bins))
+        np.add.at(b_m, (b_idx, b["bin"].to_numpy(dtype=np.int64)), b["count"].to_numpy(float))
+        to_base = groups[match].merge(b_groups, on=match, how="left")["_b"].to_numpy()
+        found = ~pd.isna(to_base)
+        base_m[found] = b_m[to_base[found].astype(np.int64)]
+
+    positions = np.tile(np.arange(n_bins, dtype=np.float64), (len(groups), 1))
+    for name, f in refs.items():
+        if f.kind == "numeric":
+            rows = (groups["feature"] == name).to_numpy()
+            if rows.any():
+                pos = bin_positions(f.edges)
+                padded = np.concatenate([pos, np.repeat(pos[-1], n_bins - pos.size)])
+                positions[rows] = padded[:n_bins]
+    values = compute(metric, base_m, cur_m, positions=positions)
+    out = groups.copy()
+    out["value"] = values
+    return out[np.isfinite(out["value"])].reset_index(drop=True)

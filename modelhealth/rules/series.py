@@ -1,0 +1,308 @@
+"""From a rule and a tick time to each instance's metric Series (history + newest point).
+
+This is the core of the engine's data flow. For a rule with window ``W`` evaluated at ``t``:
+
+* the newest point is the metric over ``[t - W, t)`` (timestamp ``t - W``);
+* its history is the metric over complete ``W``-long buckets before that window, back as far
+  as the detector's ``lookback`` — one bucketed store query (``step_ms = W``) that covers every
+  feature of the model, kept across ticks until a new bucket completes;
+* the baseline (``baseline:`` in YAML) is the same metric over another window: the same window
+  shifted back (e.g. last week), a fixed date range, another model version (dark canary), or —
+  for drift — the training reference profile. Drift metrics consume the baseline inside the
+  metric (current histogram vs baseline histogram, per history bucket too); other metrics pass
+  it to the detector as a ``baseline`` Series.
+
+Backtests call the same functions with past ``t``, so live and replayed verdicts are identical.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+from modelhealth.ingestion.reference import ModelReference
+from modelhealth.rules.drift import drift_values, reference_rows
+from modelhealth.rules.frames import FrameKey, FrameSource
+from modelhealth.rules.metrics import (
+    SCORE_DRIFT_PREFIX,
+    frame_kind,
+    instance_keys,
+    is_drift_metric,
+    metric_frame,
+)
+from modelhealth.types import Series
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """What a rule compares against (YAML ``baseline:``); see module docstring."""
+
+    kind: str  # "reference" | "shifted" | "window" | "version"
+    offset: timedelta | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+    version: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "shifted":
+            return f"same window {self.offset} earlier"
+        if self.kind == "window":
+            return f"fixed window [{self.start_ms}, {self.end_ms}) ms"
+        if self.kind == "version":
+            return f"version {self.version}"
+        return "training reference"
+
+
+@dataclass(frozen=True)
+class RuleQuery:
+    """The part of a rule that decides what to fetch (RuleSpec satisfies it)."""
+
+    model: str
+    metric: str
+    window: timedelta
+    group_by: tuple[str, ...] = ()
+    version: str | None = None
+    features: tuple[str, ...] = ()
+    baseline: BaselineSpec | None = None
+
+
+@dataclass(frozen=True)
+class RulePlan:
+    """The frames one rule needs at one tick."""
+
+    current: FrameKey
+    history: FrameKey | None = None
+    baseline: FrameKey | None = None
+    baseline_history: FrameKey | None = None
+
+    def keys(self) -> list[FrameKey]:
+        return [k for k in (self.current, self.history, self.baseline, self.baseline_history) if k]
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One label set of a rule with the series its detector judges."""
+
+    labels: Mapping[str, str]
+    series: Series
+    baseline: Series | None = None
+
+
+def plan_rule(
+    rule: RuleQuery, lookback: timedelta, end_ms: int, reference: ModelReference | None
+) -> RulePlan:
+    kind = frame_kind(rule.metric)
+    w = int(rule.window.total_seconds() * 1000)
+    by_version = "version" in rule.group_by
+    edges = tuple(reference.score_edges) if kind == "score_hist" and reference else ()
+    cur = FrameKey(kind, end_ms - w, end_ms, None, by_version, rule.version, edges=edges)
+    hist = None
+    if lookback > timedelta(0) and kind != "score_hist":
+        h_end = ((end_ms - w) // w) * w
+        n = max(math.ceil(lookback.total_seconds() * 1000 / w), 1)
+        hist = FrameKey(kind, h_end - n * w, h_end, w, by_version, rule.version, stable=True)
+    b = rule.baseline
+    if b is None or b.kind == "reference":
+        return RulePlan(cur, hist)
+    drift = is_drift_metric(rule.metric)
+    if b.kind == "shifted" and b.offset is not None:
+        off = int(b.offset.total_seconds() * 1000)
+        base = FrameKey(kind, cur.start_ms - off, cur.end_ms - off, None, by_version, rule.version)
+        bh = None
+        if drift and hist is not None:
+            bh = FrameKey(
+                kind,
+                hist.start_ms - off,
+                hist.end_ms - off,
+                w,
+                by_version,
+                rule.version,
+                stable=True,
+            )
+        return RulePlan(cur, hist, base, bh)
+    if b.kind == "window" and b.start_ms is not None and b.end_ms is not None:
+        return RulePlan(cur, hist, FrameKey(kind, b.start_ms, b.end_ms, stable=True))
+    if b.kind == "version":
+        base = FrameKey(kind, cur.start_ms, cur.end_ms, None, False, b.version)
+        bh = None
+        if drift and hist is not None:
+            bh = FrameKey(kind, hist.start_ms, hist.end_ms, w, False, b.version, stable=True)
+        return RulePlan(cur, hist, base, bh)
+    raise ValueError(f"malformed baseline {b!r}")
+
+
+def instances(
+    rule: RuleQuery,
+    plan: RulePlan,
+    source: FrameSource,
+    reference: ModelReference | None,
+) -> list[Instance]:
+    """Every instance of the rule with a value in the current window, with its series.
+
+    Computed once per tick for ALL features of the model and shared by every rule with the
+    same metric, frames and baseline: a model's 50 per-feature rules cost one vectorised
+    computation; each rule then only picks its features."""
+    memo_key = (rule.model, rule.metric, plan, rule.baseline, rule.version, rule.group_by)
+    every = source.memo.get(memo_key)
+    if every is None:
+        every = _all_instances(rule, plan, source, reference)
+        source.memo[memo_key] = every
+    if not rule.features:
+        return every
+    return [i for i in every if _selected(i.labels.get("feature", ""), rule.features)]
+
+
+def _selected(feature: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(feature, p) for p in patterns)
+
+
+def _all_instances(
+    rule: RuleQuery,
+    plan: RulePlan,
+    source: FrameSource,
+    reference: ModelReference | None,
+) -> list[Instance]:
+    w = plan.current.end_ms - plan.current.start_ms
+    cur = _values(rule, plan.current, plan.baseline, source, reference, w)
+    if cur.empty:
+        return []
+    hist = None
+    if plan.history is not None:
+        hist = _values(
+            rule, plan.history, plan.baseline_history or plan.baseline, source, reference, w
+        )
+    base_vals = None
+    if plan.baseline is not None and not is_drift_metric(rule.metric):
+        frame = source.get(plan.baseline, rule.model)
+        base_vals = metric_frame(rule.metric, frame, plan.baseline.end_ms - plan.baseline.start_ms)
+    elif rule.baseline is not None and rule.baseline.kind == "reference":
+        base_vals = _reference_values(rule.metric, reference)
+    return _assemble(rule, plan, cur, hist, base_vals)
+
+
+def _values(
+    rule: RuleQuery,
+    key: FrameKey,
+    base_key: FrameKey | None,
+    source: FrameSource,
+    reference: ModelReference | None,
+    span_ms: int,
+) -> pd.DataFrame:
+    frame = source.get(key, rule.model)
+    if rule.metric.startswith(SCORE_DRIFT_PREFIX):
+        return _score_drift(rule.metric, frame, reference)
+    if not is_drift_metric(rule.metric):
+        return metric_frame(rule.metric, frame, span_ms)
+    name = rule.metric.rsplit(".", 1)[1]
+    keys = instance_keys(frame)
+    if base_key is None:
+        if reference is None:
+            raise LookupError(
+                f"model {rule.model!r} has no reference profile for drift; set 'reference:' "
+                "in its config or give the rule a 'baseline:'"
+            )
+        return drift_values(name, frame, reference_rows(reference), keys, ["feature"], reference)
+    base = source.get(base_key, rule.model)
+    b = rule.baseline
+    match = ["feature"]
+    if b is not None and b.kind == "shifted" and b.offset is not None:
+        match = [k for k in keys if k != "ts"] + (["ts"] if "ts" in keys else [])
+        if "ts" in base.columns:
+            base = base.assign(ts=base["ts"] + int(b.offset.total_seconds() * 1000))
+    elif b is not None and b.kind == "version" and "ts" in keys:
+        match = ["ts", "feature"]
+    return drift_values(name, frame, base, keys, match, reference)
+
+
+def _score_drift(metric: str, frame: pd.DataFrame, ref: ModelReference | None) -> pd.DataFrame:
+    if ref is None or not ref.score_counts:
+        raise LookupError("score drift needs a reference profile with a score histogram")
+    cur = frame.assign(feature="score")
+    base = pd.DataFrame(
+        {
+            "feature": "score",
+            "bin": np.arange(len(ref.score_counts)),
+            "count": np.asarray(ref.score_counts, dtype=np.float64),
+        }
+    )
+    out = drift_values(metric.rsplit(".", 1)[1], cur, base, ["feature"], ["feature"])
+    return out.drop(columns=["feature"])
+
+
+def _reference_values(metric: str, ref: ModelReference | None) -> pd.DataFrame:
+    if ref is None:
+        raise LookupError(f"baseline 'reference' for {metric} needs the model's reference profile")
+    attr = {"feature.null_rate": "null_rate", "feature.special_rate": "special_rate"}.get(metric)
+    if attr is None:
+        raise ValueError(f"the reference profile has no value of {metric}")
+    return pd.DataFrame(
+        {"feature": list(ref.features), "value": [getattr(f, attr) for f in ref.features.values()]}
+    )
+
+
+def _assemble(
+    rule: RuleQuery,
+    plan: RulePlan,
+    cur: pd.DataFrame,
+    hist: pd.DataFrame | None,
+    base_vals: pd.DataFrame | None,
+) -> list[Instance]:
+    keys = [k for k in ("version", "feature") if k in cur.columns]
+    cur = cur.assign(ts=plan.current.start_ms)
+    frames = [cur]
+    if hist is not None and len(hist):
+        frames.append(hist[hist["ts"] < plan.current.start_ms])
+    allv = pd.concat(frames, ignore_index=True) if len(frames) > 1 else cur
+    if keys:
+        allv = allv.merge(cur[keys].drop_duplicates(), on=keys, how="inner")
+        allv = allv.sort_values([*keys, "ts"], kind="stable")
+        codes = allv.groupby(keys, sort=False).ngroup().to_numpy()
+    else:
+        allv = allv.sort_values("ts", kind="stable")
+        codes = np.zeros(len(allv), dtype=np.int64)
+    ts = allv["ts"].to_numpy(dtype=np.int64) // 1000
+    vs = allv["value"].to_numpy(dtype=np.float64)
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    bounds = np.r_[starts, len(codes)]
+    key_rows = allv[keys].to_numpy() if keys else None
+    base_map = _baseline_map(base_vals, keys, rule)
+    out = []
+    for i in range(len(starts)):
+        lo, hi = bounds[i], bounds[i + 1]
+        labels = {"model": rule.model}
+        if rule.version is not None:
+            labels["version"] = rule.version
+        values = dict(zip(keys, key_rows[lo], strict=True)) if key_rows is not None else {}
+        labels.update({k: str(v) for k, v in values.items()})
+        baseline = None
+        if base_map is not None:
+            bv = base_map.get(tuple(str(values[k]) for k in _match_keys(keys, rule)))
+            baseline = Series(np.array([ts[hi - 1]]), np.array([bv if bv is not None else np.nan]))
+        out.append(Instance(labels, Series(ts[lo:hi], vs[lo:hi]), baseline))
+    return out
+
+
+def _match_keys(keys: Sequence[str], rule: RuleQuery) -> list[str]:
+    if rule.baseline is not None and rule.baseline.kind in ("version", "reference", "window"):
+        return [k for k in keys if k != "version"]
+    return list(keys)
+
+
+def _baseline_map(
+    base_vals: pd.DataFrame | None, keys: Sequence[str], rule: RuleQuery
+) -> dict[tuple[str, ...], float] | None:
+    if base_vals is None:
+        return None
+    mk = _match_keys(keys, rule)
+    if any(k not in base_vals.columns for k in mk):
+        return {}
+    if not mk:
+        return {(): float(base_vals["value"].iloc[0])} if len(base_vals) else {}
+    cols = [base_vals[k].astype(str) for k in mk]
+    return {tuple(t): float(v) for *t, v in zip(*cols, base_vals["value"], strict=True)}

@@ -1,0 +1,351 @@
+"""Apache Pinot backend: the same :class:`~modelhealth.store.backend.QueryBackend` answers as
+DuckDB, read from the REALTIME tables that Kafka feeds (``modelhealth pinot init``).
+
+All Pinot SQL of modelhealth lives in this module. Values travel through pinotdb's parameter
+binding (``%(name)s``, strings quoted and escaped by pinotdb); model/version/host/feature names
+are validated by :class:`Scope` / :func:`check_features` first anyway. The only text formatted
+into SQL is fixed fragments, validated table names and ``int`` bucket sizes.
+
+Differences from DuckDB, and why they are bounded:
+
+- **Percentiles** use Pinot's exact ``PERCENTILE(col, p)``: it sorts the window's values and
+  returns the order statistic ``x[floor(n * p)]`` (0-based, clamped to ``n - 1``). DuckDB's
+  ``quantile_cont`` interpolates linearly at rank ``(n - 1) * p``. Both ranks fall in
+  ``[k, k + 1]`` with ``k = floor((n - 1) * p)``, so the two answers differ by at most the gap
+  between two adjacent order statistics, ``x[k + 1] - x[k]`` (:data:`PERCENTILE_RANK_ERROR` =
+  1 rank). The parity test asserts exactly that bound. (t-digest/KLL sketches would be cheaper
+  at scale, but Pinot 0.11 has no KLL and t-digest's error is data-dependent.)
+- **std** of the score is ``sqrt(E[x^2] - E[x]^2)`` from ``SUM(score * score)`` (Pinot 0.11
+  has no ``STDDEV_POP``); equal to DuckDB's to ~1e-9 relative for scores.
+- **kind** / **label** are grouped on instead of ``any_value`` (Pinot has none): identical as
+  long as a feature keeps one kind and a bin one label, which the references guarantee.
+- **outcomes()** joins in pandas after two queries (Pinot 0.11's multi-stage engine is not
+  available/stable for joins): labels of the model, then the window's inferences, restricted to
+  the labelled request ids when there are at most :data:`MAX_IN_LIST` of them.
+- Group-by queries fail loudly (``StoreUnavailable``) if Pinot reports that its per-server
+  group limit was reached rather than returning a silently truncated answer.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import urllib.parse
+from collections.abc import Sequence
+
+import pandas as pd
+
+from modelhealth.clock import Clock, SystemClock
+from modelhealth.errors import StoreUnavailable
+from modelhealth.pinot_schemas import table_name
+from modelhealth.store.backend import LATENCY_QUANTILES, Scope, check_features, finish_summary
+
+PERCENTILE_RANK_ERROR = 1
+"""Pinot's percentile is an order statistic at most this many ranks from DuckDB's (see above)."""
+
+MAX_ROWS = 10_000_000
+"""LIMIT of every query: Pinot's default is 10 rows, which would silently truncate answers."""
+
+MAX_IN_LIST = 10_000
+"""outcomes(): above this many labelled ids, read the whole window instead of an IN list."""
+
+
+class PinotStore:
+    """Queries the Pinot broker; ``PinotStore()`` talks to the local services.
+
+    >>> store = PinotStore("http://127.0.0.1:8099")  # doctest: +SKIP
+    >>> store.latency(Scope("fraud", start_ms, end_ms), step_ms=3_600_000)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        broker_url: str | None = None,
+        *,
+        namespace: str = "",
+        timeout: float = 30.0,
+        clock: Clock | None = None,
+    ) -> None:
+        import httpx
+        import pinotdb
+
+        from modelhealth.services import ports
+
+        self.broker_url = broker_url or ports.PINOT_BROKER_URL
+        url = urllib.parse.urlparse(self.broker_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"broker URL must look like http://host:8099, got {broker_url!r}")
+        self.namespace = namespace
+        self.tables = {n: table_name(n, namespace) for n in _LOGICAL}
+        self.clock = clock or SystemClock()
+        self._session = httpx.Client(timeout=timeout)
+        self._con = pinotdb.connect(
+            host=url.hostname,
+            port=url.port or (443 if url.scheme == "https" else 80),
+            path="/query/sql",
+            scheme=url.scheme,
+            timeout=timeout,
+            session=self._session,
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _query(self, sql: str, params: dict[str, object] | None = None) -> pd.DataFrame:
+        """Run one statement; LIMIT is appended here so no query forgets it."""
+        import pinotdb
+
+        cur = self._con.cursor()
+        try:
+            cur.execute(f"{sql} LIMIT {MAX_ROWS}", params or None)
+            rows = cur.fetchall()
+        except (pinotdb.exceptions.Error, OSError, Exception) as exc:
+            if isinstance(exc, StoreUnavailable):
+                raise
+            raise StoreUnavailable(f"pinot query failed ({self.broker_url}): {exc}") from exc
+        raw = cur.raw_query_response if isinstance(cur.raw_query_response, dict) else {}
+        if raw.get("numGroupsLimitReached"):
+            raise StoreUnavailable(f"pinot group limit reached, answer would be partial: {sql}")
+        names = [d[0] for d in cur.description or []]
+        return pd.DataFrame.from_records(rows, columns=names)
+
+    def _where(
+        self, scope: Scope, features: list[str] | None = None
+    ) -> tuple[str, dict[str, object]]:
+        clauses = ["model = %(model)s", "ts >= %(start)s", "ts < %(end)s"]
+        params: dict[str, object] = {
+            "model": scope.model,
+            "start": int(scope.start_ms),
+            "end": int(scope.end_ms),
+        }
+        if scope.version is not None:
+            clauses.append('"version" = %(version)s')
+            params["version"] = scope.version
+        if scope.host is not None:
+            clauses.append("host = %(host)s")
+            params["host"] = scope.host
+        if features is not None:
+            if not features:
+                clauses.append("1 = 0")
+            else:
+                clauses.append("feature IN (%(features)s)")
+                params["features"] = list(features)
+        return " AND ".join(clauses), params
+
+    @staticmethod
+    def _bucket(step_ms: int | None) -> str:
+        """The bucket-start expression (Pinot 0.11 cannot GROUP BY an alias)."""
+        if step_ms is None:
+            return ""
+        step = int(step_ms)
+        if step <= 0:
+            raise ValueError(f"step_ms must be positive, got {step_ms}")
+        return f"ts - MOD(ts, {step})"
+
+    @staticmethod
+    def _grouped(select: str, keys: Sequence[str], rest: str) -> str:
+        """``SELECT keys..., select FROM rest GROUP BY keys ORDER BY keys``."""
+        keys = [k for k in keys if k]
+        if not keys:
+            return f"SELECT {select} FROM {rest}"
+        head = ", ".join(f"{k} AS bucket" if "MOD(" in k else k for k in keys)
+        order = ", ".join(keys)
+        return f"SELECT {head}, {select} FROM {rest} GROUP BY {order} ORDER BY {order}"
+
+    # -- queries -------------------------------------------------------------------------------
+    def models(self) -> list[str]:
+        df = self._query(f"SELECT DISTINCT model FROM {self.tables['inferences']} ORDER BY model")
+        return [str(m) for m in df["model"]] if len(df) else []
+
+    def versions(self, model: str) -> list[str]:
+        sql = (
+            f'SELECT DISTINCT "version" FROM {self.tables["inferences"]} '
+            'WHERE model = %(model)s ORDER BY "version"'
+        )
+        df = self._query(sql, {"model": model})
+        return [str(v) for v in df["version"]] if len(df) else []
+
+    def time_range(self, model: str | None = None) -> tuple[int, int] | None:
+        where, params = ("WHERE model = %(model)s", {"model": model}) if model else ("", {})
+        df = self._query(
+            f"SELECT COUNT(*) AS n, MIN(ts) AS lo, MAX(ts) AS hi FROM {self.tables['inferences']} "
+            + where,
+            params,
+        )
+        if df.empty or int(df["n"].iloc[0]) == 0:
+            return None
+        return int(df["lo"].iloc[0]), int(df["hi"].iloc[0])
+
+    def latency(
+        self, scope: Scope, step_ms: int | None = None, by_version: bool = False
+    ) -> pd.DataFrame:
+        where, params = self._where(scope)
+        qs = ", ".join(
+            f"PERCENTILE(latency_ms, {round(q * 100)}) AS p{round(q * 100)}"
+            for q in LATENCY_QUANTILES
+        )
+        select = f'COUNT(*) AS "count", SUM(is_error) AS errors, AVG(latency_ms) AS "mean", {qs}'
+        keys = [self._bucket(step_ms), '"version"' if by_version else ""]
+        sql = self._grouped(select, keys, f"{self.tables['inferences']} WHERE {where}")
+        return _empty_stats(_ints(self._query(sql, params), "count", "errors"))
+
+    def score(self, scope: Scope, step_ms: int | None = None) -> pd.DataFrame:
+        where, params = self._where(scope)
+        select = (
+            'COUNT(*) AS "count", AVG(score) AS "mean", SUM(score * score) AS sum_sq, '
+            "PERCENTILE(score, 50) AS p50, PERCENTILE(score, 90) AS p90, "
+            'MIN(score) AS "min", MAX(score) AS "max"'
+        )
+        sql = self._grouped(
+            select, [self._bucket(step_ms)], f"{self.tables['inferences']} WHERE {where}"
+        )
+        df = _empty_stats(_ints(self._query(sql, params), "count"))
+        n = df["count"].astype("float64")
+        var = df["sum_sq"] / n.where(n > 0) - df["mean"] ** 2
+        df.insert(df.columns.get_loc("mean") + 1, "std", var.clip(lower=0) ** 0.5)
+        return df.drop(columns=["sum_sq"])
+
+    def score_histogram(self, scope: Scope, edges: Sequence[float]) -> pd.DataFrame:
+        """Cumulative counts ``#(score >= edge)`` in one pass; bins are their differences."""
+        where, params = self._where(scope)
+        values = [float(e) for e in edges]
+        if not all(math.isfinite(e) for e in values):
+            raise ValueError(f"histogram edges must be finite, got {list(edges)}")
+        parts = ['COUNT(*) AS "n"']
+        for i, edge in enumerate(values):
+            params[f"e{i}"] = edge
+            parts.append(f"SUM(CASE WHEN score >= %(e{i})s THEN 1 ELSE 0 END) AS ge{i}")
+        row = self._query(
+            f"SELECT {', '.join(parts)} FROM {self.tables['inferences']} WHERE {where}", params
+        ).iloc[0]
+        # With sorted edges, bin b holds #(>= edge[b-1]) - #(>= edge[b]); bin = #edges <= score.
+        at_least = [int(row["n"])] + [int(row[f"ge{i}"]) for i in range(len(values))] + [0]
+        counts = [at_least[b] - at_least[b + 1] for b in range(len(values) + 1)]
+        out = pd.DataFrame({"bin": range(len(counts)), "count": counts})
+        out = out[out["count"] > 0].reset_index(drop=True)
+        return out.astype({"bin": "int64", "count": "int64"})
+
+    def feature_summary(
+        self,
+        scope: Scope,
+        features: Sequence[str] | None = None,
+        step_ms: int | None = None,
+        by_version: bool = False,
+    ) -> pd.DataFrame:
+        where, params = self._where(scope, check_features(features))
+        select = (
+            'SUM("count") AS "count", SUM(nulls) AS nulls, SUM(specials) AS specials, '
+            'SUM("valid") AS "valid", SUM("sum") AS "sum", SUM(sum_sq) AS sum_sq, '
+            'MIN("min") AS "min", MAX("max") AS "max"'
+        )
+        keys = [self._bucket(step_ms), '"version"' if by_version else "", "feature", "kind"]
+        sql = self._grouped(select, keys, f"{self.tables['feature_stats']} WHERE {where}")
+        return finish_summary(_ints(self._query(sql, params)))
+
+    def feature_histograms(
+        self,
+        scope: Scope,
+        features: Sequence[str] | None = None,
+        step_ms: int | None = None,
+        by_version: bool = False,
+    ) -> pd.DataFrame:
+        where, params = self._where(scope, check_features(features))
+        keys = [self._bucket(step_ms), '"version"' if by_version else "", "feature", '"bin"']
+        keys.append('"label"')
+        sql = self._grouped(
+            'SUM("count") AS "count"', keys, f"{self.tables['feature_bins']} WHERE {where}"
+        )
+        return _ints(self._query(sql, params), "bin", "count")
+
+    def outcomes(self, scope: Scope, step_ms: int | None = None) -> pd.DataFrame:
+        columns = ["ts", "request_id", "score", "label", "ts_label"]
+        labels = self._query(
+            f'SELECT request_id, "label", ts FROM {self.tables["outcomes"]} '
+            "WHERE model = %(model)s",
+            {"model": scope.model},
+        )
+        if labels.empty:
+            return pd.DataFrame({c: pd.Series(dtype=_OUTCOME_DTYPES[c]) for c in columns})
+        where, params = self._where(scope)
+        ids = sorted(set(labels["request_id"]))
+        if len(ids) <= MAX_IN_LIST:
+            where += " AND request_id IN (%(ids)s)"
+            params["ids"] = ids
+        preds = self._query(
+            f"SELECT ts, request_id, score FROM {self.tables['inferences']} "
+            f"WHERE {where} AND request_id <> ''",
+            params,
+        )
+        labels = labels.rename(columns={"ts": "ts_label"})
+        df = preds.merge(labels, on="request_id", how="inner")[columns]
+        df = df.sort_values(["ts", "request_id"], kind="stable").reset_index(drop=True)
+        df = df.astype(_OUTCOME_DTYPES)
+        if step_ms is not None and len(df):
+            df["ts"] = (df["ts"] // step_ms) * step_ms
+        return df
+
+    def last_seen(self) -> pd.DataFrame:
+        df = self._query(
+            f"SELECT model, MAX(ts) AS last_ts FROM {self.tables['inferences']} "
+            "GROUP BY model ORDER BY model"
+        )
+        if df.empty:
+            return pd.DataFrame(
+                {"model": pd.Series(dtype=object), "last_ts": pd.Series(dtype="int64")}
+            )
+        return df.astype({"last_ts": "int64"})
+
+    def count(self, table: str) -> int:
+        """Rows Pinot can query in logical ``table`` (consumed from Kafka so far)."""
+        df = self._query(f'SELECT COUNT(*) AS "n" FROM {self.tables[table]}')
+        return int(df["n"].iloc[0])
+
+    def wait_for_rows(self, table: str, n: int, timeout: float = 120.0) -> int:
+        """Block until Pinot has consumed at least ``n`` rows of ``table``; return the count.
+
+        Kafka -> Pinot is asynchronous, so a caller that just produced ``n`` rows waits here
+        before querying. Raises ``TimeoutError`` with the count reached.
+        """
+        deadline = self.clock.monotonic() + timeout
+        delay = 0.05
+        while True:
+            try:
+                have = self.count(table)
+            except StoreUnavailable:  # a table created a moment ago is briefly unknown
+                have = -1
+            if have >= n:
+                return have
+            if self.clock.monotonic() >= deadline:
+                raise TimeoutError(f"pinot table {self.tables[table]} has {have} of {n} rows")
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def close(self) -> None:
+        self._con.close()
+        self._session.close()
+
+
+_LOGICAL = ("inferences", "feature_stats", "feature_bins", "outcomes")
+_OUTCOME_DTYPES = {
+    "ts": "int64",
+    "request_id": "object",
+    "score": "float64",
+    "label": "float64",
+    "ts_label": "int64",
+}
+
+
+def _ints(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
+    """Pinot answers SUM and bucket arithmetic as DOUBLE; DuckDB's columns are integers."""
+    df = df.rename(columns={"bucket": "ts"})
+    for c in (*cols, "ts", "nulls", "specials", "valid"):
+        if c in df.columns and len(df):
+            df[c] = df[c].astype("float64").astype("int64")
+    return df
+
+
+def _empty_stats(df: pd.DataFrame) -> pd.DataFrame:
+    """Pinot reports aggregates over zero rows as +-Infinity; DuckDB says NULL (NaN)."""
+    for c in df.columns:
+        if c not in ("ts", "version", "count", "errors") and len(df):
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+            if "count" in df.columns:
+                df.loc[df["count"] == 0, c] = float("nan")
+    return df

@@ -1,0 +1,104 @@
+"""LearnedDetector behaves like every other Detector: quiet on normal data, loud on spikes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelhealth.anomaly.detector import LearnedDetector
+from modelhealth.anomaly.model import LearnedModel
+from modelhealth.errors import EmptyWindow
+from modelhealth.types import Detector, DetectorResult, Series
+
+STEP = 300
+
+
+def _noisy(n: int = 600, seed: int = 1) -> np.ndarray:
+    t = np.arange(n)
+    rng = np.random.default_rng(seed)
+    return 100 + 10 * np.sin(2 * np.pi * t / 288) + rng.normal(0, 1.0, n)
+
+
+def test_is_a_detector_named_learned(model_dir: Path):
+    det = LearnedDetector(model_dir)
+    assert isinstance(det, Detector)
+    assert det.name == "learned"
+
+
+def test_flat_series_does_not_trigger(tiny_model: LearnedModel):
+    det = LearnedDetector.from_model(tiny_model)
+    flat = Series.from_values(np.full(500, 42.0), step_s=STEP)
+    assert det.evaluate(flat).anomalous is False
+    assert not det.scan(flat).any()
+
+
+def test_normal_noise_does_not_trigger_but_spike_does(tiny_model: LearnedModel):
+    det = LearnedDetector.from_model(tiny_model)
+    values = _noisy()
+    normal = det.evaluate(Series.from_values(values, step_s=STEP))
+    assert normal.anomalous is False
+    assert normal.lower is not None and normal.upper is not None
+    assert normal.lower <= values[-1] <= normal.upper
+    spiked = values.copy()
+    spiked[-1] += 80.0
+    res = det.evaluate(Series.from_values(spiked, step_s=STEP))
+    assert res.anomalous is True
+    assert res.score > 1.0
+    assert res.value == pytest.approx(spiked[-1])
+
+
+def test_results_are_deterministic(model_dir: Path):
+    values = _noisy(seed=4)
+    values[-1] += 60
+    series = Series.from_values(values, step_s=STEP)
+    a = LearnedDetector(model_dir).evaluate(series)
+    b = LearnedDetector(model_dir).evaluate(series)
+    assert a == b
+    assert np.array_equal(
+        LearnedDetector(model_dir).scores(series), LearnedDetector(model_dir).scores(series)
+    )
+
+
+def test_newest_point_verdict_matches_scan(tiny_model: LearnedModel):
+    det = LearnedDetector.from_model(tiny_model)
+    values = _noisy(seed=7)
+    values[-1] -= 70
+    series = Series.from_values(values, step_s=STEP)
+    assert det.evaluate(series).anomalous == bool(det.scan(series)[-1]) is True
+
+
+def test_empty_or_all_nan_raises_empty_window(tiny_model: LearnedModel):
+    det = LearnedDetector.from_model(tiny_model)
+    with pytest.raises(EmptyWindow):
+        det.evaluate(Series.from_values([]))
+    with pytest.raises(EmptyWindow):
+        det.evaluate(Series.from_values([np.nan, np.nan, np.nan]))
+    with pytest.raises(EmptyWindow):
+        det.scan(Series.from_values([]))
+
+
+def test_short_history_is_not_judged(tiny_model: LearnedModel):
+    res = LearnedDetector.from_model(tiny_model).evaluate(Series.from_values([1.0, 2.0, 500.0]))
+    assert res.anomalous is False
+    assert "not enough" in res.detail
+
+
+def test_baseline_is_used_as_history(tiny_model: LearnedModel):
+    det = LearnedDetector.from_model(tiny_model)
+    values = _noisy(seed=9)
+    values[-1] += 80
+    full = Series.from_values(values, step_s=STEP)
+    baseline, current = Series(full.timestamps[:-3], full.values[:-3]), full.tail(3)
+    assert det.evaluate(current).anomalous is False  # three points: too short alone
+    assert det.evaluate(current, baseline) == det.evaluate(full)
+
+
+def test_result_round_trips_through_json(tiny_model: LearnedModel):
+    values = _noisy(seed=2)
+    values[-1] += 80
+    res = LearnedDetector.from_model(tiny_model).evaluate(Series.from_values(values, step_s=STEP))
+    back = DetectorResult(**json.loads(res.to_json()))
+    assert back == res

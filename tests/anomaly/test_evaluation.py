@@ -1,0 +1,65 @@
+"""Event-level P/R/F1 with hand-computed expectations, and the post-processing helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from modelhealth.anomaly.evaluation import EventCounts, event_counts
+from modelhealth.anomaly.postprocess import Incident, group_incidents, novel, run_at_least
+
+
+def _mask(n: int, on: list[int]) -> np.ndarray:
+    m = np.zeros(n, dtype=bool)
+    m[on] = True
+    return m
+
+
+def test_event_counts_by_hand():
+    # windows [10, 19] (caught at 12 and 15) and [40, 49] (missed);
+    # outside alerts at 25, 30 (gap 5 <= 12: one event) and 60 (gap 30: second event).
+    alerts = _mask(100, [12, 15, 25, 30, 60])
+    c = event_counts(alerts, [(10, 19), (40, 49)], merge_gap=12)
+    assert (c.tp, c.fn, c.fp) == (1, 1, 2)
+    assert c.precision == pytest.approx(1 / 3)
+    assert c.recall == pytest.approx(1 / 2)
+    assert c.f1 == pytest.approx(2 * (1 / 3) * (1 / 2) / (1 / 3 + 1 / 2))  # 0.4
+
+
+def test_merge_gap_boundary_and_warmup():
+    alerts = _mask(100, [2, 50, 62, 75])
+    # 62-50 = 12 merges; 75-62 = 13 splits; alert at 2 is in the warm-up and ignored;
+    # the window [0, 5] ends inside the warm-up so it is not scored at all.
+    c = event_counts(alerts, [(0, 5)], merge_gap=12, warmup=10)
+    assert (c.tp, c.fn, c.fp) == (0, 0, 2)
+    assert c.f1 == 0.0
+
+
+def test_counts_sum_over_files():
+    total = EventCounts(2, 1, 1) + EventCounts(1, 0, 3)
+    assert (total.tp, total.fn, total.fp) == (3, 1, 4)
+    assert total.precision == pytest.approx(3 / 7)
+    assert total.recall == pytest.approx(3 / 4)
+    assert EventCounts().f1 == 0.0
+
+
+def test_run_at_least_and_novelty():
+    m = np.array([1, 1, 0, 1, 1, 1, 0], bool)
+    assert run_at_least(m, 2).tolist() == [False, True, False, False, True, True, False]
+    assert run_at_least(m, 1).tolist() == m.tolist()
+    score = np.array([1.0, 3.0, 2.0, 2.5, 4.0])
+    assert novel(score, 2).tolist() == [True, True, False, False, True]
+
+
+def test_group_incidents_merges_features_of_one_model():
+    ts = 60 * np.arange(10)
+    masks = {
+        "latency": _mask(10, [2, 3]),
+        "null_rate": _mask(10, [4]),
+        "psi_age": _mask(10, [9]),
+    }
+    got = group_incidents(masks, ts, gap_s=60)
+    assert got == [
+        Incident(120, 240, ("latency", "null_rate")),
+        Incident(540, 540, ("psi_age",)),
+    ]

@@ -1,0 +1,63 @@
+"""The model artefact: save/load round-trip and clear errors for bad paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelhealth.anomaly.model import FORMAT, VERSION, LearnedModel, ModelLoadError
+
+
+def _series(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    values = 50 + rng.normal(0, 2, 800)
+    values[500] += 40
+    return 300 * np.arange(800), values
+
+
+def test_save_load_round_trip_gives_identical_scans(tiny_model: LearnedModel, model_dir: Path):
+    loaded = LearnedModel.load(model_dir)
+    ts, vs = _series()
+    a, b = tiny_model.scan(ts, vs), loaded.scan(ts, vs)
+    np.testing.assert_allclose(a.prob, b.prob, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(a.alerts, b.alerts)
+    np.testing.assert_allclose(a.upper, b.upper, rtol=1e-9)
+    assert loaded.post == tiny_model.post
+    assert loaded.info["train_files"] == tiny_model.info["train_files"]
+
+
+def test_meta_json_is_versioned(model_dir: Path):
+    meta = json.loads((model_dir / "meta.json").read_text())
+    assert meta["format"] == FORMAT and meta["version"] == VERSION
+    assert (model_dir / "classifier.txt").read_text().startswith("tree")
+    assert sorted(p.name for p in model_dir.glob("forecast_*.txt")) == [
+        "forecast_mean.txt",
+        "forecast_q0.02.txt",
+        "forecast_q0.5.txt",
+        "forecast_q0.98.txt",
+    ]
+
+
+def test_missing_directory_names_the_file(tmp_path: Path):
+    with pytest.raises(ModelLoadError, match=r"meta.json: not found"):
+        LearnedModel.load(tmp_path / "nope")
+
+
+def test_wrong_version_is_rejected(model_dir: Path, tmp_path: Path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in model_dir.iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    meta = json.loads((bad / "meta.json").read_text())
+    meta["version"] = VERSION + 1
+    (bad / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match=r"expected 'modelhealth-learned-detector'/1"):
+        LearnedModel.load(bad)
+    meta["version"] = VERSION
+    (bad / "meta.json").write_text(json.dumps(meta))
+    (bad / "forecast_q0.5.txt").unlink()
+    with pytest.raises(ModelLoadError, match=r"forecast_q0.5.txt: missing model file"):
+        LearnedModel.load(bad)

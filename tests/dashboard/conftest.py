@@ -1,0 +1,62 @@
+"""A seeded DuckDB *file* plus rules state, as the dashboard reads them in production.
+
+The session-wide ``seeded_store`` is in-memory; the dashboard (AppTest and the real
+``streamlit run`` subprocess) needs a file, and the Alerts page needs a history the rules
+engine really wrote, so this fixture backfills one day and replays the example rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from modelhealth.clock import FakeClock
+from modelhealth.demo.fleet import fleet
+from modelhealth.demo.traffic import backfill
+from modelhealth.ingestion import Monitor
+from modelhealth.ingestion.reference import ModelReference
+from modelhealth.rules.config import load_rules
+from modelhealth.rules.evaluator import Evaluator
+from modelhealth.rules.state import AlertStateStore
+from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
+from tests.conftest import T0
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "examples" / "rules"
+REFS = ROOT / "examples" / "references"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    db: Path
+    rules: Path
+    state_dir: Path
+
+    def argv(self) -> list[str]:
+        return [
+            "--db", str(self.db), "--rules", str(self.rules), "--state-dir", str(self.state_dir),
+            "--now", T0.isoformat(),
+        ]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    root = tmp_path_factory.mktemp("dashboard")
+    db, state_dir = root / "fleet.duckdb", root / "state"
+    refs = {p.stem: ModelReference.load(p) for p in REFS.glob("*.json")}
+    store = DuckDBStore(db)
+    monitor = Monitor(DuckDBSink(store), refs, clock=FakeClock(T0))
+    backfill(monitor, fleet(), T0, days=1.0)
+    monitor.flush()
+    rules = load_rules([RULES])
+    assert rules.ok, rules.issues
+    ev = Evaluator(rules.rules, store, state=AlertStateStore(state_dir / "alerts.json"))
+    at = T0 - timedelta(hours=7)
+    while at <= T0:
+        ev.tick(at)
+        at += timedelta(minutes=5)
+    store.close()
+    return Deployment(db, RULES, state_dir)

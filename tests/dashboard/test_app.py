@@ -1,0 +1,258 @@
+"""Every dashboard page under streamlit's AppTest, on a seeded DuckDB file with real alerts.
+
+Assertions compare what the page shows (metrics, table cells, plotted series) with the same
+numbers queried straight from the store, so a page that renders the wrong data fails.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from modelhealth.clock import to_epoch_ms
+from modelhealth.dashboard.context import TimeWindow
+from modelhealth.rules.state import AlertStateStore
+from modelhealth.store.backend import Scope
+from modelhealth.store.duckdb import DuckDBStore
+from modelhealth.types import AlertState
+from tests.conftest import T0
+from tests.dashboard.conftest import ROOT, Deployment
+
+APP = str(ROOT / "modelhealth" / "dashboard" / "app.py")
+DAY = TimeWindow.ending(T0, timedelta(hours=24))
+
+
+@pytest.fixture
+def app(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setattr(sys, "argv", ["app.py", *deployment.argv()])
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture(scope="module")
+def store(deployment: Deployment) -> Iterator[DuckDBStore]:
+    s = DuckDBStore(deployment.db, read_only=True)
+    yield s
+    s.close()
+
+
+def figure(at: AppTest, key: str) -> dict:
+    """The plotly figure JSON of the chart with widget ``key``."""
+    for el in at.get("plotly_chart"):
+        spec = json.loads(el.proto.spec)
+        if el.proto.id and key in el.proto.id:
+            return spec
+    raise AssertionError(f"no plotly chart with key {key!r}")
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def go(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_fleet_shows_status_qps_p99_and_worst_drift(app: AppTest, store: DuckDBStore) -> None:
+    assert not app.error
+    table = app.dataframe[0].value.set_index("model")
+    assert list(table.index) == ["churn", "fraud", "ranker", "search"]
+    # open alerts written by the rules engine decide the colour
+    assert table.loc["fraud", "status"].endswith("red")  # p99 regression: critical
+    assert table.loc["ranker", "status"].endswith("red")  # constant feature: critical
+    assert table.loc["churn", "status"].endswith("amber")  # drift warning
+    assert table.loc["search", "status"].endswith("green")
+    assert metrics(app) == {"Models": "4", "🔴 red": "2", "🟠 amber": "1", "🟢 green": "1"}
+    lat = store.latency(DAY.scope("fraud"))
+    assert table.loc["fraud", "qps"] == pytest.approx(lat["count"].iloc[0] / 86_400)
+    assert table.loc["fraud", "p99 ms"] == pytest.approx(lat["p99"].iloc[0])
+    assert table.loc["ranker", "worst drift"] == "ctr_7d"
+    assert table.loc["churn", "worst drift"] == "ui_session_minutes"
+    assert table.loc["search", "last data (UTC)"].startswith("2026-11-20 11:59")
+    p99 = figure(app, "fleet_p99")
+    assert sorted(t["name"] for t in p99["data"]) == ["churn", "fraud", "ranker", "search"]
+
+
+def test_fleet_marks_stale_models_red(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later = (T0 + timedelta(hours=2)).isoformat()
+    argv = [*deployment.argv()[:-1], later]
+    monkeypatch.setattr(sys, "argv", ["app.py", *argv])
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    table = at.dataframe[0].value.set_index("model")
+    assert table.loc["search", "status"].endswith("red")
+    assert table.loc["search", "why"].startswith("stale: no data for 2.0 h")
+
+
+def test_model_page_latency_qps_score_and_features(app: AppTest, store: DuckDBStore) -> None:
+    app.sidebar.selectbox(key="model").set_value("churn")
+    go(app, "model")
+    scope = DAY.scope("churn")
+    total = store.latency(scope)
+    shown = metrics(app)
+    assert shown["Requests"] == f"{int(total['count'].iloc[0]):,}"
+    assert shown["p99 latency"] == f"{total['p99'].iloc[0]:.1f} ms"
+    lat = figure(app, "latency")
+    assert [t["name"] for t in lat["data"]] == ["mean", "p50", "p75", "p90", "p99"]
+    buckets = store.latency(scope, step_ms=DAY.step_ms)
+    assert lat["data"][4]["y"] == pytest.approx(list(buckets["p99"]))
+    qps = figure(app, "qps")
+    assert qps["data"][0]["y"] == pytest.approx(list(buckets["count"] / (DAY.step_ms / 1000)))
+    assert {t["name"] for t in figure(app, "score")["data"]} >= {"p50", "p90", "mean"}
+    feats = app.dataframe[0].value
+    assert feats["feature"].iloc[0] == "ui_session_minutes"  # sorted by drift, worst first
+    assert feats["drift"].iloc[0] > 10 * feats["drift"].iloc[1]  # 6 of 24 h drifted
+    summary = store.feature_summary(scope).set_index("feature")
+    row = feats.set_index("feature").loc["monthly_charges"]
+    assert row["min"] == pytest.approx(summary.loc["monthly_charges", "min"])
+    assert row["null rate"] == pytest.approx(0.0)
+    assert len(row["drift trend"]) >= 20
+    hist = figure(app, "feature_hist")
+    assert [t["name"] for t in hist["data"]] == ["current", "baseline (reference)"]
+    assert sum(hist["data"][0]["y"]) == pytest.approx(1.0)
+
+
+def test_model_page_filters_by_version_and_host(app: AppTest, store: DuckDBStore) -> None:
+    app.sidebar.selectbox(key="model").set_value("fraud")
+    go(app, "model")
+    app.selectbox(key="model_version").set_value("v3").run()
+    app.text_input(key="model_host_text").set_value("host-a").run()
+    assert not app.exception
+    n = store.latency(DAY.scope("fraud", version="v3", host="host-a"))["count"].iloc[0]
+    assert metrics(app)["Requests"] == f"{int(n):,}"
+    assert n < store.latency(DAY.scope("fraud"))["count"].iloc[0]
+    app.selectbox(key="model_feature").set_value("merchant_category").run()
+    hist = figure(app, "feature_hist")
+    assert "__other__" in hist["data"][0]["x"]
+
+
+def test_drift_heatmap_orders_features_by_drift(app: AppTest) -> None:
+    app.sidebar.selectbox(key="model").set_value("churn")
+    go(app, "drift")
+    heat = figure(app, "heatmap")["data"][0]
+    assert heat["type"] == "heatmap"
+    assert heat["y"][0] == "ui_session_minutes"
+    assert len(heat["y"]) == 5 and len(heat["x"]) >= 90
+    summary = app.dataframe[0].value.set_index("feature")
+    # the UI migration started 6 h before T0: about a quarter of the day's buckets drift
+    assert 20 <= summary.loc["ui_session_minutes", "drifted buckets"] <= 26
+    assert summary.loc["plan", "drifted buckets"] == 0
+    app.selectbox(key="heat_metric").set_value("js").run()
+    assert figure(app, "heatmap")["data"][0]["colorbar"]["title"]["text"] == "js"
+
+
+def test_canary_compares_candidate_with_serving(app: AppTest, store: DuckDBStore) -> None:
+    app.sidebar.selectbox(key="model").set_value("fraud")
+    app.sidebar.selectbox(key="range").set_value("Last 6 hours")
+    go(app, "canary")
+    versions = app.dataframe[0].value.set_index("version")
+    assert set(versions.index) == {"v2", "v3"}
+    six = TimeWindow.ending(T0, timedelta(hours=6))
+    by_version = store.latency(six.scope("fraud"), by_version=True).set_index("version")
+    assert versions.loc["v3", "p99"] == pytest.approx(by_version.loc["v3", "p99"])
+    assert versions.loc["v3", "p99"] > 3 * versions.loc["v2", "p99"]  # the slow tail
+    names = [t["name"] for t in figure(app, "canary_lat")["data"]]
+    assert names == ["v2 p50", "v3 p50", "v2 p99", "v3 p99"]
+    score = figure(app, "canary_score")
+    assert [t["name"] for t in score["data"]] == ["v2", "v3"]
+    drift = app.dataframe[1].value
+    assert set(drift["feature"]) == {
+        "amount", "txn_velocity", "account_age_days", "country", "merchant_category",
+    }  # fmt: skip
+    assert not drift["drifted"].any()  # same traffic apart from latency
+
+
+def test_canary_explains_single_version_models(app: AppTest) -> None:
+    app.sidebar.selectbox(key="model").set_value("search")
+    go(app, "canary")
+    assert "single version" in app.info[0].value
+
+
+def test_alerts_page_timeline_and_silences(app: AppTest, deployment: Deployment) -> None:
+    go(app, "alerts")
+    state = AlertStateStore(deployment.state_dir / "alerts.json")
+    firing = [a for a in state.alerts.values() if a.state == AlertState.FIRING]
+    assert metrics(app)["Firing"] == str(len(firing))
+    history_lines = (deployment.state_dir / "history.jsonl").read_text().splitlines()
+    assert metrics(app)["Transitions"] == str(len(history_lines))
+    timeline = figure(app, "incident_timeline")
+    rows = {y for t in timeline["data"] for y in t["y"]}
+    assert "fraud / p99-latency" in rows
+    assert "churn / feature-drift [ui_session_minutes]" in rows
+    incidents = app.dataframe[1].value
+    assert "merchant_category" in set(incidents["feature"])
+    # silence the fraud latency alert, see it muted, then unsilence it
+    target = "alertname=p99-latency model=fraud"
+    app.selectbox(key="sil_matchers").set_value(target)
+    app.text_input(key="sil_comment").set_value("rolling back v3")
+    app.button(key="FormSubmitter:silence_form-Silence").click().run()
+    assert not app.exception
+    assert any("Silenced" in s.value for s in app.success)
+    app.run()
+    table = app.dataframe[0].value
+    muted = table[table["silenced"]]
+    assert list(muted["alertname"]) == ["p99-latency"]
+    expire = [b for b in app.button if b.key and b.key.startswith("expire_")]
+    assert len(expire) == 1
+    expire[0].click().run()
+    assert not app.dataframe[0].value["silenced"].any()
+
+
+def test_configs_page_validates_and_backtests(app: AppTest) -> None:
+    app.sidebar.selectbox(key="model").set_value("fraud")
+    go(app, "configs")
+    assert metrics(app) == {"Config files": "4", "Valid": "4", "Rules loaded": "16"}
+    assert all("✅ valid" in e.label for e in app.expander)
+    app.button(key="bt_run").click().run()
+    assert not app.exception
+    firings = app.dataframe[0].value
+    latency = firings[firings["rule"] == "p99-latency"]
+    assert list(latency["labels"]) == ["version=v3"]  # only the canary regressed
+    start = latency["start"].iloc[0]
+    assert (
+        pd.Timestamp(T0 - timedelta(hours=3))
+        <= start
+        <= pd.Timestamp(T0 - timedelta(hours=2, minutes=30))
+    )
+    names = [t.get("name") for t in figure(app, "bt_chart")["data"]]
+    assert "p99" in names and "fires: p99-latency" in names
+    assert to_epoch_ms(T0) == DAY.end_ms
+
+
+def test_configs_page_reports_invalid_files(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        "model: fraud\nrules:\n  - name: x\n    metric: latency.p98\n    window: 5m\n"
+        "    detector: {type: threshold, above: 1}\n"
+    )
+    argv = deployment.argv()
+    argv[argv.index("--rules") + 1] = str(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["app.py", *argv])
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    go(at, "configs")
+    assert metrics(at)["Valid"] == "0"
+    assert "❌ 1 issue(s)" in at.expander[0].label
+    assert "bad.yaml:4" in at.warning[0].value and "latency.p98" in at.warning[0].value
+
+
+def test_time_range_picker_changes_the_window(app: AppTest, store: DuckDBStore) -> None:
+    app.sidebar.selectbox(key="model").set_value("fraud")
+    app.sidebar.selectbox(key="range").set_value("Last 1 hour")
+    go(app, "model")
+    hour = Scope("fraud", to_epoch_ms(T0) - 3_600_000, to_epoch_ms(T0))
+    n = store.latency(hour)["count"].iloc[0]
+    assert metrics(app)["Requests"] == f"{int(n):,}"
+    assert len(figure(app, "latency")["data"][0]["x"]) == 60  # one-minute buckets

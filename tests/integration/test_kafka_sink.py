@@ -1,0 +1,108 @@
+"""KafkaSink against the real broker: ordering per model, back-pressure, errors, dead letters."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelhealth.ingestion.batch import EventBatch, ParkedEvent
+from modelhealth.ingestion.kafka_sink import KafkaSink, KafkaSinkError
+from modelhealth.pinot_schemas import parked_topic, topic_name
+from modelhealth.pinot_schemas.init import drop_pinot
+from modelhealth.services import ensure_topic
+from modelhealth.services.ports import KAFKA_BOOTSTRAP
+
+pytestmark = pytest.mark.integration
+
+
+def _inferences(n: int, models: tuple[str, ...] = ("a", "b")) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "ts": np.arange(n, dtype=np.int64) + 1_767_225_600_000,
+            "model": [models[i % len(models)] for i in range(n)],
+            "version": "v1",
+            "host": "h",
+            "request_id": [f"r{i}" for i in range(n)],
+            "score": np.linspace(0, 1, n),
+            "latency_ms": np.linspace(1, 50, n),
+            "is_error": np.zeros(n, np.int32),
+        }
+    )
+
+
+def _consume(topic: str, n: int) -> list[tuple[int, bytes | None, dict[str, object]]]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=KAFKA_BOOTSTRAP, auto_offset_reset="earliest",
+        consumer_timeout_ms=10_000, group_id=None,
+    )  # fmt: skip
+    out = []
+    try:
+        for record in consumer:
+            out.append((record.partition, record.key, json.loads(record.value)))
+            if len(out) >= n:
+                break
+    finally:
+        consumer.close()
+    return out
+
+
+@pytest.fixture
+def namespace(jvm_services: None) -> Iterator[str]:
+    ns = f"sink{uuid.uuid4().hex[:8]}_"
+    ensure_topic(topic_name("inferences", ns), partitions=2)
+    ensure_topic(parked_topic(ns), partitions=1)
+    yield ns
+    drop_pinot(ns)  # no tables exist (404s are fine); deletes the topics
+
+
+def test_rows_keep_per_model_order_under_back_pressure(namespace: str) -> None:
+    sink = KafkaSink(namespace=namespace, max_buffer_bytes=8_192, flush_each_write=False)
+    frame = _inferences(2_000)
+    sink.write(EventBatch(inferences=frame))
+    sink.close()
+    assert sink.stats.blocked > 10  # the 8 KiB bound made the writer wait for acks
+    assert sink.stats.sent[topic_name("inferences", namespace)] == 2_000
+    got = _consume(topic_name("inferences", namespace), 2_000)
+    assert len(got) == 2_000
+    for model in ("a", "b"):
+        rows = [(p, r) for p, k, r in got if k == model.encode()]
+        assert len({p for p, _ in rows}) == 1  # one model, one partition
+        assert [r["ts"] for _, r in rows] == sorted(r["ts"] for _, r in rows)
+        assert all(r["model"] == model for _, r in rows)
+    first = next(r for _, _, r in got if r["request_id"] == "r0")
+    assert first == json.loads(frame.iloc[0].to_json()) | {"ts": int(frame["ts"][0])}
+
+
+def test_delivery_errors_are_raised_and_counted(namespace: str) -> None:
+    sink = KafkaSink(namespace=namespace, producer_config={"max_request_size": 64})
+    with pytest.raises(KafkaSinkError) as err:
+        sink.write(EventBatch(inferences=_inferences(3)))
+    assert err.value.failed == 1 and "MessageSizeTooLarge" in str(err.value)
+    assert sink.stats.failed[topic_name("inferences", namespace)] == 1
+    sink.close()
+
+
+def test_rows_that_pinot_would_drop_are_refused(namespace: str) -> None:
+    frame = _inferences(2)
+    frame.loc[1, "score"] = float("nan")
+    sink = KafkaSink(namespace=namespace)
+    with pytest.raises(KafkaSinkError, match="not JSON-safe"):
+        sink.write(EventBatch(inferences=frame))
+    sink.close()
+
+
+def test_parked_events_go_to_the_dead_letter_topic(namespace: str) -> None:
+    sink = KafkaSink(namespace=namespace)
+    parked = ParkedEvent(reason="bad_score: score must be finite", event='{"score": "x"}', ts=5)
+    sink.write(EventBatch(parked=[parked]))
+    sink.close()
+    ((_, key, value),) = _consume(parked_topic(namespace), 1)
+    assert key is None
+    assert value == {"ts": 5, "reason": parked.reason, "event": parked.event}

@@ -1,0 +1,276 @@
+"""SDK -> Kafka -> Pinot gives the same answers as SDK -> DuckDB on the same events.
+
+Three simulated hours of the demo fleet (with references, so feature bins are real) plus
+labelled outcomes go through one ``Monitor`` whose sink tees into ``KafkaSink`` and an
+in-memory DuckDB store. Every table and topic is private to this session (a random namespace)
+and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelhealth.clock import FakeClock, to_epoch_ms
+from modelhealth.demo.fleet import fleet, training_sample
+from modelhealth.demo.traffic import backfill
+from modelhealth.ingestion import Monitor, build_reference
+from modelhealth.ingestion.batch import EventBatch
+from modelhealth.ingestion.kafka_sink import KafkaSink
+from modelhealth.ingestion.schema import TABLES
+from modelhealth.pinot_schemas import topic_name
+from modelhealth.pinot_schemas.init import drop_pinot, init_pinot
+from modelhealth.services.ports import KAFKA_BOOTSTRAP
+from modelhealth.store.backend import LATENCY_QUANTILES, Scope
+from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
+from modelhealth.store.pinot import PERCENTILE_RANK_ERROR, PinotStore
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+HOURS = 3
+HOUR_MS = 3_600_000
+
+
+class TeeSink:
+    """Writes each batch to every sink and keeps the raw inference rows for exact checks."""
+
+    def __init__(self, *sinks: KafkaSink | DuckDBSink) -> None:
+        self.sinks = sinks
+        self.inferences: list[pd.DataFrame] = []
+
+    def write(self, batch: EventBatch) -> None:
+        for sink in self.sinks:
+            sink.write(batch)
+        self.inferences.append(batch.inferences)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+
+
+@dataclass
+class Pipeline:
+    duck: DuckDBStore
+    pinot: PinotStore
+    raw: pd.DataFrame  # every inference row produced
+    produced: dict[str, int]
+    start_ms: int
+    end_ms: int
+
+
+def _produce_outcomes(monitor: Monitor, start_ms: int) -> None:
+    """Labelled predictions: 200 fraud requests with ids, 150 of them get a label later."""
+    rng = np.random.default_rng(7)
+    ids = [f"req-{i}" for i in range(200)]
+    monitor.log_batch(
+        model="fraud",
+        version="v3",
+        features={"amount": rng.gamma(2.0, 30.0, 200)},
+        score=rng.random(200),
+        latency_ms=rng.gamma(2.0, 5.0, 200),
+        ts_ms=start_ms + np.arange(200, dtype=np.int64) * 1000,
+        request_ids=ids,
+        host="host-a",
+    )
+    for i, rid in enumerate(ids[:150]):
+        monitor.log_outcome(model="fraud", request_id=rid, label=float(i % 2), ts=start_ms + i)
+
+
+@pytest.fixture(scope="module")
+def pipeline(jvm_services: None) -> Iterator[Pipeline]:
+    namespace = f"it{uuid.uuid4().hex[:8]}_"
+    init_pinot(namespace)
+    duck = DuckDBStore()
+    tee = TeeSink(KafkaSink(namespace=namespace), DuckDBSink(duck))
+    models = fleet()
+    refs = {name: build_reference(name, *training_sample(m)) for name, m in models.items()}
+    monitor = Monitor(tee, refs, clock=FakeClock(T0))
+    end_ms = to_epoch_ms(T0)
+    start_ms = end_ms - HOURS * HOUR_MS
+    backfill(monitor, models, T0, days=HOURS / 24, seed=3)
+    _produce_outcomes(monitor, start_ms)
+    monitor.close()
+    produced = {
+        name: int(duck._query(f"SELECT count(*) AS n FROM {name}")["n"].iloc[0]) for name in TABLES
+    }
+    pinot = PinotStore(namespace=namespace)
+    try:
+        for name, n in produced.items():
+            pinot.wait_for_rows(name, n, timeout=180)
+        yield Pipeline(duck, pinot, pd.concat(tee.inferences), produced, start_ms, end_ms)
+    finally:
+        pinot.close()
+        duck.close()
+        drop_pinot(namespace)
+
+
+def test_every_produced_row_is_queryable_in_pinot(pipeline: Pipeline) -> None:
+    assert pipeline.produced["inferences"] > 10_000
+    assert pipeline.produced["feature_bins"] > 0 and pipeline.produced["outcomes"] == 150
+    queryable = {name: pipeline.pinot.count(name) for name in TABLES}
+    assert queryable == pipeline.produced  # N produced == N queryable, no duplicates
+
+
+def test_catalog_queries_match(pipeline: Pipeline) -> None:
+    duck, pinot = pipeline.duck, pipeline.pinot
+    assert pinot.models() == duck.models() == ["churn", "fraud", "ranker", "search"]
+    for model in duck.models():
+        assert pinot.versions(model) == duck.versions(model)
+        assert pinot.time_range(model) == duck.time_range(model)
+    assert pinot.time_range() == duck.time_range()
+    assert pinot.time_range("no_such_model") is None
+    pd.testing.assert_frame_equal(pinot.last_seen(), duck.last_seen())
+
+
+def _scopes(p: Pipeline, host: bool = True) -> list[Scope]:
+    """Feature tables have no host column, so their scopes never filter on it."""
+    return [
+        Scope("fraud", p.start_ms, p.end_ms),
+        Scope("ranker", p.start_ms, p.end_ms, version="v1"),
+        Scope("search", p.start_ms + HOUR_MS, p.end_ms, host="host-a" if host else None),
+    ]
+
+
+@pytest.mark.parametrize("step_ms", [None, HOUR_MS, 600_000])
+def test_feature_summaries_and_histograms_match_exactly(
+    pipeline: Pipeline, step_ms: int | None
+) -> None:
+    for scope in _scopes(pipeline, host=False):
+        for by_version in (False, True):
+            a = pipeline.duck.feature_summary(scope, step_ms=step_ms, by_version=by_version)
+            b = pipeline.pinot.feature_summary(scope, step_ms=step_ms, by_version=by_version)
+            assert len(a) > 0
+            # counts/min/max exact; mean/std from sums added in another order: 1e-9 relative
+            pd.testing.assert_frame_equal(b, a, check_exact=False, rtol=1e-9)
+            cols = ["count", "nulls", "specials", "valid", "min", "max"]
+            pd.testing.assert_frame_equal(b[cols], a[cols], check_exact=True)
+            a = pipeline.duck.feature_histograms(scope, step_ms=step_ms, by_version=by_version)
+            b = pipeline.pinot.feature_histograms(scope, step_ms=step_ms, by_version=by_version)
+            assert len(a) > 0
+            pd.testing.assert_frame_equal(b, a, check_exact=True)
+    scope = _scopes(pipeline)[0]
+    only = pipeline.pinot.feature_summary(scope, features=["amount"])
+    assert list(only["feature"]) == ["amount"]
+
+
+def test_score_histogram_matches_exactly(pipeline: Pipeline) -> None:
+    for scope in _scopes(pipeline):
+        for edges in ([0.1, 0.25, 0.5, 0.75, 0.9], [0.5], []):
+            a = pipeline.duck.score_histogram(scope, edges)
+            b = pipeline.pinot.score_histogram(scope, edges)
+            pd.testing.assert_frame_equal(b, a, check_exact=True)
+
+
+def _in_scope(raw: pd.DataFrame, scope: Scope, step_ms: int | None) -> pd.DataFrame:
+    m = (raw["model"] == scope.model) & (raw["ts"] >= scope.start_ms) & (raw["ts"] < scope.end_ms)
+    if scope.version is not None:
+        m &= raw["version"] == scope.version
+    if scope.host is not None:
+        m &= raw["host"] == scope.host
+    out = raw[m].copy()
+    out["bucket"] = 0 if step_ms is None else (out["ts"] // step_ms) * step_ms
+    return out
+
+
+def _assert_within_rank_bound(
+    pinot_value: float, duck_value: float, values: np.ndarray, q: float
+) -> None:
+    """The documented bound: both answers lie in [x[k], x[k + 1]], k = floor((n - 1) q)."""
+    x = np.sort(values)
+    k = int(np.floor((len(x) - 1) * q))
+    hi = x[min(k + PERCENTILE_RANK_ERROR, len(x) - 1)]
+    assert x[k] <= duck_value <= hi
+    assert x[k] <= pinot_value <= hi
+    assert pinot_value in set(x)  # Pinot returns an actual order statistic
+
+
+@pytest.mark.parametrize("step_ms", [None, HOUR_MS])
+def test_latency_and_score_match_within_the_percentile_bound(
+    pipeline: Pipeline, step_ms: int | None
+) -> None:
+    for scope in _scopes(pipeline):
+        raw = _in_scope(pipeline.raw, scope, step_ms)
+        groups = [g for _, g in raw.groupby("bucket", sort=True)]
+        a, b = pipeline.duck.latency(scope, step_ms), pipeline.pinot.latency(scope, step_ms)
+        exact = [c for c in a.columns if not c.startswith("p")]
+        pd.testing.assert_frame_equal(b[exact], a[exact], check_exact=False, rtol=1e-9)
+        assert list(b.columns) == list(a.columns) and len(groups) == len(a)
+        for i, g in enumerate(groups):
+            for q in LATENCY_QUANTILES:
+                col = f"p{round(q * 100)}"
+                _assert_within_rank_bound(b[col][i], a[col][i], g["latency_ms"].to_numpy(), q)
+        a, b = pipeline.duck.score(scope, step_ms), pipeline.pinot.score(scope, step_ms)
+        assert list(b.columns) == list(a.columns)
+        exact = ["count", "min", "max"] + (["ts"] if step_ms else [])
+        pd.testing.assert_frame_equal(b[exact], a[exact], check_exact=True)
+        pd.testing.assert_frame_equal(b[["mean", "std"]], a[["mean", "std"]], rtol=1e-7)
+        for i, g in enumerate(groups):
+            for q, col in ((0.5, "p50"), (0.9, "p90")):
+                _assert_within_rank_bound(b[col][i], a[col][i], g["score"].to_numpy(), q)
+
+
+def test_outcomes_join_matches(pipeline: Pipeline) -> None:
+    scope = Scope("fraud", pipeline.start_ms, pipeline.end_ms)
+    a = pipeline.duck.outcomes(scope).sort_values(["ts", "request_id"]).reset_index(drop=True)
+    b = pipeline.pinot.outcomes(scope)
+    assert len(a) == 150
+    pd.testing.assert_frame_equal(b, a, check_exact=True)
+    a = pipeline.duck.outcomes(scope, step_ms=HOUR_MS).sort_values(["ts", "request_id"])
+    b = pipeline.pinot.outcomes(scope, step_ms=HOUR_MS).sort_values(["ts", "request_id"])
+    pd.testing.assert_frame_equal(b.reset_index(drop=True), a.reset_index(drop=True))
+    assert pipeline.pinot.outcomes(Scope("ranker", pipeline.start_ms, pipeline.end_ms)).empty
+
+
+def test_malformed_messages_do_not_stop_consumption(jvm_services: None) -> None:
+    """Garbage bytes and wrongly typed JSON sit between good rows; the good rows all arrive."""
+    from kafka import KafkaProducer
+
+    namespace = f"bad{uuid.uuid4().hex[:8]}_"
+    init_pinot(namespace, tables=["inferences"], partitions=1)
+    store = PinotStore(namespace=namespace)
+    base = to_epoch_ms(T0)
+
+    def row(i: int, **override: object) -> bytes:
+        good = {
+            "ts": base + i, "model": "m", "version": "v1", "host": "h", "request_id": f"r{i}",
+            "score": 0.5, "latency_ms": 10.0 + i, "is_error": 0,
+        }  # fmt: skip
+        return json.dumps({**good, **override}).encode()
+
+    messages = [
+        row(0),
+        b"\x00\xff not json at all \xfe",
+        row(1, latency_ms="fast", score="high"),
+        b'{"ts": 12, "model": ',  # truncated JSON
+        row(2, ts="yesterday"),
+        b"[1, 2, 3]",
+        *[row(i) for i in range(3, 10)],
+    ]
+    producer = KafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP)
+    try:
+        for m in messages:
+            producer.send(topic_name("inferences", namespace), m).get(timeout=30)
+    finally:
+        producer.close()
+    try:
+        store.wait_for_rows("inferences", 8, timeout=60)
+        ids = store._query(
+            f"SELECT request_id, latency_ms FROM {store.tables['inferences']} "
+            "WHERE model = %(m)s ORDER BY request_id",
+            {"m": "m"},
+        )
+        good = {f"r{i}": 10.0 + i for i in (0, *range(3, 10))}
+        got = dict(zip(ids["request_id"], ids["latency_ms"], strict=True))
+        assert {k: got.get(k) for k in good} == good  # every good row, unchanged
+        assert "r1" not in got or got["r1"] != "fast"  # a bad row never carries its junk
+    finally:
+        store.close()
+        drop_pinot(namespace, tables=["inferences"])

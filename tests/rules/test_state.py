@@ -1,0 +1,111 @@
+"""The alert state machine with a fake clock: for:, resolve, restart without re-firing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from modelhealth.clock import FakeClock, to_epoch_ms
+from modelhealth.demo.fleet import fleet, training_sample
+from modelhealth.demo.traffic import emit
+from modelhealth.ingestion import Monitor, build_reference
+from modelhealth.rules.config import load_rules_text
+from modelhealth.rules.evaluator import Evaluator
+from modelhealth.rules.state import AlertStateStore, load_history, step
+from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
+from modelhealth.types import AlertState
+
+T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+LABELS = {"alertname": "r", "model": "m", "severity": "warning"}
+
+
+def test_step_pending_then_firing_only_after_hold_for():
+    hold = timedelta(minutes=5)
+    a = step(None, True, 1.0, T, hold, LABELS, {})
+    assert a is not None and a.state == AlertState.PENDING
+    a = step(a, True, 1.0, T + timedelta(minutes=4), hold, LABELS, {})
+    assert a.state == AlertState.PENDING and a.fired_at is None
+    a = step(a, True, 1.0, T + timedelta(minutes=5), hold, LABELS, {})
+    assert a.state == AlertState.FIRING and a.fired_at == T + timedelta(minutes=5)
+    r = step(a, False, 0.0, T + timedelta(minutes=6), hold, LABELS, {})
+    assert r.is_resolved and r.resolved_at == T + timedelta(minutes=6)
+
+
+def test_pending_that_clears_is_forgotten():
+    a = step(None, True, 1.0, T, timedelta(minutes=5), LABELS, {})
+    assert step(a, False, 0.0, T + timedelta(minutes=1), timedelta(minutes=5), LABELS, {}) is None
+
+
+RULE = """
+model: fraud
+rules:
+  - name: slow
+    metric: latency.p50
+    window: 10m
+    detector: {type: threshold, above: 30}
+    for: 3m
+"""
+
+
+@pytest.fixture()
+def slow_store():
+    """fraud traffic whose latency jumps x10 from T on (a real in-memory DuckDB)."""
+    import numpy as np
+
+    store = DuckDBStore()
+    model = fleet()["fraud"]
+    refs = {"fraud": build_reference("fraud", *training_sample(model, n=2000))}
+    mon = Monitor(DuckDBSink(store), refs, clock=FakeClock(T))
+    rng = np.random.default_rng(0)
+    t0 = to_epoch_ms(T)
+    emit(mon, model, t0 - 3_600_000, t0, t0, rng, incidents=())
+    slow = model.__class__(
+        **{**model.__dict__, "latency_ms": lambda r, n: 10 * (8 + r.gamma(4, 2, n))}
+    )
+    emit(mon, slow, t0, t0 + 3_600_000, t0, rng, incidents=())
+    emit(mon, model, t0 + 3_600_000, t0 + 7_200_000, t0, rng, incidents=())
+    mon.flush()
+    yield store
+    store.close()
+
+
+def test_evaluator_fires_after_for_and_restart_does_not_refire(slow_store, tmp_path):
+    rules = load_rules_text(RULE, "r.yaml").rules
+    clock = FakeClock(T)
+    path = tmp_path / "alerts.json"
+    ev = Evaluator(rules, slow_store, state=AlertStateStore(path), clock=clock)
+    states = []
+    for minute in range(0, 12):
+        rep = ev.tick(T + timedelta(minutes=minute))
+        states.append([a.state for a in rep.firing])
+    # the 10m window's median crosses 30ms after ~5 minutes; firing needs 3 more minutes
+    first_firing = next(i for i, s in enumerate(states) if s)
+    history = load_history(tmp_path / "history.jsonl")
+    pending = [h for h in history if h["state"] == "pending"]
+    firing = [h for h in history if h["state"] == "firing"]
+    assert len(pending) == 1 and len(firing) == 1
+    active = datetime.fromisoformat(pending[0]["active_at"])
+    fired = datetime.fromisoformat(firing[0]["fired_at"])
+    assert fired - active >= timedelta(minutes=3)
+    assert fired == T + timedelta(minutes=first_firing)
+
+    # restart: a new evaluator over the same state file keeps fired_at and records nothing
+    ev2 = Evaluator(rules, slow_store, state=AlertStateStore(path), clock=clock)
+    rep = ev2.tick(T + timedelta(minutes=13))
+    assert [a.fired_at for a in rep.firing] == [fired]
+    assert rep.changed == []
+    assert len(load_history(tmp_path / "history.jsonl")) == len(history)
+
+
+def test_resolves_when_condition_clears(slow_store):
+    rules = load_rules_text(RULE, "r.yaml").rules
+    ev = Evaluator(rules, slow_store, state=AlertStateStore())
+    for minute in range(0, 12):
+        ev.tick(T + timedelta(minutes=minute))
+    assert ev.state.alerts
+    # latency is back to normal from T + 1h on: the alert resolves
+    back = T + timedelta(hours=1, minutes=30)
+    rep = ev.tick(back)
+    assert len(rep.resolved) == 1 and rep.resolved[0].resolved_at == back
+    assert not ev.state.alerts

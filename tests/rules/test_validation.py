@@ -1,0 +1,60 @@
+"""Every config error names file:line:col, the rule and the field, with typo suggestions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelhealth.rules.cli import rules_main
+from modelhealth.rules.config import load_rules
+
+HERE = Path(__file__).parent / "fixtures"
+
+
+def _messages(name: str) -> list[str]:
+    result = load_rules([HERE / name])
+    return [str(i) for i in result.issues]
+
+
+def test_typos_are_located_and_suggested():
+    f = str(HERE / "bad_typos.yaml")
+    msgs = _messages("bad_typos.yaml")
+    expected = [
+        f"{f}:5:13: rule 1 \"p99\": metric: unknown metric 'latency.p999' (did you mean",
+        f"{f}:11:22: rule 2 \"drift\": detector.type: unknown detector 'zscor' (did you mean "
+        "'zscore'?)",
+        f'{f}:12:15: rule 2 "drift": severity: must be one of critical, warning, info, got '
+        "'critcal' (did you mean 'critical'?)",
+        f'{f}:16:15: rule 3 "sched": schedule: not a cron expression',
+        f"{f}:17:14: rule 3 \"sched\": trigger: must be one of new_data, got 'new-data' (did "
+        "you mean 'new_data'?)",
+        f"{f}:19:23: rule 3 \"sched\": baseline.shfit: unknown key (did you mean 'shift'?)",
+    ]
+    for prefix in expected:
+        assert any(m.startswith(prefix) for m in msgs), (prefix, msgs)
+    assert len(msgs) == len(expected)
+    lines = [int(m.split(":")[1]) for m in msgs]
+    assert lines == sorted(lines), "issues are reported in file order"
+
+
+def test_syntax_error_has_position():
+    msgs = _messages("bad_syntax.yaml")
+    assert len(msgs) == 1 and msgs[0].startswith(str(HERE / "bad_syntax.yaml") + ":6:1: YAML")
+
+
+def test_validate_command_prints_all_errors_and_fails(capsys):
+    code = rules_main(["validate", str(HERE / "bad_typos.yaml"), str(HERE / "bad_syntax.yaml")])
+    err = capsys.readouterr()
+    assert code == 1
+    assert err.err.count("bad_typos.yaml:") >= 6 and "bad_syntax.yaml:6:1" in err.err
+    assert "error(s)" in err.out
+
+
+def test_examples_validate_cleanly(capsys):
+    assert rules_main(["validate", "examples/rules"]) == 0
+    assert "16 rule(s) in 4 file(s); 0 error(s)" in capsys.readouterr().out
+
+
+def test_metrics_command_lists_catalog(capsys):
+    assert rules_main(["metrics"]) == 0
+    out = capsys.readouterr().out
+    assert "feature.drift.js" in out and "score.drift.psi" in out and "feature.distinct" in out
