@@ -44,6 +44,20 @@ def _handle(db: str) -> StoreHandle:
     return StoreHandle.duckdb(db)
 
 
+@st.cache_resource(show_spinner=False)
+def _pinot_handle(broker_url: str) -> StoreHandle:
+    """One Pinot connection per broker, shared by every session of this server."""
+    from modelhealth.store.pinot import PinotStore
+
+    return StoreHandle.of(PinotStore(broker_url))
+
+
+def _store_handle(settings: Settings) -> StoreHandle:
+    if settings.pinot:
+        return _pinot_handle(settings.pinot)
+    return _handle(str(settings.db))
+
+
 def _window(ctx_now: datetime) -> TimeWindow:
     choice = st.sidebar.selectbox(
         "Time range", [*RANGES, "Custom"], index=list(RANGES).index(DEFAULT_RANGE), key="range"
@@ -83,11 +97,14 @@ def main(argv: list[str]) -> None:
         for i, (path, title, icon) in enumerate(PAGES)
     ]
     nav = st.navigation(pages)
-    if settings.db is None:
-        st.error("No store configured: start with `modelhealth dashboard --db FILE.duckdb`.")
+    if settings.db is None and not settings.pinot:
+        st.error(
+            "No store configured: start with `modelhealth dashboard --db FILE.duckdb` "
+            "or `--pinot http://BROKER:8099`."
+        )
         st.stop()
     try:
-        queries = Queries(_handle(str(settings.db)))
+        queries = Queries(_store_handle(settings))
     except StoreUnavailableError as exc:
         st.warning(f"{exc}. This page retries on the next refresh.")
         st.stop()
@@ -101,7 +118,7 @@ def main(argv: list[str]) -> None:
     configs = load_configs(settings.rules_dir)
     ctx = PageContext(
         settings=settings,
-        handle=_handle(str(settings.db)),
+        handle=_store_handle(settings),
         queries=queries,
         clock=clock,
         window=window,

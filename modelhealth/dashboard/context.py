@@ -40,6 +40,7 @@ class Settings:
     """The dashboard's command line (after ``streamlit run app.py --``)."""
 
     db: Path | None = None
+    pinot: str | None = None
     rules_dir: Path | None = None
     state_dir: Path | None = None
     alerts_db: Path | None = None
@@ -58,6 +59,11 @@ class Settings:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modelhealth dashboard", description=__doc__)
     p.add_argument("--db", type=Path, help="DuckDB file (opened read-only; snapshots followed)")
+    p.add_argument(
+        "--pinot",
+        metavar="BROKER_URL",
+        help="read Apache Pinot instead of DuckDB, e.g. http://127.0.0.1:8099",
+    )
     p.add_argument("--rules", dest="rules_dir", type=Path, help="folder of alert YAML configs")
     p.add_argument(
         "--state-dir", type=Path, help="rules engine state folder (alerts.json, history.jsonl)"
@@ -89,6 +95,7 @@ def parse_settings(argv: Sequence[str]) -> Settings:
     alerts_db = a.alerts_db or (a.state_dir / "alerts.db" if a.state_dir else None)
     return Settings(
         db=a.db,
+        pinot=a.pinot,
         rules_dir=a.rules_dir,
         state_dir=a.state_dir,
         alerts_db=alerts_db,

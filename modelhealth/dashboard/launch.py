@@ -48,9 +48,9 @@ def dashboard_main(argv: list[str]) -> int:
     if not 0 < args.port < 65536:
         p.error(f"--port must be 1-65535, got {args.port}")
     settings = parse_settings(app_args)  # exits with a usage error on a bad option
-    if settings.db is None:
-        p.error("--db FILE is required (the DuckDB file or snapshot the demo publishes)")
-    if not settings.db.exists():
+    if settings.db is None and not settings.pinot:
+        p.error("--db FILE (DuckDB file or the demo's snapshot) or --pinot BROKER_URL is required")
+    if settings.db is not None and not settings.db.exists():
         print(
             f"modelhealth dashboard: note: {settings.db} does not exist yet; the dashboard "
             "waits for it (start `modelhealth demo`)",

@@ -121,7 +121,7 @@ def demo_main(argv: list[str] | None = None) -> int:
         evaluator.tick(t0 - timedelta(minutes=minute))
     evaluator.notify = dispatcher
     report = evaluator.tick(t0)
-    dispatcher.run_due(t0)
+    dispatcher.flush(t0)
     say(
         f"rules: {len(loaded.rules)} loaded from {rules_dir}, {len(report.firing)} firing "
         f"at t0 ({report.queries} store queries)"
@@ -169,7 +169,7 @@ def demo_main(argv: list[str] | None = None) -> int:
             if time.monotonic() >= next_tick:
                 monitor.flush()
                 report = evaluator.tick(now)
-                dispatcher.run_due(now)
+                dispatcher.flush(now)
                 say(
                     f"[{now:%H:%M:%S}] +{live_events:,} live events, {len(report.firing)} "
                     f"firing, {len(mailbox.messages())} emails in mailbox"
@@ -183,7 +183,7 @@ def demo_main(argv: list[str] | None = None) -> int:
     finally:
         monitor.flush()
         now = clock.now()
-        dispatcher.run_due(now)
+        dispatcher.flush(now)
         backend.publish_snapshot(out)
         emails = mailbox.messages()
         if dash is not None:

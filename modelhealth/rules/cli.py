@@ -69,6 +69,19 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--interval", default="1m", help="tick interval, slot-aligned (default 1m)")
     r.add_argument("--state", default="state/alerts.json")
     r.add_argument("--max-ticks", type=int, default=0, help="stop after N ticks (0 = never)")
+    for cmd in (e, r):
+        cmd.add_argument("--routing", help="alert routing YAML (receivers, routes, silences)")
+        cmd.add_argument(
+            "--email-to",
+            action="append",
+            default=[],
+            help="with no --routing: email every alert here (criticals also page); repeatable",
+        )
+        cmd.add_argument(
+            "--alerts-db",
+            default=None,
+            help="SQLite outbox + silences (default: beside --state, else modelhealth-alerts.db)",
+        )
     _store_options(r)
     b = sub.add_parser("backtest", help="replay rules over history, print when they would fire")
     b.add_argument("paths", nargs="+")
@@ -120,7 +133,37 @@ def _evaluator(args: argparse.Namespace, loaded: LoadResult, store: Any, clock: 
     from modelhealth.rules.state import AlertStateStore
 
     state = AlertStateStore(args.state) if getattr(args, "state", None) else AlertStateStore()
-    return Evaluator(loaded.rules, store, state=state, clock=clock, notify=_print_alerts)
+    ev = Evaluator(loaded.rules, store, state=state, clock=clock, notify=_print_alerts)
+    dispatcher = _dispatcher(args, store, ev.references, clock)
+    if dispatcher is not None:
+
+        def notify(alerts: Sequence[Alert], now: datetime) -> None:
+            _print_alerts(alerts, now)
+            dispatcher(alerts, now)
+
+        ev.notify = notify
+        ev.dispatcher = dispatcher  # type: ignore[attr-defined]
+    return ev
+
+
+def _dispatcher(args: argparse.Namespace, store: Any, references: Any, clock: Clock) -> Any:
+    """Hand alerts to the alerting pipeline when a routing (or an --email-to) is given."""
+    routing_path = getattr(args, "routing", None)
+    email_to = getattr(args, "email_to", None) or []
+    if not routing_path and not email_to:
+        return None
+    from modelhealth.alerting.notifiers import build_notifiers
+    from modelhealth.alerting.pipeline import Dispatcher
+    from modelhealth.alerting.routing import RoutingConfig, load_routing
+
+    routing = load_routing(routing_path) if routing_path else RoutingConfig.default(email_to)
+    db = args.alerts_db
+    if db is None:
+        db = str(Path(args.state).with_name("alerts.db")) if args.state else "modelhealth-alerts.db"
+    Path(db).parent.mkdir(parents=True, exist_ok=True)
+    return Dispatcher(
+        routing, build_notifiers(routing), db, clock, store=store, references=references
+    )
 
 
 def _print_alerts(alerts: Sequence[Alert], now: datetime) -> None:
@@ -134,6 +177,9 @@ def _eval_once(args: argparse.Namespace, loaded: LoadResult, store: Any) -> int:
     clock = SystemClock()
     ev = _evaluator(args, loaded, store, clock)
     report = ev.tick(datetime.fromisoformat(args.at) if args.at else clock.now())
+    if getattr(ev, "dispatcher", None) is not None:
+        # a one-shot evaluation does not wait out group_wait: deliver what it found now
+        ev.dispatcher.flush(report.at + ev.dispatcher.routing.route.group_wait)
     print(
         f"evaluated {report.evaluated} rule(s), {report.instances} instance(s), "
         f"{report.queries} queries; {len(report.firing)} firing, {len(report.errors)} error(s)"
@@ -154,6 +200,8 @@ def _run(args: argparse.Namespace, loaded: LoadResult, store: Any, clock: Clock)
             slot = datetime.fromtimestamp((now.timestamp() // interval) * interval, now.tzinfo)
             started = clock.monotonic()
             report = ev.tick(slot)
+            if getattr(ev, "dispatcher", None) is not None:
+                ev.dispatcher.flush(clock.now())  # group_wait / retries come due between ticks
             ticks += 1
             log.info(
                 "tick %s: %d rules, %d instances, %d queries, %d firing, %d errors in %.2fs",
