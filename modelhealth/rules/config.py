@@ -21,7 +21,6 @@ A broken rule is reported and skipped; the other rules of the file (and other fi
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import json
@@ -35,11 +34,18 @@ from modelhealth.errors import ConfigIssue, SourcePos
 from modelhealth.names import is_valid_name
 from modelhealth.rules.detectors import DETECTORS, PATH_PARAMS
 from modelhealth.rules.durations import parse_duration
+from modelhealth.rules.fields import (
+    FieldError,
+    parse_baseline,
+    parse_schedule,
+    parse_trigger,
+)
+from modelhealth.rules.fields import (
+    suggest as _suggest,
+)
 from modelhealth.rules.metrics import (
     FEATURE_METRICS,
     MODEL_METRICS,
-    SCORE_DRIFT_PREFIX,
-    is_drift_metric,
     is_feature_metric,
     known_metrics,
 )
@@ -68,9 +74,6 @@ _RULE_KEYS = {
     "trigger",
     "owners",
 }
-TRIGGERS = ("new_data",)
-_BASELINE_KEYS = {"reference", "shift", "from", "to", "version"}
-_REFERENCE_BASELINE_METRICS = ("feature.null_rate", "feature.special_rate")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,11 +133,6 @@ class LoadResult:
     @property
     def ok(self) -> bool:
         return not self.issues
-
-
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class _RuleBuilder:
@@ -346,102 +344,23 @@ class _RuleBuilder:
         return [] if out == ["*"] else out
 
     def _baseline(self, metric: str | None) -> BaselineSpec | None:
-        n = self.get("baseline")
-        if n is None:
-            return None
-        if n.value == "reference":
-            n = Node({"reference": Node(True, n.pos)}, n.pos)
-        if not isinstance(n.value, dict) or not n.value:
-            self.issue(
-                n.pos,
-                "baseline",
-                "must be a mapping: {reference: true}, {shift: 7d}, "
-                "{from: 2026-01-01, to: 2026-01-08} or {version: v2}",
-            )
-            return None
-        for key, val in n.value.items():
-            if key not in _BASELINE_KEYS:
-                hint = _suggest(key, _BASELINE_KEYS)
-                self.issue(val.pos, f"baseline.{key}", "unknown key" + hint)
-                return None
-        v = n.value
-        spec: BaselineSpec | None = None
-        if "shift" in v:
-            try:
-                off = parse_duration(v["shift"].value)
-            except ValueError as exc:
-                self.issue(v["shift"].pos, "baseline.shift", str(exc))
-                return None
-            if off <= timedelta(0):
-                self.issue(v["shift"].pos, "baseline.shift", "must be positive (how far back)")
-                return None
-            spec = BaselineSpec("shifted", offset=off)
-        elif "from" in v or "to" in v:
-            bounds = [_parse_time(v.get(k)) for k in ("from", "to")]
-            if None in bounds or bounds[0] >= bounds[1]:  # type: ignore[operator]
-                self.issue(
-                    n.pos,
-                    "baseline",
-                    "needs 'from' and 'to' as ISO dates, from < to "
-                    "(e.g. from: 2026-01-01, to: 2026-01-08)",
-                )
-                return None
-            spec = BaselineSpec("window", start_ms=bounds[0], end_ms=bounds[1])
-        elif "version" in v:
-            if not is_valid_name(v["version"].value):
-                self.issue(v["version"].pos, "baseline.version", "must be a version name")
-                return None
-            spec = BaselineSpec("version", version=str(v["version"].value))
-        else:
-            spec = BaselineSpec("reference")
-        if (
-            metric
-            and spec.kind == "reference"
-            and not (
-                is_drift_metric(metric)
-                or metric.startswith(SCORE_DRIFT_PREFIX)
-                or metric in _REFERENCE_BASELINE_METRICS
-            )
-        ):
-            self.issue(
-                n.pos,
-                "baseline",
-                f"the reference profile has no {metric!r}; use shift, from/to or version",
-            )
-            return None
-        if metric and metric.startswith(SCORE_DRIFT_PREFIX) and spec.kind != "reference":
-            self.issue(n.pos, "baseline", "score drift compares with the reference profile only")
-            return None
-        return spec
+        return self._field(parse_baseline, self.get("baseline"), metric)
 
     def _schedule(self) -> str | None:
-        n = self.get("schedule")
-        if n is None:
-            return None
-        from croniter import croniter
-
-        if not isinstance(n.value, str) or not croniter.is_valid(n.value):
-            self.issue(
-                n.pos,
-                "schedule",
-                f"not a cron expression: {n.value!r} (e.g. '*/5 * * * *' for every five minutes)",
-            )
-            return None
-        return n.value
+        return self._field(parse_schedule, self.get("schedule"))
 
     def _trigger(self) -> str | None:
-        n = self.get("trigger")
-        if n is None:
+        return self._field(parse_trigger, self.get("trigger"))
+
+    def _field(self, parse: Any, node: Node | None, *args: Any) -> Any:
+        """Run a field parser from :mod:`modelhealth.rules.fields`; record its error."""
+        if node is None:
             return None
-        if n.value not in TRIGGERS:
-            self.issue(
-                n.pos,
-                "trigger",
-                f"must be one of {', '.join(TRIGGERS)}, got "
-                f"{n.value!r}" + _suggest(str(n.value), TRIGGERS),
-            )
+        try:
+            return parse(node, *args)
+        except FieldError as exc:
+            self.issue(exc.pos, exc.field, exc.message)
             return None
-        return str(n.value)
 
     def _str_list(self, key: str) -> list[str]:
         n = self.get(key)
@@ -464,27 +383,6 @@ class _RuleBuilder:
             self.issue(n.pos, "labels", "must be a mapping of strings")
             return {}
         return {k: str(v.value) for k, v in n.value.items()}
-
-
-def _parse_time(node: Node | None) -> int | None:
-    """An ISO date/time (UTC when no zone) as epoch ms, or None."""
-    from datetime import UTC, date, datetime
-
-    if node is None:
-        return None
-    v = node.value
-    if isinstance(v, date) and not isinstance(v, datetime):
-        v = datetime(v.year, v.month, v.day, tzinfo=UTC)
-    elif isinstance(v, str):
-        try:
-            v = datetime.fromisoformat(v)
-        except ValueError:
-            return None
-    if not isinstance(v, datetime):
-        return None
-    if v.tzinfo is None:
-        v = v.replace(tzinfo=UTC)
-    return int(v.timestamp() * 1000)
 
 
 def load_rules_text(text: str, file: str) -> LoadResult:

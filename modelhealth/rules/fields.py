@@ -1,0 +1,143 @@
+"""Parsers for the optional rule fields ``baseline``, ``schedule`` and ``trigger``.
+
+Each takes the YAML node (with its position) and returns the parsed value or raises
+:class:`FieldError`, which the config loader turns into a ``file:line:col`` issue.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from datetime import timedelta
+
+from modelhealth.errors import SourcePos
+from modelhealth.names import is_valid_name
+from modelhealth.rules.durations import parse_duration
+from modelhealth.rules.metrics import SCORE_DRIFT_PREFIX, is_drift_metric
+from modelhealth.rules.series import BaselineSpec
+from modelhealth.rules.yamlnodes import Node
+
+TRIGGERS = ("new_data",)
+_BASELINE_KEYS = {"reference", "shift", "from", "to", "version"}
+_REFERENCE_BASELINE_METRICS = ("feature.null_rate", "feature.special_rate")
+
+
+class FieldError(ValueError):
+    """One invalid field: where, which, and what was expected."""
+
+    def __init__(self, pos: SourcePos, field: str, message: str) -> None:
+        super().__init__(message)
+        self.pos = pos
+        self.field = field
+        self.message = message
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for a close match, else an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def parse_baseline(n: Node, metric: str | None) -> BaselineSpec:
+    """``baseline:`` -> BaselineSpec: reference, {shift}, {from, to} or {version}."""
+    if n.value == "reference":
+        n = Node({"reference": Node(True, n.pos)}, n.pos)
+    if not isinstance(n.value, dict) or not n.value:
+        raise FieldError(
+            n.pos,
+            "baseline",
+            "must be a mapping: {reference: true}, {shift: 7d}, "
+            "{from: 2026-01-01, to: 2026-01-08} or {version: v2}",
+        )
+    for key, val in n.value.items():
+        if key not in _BASELINE_KEYS:
+            hint = suggest(key, _BASELINE_KEYS)
+            raise FieldError(val.pos, f"baseline.{key}", "unknown key" + hint)
+    v = n.value
+    if "shift" in v:
+        try:
+            off = parse_duration(v["shift"].value)
+        except ValueError as exc:
+            raise FieldError(v["shift"].pos, "baseline.shift", str(exc)) from None
+        if off <= timedelta(0):
+            raise FieldError(v["shift"].pos, "baseline.shift", "must be positive (how far back)")
+        spec = BaselineSpec("shifted", offset=off)
+    elif "from" in v or "to" in v:
+        bounds = [_parse_time(v.get(k)) for k in ("from", "to")]
+        if None in bounds or bounds[0] >= bounds[1]:  # type: ignore[operator]
+            raise FieldError(
+                n.pos,
+                "baseline",
+                "needs 'from' and 'to' as ISO dates, from < to "
+                "(e.g. from: 2026-01-01, to: 2026-01-08)",
+            )
+        spec = BaselineSpec("window", start_ms=bounds[0], end_ms=bounds[1])
+    elif "version" in v:
+        if not is_valid_name(v["version"].value):
+            raise FieldError(v["version"].pos, "baseline.version", "must be a version name")
+        spec = BaselineSpec("version", version=str(v["version"].value))
+    else:
+        spec = BaselineSpec("reference")
+    if (
+        metric
+        and spec.kind == "reference"
+        and not (
+            is_drift_metric(metric)
+            or metric.startswith(SCORE_DRIFT_PREFIX)
+            or metric in _REFERENCE_BASELINE_METRICS
+        )
+    ):
+        raise FieldError(
+            n.pos,
+            "baseline",
+            f"the reference profile has no {metric!r}; use shift, from/to or version",
+        )
+    if metric and metric.startswith(SCORE_DRIFT_PREFIX) and spec.kind != "reference":
+        raise FieldError(n.pos, "baseline", "score drift compares with the reference profile only")
+    return spec
+
+
+def parse_schedule(n: Node) -> str:
+    """``schedule:`` must be a cron expression (checked with croniter)."""
+    from croniter import croniter
+
+    if not isinstance(n.value, str) or not croniter.is_valid(n.value):
+        raise FieldError(
+            n.pos,
+            "schedule",
+            f"not a cron expression: {n.value!r} (e.g. '*/5 * * * *' for every five minutes)",
+        )
+    return n.value
+
+
+def parse_trigger(n: Node) -> str:
+    """``trigger:`` names an event that evaluates the rule early."""
+    if n.value not in TRIGGERS:
+        raise FieldError(
+            n.pos,
+            "trigger",
+            f"must be one of {', '.join(TRIGGERS)}, got "
+            f"{n.value!r}" + suggest(str(n.value), TRIGGERS),
+        )
+    return str(n.value)
+
+
+def _parse_time(node: Node | None) -> int | None:
+    """An ISO date/time (UTC when no zone) as epoch ms, or None."""
+    from datetime import UTC, date, datetime
+
+    if node is None:
+        return None
+    v = node.value
+    if isinstance(v, date) and not isinstance(v, datetime):
+        v = datetime(v.year, v.month, v.day, tzinfo=UTC)
+    elif isinstance(v, str):
+        try:
+            v = datetime.fromisoformat(v)
+        except ValueError:
+            return None
+    if not isinstance(v, datetime):
+        return None
+    if v.tzinfo is None:
+        v = v.replace(tzinfo=UTC)
+    return int(v.timestamp() * 1000)
