@@ -2,9 +2,13 @@
 
     .venv/bin/python benchmarks/pipeline.py --rate 20000 --seconds 20
 
+Both figures are measured for the batched sink (``{"rows": [...]}``, ``--rows-per-message``
+rows per Kafka message, unnested by Pinot) and, in the same run, for the one-row-per-message
+mode (``rows_per_message=1``, the previous format) as the baseline of the ratio.
+
 1. **Sustained events/s into Kafka**: one pre-aggregated batch of inference rows written with
-   :class:`KafkaSink` (JSON per row, compression, per-model keys, acks awaited), next to the
-   same batch into the embedded DuckDB store as the in-process peer.
+   :class:`KafkaSink` (compression, per-model keys, acks awaited), next to the same batch into
+   the embedded DuckDB store as the in-process peer.
 2. **Freshness** (produce -> queryable in Pinot) at ``--rate`` events/s: rows are sent in
    100 ms ticks; a poller thread counts Pinot rows every ~50 ms, and a tick's freshness is the
    first poll that sees all of its rows minus the tick's send time. Reports p50/p99 and the
@@ -25,7 +29,11 @@ import numpy as np
 import pandas as pd
 
 from modelhealth.ingestion.batch import EventBatch
-from modelhealth.ingestion.kafka_sink import KafkaSink
+from modelhealth.ingestion.kafka_sink import (
+    DEFAULT_ROWS_PER_MESSAGE,
+    KafkaSink,
+    default_compression,
+)
 from modelhealth.pinot_schemas.init import drop_pinot, init_pinot
 from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
 from modelhealth.store.pinot import PinotStore
@@ -49,24 +57,30 @@ def rows(n: int, start_ms: int, rng: np.random.Generator) -> pd.DataFrame:
     )
 
 
-def throughput(namespace: str, n: int, rng: np.random.Generator) -> tuple[float, float]:
+def throughput(namespace: str, n: int, rng: np.random.Generator, rows_per_message: int) -> float:
+    """Events/s of one ``KafkaSink.write`` of ``n`` rows, acks included."""
     batch = EventBatch(inferences=rows(n, 1_767_225_600_000, rng))
-    sink = KafkaSink(namespace=namespace)
+    sink = KafkaSink(namespace=namespace, rows_per_message=rows_per_message)
     sink.write(EventBatch(inferences=batch.inferences.head(100)))  # connect + metadata
     t = time.perf_counter()
     sink.write(batch)  # returns after Kafka acknowledged every row
-    kafka_rate = n / (time.perf_counter() - t)
+    rate = n / (time.perf_counter() - t)
     sink.close()
+    return rate
+
+
+def duckdb_rate(n: int, rng: np.random.Generator) -> float:
+    batch = EventBatch(inferences=rows(n, 1_767_225_600_000, rng))
     store = DuckDBStore()
     t = time.perf_counter()
     DuckDBSink(store).write(batch)
-    duck_rate = n / (time.perf_counter() - t)
+    rate = n / (time.perf_counter() - t)
     store.close()
-    return kafka_rate, duck_rate
+    return rate
 
 
 def freshness(
-    namespace: str, rate: int, seconds: float, rng: np.random.Generator
+    namespace: str, rate: int, seconds: float, rng: np.random.Generator, rows_per_message: int
 ) -> dict[str, float]:
     store = PinotStore(namespace=namespace)
     base = store.count("inferences")
@@ -81,7 +95,7 @@ def freshness(
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    sink = KafkaSink(namespace=namespace, linger_ms=5)
+    sink = KafkaSink(namespace=namespace, linger_ms=5, rows_per_message=rows_per_message)
     per_tick = max(1, int(rate * TICK_S))
     sent: list[tuple[float, int]] = []  # (send time, cumulative rows)
     total = 0
@@ -121,21 +135,31 @@ def main() -> None:
     p.add_argument("--rate", type=int, default=20_000, help="events/s for the freshness run")
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--throughput-rows", type=int, default=100_000)
+    p.add_argument("--rows-per-message", type=int, default=DEFAULT_ROWS_PER_MESSAGE)
     args = p.parse_args()
     rng = np.random.default_rng(1)
     namespace = f"bench{uuid.uuid4().hex[:6]}_"
     init_pinot(namespace, tables=["inferences"])
+    modes = {f"batched ({args.rows_per_message} rows/message)": args.rows_per_message}
+    modes["one row per message (baseline)"] = 1
     try:
-        kafka_rate, duck_rate = throughput(namespace, args.throughput_rows, rng)
-        print(f"into Kafka (KafkaSink, 1 process): {kafka_rate:,.0f} events/s")
-        print(f"into DuckDB (DuckDBSink, peer):    {duck_rate:,.0f} events/s "
-              f"(Kafka/DuckDB = {kafka_rate / duck_rate:.3f})")  # fmt: skip
-        f = freshness(namespace, args.rate, args.seconds, rng)
-        print(
-            f"freshness at {f['asked_rate']:,.0f} ev/s asked, {f['reached_rate']:,.0f} reached "
-            f"({f['rows']:,} rows): p50 {f['p50_s']:.2f} s, p99 {f['p99_s']:.2f} s, "
-            f"max {f['max_s']:.2f} s (goal < 5 s)"
-        )
+        n = args.throughput_rows
+        duck = duckdb_rate(n, rng)
+        rates = {mode: throughput(namespace, n, rng, k) for mode, k in modes.items()}
+        (batched, base) = rates.values()
+        print(f"events/s into Kafka from 1 process ({n:,} rows, acks awaited, "
+              f"{default_compression()}):")  # fmt: skip
+        for mode, rate in rates.items():
+            print(f"  {mode:34s} {rate:>10,.0f} ev/s  ({rate / duck:.2f}x DuckDB)")
+        print(f"  {'DuckDBSink (in-process peer)':34s} {duck:>10,.0f} ev/s")
+        print(f"  batched / one-row = {batched / base:.1f}x")
+        print(f"freshness (produce -> queryable in Pinot), {args.rate:,} ev/s asked, goal < 5 s:")
+        for mode, k in modes.items():
+            f = freshness(namespace, args.rate, args.seconds, rng, k)
+            print(
+                f"  {mode:34s} reached {f['reached_rate']:>7,.0f} ev/s ({f['rows']:,} rows): "
+                f"p50 {f['p50_s']:.2f} s, p99 {f['p99_s']:.2f} s, max {f['max_s']:.2f} s"
+            )
     finally:
         drop_pinot(namespace, tables=["inferences"])
 

@@ -81,9 +81,22 @@ def render_schema(name: str, namespace: str = "") -> dict[str, Any]:
     return schema
 
 
-def render_table(name: str, namespace: str = "", bootstrap: str | None = None) -> dict[str, Any]:
-    """The table config to POST: namespaced names and, if given, another Kafka bootstrap."""
+def render_table(
+    name: str, namespace: str = "", bootstrap: str | None = None, *, batched: bool = True
+) -> dict[str, Any]:
+    """The table config to POST: namespaced names and, if given, another Kafka bootstrap.
+
+    ``batched`` (default) keeps the unnesting of ``{"rows": [...]}`` messages that
+    :class:`~modelhealth.ingestion.kafka_sink.KafkaSink` sends. ``batched=False`` drops it, for
+    topics that also carry one-row messages from other producers: Pinot 0.11 stops consuming a
+    partition when a *one-row* message with a wrongly typed value meets the unnest config (its
+    error log recurses through a self-referencing record), while without it such a message
+    costs one row. Pair it with ``KafkaSink(rows_per_message=1)``.
+    """
     config = table_json(name)
+    if not batched:
+        config["ingestionConfig"].pop("complexTypeConfig", None)
+        config["ingestionConfig"].pop("transformConfigs", None)
     full = table_name(name, namespace)
     config["tableName"] = full
     config["segmentsConfig"]["schemaName"] = full

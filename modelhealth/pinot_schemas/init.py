@@ -50,11 +50,13 @@ def init_pinot(
     partitions: int = DEFAULT_PARTITIONS,
     bootstrap: str | None = None,
     tables: Iterable[str] | None = None,
+    batched: bool = True,
 ) -> list[str]:
     """Create topics, schemas and REALTIME tables (idempotent); returns the table names.
 
     ``bootstrap`` is the Kafka address *the Pinot server* consumes from (default: the local
-    services' :data:`~modelhealth.services.ports.KAFKA_BOOTSTRAP`).
+    services' :data:`~modelhealth.services.ports.KAFKA_BOOTSTRAP`). ``batched=False``: see
+    :func:`~modelhealth.pinot_schemas.render_table`.
     """
     check_namespace(namespace)
     names = list(tables or TABLES)
@@ -66,7 +68,9 @@ def init_pinot(
     for name in names:
         add_schema(render_schema(name, namespace))
         try:
-            add_table(render_table(name, namespace, bootstrap or ports.KAFKA_BOOTSTRAP))
+            add_table(
+                render_table(name, namespace, bootstrap or ports.KAFKA_BOOTSTRAP, batched=batched)
+            )
         except ServicesError as exc:
             if "already exist" not in str(exc) and "HTTP 409" not in str(exc):
                 raise
@@ -77,19 +81,20 @@ def init_pinot(
 
 
 def _wait_queryable(table: str, timeout: float = 60.0) -> None:
-    """The broker learns of a new table asynchronously (BrokerResourceMissingError until then);
-    callers that query right after ``init`` must not see that race."""
+    """The broker learns of a new table asynchronously (BrokerResourceMissingError until then),
+    and then answers without a ``resultTable`` until a server hosts the consuming segment;
+    callers that query right after ``init`` must see neither race."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            query(f"SELECT COUNT(*) FROM {table}")
-            return
+            if "resultTable" in query(f"SELECT COUNT(*) FROM {table}"):
+                return
+            problem = "no server hosts its segments yet"
         except ServicesError as exc:
-            if time.monotonic() > deadline:
-                raise ServicesError(
-                    f"table {table} not queryable after {timeout:.0f}s: {exc}"
-                ) from None
-            time.sleep(0.2)
+            problem = str(exc)
+        if time.monotonic() > deadline:
+            raise ServicesError(f"table {table} not queryable after {timeout:.0f}s: {problem}")
+        time.sleep(0.2)
 
 
 def drop_pinot(
@@ -158,6 +163,11 @@ def pinot_main(argv: list[str]) -> int:
     i.add_argument("--reset", action="store_true", help="drop tables, schemas, topics first")
     i.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
     i.add_argument("--kafka", help=f"Kafka Pinot consumes from (default {ports.KAFKA_BOOTSTRAP})")
+    i.add_argument(
+        "--single-row-messages",
+        action="store_true",
+        help="tables for one-row messages only (no unnest; KafkaSink(rows_per_message=1))",
+    )
     d = sub.add_parser("drop", help="delete tables, schemas and topics")
     for sp in (i, d):
         sp.add_argument("--namespace", default="", help="prefix of table/topic names (tests)")
@@ -168,7 +178,11 @@ def pinot_main(argv: list[str]) -> int:
             print(f"dropped {len(TABLES)} tables and their topics")
             return 0
         made = init_pinot(
-            args.namespace, reset=args.reset, partitions=args.partitions, bootstrap=args.kafka
+            args.namespace,
+            reset=args.reset,
+            partitions=args.partitions,
+            bootstrap=args.kafka,
+            batched=not args.single_row_messages,
         )
     except (ServicesError, ValueError) as exc:
         print(f"modelhealth pinot {args.cmd}: {exc}", file=sys.stderr)

@@ -295,6 +295,8 @@ class PinotStore:
     def count(self, table: str) -> int:
         """Rows Pinot can query in logical ``table`` (consumed from Kafka so far)."""
         df = self._query(f'SELECT COUNT(*) AS "n" FROM {self.tables[table]}')
+        if "n" not in df.columns:  # a new table before any server hosts its segment
+            raise StoreUnavailable(f"pinot table {self.tables[table]} has no serving segment yet")
         return int(df["n"].iloc[0])
 
     def wait_for_rows(self, table: str, n: int, timeout: float = 120.0) -> int:

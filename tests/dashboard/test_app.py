@@ -6,11 +6,13 @@ numbers queried straight from the store, so a page that renders the wrong data f
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -44,12 +46,28 @@ def store(deployment: Deployment) -> Iterator[DuckDBStore]:
     s.close()
 
 
+def _decode(node: object) -> object:
+    """Plotly >= 6 serialises numeric arrays as base64 typed arrays; turn them into lists."""
+    if isinstance(node, dict):
+        if "bdata" in node and "dtype" in node:
+            arr = np.frombuffer(base64.b64decode(node["bdata"]), dtype=np.dtype(node["dtype"]))
+            if "shape" in node:
+                shape = node["shape"]
+                dims = [int(d) for d in str(shape).split(",")] if isinstance(shape, str) else shape
+                arr = arr.reshape(dims)
+            return arr.tolist()
+        return {k: _decode(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_decode(v) for v in node]
+    return node
+
+
 def figure(at: AppTest, key: str) -> dict:
-    """The plotly figure JSON of the chart with widget ``key``."""
+    """The plotly figure JSON of the chart with widget ``key`` (typed arrays decoded)."""
     for el in at.get("plotly_chart"):
         spec = json.loads(el.proto.spec)
         if el.proto.id and key in el.proto.id:
-            return spec
+            return _decode(spec)  # type: ignore[return-value]
     raise AssertionError(f"no plotly chart with key {key!r}")
 
 

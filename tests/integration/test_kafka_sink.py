@@ -11,7 +11,12 @@ import pandas as pd
 import pytest
 
 from modelhealth.ingestion.batch import EventBatch, ParkedEvent
-from modelhealth.ingestion.kafka_sink import KafkaSink, KafkaSinkError
+from modelhealth.ingestion.kafka_sink import (
+    DEFAULT_ROWS_PER_MESSAGE,
+    ROWS_FIELD,
+    KafkaSink,
+    KafkaSinkError,
+)
 from modelhealth.pinot_schemas import parked_topic, topic_name
 from modelhealth.pinot_schemas.init import drop_pinot
 from modelhealth.services import ensure_topic
@@ -35,7 +40,11 @@ def _inferences(n: int, models: tuple[str, ...] = ("a", "b")) -> pd.DataFrame:
     )
 
 
-def _consume(topic: str, n: int) -> list[tuple[int, bytes | None, dict[str, object]]]:
+def _consume(
+    topic: str, n: int, sizes: list[int] | None = None
+) -> list[tuple[int, bytes | None, dict[str, object]]]:
+    """``n`` rows as (partition, key, row), unpacking ``{"rows": [...]}`` messages in order;
+    appends each message's value size to ``sizes`` if given."""
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(
@@ -45,7 +54,11 @@ def _consume(topic: str, n: int) -> list[tuple[int, bytes | None, dict[str, obje
     out = []
     try:
         for record in consumer:
-            out.append((record.partition, record.key, json.loads(record.value)))
+            value = json.loads(record.value)
+            rows = value.get(ROWS_FIELD, [value])
+            out.extend((record.partition, record.key, row) for row in rows)
+            if sizes is not None:
+                sizes.append(len(record.value))
             if len(out) >= n:
                 break
     finally:
@@ -63,12 +76,15 @@ def namespace(jvm_services: None) -> Iterator[str]:
 
 
 def test_rows_keep_per_model_order_under_back_pressure(namespace: str) -> None:
-    sink = KafkaSink(namespace=namespace, max_buffer_bytes=8_192, flush_each_write=False)
+    sink = KafkaSink(
+        namespace=namespace, rows_per_message=20, max_buffer_bytes=8_192, flush_each_write=False
+    )
     frame = _inferences(2_000)
     sink.write(EventBatch(inferences=frame))
     sink.close()
     assert sink.stats.blocked > 10  # the 8 KiB bound made the writer wait for acks
     assert sink.stats.sent[topic_name("inferences", namespace)] == 2_000
+    assert sink.stats.messages[topic_name("inferences", namespace)] == 100  # 20 rows each
     got = _consume(topic_name("inferences", namespace), 2_000)
     assert len(got) == 2_000
     for model in ("a", "b"):
@@ -78,6 +94,37 @@ def test_rows_keep_per_model_order_under_back_pressure(namespace: str) -> None:
         assert all(r["model"] == model for _, r in rows)
     first = next(r for _, _, r in got if r["request_id"] == "r0")
     assert first == json.loads(frame.iloc[0].to_json()) | {"ts": int(frame["ts"][0])}
+
+
+@pytest.mark.parametrize("rows_per_message", [1, 7])
+def test_small_batches_and_single_rows_arrive_whole(namespace: str, rows_per_message: int) -> None:
+    """``rows_per_message=1`` sends plain one-row objects (the format Pinot always decoded)."""
+    frame = _inferences(50, models=("a", "b", "c"))
+    sink = KafkaSink(namespace=namespace, rows_per_message=rows_per_message)
+    sink.write(EventBatch(inferences=frame))
+    sink.close()
+    topic = topic_name("inferences", namespace)
+    # per model: ceil(17/k) + ceil(17/k) + ceil(16/k) messages, never mixing models
+    expected = sum(-(-n // rows_per_message) for n in (17, 17, 16))
+    assert sink.stats.messages[topic] == expected and sink.stats.sent[topic] == 50
+    got = _consume(topic, 50)
+    assert sorted(r["request_id"] for _, _, r in got) == sorted(frame["request_id"])
+    assert all(k == str(r["model"]).encode() for _, k, r in got)
+
+
+def test_messages_are_split_to_fit_the_request_size(namespace: str) -> None:
+    sink = KafkaSink(namespace=namespace, producer_config={"max_request_size": 4_096})
+    sink.write(EventBatch(inferences=_inferences(600)))
+    sink.close()
+    topic = topic_name("inferences", namespace)
+    sizes: list[int] = []
+    got = _consume(topic, 600, sizes)
+    assert len(got) == 600 and sink.stats.sent[topic] == 600
+    assert max(sizes) <= sink.max_message_bytes < 4_096
+    assert len(sizes) == sink.stats.messages[topic] > 600 / DEFAULT_ROWS_PER_MESSAGE
+    for model in ("a", "b"):  # halving kept each model's order
+        ts = [r["ts"] for _, k, r in got if k == model.encode()]
+        assert ts == sorted(ts) and len(ts) == 300
 
 
 def test_delivery_errors_are_raised_and_counted(namespace: str) -> None:

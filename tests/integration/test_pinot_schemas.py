@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from modelhealth.ingestion.kafka_sink import ROWS_FIELD
 from modelhealth.ingestion.schema import TABLES
 from modelhealth.pinot_schemas import (
     parked_topic,
@@ -64,3 +65,15 @@ def test_namespaces_prefix_tables_and_topics_and_reject_bad_names() -> None:
         table_name("inferences", "x'; DROP")
     with pytest.raises(KeyError):
         table_name("no_such_table")
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_table_config_unnests_batched_messages_into_every_column(name: str) -> None:
+    """KafkaSink sends ``{"rows": [...]}``; each column is filled from ``rows.<column>``."""
+    ingestion = table_json(name)["ingestionConfig"]
+    assert ingestion["complexTypeConfig"] == {"fieldsToUnnest": [ROWS_FIELD]}
+    transforms = {t["columnName"]: t["transformFunction"] for t in ingestion["transformConfigs"]}
+    assert transforms == {c: f'"{ROWS_FIELD}.{c}"' for c in TABLES[name].column_names}
+    single = render_table(name, batched=False)["ingestionConfig"]
+    assert "complexTypeConfig" not in single and "transformConfigs" not in single
+    assert "streamIngestionConfig" in single
