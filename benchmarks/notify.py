@@ -4,7 +4,10 @@ Measures three paths in one run against the same ThreadingHTTPServer on 127.0.0.
   direct   - the webhook notifier called in a loop (no outbox): the peer/baseline;
   memory   - Dispatcher with an in-memory SQLite outbox (route, group, dedup, queue, send, mark);
   file     - the same with a WAL SQLite file (the durable default).
-Prints notifications/s and the ratio to the direct path. Run: python benchmarks/notify.py [N]
+Prints notifications/s and the ratio to the direct path, plus the cost of a steady tick: the
+rules engine re-reporting the same N firing alerts (nothing to send; the dispatcher persists
+when each alert was last reported, for resolve_timeout and restarts).
+Run: python benchmarks/notify.py [N]
 """
 
 from __future__ import annotations
@@ -67,7 +70,8 @@ def alerts(n: int, t0: datetime) -> list[Alert]:
     ]
 
 
-def run_dispatcher(url: str, n: int, path: str) -> float:
+def run_dispatcher(url: str, n: int, path: str) -> tuple[float, float]:
+    """(notifications/s for N new incidents, milliseconds of one steady re-report tick)."""
     clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
     d = Dispatcher(
         parse_routing(ROUTING.format(url=url)),
@@ -80,8 +84,12 @@ def run_dispatcher(url: str, n: int, path: str) -> float:
     d(batch, clock.advance(timedelta(seconds=1)))
     elapsed = time.perf_counter() - start
     assert d.outbox.counts() == {"sent": n}, d.outbox.counts()
+    start = time.perf_counter()
+    d(batch, clock.advance(timedelta(seconds=15)))
+    tick = time.perf_counter() - start
+    assert d.outbox.counts() == {"sent": n}, d.outbox.counts()
     d.close()
-    return n / elapsed
+    return n / elapsed, tick * 1000
 
 
 def run_direct(url: str, n: int) -> float:
@@ -110,9 +118,9 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     direct = run_direct(url, n)
-    memory = run_dispatcher(url, n, ":memory:")
+    memory, memory_tick = run_dispatcher(url, n, ":memory:")
     with tempfile.TemporaryDirectory() as tmp:
-        file_rate = run_dispatcher(url, n, str(Path(tmp) / "outbox.db"))
+        file_rate, file_tick = run_dispatcher(url, n, str(Path(tmp) / "outbox.db"))
     server.shutdown()
     results = {
         "notifications": n,
@@ -121,12 +129,17 @@ def main() -> None:
         "outbox_file_per_s": round(file_rate),
         "memory_vs_direct": round(memory / direct, 3),
         "file_vs_direct": round(file_rate / direct, 3),
+        "steady_tick_memory_ms": round(memory_tick, 1),
+        "steady_tick_file_ms": round(file_tick, 1),
         "received": received,
     }
     print(f"{'path':<16}{'notifications/s':>16}{'vs direct':>11}")
     print(f"{'direct (peer)':<16}{direct:>16.0f}{1.0:>11.2f}")
     print(f"{'outbox memory':<16}{memory:>16.0f}{memory / direct:>11.2f}")
     print(f"{'outbox file':<16}{file_rate:>16.0f}{file_rate / direct:>11.2f}")
+    print(
+        f"steady tick, {n} alerts re-reported: memory {memory_tick:.0f} ms, file {file_tick:.0f} ms"
+    )
     print(json.dumps(results))
 
 

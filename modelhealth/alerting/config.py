@@ -109,6 +109,10 @@ class RoutingConfig:
     inhibit_rules: tuple[InhibitRule, ...] = ()
     delivery: DeliverySpec = DeliverySpec()
     dashboard_url: str = ""
+    # An alert the rules engine stops reporting (neither firing nor resolved) for this long is
+    # treated as resolved, as in Alertmanager; a rule evaluated less often than this must keep
+    # re-reporting its firing alerts (the evaluator hands over every firing alert each tick).
+    resolve_timeout: timedelta = timedelta(minutes=5)
     source: SourcePos = SourcePos("<default>")
 
     @classmethod
@@ -234,17 +238,22 @@ def parse_routing(text: str, filename: str = "<routing>") -> RoutingConfig:
     if root is None:
         raise ConfigError([ConfigIssue(SourcePos(filename), "empty file: expected route:")])
     top = r.mapping(root, "", ("global", "route", "receivers", "inhibit_rules"))
-    delivery, dashboard = DeliverySpec(), ""
+    delivery, dashboard, resolve_timeout = DeliverySpec(), "", RoutingConfig.resolve_timeout
     if "global" in top:
-        g = r.mapping(
-            top["global"], "global", ("dashboard_url", *DeliverySpec.__dataclass_fields__)
-        )
+        own = ("dashboard_url", "resolve_timeout")
+        g = r.mapping(top["global"], "global", (*own, *DeliverySpec.__dataclass_fields__))
         dashboard = (
             r.scalar(g["dashboard_url"], "global", "dashboard_url", _STR)
             if ("dashboard_url" in g)
             else ""
         )
-        kw = {k: r.scalar(v, "global", k, _DUR) for k, v in g.items() if k != "dashboard_url"}
+        if "resolve_timeout" in g:
+            val = r.scalar(g["resolve_timeout"], "global", "resolve_timeout", _DUR)
+            if val is not None and val <= timedelta(0):
+                r.error(g["resolve_timeout"], "global", "resolve_timeout", "must be > 0")
+            elif val is not None:
+                resolve_timeout = val
+        kw = {k: r.scalar(v, "global", k, _DUR) for k, v in g.items() if k not in own}
         delivery = DeliverySpec(**{k: v for k, v in kw.items() if v is not None})
     receivers = _receivers(r, top.get("receivers"), root)
     if "route" not in top:
@@ -263,6 +272,7 @@ def parse_routing(text: str, filename: str = "<routing>") -> RoutingConfig:
         inhibit_rules=rules,
         delivery=delivery,
         dashboard_url=dashboard or "",
+        resolve_timeout=resolve_timeout,
         source=SourcePos(filename, 1, 1),
     )
 

@@ -4,18 +4,21 @@ As in Alertmanager's dispatcher: a new group waits ``group_wait`` before its fir
 notification (so related alerts arrive together), then re-evaluates every ``group_interval``;
 whether anything is actually sent is decided by :func:`needs_update` against the
 notification log, which also applies ``repeat_interval``.
+
+Each alert also remembers when the rules engine last reported it (``seen_at``): one not
+reported for ``resolve_timeout`` is treated as resolved (Alertmanager's ``resolve_timeout``).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from modelhealth.alerting.config import RouteSpec
 from modelhealth.alerting.outbox import LogEntry
-from modelhealth.types import Alert
+from modelhealth.types import Alert, AlertState
 
 
 @dataclass
@@ -28,6 +31,7 @@ class AggregationGroup:
     next_flush_at: datetime
     alerts: dict[str, Alert] = field(default_factory=dict)
     flushed: bool = False
+    seen_at: dict[str, datetime] = field(default_factory=dict)  # fingerprint -> last reported
 
     @property
     def dedup_key(self) -> str:
@@ -41,6 +45,7 @@ class AggregationGroup:
         notification log then decides whether the receiver already knows.
         """
         self.alerts[alert.fingerprint] = alert
+        self.seen_at[alert.fingerprint] = now
         started = alert.fired_at or alert.active_at
         if not self.flushed and started is not None and started + self.route.group_wait <= now:
             self.next_flush_at = min(self.next_flush_at, now)
@@ -58,6 +63,22 @@ class AggregationGroup:
             a = self.alerts.get(fp)
             if a is not None and a.is_resolved:
                 del self.alerts[fp]
+                self.seen_at.pop(fp, None)
+
+    def time_out(self, now: datetime, resolve_timeout: timedelta) -> list[Alert]:
+        """Resolve firing alerts not reported for ``resolve_timeout``; return the new versions.
+
+        The resolve time is when the timeout elapsed (last report + timeout), as Alertmanager
+        sets ``EndsAt``, not when this check happened to run.
+        """
+        out = []
+        for fp, a in list(self.alerts.items()):
+            seen = self.seen_at.get(fp, now)
+            if not a.is_resolved and now - seen >= resolve_timeout:
+                gone = replace(a, state=AlertState.INACTIVE, resolved_at=seen + resolve_timeout)
+                self.alerts[fp] = gone
+                out.append(gone)
+        return out
 
 
 def needs_update(

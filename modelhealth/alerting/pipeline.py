@@ -3,6 +3,12 @@
 Stages, in Alertmanager's order: route (alert -> groups) -> wait/interval timers -> mute
 (silences, inhibition) -> dedup against the notification log -> write to the outbox ->
 deliver with retry. Every stage takes the tick's ``now``; nothing here reads the clock.
+
+Groups (their alerts, timers and when each alert was last reported) live in the outbox's
+SQLite file (:mod:`~modelhealth.alerting.groupstore`) and a flush commits its outbox rows, the
+notification log and the new group state in one transaction, so a dispatcher restarted on the
+same file resumes exactly: a resolve reported before a crash is still sent, and nothing the
+receiver already has is sent again.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from modelhealth.alerting import groupstore
 from modelhealth.alerting.config import RoutingConfig
 from modelhealth.alerting.grouping import AggregationGroup, needs_update
+from modelhealth.alerting.groupstore import GroupChange
 from modelhealth.alerting.inhibition import Inhibitor
 from modelhealth.alerting.notifiers.base import NotificationBatch, Notifier
 from modelhealth.alerting.outbox import DeliveryReport, Outbox
@@ -40,7 +48,19 @@ class FlushReport:
 
     queued: list[tuple[int, str, str]] = field(default_factory=list)  # (row id, receiver, why)
     muted: dict[str, str] = field(default_factory=dict)  # fingerprint -> silenced|inhibited
+    timed_out: list[str] = field(default_factory=list)  # fingerprints resolved by resolve_timeout
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A notification decided outside the write transaction (plots can take a while)."""
+
+    batch: NotificationBatch | None
+    receiver: str
+    reason: str
+    firing: tuple[str, ...]
+    resolved: tuple[str, ...]
 
 
 class Dispatcher:
@@ -76,7 +96,9 @@ class Dispatcher:
         self.context = context
         self.groups: dict[str, AggregationGroup] = {}
         self._firing: dict[str, Alert] = {}
+        self._resumed = False
         self._lock = threading.RLock()
+        self._restore()
 
     def __call__(self, alerts: Sequence[Alert], now: datetime) -> None:
         """Take this tick's changed/firing alerts, then send whatever is due."""
@@ -86,6 +108,8 @@ class Dispatcher:
     def ingest(self, alerts: Sequence[Alert], now: datetime) -> None:
         """Route alerts into their aggregation groups (pending alerts are not notified)."""
         with self._lock:
+            self._resume(now)
+            touched: dict[str, set[str]] = {}
             for alert in alerts:
                 if alert.is_resolved:
                     self._firing.pop(alert.fingerprint, None)
@@ -106,7 +130,26 @@ class Dispatcher:
                             next_flush_at=now + route.group_wait,
                         )
                         self.groups[key] = group
+                    prev, due_at = group.alerts.get(alert.fingerprint), group.next_flush_at
                     group.add(alert, now)
+                    if _material(prev, alert) or group.next_flush_at != due_at:
+                        touched.setdefault(key, set()).add(alert.fingerprint)
+            if touched:
+                # Persisted before returning: once the rules engine handed over a resolve, a
+                # crash can no longer lose it. A mere re-report (same state, fresher value) is
+                # not written: a restarted dispatcher restarts every resolve_timeout anyway, and
+                # the rules engine's next tick brings the fresh values.
+                with self.outbox.transaction() as con:
+                    groupstore.save(
+                        con, [GroupChange(k, self.groups[k], tuple(f)) for k, f in touched.items()]
+                    )
+
+    def _resume(self, now: datetime) -> None:
+        if self._resumed:
+            self._resumed = False
+            for g in self.groups.values():
+                for fp, seen in g.seen_at.items():
+                    g.seen_at[fp] = max(seen, now)
 
     def _ever_notified(self, key: str, receiver: str) -> bool:
         return self.outbox.last_notified(key, receiver) is not None
@@ -122,22 +165,72 @@ class Dispatcher:
         return self.outbox.deliver_due(self.notifiers, now)
 
     def flush_groups(self, now: datetime) -> FlushReport:
+        """Queue a notification for every group whose timer elapsed (one transaction)."""
         report = FlushReport()
         with self._lock:
-            self.inhibitor.update(self._firing.values())
-            silences = self.silences.active(now)
-            for key in [k for k, g in self.groups.items() if g.due(now)]:
-                group = self.groups[key]
-                self._flush_group(group, now, silences, report)
-                group.flushed_at(now)
-                group.drop_resolved({fp for fp, a in group.alerts.items() if a.is_resolved})
-                if not group.alerts:
-                    del self.groups[key]
+            try:
+                self._flush_groups(now, report)
+            except BaseException:
+                # Nothing was committed: forget the in-memory flush so the next one redoes it.
+                report.queued.clear()
+                self._restore()
+                raise
         return report
 
-    def _flush_group(
+    def _flush_groups(self, now: datetime, report: FlushReport) -> None:
+        self._resume(now)
+        changed = self._time_out(now, report)
+        self.inhibitor.update(self._firing.values())
+        silences = self.silences.active(now)
+        due = [g for g in self.groups.values() if g.due(now)]
+        plans = [(g, self._plan(g, now, silences, report)) for g in due]
+        changes: list[GroupChange] = []
+        for group in due:
+            group.flushed_at(now)
+            before = set(group.alerts)
+            group.drop_resolved({fp for fp, a in group.alerts.items() if a.is_resolved})
+            upsert = tuple(changed.pop(group.key, set()) & set(group.alerts))
+            if group.alerts:
+                delete = tuple(before - set(group.alerts))
+                changes.append(GroupChange(group.key, group, upsert, delete))
+            else:
+                del self.groups[group.key]
+                changes.append(GroupChange(group.key, None))
+        changes.extend(GroupChange(k, self.groups[k], tuple(f)) for k, f in changed.items())
+        with self.outbox.transaction() as con:
+            for group, plan in plans:
+                if plan is not None:
+                    self._enqueue(group, plan, now, report)
+            groupstore.save(con, changes)
+
+    def _restore(self) -> None:
+        """(Re)load the groups from the database, as a freshly started process would."""
+        with self.outbox.transaction() as con:
+            groupstore.create_tables(con)
+            self.groups = groupstore.load(con, self.routing)
+        self._firing = {
+            fp: a for g in self.groups.values() for fp, a in g.alerts.items() if not a.is_resolved
+        }
+        # A restarted process grants its restored alerts a full resolve_timeout, counted from
+        # its first call, for the rules engine to report them again (downtime is not silence).
+        self._resumed = bool(self.groups)
+
+    def _time_out(self, now: datetime, report: FlushReport) -> dict[str, set[str]]:
+        """Resolve alerts the rules engine stopped reporting; group key -> changed fingerprints."""
+        changed: dict[str, set[str]] = {}
+        for key, group in self.groups.items():
+            for a in group.time_out(now, self.routing.resolve_timeout):
+                if self._firing.pop(a.fingerprint, None) is not None:
+                    report.timed_out.append(a.fingerprint)
+                    log.info(
+                        "%s not reported for %s: resolved", a.labels, self.routing.resolve_timeout
+                    )
+                changed.setdefault(key, set()).add(a.fingerprint)
+        return changed
+
+    def _plan(
         self, group: AggregationGroup, now: datetime, silences: list[Any], report: FlushReport
-    ) -> None:
+    ) -> _Planned | None:
         receiver = self.routing.receivers[group.route.receiver]
         entry = self.outbox.last_notified(group.key, receiver.name)
         told = entry.firing if entry else frozenset()
@@ -160,23 +253,29 @@ class Dispatcher:
             else:
                 firing[fp] = a
         if not firing and not resolved:
-            return  # all muted (or never announced): like Alertmanager, tell nobody anything
+            return None  # all muted (or never announced): like Alertmanager, tell nobody
         reason = needs_update(
             entry, set(firing), set(resolved), now, group.route, receiver.send_resolved
         )
         if not reason:
-            return
+            return None
         shown = list(firing.values()) + (list(resolved.values()) if receiver.send_resolved else [])
         batch = None
         if firing or receiver.send_resolved:
             batch = self._batch(group, receiver.name, shown, reason, now)
+        return _Planned(batch, receiver.name, reason, tuple(firing), tuple(resolved))
+
+    def _enqueue(
+        self, group: AggregationGroup, plan: _Planned, now: datetime, report: FlushReport
+    ) -> None:
         row = self.outbox.enqueue(
-            batch, now, group_key=group.key, receiver=receiver.name,
-            firing=firing.keys(), resolved=resolved.keys(),
+            plan.batch, now, group_key=group.key, receiver=plan.receiver,
+            firing=plan.firing, resolved=plan.resolved,
         )  # fmt: skip
         if row is not None:
-            report.queued.append((row, receiver.name, reason))
-            log.info("queued notification %d to %s (%s): %s", row, receiver.name, reason, group.key)
+            report.queued.append((row, plan.receiver, plan.reason))
+            log.info("queued notification %d to %s (%s): %s", row, plan.receiver, plan.reason,
+                     group.key)  # fmt: skip
 
     def _batch(
         self,
@@ -213,6 +312,15 @@ class Dispatcher:
     def close(self) -> None:
         self.outbox.close()
         self.silences.close()
+
+
+def _material(prev: Alert | None, new: Alert) -> bool:
+    """Whether ``new`` changes what a restarted dispatcher must know (membership or state)."""
+    if prev is None:
+        return True
+    return (prev.state, prev.resolved_at, prev.fired_at, prev.active_at) != (
+        new.state, new.resolved_at, new.fired_at, new.active_at,
+    )  # fmt: skip
 
 
 def _order(a: Alert) -> tuple[int, str, str]:

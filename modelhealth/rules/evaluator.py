@@ -140,15 +140,31 @@ class Evaluator:
         report.queries = source.queries
         if not source.failures:
             source.forget_unused()
-        self.state.save()
+        self._carry_over_firing(now, report)
         report.incidents = (
             group_alerts(report.firing, report.resolved, now)
             if self.group
             else [*report.firing, *report.resolved]
         )
-        if self.notify is not None and report.incidents:
-            self.notify(report.incidents, now)
+        try:
+            if self.notify is not None and report.incidents:
+                self.notify(report.incidents, now)
+        finally:
+            # saved after the hand-off: a crash in between re-reports (deduplicated downstream)
+            # instead of losing a resolve
+            self.state.save()
         return report
+
+    def _carry_over_firing(self, now: datetime, report: TickReport) -> None:
+        """Re-report firing alerts of rules not evaluated this tick (off-schedule, waiting for
+        new data, or failed), so the alerting layer's resolve_timeout does not resolve them."""
+        evaluated = {rid for rid, at in self._last_eval.items() if at == now}
+        reported = {a.fingerprint for a in report.firing}
+        for (rule_id, fp), alert in self.state.alerts.items():
+            if rule_id in evaluated or fp in reported or alert.state != AlertState.FIRING:
+                continue
+            report.firing.append(alert)
+            reported.add(fp)
 
     def _due_rules(self, now: datetime, source: FrameSource, report: TickReport) -> list[RuleSpec]:
         """Rules whose cron schedule came round and, with ``trigger: new_data``, saw new rows."""
