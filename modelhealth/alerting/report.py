@@ -39,15 +39,26 @@ def incident_context(
     notes: list[str] = []
     if store is None:
         return {"plots": plots, "notes": notes}
-    models = sorted({a.labels.get("model", "") for a in alerts} - {""})
-    for model in models[:2]:
+    # one latency plot per alerting (model, version): a canary's regression is invisible in
+    # the model-wide percentiles when the canary takes a small share of the traffic
+    targets = sorted(
+        {
+            (a.labels.get("model", ""), a.labels.get("version"))
+            for a in alerts
+            if a.labels.get("model")
+        },
+        key=lambda t: (t[0], t[1] or ""),
+    )
+    for model, version in targets[:2]:
+        what = f"{model} {version}" if version else model
         try:
-            png = _latency(store, model, now, latency_window)
+            png = _latency(store, model, now, latency_window, version)
             if png:
-                plots.append(_plot(f"latency-{model}", f"{model}: latency percentiles", png))
+                name = f"latency-{model}-{version}" if version else f"latency-{model}"
+                plots.append(_plot(name, f"{what}: latency percentiles", png))
         except Exception as exc:  # plotting must never block a page
-            log.warning("latency plot for %s failed: %s", model, exc)
-            notes.append(f"latency plot for {model} unavailable: {exc}")
+            log.warning("latency plot for %s failed: %s", what, exc)
+            notes.append(f"latency plot for {what} unavailable: {exc}")
     seen: set[tuple[str, str]] = set()
     ranked = sorted(alerts, key=lambda a: -_finite(a.value))
     for a in ranked:
@@ -77,15 +88,19 @@ def _plot(name: str, title: str, png: bytes) -> dict[str, Any]:
     return {"cid": f"{safe}@modelhealth", "title": title, "png": base64.b64encode(png).decode()}
 
 
-def _latency(store: QueryBackend, model: str, now: datetime, window: timedelta) -> bytes | None:
+def _latency(
+    store: QueryBackend, model: str, now: datetime, window: timedelta, version: str | None = None
+) -> bytes | None:
     end = to_epoch_ms(now)
     start = end - int(window.total_seconds() * 1000)
     step = max(60_000, (end - start) // 60)
-    df = store.latency(Scope(model=model, start_ms=start, end_ms=end), step_ms=step)
+    scope = Scope(model=model, start_ms=start, end_ms=end, version=version)
+    df = store.latency(scope, step_ms=step)
     if df.empty:
         return None
     cols = {c: df[c].to_numpy() for c in ("p50", "p90", "p99") if c in df.columns}
-    return latency_png(df["ts"].to_numpy(), cols, title=f"{model} latency (ms)")
+    title = f"{model} {version} latency (ms)" if version else f"{model} latency (ms)"
+    return latency_png(df["ts"].to_numpy(), cols, title=title)
 
 
 def _histogram(
