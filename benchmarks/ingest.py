@@ -21,6 +21,11 @@ from modelhealth.ingestion import Monitor, build_reference
 from modelhealth.ingestion.batch import EventBatch
 from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
 
+try:
+    from benchmarks.plotting import bar_chart
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from plotting import bar_chart  # type: ignore[no-redef]
+
 
 class _CountingSink:
     def __init__(self) -> None:
@@ -112,6 +117,15 @@ def main() -> None:
         f"peer: pandas describe+histogram on the same data: {t_peer:.2f}s "
         f"(SDK aggregation is {t_peer / t_sdk:.2f}x that speed, and also stores raw rows)"
     )
+    chart = bar_chart(
+        "ingest",
+        f"SDK ingestion, {f} features (events/s, higher is better)",
+        ["log_batch -> DuckDB", "SDK aggregation only", "per-event log()", "pandas peer"],
+        {"events/s": [n / t_total, n / t_sdk, m / t_ev, n / t_peer]},
+        ylabel="events/s",
+        log=True,
+    )
+    print(f"chart: {chart}")
 
 
 if __name__ == "__main__":
