@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/pipeline.py --rate 20000 --seconds 20
 
 Both figures are measured for the batched sink (``{"rows": [...]}``, ``--rows-per-message``
-rows per Kafka message, unnested by Pinot) and, in the same run, for the one-row-per-message
-mode (``rows_per_message=1``, the previous format) as the baseline of the ratio.
+rows per Kafka message, split into rows by modelhealth's Pinot decoder) and, in the same run, for
+the one-row-per-message mode (``rows_per_message=1``, plain objects, same decoder) as the
+baseline of the ratio.
 
 1. **Sustained events/s into Kafka**: one pre-aggregated batch of inference rows written with
    :class:`KafkaSink` (compression, per-model keys, acks awaited), next to the same batch into

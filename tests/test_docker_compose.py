@@ -104,3 +104,17 @@ def test_tables_and_topics_match_the_code() -> None:
         (stream,) = config["ingestionConfig"]["streamIngestionConfig"]["streamConfigMaps"]
         assert stream["stream.kafka.topic.name"] == table.topic
         assert stream["stream.kafka.broker.list"] == ports.KAFKA_BOOTSTRAP
+
+
+def test_pinot_jvms_get_the_decoder_the_table_configs_name(compose: dict[str, Any]) -> None:
+    from modelhealth.pinot_schemas import DECODER_CLASS, render_table
+
+    services = compose["services"]
+    build = " ".join(services["pinot-decoder"]["command"])
+    assert "deploy/jvm/pinot-decoder/pom.xml" in build and "package" in build
+    for name in ("pinot-controller", "pinot-broker", "pinot-server"):
+        env = services[name]["environment"]
+        assert env["CLASSPATH_PREFIX"].endswith("modelhealth-pinot-decoder.jar"), name
+        assert any(v.startswith("pinot-decoder:") for v in services[name]["volumes"]), name
+    stream = render_table("inferences")["ingestionConfig"]["streamIngestionConfig"]
+    assert stream["streamConfigMaps"][0]["stream.kafka.decoder.class.name"] == DECODER_CLASS

@@ -8,17 +8,13 @@ Why these choices:
 - **Batched messages**: ``{"rows": [{...}, {...}, ...]}``, up to ``rows_per_message`` rows
   (default 500) of one model each. kafka-python spends ~50 µs of Python per ``send()``, which
   caps one process near 10k messages/s; one send per 500 rows removes that ceiling. Pinot
-  unnests the array at ingestion (``complexTypeConfig.fieldsToUnnest: ["rows"]`` plus one
-  ``"rows.<col>"`` transform per column in the table configs; Pinot 0.11 names unnested fields
-  ``rows.<col>`` and its ``prefixesToRename`` only renames the top-level record). A plain
-  one-row object still decodes (transforms only fill columns that are missing); that is what
-  ``rows_per_message=1`` sends, for tables created with ``batched=False``. Otherwise even a
-  single row goes in the envelope: on Pinot 0.11 a plain one-row message that fails to
-  transform under the unnest config stops the partition's consumer (see ``render_table``).
-- A malformed message costs Pinot that message, never the stream: Pinot 0.11 drops a whole
-  message whose rows fail to transform. So the sink refuses rows Pinot could not take
-  (NaN/inf) *before* sending, and never sends an empty ``rows`` array (Pinot would index the
-  envelope itself as an all-default row).
+  splits the array with modelhealth's own decoder (``deploy/jvm/pinot-decoder``, named in the
+  table configs), which also reads plain one-row objects: what ``rows_per_message=1`` sends,
+  e.g. for tables created with ``batched=False`` (Pinot's stock JSON decoder, one row each).
+- A malformed message costs Pinot that message, never the stream: the decoder drops a message
+  that is not a JSON object or whose ``rows`` is not a list, and drops just the rows whose values
+  do not fit their column types. The sink still refuses rows Pinot could not take (NaN/inf)
+  *before* sending, so a producer bug fails loudly here instead of as a drop count in Pinot.
 - Key = model name, so all of one model's rows land in one partition, in order: rows are
   grouped by model keeping their order, and a message never mixes models.
 - Messages stay under ``max_message_bytes`` (90% of the producer's ``max_request_size``): an
@@ -56,7 +52,7 @@ from modelhealth.pinot_schemas import parked_topic, topic_name
 DEFAULT_MAX_BUFFER_BYTES = 32 * 1024 * 1024
 DEFAULT_ROWS_PER_MESSAGE = 500
 ROWS_FIELD = "rows"
-"""The array Pinot unnests (``complexTypeConfig.fieldsToUnnest`` in every table config)."""
+"""The array modelhealth's Pinot decoder splits into rows (its ``rowsField``, default "rows")."""
 _KAFKA_MAX_REQUEST_SIZE = 1_048_576  # kafka-python's default max_request_size
 
 
@@ -242,7 +238,7 @@ class KafkaSink:
 
 
 def _refuse_non_finite(name: str, frame: pd.DataFrame, cols: tuple[str, ...] | list[str]) -> None:
-    """NaN/inf is not JSON; Pinot would drop the row (and, batched, its whole message)."""
+    """NaN/inf is not JSON; Pinot's decoder would drop the row (the sink fails loudly instead)."""
     bad: np.ndarray | None = None
     for c in cols:
         values = frame[c].to_numpy()

@@ -20,9 +20,15 @@ from typing import Any
 
 from modelhealth.ingestion.schema import PARKED_TOPIC, TABLES
 from modelhealth.names import check_identifier
+from modelhealth.services.decoder import DECODER_CLASS
+from modelhealth.services.pinot import KAFKA_JSON_DECODER
 
 HERE = Path(__file__).parent
 TOPIC_PREFIX = "modelhealth."
+DECODER_KEY = "stream.kafka.decoder.class.name"
+#: The decoder property listing ``name:TYPE`` of every schema column (see :func:`decoder_columns`).
+COLUMNS_KEY = "stream.kafka.decoder.prop.columns"
+_FIELD_KINDS = ("dimensionFieldSpecs", "metricFieldSpecs", "dateTimeFieldSpecs")
 
 
 def check_namespace(namespace: str) -> str:
@@ -75,6 +81,20 @@ def table_json(name: str) -> dict[str, Any]:
     return copy.deepcopy(_load(f"{name}.table.json"))
 
 
+def decoder_columns(name: str) -> str:
+    """``name:TYPE,...`` for every column of table ``name``'s schema, in schema order.
+
+    modelhealth's decoder checks each value against these types and drops just the row that does
+    not fit, before Pinot's own conversion could fail on it (see ``RowsJsonMessageDecoder``).
+    """
+    schema = _load(f"{name}.schema.json")
+    return ",".join(
+        f"{field['name']}:{field['dataType']}"
+        for kind in _FIELD_KINDS
+        for field in schema.get(kind, [])
+    )
+
+
 def render_schema(name: str, namespace: str = "") -> dict[str, Any]:
     schema = schema_json(name)
     schema["schemaName"] = table_name(name, namespace)
@@ -86,17 +106,19 @@ def render_table(
 ) -> dict[str, Any]:
     """The table config to POST: namespaced names and, if given, another Kafka bootstrap.
 
-    ``batched`` (default) keeps the unnesting of ``{"rows": [...]}`` messages that
-    :class:`~modelhealth.ingestion.kafka_sink.KafkaSink` sends. ``batched=False`` drops it, for
-    topics that also carry one-row messages from other producers: Pinot 0.11 stops consuming a
-    partition when a *one-row* message with a wrongly typed value meets the unnest config (its
-    error log recurses through a self-referencing record), while without it such a message
-    costs one row. Pair it with ``KafkaSink(rows_per_message=1)``.
+    ``batched`` (default) selects modelhealth's decoder (``deploy/jvm/pinot-decoder``, on the
+    classpath of the JVMs that ``modelhealth services`` starts): it reads both the
+    ``{"rows": [...]}`` messages of :class:`~modelhealth.ingestion.kafka_sink.KafkaSink` and plain
+    one-row objects, and drops a malformed message or a wrongly typed row without ever stopping
+    consumption. ``batched=False`` selects Pinot's stock JSON decoder instead, for a Pinot that
+    lacks our jar: it reads one-row messages only (``KafkaSink(rows_per_message=1)``) and loses a
+    row whose value Pinot cannot convert, logging the failure.
     """
     config = table_json(name)
     if not batched:
-        config["ingestionConfig"].pop("complexTypeConfig", None)
-        config["ingestionConfig"].pop("transformConfigs", None)
+        for stream in config["ingestionConfig"]["streamIngestionConfig"]["streamConfigMaps"]:
+            stream[DECODER_KEY] = KAFKA_JSON_DECODER
+            stream.pop(COLUMNS_KEY, None)
     full = table_name(name, namespace)
     config["tableName"] = full
     config["segmentsConfig"]["schemaName"] = full
@@ -108,7 +130,11 @@ def render_table(
 
 
 __all__ = [
+    "COLUMNS_KEY",
+    "DECODER_CLASS",
+    "DECODER_KEY",
     "check_namespace",
+    "decoder_columns",
     "parked_topic",
     "render_schema",
     "render_table",

@@ -166,7 +166,8 @@ def pinot_main(argv: list[str]) -> int:
     i.add_argument(
         "--single-row-messages",
         action="store_true",
-        help="tables for one-row messages only (no unnest; KafkaSink(rows_per_message=1))",
+        help="use Pinot's stock JSON decoder (one row per message; pair with "
+        "KafkaSink(rows_per_message=1)) on a Pinot without modelhealth's decoder jar",
     )
     d = sub.add_parser("drop", help="delete tables, schemas and topics")
     for sp in (i, d):

@@ -5,6 +5,7 @@ by pid by :mod:`modelhealth.services.jvm`. Host/port constants live in
 :mod:`modelhealth.services.ports`.
 """
 
+from modelhealth.services.decoder import DECODER_CLASS, build_decoder, decoder_jar
 from modelhealth.services.fetch import fetch_all, fetch_component, is_fetched
 from modelhealth.services.jvm import ServiceStatus, down, is_up, main, status, up
 from modelhealth.services.kafka import ensure_topic
@@ -19,10 +20,13 @@ from modelhealth.services.pinot import (
 )
 
 __all__ = [
+    "DECODER_CLASS",
     "ServiceStatus",
     "ServicesError",
     "add_schema",
     "add_table",
+    "build_decoder",
+    "decoder_jar",
     "delete_schema",
     "delete_table",
     "down",

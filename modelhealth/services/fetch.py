@@ -1,4 +1,5 @@
-"""Download the Kafka and Pinot jars from Maven Central with the project's own poms.
+"""Download the Kafka and Pinot jars from Maven Central with the project's own poms (and build
+modelhealth's Pinot decoder from source, see :mod:`modelhealth.services.decoder`).
 
 Maven does the resolving (``dependency:copy-dependencies`` into a flat ``lib/``), so versions and
 exclusions live in ``deploy/jvm/*/pom.xml`` where they can be reviewed. A marker file holding a
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from modelhealth.services.decoder import build_decoder
 from modelhealth.services.paths import (
     COMPONENTS,
     ServicesError,
@@ -93,6 +95,7 @@ def fetch_component(component: str, log: Callable[[str], None] = print) -> Path:
 
 
 def fetch_all(log: Callable[[str], None] = print) -> None:
-    """Download every component's jars (no-op for those already cached)."""
+    """Download every component's jars and build the decoder (no-op for what is cached)."""
     for component in COMPONENTS:
         fetch_component(component, log=log)
+    build_decoder(log=log)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from modelhealth.services import kafka, pinot, ports
+from modelhealth.services import decoder, kafka, pinot, ports
 from modelhealth.services.fetch import fetch_all
 from modelhealth.services.paths import ServicesError, run_dir, tail
 from modelhealth.services.process import ServiceSpec, port_open, rss_mb, running_pid, start, stop
@@ -165,7 +165,11 @@ def up(timeout: float | None = None, log: Log = _log) -> dict[str, float]:
 
     Returns the startup seconds of the services this call started (empty if all were up).
     """
+    decoder_changed = not decoder.is_built()
     fetch_all(log=log)
+    if decoder_changed and running_pid(pinot.SERVER) is not None:
+        log(f"note: {pinot.SERVER} runs with the previous decoder jar; "
+            "`modelhealth services down` then `up` loads the new one")  # fmt: skip
     deadline = time.monotonic() + (timeout if timeout is not None else default_timeout())
     by_name = {spec.name: spec for spec in all_specs()}
     started: dict[str, float] = {}

@@ -3,7 +3,8 @@
 Separate JVMs rather than ``StartServiceManager``: each role gets its own log, pid, heap and
 health probe, so ``up`` can say exactly which one failed. All of them start in ~25 s on 2 cores.
 The version is whatever ``deploy/jvm/pinot/pom.xml`` pins (0.11.0: the newest whose server stack
-is on Maven Central), and the stream plugin on that classpath is ``pinot-kafka-2.0``.
+is on Maven Central), and the stream plugin on that classpath is ``pinot-kafka-2.0``. Every
+JVM also gets modelhealth's own message decoder jar (:mod:`modelhealth.services.decoder`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import urllib.request
 from typing import Any
 
 from modelhealth.services import ports
+from modelhealth.services.decoder import decoder_jar
 from modelhealth.services.paths import ServicesError, deploy_dir, logs_dir, run_dir
 from modelhealth.services.process import ServiceSpec, http_ok, port_open
 
@@ -46,6 +48,7 @@ def _spec(name: str, heap: str, port: int, healthy: Any, args: list[str]) -> Ser
         port=port,
         healthy=healthy,
         jvm_flags=_flags(name),
+        extra_classpath=[decoder_jar()],
     )
 
 
@@ -129,6 +132,20 @@ def delete_table(name: str, table_type: str = "realtime") -> Any:
 
 def delete_schema(name: str) -> Any:
     return _request("DELETE", f"{ports.PINOT_CONTROLLER_URL}/schemas/{urllib.parse.quote(name)}")
+
+
+def segment_states(table: str) -> dict[str, str]:
+    """State of each REALTIME segment of ``table`` (``CONSUMING``, ``ONLINE``, ``ERROR``…).
+
+    From the controller's external view: a consumer that died on a message shows ``ERROR`` here
+    while queries keep answering from the rows consumed so far, so row counts alone miss it.
+    """
+    quoted = urllib.parse.quote(table)
+    view = _request("GET", f"{ports.PINOT_CONTROLLER_URL}/tables/{quoted}/externalview")
+    segments = (view or {}).get("REALTIME") or {}
+    return {
+        segment: ",".join(sorted(set(replicas.values()))) for segment, replicas in segments.items()
+    }
 
 
 def query(sql: str, query_options: str | None = None, timeout: float = 30.0) -> dict[str, Any]:

@@ -45,6 +45,8 @@ class ServiceSpec:
     healthy: Callable[[], bool]
     jvm_flags: list[str] = field(default_factory=list)
     prepare: Callable[[], None] | None = None
+    #: Jars after ``lib/*`` (Pinot: modelhealth's own stream decoder, built from source).
+    extra_classpath: list[Path] = field(default_factory=list)
 
     @property
     def log_file(self) -> Path:
@@ -66,7 +68,7 @@ class ServiceSpec:
             *ADD_OPENS,
             *self.jvm_flags,
             "-cp",
-            str(lib_dir(self.component) / "*"),
+            os.pathsep.join([str(lib_dir(self.component) / "*"), *map(str, self.extra_classpath)]),
             self.main_class,
             *self.args,
         ]

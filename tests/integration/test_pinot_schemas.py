@@ -10,6 +10,10 @@ import pytest
 from modelhealth.ingestion.kafka_sink import ROWS_FIELD
 from modelhealth.ingestion.schema import TABLES
 from modelhealth.pinot_schemas import (
+    COLUMNS_KEY,
+    DECODER_CLASS,
+    DECODER_KEY,
+    decoder_columns,
     parked_topic,
     render_table,
     schema_json,
@@ -17,7 +21,10 @@ from modelhealth.pinot_schemas import (
     table_name,
     topic_name,
 )
-from modelhealth.services.pinot import KAFKA_CONSUMER_FACTORY
+from modelhealth.services.decoder import source_dir
+from modelhealth.services.pinot import KAFKA_CONSUMER_FACTORY, KAFKA_JSON_DECODER
+
+DECODER_SOURCE = source_dir() / "src" / "main" / "java" / "io" / "modelhealth" / "pinot"
 
 _KIND = {
     "time": "dateTimeFieldSpecs",
@@ -68,12 +75,23 @@ def test_namespaces_prefix_tables_and_topics_and_reject_bad_names() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
-def test_table_config_unnests_batched_messages_into_every_column(name: str) -> None:
-    """KafkaSink sends ``{"rows": [...]}``; each column is filled from ``rows.<column>``."""
+def test_table_config_names_our_decoder_with_every_column_type(name: str) -> None:
+    """The decoder (not Pinot's unnest transforms) splits ``{"rows": [...]}``; it is told each
+    column's type so it can drop a wrongly typed row before Pinot's conversion fails on it."""
     ingestion = table_json(name)["ingestionConfig"]
-    assert ingestion["complexTypeConfig"] == {"fieldsToUnnest": [ROWS_FIELD]}
-    transforms = {t["columnName"]: t["transformFunction"] for t in ingestion["transformConfigs"]}
-    assert transforms == {c: f'"{ROWS_FIELD}.{c}"' for c in TABLES[name].column_names}
-    single = render_table(name, batched=False)["ingestionConfig"]
-    assert "complexTypeConfig" not in single and "transformConfigs" not in single
-    assert "streamIngestionConfig" in single
+    assert "complexTypeConfig" not in ingestion and "transformConfigs" not in ingestion
+    (stream,) = ingestion["streamIngestionConfig"]["streamConfigMaps"]
+    assert stream[DECODER_KEY] == DECODER_CLASS
+    assert stream[COLUMNS_KEY] == decoder_columns(name)  # the stored file matches the schema
+    declared = dict(item.split(":") for item in stream[COLUMNS_KEY].split(","))
+    assert declared == {c.name: c.type for c in TABLES[name].columns}
+    (single,) = render_table(name, batched=False)["ingestionConfig"]["streamIngestionConfig"][
+        "streamConfigMaps"
+    ]
+    assert single[DECODER_KEY] == KAFKA_JSON_DECODER and COLUMNS_KEY not in single
+
+
+def test_the_decoder_splits_the_field_the_sink_writes() -> None:
+    source = (DECODER_SOURCE / "RowsJsonMessageDecoder.java").read_text()
+    assert f'DEFAULT_ROWS_FIELD = "{ROWS_FIELD}";' in source
+    assert f"public class {DECODER_CLASS.rsplit('.', 1)[1]} " in source

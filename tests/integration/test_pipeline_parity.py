@@ -8,7 +8,6 @@ and dropped at the end.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,11 +22,9 @@ from modelhealth.demo.fleet import fleet, training_sample
 from modelhealth.demo.traffic import backfill
 from modelhealth.ingestion import Monitor, build_reference
 from modelhealth.ingestion.batch import EventBatch
-from modelhealth.ingestion.kafka_sink import ROWS_FIELD, KafkaSink
+from modelhealth.ingestion.kafka_sink import KafkaSink
 from modelhealth.ingestion.schema import TABLES
-from modelhealth.pinot_schemas import topic_name
 from modelhealth.pinot_schemas.init import drop_pinot, init_pinot
-from modelhealth.services.ports import KAFKA_BOOTSTRAP
 from modelhealth.store.backend import LATENCY_QUANTILES, Scope
 from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
 from modelhealth.store.pinot import PERCENTILE_RANK_ERROR, PinotStore
@@ -227,74 +224,3 @@ def test_outcomes_join_matches(pipeline: Pipeline) -> None:
     b = pipeline.pinot.outcomes(scope, step_ms=HOUR_MS).sort_values(["ts", "request_id"])
     pd.testing.assert_frame_equal(b.reset_index(drop=True), a.reset_index(drop=True))
     assert pipeline.pinot.outcomes(Scope("ranker", pipeline.start_ms, pipeline.end_ms)).empty
-
-
-@pytest.mark.parametrize("batched", [True, False])
-def test_malformed_messages_do_not_stop_consumption(jvm_services: None, batched: bool) -> None:
-    """Garbage bytes, wrongly typed JSON and broken batches sit between good single-row and
-    batched messages; every good message arrives whole.
-
-    A batch with one bad row is dropped as a whole by Pinot 0.11 (why KafkaSink refuses such
-    rows before sending). Wrongly typed *one-row* messages are only sent to ``batched=False``
-    tables: under the unnest config they stop Pinot 0.11's consumer (see ``render_table``).
-    """
-    from kafka import KafkaProducer
-
-    namespace = f"bad{uuid.uuid4().hex[:8]}_"
-    init_pinot(namespace, tables=["inferences"], partitions=1, batched=batched)
-    store = PinotStore(namespace=namespace)
-    base = to_epoch_ms(T0)
-
-    def row(i: int, **override: object) -> dict[str, object]:
-        good = {
-            "ts": base + i, "model": "m", "version": "v1", "host": "h", "request_id": f"r{i}",
-            "score": 0.5, "latency_ms": 10.0 + i, "is_error": 0,
-        }  # fmt: skip
-        return {**good, **override}
-
-    def one(i: int, **override: object) -> bytes:
-        return json.dumps(row(i, **override)).encode()
-
-    def batch(*rows: dict[str, object]) -> bytes:
-        return json.dumps({ROWS_FIELD: list(rows)}).encode()
-
-    messages = [one(0), b"\x00\xff not json at all \xfe", b'{"ts": 12, "model": ', b"[1, 2, 3]"]
-    if batched:
-        good_ids = (0, *range(3, 10), *range(13, 21))
-        messages += [
-            batch(*[row(i) for i in range(3, 10)]),
-            batch(row(10), row(11, ts="yesterday"), row(12)),  # one bad row: message lost
-            b'{"rows": [{"ts": 1, "model": ',  # truncated batch
-            json.dumps({ROWS_FIELD: "not a list"}).encode(),
-            json.dumps({ROWS_FIELD: [1, 2]}).encode(),
-            batch(*[row(i) for i in range(13, 20)]),
-            one(20),
-        ]
-    else:
-        good_ids = (0, *range(3, 10))
-        messages += [
-            one(1, latency_ms="fast", score="high"),
-            one(2, ts="yesterday"),
-            *[one(i) for i in range(3, 10)],
-        ]
-    producer = KafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP)
-    try:
-        for m in messages:
-            producer.send(topic_name("inferences", namespace), m).get(timeout=30)
-    finally:
-        producer.close()
-    good = {f"r{i}": 10.0 + i for i in good_ids}
-    try:
-        store.wait_for_rows("inferences", len(good), timeout=60)
-        ids = store._query(
-            f"SELECT request_id, latency_ms FROM {store.tables['inferences']} "
-            "WHERE model = %(m)s ORDER BY request_id",
-            {"m": "m"},
-        )
-        got = dict(zip(ids["request_id"], ids["latency_ms"], strict=True))
-        assert {k: got.get(k) for k in good} == good  # every good row, unchanged
-        assert "r1" not in got and "r2" not in got  # bad rows never arrive
-        assert not {"r10", "r11", "r12"} & set(got)  # the broken batch, as documented
-    finally:
-        store.close()
-        drop_pinot(namespace, tables=["inferences"])
