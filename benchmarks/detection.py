@@ -112,7 +112,8 @@ def run_learned(
 
     masks, t_score = score_all(scan, ho, "learned (held-out files)")
     total, per = counts(masks, ho, gap)
-    note = f"thr={model.post.threshold:g} dur={model.post.min_duration}"
+    p = model.post
+    note = f"p>={p.threshold:g} novelty={p.novelty} magnitude>={p.min_magnitude:g}"
     return total, t_train, t_score, note, per
 
 

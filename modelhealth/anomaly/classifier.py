@@ -1,9 +1,9 @@
 """Second stage: turns irregularity features into an anomaly probability.
 
-Labelled incidents are rare, so the classifier is pre-trained on synthetic anomalies
-injected into ordinary series (spikes, level shifts, variance changes, flatlines, dips);
-points of real labelled windows are left out of the negatives rather than trusted as
-positives, because labelled windows are wide and most of their points look normal.
+Labelled incidents are rare, so the classifier is trained on synthetic anomalies injected
+into ordinary series (spikes, level shifts, variance changes, flatlines, dips) and, when the
+training files carry labels, on the points of their real labelled windows as well (see
+``train.positive_mask``).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class AnomalyClassifier:
             "min_data_in_leaf": 40,
             "scale_pos_weight": min(20.0, (len(y) - pos) / pos),
             "seed": self.seed,
-            "num_threads": 2,
+            "num_threads": 1,
             "deterministic": True,
             "force_row_wise": True,
             "verbosity": -1,

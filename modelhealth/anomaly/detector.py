@@ -6,7 +6,7 @@ Importing this module is cheap (numpy only); LightGBM is imported when a model i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -15,6 +15,40 @@ from modelhealth.types import DetectorResult, Series
 
 if TYPE_CHECKING:
     from modelhealth.anomaly.model import LearnedModel, Scan
+    from modelhealth.anomaly.postprocess import PostProcess
+
+OVERRIDES: dict[str, tuple[type, float, float]] = {
+    "threshold": (float, 0.0, 1.0),
+    "min_duration": (int, 1, 10_000),
+    "min_magnitude": (float, 0.0, 1e6),
+    "novelty": (int, 0, 100_000),
+}
+"""Post-processing settings a rule may override: type and inclusive range."""
+
+
+def override_post(post: PostProcess, overrides: dict[str, Any]) -> PostProcess:
+    """``post`` with ``overrides`` applied; unknown names or bad values raise ValueError."""
+    from dataclasses import replace
+
+    unknown = sorted(set(overrides) - set(OVERRIDES))
+    if unknown:
+        raise ValueError(
+            f"learned detector: unknown parameter(s) {unknown}; expected model, lookback"
+            f" or {sorted(OVERRIDES)}"
+        )
+    clean: dict[str, Any] = {}
+    for name, value in overrides.items():
+        kind, lo, hi = OVERRIDES[name]
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if kind is int:
+            ok = ok and float(value).is_integer()
+        if not ok or not lo <= value <= hi:
+            what = "an integer" if kind is int else "a number"
+            raise ValueError(
+                f"learned detector: {name} must be {what} in [{lo:g}, {hi:g}], got {value!r}"
+            )
+        clean[name] = kind(value)
+    return replace(post, **clean)
 
 
 class LearnedDetector:
@@ -26,11 +60,16 @@ class LearnedDetector:
 
     name: ClassVar[str] = "learned"
 
-    def __init__(self, model_path: str | Path) -> None:
+    def __init__(self, model_path: str | Path, **overrides: Any) -> None:
+        """Load ``model_path``; ``overrides`` replace the model's trained post-processing
+        (YAML: ``detector: {type: learned, model: PATH, threshold: 0.9, novelty: 288}``)."""
         from modelhealth.anomaly.model import LearnedModel
 
         self.model_path = Path(model_path)
-        self.model: LearnedModel = LearnedModel.load(self.model_path)
+        model = LearnedModel.load(self.model_path)
+        if overrides:
+            model.post = override_post(model.post, overrides)
+        self.model: LearnedModel = model
 
     @classmethod
     def from_model(cls, model: LearnedModel) -> LearnedDetector:
@@ -47,11 +86,12 @@ class LearnedDetector:
         bounded whatever the length of the series.
         """
         from modelhealth.anomaly.features import history_needed, infer_period
+        from modelhealth.anomaly.signals import LONG
 
         series = _joined(baseline, current)
         if not np.isfinite(current.values).any():
             raise EmptyWindow("learned detector: current window has no finite value")
-        need = history_needed(infer_period(series.timestamps))
+        need = history_needed(infer_period(series.timestamps)) + LONG + self.model.post.novelty
         scan = self._scan(series.tail(need))
         i = len(scan.alerts) - 1
         value = float(series.values[-1])

@@ -13,6 +13,7 @@ import pandas as pd
 
 from modelhealth.anomaly.features import CLIP, FeatureFrame
 from modelhealth.anomaly.forecaster import Forecast
+from modelhealth.anomaly.signals import SIGNAL_FEATURES, signal_columns
 
 MIN_WIDTH = 0.25
 """Smallest band width in scale units, so a perfectly predictable series is not hair-trigger."""
@@ -34,6 +35,7 @@ CLASSIFIER_FEATURES: tuple[str, ...] = (
     "std_ratio",
     "flat12",
     "width",
+    *SIGNAL_FEATURES,
 )
 
 
@@ -90,5 +92,6 @@ def _columns(
         ),
         "flat12": (raw.rolling(12, min_periods=12).std() == 0).astype(float).to_numpy(),
         "width": width,
+        **signal_columns(ff.raw, ff.scale, score),
     }
     return np.column_stack([cols[c] for c in CLASSIFIER_FEATURES]).astype(np.float32)

@@ -2,9 +2,9 @@
 
 Three steps, all on the training files only: (1) the quantile forecaster on points
 outside labelled windows, (2) the classifier on copies of those series with injected
-anomalies, (3) the alert threshold and minimum duration, picked by event F1 on the
-original training files and their labels (falling back to the injected copies when the
-training files carry no labels).
+anomalies plus the points of their real labelled windows, (3) the alert threshold, novelty
+window and minimum magnitude, picked by event F1 on the training files using out-of-fold
+classifier probabilities (falling back to injected copies when the files carry no labels).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from modelhealth.anomaly.model import LearnedModel
 from modelhealth.anomaly.postprocess import PostProcess, novel
 
 Progress = Callable[[str], None]
-THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99)
+THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 DURATIONS = (1,)
-NOVELTY = (0, 288, 576, 1152)
+NOVELTY = (0, 288, 576, 1152, 2016)
 MAGNITUDES = (0.0, 1.0, 2.0, 4.0)
 
 
@@ -46,18 +46,27 @@ def train(
     copies: int = 2,
     backend: str = "lightgbm",
     params: ForecastParams | None = None,
+    real_positives: str = "window",
+    folds: int = 3,
     progress: Progress = _quiet,
 ) -> LearnedModel:
     """Fit forecaster, classifier and post-processing on ``series`` (the training files).
+
+    The classifier learns from injected anomalies and from the labelled windows of the
+    training files. The post-processing (threshold, novelty, magnitude) is then tuned on
+    *out-of-fold* probabilities: a classifier that saw a file's labels would look far better
+    on that file than on a new one, and a threshold tuned on it would fire far too often.
 
     >>> model = train(generate_fleet(models=2, points=600))  # doctest: +SKIP
     """
     if not series:
         raise ValueError("train() needs at least one series")
+    if real_positives not in ("none", "window", "after_centre"):
+        raise ValueError(f"real_positives={real_positives!r}: expected none|window|after_centre")
     rng = np.random.default_rng(seed)
+    frames = [build_features(s.timestamps, s.values) for s in series]
     fx, fz = [], []
-    for s in series:
-        ff = build_features(s.timestamps, s.values)
+    for s, ff in zip(series, frames, strict=True):
         keep = np.flatnonzero(ff.valid & ~s.window_mask())
         if len(keep) > rows_per_series:
             keep = np.sort(rng.choice(keep, rows_per_series, replace=False))
@@ -67,39 +76,85 @@ def train(
     progress(f"forecaster: {len(z)} rows from {len(series)} series ({backend})")
     forecaster = QuantileForecaster(backend=backend, params=params or ForecastParams()).fit(X, z)
 
-    cx, cy = [], []
-    for s in series:
+    rows: list[tuple[np.ndarray, np.ndarray]] = []
+    originals: list[np.ndarray] = []
+    for s, ff in zip(series, frames, strict=True):
+        feats = classifier_features(ff, forecaster.predict(ff.X))
+        originals.append(feats)
+        rx, ry = [], []
         real = s.window_mask()
         for _ in range(copies):
             n_inj = max(4, len(s.values) // 300)
             x, lab = inject(s.values, rng, n_inj, start=MIN_HISTORY + 50)
-            ff = build_features(s.timestamps, x)
-            feats = classifier_features(ff, forecaster.predict(ff.X))
-            keep = ff.valid & ~(real & ~lab)
-            pos = np.flatnonzero(keep & lab)
-            neg = np.flatnonzero(keep & ~lab)
-            if len(neg) > rows_per_series:
-                neg = rng.choice(neg, rows_per_series, replace=False)
-            idx = np.sort(np.r_[pos, neg])
-            cx.append(feats[idx])
-            cy.append(lab[idx])
-    Xc, yc = np.vstack(cx), np.concatenate(cy)
-    progress(f"classifier: {len(yc)} rows, {int(yc.sum())} injected-anomaly points")
+            fi = build_features(s.timestamps, x)
+            fi_feats = classifier_features(fi, forecaster.predict(fi.X))
+            keep = fi.valid & ~(real & ~lab)
+            idx = _sample(rng, keep & lab, keep & ~lab, rows_per_series)
+            rx.append(fi_feats[idx])
+            ry.append(lab[idx])
+        if real_positives != "none" and s.windows:
+            pos = positive_mask(s, real_positives)
+            idx = _sample(rng, ff.valid & pos, ff.valid & ~real, rows_per_series)
+            rx.append(feats[idx])
+            ry.append(pos[idx])
+        rows.append((np.vstack(rx), np.concatenate(ry)))
+    Xc = np.vstack([r[0] for r in rows])
+    yc = np.concatenate([r[1] for r in rows])
+    progress(f"classifier: {len(yc)} rows, {int(yc.sum())} anomalous points")
     classifier = AnomalyClassifier(seed=seed + 11).fit(Xc, yc)
 
+    fold_of = np.arange(len(series)) % max(folds, 1)
+    rng.shuffle(fold_of)
+    probs: list[np.ndarray] = [np.zeros(0)] * len(series)
+    for f in range(max(folds, 1)):
+        inner = [r for r, g in zip(rows, fold_of, strict=True) if g != f]
+        held = np.flatnonzero(fold_of == f)
+        if folds <= 1 or not inner:
+            clf = classifier
+        else:
+            iy = np.concatenate([r[1] for r in inner])
+            clf = AnomalyClassifier(seed=seed + 11).fit(np.vstack([r[0] for r in inner]), iy)
+        for i in held:
+            probs[i] = clf.predict_proba(originals[i])
     model = LearnedModel(forecaster=forecaster, classifier=classifier)
     labelled = [s for s in series if s.windows]
-    tune_set = series if labelled else _injected_copies(series, rng)
-    model.post, f1 = tune_postprocess(model, tune_set)
-    progress(f"post-processing: {model.post.to_dict()} (train event F1 {f1:.3f})")
+    if labelled:
+        model.post, f1 = tune_postprocess(model, series, probs)
+    else:
+        model.post, f1 = tune_postprocess(model, _injected_copies(series, rng))
+    progress(f"post-processing: {model.post.to_dict()} (out-of-fold train event F1 {f1:.3f})")
     model.info = {
         "train_files": [s.name for s in series],
         "forecast_rows": len(z),
         "classifier_rows": len(yc),
-        "train_event_f1": round(f1, 4),
+        "train_event_f1_out_of_fold": round(f1, 4),
+        "real_positives": real_positives,
         "seed": seed,
     }
     return model
+
+
+def _sample(rng: np.random.Generator, pos: np.ndarray, neg: np.ndarray, max_neg: int) -> np.ndarray:
+    """Sorted indices of every positive and at most ``max_neg`` random negatives."""
+    p, n = np.flatnonzero(pos), np.flatnonzero(neg)
+    if len(n) > max_neg:
+        n = rng.choice(n, max_neg, replace=False)
+    return np.sort(np.r_[p, n])
+
+
+def positive_mask(s: LabelledSeries, mode: str) -> np.ndarray:
+    """Points of labelled windows the classifier learns as anomalous.
+
+    ``"window"``: every point of every window. ``"after_centre"``: from the middle of
+    each window to its end.
+
+    NAB centres a window on the labelled anomaly, so the first half precedes it and no
+    causal detector can see it there; the second half is where a detector should fire.
+    """
+    mask = np.zeros(len(s.values), dtype=bool)
+    for a, b in s.window_index():
+        mask[(a + b) // 2 if mode == "after_centre" else a : b + 1] = True
+    return mask
 
 
 def _injected_copies(series: list[LabelledSeries], rng: np.random.Generator) -> list:
@@ -113,15 +168,23 @@ def _injected_copies(series: list[LabelledSeries], rng: np.random.Generator) -> 
 
 
 def tune_postprocess(
-    model: LearnedModel, series: list[LabelledSeries]
+    model: LearnedModel,
+    series: list[LabelledSeries],
+    probs: list[np.ndarray] | None = None,
 ) -> tuple[PostProcess, float]:
-    """Grid-search threshold x minimum duration for the best summed event F1."""
+    """Grid-search threshold x novelty x magnitude for the best summed event F1.
+
+    ``probs`` (per series, e.g. out-of-fold) replace the model's own classifier output.
+    """
     scored = []
-    for s in series:
+    for i, s in enumerate(series):
         ff = build_features(s.timestamps, s.values)
         fc = model.forecaster.predict(ff.X)
         score, signed = irregularity(ff.z, fc)
-        prob = np.where(ff.valid, model.classifier.predict_proba(classifier_features(ff, fc)), 0)
+        raw = probs[i] if probs is not None else None
+        if raw is None:
+            raw = model.classifier.predict_proba(classifier_features(ff, fc))
+        prob = np.where(ff.valid, raw, 0)
         scored.append((s, prob, signed, ff.valid, score))
     best, best_f1 = PostProcess(), -1.0
     for nov, mag in itertools.product(NOVELTY, MAGNITUDES):
