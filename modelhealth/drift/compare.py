@@ -113,10 +113,33 @@ def drift_table(
     _check_metrics(metrics)
     cur = store.feature_histograms(scope, features)
     base = _baseline_histograms(store, scope, baseline, features, step_ms=None)
-    names = _feature_names(features, baseline, cur, base)
+    return drift_table_from_histograms(
+        cur, base, baseline.reference, metrics, features, thresholds=thresholds
+    )
+
+
+def drift_table_from_histograms(
+    current: pd.DataFrame,
+    baseline_histograms: pd.DataFrame,
+    reference: ModelReference | None = None,
+    metrics: Sequence[str] = ("psi",),
+    features: Sequence[str] | None = None,
+    *,
+    thresholds: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """:func:`drift_table` over histograms the caller already holds (no store query).
+
+    Both frames are store-shaped (``feature bin [label] count``); any ``ts``/``version``
+    columns are summed over, so one *bucketed* query can feed both this table and
+    :func:`drift_series_from_histograms` (the dashboard's Model page does, halving its scans).
+    A profile baseline's rows come from :func:`profile_histograms`.
+    """
+    _check_metrics(metrics)
+    cur, base = current, baseline_histograms
+    names = _feature_names(features, reference, cur, base)
     if not names:
         return pd.DataFrame(columns=TABLE_COLUMNS)
-    layout = _Layout.build(names, baseline.reference, cur, base)
+    layout = _Layout.build(names, reference, cur, base)
     cur_m, base_m = layout.matrix(cur), layout.matrix(base)
     frames = []
     for metric in metrics:
@@ -166,15 +189,49 @@ def drift_series(
     base = _baseline_histograms(
         store, scope, baseline, features, step_ms=step_ms if per_bucket else None
     )
-    names = _feature_names(features, baseline, cur, base)
+    offset_ms = (
+        int(baseline.offset.total_seconds() * 1000)
+        if per_bucket and baseline.offset is not None
+        else None
+    )
+    return drift_series_from_histograms(
+        cur,
+        base,
+        baseline.reference,
+        metric,
+        features,
+        baseline_offset_ms=offset_ms,
+        threshold=threshold,
+    )
+
+
+def drift_series_from_histograms(
+    current: pd.DataFrame,
+    baseline_histograms: pd.DataFrame,
+    reference: ModelReference | None,
+    metric: str,
+    features: Sequence[str] | None = None,
+    *,
+    baseline_offset_ms: int | None = None,
+    threshold: float | None = None,
+) -> pd.DataFrame:
+    """:func:`drift_series` over histograms the caller already holds (no store query).
+
+    ``current`` is a bucketed store frame (``ts feature bin [label] count``). The baseline is
+    one whole-window histogram, or — with ``baseline_offset_ms`` — bucketed rows where bucket
+    ``ts`` of the current side is compared with bucket ``ts - baseline_offset_ms``.
+    """
+    _check_metrics([metric])
+    cur, base = current, baseline_histograms
+    names = _feature_names(features, reference, cur, base)
     if cur.empty or not names:
         return pd.DataFrame(columns=SERIES_COLUMNS)
-    layout = _Layout.build(names, baseline.reference, cur, base)
+    layout = _Layout.build(names, reference, cur, base)
     rows = layout.rows_for(metric)
     buckets = np.sort(cur["ts"].unique())
     cur_m = layout.matrix(cur, buckets)[:, rows]
-    if per_bucket and baseline.offset is not None:
-        base = base.assign(ts=base["ts"] + int(baseline.offset.total_seconds() * 1000))
+    if baseline_offset_ms is not None:
+        base = base.assign(ts=base["ts"] + int(baseline_offset_ms))
         base_m = layout.matrix(base, buckets)[:, rows]
     else:
         base_m = np.broadcast_to(layout.matrix(base)[rows], cur_m.shape)
@@ -221,10 +278,17 @@ def _baseline_histograms(
     ref = baseline.reference
     if ref is None:
         raise ValueError("Baseline.profile needs a ModelReference")
+    return profile_histograms(ref, features)
+
+
+def profile_histograms(
+    reference: ModelReference, features: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """A reference profile as store-shaped rows ``feature bin count`` (non-empty bins)."""
     wanted = set(features) if features is not None else None
     rows = [
         (name, b, float(c))
-        for name, f in ref.features.items()
+        for name, f in reference.features.items()
         if wanted is None or name in wanted
         for b, c in enumerate(f.counts)
         if c > 0
@@ -234,15 +298,15 @@ def _baseline_histograms(
 
 def _feature_names(
     features: Sequence[str] | None,
-    baseline: Baseline,
+    reference: ModelReference | None,
     cur: pd.DataFrame,
     base: pd.DataFrame,
 ) -> list[str]:
     if features is not None:
         return [check_name(f, "feature") for f in features]
     seen = set(cur["feature"]) | set(base["feature"]) if len(cur) or len(base) else set()
-    if baseline.reference is not None:
-        seen |= set(baseline.reference.features)
+    if reference is not None:
+        seen |= set(reference.features)
     return sorted(str(s) for s in seen)
 
 

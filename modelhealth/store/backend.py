@@ -53,6 +53,10 @@ class QueryBackend(Protocol):
         """Every version of ``model`` seen, sorted."""
         ...
 
+    def hosts(self, model: str) -> list[str]:
+        """Every host that served ``model``, sorted (the dashboard's host filter)."""
+        ...
+
     def time_range(self, model: str | None = None) -> tuple[int, int] | None:
         """(first, last) inference ts in ms, or None when nothing is stored."""
         ...

@@ -37,6 +37,7 @@ import pandas as pd
 
 from modelhealth.clock import Clock, SystemClock
 from modelhealth.errors import StoreUnavailable
+from modelhealth.names import check_name
 from modelhealth.pinot_schemas import table_name
 from modelhealth.store.backend import LATENCY_QUANTILES, Scope, check_features, finish_summary
 
@@ -322,6 +323,15 @@ class PinotStore:
     def close(self) -> None:
         self._con.close()
         self._session.close()
+
+    def hosts(self, model: str) -> list[str]:
+        """Every host that served ``model``, sorted (``_query`` bounds it with LIMIT)."""
+        sql = (
+            f"SELECT DISTINCT host FROM {self.tables['inferences']} "
+            "WHERE model = %(model)s ORDER BY host"
+        )
+        df = self._query(sql, {"model": check_name(model, "model")})
+        return [str(h) for h in df["host"] if h] if len(df) else []
 
 
 _LOGICAL = ("inferences", "feature_stats", "feature_bins", "outcomes")

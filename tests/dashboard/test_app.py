@@ -146,7 +146,9 @@ def test_model_page_filters_by_version_and_host(app: AppTest, store: DuckDBStore
     app.sidebar.selectbox(key="model").set_value("fraud")
     go(app, "model")
     app.selectbox(key="model_version").set_value("v3").run()
-    app.text_input(key="model_host_text").set_value("host-a").run()
+    host = app.selectbox(key="model_host")  # the store lists hosts: a dropdown, not free text
+    assert host.options == ["(all)", *store.hosts("fraud")] and "host-a" in host.options
+    host.set_value("host-a").run()
     assert not app.exception
     n = store.latency(DAY.scope("fraud", version="v3", host="host-a"))["count"].iloc[0]
     assert metrics(app)["Requests"] == f"{int(n):,}"

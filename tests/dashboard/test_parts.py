@@ -18,7 +18,9 @@ from modelhealth.dashboard.context import TimeWindow, parse_settings, pick_step
 from modelhealth.dashboard.data import Queries, StoreHandle, StoreUnavailableError, clear_caches
 from modelhealth.dashboard.launch import dashboard_main, streamlit_command
 from modelhealth.dashboard.sources import AMBER, GREEN, RED, history_frame, incidents, model_status
+from modelhealth.drift.compare import Baseline, drift_series, drift_table
 from modelhealth.ingestion.batch import EventBatch
+from modelhealth.store.backend import Scope
 from modelhealth.store.duckdb import DuckDBStore
 from modelhealth.types import Alert, AlertState
 
@@ -176,3 +178,22 @@ def test_cli_help_lists_the_app_options() -> None:
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "--state-dir" in out.stdout and "--port" in out.stdout
+
+
+def test_profile_drift_from_one_scan_equals_the_two_query_path(seeded_store, fleet_refs) -> None:
+    """The Model page's single bucketed scan gives the same table and series as two queries."""
+    model = sorted(fleet_refs)[0]
+    ref = fleet_refs[model]
+    hi = to_epoch_ms(datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
+    scope = Scope(model, hi - 6 * 3_600_000, hi)
+    step = 1_800_000
+    clear_caches()
+    table, series = Queries(StoreHandle.of(seeded_store)).profile_drift(
+        scope, ref, "k", "psi", step
+    )
+    want_table = drift_table(seeded_store, scope, Baseline.profile(ref), ["psi"])
+    want_series = drift_series(seeded_store, scope, Baseline.profile(ref), "psi", step)
+    assert len(table) == len(ref.features) and table["value"].notna().any()
+    pd.testing.assert_frame_equal(table, want_table)
+    pd.testing.assert_frame_equal(series, want_series)
+    assert series["ts"].nunique() == 12

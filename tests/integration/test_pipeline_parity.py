@@ -121,6 +121,7 @@ def test_catalog_queries_match(pipeline: Pipeline) -> None:
     assert pinot.models() == duck.models() == ["churn", "fraud", "ranker", "search"]
     for model in duck.models():
         assert pinot.versions(model) == duck.versions(model)
+        assert pinot.hosts(model) == duck.hosts(model)
         assert pinot.time_range(model) == duck.time_range(model)
     assert pinot.time_range() == duck.time_range()
     assert pinot.time_range("no_such_model") is None

@@ -69,3 +69,71 @@ def test_snapshot_is_readable_by_another_connection(tmp_path):
     snap = store.snapshot(tmp_path / "snap.duckdb")
     reader = DuckDBStore(snap, read_only=True)
     assert reader.latency(Scope("m", 0, 10**9))["count"].iloc[0] == 5
+
+
+def test_hosts_lists_each_models_hosts_sorted_and_checks_the_name():
+    store = _store_with(np.ones(4), np.full(4, "v1"))
+    store.append(
+        EventBatch(
+            inferences=pd.DataFrame(
+                {
+                    "ts": [10, 11, 12],
+                    "model": ["m", "m", "other"],
+                    "version": "v1",
+                    "host": ["b-2", "a-1", "z-9"],
+                    "request_id": ["x", "y", "z"],
+                    "score": 0.5,
+                    "latency_ms": 1.0,
+                    "is_error": np.int32(0),
+                }
+            )
+        )
+    )
+    assert store.hosts("m") == ["a-1", "b-2", "h"]
+    assert store.hosts("other") == ["z-9"]
+    assert store.hosts("absent") == []
+    with pytest.raises(InvalidName):
+        store.hosts("m' OR '1'='1")
+
+
+@pytest.mark.parametrize("step_ms", [None, 3_600_000])
+@pytest.mark.parametrize("by_version", [False, True])
+def test_fleet_queries_equal_the_per_model_queries(seeded_store, step_ms, by_version):
+    """Each fleet_* answer, split by model, is exactly the per-model answer (rules rely on it)."""
+    models = seeded_store.models()
+    _lo, hi = seeded_store.time_range()
+    start, end = hi - 6 * 3_600_000, hi + 1
+    for version in (None, "v1"):
+        calls = {
+            "fleet_latency": lambda s: seeded_store.latency(s, step_ms, by_version),
+            "fleet_feature_summary": lambda s: seeded_store.feature_summary(
+                s, step_ms=step_ms, by_version=by_version
+            ),
+            "fleet_feature_histograms": lambda s: seeded_store.feature_histograms(
+                s, step_ms=step_ms, by_version=by_version
+            ),
+        }
+        if not by_version:
+            calls["fleet_score"] = lambda s: seeded_store.score(s, step_ms)
+        for name, single in calls.items():
+            fleet = getattr(seeded_store, name)(
+                [*models, "nobody"], start, end,
+                step_ms=step_ms, by_version=by_version, version=version,
+            )  # fmt: skip
+            if version is None:
+                assert set(fleet["model"]) >= set(models)
+            for model in [*models, "nobody"]:
+                want = single(Scope(model, start, end, version=version))
+                got = fleet[fleet["model"] == model].drop(columns=["model"])
+                pd.testing.assert_frame_equal(
+                    got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False
+                )
+
+
+def test_fleet_queries_validate_names_and_window(seeded_store):
+    with pytest.raises(InvalidName):
+        seeded_store.fleet_feature_histograms(["ok", "x'); DROP TABLE feature_bins; --"], 0, 10)
+    with pytest.raises(ValueError, match="empty window"):
+        seeded_store.fleet_latency(["fraud"], 10, 10)
+    with pytest.raises(ValueError, match="version"):
+        seeded_store.fleet_score(["fraud"], 0, 10, by_version=True)

@@ -1,7 +1,8 @@
 """Model page: latency percentiles, QPS, score distribution and the feature table of a model.
 
 The walking skeleton's first page grew into this one; every chart is one aggregate query over
-the chosen range (cached), and the feature table is three queries however many features.
+the chosen range (cached), and the feature table is two queries however many features: the
+summary, and one bucketed histogram scan that feeds both the drift column and its sparklines.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import streamlit as st
 
 from modelhealth.dashboard import charts
 from modelhealth.dashboard.context import PageContext, current
-from modelhealth.drift.compare import Baseline
 from modelhealth.drift.metrics import DRIFT_METRICS, LOWER_IS_DRIFT
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.store.backend import Scope
@@ -66,10 +66,10 @@ def feature_table(
         out["drift trend"] = [[] for _ in range(len(out))]
         return out.sort_values("feature", ignore_index=True)
     key = ctx.reference_keys.get(scope.model, scope.model)
-    drift = q.drift_table(scope, ref, key, [metric]).set_index("feature")["value"]
-    out["drift"] = out["feature"].map(drift).astype("float64")
     step = max(w.step_ms, (w.end_ms - w.start_ms) // SPARK_POINTS)
-    series = q.drift_series(scope, Baseline.profile(ref), ("profile", key), metric, step)
+    table, series = q.profile_drift(scope, ref, key, metric, step)
+    drift = table.set_index("feature")["value"]
+    out["drift"] = out["feature"].map(drift).astype("float64")
     spark = charts.sparklines(series)
     out["drift trend"] = out["feature"].map(lambda f: spark.get(f, []))
     ascending = metric in LOWER_IS_DRIFT
