@@ -46,6 +46,11 @@ from modelhealth.anomaly.fleet import generate_fleet
 from modelhealth.anomaly.forecaster import ForecastParams, QuantileForecaster, pinball
 from modelhealth.anomaly.train import train
 
+try:
+    from benchmarks.plotting import bar_chart
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from plotting import bar_chart  # type: ignore[no-redef]
+
 
 def log(msg: str) -> None:
     print(f"[{time.perf_counter() - T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
@@ -114,6 +119,7 @@ def run_learned(
     total, per = counts(masks, ho, gap)
     p = model.post
     note = f"p>={p.threshold:g} novelty={p.novelty} magnitude>={p.min_magnitude:g}"
+    note += f" hw>={p.hw_threshold:g}" if p.hw_threshold > 0 else " hw off"
     return total, t_train, t_score, note, per
 
 
@@ -214,7 +220,38 @@ def main(argv: list[str] | None = None) -> int:
         print(f"learned total runtime / ARIMA total runtime = {ratio:.2f}")
         best = max((r for r in rows if r[0] != "learned (ours)"), key=lambda r: r[1].f1)
         print(f"learned F1 - best baseline F1 ({best[0]}) = {ours[1].f1 - best[1].f1:+.3f}")
+    if rows:
+        plot(rows, "simulated" if args.simulated else Path(args.dataset).name, args.dev)
     return 0
+
+
+def plot(rows: list[tuple[str, EventCounts, float, float, str]], source: str, dev: bool) -> None:
+    """Two charts per run: P/R/F1 per detector, and train + score seconds per detector."""
+    part = "dev" if dev else "held-out"
+    labels = [r[0] for r in rows]
+    quality = bar_chart(
+        f"detection_{source}_{part}_quality",
+        f"Event-level quality on {source} {part} files (higher is better)",
+        labels,
+        {
+            "precision": [r[1].precision for r in rows],
+            "recall": [r[1].recall for r in rows],
+            "F1": [r[1].f1 for r in rows],
+        },
+        ylabel="score",
+    )
+    runtime = bar_chart(
+        f"detection_{source}_{part}_runtime",
+        f"Runtime on {source} (train + score, seconds, lower is better)",
+        labels,
+        {
+            "train s": [r[2] for r in rows],
+            "score s": [r[3] for r in rows],
+            "total s": [r[2] + r[3] for r in rows],
+        },
+        ylabel="seconds",
+    )
+    print(f"charts: {quality} {runtime}")
 
 
 if __name__ == "__main__":

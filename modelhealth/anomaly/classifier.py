@@ -62,7 +62,7 @@ def inject(
 class AnomalyClassifier:
     """Gradient-boosted binary classifier over ``irregularity.CLASSIFIER_FEATURES``."""
 
-    num_trees: int = 150
+    num_trees: int = 100
     seed: int = 11
     model: Any = field(default=None)
 

@@ -22,6 +22,7 @@ OVERRIDES: dict[str, tuple[type, float, float]] = {
     "min_duration": (int, 1, 10_000),
     "min_magnitude": (float, 0.0, 1e6),
     "novelty": (int, 0, 100_000),
+    "hw_threshold": (float, 0.0, 1e6),
 }
 """Post-processing settings a rule may override: type and inclusive range."""
 
@@ -86,12 +87,12 @@ class LearnedDetector:
         bounded whatever the length of the series.
         """
         from modelhealth.anomaly.features import history_needed, infer_period
-        from modelhealth.anomaly.signals import LONG
+        from modelhealth.anomaly.signals import HISTORY
 
         series = _joined(baseline, current)
         if not np.isfinite(current.values).any():
             raise EmptyWindow("learned detector: current window has no finite value")
-        need = history_needed(infer_period(series.timestamps)) + LONG + self.model.post.novelty
+        need = history_needed(infer_period(series.timestamps)) + HISTORY + self.model.post.novelty
         scan = self._scan(series.tail(need))
         i = len(scan.alerts) - 1
         value = float(series.values[-1])

@@ -57,6 +57,8 @@ class FeatureFrame:
     """Points with a finite value and at least MIN_HISTORY earlier points."""
     raw: np.ndarray
     """The original values, kept for the classifier's flatline and step features."""
+    period: int = 0
+    """Points per day (:func:`infer_period`), 0 when there is no daily cycle."""
 
 
 def infer_period(timestamps: np.ndarray) -> int:
@@ -137,4 +139,4 @@ def build_features(timestamps: np.ndarray, values: np.ndarray) -> FeatureFrame:
     X = np.column_stack([cols[name] for name in FORECAST_FEATURES]).astype(np.float32)
     z = (x - center) / scale
     valid = np.isfinite(x) & np.isfinite(z) & (np.arange(n) >= MIN_HISTORY)
-    return FeatureFrame(X=X, z=z, center=center, scale=scale, valid=valid, raw=x)
+    return FeatureFrame(X=X, z=z, center=center, scale=scale, valid=valid, raw=x, period=period)

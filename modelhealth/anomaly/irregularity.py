@@ -92,6 +92,6 @@ def _columns(
         ),
         "flat12": (raw.rolling(12, min_periods=12).std() == 0).astype(float).to_numpy(),
         "width": width,
-        **signal_columns(ff.raw, ff.scale, score),
+        **signal_columns(ff.raw, ff.scale, score, ff.period),
     }
     return np.column_stack([cols[c] for c in CLASSIFIER_FEATURES]).astype(np.float32)

@@ -32,7 +32,7 @@ from modelhealth.anomaly.postprocess import PostProcess
 from modelhealth.errors import ModelHealthError
 
 FORMAT = "modelhealth-learned-detector"
-VERSION = 1
+VERSION = 2
 
 
 class ModelLoadError(ModelHealthError):
@@ -66,12 +66,14 @@ class LearnedModel:
         ff = build_features(timestamps, values)
         fc = self.forecaster.predict(ff.X)
         score, signed = irregularity(ff.z, fc)
-        prob = self.classifier.predict_proba(classifier_features(ff, fc))
+        feats = classifier_features(ff, fc)
+        prob = self.classifier.predict_proba(feats)
         prob = np.where(ff.valid, prob, 0.0)
+        hw = feats[:, CLASSIFIER_FEATURES.index("hw_long")].astype(np.float64)
         # A series that has never moved within the context window is not "flatlining".
         spread = pd.Series(values).rolling(context_window(infer_period(timestamps)), min_periods=1)
         moved = np.nan_to_num(spread.std().to_numpy()) > 0
-        alerts = self.post.apply(prob, signed, ff.valid & moved, score)
+        alerts = self.post.apply(prob, signed, ff.valid & moved, score, hw)
         to_units = lambda q: ff.center + ff.scale * q  # noqa: E731
         return Scan(
             prob=prob,
@@ -147,6 +149,7 @@ class LearnedModel:
                 min_duration=int(post.get("min_duration", 1)),
                 min_magnitude=float(post.get("min_magnitude", 0.0)),
                 novelty=int(post.get("novelty", 0)),
+                hw_threshold=float(post.get("hw_threshold", 0.0)),
             ),
             info=dict(meta.get("info", {})),
         )

@@ -22,18 +22,37 @@ class PostProcess:
     previous ``novelty`` points: a series that is noisy all day alerts once, when it first
     gets noisy, instead of every few minutes. It is a function of the trailing window
     only (no hidden state), so the newest-point verdict equals the backtest's.
+
+    ``hw_threshold`` > 0 also alerts, under the same novelty rule, where the Holt-Winters
+    error (``signals.holt_winters_long``) reaches it: decision-level stacking, so the
+    training-file search can keep the classic signal wherever it beats the classifier.
     """
 
     threshold: float = 0.5
     min_duration: int = 1
     min_magnitude: float = 0.0
     novelty: int = 0
+    hw_threshold: float = 0.0
 
     def apply(
-        self, prob: np.ndarray, signed: np.ndarray, valid: np.ndarray, score: np.ndarray
+        self,
+        prob: np.ndarray,
+        signed: np.ndarray,
+        valid: np.ndarray,
+        score: np.ndarray,
+        hw: np.ndarray | None = None,
     ) -> np.ndarray:
         hot = (prob >= self.threshold) & valid & (np.abs(signed) >= self.min_magnitude)
-        return self.apply_novel(hot, novel(score, self.novelty))
+        alerts = self.apply_novel(hot, novel(score, self.novelty))
+        if hw is not None and self.hw_threshold > 0:
+            alerts |= self.apply_hw(hw, valid, novel(hw, self.novelty))
+        return alerts
+
+    def apply_hw(self, hw: np.ndarray, valid: np.ndarray, is_novel: np.ndarray) -> np.ndarray:
+        """The Holt-Winters rule alone (split for tuning); all False when switched off."""
+        if self.hw_threshold <= 0:
+            return np.zeros(len(hw), dtype=bool)
+        return (hw >= self.hw_threshold) & valid & is_novel
 
     def apply_novel(self, hot: np.ndarray, is_novel: np.ndarray) -> np.ndarray:
         """The duration rule over ``hot`` points, then the novelty rule (split for tuning)."""
@@ -45,6 +64,7 @@ class PostProcess:
             "min_duration": self.min_duration,
             "min_magnitude": self.min_magnitude,
             "novelty": self.novelty,
+            "hw_threshold": self.hw_threshold,
         }
 
 

@@ -3,7 +3,8 @@
 Three steps, all on the training files only: (1) the quantile forecaster on points
 outside labelled windows, (2) the classifier on copies of those series with injected
 anomalies plus the points of their real labelled windows, (3) the alert threshold, novelty
-window and minimum magnitude, picked by event F1 on the training files using out-of-fold
+window, minimum magnitude and Holt-Winters threshold (a second rule OR-ed with the
+classifier's, 0 = off), picked by event F1 on the training files using out-of-fold
 classifier probabilities (falling back to injected copies when the files carry no labels).
 """
 
@@ -26,12 +27,17 @@ from modelhealth.anomaly.forecaster import ForecastParams, QuantileForecaster
 from modelhealth.anomaly.irregularity import classifier_features, irregularity
 from modelhealth.anomaly.model import LearnedModel
 from modelhealth.anomaly.postprocess import PostProcess, novel
+from modelhealth.anomaly.signals import holt_winters_error, holt_winters_long
 
 Progress = Callable[[str], None]
 THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 DURATIONS = (1,)
 NOVELTY = (0, 288, 576, 1152, 2016)
 MAGNITUDES = (0.0, 1.0, 2.0, 4.0)
+OFF = 2.0
+"""A probability threshold no point reaches: the classifier rule switched off."""
+HW_THRESHOLDS = (0.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0)
+"""Holt-Winters rule thresholds tried (0 = off), in trailing two-week error stds."""
 
 
 def _quiet(_: str) -> None:
@@ -43,6 +49,8 @@ def train(
     *,
     seed: int = 0,
     rows_per_series: int = 4000,
+    max_forecast_rows: int = 120_000,
+    negatives_per_copy: int = 1500,
     copies: int = 2,
     backend: str = "lightgbm",
     params: ForecastParams | None = None,
@@ -66,10 +74,12 @@ def train(
     rng = np.random.default_rng(seed)
     frames = [build_features(s.timestamps, s.values) for s in series]
     fx, fz = [], []
+    # Training time grows with rows, not files: a big fleet gets fewer rows per series.
+    per_series = max(200, min(rows_per_series, max_forecast_rows // len(series)))
     for s, ff in zip(series, frames, strict=True):
         keep = np.flatnonzero(ff.valid & ~s.window_mask())
-        if len(keep) > rows_per_series:
-            keep = np.sort(rng.choice(keep, rows_per_series, replace=False))
+        if len(keep) > per_series:
+            keep = np.sort(rng.choice(keep, per_series, replace=False))
         fx.append(ff.X[keep])
         fz.append(ff.z[keep])
     X, z = np.vstack(fx), np.concatenate(fz)
@@ -89,7 +99,7 @@ def train(
             fi = build_features(s.timestamps, x)
             fi_feats = classifier_features(fi, forecaster.predict(fi.X))
             keep = fi.valid & ~(real & ~lab)
-            idx = _sample(rng, keep & lab, keep & ~lab, rows_per_series)
+            idx = _sample(rng, keep & lab, keep & ~lab, min(negatives_per_copy, rows_per_series))
             rx.append(fi_feats[idx])
             ry.append(lab[idx])
         if real_positives != "none" and s.windows:
@@ -172,7 +182,8 @@ def tune_postprocess(
     series: list[LabelledSeries],
     probs: list[np.ndarray] | None = None,
 ) -> tuple[PostProcess, float]:
-    """Grid-search threshold x novelty x magnitude for the best summed event F1.
+    """Grid-search threshold x novelty x magnitude x Holt-Winters threshold for the best
+    summed event F1 (ties keep the earlier, i.e. classifier-only, setting).
 
     ``probs`` (per series, e.g. out-of-fold) replace the model's own classifier output.
     """
@@ -185,22 +196,36 @@ def tune_postprocess(
         if raw is None:
             raw = model.classifier.predict_proba(classifier_features(ff, fc))
         prob = np.where(ff.valid, raw, 0)
-        scored.append((s, prob, signed, ff.valid, score))
+        hw = holt_winters_long(holt_winters_error(ff.raw, ff.period), ff.raw)
+        scored.append((s, prob, signed, ff.valid, score, hw))
+    wins = [(s.window_index(), warmup_points(len(s.values))) for s, *_ in scored]
     best, best_f1 = PostProcess(), -1.0
-    for nov, mag in itertools.product(NOVELTY, MAGNITUDES):
-        fresh = [novel(score, nov) for _, _, _, _, score in scored]
-        big = [valid & (np.abs(signed) >= mag) for _, _, signed, valid, _ in scored]
-        wins = [(s.window_index(), warmup_points(len(s.values))) for s, *_ in scored]
-        for thr, dur in itertools.product(THRESHOLDS, DURATIONS):
-            post = PostProcess(threshold=thr, min_duration=dur, min_magnitude=mag, novelty=nov)
-            total = EventCounts()
-            for (_, prob, *_), is_novel, ok, (win, warm) in zip(
-                scored, fresh, big, wins, strict=True
-            ):
-                alerts = post.apply_novel((prob >= thr) & ok, is_novel)
-                total += event_counts(alerts, win, warmup=warm)
-            if total.f1 > best_f1:
-                best, best_f1 = post, total.f1
+    for nov in NOVELTY:
+        fresh = [novel(score, nov) for *_, score, _ in scored]
+        hw_fresh = [novel(hw, nov) for *_, hw in scored]
+        hw_alerts = {
+            k: [
+                PostProcess(hw_threshold=k).apply_hw(hw, valid, f)
+                for (_, _, _, valid, _, hw), f in zip(scored, hw_fresh, strict=True)
+            ]
+            for k in HW_THRESHOLDS
+        }
+        for mag in MAGNITUDES:
+            big = [valid & (np.abs(signed) >= mag) for _, _, signed, valid, _, _ in scored]
+            for thr, dur, k in itertools.product((*THRESHOLDS, OFF), DURATIONS, HW_THRESHOLDS):
+                if thr == OFF and k == 0:
+                    continue
+                post = PostProcess(
+                    threshold=thr, min_duration=dur, min_magnitude=mag, novelty=nov, hw_threshold=k
+                )
+                total = EventCounts()
+                for (_, prob, *_), is_novel, ok, extra, (win, warm) in zip(
+                    scored, fresh, big, hw_alerts[k], wins, strict=True
+                ):
+                    alerts = post.apply_novel((prob >= thr) & ok, is_novel) | extra
+                    total += event_counts(alerts, win, warmup=warm)
+                if total.f1 > best_f1:
+                    best, best_f1 = post, total.f1
     return best, best_f1
 
 

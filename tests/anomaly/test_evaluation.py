@@ -63,3 +63,20 @@ def test_group_incidents_merges_features_of_one_model():
         Incident(120, 240, ("latency", "null_rate")),
         Incident(540, 540, ("psi_age",)),
     ]
+
+
+def test_holt_winters_rule_is_or_ed_under_the_same_novelty():
+    from modelhealth.anomaly.postprocess import PostProcess
+
+    prob = np.array([0.0, 0.9, 0.0, 0.0, 0.0])
+    hw = np.array([0.0, 0.0, 9.0, 9.0, 12.0])
+    valid = np.ones(5, dtype=bool)
+    signed = np.zeros(5)
+    score = np.array([0.0, 1.0, 0.0, 0.0, 0.0])
+    off = PostProcess(threshold=0.5, novelty=0)
+    assert off.apply(prob, signed, valid, score, hw).tolist() == [0, 1, 0, 0, 0]
+    on = PostProcess(threshold=0.5, novelty=0, hw_threshold=8.0)
+    assert on.apply(prob, signed, valid, score, hw).tolist() == [0, 1, 1, 1, 1]
+    fresh = PostProcess(threshold=0.5, novelty=10, hw_threshold=8.0)
+    # 9.0 at index 3 does not beat the 9.0 before it; 12.0 does
+    assert fresh.apply(prob, signed, valid, score, hw).tolist() == [0, 1, 1, 0, 1]

@@ -54,10 +54,26 @@ def test_wrong_version_is_rejected(model_dir: Path, tmp_path: Path):
     meta = json.loads((bad / "meta.json").read_text())
     meta["version"] = VERSION + 1
     (bad / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelLoadError, match=r"expected 'modelhealth-learned-detector'/1"):
+    with pytest.raises(ModelLoadError, match=rf"expected 'modelhealth-learned-detector'/{VERSION}"):
         LearnedModel.load(bad)
     meta["version"] = VERSION
     (bad / "meta.json").write_text(json.dumps(meta))
     (bad / "forecast_q0.5.txt").unlink()
     with pytest.raises(ModelLoadError, match=r"forecast_q0.5.txt: missing model file"):
         LearnedModel.load(bad)
+
+
+def test_holt_winters_threshold_survives_save_load(tiny_model: LearnedModel, tmp_path: Path):
+    from dataclasses import replace
+
+    model = LearnedModel(
+        forecaster=tiny_model.forecaster,
+        classifier=tiny_model.classifier,
+        post=replace(tiny_model.post, hw_threshold=6.5),
+    )
+    loaded = LearnedModel.load(model.save(tmp_path / "m"))
+    assert loaded.post.hw_threshold == 6.5
+    x = 100 + np.random.default_rng(5).normal(0, 1, 900)
+    x[-1] += 40  # a spike the Holt-Winters rule alone catches at 6.5 stds
+    ts = np.arange(900) * 300
+    assert loaded.scan(ts, x).alerts[-1]

@@ -8,6 +8,9 @@ import pytest
 from modelhealth.anomaly.signals import (
     SIGNAL_FEATURES,
     ewma_residual,
+    holt_winters_columns,
+    holt_winters_error,
+    holt_winters_long,
     level_shift,
     likelihood,
     signal_columns,
@@ -54,3 +57,34 @@ def test_signal_columns_match_names():
     cols = signal_columns(x, np.ones(100), np.zeros(100))
     assert tuple(cols) == SIGNAL_FEATURES
     assert all(np.isfinite(c).all() and len(c) == 100 for c in cols.values())
+
+
+def test_holt_winters_error_by_hand():
+    # period 2: each slot is learned on its first visit (error 0), then
+    # e = x - level - season; level += 0.5 e; season += 0.2 * 0.5 * e.
+    x = np.array([10.0, 12.0, 10.0, 12.0, 14.0])
+    e = holt_winters_error(x, 2, alpha=0.5, gamma=0.2)
+    np.testing.assert_allclose(e[:4], [0.0, 0.0, 0.0, 0.0])
+    # slot 0 holds 0 (10 - 10), level 10: 14 - 10 - 0 = 4
+    assert e[4] == pytest.approx(4.0)
+
+
+def test_holt_winters_learns_a_daily_cycle_and_flags_a_spike():
+    t = np.arange(288 * 8)
+    x = 100 + 20 * np.sin(2 * np.pi * t / 288) + np.random.default_rng(3).normal(0, 1, len(t))
+    y = x.copy()
+    y[-5] += 25
+    e = holt_winters_error(x, 288)
+    # after the first day the season is known: errors are noise-sized, not cycle-sized
+    assert np.abs(e[288 * 3 :]).max() < 8
+    long = holt_winters_long(holt_winters_error(y, 288), y)
+    assert long[-5] > 8 and np.median(long[288 * 3 : -10]) < 1.5
+    np.testing.assert_array_equal(holt_winters_error(y, 288)[:-5], e[:-5])  # causal
+
+
+def test_holt_winters_columns_rank_is_a_fraction():
+    x = np.r_[np.random.default_rng(0).normal(0, 1, 400), 30.0]
+    cols = holt_winters_columns(x, 0)
+    assert set(cols) <= set(SIGNAL_FEATURES)
+    assert cols["hw_rank"][-1] == pytest.approx(1.0)
+    assert ((cols["hw_rank"] >= 0) & (cols["hw_rank"] <= 1)).all()
