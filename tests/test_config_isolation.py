@@ -33,16 +33,19 @@ rules:
 def test_broken_file_is_located_and_the_rest_still_evaluates(
     tmp_path: Path, seeded_store, fleet_refs
 ) -> None:
-    shutil.copy("examples/rules/fraud.yaml", tmp_path / "fraud.yaml")
-    (tmp_path / "churn.yaml").write_text(BROKEN_SYNTAX)
-    (tmp_path / "search.yaml").write_text(ONE_BAD_RULE)
-    loaded = load_rules([tmp_path])
+    shutil.copytree("examples", tmp_path / "examples")
+    rules_dir = tmp_path / "examples" / "rules"
+    for name in ("churn", "ranker", "search"):
+        (rules_dir / f"{name}.yaml").unlink()
+    (rules_dir / "churn.yaml").write_text(BROKEN_SYNTAX)
+    (rules_dir / "search.yaml").write_text(ONE_BAD_RULE)
+    loaded = load_rules([rules_dir])
     messages = [str(i) for i in loaded.issues]
     assert any(
-        m.startswith(f"{tmp_path / 'churn.yaml'}:6:1: YAML syntax error") for m in messages
+        m.startswith(f"{rules_dir / 'churn.yaml'}:6:1: YAML syntax error") for m in messages
     ), messages
     assert any(
-        m.startswith(f'{tmp_path / "search.yaml"}:9:13: rule 2 "bad-rule": window:')
+        m.startswith(f'{rules_dir / "search.yaml"}:9:13: rule 2 "bad-rule": window:')
         for m in messages
     ), messages
     names = {(r.model, r.name) for r in loaded.rules}
@@ -52,7 +55,9 @@ def test_broken_file_is_located_and_the_rest_still_evaluates(
         "null-rate",
         "feature-drift",
         "constant-feature",
+        "data-contract",
     }
+    assert len(loaded.issues) == 2, messages  # exactly the two broken places
     ev = Evaluator(loaded.rules, seeded_store, references=fleet_refs)
     for minute in range(10, -1, -1):
         report = ev.tick(T0 - timedelta(minutes=minute))

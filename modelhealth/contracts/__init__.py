@@ -3,9 +3,17 @@
 from modelhealth.contracts.checks import CheckRegistry
 from modelhealth.contracts.contract import DataContract, build_contract
 from modelhealth.contracts.report import CheckResult, ContractReport, Status
-from modelhealth.contracts.validate import contract_metrics, validate_frame, validate_window
+from modelhealth.contracts.validate import (
+    WINDOW_CHECKS,
+    contract_metrics,
+    report_metrics,
+    validate_frame,
+    validate_stats,
+    validate_window,
+)
 
 __all__ = [
+    "WINDOW_CHECKS",
     "CheckRegistry",
     "CheckResult",
     "ContractReport",
@@ -13,6 +21,8 @@ __all__ = [
     "Status",
     "build_contract",
     "contract_metrics",
+    "report_metrics",
     "validate_frame",
+    "validate_stats",
     "validate_window",
 ]

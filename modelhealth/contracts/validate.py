@@ -9,6 +9,7 @@ range or distribution check: new ids are always "out of range" and that is no dr
 
     report = validate_frame(contract, batch)                 # -> ContractReport
     report = validate_window(contract, store, scope)
+    report = validate_stats(contract, summary_frame, histogram_frame)   # frames in hand
     contract_metrics(store, scope, contract)                 # rules-engine view
 """
 
@@ -187,11 +188,36 @@ def validate_frame(
     )
 
 
+WINDOW_CHECKS: dict[str, str] = {
+    "null_rate": "share of events null or special (nulls + specials), vs the contract's rate",
+    "out_of_range": "share of values in the under/overflow bins beyond the contract's share",
+    "out_of_domain": "share of categorical values never seen in the contract's domain",
+    "psi": "population stability index of the window vs the contract's histogram",
+    "missing_column": "1 when a contract column has no stored values in the window",
+    "row_count_change": "|rows / expected_rows - 1| (only when the contract sets expected_rows)",
+}
+"""Every check :func:`validate_stats` can emit (names as in the report), for metric catalogs."""
+
+
 def validate_window(contract: DataContract, store: QueryBackend, scope: Scope) -> ContractReport:
     """The checks the stored statistics support, over one window (two store queries)."""
     names = list(contract.columns)
-    summary = store.feature_summary(scope, names).set_index("feature")
+    summary = store.feature_summary(scope, names)
     hist = store.feature_histograms(scope, names)
+    return validate_stats(contract, summary, hist)
+
+
+def validate_stats(
+    contract: DataContract, summary: pd.DataFrame, hist: pd.DataFrame
+) -> ContractReport:
+    """:func:`validate_window` on frames already fetched (one window, one version).
+
+    ``summary`` and ``hist`` are the store's ``feature_summary``/``feature_histograms`` rows;
+    features the contract does not name are ignored. The rules engine calls this with the
+    frames it already shares between rules, so contract metrics cost no extra queries."""
+    summary = summary[summary["feature"].isin(list(contract.columns))].set_index("feature")
+    by_feature = dict(iter(hist.groupby("feature", sort=False))) if len(hist) else {}
+    empty_hist = hist.iloc[0:0]
     rows = int(summary["count"].max()) if len(summary) else 0
     results: list[CheckResult] = []
     for name, col in contract.columns.items():
@@ -207,7 +233,7 @@ def validate_window(contract: DataContract, store: QueryBackend, scope: Scope) -
         results.append(
             _rated(contract, "null_rate", name, missing, col.missing_rate, "nulls + specials")
         )
-        h = hist[hist["feature"] == name]
+        h = by_feature.get(name, empty_hist)
         counts = np.zeros(len(col.counts) or 1)
         for b, c in zip(h["bin"].to_numpy(), h["count"].to_numpy(), strict=True):
             if b < counts.size:
@@ -252,7 +278,11 @@ def contract_metrics(store: QueryBackend, scope: Scope, contract: DataContract) 
     ``status`` is 0 healthy, 1 warning, 2 critical, so a rule can alert on
     ``status >= 2`` or on ``value`` with its own threshold.
     """
-    report = validate_window(contract, store, scope)
+    return report_metrics(validate_window(contract, store, scope))
+
+
+def report_metrics(report: ContractReport) -> pd.DataFrame:
+    """A report as ``feature check value status`` rows (see :func:`contract_metrics`)."""
     return pd.DataFrame(
         {
             "feature": [r.column for r in report.results],

@@ -6,6 +6,7 @@ One file per model (or team)::
     owners: [fraud-oncall@example.com]
     labels: {team: risk}
     reference: references/fraud.json      # training profile for drift baselines
+    contract: contracts/fraud.contract.yaml   # data contract for contract.* metrics
     rules:
       - name: p99-latency
         metric: latency.p99
@@ -30,10 +31,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from modelhealth.contracts import DataContract
 from modelhealth.errors import ConfigIssue, SourcePos
 from modelhealth.names import is_valid_name
-from modelhealth.rules.detectors import DETECTORS, PATH_PARAMS
-from modelhealth.rules.durations import parse_duration
+from modelhealth.rules.contract import file_contract
+from modelhealth.rules.detectors import DETECTORS, PATH_PARAMS, lookback_of
+from modelhealth.rules.durations import format_duration, parse_duration
 from modelhealth.rules.fields import (
     FieldError,
     parse_baseline,
@@ -46,6 +49,7 @@ from modelhealth.rules.fields import (
 from modelhealth.rules.metrics import (
     FEATURE_METRICS,
     MODEL_METRICS,
+    is_contract_metric,
     is_feature_metric,
     known_metrics,
 )
@@ -53,7 +57,7 @@ from modelhealth.rules.series import BaselineSpec
 from modelhealth.rules.yamlnodes import Node, load_yaml
 
 SEVERITIES = ("critical", "warning", "info")
-_FILE_KEYS = {"model", "owners", "labels", "reference", "rules", "description"}
+_FILE_KEYS = {"model", "owners", "labels", "reference", "contract", "rules", "description"}
 _RULE_KEYS = {
     "name",
     "metric",
@@ -99,6 +103,9 @@ class RuleSpec:
     baseline: BaselineSpec | None = None
     schedule: str | None = None
     trigger: str | None = None
+    contract_path: str | None = None
+    # loaded once per config file and shared by its rules; identity is contract_path
+    contract: DataContract | None = field(default=None, compare=False, repr=False)
     source: SourcePos = SourcePos("<memory>")
 
     @property
@@ -108,7 +115,8 @@ class RuleSpec:
     @functools.cached_property
     def rule_id(self) -> str:
         blob = json.dumps(
-            {k: str(getattr(self, k)) for k in _SPEC_FIELDS if k != "source"}, sort_keys=True
+            {k: str(getattr(self, k)) for k in _SPEC_FIELDS if k not in ("source", "contract")},
+            sort_keys=True,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -148,6 +156,7 @@ class _RuleBuilder:
             else None
         )
         self.label = f'rule {index + 1} "{raw_name}"' if raw_name else f"rule {index + 1}"
+        self.lookback = timedelta(0)  # of the built detector
 
     def issue(self, pos: SourcePos, field_name: str, message: str) -> None:
         self.issues.append(ConfigIssue(pos, message, field_name, self.label))
@@ -193,7 +202,12 @@ class _RuleBuilder:
         version = self._optional_str("version")
         if version is not None and not is_valid_name(version):
             self.issue(self.get("version").pos, "version", "must be a valid version name")  # type: ignore[union-attr]
-        baseline = self._baseline(metric)
+        skip = False
+        if metric and is_contract_metric(metric):
+            skip = self._check_contract_rule(metric)
+            baseline = None
+        else:
+            baseline = self._baseline(metric)
         schedule = self._schedule()
         trigger = self._trigger()
         owners = self._str_list("owners") if self.get("owners") else list(self.ctx["owners"])
@@ -208,7 +222,7 @@ class _RuleBuilder:
                 "change needs a baseline: add 'baseline:' to the rule (e.g. {shift: 7d}) or "
                 "'lookback:' to the detector",
             )
-        if self.issues or None in (name, metric, window, detector_type):
+        if self.issues or skip or None in (name, metric, window, detector_type):
             return None
         enabled = self.get("enabled")
         if enabled is not None and enabled.value is False:
@@ -230,11 +244,39 @@ class _RuleBuilder:
             runbook=self._optional_str("runbook") or "",
             summary=self._optional_str("summary") or "",
             reference_path=self.ctx["reference"],
+            contract_path=self.ctx["contract_path"] if is_contract_metric(metric) else None,
+            contract=self.ctx["contract"] if is_contract_metric(metric) else None,
             baseline=baseline,
             schedule=schedule,
             trigger=trigger,
             source=self.node.pos,
         )
+
+    def _check_contract_rule(self, metric: str) -> bool:
+        """Issues for a ``contract.*`` rule; True to skip it silently (its contract failed to
+        load, which is already reported once at the file's ``contract:`` line)."""
+        if self.ctx["contract_path"] is None:
+            self.issue(
+                self.get("metric").pos,  # type: ignore[union-attr]
+                "metric",
+                f"{metric} needs the model's data contract: add 'contract: PATH' at the top of "
+                "this file (build one with `modelhealth contract create`)",
+            )
+        if self.lookback > timedelta(0):
+            self.issue(
+                self.get("detector").pos,  # type: ignore[union-attr]
+                "detector",
+                "contract metrics are computed for the current window only (no history), but "
+                f"this detector needs {format_duration(self.lookback)} of it; use one without "
+                "lookback, e.g. {type: threshold, above: 1.5}",
+            )
+        if self.get("baseline") is not None:
+            self.issue(
+                self.get("baseline").pos,  # type: ignore[union-attr]
+                "baseline",
+                "contract metrics compare with the contract itself; remove 'baseline:'",
+            )
+        return self.ctx["contract"] is None
 
     # -- field helpers -------------------------------------------------------------------
     def _required_str(self, key: str) -> str | None:
@@ -326,7 +368,7 @@ class _RuleBuilder:
             if isinstance(params.get(key), str) and self.ctx.get("dir"):
                 params[key] = str(Path(self.ctx["dir"]) / params[key])
         try:
-            DETECTORS[dtype](**params)
+            self.lookback = lookback_of(DETECTORS[dtype](**params))
         except TypeError as exc:
             self.issue(n.pos, "detector", f"bad parameters for {dtype}: {exc}")
             return None, {}
@@ -426,11 +468,16 @@ def load_rules_text(text: str, file: str) -> LoadResult:
     reference = None
     if ref_node is not None:
         reference = str(Path(file).parent / str(ref_node.value))
+    contract_path, contract, problem = file_contract(top.get("contract"), file, model_node.value)
+    if problem is not None:
+        result.issues.append(problem)
     ctx = {
         "model": model_node.value,
         "owners": owners,
         "labels": labels,
         "reference": reference,
+        "contract_path": contract_path,
+        "contract": contract,
         "dir": str(Path(file).parent),
     }
     rules_node = top.get("rules")

@@ -201,7 +201,7 @@ class Evaluator:
     ) -> None:
         detector = self._detectors[rule.rule_id]
         seen: set[tuple[str, str]] = set()
-        pending: list[tuple[tuple[str, str], DetectorResult, dict[str, str]]] = []
+        pending: list[tuple[tuple[str, str], DetectorResult, dict[str, str], Any]] = []
         for inst in instances(rule, plan, source, self.references.get(rule.model)):
             try:
                 result: DetectorResult = detector.evaluate(inst.series, inst.baseline)
@@ -215,9 +215,9 @@ class Evaluator:
                 **inst.labels,
             }
             key = (rule.rule_id, fingerprint(labels))
-            pending.append((key, result, labels))
+            pending.append((key, result, labels, inst.annotations))
         # transitions only after every instance evaluated: a store error mid-rule changes nothing
-        for key, result, labels in pending:
+        for key, result, labels, extra in pending:
             report.instances += 1
             seen.add(key)
             self._transition(
@@ -227,7 +227,7 @@ class Evaluator:
                 now,
                 rule.hold_for,
                 labels,
-                _annotations(rule, result),
+                {**_annotations(rule, result), **extra},
                 report,
             )
         for key in [k for k in self.state.alerts if k[0] == rule.rule_id and k not in seen]:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelhealth.contracts.validate import WINDOW_CHECKS
 from modelhealth.drift.metrics import DRIFT_METRICS
 
 MODEL_METRICS: dict[str, str] = {
@@ -49,6 +50,10 @@ FEATURE_METRICS: dict[str, str] = {
 
 SCORE_DRIFT_PREFIX = "score.drift."
 FEATURE_DRIFT_PREFIX = "feature.drift."
+CONTRACT_PREFIX = "contract."
+CONTRACT_STATUS = "contract.status"
+TABLE_CHECKS = ("row_count_change",)
+"""Contract checks about the whole window, not one feature: model-level metrics."""
 
 
 def drift_metric_names() -> list[str]:
@@ -57,6 +62,11 @@ def drift_metric_names() -> list[str]:
 
 def score_drift_names() -> list[str]:
     return [f"{SCORE_DRIFT_PREFIX}{name}" for name in DRIFT_METRICS]
+
+
+def contract_metric_names() -> list[str]:
+    """``contract.status`` plus ``contract.<check>`` for every check a window validation emits."""
+    return [CONTRACT_STATUS, *(f"{CONTRACT_PREFIX}{name}" for name in WINDOW_CHECKS)]
 
 
 def catalog() -> dict[str, str]:
@@ -75,6 +85,13 @@ def catalog() -> dict[str, str]:
             for m in drift_metric_names()
         }
     )
+    out[CONTRACT_STATUS] = (
+        "worst data-contract check of the feature: 0 healthy, 1 warning, 2 critical "
+        "(file needs 'contract:')"
+    )
+    out.update(
+        {f"{CONTRACT_PREFIX}{name}": f"contract: {text}" for name, text in WINDOW_CHECKS.items()}
+    )
     return out
 
 
@@ -83,7 +100,14 @@ def known_metrics() -> list[str]:
 
 
 def is_feature_metric(metric: str) -> bool:
+    """One instance per feature: ``feature.*`` and the per-feature contract metrics."""
+    if is_contract_metric(metric):
+        return metric.removeprefix(CONTRACT_PREFIX) not in TABLE_CHECKS
     return metric.startswith("feature.")
+
+
+def is_contract_metric(metric: str) -> bool:
+    return metric.startswith(CONTRACT_PREFIX)
 
 
 def is_drift_metric(metric: str) -> bool:
@@ -94,6 +118,8 @@ def frame_kind(metric: str) -> str:
     """Which store query answers ``metric`` (see frames.KINDS)."""
     if metric.startswith(SCORE_DRIFT_PREFIX):
         return "score_hist"
+    if is_contract_metric(metric):
+        return "summary"  # plus the same window's "hist" frame (see series.plan_rule)
     if metric.startswith("latency.") or metric in ("qps", "count", "error_rate"):
         return "latency"
     if metric.startswith("score."):

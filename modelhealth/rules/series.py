@@ -12,6 +12,10 @@ This is the core of the engine's data flow. For a rule with window ``W`` evaluat
   metric (current histogram vs baseline histogram, per history bucket too); other metrics pass
   it to the detector as a ``baseline`` Series.
 
+Contract metrics (``contract.*``, see :mod:`modelhealth.rules.contract`) are the exception:
+the current window's summary and histogram frames, validated against the file's data
+contract, with no history.
+
 Backtests call the same functions with past ``t``, so live and replayed verdicts are identical.
 """
 
@@ -20,19 +24,22 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from modelhealth.ingestion.reference import ModelReference
+from modelhealth.rules.contract import contract_instances
 from modelhealth.rules.drift import drift_values, reference_rows
 from modelhealth.rules.frames import FrameKey, FrameSource
 from modelhealth.rules.metrics import (
     SCORE_DRIFT_PREFIX,
     frame_kind,
     instance_keys,
+    is_contract_metric,
     is_drift_metric,
     metric_frame,
 )
@@ -70,6 +77,8 @@ class RuleQuery:
     version: str | None = None
     features: tuple[str, ...] = ()
     baseline: BaselineSpec | None = None
+    contract: Any = None  # DataContract for contract.* metrics
+    contract_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,9 +89,11 @@ class RulePlan:
     history: FrameKey | None = None
     baseline: FrameKey | None = None
     baseline_history: FrameKey | None = None
+    companion: FrameKey | None = None  # contract metrics: the window's histograms
 
     def keys(self) -> list[FrameKey]:
-        return [k for k in (self.current, self.history, self.baseline, self.baseline_history) if k]
+        frames = (self.current, self.history, self.baseline, self.baseline_history, self.companion)
+        return [k for k in frames if k]
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class Instance:
     labels: Mapping[str, str]
     series: Series
     baseline: Series | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)  # merged into the alert's
 
 
 def plan_rule(
@@ -102,6 +114,14 @@ def plan_rule(
     by_version = "version" in rule.group_by
     edges = tuple(reference.score_edges) if kind == "score_hist" and reference else ()
     cur = FrameKey(kind, end_ms - w, end_ms, None, by_version, rule.version, edges=edges)
+    if is_contract_metric(rule.metric):
+        if lookback > timedelta(0):
+            raise ValueError(
+                f"{rule.metric} has no history; use a detector without lookback (threshold)"
+            )
+        return RulePlan(
+            cur, companion=FrameKey("hist", cur.start_ms, end_ms, None, by_version, rule.version)
+        )
     hist = None
     if lookback > timedelta(0) and kind != "score_hist":
         h_end = ((end_ms - w) // w) * w
@@ -148,7 +168,15 @@ def instances(
     Computed once per tick for ALL features of the model and shared by every rule with the
     same metric, frames and baseline: a model's 50 per-feature rules cost one vectorised
     computation; each rule then only picks its features."""
-    memo_key = (rule.model, rule.metric, plan, rule.baseline, rule.version, rule.group_by)
+    memo_key = (
+        rule.model,
+        rule.metric,
+        plan,
+        rule.baseline,
+        rule.version,
+        rule.group_by,
+        getattr(rule, "contract_path", None),
+    )
     every = source.memo.get(memo_key)
     if every is None:
         every = _all_instances(rule, plan, source, reference)
@@ -168,6 +196,8 @@ def _all_instances(
     source: FrameSource,
     reference: ModelReference | None,
 ) -> list[Instance]:
+    if is_contract_metric(rule.metric) and plan.companion is not None:
+        return contract_instances(rule, plan.current, plan.companion, source)
     w = plan.current.end_ms - plan.current.start_ms
     cur = _values(rule, plan.current, plan.baseline, source, reference, w)
     if cur.empty:

@@ -233,7 +233,7 @@ def test_alerts_page_timeline_and_silences(app: AppTest, deployment: Deployment)
 def test_configs_page_validates_and_backtests(app: AppTest) -> None:
     app.sidebar.selectbox(key="model").set_value("fraud")
     go(app, "configs")
-    assert metrics(app) == {"Config files": "4", "Valid": "4", "Rules loaded": "16"}
+    assert metrics(app) == {"Config files": "4", "Valid": "4", "Rules loaded": "17"}
     assert all("✅ valid" in e.label for e in app.expander)
     app.button(key="bt_run").click().run()
     assert not app.exception

@@ -51,7 +51,7 @@ def test_validate_command_prints_all_errors_and_fails(capsys):
 
 def test_examples_validate_cleanly(capsys):
     assert rules_main(["validate", "examples/rules"]) == 0
-    assert "16 rule(s) in 4 file(s); 0 error(s)" in capsys.readouterr().out
+    assert "17 rule(s) in 4 file(s); 0 error(s)" in capsys.readouterr().out
 
 
 def test_metrics_command_lists_catalog(capsys):
