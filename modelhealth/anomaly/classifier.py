@@ -64,6 +64,9 @@ class AnomalyClassifier:
 
     num_trees: int = 100
     seed: int = 11
+    max_bin: int = 63
+    """Histogram bins per feature: 63 instead of LightGBM's 255 builds the dataset and each
+    tree faster; the scores are ranks against a threshold, not fine regressions."""
     model: Any = field(default=None)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> AnomalyClassifier:
@@ -75,6 +78,7 @@ class AnomalyClassifier:
             "learning_rate": 0.08,
             "num_leaves": 31,
             "min_data_in_leaf": 40,
+            "max_bin": self.max_bin,
             "scale_pos_weight": min(20.0, (len(y) - pos) / pos),
             "seed": self.seed,
             "num_threads": 1,

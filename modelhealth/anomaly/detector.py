@@ -23,6 +23,7 @@ OVERRIDES: dict[str, tuple[type, float, float]] = {
     "min_magnitude": (float, 0.0, 1e6),
     "novelty": (int, 0, 100_000),
     "hw_threshold": (float, 0.0, 1e6),
+    "cooldown": (int, 0, 100_000),
 }
 """Post-processing settings a rule may override: type and inclusive range."""
 
@@ -92,7 +93,9 @@ class LearnedDetector:
         series = _joined(baseline, current)
         if not np.isfinite(current.values).any():
             raise EmptyWindow("learned detector: current window has no finite value")
-        need = history_needed(infer_period(series.timestamps)) + HISTORY + self.model.post.novelty
+        post = self.model.post
+        need = history_needed(infer_period(series.timestamps)) + HISTORY
+        need += post.novelty + post.cooldown
         scan = self._scan(series.tail(need))
         i = len(scan.alerts) - 1
         value = float(series.values[-1])

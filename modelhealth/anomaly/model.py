@@ -3,7 +3,8 @@
 Layout of ``PATH/``::
 
     meta.json            format, version, alphas, feature names, post-processing, training info
-    forecast_q0.02.txt   LightGBM text models, one per quantile, plus forecast_mean.txt
+    forecast_q0.02.txt   LightGBM text models, one per quantile (plus forecast_mean.txt
+                         when the forecaster has a mean model)
     classifier.txt
 
 Text models (not pickles) so an artefact is inspectable, diffable and safe to load.
@@ -26,13 +27,14 @@ from modelhealth.anomaly.features import (
     context_window,
     infer_period,
 )
-from modelhealth.anomaly.forecaster import QuantileForecaster, key
+from modelhealth.anomaly.forecaster import QuantileForecaster
 from modelhealth.anomaly.irregularity import CLASSIFIER_FEATURES, classifier_features, irregularity
 from modelhealth.anomaly.postprocess import PostProcess
 from modelhealth.errors import ModelHealthError
 
 FORMAT = "modelhealth-learned-detector"
-VERSION = 2
+VERSION = 3
+"""3: the forecaster is a quantile pair by default; ``mean_model`` says if a mean model exists."""
 
 
 class ModelLoadError(ModelHealthError):
@@ -98,6 +100,7 @@ class LearnedModel:
             "format": FORMAT,
             "version": VERSION,
             "alphas": list(self.forecaster.alphas),
+            "mean_model": self.forecaster.mean_model,
             "forecast_features": list(FORECAST_FEATURES),
             "classifier_features": list(CLASSIFIER_FEATURES),
             "postprocess": self.post.to_dict(),
@@ -130,19 +133,23 @@ class LearnedModel:
         ):
             if tuple(meta.get(field_name, ())) != expected:
                 raise ModelLoadError(f"{meta_path}: {field_name} differ from this code's features")
-        alphas = tuple(float(a) for a in meta["alphas"])
-        models = {}
-        for name in [key(a) for a in alphas] + ["mean"]:
+        forecaster = QuantileForecaster(
+            alphas=tuple(float(a) for a in meta.get("alphas", ())),
+            mean_model=bool(meta.get("mean_model", False)),
+        )
+        if len(forecaster.alphas) < 2:
+            raise ModelLoadError(f"{meta_path}: alphas must list at least two quantiles")
+        for name in forecaster.model_keys():
             file = root / f"forecast_{name}.txt"
             if not file.is_file():
                 raise ModelLoadError(f"{file}: missing model file")
-            models[name] = lgb.Booster(model_file=str(file))
+            forecaster.models[name] = lgb.Booster(model_file=str(file))
         clf_file = root / "classifier.txt"
         if not clf_file.is_file():
             raise ModelLoadError(f"{clf_file}: missing model file")
         post = meta.get("postprocess", {})
         return cls(
-            forecaster=QuantileForecaster(alphas=alphas, models=models),
+            forecaster=forecaster,
             classifier=AnomalyClassifier(model=lgb.Booster(model_file=str(clf_file))),
             post=PostProcess(
                 threshold=float(post.get("threshold", 0.5)),
@@ -150,6 +157,7 @@ class LearnedModel:
                 min_magnitude=float(post.get("min_magnitude", 0.0)),
                 novelty=int(post.get("novelty", 0)),
                 hw_threshold=float(post.get("hw_threshold", 0.0)),
+                cooldown=int(post.get("cooldown", 0)),
             ),
             info=dict(meta.get("info", {})),
         )

@@ -26,6 +26,11 @@ class PostProcess:
     ``hw_threshold`` > 0 also alerts, under the same novelty rule, where the Holt-Winters
     error (``signals.holt_winters_long``) reaches it: decision-level stacking, so the
     training-file search can keep the classic signal wherever it beats the classifier.
+
+    ``cooldown`` > 0 merges a burst: after an alert, the next ``cooldown`` points alert only
+    if their score beats the last alert's (each rule with its own score). Unlike novelty it
+    carries state from alert to alert, so a newest-point verdict can differ from a backtest
+    when an alert chain reaches back beyond the scanned tail.
     """
 
     threshold: float = 0.5
@@ -33,6 +38,7 @@ class PostProcess:
     min_magnitude: float = 0.0
     novelty: int = 0
     hw_threshold: float = 0.0
+    cooldown: int = 0
 
     def apply(
         self,
@@ -43,9 +49,10 @@ class PostProcess:
         hw: np.ndarray | None = None,
     ) -> np.ndarray:
         hot = (prob >= self.threshold) & valid & (np.abs(signed) >= self.min_magnitude)
-        alerts = self.apply_novel(hot, novel(score, self.novelty))
+        alerts = cool_down(self.apply_novel(hot, novel(score, self.novelty)), score, self.cooldown)
         if hw is not None and self.hw_threshold > 0:
-            alerts |= self.apply_hw(hw, valid, novel(hw, self.novelty))
+            hw_alerts = self.apply_hw(hw, valid, novel(hw, self.novelty))
+            alerts |= cool_down(hw_alerts, hw, self.cooldown)
         return alerts
 
     def apply_hw(self, hw: np.ndarray, valid: np.ndarray, is_novel: np.ndarray) -> np.ndarray:
@@ -65,6 +72,7 @@ class PostProcess:
             "min_magnitude": self.min_magnitude,
             "novelty": self.novelty,
             "hw_threshold": self.hw_threshold,
+            "cooldown": self.cooldown,
         }
 
 
@@ -76,6 +84,25 @@ def run_at_least(mask: np.ndarray, k: int) -> np.ndarray:
     c = np.concatenate([[0], np.cumsum(m, dtype=np.int64)])
     window = c[1:] - c[np.maximum(np.arange(1, len(m) + 1) - k, 0)]
     return (window >= k) & m
+
+
+def cool_down(alerts: np.ndarray, score: np.ndarray, points: int) -> np.ndarray:
+    """``alerts`` with those dropped that come within ``points`` of the last kept alert
+    without beating its score; a kept alert restarts the cooldown.
+
+    >>> cool_down(np.array([1, 1, 0, 1, 1], bool), np.array([5, 4, 0, 6, 1.0]), 3).tolist()
+    [True, False, False, True, False]
+    """
+    mask = np.asarray(alerts, dtype=bool)
+    if points <= 0:
+        return mask.copy()
+    out = np.zeros(len(mask), dtype=bool)
+    last, peak = -points - 1, -np.inf
+    for t in np.flatnonzero(mask).tolist():
+        if t - last > points or score[t] > peak:
+            out[t] = True
+            last, peak = t, float(score[t])
+    return out
 
 
 def novel(score: np.ndarray, window: int) -> np.ndarray:

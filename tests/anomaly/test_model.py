@@ -34,11 +34,10 @@ def test_meta_json_is_versioned(model_dir: Path):
     assert meta["format"] == FORMAT and meta["version"] == VERSION
     assert (model_dir / "classifier.txt").read_text().startswith("tree")
     assert sorted(p.name for p in model_dir.glob("forecast_*.txt")) == [
-        "forecast_mean.txt",
         "forecast_q0.02.txt",
-        "forecast_q0.5.txt",
         "forecast_q0.98.txt",
     ]
+    assert meta["alphas"] == [0.02, 0.98] and meta["mean_model"] is False
 
 
 def test_missing_directory_names_the_file(tmp_path: Path):
@@ -58,8 +57,8 @@ def test_wrong_version_is_rejected(model_dir: Path, tmp_path: Path):
         LearnedModel.load(bad)
     meta["version"] = VERSION
     (bad / "meta.json").write_text(json.dumps(meta))
-    (bad / "forecast_q0.5.txt").unlink()
-    with pytest.raises(ModelLoadError, match=r"forecast_q0.5.txt: missing model file"):
+    (bad / "forecast_q0.98.txt").unlink()
+    with pytest.raises(ModelLoadError, match=r"forecast_q0.98.txt: missing model file"):
         LearnedModel.load(bad)
 
 
