@@ -94,4 +94,7 @@ class AnomalyClassifier:
             raise RuntimeError("AnomalyClassifier.predict_proba called before fit/load")
         if len(X) == 0:
             return np.zeros(0)
-        return np.asarray(self.model.predict(X, num_threads=1), dtype=np.float64)
+        from modelhealth.anomaly.forecaster import predict_threads
+
+        threads = predict_threads(len(X))
+        return np.asarray(self.model.predict(X, num_threads=threads), dtype=np.float64)

@@ -24,6 +24,7 @@ OVERRIDES: dict[str, tuple[type, float, float]] = {
     "novelty": (int, 0, 100_000),
     "hw_threshold": (float, 0.0, 1e6),
     "cooldown": (int, 0, 100_000),
+    "burst_ref": (float, 0.0, 100.0),
 }
 """Post-processing settings a rule may override: type and inclusive range."""
 

@@ -30,11 +30,13 @@ from modelhealth.anomaly.features import (
 from modelhealth.anomaly.forecaster import QuantileForecaster
 from modelhealth.anomaly.irregularity import CLASSIFIER_FEATURES, classifier_features, irregularity
 from modelhealth.anomaly.postprocess import PostProcess
+from modelhealth.anomaly.signals import burstiness
 from modelhealth.errors import ModelHealthError
 
 FORMAT = "modelhealth-learned-detector"
-VERSION = 3
-"""3: the forecaster is a quantile pair by default; ``mean_model`` says if a mean model exists."""
+VERSION = 4
+"""3: the forecaster is a quantile pair by default; ``mean_model`` says if a mean model exists.
+4: post-processing gains ``burst_ref`` (a version-3 reader would silently drop it)."""
 
 
 class ModelLoadError(ModelHealthError):
@@ -75,7 +77,8 @@ class LearnedModel:
         # A series that has never moved within the context window is not "flatlining".
         spread = pd.Series(values).rolling(context_window(infer_period(timestamps)), min_periods=1)
         moved = np.nan_to_num(spread.std().to_numpy()) > 0
-        alerts = self.post.apply(prob, signed, ff.valid & moved, score, hw)
+        burst = burstiness(values) if self.post.burst_ref > 0 else None
+        alerts = self.post.apply(prob, signed, ff.valid & moved, score, hw, burst)
         to_units = lambda q: ff.center + ff.scale * q  # noqa: E731
         return Scan(
             prob=prob,
@@ -158,6 +161,7 @@ class LearnedModel:
                 novelty=int(post.get("novelty", 0)),
                 hw_threshold=float(post.get("hw_threshold", 0.0)),
                 cooldown=int(post.get("cooldown", 0)),
+                burst_ref=float(post.get("burst_ref", 0.0)),
             ),
             info=dict(meta.get("info", {})),
         )

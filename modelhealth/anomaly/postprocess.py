@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from modelhealth.anomaly.signals import burst_factor
+
 
 @dataclass(frozen=True)
 class PostProcess:
@@ -27,6 +29,10 @@ class PostProcess:
     error (``signals.holt_winters_long``) reaches it: decision-level stacking, so the
     training-file search can keep the classic signal wherever it beats the classifier.
 
+    ``burst_ref`` > 0 raises the Holt-Winters threshold on bursty series: it is multiplied
+    by ``signals.burst_factor(burst, burst_ref)`` (1 up to ``burst_ref``, at most
+    ``signals.BURST_CAP``), where ``burst`` is ``signals.burstiness`` of the raw values.
+
     ``cooldown`` > 0 merges a burst: after an alert, the next ``cooldown`` points alert only
     if their score beats the last alert's (each rule with its own score). Unlike novelty it
     carries state from alert to alert, so a newest-point verdict can differ from a backtest
@@ -39,6 +45,7 @@ class PostProcess:
     novelty: int = 0
     hw_threshold: float = 0.0
     cooldown: int = 0
+    burst_ref: float = 0.0
 
     def apply(
         self,
@@ -47,19 +54,29 @@ class PostProcess:
         valid: np.ndarray,
         score: np.ndarray,
         hw: np.ndarray | None = None,
+        burst: np.ndarray | None = None,
     ) -> np.ndarray:
         hot = (prob >= self.threshold) & valid & (np.abs(signed) >= self.min_magnitude)
         alerts = cool_down(self.apply_novel(hot, novel(score, self.novelty)), score, self.cooldown)
         if hw is not None and self.hw_threshold > 0:
-            hw_alerts = self.apply_hw(hw, valid, novel(hw, self.novelty))
+            hw_alerts = self.apply_hw(hw, valid, novel(hw, self.novelty), burst)
             alerts |= cool_down(hw_alerts, hw, self.cooldown)
         return alerts
 
-    def apply_hw(self, hw: np.ndarray, valid: np.ndarray, is_novel: np.ndarray) -> np.ndarray:
+    def apply_hw(
+        self,
+        hw: np.ndarray,
+        valid: np.ndarray,
+        is_novel: np.ndarray,
+        burst: np.ndarray | None = None,
+    ) -> np.ndarray:
         """The Holt-Winters rule alone (split for tuning); all False when switched off."""
         if self.hw_threshold <= 0:
             return np.zeros(len(hw), dtype=bool)
-        return (hw >= self.hw_threshold) & valid & is_novel
+        k = self.hw_threshold
+        if burst is not None and self.burst_ref > 0:
+            k = k * burst_factor(burst, self.burst_ref)
+        return (hw >= k) & valid & is_novel
 
     def apply_novel(self, hot: np.ndarray, is_novel: np.ndarray) -> np.ndarray:
         """The duration rule over ``hot`` points, then the novelty rule (split for tuning)."""
@@ -73,6 +90,7 @@ class PostProcess:
             "novelty": self.novelty,
             "hw_threshold": self.hw_threshold,
             "cooldown": self.cooldown,
+            "burst_ref": self.burst_ref,
         }
 
 

@@ -126,6 +126,34 @@ def holt_winters_columns(x: np.ndarray, period: int) -> dict[str, np.ndarray]:
     }
 
 
+BURST_CAP = 4.0
+"""Most the burstiness rule multiplies the Holt-Winters threshold by."""
+
+
+def burstiness(x: np.ndarray) -> np.ndarray:
+    """log10 of the 99th percentile over the median of the absolute point-to-point change
+    in the previous :data:`HISTORY` points (288 at least; 1.0 before that).
+
+    Heavy-tailed series (tweet volumes, spiky CPU) jump by many median steps every few days,
+    so a fixed Holt-Winters threshold fires on their routine bursts; this measures how
+    bursty the series' own recent past is, causally, so the threshold can grow with it.
+    """
+    xs = pd.Series(np.asarray(x, dtype=np.float64)).ffill()
+    roll = xs.diff().abs().shift(1).rolling(HISTORY, min_periods=288)
+    floor = 1e-9 * (np.abs(xs.to_numpy()) + 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = roll.quantile(0.99).to_numpy() / (roll.median().to_numpy() + floor)
+    return np.log10(np.nan_to_num(ratio, nan=10.0) + 1e-9)
+
+
+def burst_factor(burst: np.ndarray, ref: float) -> np.ndarray:
+    """Multiplier of the Holt-Winters threshold: 10 ** (burst - ref), within [1, BURST_CAP]
+    (``ref`` <= 0 switches it off)."""
+    if ref <= 0:
+        return np.ones(len(burst))
+    return np.clip(10.0 ** np.clip(burst - ref, -6.0, 6.0), 1.0, BURST_CAP)
+
+
 def level_shift(x: np.ndarray, scale: np.ndarray, short: int, long: int) -> np.ndarray:
     """Mean of the last ``short`` points minus the mean of the ``long`` points before them,
     in noise units: large and lasting after a step, small after a lone spike."""

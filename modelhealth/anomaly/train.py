@@ -3,9 +3,10 @@
 Three steps, all on the training files only: (1) the quantile forecaster on points
 outside labelled windows, (2) the classifier on copies of those series with injected
 anomalies plus the points of their real labelled windows, (3) the alert threshold, novelty
-window, minimum magnitude and Holt-Winters threshold (a second rule OR-ed with the
-classifier's, 0 = off), picked by event F1 on the training files using out-of-fold
-classifier probabilities (falling back to injected copies when the files carry no labels).
+window, minimum magnitude, Holt-Winters threshold (a second rule OR-ed with the
+classifier's, 0 = off) and its burstiness scaling, picked by event F1 on the training files
+using out-of-fold classifier probabilities (falling back to injected copies when the files
+carry no labels).
 """
 
 from __future__ import annotations
@@ -32,15 +33,29 @@ from modelhealth.anomaly.irregularity import (
 )
 from modelhealth.anomaly.model import LearnedModel
 from modelhealth.anomaly.postprocess import PostProcess, cool_down, novel
+from modelhealth.anomaly.signals import burstiness
 
 Progress = Callable[[str], None]
 THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 NOVELTY = (0, 288, 576, 1152, 2016)
-MAGNITUDES = (0.0, 1.0, 2.0, 4.0)
+MAGNITUDES = (0.0, 1.0, 2.0)
+"""Round 5 dropped 4.0: with the burstiness rule in the grid, one NAB fold picked magnitude 4
+with a short novelty and made 35 false positives (3-fold CV F1 0.336); without 4.0 the same
+grid scores 0.400, and no fleet fold ever picked 4.0 (0.861 either way)."""
 OFF = 2.0
 """A probability threshold no point reaches: the classifier rule switched off."""
 HW_THRESHOLDS = (0.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0)
 """Holt-Winters rule thresholds tried (0 = off), in trailing two-week error stds."""
+BURST_REFS = (0.0, 1.2)
+"""Burstiness rule settings tried (0 = off; see ``PostProcess.burst_ref``). Round 5, 3-fold
+CV on the training files: on NAB 1.2 was picked in every fold and cut false positives
+43 -> 33 at the same 18 true positives (event F1 0.360 -> 0.400); the fleet's series are
+not bursty, every fold kept it off and F1 stayed 0.861. Rejected on NAB: burstiness,
+kurtosis and alert-rate features for the classifier (same CV, 0.339); and, in a nested CV
+of the filters alone (baseline 0.371, rule 0.400), an adaptive threshold at the series'
+trailing 99.5th score percentile (0.345), a kurtosis-scaled threshold (0.366), an alert-rate
+cap (0.370), classifier agreement on bursty series (0.371), a separate Holt-Winters novelty
+window (0.356)."""
 COOLDOWNS: tuple[int, ...] = (0,)
 """Burst-merging cooldowns tried (points; see ``postprocess.cool_down``). Round 4 tried
 (0, 288): cross-validated on training files it changed nothing on NAB (novelty already
@@ -112,7 +127,7 @@ def train(
         feats = classifier_features(ff, fc)
         score, signed = irregularity(ff.z, fc)
         hw = feats[:, CLASSIFIER_FEATURES.index("hw_long")].astype(np.float64)
-        cached.append(Scored(feats, signed, ff.valid, score, hw))
+        cached.append(Scored(feats, signed, ff.valid, score, hw, burstiness(s.values)))
         rx, ry = [], []
         real = s.window_mask()
         for _ in range(copies):
@@ -161,6 +176,7 @@ class Scored(NamedTuple):
     valid: np.ndarray
     score: np.ndarray
     hw: np.ndarray
+    burst: np.ndarray
 
 
 def _out_of_fold(
@@ -228,8 +244,8 @@ def tune_postprocess(
     probs: list[np.ndarray] | None = None,
     cached: list[Scored] | None = None,
 ) -> tuple[PostProcess, float]:
-    """Grid-search threshold x novelty x magnitude x Holt-Winters threshold x cooldown for
-    the best summed event F1 (ties keep the earlier, i.e. classifier-only, setting).
+    """Grid-search threshold x novelty x magnitude x Holt-Winters threshold x burstiness rule
+    x cooldown for the best summed event F1 (ties keep the earlier, i.e. classifier-only, setting).
 
     ``probs`` (per series, e.g. out-of-fold) replace the model's own classifier output;
     ``cached`` holds the series' features and scores when the caller already has them.
@@ -242,27 +258,28 @@ def tune_postprocess(
         prob = np.where(c.valid, raw, 0)
         scored.append((s, prob, c.signed, c.valid, c.score, c.hw))
     wins = [(s.window_index(), warmup_points(len(s.values))) for s, *_ in scored]
+    hw_rules = [(k, ref) for k in HW_THRESHOLDS for ref in BURST_REFS if k > 0 or ref == 0]
     best, best_f1 = PostProcess(), -1.0
     for nov in NOVELTY:
         fresh = [novel(score, nov) for *_, score, _ in scored]
         hw_fresh = [novel(hw, nov) for *_, hw in scored]
         hw_hot = {
-            k: [
-                PostProcess(hw_threshold=k).apply_hw(hw, valid, f)
-                for (_, _, _, valid, _, hw), f in zip(scored, hw_fresh, strict=True)
+            (k, ref): [
+                PostProcess(hw_threshold=k, burst_ref=ref).apply_hw(hw, valid, f, c.burst)
+                for (_, _, _, valid, _, hw), f, c in zip(scored, hw_fresh, cached, strict=True)
             ]
-            for k in HW_THRESHOLDS
+            for k, ref in hw_rules
         }
         # Within the novelty window every alert beats the last one, so a cooldown no longer
         # than it changes nothing: only longer cooldowns are tried.
         for cool in (c for c in COOLDOWNS if c == 0 or c > nov):
             hw_alerts = {
-                k: [cool_down(a, sc[5], cool) for a, sc in zip(m, scored, strict=True)]
-                for k, m in hw_hot.items()
+                key: [cool_down(a, sc[5], cool) for a, sc in zip(m, scored, strict=True)]
+                for key, m in hw_hot.items()
             }
             for mag in MAGNITUDES:
                 big = [valid & (np.abs(signed) >= mag) for _, _, signed, valid, _, _ in scored]
-                for thr, k in itertools.product((*THRESHOLDS, OFF), HW_THRESHOLDS):
+                for thr, (k, ref) in itertools.product((*THRESHOLDS, OFF), hw_rules):
                     if thr == OFF and k == 0:
                         continue
                     post = PostProcess(
@@ -271,10 +288,11 @@ def tune_postprocess(
                         novelty=nov,
                         hw_threshold=k,
                         cooldown=cool,
+                        burst_ref=ref,
                     )
                     total = EventCounts()
                     for sc, is_novel, ok, extra, (win, warm) in zip(
-                        scored, fresh, big, hw_alerts[k], wins, strict=True
+                        scored, fresh, big, hw_alerts[k, ref], wins, strict=True
                     ):
                         hot = (sc[1] >= thr) & ok & is_novel if thr != OFF else None
                         alerts = extra if hot is None else cool_down(hot, sc[4], cool) | extra
@@ -290,7 +308,7 @@ def _scored(model: LearnedModel, s: LabelledSeries) -> Scored:
     feats = classifier_features(ff, fc)
     score, signed = irregularity(ff.z, fc)
     hw = feats[:, CLASSIFIER_FEATURES.index("hw_long")].astype(np.float64)
-    return Scored(feats, signed, ff.valid, score, hw)
+    return Scored(feats, signed, ff.valid, score, hw, burstiness(s.values))
 
 
 def anomaly_main(argv: list[str] | None = None) -> int:
