@@ -28,7 +28,7 @@ from modelhealth.clock import Clock, SystemClock, to_epoch_ms
 from modelhealth.ingestion.aggregate import aggregate_block
 from modelhealth.ingestion.batch import EventBatch, ParkedEvent, Sink
 from modelhealth.ingestion.reference import ModelReference
-from modelhealth.ingestion.schema import FEATURE_BINS, FEATURE_STATS, INFERENCES, OUTCOMES
+from modelhealth.ingestion.schema import FEATURE_BINS, FEATURE_STATS, OUTCOMES
 from modelhealth.ingestion.validate import EventRejected, ValidEvent, validate_event
 from modelhealth.names import is_valid_name
 
@@ -375,13 +375,8 @@ def _concat(blocks: list[EventBatch]) -> EventBatch:
     if len(blocks) == 1:
         return blocks[0]
     out = EventBatch()
-    for name, attr in (
-        (INFERENCES.name, "inferences"),
-        (FEATURE_STATS.name, "feature_stats"),
-        (FEATURE_BINS.name, "feature_bins"),
-    ):
+    for attr in ("inferences", "feature_stats", "feature_bins"):
         frames = [getattr(b, attr) for b in blocks if len(getattr(b, attr))]
         if frames:
             setattr(out, attr, pd.concat(frames, ignore_index=True))
-        del name
     return out

@@ -75,17 +75,21 @@ class DuckDBStore:
             return self._con.cursor().execute(sql, list(params)).df()
 
     @staticmethod
-    def _where(scope: Scope, features: list[str] | None = None) -> tuple[str, list[object]]:
-        clauses = ["model = ?", "ts >= ?", "ts < ?"]
+    def _where(
+        scope: Scope, features: list[str] | None = None, alias: str = ""
+    ) -> tuple[str, list[object]]:
+        """WHERE text and parameters for a scope; ``alias`` qualifies columns (``i.`` in joins)."""
+        a = alias
+        clauses = [f"{a}model = ?", f"{a}ts >= ?", f"{a}ts < ?"]
         params: list[object] = [scope.model, scope.start_ms, scope.end_ms]
         if scope.version is not None:
-            clauses.append("version = ?")
+            clauses.append(f"{a}version = ?")
             params.append(scope.version)
         if scope.host is not None:
-            clauses.append("host = ?")
+            clauses.append(f"{a}host = ?")
             params.append(scope.host)
         if features is not None:
-            clauses.append("list_contains(?, feature)")
+            clauses.append(f"list_contains(?, {a}feature)")
             params.append(features)
         return " AND ".join(clauses), params
 
@@ -312,14 +316,7 @@ class DuckDBStore:
         return _ints(self._query(sql, params), "bin", "count")
 
     def outcomes(self, scope: Scope, step_ms: int | None = None) -> pd.DataFrame:
-        where, params = self._where(scope)
-        where = (
-            where.replace("model = ?", "i.model = ?")
-            .replace("ts >", "i.ts >")
-            .replace("ts <", "i.ts <")
-            .replace("version = ?", "i.version = ?")
-            .replace("host = ?", "i.host = ?")
-        )
+        where, params = self._where(scope, alias="i.")
         sql = (
             "SELECT i.ts AS ts, i.request_id, i.score, o.label, o.ts AS ts_label "
             "FROM inferences i JOIN outcomes o ON o.model = i.model AND "

@@ -48,6 +48,19 @@ def duration(value: object, key: str) -> timedelta:
     return d
 
 
+def positive_duration(value: object, key: str, example: str) -> timedelta:
+    d = duration(value, key)
+    if d <= timedelta(0):
+        raise ValueError(f"'{key}' must be positive, e.g. {example}")
+    return d
+
+
+def integer(value: object, key: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"'{key}' must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
 def number(value: object, key: str, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"'{key}' must be a number, got {value!r}")

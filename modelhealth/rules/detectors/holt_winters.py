@@ -16,9 +16,10 @@ import numpy as np
 
 from modelhealth.rules.detectors._common import (
     check_direction,
-    duration,
+    integer,
     newest,
     number,
+    positive_duration,
     signed_excess,
     step_seconds,
 )
@@ -41,12 +42,8 @@ class HoltWinters:
         k: float = 4.0,
         direction: str = "both",
     ) -> None:
-        self.season = duration(season, "season")
-        if self.season <= timedelta(0):
-            raise ValueError("'season' must be positive, e.g. 1d")
-        if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 2:
-            raise ValueError(f"'cycles' must be an integer >= 2, got {cycles!r}")
-        self.cycles = cycles
+        self.season = positive_duration(season, "season", "1d")
+        self.cycles = integer(cycles, "cycles", 2)
         self.k = number(k, "k", positive=True)
         self.direction = check_direction(direction)
         self.lookback: timedelta = self.season * cycles

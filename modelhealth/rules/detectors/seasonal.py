@@ -14,9 +14,10 @@ import numpy as np
 
 from modelhealth.rules.detectors._common import (
     check_direction,
-    duration,
+    integer,
     newest,
     number,
+    positive_duration,
     signed_excess,
     step_seconds,
 )
@@ -41,12 +42,8 @@ class Seasonal:
         min_pct: float = 10.0,
         direction: str = "both",
     ) -> None:
-        self.season = duration(season, "season")
-        if self.season <= timedelta(0):
-            raise ValueError("'season' must be positive, e.g. 1d or 1w")
-        if isinstance(periods, bool) or not isinstance(periods, int) or periods < 1:
-            raise ValueError(f"'periods' must be an integer >= 1, got {periods!r}")
-        self.periods = periods
+        self.season = positive_duration(season, "season", "1d or 1w")
+        self.periods = integer(periods, "periods", 1)
         self.k = number(k, "k", positive=True)
         self.min_pct = number(min_pct, "min_pct")
         self.direction = check_direction(direction)

@@ -10,6 +10,7 @@ import numpy as np
 from modelhealth.rules.detectors._common import (
     check_direction,
     duration,
+    integer,
     newest,
     number,
     signed_excess,
@@ -41,9 +42,7 @@ class ZScore:
         self.lookback: timedelta = duration(lookback, "lookback")
         if self.lookback <= timedelta(0):
             raise ValueError("'lookback' must be positive for zscore, e.g. 1d")
-        if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 2:
-            raise ValueError(f"'min_points' must be an integer >= 2, got {min_points!r}")
-        self.min_points = min_points
+        self.min_points = integer(min_points, "min_points", 2)
         self.direction = check_direction(direction)
         self.min_std = number(min_std, "min_std")
 
