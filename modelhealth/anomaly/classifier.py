@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from modelhealth.anomaly.threads import predict_threads
+
 KINDS: tuple[str, ...] = ("spike", "dip", "level_shift", "variance", "flatline")
 
 
@@ -94,7 +96,5 @@ class AnomalyClassifier:
             raise RuntimeError("AnomalyClassifier.predict_proba called before fit/load")
         if len(X) == 0:
             return np.zeros(0)
-        from modelhealth.anomaly.forecaster import predict_threads
-
         threads = predict_threads(len(X))
         return np.asarray(self.model.predict(X, num_threads=threads), dtype=np.float64)

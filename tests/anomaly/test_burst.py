@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from modelhealth.anomaly.detector import LearnedDetector, override_post
-from modelhealth.anomaly.forecaster import PARALLEL_ROWS, predict_threads
 from modelhealth.anomaly.model import LearnedModel
 from modelhealth.anomaly.postprocess import PostProcess
 from modelhealth.anomaly.signals import BURST_CAP, burst_factor, burstiness
+from modelhealth.anomaly.threads import (
+    PARALLEL_ROWS,
+    parallel_map,
+    predict_threads,
+    side_by_side,
+)
 from modelhealth.types import Series
 
 
@@ -105,3 +111,20 @@ def test_newest_point_verdict_matches_scan_with_burst_rule(tiny_model: LearnedMo
 def test_prediction_threads_depend_on_input_size():
     assert predict_threads(10) == 1
     assert predict_threads(PARALLEL_ROWS) == 2
+
+
+def test_every_lightgbm_call_asks_for_one_thread_while_a_pool_runs():
+    # LightGBM's num_threads is process-wide: mixed values from two threads crashed a run.
+    seen = parallel_map(lambda rows: predict_threads(rows), [10, PARALLEL_ROWS, 10 * PARALLEL_ROWS])
+    assert seen == [1, 1, 1]
+    with side_by_side():
+        assert predict_threads(10 * PARALLEL_ROWS) == 1
+    assert predict_threads(PARALLEL_ROWS) == 2  # back to normal once the pool is gone
+
+
+def test_worker_threads_predict_on_one_thread():
+    seen: list[int] = []
+    worker = threading.Thread(target=lambda: seen.append(predict_threads(10 * PARALLEL_ROWS)))
+    worker.start()
+    worker.join()
+    assert seen == [1]

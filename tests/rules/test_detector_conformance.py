@@ -134,8 +134,6 @@ def test_name_matches_registry_and_lookback_is_a_duration(case):
 
 def test_config_hash_is_stable(case):
     name, _, fx = case
-    if name == "learned":
-        pytest.skip("path parameter depends on the temporary model directory")
     params = json.dumps(fx.params)
     text = (
         "model: m\nrules:\n  - name: r\n    metric: latency.p99\n    window: 1h\n"

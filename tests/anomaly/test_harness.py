@@ -1,0 +1,87 @@
+"""benchmarks/detection.py accepts any folder in the NAB layout and reports held-out files."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from modelhealth.anomaly.dataset import is_held_out
+
+ROOT = Path(__file__).resolve().parents[2]
+POINTS = 1500
+
+
+def _names() -> list[str]:
+    """Twelve file names, at least three of them on each side of the fixed split."""
+    names = [f"grp/series_{i:02d}.csv" for i in range(40)]
+    held = [n for n in names if is_held_out(n)][:4]
+    train = [n for n in names if not is_held_out(n)][:8]
+    assert len(held) >= 3 and len(train) >= 3
+    return train + held
+
+
+def _write_dataset(root: Path) -> dict[str, list[list[str]]]:
+    (root / "data" / "grp").mkdir(parents=True)
+    (root / "labels").mkdir()
+    rng = np.random.default_rng(4)
+    stamps = pd.date_range("2024-01-01", periods=POINTS, freq="5min")
+    text = stamps.strftime("%Y-%m-%d %H:%M:%S")
+    day = np.sin(np.arange(POINTS) / 288 * 2 * np.pi)
+    labels: dict[str, list[list[str]]] = {}
+    for name in _names():
+        values = 50 + 10 * day + rng.normal(size=POINTS)
+        at = int(rng.integers(600, 1300))
+        values[at : at + 6] += 25  # a spike any detector should catch
+        labels[name] = [[text[at - 20], text[at + 20]]]
+        lines = ["timestamp,value"] + [f"{t},{v:.4f}" for t, v in zip(text, values, strict=True)]
+        (root / "data" / name).write_text("\n".join(lines) + "\n")
+    (root / "labels" / "windows.json").write_text(json.dumps(labels))
+    return labels
+
+
+def test_harness_reports_every_detector_on_held_out_files(tmp_path: Path):
+    labels = _write_dataset(tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "detection.py"),
+            str(tmp_path),
+            "--seeds",
+            "0,1",
+            "--save-model",
+            str(tmp_path / "model"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    held = sum(is_held_out(n) for n in labels)
+    assert f"Held-out results ({held} files, {held} windows)" in out
+    assert "A window is caught (TP) if" in out  # the event rule is stated with the results
+    rows = {}
+    for line in out.splitlines():
+        m = re.match(
+            r"^(learned s=\d|static|zscore|holt_winters|arima)\s+([\d.]+)\s+"
+            r"([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(\d+)",
+            line,
+        )
+        if m:
+            rows[m.group(1)] = [float(v) for v in m.groups()[1:]]
+    assert set(rows) == {"learned s=0", "learned s=1", "static", "zscore", "holt_winters", "arima"}
+    for name, (*_, tp, fn, _fp) in rows.items():
+        assert tp + fn == held, name
+    assert rows["holt_winters"][2] > 0.5  # the spikes are obvious to a seasonal model
+    assert rows["learned s=0"][3] >= 1
+    assert "learned F1 over 2 seed(s): mean" in out
+    assert "learned total runtime (mean over seeds) / ARIMA total runtime" in out
+    assert (tmp_path / "model" / "meta.json").is_file()
+    assert list((tmp_path / "artifacts" / "benchmarks").glob("detection_*_quality.png"))
