@@ -89,14 +89,16 @@ class LearnedDetector:
         bounded whatever the length of the series.
         """
         from modelhealth.anomaly.features import history_needed, infer_period
+        from modelhealth.anomaly.postprocess import novelty_points
         from modelhealth.anomaly.signals import HISTORY
 
         series = _joined(baseline, current)
         if not np.isfinite(current.values).any():
             raise EmptyWindow("learned detector: current window has no finite value")
         post = self.model.post
-        need = history_needed(infer_period(series.timestamps)) + HISTORY
-        need += post.novelty + post.cooldown
+        period = infer_period(series.timestamps)
+        need = history_needed(period) + HISTORY
+        need += novelty_points(post.novelty, period) + post.cooldown
         scan = self._scan(series.tail(need))
         i = len(scan.alerts) - 1
         value = float(series.values[-1])

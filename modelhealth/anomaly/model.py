@@ -78,7 +78,7 @@ class LearnedModel:
         spread = pd.Series(values).rolling(context_window(infer_period(timestamps)), min_periods=1)
         moved = np.nan_to_num(spread.std().to_numpy()) > 0
         burst = burstiness(values) if self.post.burst_ref > 0 else None
-        alerts = self.post.apply(prob, signed, ff.valid & moved, score, hw, burst)
+        alerts = self.post.apply(prob, signed, ff.valid & moved, score, hw, burst, ff.period)
         to_units = lambda q: ff.center + ff.scale * q  # noqa: E731
         return Scan(
             prob=prob,

@@ -33,7 +33,7 @@ from modelhealth.anomaly.irregularity import (
     irregularity,
 )
 from modelhealth.anomaly.model import LearnedModel
-from modelhealth.anomaly.postprocess import PostProcess, cool_down, novel
+from modelhealth.anomaly.postprocess import PostProcess, cool_down, novel, novelty_points
 from modelhealth.anomaly.signals import burstiness
 from modelhealth.anomaly.threads import parallel_map, side_by_side
 
@@ -203,7 +203,7 @@ def _classifier_rows(
     feats = classifier_features(ff, fc)
     score, signed = irregularity(ff.z, fc)
     hw = feats[:, CLASSIFIER_FEATURES.index("hw_long")].astype(np.float64)
-    scored = Scored(feats, signed, ff.valid, score, hw, burstiness(s.values))
+    scored = Scored(feats, signed, ff.valid, score, hw, burstiness(s.values), ff.period)
     rx, ry = [], []
     real = s.window_mask()
     for _ in range(copies):
@@ -232,6 +232,8 @@ class Scored(NamedTuple):
     score: np.ndarray
     hw: np.ndarray
     burst: np.ndarray
+    period: int = 0
+    """Points per day (``features.infer_period``), to count the novelty window in."""
 
 
 def _out_of_fold(
@@ -343,8 +345,9 @@ def tune_postprocess(
     n_groups = max(group_of) + 1
     best, best_f1, best_key = PostProcess(), -1.0, (-np.inf,)
     for nov in NOVELTY:
-        fresh = [novel(score, nov) for *_, score, _ in scored]
-        hw_fresh = [novel(hw, nov) for *_, hw in scored]
+        window = [novelty_points(nov, c.period) for c in cached]
+        fresh = [novel(sc[4], w) for sc, w in zip(scored, window, strict=True)]
+        hw_fresh = [novel(sc[5], w) for sc, w in zip(scored, window, strict=True)]
         hw_hot = {
             (k, ref): [
                 PostProcess(hw_threshold=k, burst_ref=ref).apply_hw(hw, valid, f, c.burst)
@@ -404,7 +407,7 @@ def _scored(model: LearnedModel, s: LabelledSeries) -> Scored:
     feats = classifier_features(ff, fc)
     score, signed = irregularity(ff.z, fc)
     hw = feats[:, CLASSIFIER_FEATURES.index("hw_long")].astype(np.float64)
-    return Scored(feats, signed, ff.valid, score, hw, burstiness(s.values))
+    return Scored(feats, signed, ff.valid, score, hw, burstiness(s.values), ff.period)
 
 
 def anomaly_main(argv: list[str] | None = None) -> int:
