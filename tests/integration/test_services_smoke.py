@@ -39,13 +39,11 @@ def test_kafka_json_events_are_queryable_in_pinot(jvm_services: None) -> None:
     kafka = pytest.importorskip("kafka")
     name = f"smoke_{uuid.uuid4().hex[:8]}"
     ensure_topic(name, partitions=1)
-    producer = kafka.KafkaProducer(
-        bootstrap_servers=KAFKA_BOOTSTRAP, value_serializer=lambda v: json.dumps(v).encode()
-    )
+    producer = kafka.KafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP)
     base_ms = 1_767_225_600_000  # 2026-01-01T00:00:00Z; fixed so the test is deterministic
     events = [{"model": "m1", "score": i / 10, "ts": base_ms + i} for i in range(5)]
     for event in events:
-        producer.send(name, event)
+        producer.send(name, json.dumps(event).encode())
     producer.flush()
     producer.close()
 
