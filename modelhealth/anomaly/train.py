@@ -2,28 +2,24 @@
 
 Three steps, all on the training files only: (1) the quantile forecaster on points
 outside labelled windows, (2) the classifier on copies of those series with injected
-anomalies plus the peak points of their real labelled windows, (3) the alert threshold, novelty
-window, minimum magnitude, Holt-Winters threshold (a second rule OR-ed with the
-classifier's, 0 = off) and its burstiness scaling, picked by event F1 on the training files
-using out-of-fold classifier probabilities (falling back to injected copies when the files
-carry no labels).
+anomalies plus the peak points of their real labelled windows, (3) the post-processing
+(alert threshold, minimum magnitude, Holt-Winters rule and its burstiness scaling), picked
+by ``tuning.tune_postprocess`` on out-of-fold classifier probabilities (falling back to
+injected copies when the files carry no labels).
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from modelhealth.anomaly.classifier import AnomalyClassifier, inject
 from modelhealth.anomaly.dataset import LabelledSeries, load_dataset, split
-from modelhealth.anomaly.evaluation import EventCounts, event_counts, warmup_points
 from modelhealth.anomaly.features import MIN_HISTORY, FeatureFrame, build_features
 from modelhealth.anomaly.fleet import generate_fleet
 from modelhealth.anomaly.forecaster import ForecastParams, QuantileForecaster
@@ -33,54 +29,11 @@ from modelhealth.anomaly.irregularity import (
     irregularity,
 )
 from modelhealth.anomaly.model import LearnedModel
-from modelhealth.anomaly.postprocess import PostProcess, cool_down, novel, novelty_points
 from modelhealth.anomaly.signals import burstiness
 from modelhealth.anomaly.threads import parallel_map, side_by_side
+from modelhealth.anomaly.tuning import Scored, tune_postprocess
 
 Progress = Callable[[str], None]
-THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
-NOVELTY = (288,)
-"""Novelty windows tried. Round 6 fixed it at 288 (one day of 5-minute points): searched over
-(0, 288, 576, 1152, 2016) it jumped between folds (1152/288/0) on only 39 training windows.
-3-fold CV on the training files, two fold splits: NAB 0.400 -> 0.505 and 0.322 -> 0.322,
-fleet unchanged (0.861, 0.901); 1152 alone fell to 0.349 on NAB."""
-MAGNITUDES = (0.0, 1.0, 2.0)
-"""Round 5 dropped 4.0: with the burstiness rule in the grid, one NAB fold picked magnitude 4
-with a short novelty and made 35 false positives (3-fold CV F1 0.336); without 4.0 the same
-grid scores 0.400, and no fleet fold ever picked 4.0 (0.861 either way)."""
-OFF = 2.0
-"""A probability threshold no point reaches: the classifier rule switched off."""
-HW_THRESHOLDS = (0.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0)
-"""Holt-Winters rule thresholds tried (0 = off), in trailing two-week error stds."""
-BURST_REFS = (0.0, 1.2)
-"""Burstiness rule settings tried (0 = off; see ``PostProcess.burst_ref``). Round 5, 3-fold
-CV on the training files: on NAB 1.2 was picked in every fold and cut false positives
-43 -> 33 at the same 18 true positives (event F1 0.360 -> 0.400); the fleet's series are
-not bursty, every fold kept it off and F1 stayed 0.861. Rejected on NAB: burstiness,
-kurtosis and alert-rate features for the classifier (same CV, 0.339); and, in a nested CV
-of the filters alone (baseline 0.371, rule 0.400), an adaptive threshold at the series'
-trailing 99.5th score percentile (0.345), a kurtosis-scaled threshold (0.366), an alert-rate
-cap (0.370), classifier agreement on bursty series (0.371), a separate Holt-Winters novelty
-window (0.356)."""
-SELECTION = "mean_min"
-"""How a setting is ranked from its event counts per out-of-fold group: ``pooled`` F1,
-``mean`` or ``min`` of the groups' F1, or ``mean_min`` (their average). Round 6, 3-fold CV on
-the training files with the fixed novelty, two fold splits: pooled gave NAB 0.505/0.322 and
-fleet 0.861/0.901; mean_min with ``FP_PENALTY`` 0.1 gave 0.505/0.322 and 0.870/0.901. Alone
-(novelty searched), mean scored NAB 0.319 and min 0.430/0.310 with the fleet down to 0.836.
-Round 7 measured the seed spread this selection leaves: with everything else fixed, three
-out-of-fold groupings gave NAB CV 0.401, 0.360 and 0.502 (means of three fold splits).
-Rejected there, as not narrowing it: ranking by the mean over three groupings (0.405, 0.384,
-0.502), taking the fewest false positives among settings within 0.02 or 0.05 of the best
-(0.395, 0.360, 0.502 and 0.395, 0.360, 0.433) and ``FP_PENALTY`` 0.3 (0.308, 0.386, 0.407)."""
-FP_PENALTY = 0.1
-"""F1 subtracted per false-positive event per labelled window: a nudge towards conservative
-settings when two settings score almost alike on few windows."""
-COOLDOWNS: tuple[int, ...] = (0,)
-"""Burst-merging cooldowns tried (points; see ``postprocess.cool_down``). Round 4 tried
-(0, 288): cross-validated on training files it changed nothing on NAB (novelty already
-merges bursts) or on the fleet, and in one fleet fold it was picked and cost 22 false
-positives, so the grid keeps it off; a rule may still set ``cooldown``."""
 REAL_POSITIVES = ("none", "window", "after_centre", "peak")
 PEAK_QUANTILE = 0.8
 """Round 7: which points of a labelled window the classifier learns as anomalous (see
@@ -91,7 +44,7 @@ fleet event F1): ``window`` 0.505 0.322 0.505 / 0.870 0.901 0.912; ``after_centr
 A later check over seeds 0, 1, 2 (the nine split x seed means) found ``peak`` and ``window``
 level: NAB 0.417 vs 0.412, fleet 0.886 vs 0.881. Seeds move NAB CV F1 by up to 0.2 per
 split; most of that is the random grouping of series into the out-of-fold folds that tune
-the filters (see ``SELECTION``)."""
+the filters (see ``tuning.SELECTION``)."""
 CLASSIFIER_TREES = 50
 OOF_TREES = 40
 """Trees of the final classifier and of the out-of-fold classifiers that tune the filters.
@@ -223,19 +176,6 @@ def _classifier_rows(
     return (np.vstack(rx), np.concatenate(ry)), scored
 
 
-class Scored(NamedTuple):
-    """Per-series pipeline outputs computed once in training and reused by the grid search."""
-
-    feats: np.ndarray
-    signed: np.ndarray
-    valid: np.ndarray
-    score: np.ndarray
-    hw: np.ndarray
-    burst: np.ndarray
-    period: int = 0
-    """Points per day (``features.infer_period``), to count the novelty window in."""
-
-
 def _out_of_fold(
     rows: list[tuple[np.ndarray, np.ndarray]],
     cached: list[Scored],
@@ -313,101 +253,6 @@ def _injected_copies(series: list[LabelledSeries], rng: np.random.Generator) -> 
         spans = tuple((int(s.timestamps[i]), int(s.timestamps[i])) for i in idx)
         out.append(LabelledSeries(s.name, s.timestamps, x, spans))
     return out
-
-
-def tune_postprocess(
-    model: LearnedModel,
-    series: list[LabelledSeries],
-    probs: list[np.ndarray] | None = None,
-    cached: list[Scored] | None = None,
-    groups: list[int] | None = None,
-) -> tuple[PostProcess, float]:
-    """Grid-search threshold x novelty x magnitude x Holt-Winters threshold x burstiness rule
-    x cooldown for the best event F1 (ties: fewer false positives, then the earlier setting).
-
-    With ``groups`` (each series' out-of-fold group) a setting is ranked by ``SELECTION``
-    over the groups' F1, less ``FP_PENALTY``: the pooled best on a few dozen windows is often
-    one lucky group, and such settings did not carry over to new files.
-
-    ``probs`` (per series, e.g. out-of-fold) replace the model's own classifier output;
-    ``cached`` holds the series' features and scores when the caller already has them.
-    """
-    if cached is None:
-        cached = [_scored(model, s) for s in series]
-    scored = []
-    for i, (s, c) in enumerate(zip(series, cached, strict=True)):
-        raw = probs[i] if probs is not None else model.classifier.predict_proba(c.feats)
-        prob = np.where(c.valid, raw, 0)
-        scored.append((s, prob, c.signed, c.valid, c.score, c.hw))
-    wins = [(s.window_index(), warmup_points(len(s.values))) for s, *_ in scored]
-    hw_rules = [(k, ref) for k in HW_THRESHOLDS for ref in BURST_REFS if k > 0 or ref == 0]
-    group_of = groups if groups is not None and SELECTION != "pooled" else [0] * len(scored)
-    n_groups = max(group_of) + 1
-    best, best_f1, best_key = PostProcess(), -1.0, (-np.inf,)
-    for nov in NOVELTY:
-        window = [novelty_points(nov, c.period) for c in cached]
-        fresh = [novel(sc[4], w) for sc, w in zip(scored, window, strict=True)]
-        hw_fresh = [novel(sc[5], w) for sc, w in zip(scored, window, strict=True)]
-        hw_hot = {
-            (k, ref): [
-                PostProcess(hw_threshold=k, burst_ref=ref).apply_hw(hw, valid, f, c.burst)
-                for (_, _, _, valid, _, hw), f, c in zip(scored, hw_fresh, cached, strict=True)
-            ]
-            for k, ref in hw_rules
-        }
-        # Within the novelty window every alert beats the last one, so a cooldown no longer
-        # than it changes nothing: only longer cooldowns are tried.
-        for cool in (c for c in COOLDOWNS if c == 0 or c > nov):
-            hw_alerts = {
-                key: [cool_down(a, sc[5], cool) for a, sc in zip(m, scored, strict=True)]
-                for key, m in hw_hot.items()
-            }
-            for mag in MAGNITUDES:
-                big = [valid & (np.abs(signed) >= mag) for _, _, signed, valid, _, _ in scored]
-                for thr, (k, ref) in itertools.product((*THRESHOLDS, OFF), hw_rules):
-                    if thr == OFF and k == 0:
-                        continue
-                    post = PostProcess(
-                        threshold=thr,
-                        min_magnitude=mag,
-                        novelty=nov,
-                        hw_threshold=k,
-                        cooldown=cool,
-                        burst_ref=ref,
-                    )
-                    per = [EventCounts() for _ in range(n_groups)]
-                    for sc, is_novel, ok, extra, (win, warm), g in zip(
-                        scored, fresh, big, hw_alerts[k, ref], wins, group_of, strict=True
-                    ):
-                        hot = (sc[1] >= thr) & ok & is_novel if thr != OFF else None
-                        alerts = extra if hot is None else cool_down(hot, sc[4], cool) | extra
-                        per[g] += event_counts(alerts, win, warmup=warm)
-                    key = _selection_key(per)
-                    if key > best_key:
-                        best, best_key = post, key
-                        best_f1 = sum(per, EventCounts()).f1
-    return best, best_f1
-
-
-def _selection_key(per: list[EventCounts]) -> tuple[float, ...]:
-    """Rank of one setting from its counts per out-of-fold group (larger is better); the
-    second entry breaks ties towards fewer false positives."""
-    total = sum(per, EventCounts())
-    f1s = [c.f1 for c in per if c.tp + c.fn]
-    mean = float(np.mean(f1s)) if f1s else total.f1
-    lo = min(f1s) if f1s else total.f1
-    main = {"pooled": total.f1, "mean": mean, "min": lo, "mean_min": (mean + lo) / 2}[SELECTION]
-    main -= FP_PENALTY * total.fp / max(total.tp + total.fn, 1)
-    return round(main, 9), -float(total.fp)
-
-
-def _scored(model: LearnedModel, s: LabelledSeries) -> Scored:
-    ff = build_features(s.timestamps, s.values)
-    fc = model.forecaster.predict(ff.X)
-    feats = classifier_features(ff, fc)
-    score, signed = irregularity(ff.z, fc)
-    hw = feats[:, CLASSIFIER_FEATURES.index("hw_long")].astype(np.float64)
-    return Scored(feats, signed, ff.valid, score, hw, burstiness(s.values), ff.period)
 
 
 def anomaly_main(argv: list[str] | None = None) -> int:
