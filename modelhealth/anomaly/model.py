@@ -38,7 +38,8 @@ VERSION = 5
 """3: the forecaster is a quantile pair by default; ``mean_model`` says if a mean model exists.
 4: post-processing gains ``burst_ref`` (a version-3 reader would silently drop it).
 5: ``novelty`` is counted in 5-minute points and rescaled to each series' sampling
-(``postprocess.novelty_points``); a version-4 model was tuned with it as a plain count."""
+(``postprocess.novelty_points``), and a novel point must also beat the same hour of the
+last three days (``postprocess.beats_same_hour``); a version-4 model was tuned without."""
 
 
 class ModelLoadError(ModelHealthError):

@@ -61,9 +61,11 @@ class PostProcess:
     ) -> np.ndarray:
         nov = novelty_points(self.novelty, period)
         hot = (prob >= self.threshold) & valid & (np.abs(signed) >= self.min_magnitude)
-        alerts = cool_down(self.apply_novel(hot, novel(score, nov)), score, self.cooldown)
+        fresh = novel(score, nov) & beats_same_hour(score, period)
+        alerts = cool_down(self.apply_novel(hot, fresh), score, self.cooldown)
         if hw is not None and self.hw_threshold > 0:
-            hw_alerts = self.apply_hw(hw, valid, novel(hw, nov), burst)
+            hw_fresh = novel(hw, nov) & beats_same_hour(hw, period)
+            hw_alerts = self.apply_hw(hw, valid, hw_fresh, burst)
             alerts |= cool_down(hw_alerts, hw, self.cooldown)
         return alerts
 
@@ -148,6 +150,39 @@ def novelty_points(novelty: int, period: int) -> int:
     if novelty <= 0 or period <= 0:
         return novelty
     return max(MIN_NOVELTY, round(novelty * period / REFERENCE_PERIOD))
+
+
+SEASONAL_DAYS = 3
+"""Days back that :func:`beats_same_hour` compares with (0 switches it off).
+
+Round 10, 3-fold CV on the training files, three fold splits x seeds 0, 1, 2 (split means),
+NAB: 0.438, 0.550, 0.552 -> 0.506, 0.540, 0.546 (mean 0.513 -> 0.531; the worst split of
+the nine 0.327 -> 0.453; four of nine splits 0.004-0.036 lower). The fleet, whose incidents
+do not recur daily, is unchanged to the last event."""
+
+
+def beats_same_hour(score: np.ndarray, period: int, days: int | None = None) -> np.ndarray:
+    """True where ``score`` beats every score within half an hour of the same time of day on
+    each of the previous ``days`` days (all True without a daily cycle).
+
+    A nightly job that spikes a CPU series at 03:05, 03:20, 03:10... comes back a little
+    more than a day after the last spike, outside the trailing novelty window; it is news
+    only on a night it beats every one of the last ``days`` nights at that hour. Causal: the window around ``t - d * period`` ends
+    half an hour after it, still before ``t``.
+    """
+    days = SEASONAL_DAYS if days is None else days
+    n = len(score)
+    if period <= 0 or days <= 0:
+        return np.ones(n, dtype=bool)
+    half = max(1, round(period / 48))
+    around = pd.Series(score).rolling(2 * half + 1, center=True, min_periods=1).max().to_numpy()
+    peak = np.full(n, -np.inf)
+    for d in range(1, days + 1):
+        lag = d * period
+        if lag >= n:
+            break
+        peak[lag:] = np.maximum(peak[lag:], around[:-lag])
+    return score > peak
 
 
 def novel(score: np.ndarray, window: int) -> np.ndarray:

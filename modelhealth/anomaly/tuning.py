@@ -22,7 +22,13 @@ from modelhealth.anomaly.irregularity import (
     irregularity,
 )
 from modelhealth.anomaly.model import LearnedModel
-from modelhealth.anomaly.postprocess import PostProcess, cool_down, novel, novelty_points
+from modelhealth.anomaly.postprocess import (
+    PostProcess,
+    beats_same_hour,
+    cool_down,
+    novel,
+    novelty_points,
+)
 from modelhealth.anomaly.signals import burstiness
 
 THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
@@ -123,8 +129,14 @@ def tune_postprocess(
     best, best_f1, best_key = PostProcess(), -1.0, (-np.inf,)
     for nov in NOVELTY:
         window = [novelty_points(nov, c.period) for c in cached]
-        fresh = [novel(sc[4], w) for sc, w in zip(scored, window, strict=True)]
-        hw_fresh = [novel(sc[5], w) for sc, w in zip(scored, window, strict=True)]
+        fresh = [
+            novel(sc[4], w) & beats_same_hour(sc[4], c.period)
+            for sc, w, c in zip(scored, window, cached, strict=True)
+        ]
+        hw_fresh = [
+            novel(sc[5], w) & beats_same_hour(sc[5], c.period)
+            for sc, w, c in zip(scored, window, cached, strict=True)
+        ]
         hw_hot = {
             (k, ref): [
                 PostProcess(hw_threshold=k, burst_ref=ref).apply_hw(hw, valid, f, c.burst)
