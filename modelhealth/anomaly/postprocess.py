@@ -167,8 +167,8 @@ def beats_same_hour(score: np.ndarray, period: int, days: int | None = None) -> 
 
     A nightly job that spikes a CPU series at 03:05, 03:20, 03:10... comes back a little
     more than a day after the last spike, outside the trailing novelty window; it is news
-    only on a night it beats every one of the last ``days`` nights at that hour. Causal: the window around ``t - d * period`` ends
-    half an hour after it, still before ``t``.
+    only on a night it beats every one of the last ``days`` nights at that hour. Causal:
+    the window around ``t - d * period`` ends half an hour after it, still before ``t``.
     """
     days = SEASONAL_DAYS if days is None else days
     n = len(score)
