@@ -53,7 +53,11 @@ grid scores 0.400, and no fleet fold ever picked 4.0 (0.861 either way)."""
 OFF = 2.0
 """A probability threshold no point reaches: the classifier rule switched off."""
 HW_THRESHOLDS = (0.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0)
-"""Holt-Winters rule thresholds tried (0 = off), in trailing two-week error stds."""
+"""Holt-Winters rule thresholds tried (0 = off), in trailing two-week error stds.
+
+Round 10 also tried a finer grid (adding 7, 9 and 12): 3-fold CV on the training files, three
+fold splits x seeds 0, 1, 2, NAB split means 0.506, 0.540, 0.546 -> 0.502, 0.536, 0.514;
+the picks wandered between neighbours of 8 and no split rose."""
 BURST_REFS = (0.0, 1.2)
 """Burstiness rule settings tried (0 = off; see ``PostProcess.burst_ref``). Round 5, 3-fold
 CV on the training files: on NAB 1.2 was picked in every fold and cut false positives
