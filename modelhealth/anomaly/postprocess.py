@@ -59,13 +59,11 @@ class PostProcess:
         burst: np.ndarray | None = None,
         period: int = 0,
     ) -> np.ndarray:
-        nov = novelty_points(self.novelty, period)
         hot = (prob >= self.threshold) & valid & (np.abs(signed) >= self.min_magnitude)
-        fresh = novel(score, nov) & beats_same_hour(score, period)
-        alerts = cool_down(self.apply_novel(hot, fresh), score, self.cooldown)
+        is_fresh = fresh(score, self.novelty, period)
+        alerts = cool_down(self.apply_novel(hot, is_fresh), score, self.cooldown)
         if hw is not None and self.hw_threshold > 0:
-            hw_fresh = novel(hw, nov) & beats_same_hour(hw, period)
-            hw_alerts = self.apply_hw(hw, valid, hw_fresh, burst)
+            hw_alerts = self.apply_hw(hw, valid, fresh(hw, self.novelty, period), burst)
             alerts |= cool_down(hw_alerts, hw, self.cooldown)
         return alerts
 
@@ -183,6 +181,13 @@ def beats_same_hour(score: np.ndarray, period: int, days: int | None = None) -> 
             break
         peak[lag:] = np.maximum(peak[lag:], around[:-lag])
     return score > peak
+
+
+def fresh(score: np.ndarray, novelty: int, period: int) -> np.ndarray:
+    """The novelty rule of both alert rules: ``score`` beats the trailing
+    :func:`novelty_points` window and the same hour of the last days (:func:`beats_same_hour`).
+    """
+    return novel(score, novelty_points(novelty, period)) & beats_same_hour(score, period)
 
 
 def novel(score: np.ndarray, window: int) -> np.ndarray:

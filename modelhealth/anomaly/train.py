@@ -24,14 +24,11 @@ from modelhealth.anomaly.features import MIN_HISTORY, FeatureFrame, build_featur
 from modelhealth.anomaly.fleet import generate_fleet
 from modelhealth.anomaly.forecaster import ForecastParams, QuantileForecaster
 from modelhealth.anomaly.irregularity import (
-    CLASSIFIER_FEATURES,
     classifier_features,
-    irregularity,
 )
 from modelhealth.anomaly.model import LearnedModel
-from modelhealth.anomaly.signals import burstiness
 from modelhealth.anomaly.threads import parallel_map, side_by_side
-from modelhealth.anomaly.tuning import Scored, tune_postprocess
+from modelhealth.anomaly.tuning import Scored, score_frame, tune_postprocess
 
 Progress = Callable[[str], None]
 REAL_POSITIVES = ("none", "window", "after_centre", "peak")
@@ -152,11 +149,7 @@ def _classifier_rows(
     Each series draws from its own generator, so series run in parallel threads and the
     result does not depend on the number of threads.
     """
-    fc = forecaster.predict(ff.X)
-    feats = classifier_features(ff, fc)
-    score, signed = irregularity(ff.z, fc)
-    hw = feats[:, CLASSIFIER_FEATURES.index("hw_long")].astype(np.float64)
-    scored = Scored(feats, signed, ff.valid, score, hw, burstiness(s.values), ff.period)
+    scored = score_frame(forecaster, ff)
     rx, ry = [], []
     real = s.window_mask()
     for _ in range(copies):
@@ -169,9 +162,9 @@ def _classifier_rows(
         rx.append(fi_feats[idx])
         ry.append(lab[idx])
     if real_positives != "none" and s.windows:
-        pos = positive_mask(s, real_positives, score, ff.valid)
+        pos = positive_mask(s, real_positives, scored.score, ff.valid)
         idx = _sample(rng, ff.valid & pos, ff.valid & ~real, neg)
-        rx.append(feats[idx])
+        rx.append(scored.feats[idx])
         ry.append(pos[idx])
     return (np.vstack(rx), np.concatenate(ry)), scored
 

@@ -15,20 +15,15 @@ import numpy as np
 
 from modelhealth.anomaly.dataset import LabelledSeries
 from modelhealth.anomaly.evaluation import EventCounts, event_counts, warmup_points
-from modelhealth.anomaly.features import build_features
+from modelhealth.anomaly.features import FeatureFrame, build_features
+from modelhealth.anomaly.forecaster import QuantileForecaster
 from modelhealth.anomaly.irregularity import (
     CLASSIFIER_FEATURES,
     classifier_features,
     irregularity,
 )
 from modelhealth.anomaly.model import LearnedModel
-from modelhealth.anomaly.postprocess import (
-    PostProcess,
-    beats_same_hour,
-    cool_down,
-    novel,
-    novelty_points,
-)
+from modelhealth.anomaly.postprocess import PostProcess, cool_down, fresh
 from modelhealth.anomaly.signals import burstiness
 
 THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
@@ -132,15 +127,8 @@ def tune_postprocess(
     n_groups = max(group_of) + 1
     best, best_f1, best_key = PostProcess(), -1.0, (-np.inf,)
     for nov in NOVELTY:
-        window = [novelty_points(nov, c.period) for c in cached]
-        fresh = [
-            novel(sc[4], w) & beats_same_hour(sc[4], c.period)
-            for sc, w, c in zip(scored, window, cached, strict=True)
-        ]
-        hw_fresh = [
-            novel(sc[5], w) & beats_same_hour(sc[5], c.period)
-            for sc, w, c in zip(scored, window, cached, strict=True)
-        ]
+        is_fresh = [fresh(c.score, nov, c.period) for c in cached]
+        hw_fresh = [fresh(c.hw, nov, c.period) for c in cached]
         hw_hot = {
             (k, ref): [
                 PostProcess(hw_threshold=k, burst_ref=ref).apply_hw(hw, valid, f, c.burst)
@@ -170,7 +158,7 @@ def tune_postprocess(
                     )
                     per = [EventCounts() for _ in range(n_groups)]
                     for sc, is_novel, ok, extra, (win, warm), g in zip(
-                        scored, fresh, big, hw_alerts[k, ref], wins, group_of, strict=True
+                        scored, is_fresh, big, hw_alerts[k, ref], wins, group_of, strict=True
                     ):
                         hot = (sc[1] >= thr) & ok & is_novel if thr != OFF else None
                         alerts = extra if hot is None else cool_down(hot, sc[4], cool) | extra
@@ -195,9 +183,14 @@ def selection_key(per: list[EventCounts]) -> tuple[float, ...]:
 
 
 def scored_series(model: LearnedModel, s: LabelledSeries) -> Scored:
-    ff = build_features(s.timestamps, s.values)
-    fc = model.forecaster.predict(ff.X)
+    """:func:`score_frame` of a series with ``model``'s forecaster."""
+    return score_frame(model.forecaster, build_features(s.timestamps, s.values))
+
+
+def score_frame(forecaster: QuantileForecaster, ff: FeatureFrame) -> Scored:
+    """The pipeline outputs of one series that the classifier and the grid search reuse."""
+    fc = forecaster.predict(ff.X)
     feats = classifier_features(ff, fc)
     score, signed = irregularity(ff.z, fc)
     hw = feats[:, CLASSIFIER_FEATURES.index("hw_long")].astype(np.float64)
-    return Scored(feats, signed, ff.valid, score, hw, burstiness(s.values), ff.period)
+    return Scored(feats, signed, ff.valid, score, hw, burstiness(ff.raw), ff.period)

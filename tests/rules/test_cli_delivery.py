@@ -27,17 +27,19 @@ rules:
 """
 
 
-def test_eval_once_emails_the_firing_alert(tmp_path: Path, fleet_refs, monkeypatch) -> None:
+def _fraud_store(tmp_path: Path, fleet_refs, days: float) -> Path:
+    """A DuckDB file with ``days`` of the demo's fraud traffic up to T0, and the rule file."""
     db = tmp_path / "h.duckdb"
     store = DuckDBStore(db)
-    backfill(
-        Monitor(DuckDBSink(store), fleet_refs, clock=FakeClock(T0)),
-        {"fraud": fleet()["fraud"]},
-        T0,
-        days=0.25,
-    )
+    monitor = Monitor(DuckDBSink(store), fleet_refs, clock=FakeClock(T0))
+    backfill(monitor, {"fraud": fleet()["fraud"]}, T0, days=days)
     store.close()
     (tmp_path / "fraud.yaml").write_text(RULES)
+    return db
+
+
+def test_eval_once_emails_the_firing_alert(tmp_path: Path, fleet_refs, monkeypatch) -> None:
+    db = _fraud_store(tmp_path, fleet_refs, days=0.25)
     mailbox = LocalMailbox(tmp_path / "mail")
     mailbox.start()
     try:
@@ -69,16 +71,7 @@ def test_eval_once_emails_the_firing_alert(tmp_path: Path, fleet_refs, monkeypat
 
 
 def test_eval_without_routing_only_prints(tmp_path: Path, fleet_refs, capsys) -> None:
-    db = tmp_path / "h.duckdb"
-    store = DuckDBStore(db)
-    backfill(
-        Monitor(DuckDBSink(store), fleet_refs, clock=FakeClock(T0)),
-        {"fraud": fleet()["fraud"]},
-        T0,
-        days=0.5,
-    )
-    store.close()
-    (tmp_path / "fraud.yaml").write_text(RULES)
+    db = _fraud_store(tmp_path, fleet_refs, days=0.5)
     state = tmp_path / "state" / "alerts.json"
     args = ["eval", "--once", "--db", str(db), "--state", str(state), str(tmp_path / "fraud.yaml")]
     assert rules_main([*args, "--at", (T0 - timedelta(hours=6)).isoformat()]) == 0
