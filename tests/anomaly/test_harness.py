@@ -85,3 +85,28 @@ def test_harness_reports_every_detector_on_held_out_files(tmp_path: Path):
     assert "learned total runtime (mean over seeds) / ARIMA total runtime" in out
     assert (tmp_path / "model" / "meta.json").is_file()
     assert list((tmp_path / "artifacts" / "benchmarks").glob("detection_*_quality.png"))
+
+
+def test_cross_validation_reads_only_training_files(tmp_path: Path):
+    labels = _write_dataset(tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "detection_cv.py"),
+            str(tmp_path),
+            "--seeds",
+            "0",
+            "--splits",
+            "cv:",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    train_windows = sum(not is_held_out(n) for n in labels)
+    m = re.search(r"split cv:\s+seed 0: F1 ([\d.]+) .* TP (\d+) FN (\d+) FP (\d+)", proc.stdout)
+    assert m, proc.stdout
+    assert int(m.group(2)) + int(m.group(3)) == train_windows  # every training window, no more
+    assert "mean F1 over 1 split x seed lines" in proc.stdout
