@@ -18,19 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from modelhealth.anomaly.classifier import AnomalyClassifier
-from modelhealth.anomaly.features import (
-    FORECAST_FEATURES,
-    build_features,
-    context_window,
-    infer_period,
-)
+from modelhealth.anomaly.features import FORECAST_FEATURES, build_features
 from modelhealth.anomaly.forecaster import QuantileForecaster
-from modelhealth.anomaly.irregularity import CLASSIFIER_FEATURES, classifier_features, irregularity
+from modelhealth.anomaly.irregularity import CLASSIFIER_FEATURES
+from modelhealth.anomaly.pipeline import score_frame
 from modelhealth.anomaly.postprocess import PostProcess
-from modelhealth.anomaly.signals import burstiness
 from modelhealth.errors import ModelHealthError
 
 FORMAT = "modelhealth-learned-detector"
@@ -71,26 +65,19 @@ class LearnedModel:
     def scan(self, timestamps: np.ndarray, values: np.ndarray) -> Scan:
         """Run forecaster, irregularity, classifier and filters over every point."""
         ff = build_features(timestamps, values)
-        fc = self.forecaster.predict(ff.X)
-        score, signed = irregularity(ff.z, fc)
-        feats = classifier_features(ff, fc)
-        prob = self.classifier.predict_proba(feats)
-        prob = np.where(ff.valid, prob, 0.0)
-        hw = feats[:, CLASSIFIER_FEATURES.index("hw_long")].astype(np.float64)
-        # A series that has never moved within the context window is not "flatlining".
-        spread = pd.Series(values).rolling(context_window(infer_period(timestamps)), min_periods=1)
-        moved = np.nan_to_num(spread.std().to_numpy()) > 0
-        burst = burstiness(values) if self.post.burst_ref > 0 else None
-        alerts = self.post.apply(prob, signed, ff.valid & moved, score, hw, burst, ff.period)
+        sc = score_frame(self.forecaster, ff)
+        prob = np.where(sc.valid, self.classifier.predict_proba(sc.feats), 0.0)
+        burst = sc.burst if self.post.burst_ref > 0 else None
+        alerts = self.post.apply(prob, sc.signed, sc.alertable, sc.score, sc.hw, burst, sc.period)
         to_units = lambda q: ff.center + ff.scale * q  # noqa: E731
         return Scan(
             prob=prob,
-            score=np.where(ff.valid, score, 0.0),
+            score=np.where(sc.valid, sc.score, 0.0),
             alerts=alerts,
-            expected=to_units(fc.median),
-            lower=to_units(fc.lower),
-            upper=to_units(fc.upper),
-            valid=ff.valid,
+            expected=to_units(sc.forecast.median),
+            lower=to_units(sc.forecast.lower),
+            upper=to_units(sc.forecast.upper),
+            valid=sc.valid,
         )
 
     def save(self, path: str | Path) -> Path:

@@ -27,8 +27,9 @@ from modelhealth.anomaly.irregularity import (
     classifier_features,
 )
 from modelhealth.anomaly.model import LearnedModel
+from modelhealth.anomaly.pipeline import Scored, score_frame
 from modelhealth.anomaly.threads import parallel_map, side_by_side
-from modelhealth.anomaly.tuning import Scored, score_frame, tune_postprocess
+from modelhealth.anomaly.tuning import tune_postprocess
 
 Progress = Callable[[str], None]
 REAL_POSITIVES = ("none", "window", "after_centre", "peak")

@@ -1,7 +1,7 @@
 """Choosing the post-processing of the learned detector on the training files.
 
 A grid of alert threshold x minimum magnitude x Holt-Winters threshold x burstiness rule
-(x novelty and cooldown, fixed today) is scored by event F1 on the training files, using
+(the novelty window fixed, no cooldown) is scored by event F1 on the training files, using
 out-of-fold classifier probabilities. The docstrings of the grid below record every setting
 that cross-validation on the training files adopted or rejected, round by round.
 """
@@ -9,26 +9,19 @@ that cross-validation on the training files adopted or rejected, round by round.
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple
 
 import numpy as np
 
 from modelhealth.anomaly.dataset import LabelledSeries
 from modelhealth.anomaly.evaluation import EventCounts, event_counts, warmup_points
-from modelhealth.anomaly.features import FeatureFrame, build_features
-from modelhealth.anomaly.forecaster import QuantileForecaster
-from modelhealth.anomaly.irregularity import (
-    CLASSIFIER_FEATURES,
-    classifier_features,
-    irregularity,
-)
+from modelhealth.anomaly.features import build_features
 from modelhealth.anomaly.model import LearnedModel
-from modelhealth.anomaly.postprocess import PostProcess, cool_down, fresh
-from modelhealth.anomaly.signals import burstiness
+from modelhealth.anomaly.pipeline import Scored, score_frame
+from modelhealth.anomaly.postprocess import PostProcess, fresh
 
 THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
-NOVELTY = (360,)
-"""Novelty windows tried, in 5-minute points (see ``postprocess.novelty_points``).
+NOVELTY = 360
+"""The novelty window, in 5-minute points (see ``postprocess.novelty_points``).
 
 Round 9: 360 (a day and a quarter). A spike that recurs daily at about the same hour (a
 nightly job on a CPU series) came back 291 points after the last one, just outside a 288-point
@@ -52,7 +45,7 @@ HW_THRESHOLDS = (0.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0)
 
 Round 10 also tried a finer grid (adding 7, 9 and 12): 3-fold CV on the training files, three
 fold splits x seeds 0, 1, 2, NAB split means 0.506, 0.540, 0.546 -> 0.502, 0.536, 0.514;
-the picks wandered between neighbours of 8 and no split rose."""
+of the 27 folds 20 still picked 8, five 7, one 6 and one 10, and no split rose."""
 BURST_REFS = (0.0, 1.2)
 """Burstiness rule settings tried (0 = off; see ``PostProcess.burst_ref``). Round 5, 3-fold
 CV on the training files: on NAB 1.2 was picked in every fold and cut false positives
@@ -77,24 +70,10 @@ Rejected there, as not narrowing it: ranking by the mean over three groupings (0
 FP_PENALTY = 0.1
 """F1 subtracted per false-positive event per labelled window: a nudge towards conservative
 settings when two settings score almost alike on few windows."""
-COOLDOWNS: tuple[int, ...] = (0,)
-"""Burst-merging cooldowns tried (points; see ``postprocess.cool_down``). Round 4 tried
-(0, 288): cross-validated on training files it changed nothing on NAB (novelty already
-merges bursts) or on the fleet, and in one fleet fold it was picked and cost 22 false
-positives, so the grid keeps it off; a rule may still set ``cooldown``."""
-
-
-class Scored(NamedTuple):
-    """Per-series pipeline outputs computed once in training and reused by the grid search."""
-
-    feats: np.ndarray
-    signed: np.ndarray
-    valid: np.ndarray
-    score: np.ndarray
-    hw: np.ndarray
-    burst: np.ndarray
-    period: int = 0
-    """Points per day (``features.infer_period``), to count the novelty window in."""
+# Burst-merging cooldowns (``postprocess.cool_down``) are not searched. Round 4 tried (0, 288):
+# cross-validated on the training files it changed nothing on NAB (novelty already merges
+# bursts) or on the fleet, and in one fleet fold it was picked and cost 22 false positives,
+# so tuning leaves it off; a rule may still set ``cooldown``.
 
 
 def tune_postprocess(
@@ -104,8 +83,8 @@ def tune_postprocess(
     cached: list[Scored] | None = None,
     groups: list[int] | None = None,
 ) -> tuple[PostProcess, float]:
-    """Grid-search threshold x novelty x magnitude x Holt-Winters threshold x burstiness rule
-    x cooldown for the best event F1 (ties: fewer false positives, then the earlier setting).
+    """Grid-search threshold x magnitude x Holt-Winters threshold x burstiness rule for the
+    best event F1 (ties: fewer false positives, then the earlier setting).
 
     With ``groups`` (each series' out-of-fold group) a setting is ranked by ``SELECTION``
     over the groups' F1, less ``FP_PENALTY``: the pooled best on a few dozen windows is often
@@ -120,53 +99,39 @@ def tune_postprocess(
     for i, (s, c) in enumerate(zip(series, cached, strict=True)):
         raw = probs[i] if probs is not None else model.classifier.predict_proba(c.feats)
         prob = np.where(c.valid, raw, 0)
-        scored.append((s, prob, c.signed, c.valid, c.score, c.hw))
+        scored.append((s, prob, c.signed, c.alertable, c.score, c.hw))
     wins = [(s.window_index(), warmup_points(len(s.values))) for s, *_ in scored]
     hw_rules = [(k, ref) for k in HW_THRESHOLDS for ref in BURST_REFS if k > 0 or ref == 0]
     group_of = groups if groups is not None and SELECTION != "pooled" else [0] * len(scored)
     n_groups = max(group_of) + 1
     best, best_f1, best_key = PostProcess(), -1.0, (-np.inf,)
-    for nov in NOVELTY:
-        is_fresh = [fresh(c.score, nov, c.period) for c in cached]
-        hw_fresh = [fresh(c.hw, nov, c.period) for c in cached]
-        hw_hot = {
-            (k, ref): [
-                PostProcess(hw_threshold=k, burst_ref=ref).apply_hw(hw, valid, f, c.burst)
-                for (_, _, _, valid, _, hw), f, c in zip(scored, hw_fresh, cached, strict=True)
-            ]
-            for k, ref in hw_rules
-        }
-        # Within the novelty window every alert beats the last one, so a cooldown no longer
-        # than it changes nothing: only longer cooldowns are tried.
-        for cool in (c for c in COOLDOWNS if c == 0 or c > nov):
-            hw_alerts = {
-                key: [cool_down(a, sc[5], cool) for a, sc in zip(m, scored, strict=True)]
-                for key, m in hw_hot.items()
-            }
-            for mag in MAGNITUDES:
-                big = [valid & (np.abs(signed) >= mag) for _, _, signed, valid, _, _ in scored]
-                for thr, (k, ref) in itertools.product((*THRESHOLDS, OFF), hw_rules):
-                    if thr == OFF and k == 0:
-                        continue
-                    post = PostProcess(
-                        threshold=thr,
-                        min_magnitude=mag,
-                        novelty=nov,
-                        hw_threshold=k,
-                        cooldown=cool,
-                        burst_ref=ref,
-                    )
-                    per = [EventCounts() for _ in range(n_groups)]
-                    for sc, is_novel, ok, extra, (win, warm), g in zip(
-                        scored, is_fresh, big, hw_alerts[k, ref], wins, group_of, strict=True
-                    ):
-                        hot = (sc[1] >= thr) & ok & is_novel if thr != OFF else None
-                        alerts = extra if hot is None else cool_down(hot, sc[4], cool) | extra
-                        per[g] += event_counts(alerts, win, warmup=warm)
-                    key = selection_key(per)
-                    if key > best_key:
-                        best, best_key = post, key
-                        best_f1 = sum(per, EventCounts()).f1
+    is_fresh = [fresh(c.score, NOVELTY, c.period) for c in cached]
+    hw_fresh = [fresh(c.hw, NOVELTY, c.period) for c in cached]
+    hw_alerts = {
+        (k, ref): [
+            PostProcess(hw_threshold=k, burst_ref=ref).apply_hw(hw, ok, f, c.burst)
+            for (_, _, _, ok, _, hw), f, c in zip(scored, hw_fresh, cached, strict=True)
+        ]
+        for k, ref in hw_rules
+    }
+    for mag in MAGNITUDES:
+        big = [ok & (np.abs(signed) >= mag) for _, _, signed, ok, _, _ in scored]
+        for thr, (k, ref) in itertools.product((*THRESHOLDS, OFF), hw_rules):
+            if thr == OFF and k == 0:
+                continue
+            post = PostProcess(
+                threshold=thr, min_magnitude=mag, novelty=NOVELTY, hw_threshold=k, burst_ref=ref
+            )
+            per = [EventCounts() for _ in range(n_groups)]
+            for sc, is_novel, ok, extra, (win, warm), g in zip(
+                scored, is_fresh, big, hw_alerts[k, ref], wins, group_of, strict=True
+            ):
+                alerts = extra if thr == OFF else ((sc[1] >= thr) & ok & is_novel) | extra
+                per[g] += event_counts(alerts, win, warmup=warm)
+            key = selection_key(per)
+            if key > best_key:
+                best, best_key = post, key
+                best_f1 = sum(per, EventCounts()).f1
     return best, best_f1
 
 
@@ -185,12 +150,3 @@ def selection_key(per: list[EventCounts]) -> tuple[float, ...]:
 def scored_series(model: LearnedModel, s: LabelledSeries) -> Scored:
     """:func:`score_frame` of a series with ``model``'s forecaster."""
     return score_frame(model.forecaster, build_features(s.timestamps, s.values))
-
-
-def score_frame(forecaster: QuantileForecaster, ff: FeatureFrame) -> Scored:
-    """The pipeline outputs of one series that the classifier and the grid search reuse."""
-    fc = forecaster.predict(ff.X)
-    feats = classifier_features(ff, fc)
-    score, signed = irregularity(ff.z, fc)
-    hw = feats[:, CLASSIFIER_FEATURES.index("hw_long")].astype(np.float64)
-    return Scored(feats, signed, ff.valid, score, hw, burstiness(ff.raw), ff.period)

@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 
+import kafka
 import pytest
 
 from modelhealth.services import (
@@ -36,7 +37,6 @@ def test_every_service_reports_healthy(jvm_services: None) -> None:
 
 
 def test_kafka_json_events_are_queryable_in_pinot(jvm_services: None) -> None:
-    kafka = pytest.importorskip("kafka")
     name = f"smoke_{uuid.uuid4().hex[:8]}"
     ensure_topic(name, partitions=1)
     producer = kafka.KafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP)

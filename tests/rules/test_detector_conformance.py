@@ -43,7 +43,6 @@ class Fixture:
 
 
 def _learned_fixture() -> Fixture:
-    pytest.importorskip("modelhealth.anomaly.detector")  # until the learned detector lands
     from tests.rules.learned_model import trained_model_path
 
     values = _seasonal(24 * 10)

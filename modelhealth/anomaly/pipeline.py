@@ -1,0 +1,60 @@
+"""One series through the shared stages: forecast, irregularity, classifier features, the
+Holt-Winters score and burstiness.
+
+Training (classifier rows), the post-processing grid search and ``LearnedModel.scan`` all
+take these from :func:`score_frame`, so the rules are tuned on exactly the inputs they see
+when they run.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from modelhealth.anomaly.features import FeatureFrame, context_window
+from modelhealth.anomaly.forecaster import Forecast, QuantileForecaster
+from modelhealth.anomaly.irregularity import (
+    CLASSIFIER_FEATURES,
+    classifier_features,
+    irregularity,
+)
+from modelhealth.anomaly.signals import burstiness
+
+
+class Scored(NamedTuple):
+    """Per-series pipeline outputs, computed once and reused by every stage after them."""
+
+    feats: np.ndarray
+    """Classifier input, one row per point (``irregularity.CLASSIFIER_FEATURES``)."""
+    signed: np.ndarray
+    """Signed distance from the forecast median in band-widths."""
+    valid: np.ndarray
+    """Points with enough history to be scored."""
+    score: np.ndarray
+    """Irregularity: how far outside the forecast band."""
+    hw: np.ndarray
+    """Holt-Winters error in trailing two-week stds (``signals.holt_winters_long``)."""
+    burst: np.ndarray
+    """``signals.burstiness`` of the raw values."""
+    period: int
+    """Points per day (``features.infer_period``), to count the novelty window in."""
+    alertable: np.ndarray
+    """``valid`` points of a series that has moved within its context window: a series that
+    never moved is not "flatlining", so neither rule alerts there."""
+    forecast: Forecast
+    """The band, for plotting and the detector's expected value."""
+
+
+def score_frame(forecaster: QuantileForecaster, ff: FeatureFrame) -> Scored:
+    """The pipeline outputs of one series' feature frame under ``forecaster``."""
+    fc = forecaster.predict(ff.X)
+    feats = classifier_features(ff, fc)
+    score, signed = irregularity(ff.z, fc)
+    hw = feats[:, CLASSIFIER_FEATURES.index("hw_long")].astype(np.float64)
+    spread = pd.Series(ff.raw).rolling(context_window(ff.period), min_periods=1).std()
+    moved = np.nan_to_num(spread.to_numpy()) > 0
+    return Scored(
+        feats, signed, ff.valid, score, hw, burstiness(ff.raw), ff.period, ff.valid & moved, fc
+    )
