@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modelhealth.anomaly.evaluation import EventCounts, event_counts
+from modelhealth.anomaly.evaluation import EventCounts, event_counts, paired_bootstrap
 from modelhealth.anomaly.postprocess import Incident, group_incidents, novel, run_at_least
 
 
@@ -80,3 +80,26 @@ def test_holt_winters_rule_is_or_ed_under_the_same_novelty():
     fresh = PostProcess(threshold=0.5, novelty=10, hw_threshold=8.0)
     # 9.0 at index 3 does not beat the 9.0 before it; 12.0 does
     assert fresh.apply(prob, signed, valid, score, hw).tolist() == [0, 1, 1, 0, 1]
+
+
+def test_paired_bootstrap_of_identical_detectors_is_zero() -> None:
+    per = [EventCounts(1, 1, 2), EventCounts(2, 0, 1), EventCounts(0, 1, 0)]
+    assert paired_bootstrap([per, per], per, reps=200) == (0.0, 0.0, 0.0)
+
+
+def test_paired_bootstrap_is_sure_when_ours_wins_on_every_file() -> None:
+    ours = [EventCounts(2, 0, 0) for _ in range(10)]
+    theirs = [EventCounts(1, 1, 3) for _ in range(10)]
+    lo, hi, share = paired_bootstrap([ours], theirs, reps=500)
+    assert 0 < lo <= hi and share == 1.0
+
+
+def test_paired_bootstrap_of_a_one_file_lead_straddles_zero() -> None:
+    """Ten files alike and one where ours catches a window theirs misses: ahead on the
+    full set, but resamples that leave that file out tie, so the interval reaches 0."""
+    same = [EventCounts(1, 1, 1) for _ in range(10)]
+    ours = [*same, EventCounts(1, 0, 0)]
+    theirs = [*same, EventCounts(0, 1, 0)]
+    lo, hi, share = paired_bootstrap([ours], theirs, reps=2000)
+    assert lo == 0.0 < hi
+    assert 0.5 < share < 1.0

@@ -83,6 +83,10 @@ def test_harness_reports_every_detector_on_held_out_files(tmp_path: Path):
     assert rows["learned s=0"][3] >= 1
     assert "learned F1 over 2 seed(s): mean" in out
     assert "learned total runtime (mean over seeds) / ARIMA total runtime" in out
+    assert f"Paired bootstrap over the {held} held-out files" in out
+    intervals = re.findall(r"vs (\w+) +\[([-+.\d]+), ([-+.\d]+)\]  learned higher in", out)
+    assert {name for name, _, _ in intervals} == {"static", "zscore", "holt_winters", "arima"}
+    assert all(float(lo) <= float(hi) for _, lo, hi in intervals)
     assert (tmp_path / "model" / "meta.json").is_file()
     assert list((tmp_path / "artifacts" / "benchmarks").glob("detection_*_quality.png"))
 
