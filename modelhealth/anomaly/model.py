@@ -28,12 +28,15 @@ from modelhealth.anomaly.postprocess import PostProcess
 from modelhealth.errors import ModelHealthError
 
 FORMAT = "modelhealth-learned-detector"
-VERSION = 5
+VERSION = 6
 """3: the forecaster is a quantile pair by default; ``mean_model`` says if a mean model exists.
 4: post-processing gains ``burst_ref`` (a version-3 reader would silently drop it).
 5: ``novelty`` is counted in 5-minute points and rescaled to each series' sampling
 (``postprocess.novelty_points``), and a novel point must also beat the same hour of the
-last three days (``postprocess.beats_same_hour``); a version-4 model was tuned without."""
+last three days (``postprocess.beats_same_hour``); a version-4 model was tuned without.
+6: the Holt-Winters columns no longer count the first season's structural zeros as errors
+(``signals.settled``) and ``hw_long`` starts 24 points after it; a version-5 classifier and
+threshold were fitted to the old columns."""
 
 
 class ModelLoadError(ModelHealthError):

@@ -88,3 +88,20 @@ def test_holt_winters_columns_rank_is_a_fraction():
     assert set(cols) <= set(SIGNAL_FEATURES)
     assert cols["hw_rank"][-1] == pytest.approx(1.0)
     assert ((cols["hw_rank"] >= 0) & (cols["hw_rank"] <= 1)).all()
+
+
+def test_holt_winters_scores_wait_for_a_settled_season():
+    """Each slot is set on its first visit (error 0); over nothing but those zeros the
+    trailing std was ~0, so every series scored the clip (50) at the top of its second day."""
+    t = np.arange(288 * 4)
+    x = 100 + 20 * np.sin(2 * np.pi * t / 288) + np.random.default_rng(3).normal(0, 1, len(t))
+    err = holt_winters_error(x, 288)
+    long = holt_winters_long(err, x, 288)
+    assert (long[: 288 + 24] == 0).all()
+    assert long.max() < 8  # pure noise never reaches the tuned threshold
+    cols = holt_winters_columns(x, 288)
+    assert np.abs(cols["hw_z"][:288]).max() == 0 and cols["hw_abs_mad"][:288].max() == 0
+    assert np.abs(cols["hw_z"]).max() < 8
+    y = x.copy()
+    y[288 + 30] += 25  # early on the second day a real spike still stands out
+    assert holt_winters_long(holt_winters_error(y, 288), y, 288)[288 + 30] > 8
