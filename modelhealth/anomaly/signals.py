@@ -107,7 +107,10 @@ def holt_winters_long(err: np.ndarray, x: np.ndarray, period: int = 0) -> np.nda
     0.526 / 0.585 0.585 0.532 / 0.578 0.585 0.538 (higher on all nine; mean 0.531 -> 0.555).
     The zeros still count in the std once it has started: dropping them as well (as the
     other Holt-Winters columns do) raises the unit by a few percent for as long as they stay
-    in the two-week window, and moved events across the tuned threshold: 0.490.
+    in the two-week window, and moved events across the tuned threshold: 0.490. Waiting for
+    a whole day of settled errors instead of 24 scored 0.506 with the zeros counted and 0.457
+    without. Counted, they keep the first scores of a new series' second day a little high:
+    on pure noise it can reach 6-10 in the first hours of that day, against 3-5 later.
     """
     sd = pd.Series(err).shift(1).rolling(HISTORY, min_periods=24).std().to_numpy()
     out = _in_units(err, sd, x)
