@@ -25,6 +25,10 @@ splits; round 10 scored 0.506 with seed 0 and 0.531 over seeds 0-2, round 11 0.5
   (counts: tweet volumes, travel times, speeds): 0.597 0.605 0.505 / 0.613 0.613 0.516 /
   0.605 0.613 0.333 against 0.585 0.480 0.526 / 0.585 0.585 0.532 / 0.578 0.585 0.538, the
   same mean (0.556 against 0.555), six lines up and three down.
+
+Round 12 (mean 0.570 over the nine lines) rejected: ``FP_PENALTY`` 0.2 (0.562, one line
+0.078 lower, none higher), ``postprocess.SEASONAL_DAYS`` 2 (0.535, all nine lower) and a
+novelty window of 432 points (0.549, one line 0.192 lower, none higher).
 """
 
 from __future__ import annotations
