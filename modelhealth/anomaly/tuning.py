@@ -72,8 +72,8 @@ Round 10 also tried a finer grid (adding 7, 9 and 12): 3-fold CV on the training
 fold splits x seeds 0, 1, 2, NAB split means 0.506, 0.540, 0.546 -> 0.502, 0.536, 0.514;
 of the 27 folds 20 still picked 8, five 7, one 6 and one 10, and no split rose."""
 BURST_REFS = (1.2,)
-"""Burstiness rule settings tried (0 = off; see ``PostProcess.burst_ref``) with every
-Holt-Winters threshold.
+"""Burstiness references tried with every Holt-Winters threshold (``PostProcess.burst_ref``;
+0 would switch the burstiness rule off).
 
 Round 12 fixed it on: it only ever raises the threshold of series whose burstiness passes
 1.2, so on other series it changes nothing, and offering "off" as well only gave the grid
