@@ -28,7 +28,7 @@ from modelhealth.anomaly.postprocess import PostProcess
 from modelhealth.errors import ModelHealthError
 
 FORMAT = "modelhealth-learned-detector"
-VERSION = 6
+VERSION = 7
 """3: the forecaster is a quantile pair by default; ``mean_model`` says if a mean model exists.
 4: post-processing gains ``burst_ref`` (a version-3 reader would silently drop it).
 5: ``novelty`` is counted in 5-minute points and rescaled to each series' sampling
@@ -36,7 +36,8 @@ VERSION = 6
 last three days (``postprocess.beats_same_hour``); a version-4 model was tuned without.
 6: the Holt-Winters columns no longer count the first season's structural zeros as errors
 (``signals.settled``) and ``hw_long`` starts 24 points after it; a version-5 classifier and
-threshold were fitted to the old columns."""
+threshold were fitted to the old columns.
+7: the Holt-Winters signal's seasonal smoothing is 0.5 (``signals.HW_GAMMA``), was 0.2."""
 
 
 class ModelLoadError(ModelHealthError):
