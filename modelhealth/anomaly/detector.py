@@ -89,7 +89,7 @@ class LearnedDetector:
         bounded whatever the length of the series.
         """
         from modelhealth.anomaly.features import history_needed, infer_period
-        from modelhealth.anomaly.postprocess import SEASONAL_DAYS, novelty_points
+        from modelhealth.anomaly.postprocess import novelty_points, same_hour_reach
         from modelhealth.anomaly.signals import HISTORY
 
         series = _joined(baseline, current)
@@ -99,7 +99,7 @@ class LearnedDetector:
         period = infer_period(series.timestamps)
         need = history_needed(period) + HISTORY
         need += novelty_points(post.novelty, period) + post.cooldown
-        need = max(need, SEASONAL_DAYS * period + period // 24 + 1)  # beats_same_hour's reach
+        need = max(need, same_hour_reach(period) + 1)
         scan = self._scan(series.tail(need))
         i = len(scan.alerts) - 1
         value = float(series.values[-1])

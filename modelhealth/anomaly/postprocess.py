@@ -159,6 +159,17 @@ the nine 0.327 -> 0.453; four of nine splits 0.004-0.036 lower). The fleet, whos
 do not recur daily, is unchanged to the last event."""
 
 
+def _half_hour(period: int) -> int:
+    """Points in half an hour of a series with ``period`` points per day (at least 1)."""
+    return max(1, round(period / 48))
+
+
+def same_hour_reach(period: int, days: int | None = None) -> int:
+    """How many points before the newest one :func:`beats_same_hour` reads."""
+    days = SEASONAL_DAYS if days is None else days
+    return days * period + _half_hour(period) if period > 0 and days > 0 else 0
+
+
 def beats_same_hour(score: np.ndarray, period: int, days: int | None = None) -> np.ndarray:
     """True where ``score`` beats every score within half an hour of the same time of day on
     each of the previous ``days`` days (all True without a daily cycle).
@@ -172,7 +183,7 @@ def beats_same_hour(score: np.ndarray, period: int, days: int | None = None) -> 
     n = len(score)
     if period <= 0 or days <= 0:
         return np.ones(n, dtype=bool)
-    half = max(1, round(period / 48))
+    half = _half_hour(period)
     around = pd.Series(score).rolling(2 * half + 1, center=True, min_periods=1).max().to_numpy()
     peak = np.full(n, -np.inf)
     for d in range(1, days + 1):

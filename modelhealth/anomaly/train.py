@@ -23,9 +23,7 @@ from modelhealth.anomaly.dataset import LabelledSeries, load_dataset, split
 from modelhealth.anomaly.features import MIN_HISTORY, FeatureFrame, build_features
 from modelhealth.anomaly.fleet import generate_fleet
 from modelhealth.anomaly.forecaster import ForecastParams, QuantileForecaster
-from modelhealth.anomaly.irregularity import (
-    classifier_features,
-)
+from modelhealth.anomaly.irregularity import classifier_features
 from modelhealth.anomaly.model import LearnedModel
 from modelhealth.anomaly.pipeline import Scored, score_frame
 from modelhealth.anomaly.threads import parallel_map, side_by_side

@@ -33,8 +33,6 @@ novelty window of 432 points (0.549, one line 0.192 lower, none higher).
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from modelhealth.anomaly.dataset import LabelledSeries
@@ -132,43 +130,43 @@ def tune_postprocess(
     """
     if cached is None:
         cached = [scored_series(model, s) for s in series]
-    scored = []
-    for i, (s, c) in enumerate(zip(series, cached, strict=True)):
-        raw = probs[i] if probs is not None else model.classifier.predict_proba(c.feats)
-        prob = np.where(c.valid, raw, 0)
-        scored.append((s, prob, c.signed, c.alertable, c.score, c.hw))
-    wins = [(s.window_index(), warmup_points(len(s.values))) for s, *_ in scored]
+    if probs is None:
+        probs = [model.classifier.predict_proba(c.feats) for c in cached]
+    prob = [np.where(c.valid, p, 0) for p, c in zip(probs, cached, strict=True)]
+    wins = [(s.window_index(), warmup_points(len(s.values))) for s in series]
     hw_rules = [(0.0, 0.0)] + [(k, ref) for k in HW_THRESHOLDS if k > 0 for ref in BURST_REFS]
-    group_of = groups if groups is not None and SELECTION != "pooled" else [0] * len(scored)
+    group_of = groups if groups is not None and SELECTION != "pooled" else [0] * len(cached)
     n_groups = max(group_of) + 1
     best, best_f1, best_key = PostProcess(), -1.0, (-np.inf,)
-    is_fresh = [fresh(c.score, NOVELTY, c.period) for c in cached]
+    clf_fresh = [c.alertable & fresh(c.score, NOVELTY, c.period) for c in cached]
     hw_fresh = [fresh(c.hw, NOVELTY, c.period) for c in cached]
     hw_alerts = {
         (k, ref): [
-            PostProcess(hw_threshold=k, burst_ref=ref).apply_hw(hw, ok, f, c.burst)
-            for (_, _, _, ok, _, hw), f, c in zip(scored, hw_fresh, cached, strict=True)
+            PostProcess(hw_threshold=k, burst_ref=ref).apply_hw(c.hw, c.alertable, f, c.burst)
+            for c, f in zip(cached, hw_fresh, strict=True)
         ]
         for k, ref in hw_rules
     }
     for mag in MAGNITUDES:
-        big = [ok & (np.abs(signed) >= mag) for _, _, signed, ok, _, _ in scored]
-        for thr, (k, ref) in itertools.product((*THRESHOLDS, OFF), hw_rules):
-            if thr == OFF and k == 0:
-                continue
-            post = PostProcess(
-                threshold=thr, min_magnitude=mag, novelty=NOVELTY, hw_threshold=k, burst_ref=ref
-            )
-            per = [EventCounts() for _ in range(n_groups)]
-            for sc, is_novel, ok, extra, (win, warm), g in zip(
-                scored, is_fresh, big, hw_alerts[k, ref], wins, group_of, strict=True
-            ):
-                alerts = extra if thr == OFF else ((sc[1] >= thr) & ok & is_novel) | extra
-                per[g] += event_counts(alerts, win, warmup=warm)
-            key = selection_key(per)
-            if key > best_key:
-                best, best_key = post, key
-                best_f1 = sum(per, EventCounts()).f1
+        big = [f & (np.abs(c.signed) >= mag) for f, c in zip(clf_fresh, cached, strict=True)]
+        for thr in (*THRESHOLDS, OFF):
+            clf = None if thr == OFF else [(p >= thr) & ok for p, ok in zip(prob, big, strict=True)]
+            for k, ref in hw_rules:
+                if clf is None and k == 0:
+                    continue
+                post = PostProcess(
+                    threshold=thr, min_magnitude=mag, novelty=NOVELTY, hw_threshold=k, burst_ref=ref
+                )
+                per = [EventCounts() for _ in range(n_groups)]
+                for i, (extra, (win, warm), g) in enumerate(
+                    zip(hw_alerts[k, ref], wins, group_of, strict=True)
+                ):
+                    alerts = extra if clf is None else clf[i] | extra
+                    per[g] += event_counts(alerts, win, warmup=warm)
+                key = selection_key(per)
+                if key > best_key:
+                    best, best_key = post, key
+                    best_f1 = sum(per, EventCounts()).f1
     return best, best_f1
 
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from modelhealth.anomaly.dataset import is_held_out
+from tests.anomaly.benchmark_script import run_benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
 POINTS = 1500
 
 
@@ -47,23 +45,15 @@ def _write_dataset(root: Path) -> dict[str, list[list[str]]]:
 
 def test_harness_reports_every_detector_on_held_out_files(tmp_path: Path):
     labels = _write_dataset(tmp_path)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "detection.py"),
-            str(tmp_path),
-            "--seeds",
-            "0,1",
-            "--save-model",
-            str(tmp_path / "model"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    out = run_benchmark(
+        "detection.py",
+        str(tmp_path),
+        "--seeds",
+        "0,1",
+        "--save-model",
+        str(tmp_path / "model"),
         cwd=tmp_path,
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = proc.stdout
     held = sum(is_held_out(n) for n in labels)
     assert f"Held-out results ({held} files, {held} windows)" in out
     assert "A window is caught (TP) if" in out  # the event rule is stated with the results
@@ -93,24 +83,11 @@ def test_harness_reports_every_detector_on_held_out_files(tmp_path: Path):
 
 def test_cross_validation_reads_only_training_files(tmp_path: Path):
     labels = _write_dataset(tmp_path)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "detection_cv.py"),
-            str(tmp_path),
-            "--seeds",
-            "0",
-            "--splits",
-            "cv:",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
+    out = run_benchmark(
+        "detection_cv.py", str(tmp_path), "--seeds", "0", "--splits", "cv:", cwd=tmp_path
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
     train_windows = sum(not is_held_out(n) for n in labels)
-    m = re.search(r"split cv:\s+seed 0: F1 ([\d.]+) .* TP (\d+) FN (\d+) FP (\d+)", proc.stdout)
-    assert m, proc.stdout
+    m = re.search(r"split cv:\s+seed 0: F1 ([\d.]+) .* TP (\d+) FN (\d+) FP (\d+)", out)
+    assert m, out
     assert int(m.group(2)) + int(m.group(3)) == train_windows  # every training window, no more
-    assert "mean F1 over 1 split x seed lines" in proc.stdout
+    assert "mean F1 over 1 split x seed lines" in out

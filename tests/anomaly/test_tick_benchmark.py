@@ -3,35 +3,17 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from modelhealth.anomaly.model import LearnedModel
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.anomaly.benchmark_script import run_benchmark
 
 
 def test_tick_benchmark_times_both_detectors(tiny_model: LearnedModel, tmp_path: Path) -> None:
     model = tiny_model.save(tmp_path / "model")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "learned_tick.py"),
-            "--series",
-            "10",
-            "--days",
-            "4",
-            "--model",
-            str(model),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
+    out = run_benchmark(
+        "learned_tick.py", "--series", "10", "--days", "4", "--model", str(model), cwd=tmp_path
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = proc.stdout
     ms = dict(re.findall(r"^  (learned|holt_winters) +([\d.]+) ms/series", out, re.M))
     assert set(ms) == {"learned", "holt_winters"} and all(float(v) > 0 for v in ms.values())
     # one series in ten carries a spike of half its level on the newest point
