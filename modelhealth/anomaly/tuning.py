@@ -29,6 +29,23 @@ splits; round 10 scored 0.506 with seed 0 and 0.531 over seeds 0-2, round 11 0.5
 Round 12 (mean 0.570 over the nine lines) rejected: ``FP_PENALTY`` 0.2 (0.562, one line
 0.078 lower, none higher), ``postprocess.SEASONAL_DAYS`` 2 (0.535, all nine lower) and a
 novelty window of 432 points (0.549, one line 0.192 lower, none higher).
+
+Round 14 (round 13 scores 0.613 over the nine lines) rejected:
+- the Holt-Winters rule on the error of the trailing-hour mean of the series (12 points,
+  rescaled to the series' sampling) instead of the point error, to pass over single-point
+  bursts: 0.620 0.521 0.603 / 0.576 0.620 0.592 / 0.588 0.559 0.620 (mean 0.589); offered
+  beside the point error in the grid: 0.575.
+- And, measured first on the rule alone over all 25 training files (thresholds 4-20; the
+  round-13 rule takes 25 true and 17 false events there, F1 0.617), too weak to cross-validate:
+  the error scaled by the std of the same hour of day over two weeks (alone 0.490, blended
+  half and half with the two-week std 0.548); a winsorised (99th or 99.5th percentile) or
+  median-based two-week scale (0.568, 0.485); the min or mean of three fixed-weight
+  Holt-Winters errors (level weight 0.1/0.2/0.4 or seasonal 0.2/0.5/0.8: at most 0.617);
+  the burstiness rule with reference 1.0-1.3, cap 2-8 and half slope (at most 0.617); and a
+  per-series extreme-value threshold (SPOT-style: a generalised Pareto fitted to the scores
+  above their two-week 98th percentile, refitted daily, alert risk 1e-3 to 3e-5 per point,
+  floored at the rule threshold), precise but short of recall: 18 true and 7 false events
+  at best (0.562).
 """
 
 from __future__ import annotations
