@@ -46,6 +46,14 @@ Round 14 (round 13 scores 0.613 over the nine lines) rejected:
   above their two-week 98th percentile, refitted daily, alert risk 1e-3 to 3e-5 per point,
   floored at the rule threshold), precise but short of recall: 18 true and 7 false events
   at best (0.562).
+- ``postprocess.SEASONAL_DAYS`` 4: 0.605, every line lower or level.
+- A second, AlerTiger-style classifier over the rule's candidates instead of every point
+  (fresh points at 0.6 of the rule's threshold: 86 on the training files, 41 of them in
+  windows; eight features: score, margin over the threshold, burstiness, sign, time above
+  half the threshold in the last hour, place in the two-week range, candidates in the last
+  week, error relative to the level), leave-one-file-out: logistic regression 0.539 at
+  best, LightGBM 0.574; in union or intersection with the rule never above the rule's
+  0.617. Too few real candidates to learn from.
 """
 
 from __future__ import annotations
