@@ -54,6 +54,9 @@ Round 14 (round 13 scores 0.613 over the nine lines) rejected:
   week, error relative to the level), leave-one-file-out: logistic regression 0.539 at
   best, LightGBM 0.574; in union or intersection with the rule never above the rule's
   0.617. Too few real candidates to learn from.
+- A spike-density rule (points at 3 or 4 error stds in the last 3-12 hours, at least 3-8 of
+  them, more than in any window of the last 2-7 days), for a region that turns busy: alone
+  0.421 at best, in union with the rule at most 0.614 (27 true, 22 false events).
 """
 
 from __future__ import annotations
