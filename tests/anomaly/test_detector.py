@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +119,35 @@ def test_a_new_series_does_not_page_at_the_start_of_its_second_day(tiny_model: L
     assert not det.scan(Series.from_values(values, step_s=STEP)).any()
     values[288 * 2 + 100] += 40.0  # a real spike on day three still pages
     assert det.scan(Series.from_values(values, step_s=STEP))[288 * 2 + 100]
+
+
+def test_a_rule_without_lookback_fetches_what_a_5_minute_verdict_needs(model_dir: Path):
+    from modelhealth.rules.detectors import learned, lookback_of
+
+    det = learned(model=str(model_dir))
+    needed = timedelta(seconds=STEP * det.history_points(288))
+    assert needed <= lookback_of(det) < needed + timedelta(days=1)
+    assert lookback_of(learned(model=str(model_dir), lookback="7d")) == timedelta(days=7)
+
+
+def test_verdicts_over_the_needed_tail_equal_the_whole_series_scan(tiny_model: LearnedModel):
+    """The scheduler judges the newest point of a tail; a backtest scans everything. Noisy
+    early days stay in the Holt-Winters scale's two weeks, so a tail of one week (the old
+    default lookback) alerts on a middling spike that the whole scan calls noise."""
+    model = LearnedModel(
+        tiny_model.forecaster,
+        tiny_model.classifier,
+        PostProcess(threshold=2.0, novelty=360, hw_threshold=6.0),
+    )
+    det = LearnedDetector.from_model(model)
+    values = _noisy(n=288 * 24, seed=11)
+    values[: 288 * 12] += np.random.default_rng(1).normal(0, 4.0, 288 * 12)
+    big, middling = [288 * 23 + 250], [288 * 21 + 200]
+    values[big] += 60.0
+    values[middling] += 12.0
+    full = Series.from_values(values, step_s=STEP)
+    whole = det.scan(full)
+    assert whole[big].all() and not whole[middling].any()
+    for i in [*big, *middling, *range(288 * 23, 288 * 23 + 10)]:
+        upto = Series(full.timestamps[: i + 1], full.values[: i + 1])
+        assert det.evaluate(upto).anomalous == bool(whole[i]), f"point {i}"

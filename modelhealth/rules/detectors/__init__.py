@@ -26,10 +26,13 @@ class DetectorUnavailable(ValueError):
     """A registered detector whose implementation is not installed or cannot load."""
 
 
-def learned(model: str | None = None, lookback: str | int = "7d", **params: Any) -> Any:
+def learned(model: str | None = None, lookback: str | int | None = None, **params: Any) -> Any:
     """The plug-in learned detector, imported only when a rule uses it (LightGBM is heavy).
 
-    YAML: ``detector: {type: learned, model: models/latency.lgbm, lookback: 7d}``."""
+    YAML: ``detector: {type: learned, model: models/latency.lgbm}``. Without ``lookback``
+    the rule fetches the history the model's verdict needs at 5-minute buckets
+    (``LearnedDetector.default_lookback``, 19 days); history frames are kept across ticks,
+    so that is one long query per model, then one new bucket per tick."""
     if not model:
         raise ValueError("learned detector needs 'model: PATH' (a trained model directory)")
     try:
@@ -40,7 +43,9 @@ def learned(model: str | None = None, lookback: str | int = "7d", **params: Any)
         det = LearnedDetector(model, **params)
     except (OSError, ValueError) as exc:
         raise DetectorUnavailable(f"cannot load learned model {model!r}: {exc}") from None
-    if not isinstance(getattr(det, "lookback", None), timedelta):
+    if lookback is None:
+        det.lookback = det.default_lookback()
+    elif not isinstance(getattr(det, "lookback", None), timedelta):
         det.lookback = duration(lookback, "lookback")
     return det
 
