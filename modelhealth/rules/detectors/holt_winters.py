@@ -91,16 +91,15 @@ def start_up_method(points: int, period: int) -> str:
 def _fit_forecast(history: np.ndarray, period: int) -> tuple[float, float]:
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-    model = ExponentialSmoothing(
-        history,
-        trend="add",
-        seasonal="add",
-        seasonal_periods=period,
-        initialization_method=start_up_method(history.size, period),
-    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter on short series is expected
-        fit = model.fit(optimized=True)
+        fit = ExponentialSmoothing(
+            history,
+            trend="add",
+            seasonal="add",
+            seasonal_periods=period,
+            initialization_method=start_up_method(history.size, period),
+        ).fit(optimized=True)
         forecast = float(np.asarray(fit.forecast(1))[0])
     resid = history - np.asarray(fit.fittedvalues)
     return forecast, float(np.std(resid[period:])) if resid.size > period else float(np.std(resid))
