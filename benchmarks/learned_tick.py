@@ -1,13 +1,13 @@
 """Cost of the learned detector inside a scheduler tick, against the rules' Holt-Winters detector.
 
 Every tick the scheduler asks each rule's detector about the newest point of its series. The
-learned detector rescans only the trailing points its features need (about two and a half
-weeks of 5-minute points), so its cost per series is bounded; this measures that cost and
+learned detector rescans only the trailing points its verdict needs (about three weeks of
+5-minute points, ``LearnedDetector.history_points``), so its cost per series is bounded; this measures that cost and
 compares it with the ``holt_winters`` detector of ``modelhealth/rules`` (statsmodels'
 ExponentialSmoothing, fitted on its 3-day lookback at every evaluation) on the same series in
 the same run.
 
-    .venv/bin/python benchmarks/learned_tick.py [--series 100] [--days 21] [--model PATH]
+    .venv/bin/python benchmarks/learned_tick.py [--series 100] [--days 28] [--model PATH]
 
 Without ``--model`` a model is trained first on a small simulated fleet (its time is printed
 but not part of the per-tick figures).
@@ -65,7 +65,7 @@ def time_per_series(evaluate, series: list[Series], label: str) -> tuple[float, 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--series", type=int, default=100)
-    ap.add_argument("--days", type=int, default=21, help="history per series (days)")
+    ap.add_argument("--days", type=int, default=28, help="history per series (days)")
     ap.add_argument("--model", help="a saved learned model (default: train one first)")
     args = ap.parse_args(argv)
     t = time.perf_counter()

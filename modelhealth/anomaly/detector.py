@@ -27,6 +27,7 @@ OVERRIDES: dict[str, tuple[type, float, float]] = {
     "hw_threshold": (float, 0.0, 1e6),
     "cooldown": (int, 0, 100_000),
     "burst_ref": (float, 0.0, 100.0),
+    "discord_threshold": (float, 0.0, 1e6),
 }
 """Post-processing settings a rule may override: type and inclusive range."""
 
@@ -115,23 +116,24 @@ class LearnedDetector:
     def history_points(self, period: int) -> int:
         """Trailing points (newest included) whose scan gives the newest point the verdict a
         scan of the whole series gives it, for a series with ``period`` points per day: the
-        features' history, the Holt-Winters scale's two weeks, the novelty window and the
-        same-hour look-back."""
+        features' history (or the discord signal's reach, if longer), the two weeks the
+        Holt-Winters and discord scores are scaled over, the novelty window and the same-hour
+        look-back."""
         from modelhealth.anomaly.features import history_needed
         from modelhealth.anomaly.postprocess import novelty_points, same_hour_reach
-        from modelhealth.anomaly.signals import HISTORY
+        from modelhealth.anomaly.signals import DISCORD_REACH, DISCORD_WINDOW, HISTORY
 
         post = self.model.post
-        need = history_needed(period) + HISTORY
+        need = max(history_needed(period), DISCORD_REACH + DISCORD_WINDOW) + HISTORY
         need += novelty_points(post.novelty, period) + post.cooldown
         return max(need, same_hour_reach(period) + 1)
 
     def default_lookback(self) -> timedelta:
         """The rule's history when its YAML sets no ``lookback``: what
         :meth:`history_points` asks of 5-minute buckets, in whole days (19 for the shipped
-        tuning). A shorter one still works, but the Holt-Winters scale then spans less than
-        its two weeks, and about 1 verdict in 100 differs from the backtest's (7 days: 3 of
-        291 points on simulated fleet series; 14 or 21 days: none)."""
+        tuning). A shorter one still works, but the scores are then scaled over less than
+        their two weeks, and some verdicts differ from the backtest's (before the discord
+        rule, at 7 days: 3 of 291 points on simulated fleet series; 14 or 21 days: none)."""
         from modelhealth.anomaly.postprocess import REFERENCE_PERIOD
 
         seconds = self.history_points(REFERENCE_PERIOD) * 86400 / REFERENCE_PERIOD

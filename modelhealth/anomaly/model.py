@@ -28,7 +28,7 @@ from modelhealth.anomaly.postprocess import PostProcess
 from modelhealth.errors import ModelHealthError
 
 FORMAT = "modelhealth-learned-detector"
-VERSION = 7
+VERSION = 8
 """3: the forecaster is a quantile pair by default; ``mean_model`` says if a mean model exists.
 4: post-processing gains ``burst_ref`` (a version-3 reader would silently drop it).
 5: ``novelty`` is counted in 5-minute points and rescaled to each series' sampling
@@ -37,7 +37,9 @@ last three days (``postprocess.beats_same_hour``); a version-4 model was tuned w
 6: the Holt-Winters columns no longer count the first season's structural zeros as errors
 (``signals.settled``) and ``hw_long`` starts 24 points after it; a version-5 classifier and
 threshold were fitted to the old columns.
-7: the Holt-Winters signal's seasonal smoothing is 0.5 (``signals.HW_GAMMA``), was 0.2."""
+7: the Holt-Winters signal's seasonal smoothing is 0.5 (``signals.HW_GAMMA``), was 0.2.
+8: post-processing gains ``discord_threshold`` (``signals.discord_score``); a version-7
+reader would drop it."""
 
 
 class ModelLoadError(ModelHealthError):
@@ -72,7 +74,9 @@ class LearnedModel:
         sc = score_frame(self.forecaster, ff)
         prob = np.where(sc.valid, self.classifier.predict_proba(sc.feats), 0.0)
         burst = sc.burst if self.post.burst_ref > 0 else None
-        alerts = self.post.apply(prob, sc.signed, sc.alertable, sc.score, sc.hw, burst, sc.period)
+        alerts = self.post.apply(
+            prob, sc.signed, sc.alertable, sc.score, sc.hw, burst, sc.period, sc.discord
+        )
         to_units = lambda q: ff.center + ff.scale * q  # noqa: E731
         return Scan(
             prob=prob,
@@ -156,6 +160,7 @@ class LearnedModel:
                 hw_threshold=float(post.get("hw_threshold", 0.0)),
                 cooldown=int(post.get("cooldown", 0)),
                 burst_ref=float(post.get("burst_ref", 0.0)),
+                discord_threshold=float(post.get("discord_threshold", 0.0)),
             ),
             info=dict(meta.get("info", {})),
         )

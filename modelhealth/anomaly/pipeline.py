@@ -1,5 +1,5 @@
 """One series through the shared stages: forecast, irregularity, classifier features, the
-Holt-Winters score and burstiness.
+Holt-Winters score, the discord score and burstiness.
 
 Training (classifier rows), the post-processing grid search and ``LearnedModel.scan`` all
 take these from :func:`score_frame`, so the rules are tuned on exactly the inputs they see
@@ -20,7 +20,7 @@ from modelhealth.anomaly.irregularity import (
     classifier_features,
     irregularity,
 )
-from modelhealth.anomaly.signals import burstiness
+from modelhealth.anomaly.signals import burstiness, discord_score
 
 
 class Scored(NamedTuple):
@@ -45,6 +45,8 @@ class Scored(NamedTuple):
     never moved is not "flatlining", so neither rule alerts there."""
     forecast: Forecast
     """The band, for plotting and the detector's expected value."""
+    discord: np.ndarray
+    """How unlike the 3 days before it the last hour is (``signals.discord_score``)."""
 
 
 def score_frame(forecaster: QuantileForecaster, ff: FeatureFrame) -> Scored:
@@ -56,5 +58,14 @@ def score_frame(forecaster: QuantileForecaster, ff: FeatureFrame) -> Scored:
     spread = pd.Series(ff.raw).rolling(context_window(ff.period), min_periods=1).std()
     moved = np.nan_to_num(spread.to_numpy()) > 0
     return Scored(
-        feats, signed, ff.valid, score, hw, burstiness(ff.raw), ff.period, ff.valid & moved, fc
+        feats,
+        signed,
+        ff.valid,
+        score,
+        hw,
+        burstiness(ff.raw),
+        ff.period,
+        ff.valid & moved,
+        fc,
+        discord_score(ff.raw, ff.period),
     )

@@ -31,9 +31,13 @@ class PostProcess:
     error (``signals.holt_winters_long``) reaches it: decision-level stacking, so the
     training-file search can keep the classic signal wherever it beats the classifier.
 
-    ``burst_ref`` > 0 raises the Holt-Winters threshold on bursty series: it is multiplied
-    by ``signals.burst_factor(burst, burst_ref)`` (1 up to ``burst_ref``, at most
-    ``signals.BURST_CAP``), where ``burst`` is ``signals.burstiness`` of the raw values.
+    ``discord_threshold`` > 0 also alerts, under the same novelty rule, where the discord
+    score (``signals.discord_score``: the last hour unlike any stretch of the last 3 days)
+    reaches it.
+
+    ``burst_ref`` > 0 raises the Holt-Winters and discord thresholds on bursty series: they
+    are multiplied by ``signals.burst_factor(burst, burst_ref)`` (1 up to ``burst_ref``, at
+    most ``signals.BURST_CAP``), where ``burst`` is ``signals.burstiness`` of the raw values.
 
     ``cooldown`` > 0 merges a burst: after an alert, the next ``cooldown`` points alert only
     if their score beats the last alert's (each rule with its own score). Unlike novelty it
@@ -48,6 +52,7 @@ class PostProcess:
     hw_threshold: float = 0.0
     cooldown: int = 0
     burst_ref: float = 0.0
+    discord_threshold: float = 0.0
 
     def apply(
         self,
@@ -58,6 +63,7 @@ class PostProcess:
         hw: np.ndarray | None = None,
         burst: np.ndarray | None = None,
         period: int = 0,
+        discord: np.ndarray | None = None,
     ) -> np.ndarray:
         hot = (prob >= self.threshold) & valid & (np.abs(signed) >= self.min_magnitude)
         is_fresh = fresh(score, self.novelty, period)
@@ -65,6 +71,10 @@ class PostProcess:
         if hw is not None and self.hw_threshold > 0:
             hw_alerts = self.apply_hw(hw, valid, fresh(hw, self.novelty, period), burst)
             alerts |= cool_down(hw_alerts, hw, self.cooldown)
+        if discord is not None and self.discord_threshold > 0:
+            novel_shape = fresh(discord, self.novelty, period)
+            d_alerts = self.apply_discord(discord, valid, novel_shape, burst)
+            alerts |= cool_down(d_alerts, discord, self.cooldown)
         return alerts
 
     def apply_hw(
@@ -75,12 +85,33 @@ class PostProcess:
         burst: np.ndarray | None = None,
     ) -> np.ndarray:
         """The Holt-Winters rule alone (split for tuning); all False when switched off."""
-        if self.hw_threshold <= 0:
-            return np.zeros(len(hw), dtype=bool)
-        k = self.hw_threshold
+        return self._score_rule(hw, self.hw_threshold, valid, is_novel, burst)
+
+    def apply_discord(
+        self,
+        discord: np.ndarray,
+        valid: np.ndarray,
+        is_novel: np.ndarray,
+        burst: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The discord rule alone (split for tuning); all False when switched off."""
+        return self._score_rule(discord, self.discord_threshold, valid, is_novel, burst)
+
+    def _score_rule(
+        self,
+        score: np.ndarray,
+        threshold: float,
+        valid: np.ndarray,
+        is_novel: np.ndarray,
+        burst: np.ndarray | None,
+    ) -> np.ndarray:
+        """``score >= threshold`` (raised on bursty series) at valid, novel points."""
+        if threshold <= 0:
+            return np.zeros(len(score), dtype=bool)
+        k = threshold
         if burst is not None and self.burst_ref > 0:
             k = k * burst_factor(burst, self.burst_ref)
-        return (hw >= k) & valid & is_novel
+        return (score >= k) & valid & is_novel
 
     def apply_novel(self, hot: np.ndarray, is_novel: np.ndarray) -> np.ndarray:
         """The duration rule over ``hot`` points, then the novelty rule (split for tuning)."""
@@ -95,6 +126,7 @@ class PostProcess:
             "hw_threshold": self.hw_threshold,
             "cooldown": self.cooldown,
             "burst_ref": self.burst_ref,
+            "discord_threshold": self.discord_threshold,
         }
 
 

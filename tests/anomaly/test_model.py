@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from modelhealth.anomaly.model import FORMAT, VERSION, LearnedModel, ModelLoadError
+from modelhealth.anomaly.postprocess import PostProcess
 
 
 def _series(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -62,16 +63,30 @@ def test_wrong_version_is_rejected(model_dir: Path, tmp_path: Path):
         LearnedModel.load(bad)
 
 
-def test_holt_winters_threshold_survives_save_load(tiny_model: LearnedModel, tmp_path: Path):
+def test_every_post_processing_setting_survives_save_load(tiny_model: LearnedModel, tmp_path: Path):
     from dataclasses import replace
 
+    post = replace(
+        tiny_model.post,
+        threshold=0.7,
+        min_duration=2,
+        min_magnitude=1.0,
+        novelty=100,
+        hw_threshold=6.5,
+        cooldown=3,
+        burst_ref=1.1,
+        discord_threshold=7.5,
+    )
+    assert all(getattr(post, f) != getattr(PostProcess(), f) for f in post.to_dict())
+    model = LearnedModel(tiny_model.forecaster, tiny_model.classifier, post=post)
+    loaded = LearnedModel.load(model.save(tmp_path / "m"))
+    assert loaded.post == post
     model = LearnedModel(
         forecaster=tiny_model.forecaster,
         classifier=tiny_model.classifier,
         post=replace(tiny_model.post, hw_threshold=6.5),
     )
-    loaded = LearnedModel.load(model.save(tmp_path / "m"))
-    assert loaded.post.hw_threshold == 6.5
+    loaded = LearnedModel.load(model.save(tmp_path / "hw"))
     x = 100 + np.random.default_rng(5).normal(0, 1, 900)
     x[-1] += 40  # a spike the Holt-Winters rule alone catches at 6.5 stds
     ts = np.arange(900) * 300
