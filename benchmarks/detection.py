@@ -145,6 +145,7 @@ def run_learned(
     note = f"p>={p.threshold:g} novelty={p.novelty} magnitude>={p.min_magnitude:g}"
     note += f" hw>={p.hw_threshold:g}" if p.hw_threshold > 0 else " hw off"
     note += f" burst_ref={p.burst_ref:g}" if p.burst_ref > 0 else ""
+    note += f" discord>={p.discord_threshold:g}" if p.discord_threshold > 0 else ""
     return total, t_train, t_score, note, per
 
 

@@ -198,13 +198,15 @@ def left_discord(
     if n <= m:
         return out
     best = np.full(n, np.inf)
-    sums = np.zeros(n_points + 1)
+    sums, buffer = np.zeros(n_points + 1), np.empty(n_points)
     for lag in range(m, min(reach, n - 1) + 1):
         # squared distance of the stretches starting at i and i + lag, for every i: a moving
         # sum of squared point differences (differences, not products of levels, so a large
-        # level does not swamp a small noise in rounding)
-        step = xs[: n_points - lag] - xs[lag:]
-        np.cumsum(step * step, out=sums[1 : n_points - lag + 1])
+        # level does not swamp a small noise in rounding); in place, it is the hot loop
+        step = buffer[: n_points - lag]
+        np.subtract(xs[: n_points - lag], xs[lag:], out=step)
+        np.multiply(step, step, out=step)
+        np.cumsum(step, out=sums[1 : n_points - lag + 1])
         d2 = sums[m : n_points - lag + 1] - sums[: n - lag]
         np.minimum(best[lag:], d2, out=best[lag:])
     dist = np.sqrt(np.maximum(best, 0.0))
