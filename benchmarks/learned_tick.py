@@ -1,11 +1,11 @@
 """Cost of the learned detector inside a scheduler tick, against the rules' Holt-Winters detector.
 
 Every tick the scheduler asks each rule's detector about the newest point of its series. The
-learned detector rescans only the trailing points its verdict needs (about three weeks of
-5-minute points, ``LearnedDetector.history_points``), so its cost per series is bounded; this measures that cost and
-compares it with the ``holt_winters`` detector of ``modelhealth/rules`` (statsmodels'
-ExponentialSmoothing, fitted on its 3-day lookback at every evaluation) on the same series in
-the same run.
+learned detector rescans only the trailing points its verdict needs (about 19 days of 5-minute
+points, ``LearnedDetector.history_points``), so its cost per series is bounded; this measures
+that cost and compares it with the ``holt_winters`` detector of ``modelhealth/rules``
+(statsmodels' ExponentialSmoothing, fitted on its 3-day lookback at every evaluation) on the
+same series in the same run.
 
     .venv/bin/python benchmarks/learned_tick.py [--series 100] [--days 28] [--model PATH]
 
