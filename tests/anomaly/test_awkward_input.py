@@ -15,8 +15,16 @@ SPIKE = 40.0
 
 
 def _model(tiny: LearnedModel) -> LearnedModel:
-    """The fixture's model with the NAB-tuned rules: Holt-Winters at 8, day-long novelty."""
-    post = PostProcess(threshold=0.9, min_magnitude=2.0, novelty=360, hw_threshold=8.0)
+    """The fixture's model with the NAB-tuned rules: Holt-Winters and discord at 8, day-long
+    novelty, burstiness scaling."""
+    post = PostProcess(
+        threshold=0.9,
+        min_magnitude=2.0,
+        novelty=360,
+        hw_threshold=8.0,
+        burst_ref=1.2,
+        discord_threshold=8.0,
+    )
     return LearnedModel(tiny.forecaster, tiny.classifier, post)
 
 

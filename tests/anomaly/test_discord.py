@@ -71,3 +71,12 @@ def test_the_discord_rule_alerts_only_when_switched_on_and_scales_with_burstines
     scaled = PostProcess(threshold=2.0, discord_threshold=8.0, burst_ref=1.2)
     assert not scaled.apply(*args, burst=bursty, discord=discord).any()
     assert scaled.to_dict()["discord_threshold"] == pytest.approx(8.0)
+
+
+def test_discord_threshold_is_a_rule_override(model_dir):
+    from modelhealth.anomaly.detector import LearnedDetector, override_post
+
+    det = LearnedDetector(model_dir, discord_threshold=6.5)
+    assert det.model.post.discord_threshold == 6.5
+    with pytest.raises(ValueError, match=r"discord_threshold must be a number in \[0, 1e\+06\]"):
+        override_post(PostProcess(), {"discord_threshold": -1})
