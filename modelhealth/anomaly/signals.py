@@ -263,7 +263,8 @@ def discord_score(x: np.ndarray, period: int = 0) -> np.ndarray:
     0.659, all higher than round 13's; at 6 or 10 some fold picks a setting that takes many
     more false events (lines of 0.513 and 0.541), and at 576 one line fell to 0.553. These
     eight settings were compared on the same CV, so the winner's figure is somewhat
-    optimistic. The fleet moved from 0.901 0.889 0.914 / 0.901 0.901 0.919 / 0.866 0.901
+    optimistic. :data:`DISCORD_WINDOW` 6 or 24 points instead of 12 (reach 864, threshold
+    8): 0.618 and 0.630. The fleet moved from 0.901 0.889 0.914 / 0.901 0.901 0.919 / 0.866 0.901
     0.914 to 0.901 0.889 0.914 / 0.901 0.886 0.930 / 0.912 0.914 0.914 (mean 0.901 ->
     0.907; reach 864 and 2016 alike).
     """
