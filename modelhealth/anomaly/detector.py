@@ -136,8 +136,7 @@ class LearnedDetector:
         rule, at 7 days: 3 of 291 points on simulated fleet series; 14 or 21 days: none)."""
         from modelhealth.anomaly.postprocess import REFERENCE_PERIOD
 
-        seconds = self.history_points(REFERENCE_PERIOD) * 86400 / REFERENCE_PERIOD
-        return timedelta(days=math.ceil(seconds / 86400))
+        return timedelta(days=math.ceil(self.history_points(REFERENCE_PERIOD) / REFERENCE_PERIOD))
 
     def scan(self, series: Series) -> np.ndarray:
         """Alert mask over every point of ``series`` (the vectorised backtest path)."""

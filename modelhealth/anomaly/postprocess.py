@@ -68,13 +68,11 @@ class PostProcess:
         hot = (prob >= self.threshold) & valid & (np.abs(signed) >= self.min_magnitude)
         is_fresh = fresh(score, self.novelty, period)
         alerts = cool_down(self.apply_novel(hot, is_fresh), score, self.cooldown)
-        if hw is not None and self.hw_threshold > 0:
-            hw_alerts = self.apply_hw(hw, valid, fresh(hw, self.novelty, period), burst)
-            alerts |= cool_down(hw_alerts, hw, self.cooldown)
-        if discord is not None and self.discord_threshold > 0:
-            novel_shape = fresh(discord, self.novelty, period)
-            d_alerts = self.apply_discord(discord, valid, novel_shape, burst)
-            alerts |= cool_down(d_alerts, discord, self.cooldown)
+        for extra, threshold in ((hw, self.hw_threshold), (discord, self.discord_threshold)):
+            if extra is not None and threshold > 0:
+                is_novel = fresh(extra, self.novelty, period)
+                hits = self._score_rule(extra, threshold, valid, is_novel, burst)
+                alerts |= cool_down(hits, extra, self.cooldown)
         return alerts
 
     def apply_hw(

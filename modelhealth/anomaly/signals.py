@@ -270,10 +270,8 @@ def discord_score(x: np.ndarray, period: int = 0) -> np.ndarray:
     """
     d = pd.Series(left_discord(x))
     trailing = d.shift(1).rolling(HISTORY, min_periods=288)
-    sd, mid = trailing.std().to_numpy(), trailing.median().to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = (d.to_numpy() - mid) / np.fmax(np.nan_to_num(sd), _floor(x))
-    out = np.clip(np.nan_to_num(z), 0.0, CLIP)
+    above = np.maximum(d.to_numpy() - trailing.median().to_numpy(), 0.0)
+    out = np.nan_to_num(_in_units(above, trailing.std().to_numpy(), x))
     out[: (period if period >= 2 else 288) + 24] = 0.0
     return out
 

@@ -24,6 +24,12 @@ def _noisy(n: int = 600, seed: int = 1) -> np.ndarray:
     return 100 + 10 * np.sin(2 * np.pi * t / 288) + rng.normal(0, 1.0, n)
 
 
+def _holt_winters_only(tiny: LearnedModel, hw_threshold: float) -> LearnedDetector:
+    """The fixture's forecaster and classifier with only the Holt-Winters rule alerting."""
+    post = PostProcess(threshold=2.0, novelty=360, hw_threshold=hw_threshold)
+    return LearnedDetector.from_model(LearnedModel(tiny.forecaster, tiny.classifier, post))
+
+
 def test_is_a_detector_named_learned(model_dir: Path):
     det = LearnedDetector(model_dir)
     assert isinstance(det, Detector)
@@ -109,12 +115,7 @@ def test_result_round_trips_through_json(tiny_model: LearnedModel):
 def test_a_new_series_does_not_page_at_the_start_of_its_second_day(tiny_model: LearnedModel):
     """The Holt-Winters rule alone, as tuned on NAB: before round 11 its score over the first
     season's structural zeros hit the clip at point 288 of every new series."""
-    model = LearnedModel(
-        tiny_model.forecaster,
-        tiny_model.classifier,
-        PostProcess(threshold=2.0, novelty=360, hw_threshold=8.0),
-    )
-    det = LearnedDetector.from_model(model)
+    det = _holt_winters_only(tiny_model, hw_threshold=8.0)
     values = _noisy(n=288 * 3, seed=5)
     assert not det.scan(Series.from_values(values, step_s=STEP)).any()
     values[288 * 2 + 100] += 40.0  # a real spike on day three still pages
@@ -134,12 +135,7 @@ def test_verdicts_over_the_needed_tail_equal_the_whole_series_scan(tiny_model: L
     """The scheduler judges the newest point of a tail; a backtest scans everything. Noisy
     early days stay in the Holt-Winters scale's two weeks, so a tail of one week (the old
     default lookback) alerts on a middling spike that the whole scan calls noise."""
-    model = LearnedModel(
-        tiny_model.forecaster,
-        tiny_model.classifier,
-        PostProcess(threshold=2.0, novelty=360, hw_threshold=6.0),
-    )
-    det = LearnedDetector.from_model(model)
+    det = _holt_winters_only(tiny_model, hw_threshold=6.0)
     values = _noisy(n=288 * 24, seed=11)
     values[: 288 * 12] += np.random.default_rng(1).normal(0, 4.0, 288 * 12)
     big, middling = [288 * 23 + 250], [288 * 21 + 200]
