@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from modelhealth.anomaly.rolling import moving_median
+
 DAY_S = 86_400
 MIN_HISTORY = 12
 """Points a series needs before any of its points is judged."""
@@ -96,10 +98,10 @@ def build_features(timestamps: np.ndarray, values: np.ndarray) -> FeatureFrame:
     s = pd.Series(x)
     past = s.shift(1)
     roll = past.rolling(w, min_periods=MIN_HISTORY)
-    center = roll.median().to_numpy()
+    center = moving_median(past.to_numpy(), w, MIN_HISTORY)
     iqr = (roll.quantile(0.75) - roll.quantile(0.25)).to_numpy() / 1.349
     # Noise level from point-to-point steps: a daily swing must not widen the unit.
-    step = past.diff().abs().rolling(w, min_periods=MIN_HISTORY).median().to_numpy() * 1.048
+    step = moving_median(past.diff().abs().to_numpy(), w, MIN_HISTORY) * 1.048
     floor = 1e-3 * (np.abs(center) + 1e-3)
     scale = np.fmax(np.fmax(np.nan_to_num(step), 0.05 * iqr), floor)
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from modelhealth.anomaly.rolling import moving_median, shifted
+
 LONG = 2016
 """Longest trailing window any signal uses (a week of 5-minute points)."""
 EWMA_ALPHA = 0.1
@@ -64,7 +66,7 @@ def ewma_residual(x: np.ndarray, alpha: float = EWMA_ALPHA) -> np.ndarray:
     s = pd.Series(x).ffill()
     level = s.ewm(alpha=alpha, adjust=False).mean().shift(1)
     resid = (s - level).to_numpy()
-    scale = pd.Series(np.abs(resid)).shift(1).rolling(288, min_periods=12).median().to_numpy()
+    scale = moving_median(shifted(np.abs(resid)), 288, 12)
     floor = 1e-3 * (np.abs(level.to_numpy()) + 1e-3)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = resid / np.fmax(1.4826 * np.nan_to_num(scale), floor)
@@ -159,7 +161,7 @@ def holt_winters_columns(x: np.ndarray, period: int) -> dict[str, np.ndarray]:
     known = pd.Series(settled(err, period))
     a = known.abs()
     sd = known.shift(1).rolling(LONG, min_periods=24).std().to_numpy()
-    mad = a.shift(1).rolling(288, min_periods=12).median().to_numpy() * 1.4826
+    mad = moving_median(shifted(a.to_numpy()), 288, 12) * 1.4826
     z = np.sign(err) * _in_units(err, sd, x)
     rank = a.rolling(LONG, min_periods=24).rank(pct=True).to_numpy()
     return {
@@ -268,10 +270,11 @@ def discord_score(x: np.ndarray, period: int = 0) -> np.ndarray:
     0.914 to 0.901 0.889 0.914 / 0.901 0.886 0.930 / 0.912 0.914 0.914 (mean 0.901 ->
     0.907; reach 864 and 2016 alike).
     """
-    d = pd.Series(left_discord(x))
-    trailing = d.shift(1).rolling(HISTORY, min_periods=288)
-    above = np.maximum(d.to_numpy() - trailing.median().to_numpy(), 0.0)
-    out = np.nan_to_num(_in_units(above, trailing.std().to_numpy(), x))
+    d = left_discord(x)
+    before = shifted(d)
+    spread = pd.Series(before).rolling(HISTORY, min_periods=288).std().to_numpy()
+    above = np.maximum(d - moving_median(before, HISTORY, 288), 0.0)
+    out = np.nan_to_num(_in_units(above, spread, x))
     out[: (period if period >= 2 else 288) + 24] = 0.0
     return out
 
@@ -289,10 +292,12 @@ def burstiness(x: np.ndarray) -> np.ndarray:
     bursty the series' own recent past is, causally, so the threshold can grow with it.
     """
     xs = pd.Series(np.asarray(x, dtype=np.float64)).ffill()
-    roll = xs.diff().abs().shift(1).rolling(HISTORY, min_periods=288)
+    steps = xs.diff().abs().shift(1)
+    roll = steps.rolling(HISTORY, min_periods=288)
     floor = 1e-9 * (np.abs(xs.to_numpy()) + 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = roll.quantile(0.99).to_numpy() / (roll.median().to_numpy() + floor)
+        typical = moving_median(steps.to_numpy(), HISTORY, 288)
+        ratio = roll.quantile(0.99).to_numpy() / (typical + floor)
     return np.log10(np.nan_to_num(ratio, nan=10.0) + 1e-9)
 
 
