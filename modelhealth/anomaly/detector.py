@@ -5,7 +5,6 @@ Importing this module is cheap (numpy only); LightGBM is imported when a model i
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -65,6 +64,8 @@ class LearnedDetector:
     """
 
     name: ClassVar[str] = "learned"
+    lookback: timedelta | None = None
+    """History a rule fetches before its window; None: :meth:`lookback_for` its bucket."""
 
     def __init__(self, model_path: str | Path, **overrides: Any) -> None:
         """Load ``model_path``; ``overrides`` replace the model's trained post-processing
@@ -128,15 +129,23 @@ class LearnedDetector:
         need += novelty_points(post.novelty, period) + post.cooldown
         return max(need, same_hour_reach(period) + 1)
 
-    def default_lookback(self) -> timedelta:
-        """The rule's history when its YAML sets no ``lookback``: what
-        :meth:`history_points` asks of 5-minute buckets, in whole days (19 for the shipped
-        tuning). A shorter one still works, but the scores are then scaled over less than
-        their two weeks, and some verdicts differ from the backtest's (before the discord
-        rule, at 7 days: 3 of 291 points on simulated fleet series; 14 or 21 days: none)."""
-        from modelhealth.anomaly.postprocess import REFERENCE_PERIOD
+    def lookback_for(self, bucket: timedelta) -> timedelta:
+        """History a rule with ``bucket``-wide windows fetches when its YAML sets no
+        ``lookback``: :meth:`history_points` buckets (about 19 days of 5-minute buckets, 206
+        days of hourly ones for the shipped tuning), so the scheduler's verdict on the newest
+        bucket equals a backtest's over the whole series.
 
-        return timedelta(days=math.ceil(self.history_points(REFERENCE_PERIOD) / REFERENCE_PERIOD))
+        The signals' windows are counted in points, not time, so a fixed number of days
+        would give hourly buckets a twelfth of the history their scores are scaled over. A
+        shorter history still works, but some verdicts then differ from the backtest's
+        (before the discord rule, at 7 days of 5-minute buckets: 3 of 291 points on
+        simulated fleet series; 14 or 21 days: none). Asking for more than the store holds
+        costs nothing: the query returns what there is."""
+        from modelhealth.anomaly.features import period_of_step
+
+        if bucket <= timedelta(0):
+            raise ValueError(f"learned detector: bucket must be positive, got {bucket}")
+        return bucket * self.history_points(period_of_step(bucket.total_seconds()))
 
     def scan(self, series: Series) -> np.ndarray:
         """Alert mask over every point of ``series`` (the vectorised backtest path)."""

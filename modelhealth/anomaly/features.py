@@ -67,10 +67,15 @@ def infer_period(timestamps: np.ndarray) -> int:
     """Points per day from the median step, or 0 when a daily cycle makes no sense."""
     if len(timestamps) < 2:
         return 0
-    step = float(np.median(np.diff(timestamps)))
-    if step <= 0:
+    return period_of_step(float(np.median(np.diff(timestamps))))
+
+
+def period_of_step(step_s: float) -> int:
+    """Points per day of a series sampled every ``step_s`` seconds, 0 when a daily cycle
+    makes no sense (fewer than 4 or more than 2016 points a day)."""
+    if step_s <= 0:
         return 0
-    period = round(DAY_S / step)
+    period = round(DAY_S / step_s)
     return period if 4 <= period <= 2016 else 0
 
 

@@ -157,6 +157,7 @@ class _RuleBuilder:
         )
         self.label = f'rule {index + 1} "{raw_name}"' if raw_name else f"rule {index + 1}"
         self.lookback = timedelta(0)  # of the built detector
+        self.window: timedelta | None = None  # of the rule, once parsed
 
     def issue(self, pos: SourcePos, field_name: str, message: str) -> None:
         self.issues.append(ConfigIssue(pos, message, field_name, self.label))
@@ -179,7 +180,7 @@ class _RuleBuilder:
                 "must be letters, digits, '_', '.', '-'",
             )
         metric = self._metric()
-        window = self._duration("window", required=True)
+        window = self.window = self._duration("window", required=True)
         hold_for = self._duration("for", required=False) or timedelta(0)
         severity = self._severity()
         detector_type, params = self._detector()
@@ -368,7 +369,7 @@ class _RuleBuilder:
             if isinstance(params.get(key), str) and self.ctx.get("dir"):
                 params[key] = str(Path(self.ctx["dir"]) / params[key])
         try:
-            self.lookback = lookback_of(DETECTORS[dtype](**params))
+            self.lookback = lookback_of(DETECTORS[dtype](**params), self.window)
         except TypeError as exc:
             self.issue(n.pos, "detector", f"bad parameters for {dtype}: {exc}")
             return None, {}

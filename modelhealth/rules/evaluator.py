@@ -92,7 +92,9 @@ class Evaluator:
         self.blind_after = blind_after
         self.group = group
         self._detectors: dict[str, Any] = {r.rule_id: r.build_detector() for r in self.rules}
-        self._lookback = {rid: lookback_of(d) for rid, d in self._detectors.items()}
+        self._lookback = {
+            r.rule_id: lookback_of(self._detectors[r.rule_id], r.window) for r in self.rules
+        }
         self._history: dict[Any, Any] = {}  # complete-bucket frames kept across ticks
         self._last_eval: dict[str, datetime] = {}
         self._last_seen: dict[str, int] = {}

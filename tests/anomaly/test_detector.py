@@ -122,13 +122,21 @@ def test_a_new_series_does_not_page_at_the_start_of_its_second_day(tiny_model: L
     assert det.scan(Series.from_values(values, step_s=STEP))[288 * 2 + 100]
 
 
-def test_a_rule_without_lookback_fetches_what_a_5_minute_verdict_needs(model_dir: Path):
+def test_a_rule_without_lookback_fetches_the_buckets_its_verdict_needs(model_dir: Path):
+    """Counted in buckets of the rule's window: hourly buckets need 12x the days of
+    5-minute ones (a fixed 19 days gave them a twelfth of the Holt-Winters scale's history)."""
     from modelhealth.rules.detectors import learned, lookback_of
 
     det = learned(model=str(model_dir))
-    needed = timedelta(seconds=STEP * det.history_points(288))
-    assert needed <= lookback_of(det) < needed + timedelta(days=1)
-    assert lookback_of(learned(model=str(model_dir), lookback="7d")) == timedelta(days=7)
+    five, hour = timedelta(minutes=5), timedelta(hours=1)
+    assert lookback_of(det, five) == five * det.history_points(288)
+    assert lookback_of(det) == lookback_of(det, five)  # no window known: 5-minute buckets
+    assert lookback_of(det, hour) == hour * det.history_points(24)
+    assert lookback_of(det, hour) > 10 * lookback_of(det, five)
+    fixed = learned(model=str(model_dir), lookback="7d")
+    assert lookback_of(fixed, five) == lookback_of(fixed, hour) == timedelta(days=7)
+    with pytest.raises(ValueError, match="bucket must be positive"):
+        det.lookback_for(timedelta(0))
 
 
 def test_verdicts_over_the_needed_tail_equal_the_whole_series_scan(tiny_model: LearnedModel):

@@ -20,16 +20,19 @@ from tests.conftest import T0
 INCIDENT_AT = T0 - timedelta(hours=3)
 
 
-def _rules(tmp_path: Path, model_dir: Path, extra: str = "") -> Path:
+def _rules(
+    tmp_path: Path, model_dir: Path, extra: str = "", window: str = "5m", lookback: str = "12h"
+) -> Path:
     path = tmp_path / "fraud-learned.yaml"
+    history = f", lookback: {lookback}" if lookback else ""
     path.write_text(
         "model: fraud\n"
         "rules:\n"
         "  - name: p99-learned\n"
         "    metric: latency.p99\n"
-        "    window: 5m\n"
+        f"    window: {window}\n"
         "    group_by: [version]\n"
-        f"    detector: {{type: learned, model: {model_dir}, lookback: 12h{extra}}}\n"
+        f"    detector: {{type: learned, model: {model_dir}{history}{extra}}}\n"
         "    for: 0m\n"
         "    severity: warning\n"
     )
@@ -66,6 +69,23 @@ def test_learned_rule_fires_on_fraud_v3_after_incident_only(seeded_store, model_
     assert fired == {"v3"}, [(r.at, _firing_versions(r)) for r in reports]
     alert = next(a for r in reports for a in r.firing)
     assert alert.value > 100  # ms: the slow tail, far above fraud's usual ~20 ms p99
+
+
+@pytest.mark.parametrize(("window", "per_day"), [("5m", 288), ("1h", 24)])
+def test_a_rule_without_lookback_plans_the_buckets_of_its_window(
+    seeded_store, model_dir, tmp_path, window, per_day
+):
+    """The evaluator fetches ``history_points`` buckets of the rule's own window, and the
+    tick still judges both versions with that history."""
+    ev, (report,) = _ticks(
+        seeded_store, _rules(tmp_path, model_dir, window=window, lookback=""), [INCIDENT_AT]
+    )
+    (det,) = ev._detectors.values()
+    (rid,) = ev._lookback
+    bucket = timedelta(hours=1) if window == "1h" else timedelta(minutes=5)
+    assert ev._lookback[rid] == bucket * det.history_points(per_day)
+    assert not report.errors, report.errors
+    assert report.instances == 2
 
 
 def test_yaml_threshold_override_reaches_the_detector(seeded_store, model_dir, tmp_path):

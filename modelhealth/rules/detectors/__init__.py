@@ -30,8 +30,8 @@ def learned(model: str | None = None, lookback: str | int | None = None, **param
     """The plug-in learned detector, imported only when a rule uses it (LightGBM is heavy).
 
     YAML: ``detector: {type: learned, model: models/latency.lgbm}``. Without ``lookback``
-    the rule fetches the history the model's verdict needs at 5-minute buckets
-    (``LearnedDetector.default_lookback``, 19 days); history frames are kept across ticks,
+    the rule fetches the buckets the model's verdict needs (``LearnedDetector.lookback_for``
+    its window: about 19 days of 5-minute buckets); history frames are kept across ticks,
     so that is one long query per model, then one new bucket per tick."""
     if not model:
         raise ValueError("learned detector needs 'model: PATH' (a trained model directory)")
@@ -43,9 +43,7 @@ def learned(model: str | None = None, lookback: str | int | None = None, **param
         det = LearnedDetector(model, **params)
     except (OSError, ValueError) as exc:
         raise DetectorUnavailable(f"cannot load learned model {model!r}: {exc}") from None
-    if lookback is None:
-        det.lookback = det.default_lookback()
-    elif not isinstance(getattr(det, "lookback", None), timedelta):
+    if lookback is not None:
         det.lookback = duration(lookback, "lookback")
     return det
 
@@ -63,7 +61,20 @@ PATH_PARAMS: dict[str, tuple[str, ...]] = {"learned": ("model",)}
 """Parameters that are file paths, resolved relative to the config file that names them."""
 
 
-def lookback_of(detector: object) -> timedelta:
-    """History a built detector needs before the current window."""
+REFERENCE_BUCKET = timedelta(minutes=5)
+"""Bucket assumed when a detector's history is asked for without a rule's window."""
+
+
+def lookback_of(detector: object, window: timedelta | None = None) -> timedelta:
+    """History a built detector needs before the current window of a rule whose windows
+    (history buckets) are ``window`` wide.
+
+    A detector whose ``lookback`` is None and that has ``lookback_for(bucket)`` counts its
+    history in buckets (the learned detector), so its lookback depends on the rule's window.
+    """
     lb = getattr(detector, "lookback", timedelta(0))
+    for_bucket = getattr(detector, "lookback_for", None)
+    if lb is None and callable(for_bucket):
+        bucket = window if window and window > timedelta(0) else REFERENCE_BUCKET
+        lb = for_bucket(bucket)
     return lb if isinstance(lb, timedelta) else timedelta(0)
