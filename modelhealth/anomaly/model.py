@@ -71,7 +71,7 @@ class LearnedModel:
     def scan(self, timestamps: np.ndarray, values: np.ndarray) -> Scan:
         """Run forecaster, irregularity, classifier and filters over every point."""
         ff = build_features(timestamps, values)
-        sc = score_frame(self.forecaster, ff)
+        sc = score_frame(self.forecaster, ff, discord=self.post.discord_threshold > 0)
         prob = np.where(sc.valid, self.classifier.predict_proba(sc.feats), 0.0)
         burst = sc.burst if self.post.burst_ref > 0 else None
         alerts = self.post.apply(

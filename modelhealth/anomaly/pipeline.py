@@ -49,8 +49,12 @@ class Scored(NamedTuple):
     """How unlike the 3 days before it the last hour is (``signals.discord_score``)."""
 
 
-def score_frame(forecaster: QuantileForecaster, ff: FeatureFrame) -> Scored:
-    """The pipeline outputs of one series' feature frame under ``forecaster``."""
+def score_frame(forecaster: QuantileForecaster, ff: FeatureFrame, discord: bool = True) -> Scored:
+    """The pipeline outputs of one series' feature frame under ``forecaster``.
+
+    ``discord=False`` leaves the discord score at zero: for a model whose discord rule is
+    off (``discord_threshold: 0``) it is a third of a tick's cost and used by nothing else.
+    """
     fc = forecaster.predict(ff.X)
     feats = classifier_features(ff, fc)
     score, signed = irregularity(ff.z, fc)
@@ -67,5 +71,5 @@ def score_frame(forecaster: QuantileForecaster, ff: FeatureFrame) -> Scored:
         ff.period,
         ff.valid & moved,
         fc,
-        discord_score(ff.raw, ff.period),
+        discord_score(ff.raw, ff.period) if discord else np.zeros(len(ff.raw)),
     )

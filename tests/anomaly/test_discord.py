@@ -80,3 +80,37 @@ def test_discord_threshold_is_a_rule_override(model_dir):
     assert det.model.post.discord_threshold == 6.5
     with pytest.raises(ValueError, match=r"discord_threshold must be a number in \[0, 1e\+06\]"):
         override_post(PostProcess(), {"discord_threshold": -1})
+
+
+def test_a_model_with_the_discord_rule_off_skips_the_discord_and_alerts_the_same(
+    tiny_model, monkeypatch
+):
+    """discord_threshold 0 turns the rule off, so the scan must not pay for the score, and
+    skipping it must leave every output as a scan that computed it."""
+    from dataclasses import replace
+
+    import modelhealth.anomaly.model as model_module
+    import modelhealth.anomaly.pipeline as pipeline
+
+    x = _daily_shape(4)
+    x[288 * 3 + 50] += 60.0
+    ts = np.arange(len(x)) * 300
+    model = replace(tiny_model, post=replace(tiny_model.post, discord_threshold=0.0))
+    skipped = model.scan(ts, x)
+    with monkeypatch.context() as m:
+        m.setattr(
+            model_module, "score_frame", lambda f, ff, discord: pipeline.score_frame(f, ff, True)
+        )
+        computed = model.scan(ts, x)
+    assert skipped.alerts.any()  # the spike still pages through the other rules
+    for name in ("alerts", "prob", "score", "expected"):
+        assert np.array_equal(getattr(skipped, name), getattr(computed, name), equal_nan=True)
+
+    def forbidden(*_args, **_kwargs):
+        raise AssertionError("discord computed")
+
+    monkeypatch.setattr(pipeline, "discord_score", forbidden)
+    model.scan(ts, x)  # off: never asks for it
+    on = replace(tiny_model, post=replace(tiny_model.post, discord_threshold=8.0))
+    with pytest.raises(AssertionError, match="discord computed"):
+        on.scan(ts, x)
