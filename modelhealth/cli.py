@@ -18,7 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "services": ("modelhealth.services:main", "fetch, start, stop local Kafka + Pinot JVMs"),
     "pinot": ("modelhealth.pinot_schemas.init:pinot_main", "create Pinot schemas and tables"),
     "contract": ("modelhealth.contracts.cli:contract_main", "create or validate data contracts"),
-    "anomaly": ("modelhealth.anomaly.train:anomaly_main", "train the learned anomaly detector"),
+    "anomaly": (
+        "modelhealth.anomaly.cli:anomaly_main",
+        "train the learned anomaly detector; export the store's series to train it on",
+    ),
 }
 
 

@@ -1,4 +1,4 @@
-"""Training of the learned detector, and the ``anomaly train`` command.
+"""Training of the learned detector (the ``anomaly train`` command is in ``anomaly.cli``).
 
 Three steps, all on the training files only: (1) the quantile forecaster on points
 outside labelled windows, (2) the classifier on copies of those series with injected
@@ -10,18 +10,14 @@ injected copies when the files carry no labels).
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
 from modelhealth.anomaly.classifier import AnomalyClassifier, inject
-from modelhealth.anomaly.dataset import LabelledSeries, load_dataset, split
+from modelhealth.anomaly.dataset import LabelledSeries
 from modelhealth.anomaly.features import MIN_HISTORY, FeatureFrame, build_features
-from modelhealth.anomaly.fleet import generate_fleet
 from modelhealth.anomaly.forecaster import ForecastParams, QuantileForecaster
 from modelhealth.anomaly.irregularity import classifier_features
 from modelhealth.anomaly.model import LearnedModel
@@ -245,34 +241,3 @@ def _injected_copies(series: list[LabelledSeries], rng: np.random.Generator) -> 
         spans = tuple((int(s.timestamps[i]), int(s.timestamps[i])) for i in idx)
         out.append(LabelledSeries(s.name, s.timestamps, x, spans))
     return out
-
-
-def anomaly_main(argv: list[str] | None = None) -> int:
-    """``anomaly train DATASET_DIR --out PATH``: train on the training split and save.
-
-    ``DATASET_DIR`` may be ``simulated`` to train on a generated fleet (no real data).
-    """
-    parser = argparse.ArgumentParser(prog="modelhealth anomaly")
-    sub = parser.add_subparsers(dest="command", required=True)
-    tr = sub.add_parser("train", help="train a learned detector model")
-    tr.add_argument("dataset", help="folder in NAB layout, or 'simulated'")
-    tr.add_argument("--out", required=True, help="model directory to write")
-    tr.add_argument("--labels", help="labels JSON (default: DATASET/labels/*.json)")
-    tr.add_argument("--all-files", action="store_true", help="train on every file, no hold-out")
-    tr.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.dataset == "simulated":
-        data = generate_fleet(seed=args.seed)
-    else:
-        data = load_dataset(args.dataset, args.labels)
-    train_set, held = (data, []) if args.all_files else split(data)
-    print(f"training on {len(train_set)} files, holding out {len(held)}", file=sys.stderr)
-    model = train(train_set, seed=args.seed, progress=lambda m: print(m, file=sys.stderr))
-    model.info["held_out_files"] = [s.name for s in held]
-    path = model.save(Path(args.out))
-    print(f"saved {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(anomaly_main())

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelhealth.anomaly.cli import anomaly_main
 from modelhealth.anomaly.dataset import DatasetError, is_held_out, load_dataset, split
 from modelhealth.anomaly.fleet import generate_fleet
 from modelhealth.anomaly.model import LearnedModel
-from modelhealth.anomaly.train import anomaly_main
 
 
 def test_tiny_model_catches_injected_incidents(tiny_model: LearnedModel):

@@ -1,0 +1,98 @@
+"""``modelhealth anomaly train|export``: train the learned detector, and export a store's
+health series in the NAB layout to train it on."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from modelhealth.rules.cli import BACKENDS, open_store
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelhealth anomaly", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    tr = sub.add_parser("train", help="train a learned detector model")
+    tr.add_argument("dataset", help="folder in NAB layout, or 'simulated'")
+    tr.add_argument("--out", required=True, help="model directory to write")
+    tr.add_argument("--labels", help="labels JSON (default: DATASET/labels/*.json)")
+    tr.add_argument("--all-files", action="store_true", help="train on every file, no hold-out")
+    tr.add_argument("--seed", type=int, default=0)
+    ex = sub.add_parser("export", help="write the store's metric series as a NAB-layout folder")
+    ex.add_argument("--metric", action="append", required=True, help="e.g. latency.p99 (repeat)")
+    ex.add_argument("--model", action="append", help="only these models (repeat; default all)")
+    ex.add_argument("--since", default="30d", help="history to export (default 30d)")
+    ex.add_argument("--step", default="5m", help="bucket, as a rule's window (default 5m)")
+    ex.add_argument("--out", required=True, help="folder to write data/ and labels/ into")
+    ex.add_argument("--backend", choices=BACKENDS, default="duckdb")
+    ex.add_argument("--db", help="DuckDB database file (duckdb backend)")
+    ex.add_argument("--broker", help="Pinot broker URL (pinot backend)")
+    return parser
+
+
+def anomaly_main(argv: list[str] | None = None) -> int:
+    """``anomaly train DATASET_DIR --out PATH``: train on the training split and save
+    (``DATASET_DIR`` may be ``simulated``: a generated fleet, no real data).
+    ``anomaly export --db FILE --metric latency.p99 --out DIR``: the store's series."""
+    args = _parser().parse_args(argv)
+    if args.command == "export":
+        return _export(args)
+    from modelhealth.anomaly.dataset import load_dataset, split
+    from modelhealth.anomaly.fleet import generate_fleet
+    from modelhealth.anomaly.train import train
+
+    if args.dataset == "simulated":
+        data = generate_fleet(seed=args.seed)
+    else:
+        data = load_dataset(args.dataset, args.labels)
+    train_set, held = (data, []) if args.all_files else split(data)
+    print(f"training on {len(train_set)} files, holding out {len(held)}", file=sys.stderr)
+    model = train(train_set, seed=args.seed, progress=lambda m: print(m, file=sys.stderr))
+    model.info["held_out_files"] = [s.name for s in held]
+    path = model.save(Path(args.out))
+    print(f"saved {path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from modelhealth.anomaly.export import check_metric, describe, export_series
+    from modelhealth.rules.durations import parse_duration
+
+    try:
+        metrics = [check_metric(m) for m in args.metric]
+        since, step = parse_duration(args.since), parse_duration(args.step)
+    except ValueError as exc:
+        print(f"anomaly export: {exc}", file=sys.stderr)
+        return 2
+    store = open_store(args, read_only=True)
+    try:
+        span = store.time_range()
+        if span is None:
+            print("anomaly export: the store holds no rows", file=sys.stderr)
+            return 1
+        end_ms = span[1] + 1
+        step_ms = int(step.total_seconds() * 1000)
+        start_ms = end_ms - int(since.total_seconds() * 1000)
+        written = export_series(
+            store,
+            metrics,
+            start_ms,
+            end_ms,
+            step_ms,
+            Path(args.out),
+            models=args.model,
+            progress=lambda m: print(m, file=sys.stderr),
+        )
+    except ValueError as exc:
+        print(f"anomaly export: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"wrote {len(written)} series to {Path(args.out) / 'data'} {describe(written)}")
+    print(f"next: modelhealth anomaly train {args.out} --all-files --out models/NAME")
+    return 0 if written else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(anomaly_main())

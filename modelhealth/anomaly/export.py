@@ -1,0 +1,151 @@
+"""``anomaly export``: a fleet's own health series from the store, in the NAB layout.
+
+The learned detector ships trained on NAB or the simulated fleet; a team that wants it
+trained on its own models' metrics exports them with this command, optionally labels
+incident windows in ``labels/labels.json``, and runs ``anomaly train DIR --all-files``.
+Without labels, training tunes the filters on injected anomalies (``train.train``).
+
+Series are bucketed exactly as a rule with ``window: STEP`` sees them (the rules engine's
+frames and metric functions), so a model trained on the export judges what the scheduler
+will hand it. Buckets without data are written as empty values, not skipped: the features
+count lags in points, and a silently dropped bucket would shift every lag after it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from modelhealth.names import check_name
+from modelhealth.rules.frames import FrameKey, FrameSource
+from modelhealth.rules.metrics import (
+    frame_kind,
+    is_contract_metric,
+    is_drift_metric,
+    known_metrics,
+    metric_frame,
+)
+from modelhealth.store.backend import QueryBackend
+
+EXPORTABLE_KINDS = ("latency", "score", "summary", "hist")
+"""Frame kinds whose metrics are plain per-bucket values (drift needs a reference profile and
+contract checks a contract, so neither is a standalone series)."""
+MIN_POINTS = 100
+"""Series with fewer finite buckets than this are skipped: too short to learn a day from."""
+
+
+@dataclass(frozen=True)
+class ExportedSeries:
+    """One written CSV: which model, metric, version and feature it holds."""
+
+    path: Path
+    model: str
+    metric: str
+    version: str
+    feature: str | None
+    points: int
+
+
+def check_metric(metric: str) -> str:
+    """``metric`` if it can be exported as a series, else a ValueError saying why."""
+    if metric not in known_metrics():
+        raise ValueError(f"unknown metric {metric!r}; see `modelhealth rules metrics`")
+    if is_drift_metric(metric) or is_contract_metric(metric):
+        raise ValueError(
+            f"{metric}: drift and contract metrics need a reference or contract, not a series;"
+            " export the raw metrics (latency.*, score.*, feature.null_rate, feature.mean ...)"
+        )
+    if frame_kind(metric) not in EXPORTABLE_KINDS:
+        raise ValueError(f"{metric}: not a per-bucket value ({frame_kind(metric)} frame)")
+    return metric
+
+
+def export_series(
+    store: QueryBackend,
+    metrics: Sequence[str],
+    start_ms: int,
+    end_ms: int,
+    step_ms: int,
+    out: Path,
+    models: Sequence[str] | None = None,
+    min_points: int = MIN_POINTS,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[ExportedSeries]:
+    """Write ``out/data/<model>/<metric>[__<feature>]__<version>.csv`` for every model,
+    version and feature of each metric over ``[start_ms, end_ms)`` in ``step_ms`` buckets,
+    plus an empty ``out/labels/labels.json`` to add incident windows to."""
+    for m in metrics:
+        check_metric(m)
+    if step_ms <= 0 or end_ms <= start_ms:
+        raise ValueError("export needs step > 0 and a non-empty time range")
+    start_ms -= start_ms % step_ms
+    names = list(models) if models else store.models()
+    for name in names:
+        check_name(name, "model")
+    source = FrameSource(store)
+    written: list[ExportedSeries] = []
+    for model in names:
+        for metric in metrics:
+            key = FrameKey(frame_kind(metric), start_ms, end_ms, step_ms, by_version=True)
+            values = metric_frame(metric, source.get(key, model), step_ms)
+            for labels, rows in _instances(values):
+                series = _on_grid(rows, start_ms, end_ms, step_ms)
+                finite = int(np.isfinite(series.to_numpy()).sum())
+                if finite < min_points:
+                    continue
+                path = _write(out, model, metric, labels, series)
+                written.append(
+                    ExportedSeries(
+                        path, model, metric, labels["version"], labels.get("feature"), finite
+                    )
+                )
+        progress(f"{model}: {sum(1 for w in written if w.model == model)} series")
+    labels_file = out / "labels" / "labels.json"
+    labels_file.parent.mkdir(parents=True, exist_ok=True)
+    if not labels_file.exists():
+        labels_file.write_text("{}\n")
+    return written
+
+
+def _instances(values: pd.DataFrame) -> list[tuple[dict[str, str], pd.DataFrame]]:
+    keys = [k for k in ("version", "feature") if k in values.columns]
+    if values.empty:
+        return []
+    if not keys:
+        return [({"version": "all"}, values)]
+    out = []
+    for group, rows in values.groupby(keys, sort=True):
+        parts = group if isinstance(group, tuple) else (group,)
+        out.append((dict(zip(keys, map(str, parts), strict=True)), rows))
+    return out
+
+
+def _on_grid(rows: pd.DataFrame, start_ms: int, end_ms: int, step_ms: int) -> pd.Series:
+    """Values on every bucket from the first to the last one with data (NaN in between)."""
+    by_ts = rows.groupby("ts")["value"].mean()
+    first, last = int(by_ts.index.min()), int(by_ts.index.max())
+    grid = np.arange(max(first, start_ms), min(last, end_ms - 1) + 1, step_ms, dtype=np.int64)
+    return by_ts.reindex(grid)
+
+
+def _write(out: Path, model: str, metric: str, labels: dict[str, str], series: pd.Series) -> Path:
+    parts = [metric, *([labels["feature"]] if "feature" in labels else []), labels["version"]]
+    path = out / "data" / model / ("__".join(parts) + ".csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamps = pd.to_datetime(series.index.to_numpy(), unit="ms", utc=True)
+    frame = pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%d %H:%M:%S"), "value": series})
+    frame.to_csv(path, index=False, na_rep="")
+    return path
+
+
+def describe(written: Sequence[ExportedSeries]) -> str:
+    """One line per model for the command's summary."""
+    per_model: dict[str, int] = {}
+    for w in written:
+        per_model[w.model] = per_model.get(w.model, 0) + 1
+    return json.dumps(per_model, sort_keys=True)

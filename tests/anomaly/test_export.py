@@ -1,0 +1,91 @@
+"""``anomaly export``: the store's own series in the NAB layout, ready for ``anomaly train``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelhealth.anomaly.cli import anomaly_main
+from modelhealth.anomaly.dataset import load_dataset
+from modelhealth.anomaly.export import _on_grid, check_metric, export_series
+from modelhealth.clock import FakeClock, to_epoch_ms
+from modelhealth.demo.fleet import fleet
+from modelhealth.demo.traffic import backfill
+from modelhealth.ingestion import Monitor
+from modelhealth.store.backend import Scope
+from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
+from tests.conftest import T0
+
+STEP_MS = 300_000
+
+
+def test_exported_p99_equals_the_store_buckets_a_rule_sees(seeded_store, tmp_path: Path):
+    end, start = to_epoch_ms(T0), to_epoch_ms(T0 - timedelta(hours=12))
+    written = export_series(seeded_store, ["latency.p99"], start, end, STEP_MS, tmp_path)
+    names = {(w.model, w.version) for w in written}
+    assert {("fraud", "v2"), ("fraud", "v3"), ("search", "v1")} <= names
+    data = {s.name: s for s in load_dataset(tmp_path)}  # a valid NAB layout, no labels
+    got = data["fraud/latency.p99__v3.csv"]
+    want = seeded_store.latency(Scope("fraud", start, end, "v3"), step_ms=STEP_MS)
+    assert len(got.values) == len(want) == 144
+    assert np.array_equal(got.timestamps * 1000, want["ts"].to_numpy())
+    assert np.allclose(got.values, want["p99"].to_numpy())
+    assert all(not s.windows for s in data.values())
+    assert (tmp_path / "labels" / "labels.json").read_text().strip() == "{}"
+
+
+def test_feature_metrics_export_one_series_per_feature_and_version(seeded_store, tmp_path):
+    end = to_epoch_ms(T0)
+    written = export_series(
+        seeded_store, ["feature.null_rate"], end - 86_400_000, end, STEP_MS, tmp_path, ["fraud"]
+    )
+    assert written and all(w.feature for w in written)
+    assert any(w.feature == "merchant_category" and w.version == "v3" for w in written)
+    path = tmp_path / "data" / "fraud" / "feature.null_rate__merchant_category__v3.csv"
+    assert path.exists()
+
+
+def test_missing_buckets_become_empty_values_not_dropped_rows():
+    rows = pd.DataFrame({"ts": [0, STEP_MS, 4 * STEP_MS], "value": [1.0, 2.0, 5.0]})
+    series = _on_grid(rows, 0, 10 * STEP_MS, STEP_MS)
+    assert series.index.tolist() == [i * STEP_MS for i in range(5)]
+    assert np.array_equal(series.to_numpy(), [1.0, 2.0, np.nan, np.nan, 5.0], equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    ("metric", "message"),
+    [
+        ("latency.p98", "unknown metric 'latency.p98'"),
+        ("feature.drift.psi", "need a reference or contract"),
+        ("contract.status", "need a reference or contract"),
+    ],
+)
+def test_metrics_that_are_not_series_are_refused_with_the_reason(metric, message):
+    with pytest.raises(ValueError, match=message):
+        check_metric(metric)
+
+
+def test_cli_exports_a_duckdb_file_and_trains_on_it(tmp_path: Path, capsys) -> None:
+    db = tmp_path / "fleet.duckdb"
+    store = DuckDBStore(str(db))
+    monitor = Monitor(DuckDBSink(store), {}, clock=FakeClock(T0))
+    backfill(monitor, {"search": fleet()["search"]}, T0, days=1.0)
+    monitor.flush()
+    store.close()
+    out = tmp_path / "export"
+    argv = ["export", "--db", str(db), "--metric", "latency.p99", "--metric", "latency.mean"]
+    assert anomaly_main([*argv, "--since", "1d", "--out", str(out)]) == 0
+    assert "wrote 2 series" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "data" / "search").iterdir()) == [
+        "latency.mean__v1.csv",
+        "latency.p99__v1.csv",
+    ]
+    model = tmp_path / "model"
+    assert anomaly_main(["train", str(out), "--all-files", "--out", str(model)]) == 0
+    assert (model / "meta.json").exists()
+    assert anomaly_main([*argv[:3], "--metric", "feature.drift.psi", "--out", str(out)]) == 2
+    assert "need a reference or contract" in capsys.readouterr().err
