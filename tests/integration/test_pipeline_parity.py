@@ -225,3 +225,24 @@ def test_outcomes_join_matches(pipeline: Pipeline) -> None:
     b = pipeline.pinot.outcomes(scope, step_ms=HOUR_MS).sort_values(["ts", "request_id"])
     pd.testing.assert_frame_equal(b.reset_index(drop=True), a.reset_index(drop=True))
     assert pipeline.pinot.outcomes(Scope("ranker", pipeline.start_ms, pipeline.end_ms)).empty
+
+
+def test_anomaly_export_writes_the_same_series_from_both_stores(pipeline: Pipeline, tmp_path):
+    """``anomaly export`` through Pinot and DuckDB: same files, buckets and values (metrics
+    whose store answers are exact or sums in another order; percentiles have their own bound
+    above)."""
+    from modelhealth.anomaly.dataset import load_dataset
+    from modelhealth.anomaly.export import export_series
+
+    metrics = ["latency.mean", "count", "feature.null_rate"]
+    span = (pipeline.start_ms, pipeline.end_ms, 300_000)
+    for name, store in (("duck", pipeline.duck), ("pinot", pipeline.pinot)):
+        written = export_series(store, metrics, *span, tmp_path / name, min_points=10)
+        assert len(written) > 10, name
+    duck = {s.name: s for s in load_dataset(tmp_path / "duck")}
+    pinot = {s.name: s for s in load_dataset(tmp_path / "pinot")}
+    assert sorted(pinot) == sorted(duck)
+    for key, a in duck.items():
+        b = pinot[key]
+        assert np.array_equal(a.timestamps, b.timestamps), key
+        assert np.allclose(a.values, b.values, rtol=1e-9, equal_nan=True), key
