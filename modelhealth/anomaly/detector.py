@@ -111,7 +111,7 @@ class LearnedDetector:
             expected=_num(scan.expected[i]),
             lower=_num(scan.lower[i]),
             upper=_num(scan.upper[i]),
-            detail=f"learned: p={scan.prob[i]:.3f} irregularity={scan.score[i]:.2f}",
+            detail=_detail(scan, i),
         )
 
     def history_points(self, period: int) -> int:
@@ -170,6 +170,14 @@ def _joined(baseline: Series | None, current: Series) -> Series:
         np.concatenate([baseline.timestamps, current.timestamps]),
         np.concatenate([baseline.values, current.values]),
     )
+
+
+def _detail(scan: Scan, i: int) -> str:
+    """The verdict's reason for the alert text: the rules that fired, then the band score."""
+    why = scan.explain(i) if scan.alerts[i] else ""
+    p = "" if "classifier" in why else f"p={scan.prob[i]:.3f} "
+    base = f"{p}irregularity={scan.score[i]:.2f}"
+    return f"learned: {why}; {base}" if why else f"learned: {base}"
 
 
 def _num(x: float) -> float | None:

@@ -57,6 +57,26 @@ class Scan:
     lower: np.ndarray
     upper: np.ndarray
     valid: np.ndarray
+    fired: dict[str, np.ndarray] = field(default_factory=dict)
+    """Each alert rule's own alerts (``postprocess.RULES``; ``alerts`` is their union)."""
+    rule_scores: dict[str, np.ndarray] = field(default_factory=dict)
+    """The score each threshold rule compares (``holt_winters``, ``discord``)..."""
+    rule_thresholds: dict[str, np.ndarray | float] = field(default_factory=dict)
+    """...and the threshold it compares it with at each point (raised on bursty series)."""
+
+    def explain(self, i: int) -> str:
+        """Which rules raised an alert at point ``i``, with their scores and thresholds."""
+        parts = []
+        for rule, mask in self.fired.items():
+            if not mask[i]:
+                continue
+            if rule == "classifier":
+                parts.append(f"classifier p={self.prob[i]:.3f}")
+                continue
+            k = self.rule_thresholds[rule]
+            k_i = float(k[i]) if isinstance(k, np.ndarray) else float(k)
+            parts.append(f"{rule} {self.rule_scores[rule][i]:.2f} >= {k_i:.2f}")
+        return ", ".join(parts)
 
 
 @dataclass
@@ -74,18 +94,22 @@ class LearnedModel:
         sc = score_frame(self.forecaster, ff, discord=self.post.discord_threshold > 0)
         prob = np.where(sc.valid, self.classifier.predict_proba(sc.feats), 0.0)
         burst = sc.burst if self.post.burst_ref > 0 else None
-        alerts = self.post.apply(
+        fired = self.post.rule_alerts(
             prob, sc.signed, sc.alertable, sc.score, sc.hw, burst, sc.period, sc.discord
         )
+        scores = {"holt_winters": sc.hw, "discord": sc.discord}
         to_units = lambda q: ff.center + ff.scale * q  # noqa: E731
         return Scan(
             prob=prob,
             score=np.where(sc.valid, sc.score, 0.0),
-            alerts=alerts,
+            alerts=np.logical_or.reduce(list(fired.values())),
             expected=to_units(sc.forecast.median),
             lower=to_units(sc.forecast.lower),
             upper=to_units(sc.forecast.upper),
             valid=sc.valid,
+            fired=fired,
+            rule_scores={r: scores[r] for r in fired if r in scores},
+            rule_thresholds={r: self.post.rule_threshold(r, burst) for r in fired if r in scores},
         )
 
     def save(self, path: str | Path) -> Path:

@@ -14,6 +14,9 @@ import pandas as pd
 
 from modelhealth.anomaly.signals import burst_factor
 
+RULES: tuple[str, ...] = ("classifier", "holt_winters", "discord")
+"""The alert rules of :class:`PostProcess`, in the order an alert's explanation names them."""
+
 
 @dataclass(frozen=True)
 class PostProcess:
@@ -65,15 +68,46 @@ class PostProcess:
         period: int = 0,
         discord: np.ndarray | None = None,
     ) -> np.ndarray:
+        """Alert mask: the union of :meth:`rule_alerts`."""
+        masks = self.rule_alerts(prob, signed, valid, score, hw, burst, period, discord)
+        return np.logical_or.reduce(list(masks.values()))
+
+    def rule_alerts(
+        self,
+        prob: np.ndarray,
+        signed: np.ndarray,
+        valid: np.ndarray,
+        score: np.ndarray,
+        hw: np.ndarray | None = None,
+        burst: np.ndarray | None = None,
+        period: int = 0,
+        discord: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Each alert rule's own mask, keyed by :data:`RULES` (switched-off rules absent), so
+        an alert can say which rule raised it: on-call reads "Holt-Winters error 12 against
+        8" differently from "the last hour looks like nothing in three days"."""
         hot = (prob >= self.threshold) & valid & (np.abs(signed) >= self.min_magnitude)
         is_fresh = fresh(score, self.novelty, period)
-        alerts = cool_down(self.apply_novel(hot, is_fresh), score, self.cooldown)
-        for extra, threshold in ((hw, self.hw_threshold), (discord, self.discord_threshold)):
+        masks = {"classifier": cool_down(self.apply_novel(hot, is_fresh), score, self.cooldown)}
+        for name, extra, threshold in (
+            ("holt_winters", hw, self.hw_threshold),
+            ("discord", discord, self.discord_threshold),
+        ):
             if extra is not None and threshold > 0:
                 is_novel = fresh(extra, self.novelty, period)
                 hits = self._score_rule(extra, threshold, valid, is_novel, burst)
-                alerts |= cool_down(hits, extra, self.cooldown)
-        return alerts
+                masks[name] = cool_down(hits, extra, self.cooldown)
+        return masks
+
+    def rule_threshold(self, rule: str, burst: np.ndarray | None) -> np.ndarray | float:
+        """The threshold ``rule`` applies at each point (raised on bursty series)."""
+        base = {"holt_winters": self.hw_threshold, "discord": self.discord_threshold}[rule]
+        return self._scaled(base, burst)
+
+    def _scaled(self, threshold: float, burst: np.ndarray | None) -> np.ndarray | float:
+        if burst is not None and self.burst_ref > 0:
+            return threshold * burst_factor(burst, self.burst_ref)
+        return threshold
 
     def apply_hw(
         self,
@@ -106,10 +140,7 @@ class PostProcess:
         """``score >= threshold`` (raised on bursty series) at valid, novel points."""
         if threshold <= 0:
             return np.zeros(len(score), dtype=bool)
-        k = threshold
-        if burst is not None and self.burst_ref > 0:
-            k = k * burst_factor(burst, self.burst_ref)
-        return (score >= k) & valid & is_novel
+        return (score >= self._scaled(threshold, burst)) & valid & is_novel
 
     def apply_novel(self, hot: np.ndarray, is_novel: np.ndarray) -> np.ndarray:
         """The duration rule over ``hot`` points, then the novelty rule (split for tuning)."""

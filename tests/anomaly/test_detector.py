@@ -155,3 +155,39 @@ def test_verdicts_over_the_needed_tail_equal_the_whole_series_scan(tiny_model: L
     for i in [*big, *middling, *range(288 * 23, 288 * 23 + 10)]:
         upto = Series(full.timestamps[: i + 1], full.values[: i + 1])
         assert det.evaluate(upto).anomalous == bool(whole[i]), f"point {i}"
+
+
+def test_an_alert_names_the_rule_that_raised_it(tiny_model: LearnedModel):
+    """On-call reads the alert's detail: it must name the rule, its score and the threshold
+    it beat, and a quiet verdict names none."""
+    det = _holt_winters_only(tiny_model, hw_threshold=8.0)
+    values = _noisy(n=288 * 3, seed=5)
+    spike = 288 * 2 + 100
+    values[spike] += 40.0
+    series = Series.from_values(values[: spike + 1], step_s=STEP)
+    res = det.evaluate(series)
+    assert res.anomalous
+    scan = det.model.scan(series.timestamps, series.values)
+    hw, k = scan.rule_scores["holt_winters"][-1], scan.rule_thresholds["holt_winters"]
+    assert hw >= k == 8.0  # no burst scaling in this post-processing
+    assert f"holt_winters {hw:.2f} >= 8.00" in res.detail
+    assert "classifier" not in res.detail and "discord" not in res.detail
+    quiet = det.evaluate(Series.from_values(values[:spike], step_s=STEP))
+    assert not quiet.anomalous and ">=" not in quiet.detail
+
+
+def test_rule_alerts_are_the_rules_alone_and_their_union_is_the_verdict():
+    n = 40
+    prob, hw, discord = np.zeros(n), np.zeros(n), np.zeros(n)
+    prob[5], hw[15], discord[25] = 0.99, 9.0, 9.0
+    args = (prob, np.full(n, 5.0), np.ones(n, bool), np.zeros(n))
+    post = PostProcess(threshold=0.9, hw_threshold=8.0, discord_threshold=8.0)
+    masks = post.rule_alerts(*args, hw=hw, discord=discord)
+    assert {r: np.flatnonzero(m).tolist() for r, m in masks.items()} == {
+        "classifier": [5],
+        "holt_winters": [15],
+        "discord": [25],
+    }
+    both = post.apply(*args, hw=hw, discord=discord)
+    assert np.flatnonzero(both).tolist() == [5, 15, 25]
+    assert set(PostProcess(threshold=0.9).rule_alerts(*args, hw=hw)) == {"classifier"}
