@@ -47,6 +47,8 @@ from modelhealth.anomaly.evaluation import (
 from modelhealth.anomaly.features import build_features, infer_period
 from modelhealth.anomaly.fleet import generate_fleet
 from modelhealth.anomaly.forecaster import ForecastParams, QuantileForecaster, pinball
+from modelhealth.anomaly.model import Scan
+from modelhealth.anomaly.postprocess import RULES
 from modelhealth.anomaly.train import train
 
 try:
@@ -129,18 +131,26 @@ def run_learned(
     gap: int,
     seed: int = 0,
     save: str | None = None,
+    by_rule: dict[str, EventCounts] | None = None,
 ) -> tuple[EventCounts, float, float, str, list[EventCounts]]:
+    """Train on ``tr``, scan ``ho``; ``by_rule``, if given, receives each alert rule's own
+    held-out counts (how many windows and false events the classifier, the Holt-Winters
+    rule and the discord rule would have alone)."""
     t = time.perf_counter()
     model = train(tr, seed=seed, progress=lambda m: log(f"learned seed {seed}: {m}"))
     t_train = time.perf_counter() - t
     if save:
         log(f"learned seed {seed}: saved {model.save(save)}")
 
-    def scan(s: LabelledSeries) -> np.ndarray:
-        return model.scan(s.timestamps, s.values).alerts
+    def scan(s: LabelledSeries) -> Scan:
+        return model.scan(s.timestamps, s.values)
 
-    masks, t_score = score_all(scan, ho, "learned (held-out files)")
-    total, per = counts(masks, ho, gap)
+    scans, t_score = score_all(scan, ho, "learned (held-out files)")
+    total, per = counts([sc.alerts for sc in scans], ho, gap)
+    if by_rule is not None:
+        for rule in RULES:
+            if all(rule in sc.fired for sc in scans):
+                by_rule[rule] = counts([sc.fired[rule] for sc in scans], ho, gap)[0]
     p = model.post
     note = f"p>={p.threshold:g} novelty={p.novelty} magnitude>={p.min_magnitude:g}"
     note += f" hw>={p.hw_threshold:g}" if p.hw_threshold > 0 else " hw off"
@@ -229,15 +239,24 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(v) for v in args.seeds.split(",")]
     if only is None or "learned" in only:
         per_seed = []
+        first_by_rule: dict[str, EventCounts] = {}
         for seed in seeds:
             save = args.save_model if seed == seeds[0] else None
-            total, t_tr, t_sc, note, per = run_learned(tr, ho, args.merge_gap, seed, save)
+            by_rule: dict[str, EventCounts] = {}
+            total, t_tr, t_sc, note, per = run_learned(
+                tr, ho, args.merge_gap, seed, save, by_rule if seed == seeds[0] else None
+            )
             rows.append((f"learned s={seed}", total, t_tr, t_sc, note, per))
             per_seed.append(per)
+            if seed == seeds[0]:
+                first_by_rule = by_rule
         print(f"\nPer held-out file (learned, seeds {args.seeds}): TP FN FP per seed")
         for i, s in enumerate(ho):
             cells = "  ".join(f"{p[i].tp:2d} {p[i].fn:2d} {p[i].fp:2d}" for p in per_seed)
             print(f"  {s.name:<55} {cells}")
+        print(f"\nEach alert rule of the learned detector alone (seed {seeds[0]}, held-out):")
+        for rule, c in first_by_rule.items():
+            print(f"  {rule:<14} TP {c.tp:3d}  FN {c.fn:3d}  FP {c.fp:3d}  F1 {c.f1:.3f}")
     for name in BASELINES:
         if only is None or name in only:
             rows.append((name, *run_baseline(name, tr, ho, args.merge_gap)))

@@ -79,6 +79,14 @@ def test_harness_reports_every_detector_on_held_out_files(tmp_path: Path):
     assert all(float(lo) <= float(hi) for _, lo, hi in intervals)
     assert (tmp_path / "model" / "meta.json").is_file()
     assert list((tmp_path / "artifacts" / "benchmarks").glob("detection_*_quality.png"))
+    alone = {
+        rule: (int(tp), int(fn))
+        for rule, tp, fn in re.findall(r"^  (\w+) +TP +(\d+)  FN +(\d+)  FP", out, re.M)
+    }
+    assert "classifier" in alone and set(alone) <= {"classifier", "holt_winters", "discord"}
+    for rule, (tp, fn) in alone.items():
+        assert tp + fn == held, rule
+        assert tp <= rows["learned s=0"][3], rule  # a window one rule catches, the union does
 
 
 def test_cross_validation_reads_only_training_files(tmp_path: Path):
