@@ -4,6 +4,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY modelhealth ./modelhealth
 COPY examples ./examples
-RUN pip install --no-cache-dir '.[kafka,pinot]'
+# libgomp1: LightGBM's OpenMP runtime, which the slim image lacks (learned-detector rules).
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
+RUN pip install --no-cache-dir '.[kafka,pinot,learn]'
 ENTRYPOINT []
 CMD ["modelhealth", "--help"]
