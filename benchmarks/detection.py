@@ -52,9 +52,9 @@ from modelhealth.anomaly.postprocess import RULES
 from modelhealth.anomaly.train import train
 
 try:
-    from benchmarks.plotting import bar_chart
+    from benchmarks.plotting import bar_chart, series_gallery
 except ImportError:  # run as a script: benchmarks/ is on sys.path
-    from plotting import bar_chart  # type: ignore[no-redef]
+    from plotting import bar_chart, series_gallery  # type: ignore[no-redef]
 
 
 def log(msg: str) -> None:
@@ -132,10 +132,11 @@ def run_learned(
     seed: int = 0,
     save: str | None = None,
     by_rule: dict[str, EventCounts] | None = None,
+    keep: list[Scan] | None = None,
 ) -> tuple[EventCounts, float, float, str, list[EventCounts]]:
     """Train on ``tr``, scan ``ho``; ``by_rule``, if given, receives each alert rule's own
     held-out counts (how many windows and false events the classifier, the Holt-Winters
-    rule and the discord rule would have alone)."""
+    rule and the discord rule would have alone) and ``keep`` the held-out scans."""
     t = time.perf_counter()
     model = train(tr, seed=seed, progress=lambda m: log(f"learned seed {seed}: {m}"))
     t_train = time.perf_counter() - t
@@ -147,6 +148,8 @@ def run_learned(
 
     scans, t_score = score_all(scan, ho, "learned (held-out files)")
     total, per = counts([sc.alerts for sc in scans], ho, gap)
+    if keep is not None:
+        keep.extend(scans)
     if by_rule is not None:
         for rule in RULES:
             if all(rule in sc.fired for sc in scans):
@@ -207,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="comma-separated detectors to run (default: all)")
     ap.add_argument("--save-model", help="also save the learned model of the first seed here")
     ap.add_argument(
+        "--gallery", type=int, default=12, help="held-out files to plot (misses first; 0: none)"
+    )
+    ap.add_argument(
         "--seeds", default="0,1,2", help="training seeds of the learned detector (default 0,1,2)"
     )
     args = ap.parse_args(argv)
@@ -240,11 +246,19 @@ def main(argv: list[str] | None = None) -> int:
     if only is None or "learned" in only:
         per_seed = []
         first_by_rule: dict[str, EventCounts] = {}
+        first_scans: list[Scan] = []
         for seed in seeds:
             save = args.save_model if seed == seeds[0] else None
             by_rule: dict[str, EventCounts] = {}
+            first = seed == seeds[0]
             total, t_tr, t_sc, note, per = run_learned(
-                tr, ho, args.merge_gap, seed, save, by_rule if seed == seeds[0] else None
+                tr,
+                ho,
+                args.merge_gap,
+                seed,
+                save,
+                by_rule if first else None,
+                first_scans if first else None,
             )
             rows.append((f"learned s={seed}", total, t_tr, t_sc, note, per))
             per_seed.append(per)
@@ -257,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nEach alert rule of the learned detector alone (seed {seeds[0]}, held-out):")
         for rule, c in first_by_rule.items():
             print(f"  {rule:<14} TP {c.tp:3d}  FN {c.fn:3d}  FP {c.fp:3d}  F1 {c.f1:.3f}")
+        name = ("simulated" if args.simulated else Path(args.dataset).name) + (
+            "-dev" if args.dev else ""
+        )
+        print(f"gallery: {gallery(name, ho, first_scans, per_seed[0], args.gallery)}")
     for name in BASELINES:
         if only is None or name in only:
             rows.append((name, *run_baseline(name, tr, ho, args.merge_gap)))
@@ -311,6 +329,27 @@ def summarise(rows: list[Row]) -> None:
     for r in others:
         lo, hi, share = paired_bootstrap([o[5] for o in ours], r[5])
         print(f"  vs {r[0]:<14} [{lo:+.3f}, {hi:+.3f}]  learned higher in {share:.0%}")
+
+
+def gallery(
+    source: str, ho: list[LabelledSeries], scans: list[Scan], per: list[EventCounts], n: int
+) -> Path | None:
+    """The first seed's alerts on up to ``n`` held-out files, those with the most missed
+    windows and false events first: where the detector goes wrong, at a glance."""
+    if n <= 0 or not scans:
+        return None
+    order = sorted(range(len(ho)), key=lambda i: (-(per[i].fn + per[i].fp), ho[i].name))[:n]
+    panels = []
+    for i in order:
+        s, sc, c = ho[i], scans[i], per[i]
+        alerts = {rule: np.flatnonzero(sc.fired[rule]) for rule in RULES if rule in sc.fired}
+        label = f"{s.name}  TP {c.tp} FN {c.fn} FP {c.fp}"
+        panels.append((label, s.values, s.window_index(), alerts))
+    return series_gallery(
+        f"detection_{source}_held-out_gallery",
+        f"Learned detector on held-out {source} files (dots: alerts by rule; green: windows)",
+        panels,
+    )
 
 
 def plot(rows: list[Row], source: str, dev: bool) -> None:

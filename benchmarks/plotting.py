@@ -47,3 +47,54 @@ def bar_chart(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def series_gallery(
+    name: str,
+    title: str,
+    panels: Sequence[tuple[str, Sequence[float], Sequence[tuple[int, int]], Mapping[str, object]]],
+) -> Path:
+    """One small panel per series: its values, shaded labelled windows (index ranges) and a
+    marker per alert, one colour per alert source; returns the PNG path.
+
+    ``panels``: (panel title, values, windows, {source: alert index array}).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    cols = 2
+    rows = max(1, (len(panels) + cols - 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 2.1 * rows), dpi=100, squeeze=False)
+    colours = ("tab:red", "tab:orange", "tab:purple", "tab:green")
+    sources: list[str] = []
+    for ax, (label, values, windows, alerts) in zip(axes.flat, panels, strict=False):
+        y = np.asarray(values, dtype=float)
+        ax.plot(y, lw=0.5, color="tab:blue")
+        for a, b in windows:
+            ax.axvspan(a, b, color="tab:green", alpha=0.15, lw=0)
+        for source, idx in alerts.items():
+            if source not in sources:
+                sources.append(source)
+            at = np.asarray(idx, dtype=int)
+            c = colours[sources.index(source) % len(colours)]
+            ax.scatter(at, y[at], s=14, color=c, zorder=3, label=source)
+        ax.set_title(label, fontsize=7)
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    handles = [
+        plt.Line2D([], [], marker="o", ls="", color=colours[i % len(colours)], label=s)
+        for i, s in enumerate(sources)
+    ]
+    handles.append(plt.Rectangle((0, 0), 1, 1, color="tab:green", alpha=0.15, label="window"))
+    fig.legend(handles=handles, loc="upper right", fontsize=7, frameon=False, ncol=len(handles))
+    fig.suptitle(title, fontsize=9, x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    path = OUT / f"{name}.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -79,6 +79,7 @@ def test_harness_reports_every_detector_on_held_out_files(tmp_path: Path):
     assert all(float(lo) <= float(hi) for _, lo, hi in intervals)
     assert (tmp_path / "model" / "meta.json").is_file()
     assert list((tmp_path / "artifacts" / "benchmarks").glob("detection_*_quality.png"))
+    assert list((tmp_path / "artifacts" / "benchmarks").glob("detection_*_gallery.png"))
     alone = {
         rule: (int(tp), int(fn))
         for rule, tp, fn in re.findall(r"^  (\w+) +TP +(\d+)  FN +(\d+)  FP", out, re.M)
