@@ -6,9 +6,8 @@ incident windows in ``labels/labels.json``, and runs ``anomaly train DIR --all-f
 Without labels, training tunes the filters on injected anomalies (``train.train``).
 
 Series are bucketed exactly as a rule with ``window: STEP`` sees them (the rules engine's
-frames and metric functions), so a model trained on the export judges what the scheduler
-will hand it. Buckets without data are written as empty values, not skipped: the features
-count lags in points, and a silently dropped bucket would shift every lag after it.
+frames and metric functions, buckets without data left out as the engine leaves them out),
+so a model trained on the export learns from what the scheduler will hand it.
 """
 
 from __future__ import annotations
@@ -93,15 +92,13 @@ def export_series(
         for metric in metrics:
             key = FrameKey(frame_kind(metric), start_ms, end_ms, step_ms, by_version=True)
             values = metric_frame(metric, source.get(key, model), step_ms)
-            for labels, rows in _instances(values):
-                series = _on_grid(rows, start_ms, end_ms, step_ms)
-                finite = int(np.isfinite(series.to_numpy()).sum())
-                if finite < min_points:
+            for labels, series in instance_series(values):
+                if len(series) < min_points:
                     continue
                 path = _write(out, model, metric, labels, series)
                 written.append(
                     ExportedSeries(
-                        path, model, metric, labels["version"], labels.get("feature"), finite
+                        path, model, metric, labels["version"], labels.get("feature"), len(series)
                     )
                 )
         progress(f"{model}: {sum(1 for w in written if w.model == model)} series")
@@ -112,25 +109,21 @@ def export_series(
     return written
 
 
-def _instances(values: pd.DataFrame) -> list[tuple[dict[str, str], pd.DataFrame]]:
-    keys = [k for k in ("version", "feature") if k in values.columns]
+def instance_series(values: pd.DataFrame) -> list[tuple[dict[str, str], pd.Series]]:
+    """``metric_frame`` rows split per instance (version, feature): its labels, and its
+    finite values indexed by bucket start (ms), ascending."""
     if values.empty:
         return []
-    if not keys:
-        return [({"version": "all"}, values)]
+    keys = [k for k in ("version", "feature") if k in values.columns]
+    groups = values.groupby(keys, sort=True) if keys else [((), values)]
     out = []
-    for group, rows in values.groupby(keys, sort=True):
+    for group, rows in groups:
         parts = group if isinstance(group, tuple) else (group,)
-        out.append((dict(zip(keys, map(str, parts), strict=True)), rows))
+        labels = dict(zip(keys, map(str, parts), strict=True)) or {"version": "all"}
+        labels.setdefault("version", "all")
+        series = rows.groupby("ts")["value"].mean().sort_index()
+        out.append((labels, series[np.isfinite(series.to_numpy())]))
     return out
-
-
-def _on_grid(rows: pd.DataFrame, start_ms: int, end_ms: int, step_ms: int) -> pd.Series:
-    """Values on every bucket from the first to the last one with data (NaN in between)."""
-    by_ts = rows.groupby("ts")["value"].mean()
-    first, last = int(by_ts.index.min()), int(by_ts.index.max())
-    grid = np.arange(max(first, start_ms), min(last, end_ms - 1) + 1, step_ms, dtype=np.int64)
-    return by_ts.reindex(grid)
 
 
 def _write(out: Path, model: str, metric: str, labels: dict[str, str], series: pd.Series) -> Path:

@@ -11,7 +11,7 @@ import pytest
 
 from modelhealth.anomaly.cli import anomaly_main
 from modelhealth.anomaly.dataset import load_dataset
-from modelhealth.anomaly.export import _on_grid, check_metric, export_series
+from modelhealth.anomaly.export import check_metric, export_series, instance_series
 from modelhealth.clock import FakeClock, to_epoch_ms
 from modelhealth.demo.fleet import fleet
 from modelhealth.demo.traffic import backfill
@@ -49,11 +49,20 @@ def test_feature_metrics_export_one_series_per_feature_and_version(seeded_store,
     assert path.exists()
 
 
-def test_missing_buckets_become_empty_values_not_dropped_rows():
-    rows = pd.DataFrame({"ts": [0, STEP_MS, 4 * STEP_MS], "value": [1.0, 2.0, 5.0]})
-    series = _on_grid(rows, 0, 10 * STEP_MS, STEP_MS)
-    assert series.index.tolist() == [i * STEP_MS for i in range(5)]
-    assert np.array_equal(series.to_numpy(), [1.0, 2.0, np.nan, np.nan, 5.0], equal_nan=True)
+def test_instances_split_by_version_and_feature_and_keep_only_buckets_with_data():
+    values = pd.DataFrame(
+        {
+            "ts": [0, STEP_MS, 4 * STEP_MS, 0, STEP_MS],
+            "version": ["v1", "v1", "v1", "v2", "v2"],
+            "value": [1.0, 2.0, 5.0, 7.0, np.nan],
+        }
+    )
+    got = {lab["version"]: s for lab, s in instance_series(values)}
+    assert got["v1"].index.tolist() == [0, STEP_MS, 4 * STEP_MS]  # as the engine hands them
+    assert got["v1"].tolist() == [1.0, 2.0, 5.0]
+    assert got["v2"].tolist() == [7.0]
+    (only,) = instance_series(values.drop(columns="version"))
+    assert only[0] == {"version": "all"}
 
 
 @pytest.mark.parametrize(
