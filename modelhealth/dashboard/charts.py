@@ -180,6 +180,35 @@ def backtest_overlay(
     return fig
 
 
+def learned_band(df: pd.DataFrame, title: str) -> go.Figure:
+    """One learned-rule instance: value, the predicted band (lower–upper, expected dashed) and
+    alert markers whose hover text names the rule that raised each.
+
+    ``df`` has columns ``ts value expected lower upper alert why`` (``dashboard.learned``)."""
+    if df.empty:
+        return _empty(title)
+    t = to_time(df["ts"])
+    fig = go.Figure(layout={**_LAYOUT, "title": title})
+    fig.add_scatter(x=t, y=df["upper"], name="upper", mode="lines", line_width=0, showlegend=False)
+    fig.add_scatter(
+        x=t, y=df["lower"], name="expected band", mode="lines", line_width=0, fill="tonexty",
+        fillcolor="rgba(31,119,180,0.18)",
+    )  # fmt: skip
+    fig.add_scatter(
+        x=t, y=df["expected"], name="expected", mode="lines",
+        line={"color": PALETTE[0], "dash": "dash", "width": 1},
+    )  # fmt: skip
+    fig.add_scatter(x=t, y=df["value"], name="value", mode="lines", line_color=PALETTE[1])
+    hits = df[df["alert"].astype(bool)]
+    if len(hits):
+        fig.add_scatter(
+            x=to_time(hits["ts"]), y=hits["value"], name="alert", mode="markers",
+            marker={"color": SEVERITY_COLOURS["critical"], "size": 9}, text=hits["why"],
+            hovertemplate="%{text}<extra>alert</extra>",
+        )  # fmt: skip
+    return fig
+
+
 def sparklines(series: pd.DataFrame) -> dict[str, list[float]]:
     """Each feature's drift values over time (NaN, i.e. no data, as 0) for table sparklines."""
     ordered = series.sort_values(["feature", "ts"])

@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from modelhealth.anomaly.fleet import generate_fleet
+from modelhealth.anomaly.forecaster import ForecastParams
+from modelhealth.anomaly.postprocess import PostProcess
+from modelhealth.anomaly.train import train
 from modelhealth.clock import FakeClock
 from modelhealth.demo.fleet import fleet
 from modelhealth.demo.traffic import backfill
@@ -60,3 +64,28 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
         at += timedelta(minutes=5)
     store.close()
     return Deployment(db, RULES, state_dir)
+
+
+def write_learned_rules(folder: Path, model_dir: Path) -> Path:
+    """A config with one learned rule: fraud's p99 latency per version."""
+    path = folder / "fraud-learned.yaml"
+    path.write_text(
+        "model: fraud\nrules:\n  - name: p99-learned\n    metric: latency.p99\n"
+        "    window: 5m\n    group_by: [version]\n"
+        f"    detector: {{type: learned, model: {model_dir}}}\n    severity: warning\n"
+        "  - name: p99-static\n    metric: latency.p99\n    window: 5m\n"
+        "    detector: {type: threshold, above: 100}\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def learned_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model = train(
+        generate_fleet(models=2, points=700, seed=3),
+        rows_per_series=800,
+        copies=3,
+        params=ForecastParams(num_trees=60),
+    )
+    model.post = PostProcess(threshold=0.5, novelty=0)  # known filters, as the anomaly tests
+    return model.save(tmp_path_factory.mktemp("learned") / "model")

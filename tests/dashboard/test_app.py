@@ -24,7 +24,7 @@ from modelhealth.store.backend import Scope
 from modelhealth.store.duckdb import DuckDBStore
 from modelhealth.types import AlertState
 from tests.conftest import T0
-from tests.dashboard.conftest import ROOT, Deployment
+from tests.dashboard.conftest import ROOT, Deployment, write_learned_rules
 
 APP = str(ROOT / "modelhealth" / "dashboard" / "app.py")
 DAY = TimeWindow.ending(T0, timedelta(hours=24))
@@ -276,3 +276,25 @@ def test_time_range_picker_changes_the_window(app: AppTest, store: DuckDBStore) 
     n = store.latency(hour)["count"].iloc[0]
     assert metrics(app)["Requests"] == f"{int(n):,}"
     assert len(figure(app, "latency")["data"][0]["x"]) == 60  # one-minute buckets
+
+
+def test_configs_page_plots_a_learned_rules_band_and_alerts(
+    deployment: Deployment, learned_model_dir, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    write_learned_rules(tmp_path, learned_model_dir)
+    argv = deployment.argv()
+    argv[argv.index("--rules") + 1] = str(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["app.py", *argv])
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.sidebar.selectbox(key="model").set_value("fraud")
+    go(at, "configs")
+    assert at.selectbox(key="learned_rule").value == "p99-learned"
+    at.selectbox(key="learned_instance").set_value("version=v3").run()
+    assert not at.exception, at.exception
+    fig = figure(at, "learned_chart")
+    names = [t.get("name") for t in fig["data"]]
+    assert {"value", "expected", "expected band", "alert"} <= set(names)
+    alert = next(t for t in fig["data"] if t.get("name") == "alert")
+    assert alert["text"] and all(">=" in w or "classifier" in w for w in alert["text"])
+    assert int(metrics(at)["Learned alerts"]) == len(alert["x"]) >= 1
+    assert list(at.dataframe[-1].value.columns) == ["time", "value", "expected", "why"]

@@ -10,7 +10,9 @@ import streamlit as st
 from modelhealth.dashboard import charts
 from modelhealth.dashboard.backtest import replay
 from modelhealth.dashboard.context import PageContext, current
+from modelhealth.dashboard.learned import band_frame, learned_rules
 from modelhealth.dashboard.sources import config_files, load_configs
+from modelhealth.rules.config import RuleSpec
 
 
 def render(ctx: PageContext) -> None:
@@ -62,6 +64,12 @@ def render(ctx: PageContext) -> None:
                     )
                 ),
             )  # fmt: skip
+    backtest_results(ctx, model, key)
+    learned_section(ctx, by_model[model])
+
+
+def backtest_results(ctx: PageContext, model: str, key: tuple[object, ...]) -> None:
+    """The last backtest's firing spans over the p99 latency, if it is of this view."""
     stored = st.session_state.get("bt_result")
     if not stored or stored[0] != key:
         return
@@ -74,6 +82,45 @@ def render(ctx: PageContext) -> None:
     )
     st.metric("Firing spans", len(firings))
     st.dataframe(firings, hide_index=True, width="stretch", key="bt_table")
+
+
+def learned_section(ctx: PageContext, rules: list[RuleSpec]) -> None:
+    """The band each learned rule of the model expected over the plotted range, its alerts
+    and the rule inside the detector that raised each one."""
+    learned = learned_rules(rules)
+    if not learned:
+        return
+    st.subheader("Learned detector")
+    names = [r.name for r in learned]
+    rule = learned[names.index(st.selectbox("Learned rule", names, key="learned_rule"))]
+    try:
+        band = ctx.handle.run(
+            lambda store: band_frame(rule, store, ctx.window.start_ms, ctx.window.end_ms)
+        )
+    except (ValueError, OSError) as exc:
+        st.warning(f"{rule.name}: {exc}")
+        return
+    if band.empty:
+        st.info(f"No {rule.metric} data for {rule.name} in this range.")
+        return
+    instances = sorted(band["instance"].unique())
+    instance = st.selectbox("Instance", instances, key="learned_instance")
+    one = band[band["instance"] == instance]
+    st.plotly_chart(
+        charts.learned_band(one, f"{rule.model} {rule.metric} ({instance}): {rule.name}"),
+        width="stretch",
+        key="learned_chart",
+    )
+    alerts = one[one["alert"].astype(bool)]
+    st.metric("Learned alerts", len(alerts))
+    if len(alerts):
+        shown = alerts.assign(time=charts.to_time(alerts["ts"]))
+        st.dataframe(
+            shown[["time", "value", "expected", "why"]],
+            hide_index=True,
+            width="stretch",
+            key="learned_table",
+        )
 
 
 if __name__ == "__main__":
