@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from modelhealth.dashboard.launch import streamlit_command
-from tests.dashboard.conftest import ROOT, Deployment
+from tests.dashboard.conftest import ROOT, Deployment, write_learned_rules
 
 pytestmark = pytest.mark.browser
 
@@ -51,11 +51,16 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _serve(deployment.argv(), tmp_path_factory)
+
+
+def _serve(argv: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``streamlit run`` the app with ``argv`` on a free loopback port until the test ends."""
     _need_browser()
     port = _free_port()
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
     env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    cmd = streamlit_command(deployment.argv(), port, "127.0.0.1", python=sys.executable)
+    cmd = streamlit_command(argv, port, "127.0.0.1", python=sys.executable)
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
@@ -143,6 +148,27 @@ def test_model_page_renders_in_chromium(server: str, browser: object) -> None:
     bars = page.locator('[data-testid="stPlotlyChart"] .barlayer .trace')  # type: ignore[attr-defined]
     assert bars.count() >= 2  # feature histogram: current over baseline
     assert (ARTIFACTS / "dashboard-model.png").stat().st_size > 20_000
+    page.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def learned_server(
+    deployment: Deployment, learned_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The dashboard with one config holding a learned rule (fraud p99 per version)."""
+    rules = tmp_path_factory.mktemp("learned-rules")
+    write_learned_rules(rules, learned_model_dir)
+    argv = deployment.argv()
+    argv[argv.index("--rules") + 1] = str(rules)
+    yield from _serve(argv, tmp_path_factory)
+
+
+def test_learned_band_renders_in_chromium(learned_server: str, browser: object) -> None:
+    page = _open(browser, learned_server + "/configs", charts=1, name="configs-learned")
+    _assert_clean(page)
+    legend = page.locator(".js-plotly-plot .legendtext").all_text_contents()  # type: ignore[attr-defined]
+    assert {"value", "expected", "expected band", "alert"} <= set(legend)
+    assert (ARTIFACTS / "dashboard-configs-learned.png").stat().st_size > 20_000
     page.close()  # type: ignore[attr-defined]
 
 

@@ -103,8 +103,9 @@ def learned_section(ctx: PageContext, rules: list[RuleSpec]) -> None:
     if band.empty:
         st.info(f"No {rule.metric} data for {rule.name} in this range.")
         return
-    instances = sorted(band["instance"].unique())
-    instance = st.selectbox("Instance", instances, key="learned_instance")
+    per_instance = band.groupby("instance")["alert"].sum()
+    instances = sorted(per_instance.index, key=lambda i: (-int(per_instance[i]), i))
+    instance = st.selectbox("Instance (most alerts first)", instances, key="learned_instance")
     one = band[band["instance"] == instance]
     st.plotly_chart(
         charts.learned_band(one, f"{rule.model} {rule.metric} ({instance}): {rule.name}"),
