@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import email
 import json
+import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
 
@@ -48,3 +50,36 @@ def test_bounded_demo_mails_incidents_and_spares_the_quiet_model(tmp_path: Path)
     assert not any(p["payload"]["source"] == "search" for p in pages)
     history = (out / "state" / "history.jsonl").read_text()
     assert '"model": "search"' not in history
+    _check_learned_rules(out, proc.stdout)
+
+
+def _check_learned_rules(out: Path, stdout: str) -> None:
+    """The demo trains the learned detector and adds a p99 rule per model; over the backfill
+    its band (what the dashboard's Configs page plots) alerts on fraud v3 only, within 10
+    minutes of the regression's start at t0 - 3h."""
+    from modelhealth.dashboard.learned import band_frame, learned_rules
+    from modelhealth.rules.config import load_rules
+    from modelhealth.store.duckdb import DuckDBStore
+
+    assert "learned detector: trained on" in stdout, stdout[-2000:]
+    loaded = load_rules([out / "config" / "rules"])
+    assert loaded.ok, loaded.issues
+    rules = learned_rules(loaded.rules)
+    assert sorted(r.model for r in rules) == ["churn", "fraud", "ranker", "search"]
+    store = DuckDBStore(str(out / "snapshot.duckdb"), read_only=True)
+    try:
+        end = store.time_range()[1]
+        alerts = []
+        for rule in rules:
+            band = band_frame(rule, store, end - 12 * 3_600_000, end)
+            hits = band[band["alert"].astype(bool)]
+            pairs = zip(hits["instance"], hits["ts"], strict=True)
+            alerts += [(rule.model, i, int(t)) for i, t in pairs]
+    finally:
+        store.close()
+    t0 = re.search(r"t0 = demo start = (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", stdout)
+    assert t0, stdout[:500]
+    onset = int(datetime.strptime(t0.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC).timestamp())
+    onset = (onset - 3 * 3600) * 1000
+    assert [(m, i) for m, i, _ in alerts] == [("fraud", "version=v3")], alerts
+    assert onset <= alerts[0][2] <= onset + 600_000, (alerts, onset)

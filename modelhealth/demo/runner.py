@@ -24,6 +24,7 @@ from modelhealth.clock import SystemClock, to_epoch_ms
 from modelhealth.demo import wiring
 from modelhealth.demo.fleet import fleet, training_sample
 from modelhealth.demo.incidents import INCIDENTS
+from modelhealth.demo.learned import with_learned_rules
 from modelhealth.demo.progress import Progress
 from modelhealth.demo.traffic import backfill, emit
 from modelhealth.ingestion import Monitor, build_reference
@@ -46,7 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--days", type=float, default=3.0, help="simulated days to backfill")
     p.add_argument("--out", default="demo-output", help="folder for db, mailbox, state")
-    p.add_argument("--rules", default=None, help="alert config folder (default: examples/rules)")
+    p.add_argument(
+        "--rules",
+        default=None,
+        help="alert config folder (default: a copy of examples/rules plus learned rules)",
+    )
     p.add_argument("--backend", choices=["duckdb", "pinot"], default="duckdb")
     p.add_argument("--tick", type=float, default=15.0, help="seconds between rule evaluations")
     p.add_argument("--no-dashboard", action="store_true", help="do not start Streamlit")
@@ -96,7 +101,7 @@ def demo_main(argv: list[str] | None = None) -> int:
     monitor = Monitor(backend.sink, refs, clock=clock)
     t0 = clock.now().replace(second=0, microsecond=0)
     say(f"modelhealth demo: {len(models)} models ({', '.join(models)}), backend {args.backend}")
-    say("incidents on the timeline (t0 = demo start):")
+    say(f"incidents on the timeline (t0 = demo start = {t0:%Y-%m-%d %H:%M} UTC):")
     for inc in INCIDENTS:
         hours = inc.start.total_seconds() / 3600
         say(f"  t0{hours:+.0f}h  {inc.title}  -> rule '{inc.expected_rule}'")
@@ -107,7 +112,10 @@ def demo_main(argv: list[str] | None = None) -> int:
     bar.done(f"{n:,} events in {time.monotonic() - started:.1f}s")
     backend.wait_until_visible(n)
 
-    rules_dir = Path(args.rules) if args.rules else default_rules_dir()
+    if args.rules:
+        rules_dir = Path(args.rules)
+    else:
+        rules_dir = with_learned_rules(default_rules_dir(), out, models, say)
     loaded = load_rules([rules_dir])
     for issue in loaded.issues:
         say(f"config error: {issue}")
