@@ -65,7 +65,7 @@ def _export(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"anomaly export: {exc}", file=sys.stderr)
         return 2
-    store = open_store(args, read_only=True)
+    store = open_store(args, read_only=True, prog="anomaly export")
     try:
         span = store.time_range()
         if span is None:

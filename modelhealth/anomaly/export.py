@@ -132,7 +132,7 @@ def _write(out: Path, model: str, metric: str, labels: dict[str, str], series: p
     path.parent.mkdir(parents=True, exist_ok=True)
     stamps = pd.to_datetime(series.index.to_numpy(), unit="ms", utc=True)
     frame = pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%d %H:%M:%S"), "value": series})
-    frame.to_csv(path, index=False, na_rep="")
+    frame.to_csv(path, index=False)
     return path
 
 

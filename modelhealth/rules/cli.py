@@ -26,25 +26,26 @@ BACKENDS = ("duckdb", "pinot")
 log = logging.getLogger("modelhealth.rules")
 
 
-def open_store(args: argparse.Namespace, read_only: bool = True) -> Any:
-    """The QueryBackend the command line names (the only place that maps options to a store)."""
+def open_store(args: argparse.Namespace, read_only: bool = True, prog: str = "rules") -> Any:
+    """The QueryBackend the command line names (the only place that maps options to a store);
+    ``prog`` starts its error messages."""
     if args.backend == "duckdb":
         from modelhealth.store.duckdb import DuckDBStore
 
         if not args.db:
-            raise SystemExit("rules: --db PATH is required for the duckdb backend")
+            raise SystemExit(f"{prog}: --db PATH is required for the duckdb backend")
         if read_only and not Path(args.db).exists():
-            raise SystemExit(f"rules: no DuckDB database at {args.db}")
+            raise SystemExit(f"{prog}: no DuckDB database at {args.db}")
         return DuckDBStore(args.db, read_only=read_only)
     if args.backend == "pinot":
         try:
             from modelhealth.store.pinot import PinotStore  # type: ignore[import-not-found]
         except ImportError as exc:
-            raise SystemExit(f"rules: the pinot backend is not installed ({exc})") from None
+            raise SystemExit(f"{prog}: the pinot backend is not installed ({exc})") from None
         if not args.broker:
-            raise SystemExit("rules: --broker URL is required for the pinot backend")
+            raise SystemExit(f"{prog}: --broker URL is required for the pinot backend")
         return PinotStore(args.broker)
-    raise SystemExit(f"rules: unknown backend {args.backend!r}; known: {', '.join(BACKENDS)}")
+    raise SystemExit(f"{prog}: unknown backend {args.backend!r}; known: {', '.join(BACKENDS)}")
 
 
 def _store_options(p: argparse.ArgumentParser) -> None:

@@ -98,3 +98,9 @@ def test_cli_exports_a_duckdb_file_and_trains_on_it(tmp_path: Path, capsys) -> N
     assert (model / "meta.json").exists()
     assert anomaly_main([*argv[:3], "--metric", "feature.drift.psi", "--out", str(out)]) == 2
     assert "need a reference or contract" in capsys.readouterr().err
+
+
+def test_cli_names_a_missing_database_and_itself(tmp_path: Path) -> None:
+    argv = ["export", "--db", str(tmp_path / "none.duckdb"), "--metric", "latency.p99"]
+    with pytest.raises(SystemExit, match="anomaly export: no DuckDB database at"):
+        anomaly_main([*argv, "--out", str(tmp_path / "out")])
