@@ -56,7 +56,9 @@ def test_bounded_demo_mails_incidents_and_spares_the_quiet_model(tmp_path: Path)
 def _check_learned_rules(out: Path, stdout: str) -> None:
     """The demo trains the learned detector and adds a p99 rule per model; over the backfill
     its band (what the dashboard's Configs page plots) alerts on fraud v3 only, within 10
-    minutes of the regression's start at t0 - 3h."""
+    minutes of the regression's start at t0 - 3h. (Checked by hand for 16 start times over a
+    day, every 137 minutes, so each phase of t0 against the 5-minute buckets: the same one
+    alert each time, in the bucket holding the onset.)"""
     from modelhealth.dashboard.learned import band_frame, learned_rules
     from modelhealth.rules.config import load_rules
     from modelhealth.store.duckdb import DuckDBStore
@@ -82,4 +84,5 @@ def _check_learned_rules(out: Path, stdout: str) -> None:
     onset = int(datetime.strptime(t0.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC).timestamp())
     onset = (onset - 3 * 3600) * 1000
     assert [(m, i) for m, i, _ in alerts] == [("fraud", "version=v3")], alerts
-    assert onset <= alerts[0][2] <= onset + 600_000, (alerts, onset)
+    # ts is the 5-minute bucket's start: the bucket holding the onset starts up to 5 min before
+    assert onset - 300_000 < alerts[0][2] <= onset + 600_000, (alerts, onset)
