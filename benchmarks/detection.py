@@ -249,7 +249,6 @@ def main(argv: list[str] | None = None) -> int:
         first_scans: list[Scan] = []
         for seed in seeds:
             save = args.save_model if seed == seeds[0] else None
-            by_rule: dict[str, EventCounts] = {}
             first = seed == seeds[0]
             total, t_tr, t_sc, note, per = run_learned(
                 tr,
@@ -257,13 +256,11 @@ def main(argv: list[str] | None = None) -> int:
                 args.merge_gap,
                 seed,
                 save,
-                by_rule if first else None,
+                first_by_rule if first else None,
                 first_scans if first else None,
             )
             rows.append((f"learned s={seed}", total, t_tr, t_sc, note, per))
             per_seed.append(per)
-            if seed == seeds[0]:
-                first_by_rule = by_rule
         print(f"\nPer held-out file (learned, seeds {args.seeds}): TP FN FP per seed")
         for i, s in enumerate(ho):
             cells = "  ".join(f"{p[i].tp:2d} {p[i].fn:2d} {p[i].fp:2d}" for p in per_seed)

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from modelhealth.rules.cli import BACKENDS, open_store
+from modelhealth.rules.cli import add_store_options, open_store
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,9 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--since", default="30d", help="history to export (default 30d)")
     ex.add_argument("--step", default="5m", help="bucket, as a rule's window (default 5m)")
     ex.add_argument("--out", required=True, help="folder to write data/ and labels/ into")
-    ex.add_argument("--backend", choices=BACKENDS, default="duckdb")
-    ex.add_argument("--db", help="DuckDB database file (duckdb backend)")
-    ex.add_argument("--broker", help="Pinot broker URL (pinot backend)")
+    add_store_options(ex)
     return parser
 
 

@@ -89,58 +89,37 @@ class PostProcess:
         hot = (prob >= self.threshold) & valid & (np.abs(signed) >= self.min_magnitude)
         is_fresh = fresh(score, self.novelty, period)
         masks = {"classifier": cool_down(self.apply_novel(hot, is_fresh), score, self.cooldown)}
-        for name, extra, threshold in (
-            ("holt_winters", hw, self.hw_threshold),
-            ("discord", discord, self.discord_threshold),
-        ):
-            if extra is not None and threshold > 0:
+        for name, extra in (("holt_winters", hw), ("discord", discord)):
+            if extra is not None and self.threshold_of(name) > 0:
                 is_novel = fresh(extra, self.novelty, period)
-                hits = self._score_rule(extra, threshold, valid, is_novel, burst)
+                hits = self.apply_rule(name, extra, valid, is_novel, burst)
                 masks[name] = cool_down(hits, extra, self.cooldown)
         return masks
 
+    def threshold_of(self, rule: str) -> float:
+        """The threshold set for the score rule ``rule`` ("holt_winters" or "discord"); 0 is off."""
+        return {"holt_winters": self.hw_threshold, "discord": self.discord_threshold}[rule]
+
     def rule_threshold(self, rule: str, burst: np.ndarray | None) -> np.ndarray | float:
         """The threshold ``rule`` applies at each point (raised on bursty series)."""
-        base = {"holt_winters": self.hw_threshold, "discord": self.discord_threshold}[rule]
-        return self._scaled(base, burst)
-
-    def _scaled(self, threshold: float, burst: np.ndarray | None) -> np.ndarray | float:
+        k = self.threshold_of(rule)
         if burst is not None and self.burst_ref > 0:
-            return threshold * burst_factor(burst, self.burst_ref)
-        return threshold
+            return k * burst_factor(burst, self.burst_ref)
+        return k
 
-    def apply_hw(
+    def apply_rule(
         self,
-        hw: np.ndarray,
-        valid: np.ndarray,
-        is_novel: np.ndarray,
-        burst: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """The Holt-Winters rule alone (split for tuning); all False when switched off."""
-        return self._score_rule(hw, self.hw_threshold, valid, is_novel, burst)
-
-    def apply_discord(
-        self,
-        discord: np.ndarray,
-        valid: np.ndarray,
-        is_novel: np.ndarray,
-        burst: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """The discord rule alone (split for tuning); all False when switched off."""
-        return self._score_rule(discord, self.discord_threshold, valid, is_novel, burst)
-
-    def _score_rule(
-        self,
+        rule: str,
         score: np.ndarray,
-        threshold: float,
         valid: np.ndarray,
         is_novel: np.ndarray,
-        burst: np.ndarray | None,
+        burst: np.ndarray | None = None,
     ) -> np.ndarray:
-        """``score >= threshold`` (raised on bursty series) at valid, novel points."""
-        if threshold <= 0:
+        """One score rule alone (split for tuning): ``score`` at or above its threshold (raised
+        on bursty series) at valid, novel points; all False when the rule is switched off."""
+        if self.threshold_of(rule) <= 0:
             return np.zeros(len(score), dtype=bool)
-        return (score >= self._scaled(threshold, burst)) & valid & is_novel
+        return (score >= self.rule_threshold(rule, burst)) & valid & is_novel
 
     def apply_novel(self, hot: np.ndarray, is_novel: np.ndarray) -> np.ndarray:
         """The duration rule over ``hot`` points, then the novelty rule (split for tuning)."""

@@ -195,14 +195,18 @@ def tune_postprocess(
     hw_fresh = [fresh(c.hw, NOVELTY, c.period) for c in cached]
     hw_alerts = {
         (k, ref): [
-            PostProcess(hw_threshold=k, burst_ref=ref).apply_hw(c.hw, c.alertable, f, c.burst)
+            PostProcess(hw_threshold=k, burst_ref=ref).apply_rule(
+                "holt_winters", c.hw, c.alertable, f, c.burst
+            )
             for c, f in zip(cached, hw_fresh, strict=True)
         ]
         for k, ref in hw_rules
     }
     shape = PostProcess(discord_threshold=DISCORD_THRESHOLD, burst_ref=BURST_REFS[0])
     discord_alerts = [
-        shape.apply_discord(c.discord, c.alertable, fresh(c.discord, NOVELTY, c.period), c.burst)
+        shape.apply_rule(
+            "discord", c.discord, c.alertable, fresh(c.discord, NOVELTY, c.period), c.burst
+        )
         for c in cached
     ]
     for mag in MAGNITUDES:

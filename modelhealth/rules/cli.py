@@ -48,7 +48,8 @@ def open_store(args: argparse.Namespace, read_only: bool = True, prog: str = "ru
     raise SystemExit(f"{prog}: unknown backend {args.backend!r}; known: {', '.join(BACKENDS)}")
 
 
-def _store_options(p: argparse.ArgumentParser) -> None:
+def add_store_options(p: argparse.ArgumentParser) -> None:
+    """The store options :func:`open_store` reads (shared with ``anomaly export``)."""
     p.add_argument("--backend", choices=BACKENDS, default="duckdb")
     p.add_argument("--db", help="DuckDB database file (duckdb backend)")
     p.add_argument("--broker", help="Pinot broker URL (pinot backend)")
@@ -64,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--once", action="store_true", help="one tick (the default and only mode)")
     e.add_argument("--at", help="ISO time to evaluate at (default: now)")
     e.add_argument("--state", help="alert state JSON to read and update")
-    _store_options(e)
+    add_store_options(e)
     r = sub.add_parser("run", help="the scheduler daemon: evaluate every --interval")
     r.add_argument("paths", nargs="+")
     r.add_argument("--interval", default="1m", help="tick interval, slot-aligned (default 1m)")
@@ -83,13 +84,13 @@ def _parser() -> argparse.ArgumentParser:
             default=None,
             help="SQLite outbox + silences (default: beside --state, else modelhealth-alerts.db)",
         )
-    _store_options(r)
+    add_store_options(r)
     b = sub.add_parser("backtest", help="replay rules over history, print when they would fire")
     b.add_argument("paths", nargs="+")
     b.add_argument("--since", default="30d", help="how far back to start (default 30d)")
     b.add_argument("--until", help="ISO end time (default: the newest stored row)")
     b.add_argument("--step", default="5m", help="tick spacing of the replay (default 5m)")
-    _store_options(b)
+    add_store_options(b)
     sub.add_parser("metrics", help="list the metrics rules can name")
     return p
 
