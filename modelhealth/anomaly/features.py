@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from modelhealth.anomaly.rolling import moving_median
+from modelhealth.cycles import points_per_cycle
 
 DAY_S = 86_400
 MIN_HISTORY = 12
@@ -64,10 +65,19 @@ class FeatureFrame:
 
 
 def infer_period(timestamps: np.ndarray) -> int:
-    """Points per day from the median step, or 0 when a daily cycle makes no sense."""
+    """Points per day, or 0 when a daily cycle makes no sense.
+
+    From the median step, or fewer when the same hours are missing every day
+    (:func:`modelhealth.cycles.points_per_cycle`): the seasonal lags must count the points a
+    day really has, or "the same time yesterday" drifts by the missing hours.
+    """
     if len(timestamps) < 2:
         return 0
-    return period_of_step(float(np.median(np.diff(timestamps))))
+    step = float(np.median(np.diff(timestamps)))
+    period = period_of_step(step)
+    if not period:
+        return 0
+    return min(period, points_per_cycle(timestamps, DAY_S, step))
 
 
 def period_of_step(step_s: float) -> int:

@@ -17,7 +17,13 @@ import numpy as np
 
 from modelhealth.anomaly.classifier import AnomalyClassifier, inject
 from modelhealth.anomaly.dataset import LabelledSeries
-from modelhealth.anomaly.features import MIN_HISTORY, FeatureFrame, build_features
+from modelhealth.anomaly.features import (
+    DAY_S,
+    MIN_HISTORY,
+    FeatureFrame,
+    build_features,
+    infer_period,
+)
 from modelhealth.anomaly.forecaster import ForecastParams, QuantileForecaster
 from modelhealth.anomaly.irregularity import classifier_features
 from modelhealth.anomaly.model import LearnedModel
@@ -60,6 +66,7 @@ def train(
     copies: int = 2,
     backend: str = "lightgbm",
     params: ForecastParams | None = None,
+    gapped_copies: bool = True,
     classifier_trees: int = CLASSIFIER_TREES,
     oof_trees: int = OOF_TREES,
     real_positives: str = "peak",
@@ -91,6 +98,14 @@ def train(
             keep = np.sort(rng.choice(keep, per_series, replace=False))
         fx.append(ff.X[keep])
         fz.append(ff.z[keep])
+    # Gapped copies draw from their own generator, so the rest of training is unchanged.
+    gap_rng = np.random.default_rng([seed, GAP_STREAM])
+    gapped = [nightly_gap(s, gap_rng) if gapped_copies else None for s in series]
+    jobs = zip(gapped, gap_rng.spawn(len(series)), strict=True)
+    for g, x, z in parallel_map(lambda j: _gapped_rows(j[0], j[1], per_series), jobs):
+        if g is not None:
+            fx.append(x)
+            fz.append(z)
     X, z = np.vstack(fx), np.concatenate(fz)
     progress(f"forecaster: {len(z)} rows from {len(series)} series ({backend})")
     forecaster = QuantileForecaster(backend=backend, params=params or ForecastParams()).fit(X, z)
@@ -196,6 +211,88 @@ def _out_of_fold(
         for i in np.flatnonzero(fold_of == f):
             probs[i] = clf.predict_proba(cached[i].feats)
     return probs, fold_of.tolist()
+
+
+GAP_HOURS = (3.0, 8.0)
+"""Length of the daily gap of :func:`nightly_gap`, drawn uniformly in hours."""
+
+
+def nightly_gap(s: LabelledSeries, rng: np.random.Generator) -> LabelledSeries | None:
+    """``s`` without the same few hours of every day, or None for a series without a daily
+    cycle or shorter than four days.
+
+    A model nobody calls at night has no buckets there, and the store returns only buckets
+    with data. The first point of each morning then follows the last of the night before: a
+    forecaster that never saw such a series does not trust yesterday's morning to predict
+    today's, and the classifier takes the jump for an anomaly. The forecaster trains on these
+    copies too (see :data:`GAPPED_COPIES` for what they changed).
+    """
+    period = infer_period(s.timestamps)
+    if not period or len(s.values) < 4 * period:
+        return None
+    hours = float(rng.uniform(*GAP_HOURS))
+    start = float(rng.uniform(0.0, 24.0))
+    clock = ((s.timestamps % DAY_S) / 3600.0 - start) % 24.0
+    keep = clock >= hours
+    return LabelledSeries(f"{s.name}#gapped", s.timestamps[keep], s.values[keep], s.windows)
+
+
+GAPPED_SHARE = 0.5
+"""Random rows of each gapped copy, as a share of an original series' forecaster rows.
+
+Measured on anomaly-free simulated 5-minute series with no calls from 01:00 to 06:00 (20
+series x 21 days, a model trained on the 24-model fleet): with the step's 288 points a day
+the detector alerted 115 times, all at 06:00; counting the 228 points a day really holds
+(``features.infer_period``) 38 times; with these copies in the forecaster's rows, 0 (share
+0.125: 3). The morning's irregularity fell from a median of 1.69 band-widths to 0.07.
+
+The same cross-validation as every other change (nine split x seed lines on the training
+files; before: NAB 0.659 0.659 0.644 / 0.659 0.659 0.651 / 0.659 0.659 0.659, mean 0.656;
+fleet 0.901 0.889 0.914 / 0.901 0.886 0.930 / 0.912 0.914 0.914, mean 0.907):
+- share 0.5 (adopted): NAB 0.659 0.659 0.651 / 0.659 0.659 0.659 / 0.659 0.659 0.659
+  (0.658, two lines up, none down); fleet 0.914 0.889 0.886 / 0.899 0.901 0.928 / 0.914
+  0.877 0.873 (0.898, three up, five down by one to three events). The fleet has no gaps:
+  that is the price of the robustness, within what a seed moves a line.
+- share 0 (only the points just after a gap): NAB 0.636 (one line 0.459), fleet 0.892;
+  share 0.125: fleet 0.893.
+- The classifier's last injected copy made of the gapped copy as well, with every morning
+  as a negative: NAB 0.659 0.659 0.651 / 0.659 0.659 0.659 / 0.659 0.659 0.523 (0.643):
+  one fold's tuning then switched the classifier rule on and it added 22 false events.
+"""
+GAP_STREAM = 0x6A9
+"""Second word of the seed of the gapped copies' generator."""
+
+
+def _gapped_rows(
+    g: LabelledSeries | None, rng: np.random.Generator, rows: int
+) -> tuple[LabelledSeries | None, np.ndarray, np.ndarray]:
+    """Forecaster rows of a gapped copy: ``rows * GAPPED_SHARE`` random points and every
+    point just after a gap (the rare points the copy exists for)."""
+    if g is None:
+        return None, np.zeros((0, 0)), np.zeros(0)
+    ff = build_features(g.timestamps, g.values)
+    ok = ff.valid & ~g.window_mask()
+    keep = np.flatnonzero(ok)
+    share = int(rows * GAPPED_SHARE)
+    if len(keep) > share:
+        keep = rng.choice(keep, share, replace=False)
+    keep = np.union1d(keep, np.flatnonzero(ok & after_gap(g.timestamps)))
+    return g, ff.X[keep], ff.z[keep]
+
+
+AFTER_GAP = 3
+"""Points after a gap that :func:`after_gap` marks."""
+
+
+def after_gap(timestamps: np.ndarray, points: int = AFTER_GAP) -> np.ndarray:
+    """The first ``points`` points after each step longer than twice the median step."""
+    out = np.zeros(len(timestamps), dtype=bool)
+    if len(timestamps) < 3:
+        return out
+    step = np.diff(timestamps)
+    for i in np.flatnonzero(step > 2 * np.median(step)) + 1:
+        out[i : i + points] = True
+    return out
 
 
 def _sample(rng: np.random.Generator, pos: np.ndarray, neg: np.ndarray, max_neg: int) -> np.ndarray:

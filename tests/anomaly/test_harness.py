@@ -100,3 +100,21 @@ def test_cross_validation_reads_only_training_files(tmp_path: Path):
     assert m, out
     assert int(m.group(2)) + int(m.group(3)) == train_windows  # every training window, no more
     assert "mean F1 over 1 split x seed lines" in out
+
+
+def test_nightly_gaps_take_the_same_hours_out_of_held_out_files_only(tmp_path: Path):
+    labels = _write_dataset(tmp_path)
+    out = run_benchmark(
+        "detection.py", str(tmp_path), "--nightly-gaps", "--only", "static", cwd=tmp_path
+    )
+    assert "each held-out series without the same 3-8 hours of every day" in out
+    points = dict(re.findall(r"^    (grp/\S+)  points=(\d+)", out, re.M))
+    assert set(points) == set(labels)
+    for name, n in points.items():
+        if is_held_out(name):  # 3 to 8 hours of each day's 24 gone
+            assert POINTS * 15 / 24 <= int(n) <= POINTS * 21 / 24 + 12, name
+        else:
+            assert int(n) == POINTS, name
+    assert re.search(r"^static .* (\d+) +(\d+) +(\d+) ", out, re.M)
+    charts = tmp_path / "artifacts" / "benchmarks"
+    assert list(charts.glob("detection_*-nightly-gaps_held-out_quality.png"))

@@ -10,6 +10,11 @@ decomposition of the first cycles) and only the three smoothing weights are opti
 Optimising every seasonal state as well (statsmodels' default, "estimated") searched 290
 parameters per tick: 340 ms per 5-minute series with three days of history against 116 ms,
 and on 120 ticks of 40 simulated fleet series the two agreed on 119 verdicts at k = 4.
+
+A season counts the points it really holds (``modelhealth.cycles.points_per_cycle``): for a
+model nobody calls from 01:00 to 06:00 that is 228 five-minute buckets a day, not 288, and
+counting 288 compared each hour with the wrong one of the day before (on six anomaly-free
+such series, 19 alerts in 456 verdicts against 3 in 576 without the gap; 4 in 456 now).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from modelhealth.cycles import points_per_cycle
 from modelhealth.rules.detectors._common import (
     check_direction,
     integer,
@@ -56,7 +62,8 @@ class HoltWinters:
 
     def evaluate(self, current: Series, baseline: Series | None = None) -> DetectorResult:
         value, before = newest(current, "holt_winters")
-        period = max(round(self.season.total_seconds() / step_seconds(current)), 1)
+        season_s = self.season.total_seconds()
+        period = points_per_cycle(current.timestamps, season_s, step_seconds(current))
         if before.size < 2 * period or period < 2:
             return DetectorResult(
                 anomalous=False,
