@@ -1,11 +1,12 @@
 """Training of the learned detector (the ``anomaly train`` command is in ``anomaly.cli``).
 
 Three steps, all on the training files only: (1) the quantile forecaster on points
-outside labelled windows, (2) the classifier on copies of those series with injected
-anomalies plus the peak points of their real labelled windows, (3) the post-processing
-(alert threshold, minimum magnitude, Holt-Winters rule and its burstiness scaling), picked
-by ``tuning.tune_postprocess`` on out-of-fold classifier probabilities (falling back to
-injected copies when the files carry no labels).
+outside labelled windows (of the series and, with ``gapped_copies``, of copies of them that
+miss the same hours every day, :func:`nightly_gap`), (2) the classifier on copies of those
+series with injected anomalies plus the peak points of their real labelled windows, (3) the
+post-processing (alert threshold, minimum magnitude, Holt-Winters rule and its burstiness
+scaling), picked by ``tuning.tune_postprocess`` on out-of-fold classifier probabilities
+(falling back to injected copies when the files carry no labels).
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def train(
     *out-of-fold* probabilities: a classifier that saw a file's labels would look far better
     on that file than on a new one, and a threshold tuned on it would fire far too often.
     Training time grows with rows, not files: ``max_forecast_rows`` and
-    ``max_classifier_rows`` cap the pooled rows, so a big fleet gets fewer rows per series.
+    ``max_classifier_rows`` cap the pooled rows, so a big fleet gets fewer rows per series
+    (``gapped_copies`` add up to :data:`GAPPED_SHARE` as many forecaster rows again, plus
+    the points just after their gaps).
 
     >>> model = train(generate_fleet(models=2, points=600))  # doctest: +SKIP
     """
@@ -225,7 +228,7 @@ def nightly_gap(s: LabelledSeries, rng: np.random.Generator) -> LabelledSeries |
     with data. The first point of each morning then follows the last of the night before: a
     forecaster that never saw such a series does not trust yesterday's morning to predict
     today's, and the classifier takes the jump for an anomaly. The forecaster trains on these
-    copies too (see :data:`GAPPED_COPIES` for what they changed).
+    copies too (see :data:`GAPPED_SHARE` for what they changed).
     """
     period = infer_period(s.timestamps)
     if not period or len(s.values) < 4 * period:
