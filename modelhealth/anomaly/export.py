@@ -29,6 +29,7 @@ from modelhealth.rules.metrics import (
     known_metrics,
     metric_frame,
 )
+from modelhealth.rules.silence import zero_filled_history
 from modelhealth.store.backend import QueryBackend
 
 EXPORTABLE_KINDS = ("latency", "score", "summary", "hist")
@@ -92,6 +93,7 @@ def export_series(
         for metric in metrics:
             key = FrameKey(frame_kind(metric), start_ms, end_ms, step_ms, by_version=True)
             values = metric_frame(metric, source.get(key, model), step_ms)
+            values = zero_filled_history(metric, values, key)
             for labels, series in instance_series(values):
                 if len(series) < min_points:
                     continue

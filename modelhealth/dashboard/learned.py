@@ -19,6 +19,7 @@ from modelhealth.rules.config import RuleSpec
 from modelhealth.rules.detectors import lookback_of
 from modelhealth.rules.frames import FrameKey, FrameSource
 from modelhealth.rules.metrics import frame_kind, metric_frame, select_features
+from modelhealth.rules.silence import zero_filled_history
 from modelhealth.store.backend import QueryBackend
 
 BAND_COLUMNS = ["instance", "ts", "value", "expected", "lower", "upper", "alert", "why"]
@@ -50,6 +51,7 @@ def band_frame(rule: RuleSpec, store: QueryBackend, start_ms: int, end_ms: int) 
         version=rule.version,
     )
     values = metric_frame(rule.metric, FrameSource(store).get(key, rule.model), step)
+    values = zero_filled_history(rule.metric, values, key)
     values = select_features(values, rule.features)
     parts = []
     for labels, series in instance_series(values):

@@ -25,8 +25,8 @@ MODEL_METRICS: dict[str, str] = {
     "latency.p75": "75th percentile latency (ms)",
     "latency.p90": "90th percentile latency (ms)",
     "latency.p99": "99th percentile latency (ms)",
-    "qps": "requests per second over the window",
-    "count": "requests in the window",
+    "qps": "requests per second over the window (0 when the model got none)",
+    "count": "requests in the window (0 when the model got none)",
     "error_rate": "share of requests flagged is_error",
     "score.mean": "mean model score",
     "score.std": "standard deviation of the model score",
@@ -156,7 +156,8 @@ def metric_frame(metric: str, frame: pd.DataFrame, span_ms: int) -> pd.DataFrame
     """``[ts] [version] [feature] value`` for every instance of a non-drift metric.
 
     ``span_ms`` is the length each row covers (the window, or the bucket for history), for
-    rates such as QPS. Rows without data are dropped rather than reported as 0."""
+    rates such as QPS. Rows without data are dropped rather than reported as 0 (the rules
+    engine adds the zeros of ``count`` and ``qps`` itself, see :mod:`modelhealth.rules.silence`)."""
     kind = frame_kind(metric)
     keys = instance_keys(frame)
     if frame.empty:

@@ -43,6 +43,7 @@ from modelhealth.rules.metrics import (
     is_drift_metric,
     metric_frame,
 )
+from modelhealth.rules.silence import ZERO_WHEN_EMPTY, with_zeros
 from modelhealth.types import Series
 
 
@@ -163,7 +164,8 @@ def instances(
     source: FrameSource,
     reference: ModelReference | None,
 ) -> list[Instance]:
-    """Every instance of the rule with a value in the current window, with its series.
+    """Every instance of the rule with a value in the current window, with its series
+    (for ``count`` and ``qps`` a silent window's value is 0, see :mod:`.silence`).
 
     Computed once per tick for ALL features of the model and shared by every rule with the
     same metric, frames and baseline: a model's 50 per-feature rules cost one vectorised
@@ -200,13 +202,14 @@ def _all_instances(
         return contract_instances(rule, plan.current, plan.companion, source)
     w = plan.current.end_ms - plan.current.start_ms
     cur = _values(rule, plan.current, plan.baseline, source, reference, w)
-    if cur.empty:
-        return []
     hist = None
-    if plan.history is not None:
+    if plan.history is not None and (len(cur) or rule.metric in ZERO_WHEN_EMPTY):
         hist = _values(
             rule, plan.history, plan.baseline_history or plan.baseline, source, reference, w
         )
+    cur, hist = with_zeros(rule.metric, cur, hist, plan.history)
+    if cur.empty:
+        return []
     base_vals = None
     if plan.baseline is not None and not is_drift_metric(rule.metric):
         frame = source.get(plan.baseline, rule.model)

@@ -104,3 +104,16 @@ def test_cli_names_a_missing_database_and_itself(tmp_path: Path) -> None:
     argv = ["export", "--db", str(tmp_path / "none.duckdb"), "--metric", "latency.p99"]
     with pytest.raises(SystemExit, match="anomaly export: no DuckDB database at"):
         anomaly_main([*argv, "--out", str(tmp_path / "out")])
+
+
+def test_exported_counts_read_silent_buckets_as_zero(seeded_store, tmp_path: Path):
+    """The seeded traffic ends at T0; an export running an hour past it has the scheduler's
+    view of a ``count`` series: 12 buckets of 0 at the end, not a series that just stops."""
+    end, start = to_epoch_ms(T0 + timedelta(hours=1)), to_epoch_ms(T0 - timedelta(hours=3))
+    export_series(
+        seeded_store, ["count", "latency.p99"], start, end, STEP_MS, tmp_path, ["fraud"], 12
+    )
+    data = {s.name: s for s in load_dataset(tmp_path)}
+    count, p99 = data["fraud/count__v3.csv"], data["fraud/latency.p99__v3.csv"]
+    assert len(count.values) == 48 and len(p99.values) == 36
+    assert (count.values[-12:] == 0).all() and (count.values[:36] > 0).all()

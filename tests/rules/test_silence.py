@@ -1,0 +1,99 @@
+"""A model that stops serving: ``count`` and ``qps`` read its silent windows as 0."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelhealth.rules.config import load_rules_text
+from modelhealth.rules.evaluator import Evaluator
+from modelhealth.rules.frames import FrameKey
+from modelhealth.rules.silence import with_zeros
+from modelhealth.store.duckdb import DuckDBStore
+from modelhealth.types import AlertState
+from tests.conftest import T0
+
+RULES = """
+model: fraud
+rules:
+  - name: traffic-stopped
+    metric: count
+    window: 5m
+    detector: {type: threshold, below: 1}
+  - name: version-stopped
+    metric: qps
+    window: 5m
+    group_by: [version]
+    detector: {type: zscore, z: 3, lookback: 4h}
+  - name: latency
+    metric: latency.p99
+    window: 5m
+    detector: {type: threshold, above: 1000000}
+"""
+
+
+def _firing(ev: Evaluator) -> dict[str, list[dict[str, str]]]:
+    out: dict[str, list[dict[str, str]]] = {}
+    for a in ev.state.alerts.values():
+        if a.state is AlertState.FIRING:
+            out.setdefault(a.labels["alertname"], []).append(dict(a.labels))
+    return out
+
+
+def test_a_model_that_stops_serving_fires_its_traffic_rules(seeded_store: DuckDBStore, fleet_refs):
+    """The seeded store's traffic ends at T0. Before round 15 every instance of these rules
+    vanished with the traffic: nothing fired."""
+    rules = load_rules_text(RULES, "silence.yaml").rules
+    ev = Evaluator(rules, seeded_store, references=fleet_refs, notify=lambda a, now: None)
+    serving = ev.tick(T0)
+    assert serving.instances >= 3 and _firing(ev) == {}
+    silent = ev.tick(T0 + timedelta(minutes=10))
+    firing = _firing(ev)
+    assert [a["model"] for a in firing["traffic-stopped"]] == ["fraud"]
+    versions = set(seeded_store.versions("fraud"))
+    assert {a["version"] for a in firing["version-stopped"]} == versions
+    assert "latency" not in firing  # no requests, no p99: that instance is not judged
+    assert silent.instances == 1 + len(versions)
+    assert ev.state.alerts and all(
+        a.value == 0.0 for a in ev.state.alerts.values() if a.labels["alertname"] != "latency"
+    )
+
+
+def _key(start_ms: int, end_ms: int, step_ms: int | None = None) -> FrameKey:
+    return FrameKey("latency", start_ms, end_ms, step_ms, by_version=True)
+
+
+def test_silent_buckets_after_an_instance_first_appears_are_zero():
+    hist = pd.DataFrame(
+        {"ts": [200, 400, 300, 500], "version": ["a", "a", "b", "b"], "value": [5.0, 7.0, 3, 4]}
+    )
+    cur = pd.DataFrame({"version": ["a"], "value": [6.0]})
+    cur2, hist2 = with_zeros("qps", cur, hist, _key(0, 600, 100))
+    assert cur2.sort_values("version").to_dict("list") == {"version": ["a", "b"], "value": [6, 0]}
+    a = hist2[hist2["version"] == "a"]
+    b = hist2[hist2["version"] == "b"]
+    assert a["ts"].tolist() == [200, 300, 400, 500] and a["value"].tolist() == [5, 0, 7, 0]
+    assert b["ts"].tolist() == [300, 400, 500] and b["value"].tolist() == [3, 0, 4]
+
+
+def test_a_version_not_in_the_fetched_history_is_forgotten():
+    cur = pd.DataFrame(columns=["version", "value"])
+    cur2, hist2 = with_zeros("count", cur, None, None)
+    assert cur2.empty and hist2 is None
+
+
+def test_a_model_level_rule_always_has_its_one_instance():
+    cur2, _ = with_zeros("count", pd.DataFrame(columns=["value"]), None, None)
+    assert cur2["value"].tolist() == [0.0]
+
+
+@pytest.mark.parametrize("metric", ["latency.p99", "error_rate", "feature.null_rate"])
+def test_other_metrics_keep_silent_windows_missing(metric):
+    cur = pd.DataFrame(columns=["value"])
+    hist = pd.DataFrame({"ts": [0, 200], "value": [1.0, 2.0]})
+    cur2, hist2 = with_zeros(metric, cur, hist, _key(0, 300, 100))
+    assert cur2.empty and hist2 is hist
+    assert np.array_equal(hist2["ts"], [0, 200])
