@@ -24,9 +24,10 @@ SETTLED = 0.95
 def points_per_cycle(timestamps: np.ndarray, cycle_s: float, step_s: float) -> int:
     """Points one ``cycle_s`` cycle holds in a series of ``step_s`` buckets.
 
-    ``round(cycle_s / step_s)``, unless at least two whole cycles are seen and the same
-    clock slots (at least one in 48, half an hour of a day) are empty in every one of them
-    while the others are filled: then the number of filled slots.
+    ``round(cycle_s / step_s)``, unless at least two whole cycles with data are seen and the
+    same clock slots (at least one in 48, half an hour of a day) are empty in every one of
+    them while the others are filled: then the number of filled slots. Cycles without any
+    point (a weekend of a business-hours model, an outage) are left out of that test.
 
     >>> day = np.arange(3 * 288) * 300
     >>> points_per_cycle(day, 86_400, 300)
@@ -48,7 +49,10 @@ def points_per_cycle(timestamps: np.ndarray, cycle_s: float, step_s: float) -> i
     slot = np.minimum(((inside - first) % cycle_s // step_s).astype(np.int64), full - 1)
     seen = np.zeros((whole, full), dtype=bool)
     seen[cycle, slot] = True
-    share = seen.mean(axis=0)
+    active = seen.any(axis=1)  # a cycle without any point (a weekend, an outage) says nothing
+    if active.sum() < 2:
+        return full
+    share = seen[active].mean(axis=0)
     absent, present = share <= ABSENT, share >= PRESENT
     if absent.sum() < max(full // 48, 1) or (absent | present).mean() < SETTLED:
         return full

@@ -66,3 +66,10 @@ def test_weekends_missing_from_a_weekly_cycle_of_hours():
     ts = EPOCH + 3600 * np.arange(24 * 7 * 3)
     weekday = ((ts - EPOCH) // DAY) % 7
     assert points_per_cycle(ts[weekday < 5], 7 * DAY, 3600) == 120
+
+
+def test_business_hours_on_weekdays_count_the_open_hours():
+    ts = _grid(14)
+    h = _clock_h(ts)
+    weekday = ((ts - EPOCH) // DAY) % 7
+    assert points_per_cycle(ts[(h >= 8) & (h < 18) & (weekday < 5)], DAY, STEP) == 120
