@@ -19,6 +19,12 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--labels", help="labels JSON (default: DATASET/labels/*.json)")
     tr.add_argument("--all-files", action="store_true", help="train on every file, no hold-out")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument(
+        "--no-gapped-copies",
+        action="store_true",
+        help="do not also train the forecaster on copies of each series that miss the same"
+        " hours every day (for fleets where every model is called around the clock)",
+    )
     ex = sub.add_parser("export", help="write the store's metric series as a NAB-layout folder")
     ex.add_argument("--metric", action="append", required=True, help="e.g. latency.p99 (repeat)")
     ex.add_argument("--model", action="append", help="only these models (repeat; default all)")
@@ -46,7 +52,12 @@ def anomaly_main(argv: list[str] | None = None) -> int:
         data = load_dataset(args.dataset, args.labels)
     train_set, held = (data, []) if args.all_files else split(data)
     print(f"training on {len(train_set)} files, holding out {len(held)}", file=sys.stderr)
-    model = train(train_set, seed=args.seed, progress=lambda m: print(m, file=sys.stderr))
+    model = train(
+        train_set,
+        seed=args.seed,
+        gapped_copies=not args.no_gapped_copies,
+        progress=lambda m: print(m, file=sys.stderr),
+    )
     model.info["held_out_files"] = [s.name for s in held]
     path = model.save(Path(args.out))
     print(f"saved {path}")

@@ -105,12 +105,16 @@ def train(
     gap_rng = np.random.default_rng([seed, GAP_STREAM])
     gapped = [nightly_gap(s, gap_rng) if gapped_copies else None for s in series]
     jobs = zip(gapped, gap_rng.spawn(len(series)), strict=True)
-    for g, x, z in parallel_map(lambda j: _gapped_rows(j[0], j[1], per_series), jobs):
+    for g, gx, gz in parallel_map(lambda j: _gapped_rows(j[0], j[1], per_series), jobs):
         if g is not None:
-            fx.append(x)
-            fz.append(z)
+            fx.append(gx)
+            fz.append(gz)
+    n_gapped = sum(g is not None for g in gapped)
     X, z = np.vstack(fx), np.concatenate(fz)
-    progress(f"forecaster: {len(z)} rows from {len(series)} series ({backend})")
+    progress(
+        f"forecaster: {len(z)} rows from {len(series)} series and {n_gapped} gapped copies"
+        f" ({backend})"
+    )
     forecaster = QuantileForecaster(backend=backend, params=params or ForecastParams()).fit(X, z)
 
     neg = max(200, min(negatives_per_copy, max_classifier_rows // (len(series) * (copies + 1))))
@@ -143,6 +147,7 @@ def train(
         "classifier_rows": len(yc),
         "train_event_f1_out_of_fold": round(f1, 4),
         "real_positives": real_positives,
+        "gapped_copies": n_gapped,
         "seed": seed,
     }
     return model

@@ -4,8 +4,10 @@ misses the same hours and the first morning point follows last night's."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from modelhealth.anomaly.cli import anomaly_main
 from modelhealth.anomaly.dataset import LabelledSeries
 from modelhealth.anomaly.features import infer_period
 from modelhealth.anomaly.fleet import generate_fleet
@@ -102,3 +104,33 @@ def test_a_business_hours_model_counts_its_open_hours(gap_trained: LearnedModel)
         v = v + rng.normal(0, 0.03 * level, len(t))
         scan = gap_trained.scan(ts[open_hours], v[open_hours])
         assert not scan.alerts[open_hours.sum() // 5 :].any()
+
+
+def test_the_model_records_its_gapped_copies(tmp_path):
+    fleet = generate_fleet(models=1, points=1300, seed=2)
+    with_copies = train(fleet, seed=0, rows_per_series=300)
+    without = train(fleet, seed=0, rows_per_series=300, gapped_copies=False)
+    assert with_copies.info["gapped_copies"] == len(fleet)
+    assert without.info["gapped_copies"] == 0
+    assert with_copies.info["forecast_rows"] > without.info["forecast_rows"]
+    saved = LearnedModel.load(with_copies.save(tmp_path / "m"))
+    assert saved.info["gapped_copies"] == len(fleet)
+
+
+def test_the_cli_can_leave_the_gapped_copies_out(tmp_path):
+    root = tmp_path / "ds"
+    (root / "data" / "grp").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "labels" / "windows.json").write_text("{}")
+    stamps = pd.date_range("2024-01-01", periods=1300, freq="5min").strftime("%Y-%m-%d %H:%M:%S")
+    rng = np.random.default_rng(1)
+    for name in ("a", "b"):
+        values = 50 + 10 * np.sin(np.arange(1300) / 288 * 2 * np.pi) + rng.normal(size=1300)
+        lines = ["timestamp,value"] + [f"{t},{v}" for t, v in zip(stamps, values, strict=True)]
+        (root / "data" / "grp" / f"{name}.csv").write_text("\n".join(lines) + "\n")
+    counts = {}
+    for flag in ([], ["--no-gapped-copies"]):
+        out = tmp_path / ("m" + "".join(flag))
+        assert anomaly_main(["train", str(root), "--out", str(out), "--all-files", *flag]) == 0
+        counts[bool(flag)] = LearnedModel.load(out).info["gapped_copies"]
+    assert counts == {False: 2, True: 0}
