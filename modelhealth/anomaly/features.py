@@ -74,10 +74,9 @@ def infer_period(timestamps: np.ndarray) -> int:
     if len(timestamps) < 2:
         return 0
     step = float(np.median(np.diff(timestamps)))
-    period = period_of_step(step)
-    if not period:
+    if not period_of_step(step):
         return 0
-    return min(period, points_per_cycle(timestamps, DAY_S, step))
+    return points_per_cycle(timestamps, DAY_S, step)
 
 
 def period_of_step(step_s: float) -> int:

@@ -207,7 +207,7 @@ def _all_instances(
         hist = _values(
             rule, plan.history, plan.baseline_history or plan.baseline, source, reference, w
         )
-    cur, hist = with_zeros(rule.metric, cur, hist, plan.history)
+    cur, hist = with_zeros(rule.metric, cur, hist, plan.current, plan.history)
     if cur.empty:
         return []
     base_vals = None

@@ -26,15 +26,22 @@ ZERO_WHEN_EMPTY: tuple[str, ...] = ("count", "qps")
 
 
 def with_zeros(
-    metric: str, cur: pd.DataFrame, hist: pd.DataFrame | None, history: FrameKey | None
+    metric: str,
+    cur: pd.DataFrame,
+    hist: pd.DataFrame | None,
+    current: FrameKey,
+    history: FrameKey | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """``(cur, hist)`` metric frames with the zeros ``metric`` implies (unchanged for other
-    metrics): a 0 row for every silent instance in ``cur``, and a 0 for each bucket of
-    ``hist`` (``history``'s grid) that an instance skipped after its first."""
+    metrics): a 0 row for every silent instance in ``cur`` (the ``current`` frame's), and a 0
+    for each bucket of ``hist`` (``history``'s grid) that an instance skipped after its first.
+    Instances are versions when ``current`` is split by version, else the model."""
     if metric not in ZERO_WHEN_EMPTY:
         return cur, hist
-    keys = [k for k in ("version",) if k in cur.columns]
-    seen = hist is not None and len(hist) > 0
+    keys = ["version"] if current.by_version else []
+    if cur.empty:  # an empty answer need not carry the key columns
+        cur = pd.DataFrame(columns=[*keys, "value"])
+    seen = hist is not None and len(hist) > 0 and all(k in hist.columns for k in keys)
     if keys:
         known = [cur[keys], hist[keys]] if seen else [cur[keys]]
         every = pd.concat(known, ignore_index=True).drop_duplicates()

@@ -71,7 +71,7 @@ def test_silent_buckets_after_an_instance_first_appears_are_zero():
         {"ts": [200, 400, 300, 500], "version": ["a", "a", "b", "b"], "value": [5.0, 7.0, 3, 4]}
     )
     cur = pd.DataFrame({"version": ["a"], "value": [6.0]})
-    cur2, hist2 = with_zeros("qps", cur, hist, _key(0, 600, 100))
+    cur2, hist2 = with_zeros("qps", cur, hist, _key(600, 700), _key(0, 600, 100))
     assert cur2.sort_values("version").to_dict("list") == {"version": ["a", "b"], "value": [6, 0]}
     a = hist2[hist2["version"] == "a"]
     b = hist2[hist2["version"] == "b"]
@@ -81,12 +81,13 @@ def test_silent_buckets_after_an_instance_first_appears_are_zero():
 
 def test_a_version_not_in_the_fetched_history_is_forgotten():
     cur = pd.DataFrame(columns=["version", "value"])
-    cur2, hist2 = with_zeros("count", cur, None, None)
+    cur2, hist2 = with_zeros("count", cur, None, _key(500, 600), None)
     assert cur2.empty and hist2 is None
 
 
 def test_a_model_level_rule_always_has_its_one_instance():
-    cur2, _ = with_zeros("count", pd.DataFrame(columns=["value"]), None, None)
+    model_level = FrameKey("latency", 500, 600)
+    cur2, _ = with_zeros("count", pd.DataFrame(columns=["value"]), None, model_level, None)
     assert cur2["value"].tolist() == [0.0]
 
 
@@ -94,6 +95,12 @@ def test_a_model_level_rule_always_has_its_one_instance():
 def test_other_metrics_keep_silent_windows_missing(metric):
     cur = pd.DataFrame(columns=["value"])
     hist = pd.DataFrame({"ts": [0, 200], "value": [1.0, 2.0]})
-    cur2, hist2 = with_zeros(metric, cur, hist, _key(0, 300, 100))
+    cur2, hist2 = with_zeros(metric, cur, hist, _key(300, 400), _key(0, 300, 100))
     assert cur2.empty and hist2 is hist
     assert np.array_equal(hist2["ts"], [0, 200])
+
+
+def test_an_empty_answer_without_key_columns_still_zeroes_each_version():
+    hist = pd.DataFrame({"ts": [0, 100], "version": ["a", "b"], "value": [5.0, 3.0]})
+    cur2, _ = with_zeros("count", pd.DataFrame(), hist, _key(200, 300), _key(0, 200, 100))
+    assert cur2.sort_values("version").to_dict("list") == {"version": ["a", "b"], "value": [0, 0]}
