@@ -44,7 +44,15 @@ def zscore(values: np.ndarray, warm: int, period: int) -> np.ndarray:
 
 
 def holt_winters(values: np.ndarray, warm: int, period: int) -> np.ndarray:
-    """Additive Holt-Winters fitted on the prefix, then filtered with fixed parameters."""
+    """Additive Holt-Winters fitted on the prefix, then filtered with fixed parameters.
+
+    Seasonal only when the prefix holds two whole cycles: never on the simulated fleet,
+    whose 3,000-point series have a 450-point prefix against a 288-point day. Fitting a
+    seasonal model there on the first two days instead (576 points, still before any
+    incident, which start at 20% of a series) was measured and is the weaker baseline:
+    fleet held-out F1 0.817 (k=10, 5 false events) against 0.866 (k=6, 1 false event), at
+    ten times the time; on NAB both give 0.444. So the non-seasonal fit stays: each
+    baseline is run at its best."""
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
     x = _filled(values)
