@@ -15,7 +15,8 @@ flush (outbox rows, notification log, group state) at once.
 
 The notification log (Alertmanager's nflog) records what each receiver was last told per
 group, in the same transaction as the outbox row, so a restarted dispatcher does not re-send
-an incident the receiver already has.
+an incident the receiver already has. A row that fails for good or expires takes its log
+entry back with it, so the group's next flush tells the receiver again.
 """
 
 from __future__ import annotations
@@ -90,6 +91,26 @@ class DeliveryReport:
 
 # (status, last_error, sent_at, id): one row's outcome, waiting for its chunk to commit
 _Update = tuple[str, str, int | None, int]
+_GAVE_UP = ("failed", "expired")
+
+
+def _forget_undelivered(con: sqlite3.Connection, row_ids: list[int]) -> None:
+    """Drop the notification-log entries that rows given up on (``failed``/``expired``) wrote.
+
+    The log is written when a notification is queued, so that a queued one is not queued
+    again. If it then never arrives, the log would claim the receiver knows: the group's next
+    flush would see nothing new, the page would be lost until ``repeat_interval``, and the
+    resolve would close an incident the receiver never opened. Without the entry the next
+    flush tells the receiver again (Alertmanager, likewise, logs only successful sends). An
+    entry written by a later notification of the same group stays: that one is on its way.
+    """
+    if row_ids:
+        con.executemany(
+            "DELETE FROM nflog WHERE EXISTS (SELECT 1 FROM outbox o WHERE o.id = ?"
+            " AND o.group_key = nflog.group_key AND o.receiver = nflog.receiver"
+            " AND nflog.notified_at <= o.created_at)",
+            [(i,) for i in row_ids],
+        )
 
 
 class Outbox:
@@ -267,6 +288,7 @@ class Outbox:
                     "UPDATE outbox SET status = ?, last_error = ?, sent_at = ? WHERE id = ?",
                     updates,
                 )
+                _forget_undelivered(con, [u[3] for u in updates if u[0] in _GAVE_UP])
 
     def _record(
         self,
@@ -301,12 +323,19 @@ class Outbox:
 
     def expire(self, now: datetime) -> int:
         """Give up on pending rows past their expiry (they would otherwise wait for a claim)."""
-        with self._lock:
-            cur = self._con.execute(
-                "UPDATE outbox SET status = 'expired' WHERE status = 'pending' AND expires_at <= ?",
-                (to_ms(now),),
+        with self.transaction() as con:
+            ids = [
+                r[0]
+                for r in con.execute(
+                    "SELECT id FROM outbox WHERE status = 'pending' AND expires_at <= ?",
+                    (to_ms(now),),
+                ).fetchall()
+            ]
+            con.executemany(
+                "UPDATE outbox SET status = 'expired' WHERE id = ?", [(i,) for i in ids]
             )
-        return cur.rowcount
+            _forget_undelivered(con, ids)
+        return len(ids)
 
     # -- inspection -----------------------------------------------------------------------
     def counts(self) -> dict[str, int]:

@@ -24,7 +24,16 @@ from modelhealth.alerting.matchers import Matcher, MatcherError, matches_all, pa
 from modelhealth.alerting.sqlite import connect, from_ms, to_ms
 from modelhealth.clock import Clock, SystemClock
 
-DEFAULT_DB = "modelhealth-alerts.db"
+DEFAULT_DB = "state/alerts.db"
+"""Where ``silence`` and ``rules run``/``eval`` keep silences and the outbox by default: the
+file ``rules run`` puts beside its default ``--state state/alerts.json``, so a silence added
+without options mutes what a scheduler started without options sends."""
+
+
+def default_alert_db() -> str:
+    """``$MODELHEALTH_ALERT_DB``, else :data:`DEFAULT_DB`."""
+    return os.environ.get("MODELHEALTH_ALERT_DB") or DEFAULT_DB
+
 
 _DDL = """CREATE TABLE IF NOT EXISTS silences (
     id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_at INTEGER NOT NULL,
@@ -140,8 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modelhealth silence", description="Manage alert silences.")
     p.add_argument(
         "--db",
-        default=os.environ.get("MODELHEALTH_ALERT_DB", DEFAULT_DB),
-        help="alerting SQLite database (default $MODELHEALTH_ALERT_DB or %(default)s)",
+        default=default_alert_db(),
+        help="alerting SQLite database: the --alerts-db of `rules run` (default"
+        f" $MODELHEALTH_ALERT_DB or {DEFAULT_DB}, beside `rules run`'s default --state)",
     )
     sub = p.add_subparsers(dest="cmd", required=True)
     add = sub.add_parser("add", help="silence alerts matching LABEL=VALUE ...")
@@ -161,6 +171,11 @@ def silence_main(argv: list[str], *, clock: Clock | None = None, out: TextIO | N
     out = out or sys.stdout
     clock = clock or SystemClock()
     args = _parser().parse_args(argv)
+    if args.db != ":memory:":
+        if args.cmd != "add" and not Path(args.db).exists():
+            print(f"error: no alerting database at {args.db} (see --db)", file=sys.stderr)
+            return 1
+        Path(args.db).parent.mkdir(parents=True, exist_ok=True)
     store = SilenceStore(args.db, clock)
     try:
         now = clock.now()
@@ -172,7 +187,7 @@ def silence_main(argv: list[str], *, clock: Clock | None = None, out: TextIO | N
             except (ValueError, MatcherError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
-            print(f"{sid}  until {(now + hold).isoformat()}", file=out)
+            print(f"{sid}  until {(now + hold).isoformat()}  (in {args.db})", file=out)
         elif args.cmd == "list":
             for s in store.list(now, include_expired=args.all):
                 state = (

@@ -1,6 +1,6 @@
 """One SQLite connection helper for the outbox, notification log and silences.
 
-They may share one file (the default ``modelhealth-alerts.db``); WAL lets the CLI add a
+They may share one file (the default ``state/alerts.db``); WAL lets the CLI add a
 silence while the dispatcher process holds the database open.
 """
 

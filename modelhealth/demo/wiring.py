@@ -106,7 +106,7 @@ def start_alerting(
     dispatcher = Dispatcher(
         routing,
         build_notifiers(routing, env),
-        out / "state" / "outbox.db",
+        out / "state" / "alerts.db",  # where the dashboard reads notifications and adds silences
         store=store,
         references=refs,
     )

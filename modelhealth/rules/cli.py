@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from modelhealth.clock import Clock, SystemClock, from_epoch_ms
+from modelhealth.errors import ConfigError
 from modelhealth.rules.config import LoadResult, load_rules
 from modelhealth.rules.durations import format_duration, parse_duration
 from modelhealth.rules.metrics import catalog
@@ -34,9 +36,13 @@ def open_store(args: argparse.Namespace, read_only: bool = True, prog: str = "ru
 
         if not args.db:
             raise SystemExit(f"{prog}: --db PATH is required for the duckdb backend")
-        if read_only and not Path(args.db).exists():
+        if not Path(args.db).exists():
+            # never create one: a mistyped path would be an empty store that reports all clear
             raise SystemExit(f"{prog}: no DuckDB database at {args.db}")
-        return DuckDBStore(args.db, read_only=read_only)
+        try:
+            return DuckDBStore(args.db, read_only=read_only)
+        except Exception as exc:  # duckdb.IOException: locked by a writer, not a database...
+            raise SystemExit(f"{prog}: cannot open {args.db}: {exc}") from None
     if args.backend == "pinot":
         try:
             from modelhealth.store.pinot import PinotStore  # type: ignore[import-not-found]
@@ -82,7 +88,8 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument(
             "--alerts-db",
             default=None,
-            help="SQLite outbox + silences (default: beside --state, else modelhealth-alerts.db)",
+            help="SQLite outbox + silences, shared with `modelhealth silence --db` (default:"
+            " $MODELHEALTH_ALERT_DB, else alerts.db beside --state, else state/alerts.db)",
         )
     add_store_options(r)
     b = sub.add_parser("backtest", help="replay rules over history, print when they would fire")
@@ -116,18 +123,65 @@ def rules_main(argv: list[str]) -> int:
         n = len(loaded.issues)
         print(f"{len(loaded.rules)} rule(s) in {len(loaded.files)} file(s); {n} error(s)")
         return 1 if n else 0
-    if not loaded.ok:
-        print("rules: fix the errors above first (`modelhealth rules validate`)", file=sys.stderr)
+    if not loaded.rules:
+        print("rules: no rule loaded; fix the errors above (`modelhealth rules validate`)",
+              file=sys.stderr)  # fmt: skip
         return 1
+    if not loaded.ok:
+        # as the README promises: a broken rule or file is skipped, the others still run
+        print(
+            f"rules: {len(loaded.issues)} error(s) above: those rules are skipped, the other"
+            f" {len(loaded.rules)} run; alerts of skipped rules stay as they were",
+            file=sys.stderr,
+        )
+    try:
+        options = _options(args)
+    except ValueError as exc:
+        print(f"rules {args.command}: {exc}", file=sys.stderr)
+        return 2
     if args.command == "backtest":
-        return _backtest(args, loaded)
+        return _backtest(args, loaded, options)
     store = open_store(args, read_only=args.command == "eval" and not args.state)
     try:
         if args.command == "eval":
-            return _eval_once(args, loaded, store)
-        return _run(args, loaded, store, SystemClock())
+            code = _eval_once(args, loaded, store, options)
+        else:
+            code = _run(args, loaded, store, SystemClock(), options)
+    except ConfigError as exc:  # the routing file
+        print(f"rules {args.command}: {exc}", file=sys.stderr)
+        return 1
     finally:
         store.close()
+    return code or (0 if loaded.ok else 1)
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The command's times and durations, parsed before anything starts; ValueError says
+    which option is wrong and what it expects."""
+    out: dict[str, Any] = {}
+    for name in ("interval", "since", "step"):
+        raw = getattr(args, name, None)
+        if raw is None:
+            continue
+        try:
+            value = parse_duration(raw)
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"--{name} {raw!r}: {exc}") from None
+        if value <= timedelta(0):
+            raise ValueError(f"--{name} {raw!r}: must be positive, e.g. 5m")
+        out[name] = value
+    for name in ("at", "until"):
+        raw = getattr(args, name, None)
+        if raw is None:
+            continue
+        try:
+            when = datetime.fromisoformat(raw)
+        except ValueError:
+            raise ValueError(
+                f"--{name} {raw!r}: expected an ISO time, e.g. 2026-11-20T12:00Z"
+            ) from None
+        out[name] = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return out
 
 
 def _evaluator(args: argparse.Namespace, loaded: LoadResult, store: Any, clock: Clock) -> Any:
@@ -135,7 +189,15 @@ def _evaluator(args: argparse.Namespace, loaded: LoadResult, store: Any, clock: 
     from modelhealth.rules.state import AlertStateStore
 
     state = AlertStateStore(args.state) if getattr(args, "state", None) else AlertStateStore()
-    ev = Evaluator(loaded.rules, store, state=state, clock=clock, notify=_print_alerts)
+    ev = Evaluator(
+        loaded.rules,
+        store,
+        state=state,
+        clock=clock,
+        notify=_print_alerts,
+        # with a file skipped, its rules' remembered alerts are not "removed": keep them
+        retire_orphans=loaded.ok,
+    )
     dispatcher = _dispatcher(args, store, ev.references, clock)
     if dispatcher is not None:
 
@@ -157,12 +219,15 @@ def _dispatcher(args: argparse.Namespace, store: Any, references: Any, clock: Cl
     from modelhealth.alerting.notifiers import build_notifiers
     from modelhealth.alerting.pipeline import Dispatcher
     from modelhealth.alerting.routing import RoutingConfig, load_routing
+    from modelhealth.alerting.silences import DEFAULT_DB
 
     routing = load_routing(routing_path) if routing_path else RoutingConfig.default(email_to)
-    db = args.alerts_db
-    if db is None:
-        db = str(Path(args.state).with_name("alerts.db")) if args.state else "modelhealth-alerts.db"
+    db = args.alerts_db or os.environ.get("MODELHEALTH_ALERT_DB")
+    if not db:
+        db = str(Path(args.state).with_name("alerts.db")) if args.state else DEFAULT_DB
     Path(db).parent.mkdir(parents=True, exist_ok=True)
+    log.info("alerting database (outbox, silences): %s; silence with `modelhealth silence --db %s`",
+             db, db)  # fmt: skip
     return Dispatcher(
         routing, build_notifiers(routing), db, clock, store=store, references=references
     )
@@ -175,10 +240,12 @@ def _print_alerts(alerts: Sequence[Alert], now: datetime) -> None:
         print(f"{now.isoformat()} {what:8} {lb}: {a.annotations.get('summary', '')}")
 
 
-def _eval_once(args: argparse.Namespace, loaded: LoadResult, store: Any) -> int:
+def _eval_once(
+    args: argparse.Namespace, loaded: LoadResult, store: Any, options: dict[str, Any]
+) -> int:
     clock = SystemClock()
     ev = _evaluator(args, loaded, store, clock)
-    report = ev.tick(datetime.fromisoformat(args.at) if args.at else clock.now())
+    report = ev.tick(options.get("at") or clock.now())
     if getattr(ev, "dispatcher", None) is not None:
         # a one-shot evaluation does not wait out group_wait: deliver what it found now
         ev.dispatcher.flush(report.at + ev.dispatcher.routing.route.group_wait)
@@ -191,8 +258,14 @@ def _eval_once(args: argparse.Namespace, loaded: LoadResult, store: Any) -> int:
     return 1 if report.errors else 0
 
 
-def _run(args: argparse.Namespace, loaded: LoadResult, store: Any, clock: Clock) -> int:
-    interval = parse_duration(args.interval).total_seconds()
+def _run(
+    args: argparse.Namespace,
+    loaded: LoadResult,
+    store: Any,
+    clock: Clock,
+    options: dict[str, Any] | None = None,
+) -> int:
+    interval = (options or {}).get("interval", parse_duration(args.interval)).total_seconds()
     ev = _evaluator(args, loaded, store, clock)
     log.info("rules run: %d rule(s), tick every %s", len(loaded.rules), args.interval)
     ticks = 0
@@ -224,24 +297,24 @@ def _run(args: argparse.Namespace, loaded: LoadResult, store: Any, clock: Clock)
         return 0
 
 
-def _backtest(args: argparse.Namespace, loaded: LoadResult) -> int:
+def _backtest(args: argparse.Namespace, loaded: LoadResult, options: dict[str, Any]) -> int:
     from modelhealth.rules.backtest import backtest
 
     store = open_store(args, read_only=True)
     try:
-        if args.until:
-            end = datetime.fromisoformat(args.until)
+        if "until" in options:
+            end = options["until"]
         else:
             span = store.time_range()
             if span is None:
                 print("rules backtest: the store holds no rows", file=sys.stderr)
                 return 1
             end = from_epoch_ms(span[1] + 1)
-        step = parse_duration(args.step)
+        step = options["step"]
         end = datetime.fromtimestamp(
             (end.timestamp() // step.total_seconds()) * step.total_seconds(), end.tzinfo
         )
-        start = end - parse_duration(args.since)
+        start = end - options["since"]
         print(
             f"backtest {len(loaded.rules)} rule(s) from {start.isoformat()} to "
             f"{end.isoformat()} every {format_duration(step)}"

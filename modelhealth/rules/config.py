@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from modelhealth.contracts import DataContract
-from modelhealth.errors import ConfigIssue, SourcePos
+from modelhealth.errors import ConfigIssue, ModelHealthError, SourcePos
 from modelhealth.names import is_valid_name
 from modelhealth.rules.contract import file_contract
 from modelhealth.rules.detectors import DETECTORS, PATH_PARAMS, lookback_of
@@ -320,8 +320,8 @@ class _RuleBuilder:
             return None
         try:
             d = parse_duration(n.value)
-        except ValueError as exc:
-            self.issue(n.pos, key, str(exc))
+        except (ValueError, OverflowError) as exc:
+            self.issue(n.pos, key, str(exc) if isinstance(exc, ValueError) else "too long")
             return None
         if d < timedelta(0) or (required and d == timedelta(0)):
             self.issue(n.pos, key, "must be positive")
@@ -355,6 +355,13 @@ class _RuleBuilder:
             self.issue(n.pos, "detector", "must be a mapping with a 'type'")
             return None, {}
         dtype = n.value["type"].value
+        if not isinstance(dtype, str):
+            self.issue(
+                n.value["type"].pos,
+                "detector.type",
+                f"must be one detector name; known: {', '.join(DETECTORS)}",
+            )
+            return None, {}
         if dtype not in DETECTORS:
             self.issue(
                 n.value["type"].pos,
@@ -373,8 +380,11 @@ class _RuleBuilder:
         except TypeError as exc:
             self.issue(n.pos, "detector", f"bad parameters for {dtype}: {exc}")
             return None, {}
-        except ValueError as exc:
+        except (ValueError, ModelHealthError) as exc:  # e.g. a learned model that won't load
             self.issue(n.pos, "detector", str(exc))
+            return None, {}
+        except Exception as exc:  # a detector's own bug must not stop the other rules
+            self.issue(n.pos, "detector", f"cannot build {dtype}: {type(exc).__name__}: {exc}")
             return None, {}
         return dtype, params
 
@@ -512,14 +522,42 @@ def load_rules_text(text: str, file: str) -> LoadResult:
 def load_rules(paths: Iterable[str | Path]) -> LoadResult:
     """Load every ``*.yaml``/``*.yml`` file under the given files/folders, isolating errors."""
     total = LoadResult()
+    first: dict[tuple[str, str], SourcePos] = {}
     for path in _expand(paths):
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             total.issues.append(ConfigIssue(SourcePos(str(path)), f"cannot read: {exc}"))
             continue
-        one = load_rules_text(text, str(path))
-        total.rules.extend(one.rules)
+        except UnicodeDecodeError as exc:
+            total.issues.append(
+                ConfigIssue(
+                    SourcePos(str(path)), f"not UTF-8 text (byte {exc.start}): {exc.reason}"
+                )
+            )
+            continue
+        try:
+            one = load_rules_text(text, str(path))
+        except Exception as exc:  # a loader bug on one file must not stop the others
+            total.issues.append(
+                ConfigIssue(SourcePos(str(path)), f"cannot load: {type(exc).__name__}: {exc}")
+            )
+            continue
+        for spec in one.rules:
+            at = first.setdefault((spec.model, spec.name), spec.source)
+            if at is not spec.source:
+                # one alert identity per (model, name): two rules sharing it would resolve and
+                # re-fire each other's alerts
+                total.issues.append(
+                    ConfigIssue(
+                        spec.source,
+                        f"rule {spec.name!r} of model {spec.model!r} is already defined at"
+                        f" {at}; rule names must be unique per model",
+                        "name",
+                    )
+                )
+            else:
+                total.rules.append(spec)
         total.issues.extend(one.issues)
         total.files.append(str(path))
     return total

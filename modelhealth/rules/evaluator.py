@@ -81,7 +81,11 @@ class Evaluator:
         retries: int = 2,
         blind_after: int = 3,
         group: bool = True,
+        retire_orphans: bool = True,
     ) -> None:
+        """``retire_orphans``: resolve remembered alerts of rules that are gone from
+        ``rules`` (see :meth:`_adopt_orphans`); pass False when some config files failed to
+        load, so their rules' pages are kept rather than resolved."""
         self.rules = list(rules)
         self.store = store
         self.references = dict(references) if references is not None else load_references(rules)
@@ -95,15 +99,48 @@ class Evaluator:
         self._lookback = {
             r.rule_id: lookback_of(self._detectors[r.rule_id], r.window) for r in self.rules
         }
+        self._orphans = self._adopt_orphans(retire_orphans)
         self._history: dict[Any, Any] = {}  # complete-bucket frames kept across ticks
         self._last_eval: dict[str, datetime] = {}
         self._last_seen: dict[str, int] = {}
         self._blind_ticks = 0
 
+    def _adopt_orphans(self, retire: bool) -> list[tuple[str, str]]:
+        """Re-key remembered alerts of edited rules; return those of deleted rules.
+
+        Alert state is keyed by the rule's id, a hash of its whole definition, so editing a
+        rule (a threshold, a runbook link) gives it a new id. Its remembered alerts move to
+        the rule with the same name and model, whose next evaluation continues or resolves
+        them. An alert whose rule is gone is resolved at the next tick (when ``retire``):
+        kept, it would be re-reported as firing for ever and its page never closed.
+        """
+        ids = {r.rule_id for r in self.rules}
+        by_name = {(r.name, r.model): r.rule_id for r in self.rules}
+        orphans = []
+        for key in [k for k in self.state.alerts if k[0] not in ids and k[0] != BLIND_RULE_ID]:
+            labels = self.state.alerts[key].labels
+            heir = by_name.get((labels.get("alertname", ""), labels.get("model", "")))
+            if heir is not None and (heir, key[1]) not in self.state.alerts:
+                self.state.alerts[(heir, key[1])] = self.state.alerts.pop(key)
+            elif retire:
+                orphans.append(key)
+        return orphans
+
+    def _retire_orphans(self, now: datetime, report: TickReport) -> None:
+        for key in self._orphans:
+            prev = self.state.alerts.get(key)
+            if prev is not None:
+                ann = {**prev.annotations, "detail": "its rule was removed from the configs"}
+                self._transition(
+                    key, False, prev.value, now, timedelta(0), prev.labels, ann, report
+                )
+        self._orphans = []
+
     # -- the tick ------------------------------------------------------------------------------
     def tick(self, now: datetime | None = None) -> TickReport:
         now = now or self.clock.now()
         report = TickReport(at=now)
+        self._retire_orphans(now, report)
         source = FrameSource(self.store, keep=self._history)
         end_ms = to_epoch_ms(now)
         due = self._due_rules(now, source, report)

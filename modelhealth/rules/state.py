@@ -115,6 +115,7 @@ class AlertStateStore:
         """Append one transition to the history log."""
         if self.history_path is None:
             return
+        self.history_path.parent.mkdir(parents=True, exist_ok=True)
         with self.history_path.open("a") as fh:
             fh.write(
                 json.dumps({"at": now.isoformat(), "rule_id": rule_id, **alert.to_dict()}) + "\n"

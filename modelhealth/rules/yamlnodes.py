@@ -48,7 +48,14 @@ def _convert(file: str, node: yaml.Node, issues: list[ConfigIssue]) -> Node:
         return Node(out, _pos(file, node))
     if isinstance(node, yaml.SequenceNode):
         return Node([_convert(file, n, issues) for n in node.value], _pos(file, node))
-    return Node(_CONSTRUCTOR.construct_object(node, deep=True), _pos(file, node))
+    try:
+        value = _CONSTRUCTOR.construct_object(node, deep=True)
+    except (ValueError, OverflowError) as exc:  # e.g. the date 2026-02-30
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]}: {exc}",
+            node.start_mark,
+        ) from exc  # fmt: skip
+    return Node(value, _pos(file, node))
 
 
 def load_yaml(text: str, file: str) -> tuple[Node | None, list[ConfigIssue]]:

@@ -160,3 +160,44 @@ def test_default_routing_email_and_auth_settings_from_env() -> None:
     assert (s.port, s.starttls, s.user, s.password) == (587, True, "u", "pw")
     assert SmtpSettings.from_env({"MODELHEALTH_SMTP_SSL": "1"}).port == 465
     assert not cfg.receivers["email"].send_resolved and cfg.receivers["pager"].send_resolved
+
+
+class _Greylisting:
+    """An aiosmtpd handler that answers RCPT with 451 (greylisted) ``times`` times."""
+
+    def __init__(self, times: int) -> None:
+        self.times = times
+        self.received: list[bytes] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if self.times > 0:
+            self.times -= 1
+            return "451 4.7.1 Greylisted, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.received.append(envelope.content)
+        return "250 OK"
+
+
+def test_a_greylisted_recipient_is_retried_not_given_up(clock: FakeClock) -> None:
+    """451 to RCPT is transient like every 4xx reply; it used to fail the mail for good."""
+    from aiosmtpd.controller import Controller
+
+    handler = _Greylisting(times=2)
+    server = Controller(handler, hostname="127.0.0.1", port=free_port())
+    server.start()
+    try:
+        d = Dispatcher(
+            parse_routing(ROUTING), {"mail": email_notifier(server.port)}, ":memory:", clock
+        )
+        alert = firing()
+        d([alert], clock.now())
+        for _ in range(20):
+            d([alert], clock.advance(seconds=30))
+    finally:
+        server.stop()
+    (row,) = d.outbox.rows()
+    assert (row.status, row.attempts) == ("sent", 3)
+    assert len(handler.received) == 1 and b"feature_drift" in handler.received[0]

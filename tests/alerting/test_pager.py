@@ -130,8 +130,10 @@ def test_non_retryable_status_fails_without_retry(receiver: Receiver, clock: Fak
     )
     for _ in range(5):
         d([a], clock.advance(minutes=5))
-    assert receiver.attempts == 1
-    assert d.outbox.counts() == {"failed": 1}
+    # the outbox never retries a refused row; the group's next flush queues the page anew
+    rows = d.outbox.rows()
+    assert [r.attempts for r in rows] == [1] * 6 and receiver.attempts == 6
+    assert d.outbox.counts() == {"failed": 6}
 
 
 def test_expired_after_retrying_until_expiry(receiver: Receiver, clock: FakeClock) -> None:
@@ -141,8 +143,9 @@ def test_expired_after_retrying_until_expiry(receiver: Receiver, clock: FakeCloc
     d([a], clock.now())
     for _ in range(70):
         d([a], clock.advance(minutes=1))
-    assert d.outbox.counts() == {"expired": 1}
-    assert receiver.attempts >= 5
+    # given up after expire_after (1h); the page is queued again, not lost
+    assert d.outbox.counts() == {"expired": 1, "pending": 1}
+    assert d.outbox.rows("expired")[0].attempts >= 5
 
 
 def test_inhibition_critical_page_mutes_the_models_warnings(
@@ -231,3 +234,41 @@ def test_restart_does_not_resend_what_the_receiver_already_has(
     d2([], clock.advance(minutes=1))
     assert [b["event_action"] for b in receiver.bodies] == ["trigger", "resolve"]
     assert receiver.bodies[0]["dedup_key"] == receiver.bodies[1]["dedup_key"]
+
+
+def test_a_trigger_refused_for_good_is_sent_again_at_the_next_flush(
+    receiver: Receiver, clock: FakeClock
+) -> None:
+    """A 400 (bad payload, wrong key) is not retried, but the page must not be lost: the
+    notification log forgets it, so the group's next flush pages again; a resolve then
+    closes an incident the receiver did open."""
+    receiver.script = [400]
+    d = make(receiver, clock)
+    a = firing(severity="critical")
+    d([a], clock.now())
+    d([a], clock.advance(seconds=30))
+    assert receiver.attempts == 1 and receiver.bodies == []
+    assert d.outbox.counts() == {"failed": 1}
+    d([a], clock.advance(minutes=1))  # group_interval: told again, accepted this time
+    assert [b["event_action"] for b in receiver.bodies] == ["trigger"]
+    for _ in range(5):  # and only once
+        d([a], clock.advance(minutes=1))
+    assert len(receiver.bodies) == 1
+    d([resolved(a, clock.now())], clock.advance(minutes=1))
+    assert [b["event_action"] for b in receiver.bodies] == ["trigger", "resolve"]
+
+
+def test_a_trigger_that_expires_is_sent_again_once_the_receiver_is_back(
+    receiver: Receiver, clock: FakeClock
+) -> None:
+    receiver.default = 503
+    d = make(receiver, clock)
+    a = firing(severity="critical")
+    d([a], clock.now())
+    for _ in range(70):  # the receiver is down for longer than expire_after (1h)
+        d([a], clock.advance(minutes=1))
+    assert d.outbox.counts().get("expired", 0) >= 1 and receiver.bodies == []
+    receiver.default = 202
+    for _ in range(3):
+        d([a], clock.advance(minutes=1))
+    assert [b["event_action"] for b in receiver.bodies] == ["trigger"]

@@ -80,3 +80,74 @@ def test_eval_without_routing_only_prints(tmp_path: Path, fleet_refs, capsys) ->
     out = capsys.readouterr().out
     assert "FIRING" in out and "version=v3" in out
     assert not (tmp_path / "state" / "alerts.db").exists()  # no routing: nothing queued
+
+
+def test_a_silence_added_with_defaults_mutes_what_eval_sends_with_defaults(
+    tmp_path: Path, fleet_refs, monkeypatch
+) -> None:
+    """`silence add` and `rules run/eval` used to default to different databases, so a
+    silence made the way the README shows muted nothing."""
+    from modelhealth.alerting.silences import silence_main
+
+    db = _fraud_store(tmp_path, fleet_refs, days=0.25)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MODELHEALTH_ALERT_DB", raising=False)
+    made = FakeClock(T0 - timedelta(minutes=1))  # the evaluation below is --at T0
+    assert silence_main(["add", "model=fraud", "--for", "2h", "-c", "v4"], clock=made) == 0
+    mailbox = LocalMailbox(tmp_path / "mail")
+    mailbox.start()
+    try:
+        monkeypatch.setenv("MODELHEALTH_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("MODELHEALTH_SMTP_PORT", str(mailbox.port))
+        args = ["eval", "--db", str(db), "--email-to", "o@example.com", "fraud.yaml"]
+        args += ["--state", "state/alerts.json"]
+        assert rules_main([*args, "--at", T0.isoformat()]) == 0
+        assert mailbox.messages() == []  # muted
+        assert silence_main(["expire", _only_silence_id()], clock=made) == 0
+        assert rules_main([*args, "--at", (T0 + timedelta(minutes=10)).isoformat()]) == 0
+        assert len(mailbox.messages()) == 1
+    finally:
+        mailbox.stop()
+
+
+def _only_silence_id() -> str:
+    from modelhealth.alerting.silences import DEFAULT_DB, SilenceStore
+
+    (silence,) = SilenceStore(DEFAULT_DB).list(T0)
+    return silence.id
+
+
+def test_a_broken_file_is_skipped_and_the_others_still_run(
+    tmp_path: Path, fleet_refs, capsys
+) -> None:
+    db = _fraud_store(tmp_path, fleet_refs, days=0.25)
+    (tmp_path / "broken.yaml").write_text("model: search\nrules:\n  - name: x\n    metric: nope\n")
+    code = rules_main(["eval", "--db", str(db), "--at", T0.isoformat(), str(tmp_path)])
+    out = capsys.readouterr()
+    assert "FIRING" in out.out and "version=v3" in out.out  # fraud.yaml still ran
+    assert "broken.yaml:4:13" in out.err and "those rules are skipped" in out.err
+    assert code == 1  # but the run says something was wrong
+
+
+def test_command_line_mistakes_are_one_line_errors(tmp_path: Path, fleet_refs, capsys) -> None:
+    db = _fraud_store(tmp_path, fleet_refs, days=0.1)
+    rules = str(tmp_path / "fraud.yaml")
+    typo = tmp_path / "typo.duckdb"
+    try:
+        rules_main(["run", "--db", str(typo), "--max-ticks", "1", "--state", "s/a.json", rules])
+    except SystemExit as exc:
+        assert str(exc) == f"rules: no DuckDB database at {typo}"
+    else:
+        raise AssertionError("a mistyped --db must not become an empty, all-clear store")
+    assert not typo.exists()
+    cases = {
+        ("eval", "--db", str(db), "--at", "yesterday"): "--at 'yesterday': expected an ISO time",
+        ("run", "--db", str(db), "--interval", "0s"): "--interval '0s': must be positive",
+        ("run", "--db", str(db), "--interval", "1x"): "--interval '1x':",
+        ("backtest", "--db", str(db), "--since", "3days"): "--since '3days':",
+    }
+    for argv, message in cases.items():
+        assert rules_main([*argv, rules]) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    # a time without a zone is UTC, for backtest as for eval
+    assert rules_main(["backtest", "--db", str(db), "--until", "2026-03-01T12:00", rules]) == 0

@@ -109,3 +109,59 @@ def test_resolves_when_condition_clears(slow_store):
     rep = ev.tick(back)
     assert len(rep.resolved) == 1 and rep.resolved[0].resolved_at == back
     assert not ev.state.alerts
+
+
+def _firing_evaluator(store, path):
+    rules = load_rules_text(RULE, "r.yaml").rules
+    ev = Evaluator(rules, store, state=AlertStateStore(path))
+    for minute in range(0, 12):
+        ev.tick(T + timedelta(minutes=minute))
+    assert [a.state for a in ev.state.alerts.values()] == [AlertState.FIRING]
+    return ev
+
+
+def test_an_edited_rule_takes_over_its_alert_and_resolves_it(slow_store, tmp_path):
+    """Editing a firing rule gives it a new id: its alert must move to the edited rule (and
+    resolve when that no longer fires), not be re-reported as firing for ever."""
+    path = tmp_path / "alerts.json"
+    _firing_evaluator(slow_store, path).state.save()
+    edited = load_rules_text(RULE.replace("above: 30", "above: 100000"), "r.yaml").rules
+    ev = Evaluator(edited, slow_store, state=AlertStateStore(path))
+    rep = ev.tick(T + timedelta(minutes=13))
+    assert rep.firing == [] and len(rep.resolved) == 1
+    assert rep.resolved[0].labels["alertname"] == "slow"
+    assert not ev.state.alerts
+
+
+def test_an_edit_that_still_fires_keeps_the_alert_without_re_firing(slow_store, tmp_path):
+    path = tmp_path / "alerts.json"
+    ev = _firing_evaluator(slow_store, path)
+    ev.state.save()
+    fired_at = next(iter(ev.state.alerts.values())).fired_at
+    edited = load_rules_text(RULE.replace("above: 30", "above: 31"), "r.yaml").rules
+    rep = Evaluator(edited, slow_store, state=AlertStateStore(path)).tick(T + timedelta(minutes=13))
+    assert [a.fired_at for a in rep.firing] == [fired_at] and rep.changed == []
+
+
+def test_a_deleted_rule_resolves_its_alert_unless_files_failed_to_load(slow_store, tmp_path):
+    path = tmp_path / "alerts.json"
+    _firing_evaluator(slow_store, path).state.save()
+    other = load_rules_text(RULE.replace("name: slow", "name: other"), "r.yaml").rules
+    # a config file was skipped for errors: its rules' alerts are kept, still reported
+    kept = Evaluator(other, slow_store, state=AlertStateStore(path), retire_orphans=False)
+    rep = kept.tick(T + timedelta(minutes=13))
+    assert [a.labels["alertname"] for a in rep.firing] == ["slow"]
+    # every file loaded and the rule is gone: the alert resolves once, and stays gone
+    ev = Evaluator(other, slow_store, state=AlertStateStore(path))
+    rep = ev.tick(T + timedelta(minutes=14))
+    assert [a.labels["alertname"] for a in rep.resolved] == ["slow"]
+    assert "removed" in rep.resolved[0].annotations["detail"]
+    rep = ev.tick(T + timedelta(minutes=15))
+    assert not any(a.labels["alertname"] == "slow" for a in rep.firing + rep.resolved)
+
+
+def test_the_history_log_creates_its_folder(tmp_path):
+    store = AlertStateStore(tmp_path / "new" / "alerts.json")
+    alert = step(None, True, 1.0, T, timedelta(0), LABELS, {})
+    store.record("r", alert, T)  # before any save() made the folder
+    assert len(load_history(tmp_path / "new" / "history.jsonl")) == 1

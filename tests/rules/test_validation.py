@@ -58,3 +58,66 @@ def test_metrics_command_lists_catalog(capsys):
     assert rules_main(["metrics"]) == 0
     out = capsys.readouterr().out
     assert "feature.drift.js" in out and "score.drift.psi" in out and "feature.distinct" in out
+
+
+GOOD = """model: fraud
+rules:
+  - name: p99
+    metric: latency.p99
+    window: 30m
+    detector: {type: threshold, above: 100}
+"""
+BROKEN = {
+    "overflow.yaml": (
+        "window: 30m",
+        "window: 99999999999w",
+        ':5:13: rule 1 "p99": window: too long',
+    ),
+    "date.yaml": (
+        "detector:",
+        "baseline: {from: 2026-02-30, to: 2026-03-01}\n    detector:",
+        ":6:22: unsupported YAML value: '2026-02-30' is not a valid timestamp",
+    ),
+    "type.yaml": (
+        "{type: threshold,",
+        "{type: [threshold],",
+        "detector.type: must be one detector",
+    ),
+    "model.yaml": (
+        "{type: threshold, above: 100}",
+        "{type: learned, model: nowhere/}",
+        "meta.json: not found",
+    ),
+}
+
+
+def test_malformed_values_are_located_and_never_stop_the_other_files(tmp_path, capsys):
+    """Each of these crashed the loader with a traceback (OverflowError, ValueError from
+    the YAML date, TypeError from an unhashable detector type, UnicodeDecodeError,
+    ModelLoadError) and so stopped every other file."""
+    for name, (old, new, _) in BROKEN.items():
+        text = GOOD.replace(old, new).replace("model: fraud", f"model: {name[:-5]}")
+        (tmp_path / name).write_text(text)
+    (tmp_path / "latin1.yaml").write_bytes("model: caf\xe9\n".encode("latin-1"))
+    (tmp_path / "good.yaml").write_text(GOOD)
+    loaded = load_rules([tmp_path])
+    assert [r.model for r in loaded.rules] == ["fraud"]
+    msgs = [str(i) for i in loaded.issues]
+    for name, (_, _, expected) in BROKEN.items():
+        assert any(m.startswith(str(tmp_path / name)) and expected in m for m in msgs), name
+    assert any("latin1.yaml: not UTF-8 text (byte 10)" in m for m in msgs)
+    assert rules_main(["validate", str(tmp_path)]) == 1
+
+
+def test_a_rule_name_may_be_used_once_per_model_across_files(tmp_path):
+    (tmp_path / "a.yaml").write_text(GOOD)
+    (tmp_path / "b.yaml").write_text(GOOD.replace("above: 100", "above: 370"))
+    (tmp_path / "c.yaml").write_text(GOOD.replace("model: fraud", "model: search"))
+    loaded = load_rules([tmp_path])
+    assert sorted((r.model, r.detector_params["above"]) for r in loaded.rules) == [
+        ("fraud", 100),
+        ("search", 100),
+    ]
+    (issue,) = loaded.issues
+    assert str(issue).startswith(str(tmp_path / "b.yaml") + ":3:5")
+    assert f"already defined at {tmp_path / 'a.yaml'}:3:5" in str(issue)

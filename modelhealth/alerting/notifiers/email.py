@@ -8,6 +8,7 @@ re-sent after a crash is recognisably the same message.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import smtplib
 import ssl
@@ -21,6 +22,8 @@ from typing import Any
 import jinja2
 
 from modelhealth.alerting.notifiers.base import NotificationBatch, Outcome, redact
+
+log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -170,12 +173,17 @@ class EmailNotifier:
                     client.login(s.user, s.password)
                 refused = client.send_message(msg, to_addrs=[*self.config.to, *self.config.cc])
             if refused:
-                return Outcome.success(f"delivered; refused: {', '.join(refused)}")
+                # delivered to the others; a retry would send them the mail twice
+                log.warning("email delivered, but refused for %s", _refusals(refused))
+                return Outcome.success(f"delivered; refused: {_refusals(refused)}")
             return Outcome.success(f"delivered to {s.host}:{s.port}")
         except smtplib.SMTPAuthenticationError as exc:
             return Outcome(False, False, redact(f"SMTP auth failed: {exc}", secrets))
         except smtplib.SMTPRecipientsRefused as exc:
-            return Outcome(False, False, redact(f"all recipients refused: {exc}", secrets))
+            # a 4xx refusal (greylisting, a full mailbox) is transient like any 4xx reply
+            transient = any(400 <= code < 500 for code, _ in exc.recipients.values())
+            why = f"all recipients refused: {_refusals(exc.recipients)}"
+            return Outcome(False, transient, redact(why, secrets))
         except smtplib.SMTPResponseException as exc:
             # 4xx replies are transient by definition of SMTP; 5xx are permanent.
             transient = 400 <= exc.smtp_code < 500
@@ -183,3 +191,12 @@ class EmailNotifier:
         except (TimeoutError, smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             what = type(exc).__name__
             return Outcome(False, True, redact(f"SMTP {s.host}:{s.port} {what}: {exc}", secrets))
+
+
+def _refusals(refused: dict[str, tuple[int, bytes]]) -> str:
+    """``a@x (451 greylisted), b@y (550 no such user)``: who was refused, and why."""
+    parts = []
+    for addr, (code, msg) in sorted(refused.items()):
+        text = msg.decode(errors="replace") if isinstance(msg, bytes) else str(msg)
+        parts.append(f"{addr} ({code} {text})")
+    return ", ".join(parts)
