@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -46,6 +46,33 @@ class RouteSpec:
     continue_: bool = False
     routes: tuple[RouteSpec, ...] = ()
     source: SourcePos = SourcePos("<default>")
+    key: str = ""
+    """Identity of the route in group keys (see :func:`with_keys`); ``id`` names its place
+    in the tree for messages."""
+
+    @property
+    def identity(self) -> str:
+        return self.key or self.id
+
+
+def with_keys(route: RouteSpec, parent: str = "") -> RouteSpec:
+    """``route`` with a ``key`` on every node: the path of matchers from the root, as
+    Alertmanager keys its routes (``{}/{severity="critical"}``), plus ``#n`` for a sibling
+    whose matchers repeat an earlier sibling's.
+
+    Group keys, and the PagerDuty dedup keys hashed from them, must not change when an
+    unrelated route is added above a route: keyed by position, inserting one re-paged every
+    open incident under a new dedup key.
+    """
+    own = parent + "/{" + ",".join(sorted(str(m) for m in route.matchers)) + "}"
+    children, seen = [], set()
+    for i, child in enumerate(route.routes):
+        keyed = with_keys(child, own)
+        if keyed.key in seen:
+            keyed = replace(keyed, key=f"{keyed.key}#{i}")
+        seen.add(keyed.key)
+        children.append(keyed)
+    return replace(route, key=own, routes=tuple(children))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,7 +169,7 @@ class RoutingConfig:
         crit = (Matcher("severity", "=", "critical"),)
         lower = (Matcher("severity", "=~", "warning|info"),)
         return cls(
-            route=RouteSpec(id="root", receiver="email", routes=children),
+            route=with_keys(RouteSpec(id="root", receiver="email", routes=children)),
             receivers=receivers,
             inhibit_rules=(InhibitRule(source_matchers=crit, target_matchers=lower),),
             dashboard_url=dashboard_url,
@@ -267,7 +294,7 @@ def parse_routing(text: str, filename: str = "<routing>") -> RoutingConfig:
         raise ConfigError(sorted(r.issues, key=lambda i: (i.pos.line, i.pos.column)))
     assert route is not None
     return RoutingConfig(
-        route=route,
+        route=with_keys(route),
         receivers=receivers,
         inhibit_rules=rules,
         delivery=delivery,

@@ -61,7 +61,7 @@ def save(con: sqlite3.Connection, changes: Iterable[GroupChange]) -> None:
         group_rows.append(
             (
                 g.key,
-                g.route.id,
+                g.route.identity,
                 g.route.receiver,
                 json.dumps(dict(g.labels), sort_keys=True),
                 to_ms(g.next_flush_at),
@@ -123,7 +123,7 @@ def load(con: sqlite3.Connection, routing: RoutingConfig) -> dict[str, Aggregati
 
 
 def _routes_by_id(route: RouteSpec) -> dict[str, RouteSpec]:
-    out = {route.id: route}
+    out = {route.identity: route}
     for child in route.routes:
         out.update(_routes_by_id(child))
     return out

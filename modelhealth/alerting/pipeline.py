@@ -34,6 +34,7 @@ from modelhealth.alerting.routing import group_key, group_labels, match_routes
 from modelhealth.alerting.silences import SilenceStore
 from modelhealth.clock import Clock, SystemClock
 from modelhealth.ingestion.reference import ModelReference
+from modelhealth.rules.grouping import FEATURE_NAMES
 from modelhealth.store.backend import QueryBackend
 from modelhealth.types import Alert, AlertState
 
@@ -254,8 +255,9 @@ class Dispatcher:
                 firing[fp] = a
         if not firing and not resolved:
             return None  # all muted (or never announced): like Alertmanager, tell nobody
+        told_now = {key for fp, a in firing.items() for key in _told_keys(fp, a)}
         reason = needs_update(
-            entry, set(firing), set(resolved), now, group.route, receiver.send_resolved
+            entry, told_now, set(resolved), now, group.route, receiver.send_resolved
         )
         if not reason:
             return None
@@ -263,7 +265,7 @@ class Dispatcher:
         batch = None
         if firing or receiver.send_resolved:
             batch = self._batch(group, receiver.name, shown, reason, now)
-        return _Planned(batch, receiver.name, reason, tuple(firing), tuple(resolved))
+        return _Planned(batch, receiver.name, reason, tuple(sorted(told_now)), tuple(resolved))
 
     def _enqueue(
         self, group: AggregationGroup, plan: _Planned, now: datetime, report: FlushReport
@@ -312,6 +314,20 @@ class Dispatcher:
     def close(self) -> None:
         self.outbox.close()
         self.silences.close()
+
+
+def _told_keys(fp: str, alert: Alert) -> set[str]:
+    """What the notification log records a receiver was told about ``alert``: its
+    fingerprint, plus ``fp/feature`` for each feature of a per-feature incident.
+
+    The rules engine merges a rule's per-feature alerts into one alert per (rule, model)
+    whose fingerprint does not change as features join, so the log would see nothing new
+    when a second and a third feature start drifting. With a key per feature, a feature
+    joining is "new_alerts" (the receiver hears of it at the next flush, as it would of a
+    new alert); one leaving changes nothing until the incident resolves.
+    """
+    names = alert.annotations.get(FEATURE_NAMES, "")
+    return {fp, *(f"{fp}/{n}" for n in names.split(",") if n)}
 
 
 def _material(prev: Alert | None, new: Alert) -> bool:

@@ -54,6 +54,7 @@ def group_labels(route: RouteSpec, labels: Mapping[str, str]) -> dict[str, str]:
 
 
 def group_key(route: RouteSpec, labels: Mapping[str, str]) -> str:
-    """Identity of the aggregation group: route id, receiver and the group_by values."""
+    """Identity of the aggregation group: the route's matcher path (``RouteSpec.identity``,
+    not its position), receiver and the group_by values."""
     blob = json.dumps(sorted(group_labels(route, labels).items()), separators=(",", ":"))
-    return f"{route.id}/{route.receiver}/{blob}"
+    return f"{route.identity}/{route.receiver}/{blob}"

@@ -20,6 +20,9 @@ from datetime import datetime
 
 from modelhealth.types import Alert, AlertState
 
+FEATURE_NAMES = "feature_names"
+"""Annotation with every firing feature of a grouped alert, comma-separated and sorted
+(feature names cannot hold commas): the alerting layer notifies again when one joins."""
 MAX_LISTED = 20
 """Features named in the summary line; the rest are counted (a 500-feature page stays readable)."""
 
@@ -86,6 +89,7 @@ def _merge(members: list[Alert]) -> Alert:
             "features": listed,
             "feature_count": str(len(ranked)),
             "top_feature": top.labels["feature"],
+            FEATURE_NAMES: ",".join(sorted({a.labels["feature"] for a in members})),
             "summary": f"{len(ranked)} feature(s) of {top.labels.get('model', '?')}: {listed}",
         }
     )

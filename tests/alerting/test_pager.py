@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import timedelta
 
@@ -272,3 +273,64 @@ def test_a_trigger_that_expires_is_sent_again_once_the_receiver_is_back(
     for _ in range(3):
         d([a], clock.advance(minutes=1))
     assert [b["event_action"] for b in receiver.bodies] == ["trigger"]
+
+
+def test_a_feature_joining_a_drift_incident_updates_the_page(
+    receiver: Receiver, clock: FakeClock
+) -> None:
+    """The rules engine merges per-feature alerts into one alert per (rule, model) whose
+    fingerprint does not change as features join; the receiver must still hear of them."""
+    from modelhealth.rules.grouping import group_alerts
+
+    d = make(receiver, clock)
+    amount = firing(severity="critical", feature="amount", value=0.3)
+    country = firing(severity="critical", feature="country", value=0.9)
+    d(group_alerts([amount]), clock.now())
+    d(group_alerts([amount]), clock.advance(seconds=30))
+    assert len(receiver.bodies) == 1
+    for _ in range(3):  # nothing new: no re-page
+        d(group_alerts([amount]), clock.advance(minutes=1))
+    assert len(receiver.bodies) == 1
+    d(group_alerts([amount, country]), clock.advance(minutes=1))  # country joins
+    assert len(receiver.bodies) == 2
+    update = receiver.bodies[1]
+    assert update["event_action"] == "trigger"
+    assert update["dedup_key"] == receiver.bodies[0]["dedup_key"]  # the same incident
+    assert "country" in json.dumps(update["payload"])
+    for _ in range(3):  # amount leaving is not news; the incident stays open
+        d(group_alerts([country]), clock.advance(minutes=1))
+    assert len(receiver.bodies) == 2
+
+
+def test_adding_an_unrelated_route_does_not_re_page_open_incidents(
+    receiver: Receiver, clock: FakeClock, tmp_path
+) -> None:
+    """Group keys (and the dedup keys hashed from them) named a route by its position, so a
+    route inserted above it re-paged every open incident under a new dedup key."""
+    critical = "    - matchers: [severity=critical]\n      receiver: pager\n"
+    growth = "    - matchers: [team=growth]\n      receiver: pager\n"
+
+    def dispatcher(routes: str) -> Dispatcher:
+        text = pager_routing(receiver.url).replace("receivers:", f"  routes:\n{routes}receivers:")
+        pager = PagerDutyNotifier(
+            PagerDutyConfig(url=receiver.url, timeout=0.5),
+            env={"MODELHEALTH_PAGERDUTY_ROUTING_KEY": KEY},
+        )
+        cfg = parse_routing(text)
+        return Dispatcher(
+            cfg, {"pager": pager}, str(tmp_path / "a.db"), clock, rng=random.Random(7)
+        )
+
+    a = firing(severity="critical")
+    d = dispatcher(critical)
+    d([a], clock.now())
+    d([a], clock.advance(seconds=30))
+    assert [b["event_action"] for b in receiver.bodies] == ["trigger"]
+    d.close()
+    d = dispatcher(growth + critical)  # restarted with a new route above the critical one
+    for _ in range(5):
+        d([a], clock.advance(minutes=1))
+    assert [b["event_action"] for b in receiver.bodies] == ["trigger"]  # nothing new
+    d([resolved(a, clock.now())], clock.advance(minutes=1))
+    assert [b["event_action"] for b in receiver.bodies] == ["trigger", "resolve"]
+    assert receiver.bodies[1]["dedup_key"] == receiver.bodies[0]["dedup_key"]
