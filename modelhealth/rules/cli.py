@@ -228,9 +228,18 @@ def _dispatcher(args: argparse.Namespace, store: Any, references: Any, clock: Cl
     Path(db).parent.mkdir(parents=True, exist_ok=True)
     log.info("alerting database (outbox, silences): %s; silence with `modelhealth silence --db %s`",
              db, db)  # fmt: skip
-    return Dispatcher(
-        routing, build_notifiers(routing), db, clock, store=store, references=references
-    )
+    try:
+        notifiers = build_notifiers(routing)
+    except ValueError as exc:  # e.g. MODELHEALTH_SMTP_PORT=25x
+        raise SystemExit(f"rules: receiver settings: {exc}") from None
+    for name, notifier in notifiers.items():
+        unset = getattr(notifier, "missing", list)()
+        if unset:
+            # say so now, not at the first page: each such notification fails until it is set
+            log.warning(
+                "receiver %s cannot deliver: set %s", name, ", ".join(f"${v}" for v in unset)
+            )
+    return Dispatcher(routing, notifiers, db, clock, store=store, references=references)
 
 
 def _print_alerts(alerts: Sequence[Alert], now: datetime) -> None:

@@ -151,3 +151,21 @@ def test_command_line_mistakes_are_one_line_errors(tmp_path: Path, fleet_refs, c
         assert message in capsys.readouterr().err, argv
     # a time without a zone is UTC, for backtest as for eval
     assert rules_main(["backtest", "--db", str(db), "--until", "2026-03-01T12:00", rules]) == 0
+
+
+def test_missing_or_bad_receiver_settings_are_reported_at_start(
+    tmp_path: Path, fleet_refs, monkeypatch, caplog
+) -> None:
+    db = _fraud_store(tmp_path, fleet_refs, days=0.1)
+    args = ["eval", "--db", str(db), "--email-to", "o@example.com", str(tmp_path / "fraud.yaml")]
+    args += ["--alerts-db", str(tmp_path / "a.db"), "--at", (T0 - timedelta(hours=6)).isoformat()]
+    monkeypatch.delenv("MODELHEALTH_PAGERDUTY_ROUTING_KEY", raising=False)
+    assert rules_main(args) == 0
+    assert "receiver pager cannot deliver: set $MODELHEALTH_PAGERDUTY_ROUTING_KEY" in caplog.text
+    monkeypatch.setenv("MODELHEALTH_SMTP_PORT", "25x")
+    try:
+        rules_main(args)
+    except SystemExit as exc:
+        assert "MODELHEALTH_SMTP_PORT must be a port number, got '25x'" in str(exc)
+    else:
+        raise AssertionError("a bad SMTP port must stop the command with its reason")

@@ -64,9 +64,19 @@ class SmtpSettings:
             starttls=starttls,
             ssl=use_ssl,
             sender=get("FROM", "modelhealth@localhost"),
-            timeout=float(get("TIMEOUT", "10")),
+            timeout=_seconds(get("TIMEOUT", "10")),
             ca_file=get("CA_FILE"),
         )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"MODELHEALTH_SMTP_TIMEOUT must be seconds > 0, got {text!r}")
+    return value
 
 
 def _truthy(text: str) -> bool:

@@ -82,6 +82,10 @@ class PagerDutyNotifier:
             event["links"] = links
         return event
 
+    def missing(self) -> list[str]:
+        """Environment variables this receiver needs and does not have (checked at start)."""
+        return [] if self._routing_key else [self.config.routing_key_env]
+
     def notify(self, batch: NotificationBatch) -> Outcome:
         if not self._routing_key:
             return Outcome(False, False, f"no routing key: set ${self.config.routing_key_env}")

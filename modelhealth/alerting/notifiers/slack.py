@@ -75,6 +75,10 @@ class SlackNotifier:
             msg["channel"] = self.config.channel
         return msg
 
+    def missing(self) -> list[str]:
+        """Environment variables this receiver needs and does not have (checked at start)."""
+        return [] if self.url else [self.config.url_env or "url"]
+
     def notify(self, batch: NotificationBatch) -> Outcome:
         if not self.url:
             return Outcome(False, False, f"no Slack webhook URL: set ${self.config.url_env}")
