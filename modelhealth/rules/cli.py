@@ -188,7 +188,13 @@ def _evaluator(args: argparse.Namespace, loaded: LoadResult, store: Any, clock: 
     from modelhealth.rules.evaluator import Evaluator
     from modelhealth.rules.state import AlertStateStore
 
-    state = AlertStateStore(args.state) if getattr(args, "state", None) else AlertStateStore()
+    try:
+        state = AlertStateStore(args.state) if getattr(args, "state", None) else AlertStateStore()
+    except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+        raise SystemExit(
+            f"rules: alert state {args.state} is unreadable ({type(exc).__name__}: {exc}); move"
+            " it away to start without remembered alerts (their pages then resolve on timeout)"
+        ) from None
     ev = Evaluator(
         loaded.rules,
         store,

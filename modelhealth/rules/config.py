@@ -33,6 +33,7 @@ from typing import Any
 
 from modelhealth.contracts import DataContract
 from modelhealth.errors import ConfigIssue, ModelHealthError, SourcePos
+from modelhealth.ingestion.reference import ModelReference
 from modelhealth.names import is_valid_name
 from modelhealth.rules.contract import file_contract
 from modelhealth.rules.detectors import DETECTORS, PATH_PARAMS, lookback_of
@@ -479,6 +480,9 @@ def load_rules_text(text: str, file: str) -> LoadResult:
     reference = None
     if ref_node is not None:
         reference = str(Path(file).parent / str(ref_node.value))
+        why = _reference_problem(Path(reference))
+        if why:
+            result.issues.append(ConfigIssue(ref_node.pos, f"{reference}: {why}", "reference"))
     contract_path, contract, problem = file_contract(top.get("contract"), file, model_node.value)
     if problem is not None:
         result.issues.append(problem)
@@ -517,6 +521,20 @@ def load_rules_text(text: str, file: str) -> LoadResult:
         result.rules.append(spec)
     result.issues.sort(key=lambda i: (i.pos.line, i.pos.column))
     return result
+
+
+def _reference_problem(path: Path) -> str:
+    """Why the reference profile at ``path`` cannot be used, or "" (checked when the config
+    is loaded, so ``rules validate`` says so instead of the first evaluation crashing)."""
+    if not path.exists():
+        return "no such file; build one with modelhealth.ingestion.build_reference"
+    try:
+        ModelReference.load(path)
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return f"not a reference profile ({type(exc).__name__}: {exc})"
+    return ""
 
 
 def load_rules(paths: Iterable[str | Path]) -> LoadResult:

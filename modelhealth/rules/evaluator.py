@@ -62,7 +62,10 @@ def load_references(rules: Sequence[RuleSpec]) -> dict[str, ModelReference]:
     refs: dict[str, ModelReference] = {}
     for r in rules:
         if r.reference_path and r.model not in refs and Path(r.reference_path).exists():
-            refs[r.model] = ModelReference.load(r.reference_path)
+            try:
+                refs[r.model] = ModelReference.load(r.reference_path)
+            except Exception as exc:  # reported by validation; the model's other rules run
+                log.warning("reference %s of model %s: %s", r.reference_path, r.model, exc)
     return refs
 
 

@@ -169,3 +169,15 @@ def test_missing_or_bad_receiver_settings_are_reported_at_start(
         assert "MODELHEALTH_SMTP_PORT must be a port number, got '25x'" in str(exc)
     else:
         raise AssertionError("a bad SMTP port must stop the command with its reason")
+
+
+def test_an_unreadable_state_file_stops_with_what_to_do(tmp_path: Path, fleet_refs) -> None:
+    db = _fraud_store(tmp_path, fleet_refs, days=0.1)
+    state = tmp_path / "alerts.json"
+    state.write_text("[{")
+    try:
+        rules_main(["eval", "--db", str(db), "--state", str(state), str(tmp_path / "fraud.yaml")])
+    except SystemExit as exc:
+        assert f"alert state {state} is unreadable" in str(exc) and "move it away" in str(exc)
+    else:
+        raise AssertionError("a corrupt state file must stop the command with its reason")

@@ -121,3 +121,20 @@ def test_a_rule_name_may_be_used_once_per_model_across_files(tmp_path):
     (issue,) = loaded.issues
     assert str(issue).startswith(str(tmp_path / "b.yaml") + ":3:5")
     assert f"already defined at {tmp_path / 'a.yaml'}:3:5" in str(issue)
+
+
+def test_a_reference_that_cannot_be_loaded_is_a_config_error(tmp_path):
+    """`rules validate` said 0 errors and the first evaluation crashed on the JSON."""
+    (tmp_path / "ref.json").write_text("{\n")
+    (tmp_path / "fraud.yaml").write_text(GOOD.replace("rules:", "reference: ref.json\nrules:"))
+    (tmp_path / "search.yaml").write_text(
+        GOOD.replace("model: fraud", "model: search").replace(
+            "rules:", "reference: no.json\nrules:"
+        )
+    )
+    loaded = load_rules([tmp_path])
+    msgs = sorted(str(i) for i in loaded.issues)
+    assert msgs[0].startswith(f"{tmp_path / 'fraud.yaml'}:2:12: reference: {tmp_path / 'ref.json'}")
+    assert "not valid JSON" in msgs[0]
+    assert msgs[1].startswith(f"{tmp_path / 'search.yaml'}:2:12: reference:")
+    assert "no such file" in msgs[1]
