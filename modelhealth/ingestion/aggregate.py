@@ -48,7 +48,7 @@ class _Buckets:
 
 
 def _numeric_values(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Float values and a null mask; ``None`` is a null, NaN is a special value."""
+    """Float values and a null mask; ``None`` is a null, NaN and ±inf are special values."""
     if raw.dtype.kind in "fiub":
         values = raw.astype(np.float64, copy=False)
         return values, np.zeros(values.shape, dtype=bool)
@@ -127,7 +127,8 @@ def _numeric(
 ) -> None:
     values, nulls = _numeric_values(arr)
     specials_set = ref.special_values if ref is not None else ()
-    special = np.isnan(values)
+    # ±inf is special like NaN: as a valid value it would make the window's sum/mean NaN
+    special = ~np.isfinite(values)
     for sv in specials_set:
         special |= values == sv
     special &= ~nulls

@@ -8,17 +8,26 @@ Events are buffered and aggregated on flush: feature values become per-bucket st
 histogram rows (cheap to store, comparable across windows); latency and score stay per request
 so the store computes exact percentiles. A malformed event is parked with its reason and
 counted; it never raises and never drops the rest of the batch.
+
+Failure model (why): the model server must never fail a request because monitoring did, and
+good data must never vanish silently. So ``log``, ``log_batch`` and ``log_outcome`` never raise:
+every value is validated when it is logged (a flush must not fail on user input), and the
+automatic flush inside ``log`` counts and logs a sink error instead of raising it. A batch the
+sink refused is kept and written again by the next flush (at-least-once: a sink that failed
+half-way may receive some rows twice); at most ``max_unsent_rows`` rows are kept, and what has
+to be dropped beyond that is counted in ``stats.dropped_rows``. An explicit :meth:`Monitor.flush`
+(and :meth:`Monitor.close`) re-raises the sink's error so the caller can see it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from itertools import count
 from operator import itemgetter
 
 import numpy as np
@@ -29,18 +38,49 @@ from modelhealth.ingestion.aggregate import aggregate_block
 from modelhealth.ingestion.batch import EventBatch, ParkedEvent, Sink
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.ingestion.schema import FEATURE_BINS, FEATURE_STATS, OUTCOMES
-from modelhealth.ingestion.validate import EventRejected, ValidEvent, validate_event
-from modelhealth.names import is_valid_name
+from modelhealth.ingestion.validate import (
+    MAX_REQUEST_ID,
+    MAX_TS_MS,
+    EventRejected,
+    ValidEvent,
+    batch_feature_bad,
+    batch_numbers,
+    batch_request_ids,
+    valid_label,
+    valid_name,
+    valid_ts_ms,
+    validate_event,
+)
+from modelhealth.names import NAME_RULE, is_valid_name
+
+log = logging.getLogger(__name__)
+
+MAX_PARKED_ROWS = 1000
+"""Bad rows of one ``log_batch`` parked with their values; the rest are only counted."""
+_ROW_RULES = {
+    "bad_ts": "ts_ms must be epoch milliseconds between 1970-01-01 and 2200-01-01",
+    "bad_latency_ms": "latency_ms must be a finite number >= 0",
+    "bad_score": "score must be a finite number",
+    "bad_request_id": f"request_id must be None or a string <= {MAX_REQUEST_ID} chars",
+}
+"""What each per-row check of ``log_batch`` requires, as its parked reason says."""
+MAX_PARKED_CHARS = 10_000
+"""A parked event's JSON is cut to this: a 10 MB feature value must not make the parked
+record itself too big for the sink (a Kafka message), which would fail every retry."""
 
 
 @dataclass
 class IngestStats:
-    """Counters a model server can export: accepted, parked (by reason), flushes."""
+    """Counters a model server can export: accepted, parked (by reason, in events/rows),
+    flushes, failed sink writes, and rows dropped because the sink stayed down too long."""
 
     accepted: int = 0
     parked: Counter[str] = field(default_factory=Counter)
     flushes: int = 0
     outcomes: int = 0
+    flush_errors: int = 0
+    last_flush_error: str = ""
+    dropped_rows: int = 0
 
     @property
     def parked_total(self) -> int:
@@ -50,7 +90,9 @@ class IngestStats:
 class Monitor:
     """Buffers inference events and flushes aggregated batches to a sink.
 
-    Thread-safe: many request threads may call :meth:`log` concurrently.
+    Thread-safe: many request threads may call :meth:`log` concurrently. ``max_unsent_rows``
+    (default ``max_batch``) bounds what is kept for retry while the sink fails (see the module
+    doc); the batch that failed last is always kept whole.
     """
 
     def __init__(
@@ -63,6 +105,7 @@ class Monitor:
         flush_interval: timedelta = timedelta(seconds=5),
         default_host: str = "unknown",
         clock: Clock | None = None,
+        max_unsent_rows: int | None = None,
     ) -> None:
         self.sink = sink
         self.references = dict(references or {})
@@ -79,7 +122,8 @@ class Monitor:
         self._blocks: list[EventBatch] = []
         self._outcomes: list[dict[str, object]] = []
         self._parked: list[ParkedEvent] = []
-        self._ids = count()
+        self._unsent: list[EventBatch] = []  # batches the sink refused, oldest first
+        self.max_unsent_rows = max_batch if max_unsent_rows is None else max_unsent_rows
         self._last_flush = self.clock.monotonic()
 
     # -- per-event API -------------------------------------------------------------------
@@ -96,7 +140,11 @@ class Monitor:
         ts: object = None,
         is_error: bool = False,
     ) -> bool:
-        """Record one inference; returns False (and parks it) if the event is malformed."""
+        """Record one inference; returns False (and parks it) if the event is malformed.
+
+        Never raises: if the buffer is due for a flush and the sink fails, the error is counted
+        in ``stats.flush_errors`` and logged, and the rows are kept for the next flush.
+        """
         now_ms = to_epoch_ms(self.clock.now())
         try:
             event = validate_event(
@@ -133,29 +181,29 @@ class Monitor:
             self.stats.accepted += 1
             full = len(self._events) >= self.max_batch
         if full or self.clock.monotonic() - self._last_flush >= self.flush_interval_s:
-            self.flush()
+            self._auto_flush()
         return True
 
     def log_outcome(self, *, model: str, request_id: str, label: float, ts: object = None) -> bool:
-        """Record the real-world outcome (label) of an earlier prediction, joined later."""
+        """Record the real-world outcome (label) of an earlier prediction, joined later.
+
+        The label is any finite number (bools and numpy scalars included); NaN/inf labels, a
+        bad ``ts`` (as for :meth:`log`) or a missing/oversized request id are parked.
+        """
         now_ms = to_epoch_ms(self.clock.now())
         try:
-            if not is_valid_name(model):
-                raise EventRejected("bad_model", f"invalid model name {model!r}")
-            if not isinstance(request_id, str) or not request_id:
-                raise EventRejected("bad_request_id", "outcome needs a non-empty request_id")
-            if isinstance(label, bool) or not isinstance(label, (int, float)):
-                raise EventRejected("bad_label", f"label must be a number, got {label!r}")
-            row = {
-                "ts": now_ms if ts is None else int(float(ts) * (1000 if float(ts) < 1e11 else 1)),  # type: ignore[arg-type]
-                "model": model,
-                "request_id": request_id,
-                "label": float(label),
-            }
-        except (EventRejected, TypeError, ValueError) as exc:
-            code = exc.code if isinstance(exc, EventRejected) else "bad_ts"
+            model = valid_name(model, "model")
+            if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_REQUEST_ID:
+                raise EventRejected(
+                    "bad_request_id",
+                    f"outcome needs a non-empty request_id of <= {MAX_REQUEST_ID} chars,"
+                    f" got {request_id!r}",
+                )
+            row = {"model": model, "request_id": request_id, "label": valid_label(label)}
+            row["ts"] = valid_ts_ms(ts, now_ms)
+        except EventRejected as exc:
             self._park(
-                code,
+                exc.code,
                 str(exc),
                 {"model": model, "request_id": request_id, "label": label, "ts": ts},
                 now_ms,
@@ -176,107 +224,152 @@ class Monitor:
         score: Sequence[float] | np.ndarray,
         latency_ms: Sequence[float] | np.ndarray,
         ts_ms: Sequence[int] | np.ndarray | None = None,
-        request_ids: Sequence[str] | None = None,
+        request_ids: Sequence[str | None] | None = None,
         host: str | None = None,
         is_error: Sequence[bool] | np.ndarray | None = None,
     ) -> int:
         """Record many inferences of one model version at once (vectorised, ~1M events/s).
 
-        Rows with a non-finite or negative latency or a non-finite score are parked one by
-        one; the others go through. Returns the number accepted.
+        Row by row, as :meth:`log` checks one event: a row whose ``ts_ms`` is not epoch ms in
+        [1970, 2200), whose latency is not a finite number >= 0, whose score is not a finite
+        number, whose request id is neither None nor a string of <= 256 chars, or with a
+        feature value that is not a number, string, bool or None is parked with that reason;
+        the other rows go through. A batch that cannot be read row by row (a bad model, version
+        or host name, ``features`` not a mapping, a column that is not 1-D or whose length is
+        not ``len(latency_ms)``) is parked as one record naming the model and the row count,
+        and all its rows are counted in ``stats.parked``. A feature with an invalid name is
+        parked once and dropped; its rows are kept. Never raises; returns the rows accepted.
         """
         now_ms = to_epoch_ms(self.clock.now())
         host = host or self.default_host
-        for what, name in (("model", model), ("version", version), ("host", host)):
-            if not is_valid_name(name):
-                self._park(f"bad_{what}", f"invalid {what} name {name!r}", {what: name}, now_ms)
-                return 0
-        lat = np.asarray(latency_ms, dtype=np.float64)
-        sc = np.asarray(score, dtype=np.float64)
-        n = lat.size
-        ts = np.full(n, now_ms, dtype=np.int64) if ts_ms is None else np.asarray(ts_ms, np.int64)
-        if sc.size != n or ts.size != n or any(len(v) != n for v in features.values()):
+        try:
+            for what, name in (("model", model), ("version", version), ("host", host)):
+                valid_name(name, what)
+            cols = _batch_columns(features, score, latency_ms, ts_ms, request_ids, is_error)
+        except EventRejected as exc:
+            rows = _rows_given(latency_ms)
             self._park(
-                "bad_batch",
-                "columns of a batch must all have the same length",
-                {"model": model, "rows": n},
+                exc.code,
+                f"{exc}; all {rows} rows of the batch rejected",
+                {"model": model, "version": version, "host": host, "rows": rows},
                 now_ms,
+                rows=rows,
             )
             return 0
-        bad_names = [k for k in features if not is_valid_name(k)]
-        good = np.isfinite(lat) & (lat >= 0) & np.isfinite(sc)
-        for i in np.flatnonzero(~good)[:1000]:
-            self._park(
-                "bad_latency_ms" if not (np.isfinite(lat[i]) and lat[i] >= 0) else "bad_score",
-                "latency_ms must be finite and >= 0 and score finite",
-                {
-                    "model": model,
-                    "version": version,
-                    "latency_ms": float(lat[i]),
-                    "score": float(sc[i]),
-                },
-                now_ms,
-                count_only=False,
+        return self._accept_batch(model, version, host, cols, now_ms)
+
+    def _accept_batch(
+        self, model: str, version: str, host: str, cols: _BatchColumns, now_ms: int
+    ) -> int:
+        """Park the bad rows (by their first failing check), aggregate and buffer the rest."""
+        n = cols.latency_ms.size
+        lat, sc = batch_numbers(cols.latency_ms), batch_numbers(cols.score)
+        ts = np.full(n, float(now_ms)) if cols.ts_ms is None else batch_numbers(cols.ts_ms)
+        rids, bad_rid = batch_request_ids(cols.request_ids, n)
+        ok_lat = np.isfinite(lat) & (lat >= 0)
+        checks = [
+            ("bad_ts", ~((ts >= 0) & (ts < MAX_TS_MS)), _ROW_RULES["bad_ts"], ""),
+            ("bad_latency_ms", ~ok_lat, _ROW_RULES["bad_latency_ms"], ""),
+            ("bad_score", ~np.isfinite(sc), _ROW_RULES["bad_score"], ""),
+            ("bad_request_id", bad_rid, _ROW_RULES["bad_request_id"], ""),
+        ]
+        for k, v in cols.features.items():
+            bad = batch_feature_bad(v)
+            if bad is not None:
+                msg = f"feature {k!r} must be a number, string, bool or None"
+                checks.append(("bad_feature_value", bad, msg, k))
+        reason = np.zeros(n, np.int16)  # 0: good, else 1 + index of the first failed check
+        for i, (_, mask, _, _) in enumerate(checks, 1):
+            reason[(reason == 0) & mask] = i
+        keep = None
+        if reason.any():
+            self._park_rows(model, version, cols, reason, checks, now_ms)
+            keep = np.flatnonzero(reason == 0)
+        for k in [k for k in cols.features if not is_valid_name(k)]:
+            msg = f"feature name must be {NAME_RULE}, got {k!r}; column dropped, rows kept"
+            self._park("bad_feature_name", msg, {"model": model, "feature": k}, now_ms)
+        feats = {k: _take(v, keep) for k, v in cols.features.items() if is_valid_name(k)}
+        ts_k = _take(ts, keep).astype(np.int64)
+        if ts_k.size == 0:
+            return 0
+        err = np.zeros(n, np.int32) if cols.is_error is None else _flags(cols.is_error)
+        try:
+            block = self._aggregate(
+                model,
+                version,
+                host,
+                ts_k,
+                _take(lat, keep),
+                _take(sc, keep),
+                pd.Series(_take(rids, keep), dtype=object),
+                _take(err, keep),
+                feats,
             )
-        if (~good).sum() > 1000:
-            self.stats.parked["bad_latency_ms"] += int((~good).sum()) - 1000
-        for k in bad_names:
-            self._park("bad_feature_name", f"invalid feature name {k!r}", {"feature": k}, now_ms)
-        keep = np.flatnonzero(good) if not good.all() else None
-        cols = {k: _take(np.asarray(v), keep) for k, v in features.items() if k not in bad_names}
-        ts_k, lat_k, sc_k = _take(ts, keep), _take(lat, keep), _take(sc, keep)
-        if request_ids is None:  # no ids: outcomes cannot be joined, so store none
-            rids = pd.Series(np.full(ts_k.size, "", dtype=object))
-        else:
-            rids = pd.Series(_take(np.asarray(request_ids, dtype=object), keep))
-        err = (
-            np.zeros(ts_k.size, np.int32)
-            if is_error is None
-            else _take(np.asarray(is_error).astype(np.int32), keep)
-        )
-        block = self._aggregate(model, version, host, ts_k, lat_k, sc_k, rids, err, cols)
+        except Exception as exc:  # a bug must not crash the model server: say what was lost
+            log.exception("modelhealth: could not aggregate a batch of %s", model)
+            self._park_group_failure(model, version, host, ts_k.size, exc, now_ms)
+            return 0
         with self._lock:
             self._blocks.append(block)
             self.stats.accepted += int(ts_k.size)
         return int(ts_k.size)
 
+    def _park_rows(
+        self,
+        model: str,
+        version: str,
+        cols: _BatchColumns,
+        reason: np.ndarray,
+        checks: list[tuple[str, np.ndarray, str, str]],
+        now_ms: int,
+    ) -> None:
+        """Count every bad row under its own reason; keep the first MAX_PARKED_ROWS whole."""
+        counts = np.bincount(reason, minlength=len(checks) + 1)
+        with self._lock:
+            for i, (code, _, _, _) in enumerate(checks, 1):
+                if counts[i]:
+                    self.stats.parked[code] += int(counts[i])
+        for row in np.flatnonzero(reason)[:MAX_PARKED_ROWS]:
+            code, _, message, feature = checks[int(reason[row]) - 1]
+            event = {
+                "model": model,
+                "version": version,
+                "row": int(row),
+                **{name: _item(col[row]) for name, col in cols.row_values().items()},
+            }
+            if feature:
+                event["feature"], event["value"] = feature, _item(cols.features[feature][row])
+            self._park(code, message, event, now_ms, rows=0)
+
     # -- flushing --------------------------------------------------------------------------
     def flush(self) -> EventBatch:
-        """Aggregate everything buffered and hand it to the sink in one batch."""
+        """Aggregate everything buffered and hand it to the sink in one batch.
+
+        Also writes the batches an earlier flush could not. If the sink raises, this batch is
+        kept for the next flush (see the module doc) and the error is re-raised.
+        """
         with self._lock:
             events, self._events = self._events, []
             blocks, self._blocks = self._blocks, []
             outcomes, self._outcomes = self._outcomes, []
             parked, self._parked = self._parked, []
+            unsent, self._unsent = self._unsent, []
             self._last_flush = self.clock.monotonic()
-        groups: dict[tuple[str, str, str], list[ValidEvent]] = defaultdict(list)
-        for e in events:
-            groups[(e.model, e.version, e.host)].append(e)
-        for (model, version, host), evs in groups.items():
-            cols = _feature_columns([e.features for e in evs])
-            blocks.append(
-                self._aggregate(
-                    model,
-                    version,
-                    host,
-                    np.fromiter((e.ts for e in evs), np.int64, len(evs)),
-                    np.fromiter((e.latency_ms for e in evs), np.float64, len(evs)),
-                    np.fromiter((e.score for e in evs), np.float64, len(evs)),
-                    pd.Series([e.request_id or f"r{next(self._ids)}" for e in evs], dtype=object),
-                    np.fromiter((e.is_error for e in evs), np.int32, len(evs)),
-                    cols,
-                )
-            )
-        batch = _concat(blocks)
-        if outcomes:
-            batch.outcomes = pd.DataFrame(outcomes, columns=OUTCOMES.column_names)
-        batch.parked = parked
-        if not batch.is_empty():
+        fresh = self._build(events, blocks, outcomes, parked)
+        batch = _concat([*unsent, fresh])
+        if batch.is_empty():
+            return batch
+        try:
             self.sink.write(batch)
-            self.stats.flushes += 1
+        except Exception as exc:
+            self._keep_unsent([*unsent, fresh], exc)
+            raise
+        self.stats.flushes += 1
         return batch
 
     def close(self) -> None:
+        """Flush, then close the sink. If that last flush fails, the error is raised and the
+        sink stays open: calling close() again retries the kept rows."""
         self.flush()
         self.sink.close()
 
@@ -287,6 +380,88 @@ class Monitor:
         self.close()
 
     # -- internals -------------------------------------------------------------------------
+    def _auto_flush(self) -> None:
+        """The flush ``log()`` triggers on a request thread: a sink failure is counted and
+        logged, never raised into the model server (the rows are kept for the next flush)."""
+        try:
+            self.flush()
+        except Exception:
+            log.warning("modelhealth: flush failed, rows kept for retry", exc_info=True)
+
+    def _build(
+        self,
+        events: list[ValidEvent],
+        blocks: list[EventBatch],
+        outcomes: list[dict[str, object]],
+        parked: list[ParkedEvent],
+    ) -> EventBatch:
+        """One batch from the buffers. Anonymous events (no request id) keep "" so no later
+        outcome can join them (a made-up id would collide across processes)."""
+        groups: dict[tuple[str, str, str], list[ValidEvent]] = defaultdict(list)
+        for e in events:
+            groups[(e.model, e.version, e.host)].append(e)
+        blocks = list(blocks)
+        for (model, version, host), evs in groups.items():
+            try:
+                blocks.append(
+                    self._aggregate(
+                        model,
+                        version,
+                        host,
+                        np.fromiter((e.ts for e in evs), np.int64, len(evs)),
+                        np.fromiter((e.latency_ms for e in evs), np.float64, len(evs)),
+                        np.fromiter((e.score for e in evs), np.float64, len(evs)),
+                        pd.Series([e.request_id for e in evs], dtype=object),
+                        np.fromiter((e.is_error for e in evs), np.int32, len(evs)),
+                        _feature_columns([e.features for e in evs]),
+                    )
+                )
+            except Exception as exc:  # a bug in one group must not lose the other groups
+                log.exception("modelhealth: could not aggregate events of %s", model)
+                now_ms = to_epoch_ms(self.clock.now())
+                self._park_group_failure(model, version, host, len(evs), exc, now_ms)
+        with self._lock:  # records parked just above
+            parked = [*parked, *self._parked]
+            self._parked = []
+        batch = _concat(blocks)
+        if outcomes:
+            batch.outcomes = pd.DataFrame(outcomes, columns=OUTCOMES.column_names)
+        batch.parked = parked
+        return batch
+
+    def _keep_unsent(self, batches: list[EventBatch], exc: Exception) -> None:
+        """Keep refused batches for the next flush, dropping the oldest beyond the bound."""
+        with self._lock:
+            self.stats.flush_errors += 1
+            self.stats.last_flush_error = f"{type(exc).__name__}: {exc}"[:500]
+            kept = [b for b in [*batches, *self._unsent] if not b.is_empty()]
+            total = sum(_rows(b) for b in kept)
+            dropped = 0
+            while len(kept) > 1 and total > self.max_unsent_rows:
+                oldest = kept.pop(0)
+                total -= _rows(oldest)
+                dropped += _rows(oldest)
+            self._unsent = kept
+            self.stats.dropped_rows += dropped
+        if dropped:
+            log.error(
+                "modelhealth: sink still failing (%s); dropped %d rows, %d kept for retry",
+                exc,
+                dropped,
+                total,
+            )
+
+    def _park_group_failure(
+        self, model: str, version: str, host: str, rows: int, exc: Exception, now_ms: int
+    ) -> None:
+        self._park(
+            "aggregate_error",
+            f"{type(exc).__name__}: {exc}; {rows} rows lost",
+            {"model": model, "version": version, "host": host, "rows": rows},
+            now_ms,
+            rows=rows,
+        )
+
     def _aggregate(
         self,
         model: str,
@@ -326,18 +501,15 @@ class Monitor:
         message: str,
         event: Mapping[str, object],
         now_ms: int,
-        count_only: bool = False,
+        rows: int = 1,
     ) -> None:
+        """Keep a record of what was rejected and why; ``rows`` is how many events it stands
+        for in ``stats.parked`` (0 when the caller counted them already)."""
+        record = ParkedEvent(reason=f"{code}: {message}", event=_event_json(event), ts=now_ms)
         with self._lock:
-            self.stats.parked[code] += 1
-            if not count_only:
-                self._parked.append(
-                    ParkedEvent(
-                        reason=f"{code}: {message}",
-                        event=json.dumps(event, default=repr),
-                        ts=now_ms,
-                    )
-                )
+            if rows:
+                self.stats.parked[code] += rows
+            self._parked.append(record)
 
 
 def _feature_columns(rows: list[Mapping[str, object]]) -> dict[str, np.ndarray]:
@@ -355,28 +527,139 @@ def _feature_columns(rows: list[Mapping[str, object]]) -> dict[str, np.ndarray]:
     return {k: _column(np.array([r.get(k) for r in rows], dtype=object)) for k in names}
 
 
+_NUMBER_TYPES = (int, float, np.integer, np.floating, np.bool_)  # bool is an int
+
+
 def _column(values: np.ndarray) -> np.ndarray:
-    """A float array when every value is a number (fast path), else the object array."""
-    if not np.equal(values, None).any():
-        try:
-            return values.astype(np.float64)
-        except (TypeError, ValueError):
-            pass
+    """A float array when every value is a number by its type (fast path), else the object
+    array. A string stays a string even if it looks like a number: "01234" is a zip code, and
+    as a float it would be binned as "1234.0" (kinds come from types, as in ``log_batch``)."""
+    if all(issubclass(t, _NUMBER_TYPES) for t in set(map(type, values))):
+        return values.astype(np.float64)
     return values
+
+
+@dataclass(frozen=True)
+class _BatchColumns:
+    """The arguments of one ``log_batch`` call as 1-D arrays of one length."""
+
+    latency_ms: np.ndarray
+    score: np.ndarray
+    ts_ms: np.ndarray | None
+    request_ids: np.ndarray | None
+    is_error: np.ndarray | None
+    features: dict[str, np.ndarray]
+
+    def row_values(self) -> dict[str, np.ndarray]:
+        """The per-row columns a parked row reports (features only when they are the reason)."""
+        cols = {"ts_ms": self.ts_ms, "latency_ms": self.latency_ms, "score": self.score}
+        cols["request_id"] = self.request_ids
+        return {k: v for k, v in cols.items() if v is not None}
+
+
+def _batch_columns(
+    features: object,
+    score: object,
+    latency_ms: object,
+    ts_ms: object,
+    request_ids: object,
+    is_error: object,
+) -> _BatchColumns:
+    """Shape checks of a batch: raise EventRejected(bad_batch) naming the argument."""
+    lat = _vector(latency_ms, "latency_ms", None, numbers=True)
+    n = lat.size
+    if not isinstance(features, Mapping):
+        raise EventRejected(
+            "bad_features",
+            f"features must map feature names to columns, got {type(features).__name__}",
+        )
+    return _BatchColumns(
+        latency_ms=lat,
+        score=_vector(score, "score", n, numbers=True),
+        ts_ms=None if ts_ms is None else _vector(ts_ms, "ts_ms", n, numbers=True),
+        request_ids=None
+        if request_ids is None
+        else _vector(request_ids, "request_ids", n, dtype=object),
+        is_error=None if is_error is None else _vector(is_error, "is_error", n),
+        features={k: _vector(v, f"features[{k!r}]", n) for k, v in features.items()},
+    )
+
+
+def _vector(
+    values: object, arg: str, n: int | None, *, numbers: bool = False, dtype: object = None
+) -> np.ndarray:
+    """``values`` as a 1-D array of ``n`` entries. A list mixing numbers and strings would
+    become all strings in numpy, so ``numbers`` columns fall back to objects (checked per row)."""
+    try:
+        try:
+            arr = np.asarray(values, dtype=dtype)  # type: ignore[call-overload]
+        except ValueError:  # ragged, e.g. [2.0, [1]]: one bad value, checked per row
+            arr = np.asarray(values, dtype=object)
+        if numbers and arr.dtype.kind in "US" and not isinstance(values, np.ndarray):
+            arr = np.asarray(values, dtype=object)
+    except (TypeError, ValueError) as exc:
+        raise EventRejected("bad_batch", f"{arg} must be a 1-D sequence: {exc}") from exc
+    if arr.ndim != 1:
+        raise EventRejected(
+            "bad_batch", f"{arg} must be a 1-D sequence (one value per row), got shape {arr.shape}"
+        )
+    if n is not None and arr.size != n:
+        raise EventRejected(
+            "bad_batch", f"{arg} has {arr.size} values, expected {n} (one per row of latency_ms)"
+        )
+    return arr
+
+
+def _rows_given(latency_ms: object) -> int:
+    """How many rows a rejected batch had, for the parked count (1 if not even that is known)."""
+    try:
+        return max(len(latency_ms), 1)  # type: ignore[arg-type]
+    except TypeError:
+        return 1
+
+
+def _flags(values: np.ndarray) -> np.ndarray:
+    """is_error as 0/1 with the truthiness ``log()`` uses."""
+    if values.dtype.kind in "biuf":
+        return (values != 0).astype(np.int32)
+    return np.fromiter((1 if v else 0 for v in values), np.int32, values.size)
+
+
+def _item(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _rows(batch: EventBatch) -> int:
+    return len(batch.inferences) + len(batch.outcomes) + len(batch.parked)
+
+
+def _event_json(event: Mapping[str, object]) -> str:
+    """JSON of a rejected event, whatever it holds (non-str keys, objects that fail repr)."""
+    try:
+        text = json.dumps(event, default=repr)
+    except Exception:  # e.g. a dict with tuple keys, or a repr that raises
+        try:
+            text = json.dumps({"repr": repr(event)})
+        except Exception:
+            text = json.dumps({"unprintable": type(event).__name__})
+    if len(text) > MAX_PARKED_CHARS:
+        text = json.dumps({"truncated": text[:MAX_PARKED_CHARS], "chars": len(text)})
+    return text
 
 
 def _take(arr: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
     return arr if keep is None else arr[keep]
 
 
-def _concat(blocks: list[EventBatch]) -> EventBatch:
-    if not blocks:
+def _concat(batches: list[EventBatch]) -> EventBatch:
+    batches = [b for b in batches if not b.is_empty()]
+    if not batches:
         return EventBatch()
-    if len(blocks) == 1:
-        return blocks[0]
-    out = EventBatch()
-    for attr in ("inferences", "feature_stats", "feature_bins"):
-        frames = [getattr(b, attr) for b in blocks if len(getattr(b, attr))]
+    if len(batches) == 1:
+        return batches[0]
+    out = EventBatch(parked=[p for b in batches for p in b.parked])
+    for attr in ("inferences", "feature_stats", "feature_bins", "outcomes"):
+        frames = [getattr(b, attr) for b in batches if len(getattr(b, attr))]
         if frames:
             setattr(out, attr, pd.concat(frames, ignore_index=True))
     return out

@@ -1,18 +1,30 @@
-"""Validation of single inference events; a bad event is parked with a reason, never raised."""
+"""Validation of inference events and batch columns; a bad event is parked with a reason.
+
+Everything that can fail on user input fails here, at ``log()`` time, never later in a flush:
+a value that passed validation must aggregate and serialise without error, or one bad event
+would fail the flush of everything buffered with it.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from numbers import Real
 
 import numpy as np
 
-from modelhealth.names import is_valid_name
+from modelhealth.names import NAME_RULE, VERSION_RULE, is_valid_name, is_valid_version
 
 Scalar = float | int | str | bool | None
+
+MAX_TS_MS = int(datetime(2200, 1, 1, tzinfo=UTC).timestamp() * 1000)
+"""Latest accepted event time. Far beyond any real event, far below what int64 ms, DuckDB and
+Pinot timestamps hold: a wild ``ts`` (1e19) is parked instead of overflowing the flush."""
+TS_RULE = "ts must be epoch seconds or milliseconds between 1970-01-01 and 2200-01-01"
+
+MAX_REQUEST_ID = 256
 
 
 @dataclass(frozen=True)
@@ -53,36 +65,66 @@ def _number(value: object, field: str, *, minimum: float | None = None) -> float
 
 _GOOD_NAMES: set[str] = set()
 """Names already validated: model servers repeat the same few hundred names forever."""
+_GOOD_VERSIONS: set[str] = set()
+"""Versions already validated; separate from names, which may not start with a digit."""
+_CACHE_LIMIT = 100_000
 
 
-def _known(name: object) -> bool:
-    if name in _GOOD_NAMES:
+def _known(name: object, *, version: bool = False) -> bool:
+    if not isinstance(name, str):  # also keeps unhashable values (lists, dicts) out of the sets
+        return False
+    cache = _GOOD_VERSIONS if version else _GOOD_NAMES
+    if name in cache:
         return True
-    if is_valid_name(name):
-        if len(_GOOD_NAMES) < 100_000:
-            _GOOD_NAMES.add(name)  # type: ignore[arg-type]
+    if is_valid_version(name) if version else is_valid_name(name):
+        if len(cache) < _CACHE_LIMIT:
+            cache.add(name)
         return True
     return False
 
 
-def _name(value: object, field: str) -> str:
+def valid_name(value: object, field: str) -> str:
+    """``value`` if it is a valid model/host/feature name, else EventRejected(bad_<field>)."""
+    if field == "version":
+        return valid_version(value)
     if not _known(value):
-        raise EventRejected(
-            f"bad_{field}",
-            f"{field} must be 1-128 chars of letters, digits, '_', '.', '-', got {value!r}",
-        )
-    return str(value)
+        raise EventRejected(f"bad_{field}", f"{field} must be {NAME_RULE}, got {value!r}")
+    return value  # type: ignore[return-value]
 
 
-def _ts_ms(value: object, default_ms: int) -> int:
+def valid_version(value: object) -> str:
+    """Versions are values (``1.0.3``, ``2024-06-01``): a leading digit is fine."""
+    if not _known(value, version=True):
+        raise EventRejected("bad_version", f"version must be {VERSION_RULE}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def valid_label(value: object) -> float:
+    """An outcome label: any finite real number; bools and numpy scalars count as numbers,
+    as they do for feature values (``labels["y"].iloc[0]`` is an ``np.int64``)."""
+    if not isinstance(value, (Real, np.bool_)):
+        raise EventRejected("bad_label", f"label must be a number, got {value!r}")
+    f = float(value)
+    if not math.isfinite(f):
+        raise EventRejected("bad_label", f"label must be finite, got {value!r}")
+    return f
+
+
+def valid_ts_ms(value: object, default_ms: int) -> int:
+    """Epoch ms of an event time given as an aware datetime, or epoch seconds (< 1e11) or
+    milliseconds; ``None`` means now. Out of range -> EventRejected(bad_ts)."""
     if value is None:
         return default_ms
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise EventRejected("bad_ts", "ts datetime must be timezone-aware")
-        return int(value.timestamp() * 1000)
-    f = _number(value, "ts", minimum=0)
-    return int(f * 1000) if f < 1e11 else int(f)  # seconds or milliseconds since the epoch
+        f = value.timestamp() * 1000
+    else:
+        f = _number(value, "ts", minimum=0)
+        f = f * 1000 if f < 1e11 else f  # seconds or milliseconds since the epoch
+    if not 0 <= f < MAX_TS_MS:
+        raise EventRejected("bad_ts", f"{TS_RULE}, got {value!r}")
+    return int(f)
 
 
 def validate_event(
@@ -108,33 +150,89 @@ def validate_event(
     if not (_GOOD_NAMES.issuperset(clean) and _SCALAR_TYPES.issuperset(map(type, clean.values()))):
         _check_features(clean)
     rid = "" if request_id is None else request_id
-    if not isinstance(rid, str) or len(rid) > 256:
+    if not isinstance(rid, str) or len(rid) > MAX_REQUEST_ID:
         raise EventRejected(
-            "bad_request_id", f"request_id must be a string <= 256 chars, got {rid!r}"
+            "bad_request_id", f"request_id must be a string <= {MAX_REQUEST_ID} chars, got {rid!r}"
         )
     return ValidEvent(
-        ts=_ts_ms(ts, default_ts_ms),
-        model=_name(model, "model"),
-        version=_name(version, "version"),
-        host=_name(host, "host"),
+        ts=valid_ts_ms(ts, default_ts_ms),
+        model=valid_name(model, "model"),
+        version=valid_version(version),
+        host=valid_name(host, "host"),
         request_id=rid,
         score=_number(score, "score"),
         latency_ms=_number(latency_ms, "latency_ms", minimum=0.0),
-        is_error=1 if is_error else 0,
+        is_error=_flag(is_error),
         features=clean,
     )
 
 
+def _flag(value: object) -> int:
+    try:
+        return 1 if value else 0
+    except (TypeError, ValueError) as exc:  # e.g. a numpy array: truth value is ambiguous
+        raise EventRejected("bad_is_error", f"is_error must be a bool, got {value!r}") from exc
+
+
 _SCALAR_TYPES = {float, int, str, bool, type(None)}
+_FEATURE_TYPES = (int, float, str, bool, np.integer, np.floating, np.bool_)
 
 
 def _check_features(features: Mapping[str, object]) -> None:
     """The slow path: find the offending feature and say what was expected."""
     for key, val in features.items():
         if not _known(key):
-            raise EventRejected("bad_feature_name", f"invalid feature name {key!r}")
-        if val is not None and not isinstance(val, (int, float, str, bool, np.number, np.bool_)):
+            raise EventRejected(
+                "bad_feature_name", f"feature name must be {NAME_RULE}, got {key!r}"
+            )
+        if val is not None and not isinstance(val, _FEATURE_TYPES):
             raise EventRejected(
                 "bad_feature_value",
                 f"feature {key!r} must be a number, string, bool or None, got {type(val).__name__}",
             )
+
+
+# -- batch columns (Monitor.log_batch): the same rules as above, one boolean mask per check --
+def batch_numbers(values: np.ndarray) -> np.ndarray:
+    """Float64 copy of a column with NaN wherever an entry is not a real number; as in
+    :func:`_number`, strings and bools are not numbers (a NaN then fails the caller's check)."""
+    if values.dtype.kind in "iuf":
+        return values.astype(np.float64, copy=False)
+    if values.dtype.kind != "O":
+        return np.full(values.shape, np.nan)
+    return np.fromiter(
+        (
+            float(v) if isinstance(v, Real) and not isinstance(v, (bool, np.bool_)) else np.nan
+            for v in values
+        ),
+        np.float64,
+        values.size,
+    )
+
+
+def batch_request_ids(values: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Request ids as an object array ("" for None: never joinable) and the mask of bad ones
+    (not a str, or longer than MAX_REQUEST_ID)."""
+    if values is None:
+        return np.full(n, "", dtype=object), np.zeros(n, dtype=bool)
+    if set(map(type, values)) <= {str}:  # the usual case, without a Python-level loop body
+        return values, np.fromiter(map(len, values), np.int64, values.size) > MAX_REQUEST_ID
+    ids = np.array(["" if v is None else v for v in values], dtype=object)
+    bad = np.fromiter(
+        (not isinstance(v, str) or len(v) > MAX_REQUEST_ID for v in ids), bool, ids.size
+    )
+    return ids, bad
+
+
+def batch_feature_bad(values: np.ndarray) -> np.ndarray | None:
+    """Mask of feature values that are not a number, string, bool or None (None if all fine:
+    typed numpy columns always are; only object columns can hold a dict or a list)."""
+    if values.dtype.kind in "biufUS":
+        return None
+    if values.dtype.kind != "O":  # datetime64, complex, ...: no value of it is allowed
+        return np.ones(values.size, dtype=bool)
+    if all(t is type(None) or issubclass(t, _FEATURE_TYPES) for t in set(map(type, values))):
+        return None
+    return np.fromiter(
+        (v is not None and not isinstance(v, _FEATURE_TYPES) for v in values), bool, values.size
+    )
