@@ -36,7 +36,8 @@ from modelhealth.store.backend import QueryBackend, Scope
 TABLE_COLUMNS = ["feature", "metric", "value", "threshold", "drifted", "rank"]
 SERIES_COLUMNS = ["ts", "feature", "value", "drifted"]
 
-_NUMERIC_LABEL = re.compile(r"^(<|>=|\[)")
+_NUMERIC_LABEL = re.compile(r"^(<|>|\[|=)")
+"""FeatureReference.bin_labels of numeric bins: ``<a``, ``[a,b)``, ``=max``, ``>max``/``>=b``."""
 
 
 @dataclass(frozen=True)

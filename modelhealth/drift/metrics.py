@@ -218,6 +218,8 @@ def bin_positions(edges: np.ndarray | tuple[float, ...]) -> np.ndarray:
     Interior bins sit at their centres; the under/overflow bins sit half of the neighbouring
     bin's width beyond the outer edges (their true spread is unknown: this is the documented
     approximation of :func:`wasserstein`). One edge: the two bins sit at ``edge -/+ 0.5``.
+    Bins only a few ulps wide (the training maximum's own bin) do not set those widths; with
+    no wider bin, the outer bins sit 0.5 beyond the edges, as with one edge.
     """
     e = np.asarray(edges, dtype=np.float64)
     if e.size == 0:
@@ -225,7 +227,11 @@ def bin_positions(edges: np.ndarray | tuple[float, ...]) -> np.ndarray:
     if e.size == 1:
         return np.array([e[0] - 0.5, e[0] + 0.5])
     centres = (e[:-1] + e[1:]) / 2
-    first, last = e[1] - e[0], e[-1] - e[-2]
+    widths = np.diff(e)
+    # quantile_edges ends with an edge one ulp above the training max: that bin holds the max
+    # only, and its ulp width would put the overflow bin at the max. Use real widths.
+    real = widths[widths > 4 * np.spacing(np.abs(e).max())]
+    first, last = (real[0], real[-1]) if real.size else (1.0, 1.0)
     return np.concatenate([[e[0] - first / 2], centres, [e[-1] + last / 2]])
 
 

@@ -19,7 +19,8 @@ from modelhealth.ingestion.schema import OTHER_CATEGORY
 from modelhealth.names import check_name
 
 DEFAULT_SPECIAL_VALUES: tuple[float, ...] = (-1.0, -999999.0)
-"""Numeric sentinels that pipelines use for "unknown"; NaN always counts as special too."""
+"""Numeric sentinels that pipelines use for "unknown"; NaN and ±inf always count as special
+too (an infinite value would make every sum and mean over the window NaN)."""
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,15 @@ class FeatureReference:
         if self.kind == "categorical":
             return [*self.categories, OTHER_CATEGORY]
         e = self.edges
+        # the bin [max, nextafter(max)) of quantile_edges holds the training max only
+        point = [b <= np.nextafter(a, np.inf) for a, b in itertools.pairwise(e)]
         return [
             f"<{e[0]:.4g}",
-            *(f"[{a:.4g},{b:.4g})" for a, b in itertools.pairwise(e)),
-            f">={e[-1]:.4g}",
+            *(
+                f"={a:.4g}" if p else f"[{a:.4g},{b:.4g})"
+                for (a, b), p in zip(itertools.pairwise(e), point, strict=True)
+            ),
+            f">{e[-2]:.4g}" if point and point[-1] else f">={e[-1]:.4g}",
         ]
 
     def distribution(self) -> np.ndarray:
@@ -116,13 +122,21 @@ class ModelReference:
 
 
 def quantile_edges(values: np.ndarray, bins: int = 10) -> tuple[float, ...]:
-    """Interior bin edges at reference quantiles (deduplicated, so constant columns work)."""
+    """Bin edges at reference quantiles (deduplicated, so constant columns work), then one
+    edge just above the training maximum.
+
+    That last edge (``nextafter(max, inf)``) gives values above anything seen in training an
+    overflow bin of their own: with the maximum as the last edge, the ``>= max`` bin held
+    the training maximum too, so a feature constant at 3.0 (or discrete in {0, 1, 2}) showed
+    no drift at all when production moved to 1000. The bin before it holds the maximum only.
+    """
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return (0.0,)
     qs = np.quantile(finite, np.linspace(0, 1, bins + 1))
     edges = np.unique(qs)
-    return tuple(float(x) for x in edges)
+    above_max = np.nextafter(edges[-1], np.inf)
+    return (*(float(x) for x in edges), float(above_max))
 
 
 def numeric_bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -158,7 +172,7 @@ def build_feature_reference(
         nulls[:] = False
     if pd.api.types.is_numeric_dtype(s):
         v = s.to_numpy(dtype=np.float64, na_value=np.nan)
-        special = np.isnan(v) | np.isin(v, special_values)
+        special = ~np.isfinite(v) | np.isin(v, special_values)
         valid = v[~special]
         edges = quantile_edges(valid, bins)
         idx = numeric_bin_index(valid, np.asarray(edges))

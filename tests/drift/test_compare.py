@@ -9,9 +9,19 @@ import pandas as pd
 import pytest
 
 from modelhealth.clock import FakeClock, to_epoch_ms
-from modelhealth.drift.compare import Baseline, drift_series, drift_table
+from modelhealth.drift.compare import (
+    Baseline,
+    drift_series,
+    drift_table,
+    drift_table_from_histograms,
+)
 from modelhealth.drift.metrics import bin_positions, compute
-from modelhealth.ingestion.reference import ModelReference, build_reference, numeric_bin_index
+from modelhealth.ingestion.reference import (
+    ModelReference,
+    build_feature_reference,
+    build_reference,
+    numeric_bin_index,
+)
 from modelhealth.ingestion.sdk import Monitor
 from modelhealth.store.backend import Scope
 from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
@@ -155,3 +165,14 @@ def test_baseline_validation() -> None:
         Baseline.window(5, 5)
     with pytest.raises(ValueError, match="invalid version"):
         Baseline.other_version("bad version!")
+
+
+def test_numeric_labels_of_the_max_and_overflow_bins_are_recognised_without_a_reference():
+    """Stored bins labelled by FeatureReference.bin_labels, compared with no profile at hand:
+    the training max's own bin (``=2``) and the overflow (``>2``) keep the feature numeric."""
+    labels = build_feature_reference("k", np.tile([0.0, 1.0, 2.0], 10)).bin_labels()
+    assert labels[-2:] == ["=2", ">2"]
+    base = pd.DataFrame({"feature": "k", "bin": [1, 2, 3], "label": labels[1:4], "count": 10})
+    cur = pd.DataFrame({"feature": "k", "bin": [4], "label": [labels[4]], "count": [30]})
+    table = drift_table_from_histograms(cur, base, None, metrics=["ks", "psi"])
+    assert table.set_index("metric").loc["ks", "value"] == pytest.approx(1.0)

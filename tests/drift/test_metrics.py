@@ -18,6 +18,7 @@ from modelhealth.drift.metrics import (
     compute,
     is_drifted,
 )
+from modelhealth.ingestion.reference import build_feature_reference, numeric_bin_index
 
 REF = np.array([50.0, 50.0])
 CUR = np.array([90.0, 10.0])
@@ -196,3 +197,28 @@ def test_pvalue_direction() -> None:
         False,
         False,
     ]
+
+
+def _current(ref, values: np.ndarray) -> np.ndarray:
+    idx = numeric_bin_index(values, np.asarray(ref.edges))
+    return np.bincount(idx, minlength=ref.n_bins).astype(float)
+
+
+def test_values_above_the_training_max_land_in_an_overflow_bin_of_their_own() -> None:
+    const = build_feature_reference("c", np.full(1000, 3.0))
+    assert const.edges == (3.0, np.nextafter(3.0, np.inf))
+    for shifted in (1000.0, 2.0):  # upward shifts used to give psi 0
+        assert compute("psi", const.counts, _current(const, np.full(500, shifted)))[0] > 10
+    assert compute("psi", const.counts, _current(const, np.full(500, 3.0)))[0] == 0.0
+    kids = build_feature_reference("k", np.tile([0.0, 1.0, 2.0], 334))
+    at_max, above = _current(kids, np.full(500, 2.0)), _current(kids, np.full(500, 50.0))
+    assert not np.array_equal(at_max, above)
+    assert compute("ks", kids.counts, at_max)[0] == pytest.approx(2 / 3, abs=0.01)
+    assert compute("ks", kids.counts, above)[0] == pytest.approx(1.0)
+    assert kids.bin_labels()[-2:] == ["=2", ">2"]
+
+
+def test_overflow_position_ignores_the_maximums_one_ulp_bin() -> None:
+    pos = bin_positions((0.0, 1.0, 2.0, np.nextafter(2.0, np.inf)))
+    assert pos[-1] == pytest.approx(2.5)  # half the last real bin's width beyond the max
+    assert bin_positions((3.0, np.nextafter(3.0, np.inf)))[[0, -1]] == pytest.approx([2.5, 3.5])

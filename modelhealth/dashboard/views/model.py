@@ -16,7 +16,7 @@ import streamlit as st
 from modelhealth.dashboard import charts
 from modelhealth.dashboard.context import PageContext, current
 from modelhealth.drift.metrics import DRIFT_METRICS, LOWER_IS_DRIFT
-from modelhealth.ingestion.reference import ModelReference
+from modelhealth.ingestion.reference import FeatureReference, ModelReference
 from modelhealth.store.backend import Scope
 
 ALL = "(all)"
@@ -128,9 +128,8 @@ def render(ctx: PageContext) -> None:
         sh = q.score_histogram(scope, ref.score_edges)
         cur = np.zeros(len(ref.score_edges) + 1)
         np.add.at(cur, sh["bin"].to_numpy(), sh["count"].to_numpy())
-        labels = [f"<{ref.score_edges[0]:.3g}"] + [
-            f"[{a:.3g},{b:.3g})" for a, b in zip(ref.score_edges, ref.score_edges[1:], strict=False)
-        ] + [f">={ref.score_edges[-1]:.3g}"]  # fmt: skip
+        # the same labels as a feature's bins (incl. the training max's own bin)
+        labels = FeatureReference("score", "numeric", edges=ref.score_edges).bin_labels()
         right.plotly_chart(
             charts.histogram_vs(
                 labels, {"current": cur, "reference": np.asarray(ref.score_counts, float)},
