@@ -12,16 +12,19 @@
          params: {minimum: 0}}
 
 A check returns a float graded against its ``warning``/``critical`` bounds (higher is
-worse), or a bool (False = critical). Registries are plain objects passed to
-``validate_frame`` — there is no global default, so tests and processes never share state.
+worse), or a bool, Python or numpy (False = critical); anything else is reported as that
+check's own error. Registries are plain objects passed to ``validate_frame`` — there is no
+global default, so tests and processes never share state.
 """
 
 from __future__ import annotations
 
 import importlib
+import numbers
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from modelhealth.contracts.report import CheckResult, Status, grade
@@ -121,20 +124,33 @@ def run_custom(
                 )
             )
             continue
-        if isinstance(raw, bool):
-            status = Status.HEALTHY if raw else Status.CRITICAL
-            out.append(CheckResult(c.check, c.column or "", status, float(raw)))
-            continue
-        value = float(raw)
-        warn = c.warning if c.warning is not None else float("inf")
-        crit = c.critical if c.critical is not None else float("inf")
-        out.append(
-            CheckResult(
-                c.check,
-                c.column or "",
-                grade(value, min(warn, crit), crit),
-                value,
-                c.critical if c.critical is not None else c.warning,
-            )
-        )
+        out.append(_graded(c, raw))
     return out
+
+
+def _graded(c: Any, raw: object) -> CheckResult:
+    """Grade one check's return value; anything but a number or a bool is that check's error.
+
+    numpy bools count as bools (``(col > 0).all()`` returns ``np.bool_``, and grading it as
+    the number 0.0 would turn a failed check green). Strings are refused even when they
+    look numeric: a check that returns text is broken, and the report must say which one."""
+    column = c.column or ""
+    if isinstance(raw, bool | np.bool_):
+        status = Status.HEALTHY if raw else Status.CRITICAL
+        return CheckResult(c.check, column, status, float(raw))
+    if not isinstance(raw, numbers.Real):
+        where = f" on column {column!r}" if column else " on the whole frame"
+        return CheckResult(
+            c.check,
+            column,
+            Status.CRITICAL,
+            float("nan"),
+            None,
+            f"check {c.check!r}{where} returned {type(raw).__name__} {raw!r:.60}; "
+            "expected a float (higher is worse) or a bool (False = critical)",
+        )
+    value = float(raw)
+    warn = c.warning if c.warning is not None else float("inf")
+    crit = c.critical if c.critical is not None else float("inf")
+    threshold = c.critical if c.critical is not None else c.warning
+    return CheckResult(c.check, column, grade(value, min(warn, crit), crit), value, threshold)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from modelhealth.errors import ConfigError, ConfigIssue, SourcePos
+from modelhealth.errors import ConfigError, ConfigIssue, InvalidName, SourcePos
 from modelhealth.ingestion.reference import (
     DEFAULT_SPECIAL_VALUES,
     FeatureReference,
@@ -259,6 +259,180 @@ def _marks(node: yaml.Node | None, path: tuple[object, ...] = ()) -> dict[tuple[
     return out
 
 
+# -- field types: a hand-edited file must fail at load with a position, not mid-validation --
+
+Problem = tuple[tuple[object, ...], str]
+"""A sub-path below the node being checked (``("edges", 3)``) and what is wrong there."""
+
+
+def _is_number(v: object) -> bool:
+    """int or float, but not bool (YAML ``yes`` is True, and True is an int)."""
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _shown(v: object) -> str:
+    return f"{type(v).__name__} {v!r:.40}"
+
+
+def _number(v: object, what: str, lo: float = -np.inf, hi: float = np.inf) -> str | None:
+    """Why ``v`` is no finite number in [lo, hi], or None if it is one."""
+    if not _is_number(v) or not np.isfinite(v):
+        return f"expected {what}, got {_shown(v)}"
+    if not lo <= v <= hi:
+        return f"expected {what} in [{lo:g}, {hi:g}], got {v!r}"
+    return None
+
+
+def _count(v: object, what: str, minimum: int) -> str | None:
+    """Why ``v`` is no whole number >= ``minimum`` (quoted numbers are refused, not guessed)."""
+    if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+        return f"expected {what} (a whole number >= {minimum}), got {_shown(v)}"
+    return None
+
+
+def _numbers(v: object, key: str, what: str, lo: float = -np.inf) -> list[Problem]:
+    if not isinstance(v, list):
+        return [((key,), f"expected a list of numbers, got {_shown(v)}")]
+    return [((key, j), m) for j, x in enumerate(v) if (m := _number(x, what, lo)) is not None]
+
+
+def _texts(v: object, key: str) -> list[Problem]:
+    if not isinstance(v, list):
+        return [((key,), f"expected a list of text values, got {_shown(v)}")]
+    hint = "text (quote values YAML reads as numbers or booleans)"
+    return [
+        ((key, j), f"expected {hint}, got {_shown(x)}")
+        for j, x in enumerate(v)
+        if not isinstance(x, str)
+    ]
+
+
+def _edge_problems(c: Mapping[str, Any]) -> list[Problem]:
+    edges = c.get("edges", [])
+    found = _numbers(edges, "edges", "a finite bin edge")
+    if found:
+        return found
+    if c.get("kind") == "numeric" and not edges:
+        return [(("edges",), "a numeric column needs at least one bin edge")]
+    for j in range(1, len(edges)):
+        if edges[j] <= edges[j - 1]:
+            return [
+                (("edges", j), f"edges must increase strictly; {edges[j]!r} after {edges[j - 1]!r}")
+            ]
+    return []
+
+
+def _count_problems(c: Mapping[str, Any], bins_ok: bool) -> list[Problem]:
+    counts = c.get("counts", [])
+    found = _numbers(counts, "counts", "a bin count >= 0", lo=0.0)
+    if found or not bins_ok or not counts:
+        return found
+    numeric = c.get("kind") == "numeric"
+    n_bins = len(c.get("edges", [])) + 1 if numeric else len(c.get("categories", [])) + 1
+    if len(counts) != n_bins:
+        basis = "edges + 1" if numeric else "categories + 1 (__other__)"
+        return [(("counts",), f"{len(counts)} counts for {n_bins} bins ({basis})")]
+    return []
+
+
+def _range_problems(c: Mapping[str, Any]) -> list[Problem]:
+    found = [
+        ((k,), m)
+        for k in ("min", "max")
+        if c.get(k) is not None and (m := _number(c[k], "a number or null")) is not None
+    ]
+    lo, hi = c.get("min"), c.get("max")
+    if not found and lo is not None and hi is not None and lo > hi:
+        found.append((("min",), f"min {lo!r} is above max {hi!r}"))
+    return found
+
+
+def _special_rate_problems(c: Mapping[str, Any]) -> list[Problem]:
+    rates = c.get("special_rates", {})
+    if not isinstance(rates, dict):
+        return [(("special_rates",), f"expected a mapping value -> rate, got {_shown(rates)}")]
+    found = [
+        (("special_rates", k), m)
+        for k, v in rates.items()
+        if (m := _number(v, "a rate", 0.0, 1.0)) is not None
+    ]
+    if c.get("kind") == "numeric":
+        for k in rates:
+            try:
+                float(k)
+            except (TypeError, ValueError):
+                found.append((("special_rates", k), f"special value {k!r} is not a number"))
+    return found
+
+
+def column_problems(c: Mapping[str, Any]) -> list[Problem]:
+    """Every wrongly typed field of one column mapping (kind and unknown keys checked apart)."""
+    found: list[Problem] = []
+    if "name" in c:
+        try:
+            check_name(c["name"], "column")
+        except InvalidName as exc:
+            found.append((("name",), str(exc)))
+    if "dtype" in c and not isinstance(c["dtype"], str):
+        found.append((("dtype",), f"expected a dtype name, got {_shown(c['dtype'])}"))
+    for k in ("null_rate", "unique_rate"):
+        if k in c and (m := _number(c[k], "a rate", 0.0, 1.0)) is not None:
+            found.append(((k,), m))
+    if "unique" in c and not isinstance(c["unique"], bool):
+        found.append((("unique",), f"expected true or false, got {_shown(c['unique'])}"))
+    found += _special_rate_problems(c) + _range_problems(c)
+    for k in ("domain", "categories"):
+        found += _texts(c.get(k, []), k)
+    bins = _edge_problems(c) + [p for p in found if p[0][0] == "categories"]
+    return found + bins + _count_problems(c, bins_ok=not bins)
+
+
+def custom_problems(c: Mapping[str, Any]) -> list[Problem]:
+    """Wrongly typed fields of one ``custom:`` entry (bounds are compared with floats)."""
+    found: list[Problem] = [
+        ((k,), m)
+        for k in ("warning", "critical")
+        if c.get(k) is not None and (m := _number(c[k], "a number or null")) is not None
+    ]
+    if not isinstance(c.get("params", {}), dict):
+        found.append(
+            (("params",), f"expected a mapping of keyword arguments, got {_shown(c['params'])}")
+        )
+    if c.get("column") is not None and not isinstance(c["column"], str):
+        found.append((("column",), f"expected a column name, got {_shown(c['column'])}"))
+    return found
+
+
+def top_level_problems(raw: Mapping[str, Any]) -> list[Problem]:
+    """Wrongly typed top-level fields (``expected_rows: "1000"`` must not reach a division)."""
+    found: list[Problem] = []
+    if "model" in raw:
+        try:
+            check_name(raw["model"], "model")
+        except InvalidName as exc:
+            found.append((("model",), str(exc)))
+    for key, what, minimum in (
+        ("row_count", "a row count", 0),
+        ("contract_version", "a version number", 1),
+        ("expected_rows", "a row count or null", 0),
+    ):
+        if raw.get(key) is not None and (m := _count(raw[key], what, minimum)) is not None:
+            found.append(((key,), m))
+    for key, kind in (("columns", list), ("custom", list), ("thresholds", dict)):
+        if raw.get(key) is not None and not isinstance(raw[key], kind):
+            shape = "a list" if kind is list else "a mapping"
+            found.append(((key,), f"expected {shape}, got {_shown(raw[key])}"))
+    if "special_values" in raw:
+        found += _numbers(raw["special_values"], "special_values", "a numeric special value")
+    return found
+
+
+def _section(raw: Mapping[str, Any], key: str, kind: type) -> Any:
+    """``raw[key]`` if it has the right shape, else empty (top_level_problems reports it)."""
+    value = raw.get(key)
+    return value if isinstance(value, kind) else kind()
+
+
 def parse_contract(text: str, source: str = "<contract>") -> DataContract:
     """Parse contract text (YAML or JSON, which is YAML) collecting every issue."""
     try:
@@ -270,10 +444,10 @@ def parse_contract(text: str, source: str = "<contract>") -> DataContract:
         raise ConfigError([ConfigIssue(pos, f"not valid YAML/JSON: {exc}")]) from exc
     issues: list[ConfigIssue] = []
 
-    def issue(path: tuple[object, ...], msg: str) -> None:
+    def issue(path: tuple[object, ...], msg: str, context: str = "") -> None:
         m = marks.get(path) or marks.get(path[:-1]) or marks.get(())
         pos = SourcePos(source, m.line + 1, m.column + 1) if m else SourcePos(source)
-        issues.append(ConfigIssue(pos, msg, field=".".join(str(p) for p in path)))
+        issues.append(ConfigIssue(pos, msg, ".".join(str(p) for p in path), context))
 
     if not isinstance(raw, dict):
         issue((), "expected a mapping with model and columns")
@@ -285,7 +459,7 @@ def parse_contract(text: str, source: str = "<contract>") -> DataContract:
         if req not in raw:
             issue((), f"missing required key {req!r}")
     columns: dict[str, ColumnContract] = {}
-    for i, c in enumerate(raw.get("columns") or []):
+    for i, c in enumerate(_section(raw, "columns", list)):
         if not isinstance(c, dict):
             issue(("columns", i), "each column must be a mapping")
             continue
@@ -296,35 +470,44 @@ def parse_contract(text: str, source: str = "<contract>") -> DataContract:
             issue(("columns", i, "kind"), "kind must be 'numeric' or 'categorical'")
         if "name" not in c or "dtype" not in c:
             issue(("columns", i), "each column needs name and dtype")
+        where = f"column {c.get('name', '#' + str(i + 1))}"
+        for sub, msg in column_problems(c):
+            issue(("columns", i, *sub), msg, where)
         if bad or issues:
             continue
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in c.items()}
         columns[str(c["name"])] = ColumnContract(**kw)
     custom = []
-    for i, c in enumerate(raw.get("custom") or []):
+    for i, c in enumerate(_section(raw, "custom", list)):
         if not isinstance(c, dict) or "check" not in c:
             issue(("custom", i), "each custom entry needs 'check: <registered name>'")
             continue
         for k in c:
             if k not in _CUSTOM_KEYS:
                 issue(("custom", i, k), f"unknown key; expected one of {sorted(_CUSTOM_KEYS)}")
+        for sub, msg in custom_problems(c):
+            issue(("custom", i, *sub), msg, f"check {c['check']}")
         if c.get("column") is not None and c["column"] not in (
-            x.get("name") for x in raw.get("columns") or [] if isinstance(x, dict)
+            x.get("name") for x in _section(raw, "columns", list) if isinstance(x, dict)
         ):
             issue(("custom", i, "column"), f"column {c['column']!r} is not in the contract")
         custom.append(CustomCheck(**{k: v for k, v in c.items() if k in _CUSTOM_KEYS}))
     thresholds = dict(DEFAULT_THRESHOLDS)
-    for k, v in (raw.get("thresholds") or {}).items():
+    for k, v in _section(raw, "thresholds", dict).items():
         if k not in DEFAULT_THRESHOLDS:
             issue(("thresholds", k), f"unknown check; expected one of {sorted(DEFAULT_THRESHOLDS)}")
-        elif not (isinstance(v, list) and len(v) == 2 and v[0] <= v[1]):
-            issue(("thresholds", k), "expected [warning, critical] with warning <= critical")
+        elif not (
+            isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v) and v[0] <= v[1]
+        ):
+            issue(("thresholds", k), "expected [warning, critical] numbers, warning <= critical")
         else:
             thresholds[k] = (float(v[0]), float(v[1]))
+    for path, msg in top_level_problems(raw):
+        issue(path, msg)
     if issues:
         raise ConfigError(issues)
     return DataContract(
-        model=check_name(raw["model"], "model"),
+        model=raw["model"],
         columns=columns,
         row_count=int(raw.get("row_count") or 0),
         contract_version=int(raw.get("contract_version") or 1),

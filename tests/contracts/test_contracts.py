@@ -22,7 +22,7 @@ from modelhealth.contracts import (
     validate_window,
 )
 from modelhealth.contracts.cli import contract_main
-from modelhealth.contracts.contract import parse_contract
+from modelhealth.contracts.contract import CustomCheck, parse_contract
 from modelhealth.errors import ConfigError
 from modelhealth.ingestion.sdk import Monitor
 from modelhealth.store.backend import Scope
@@ -57,7 +57,8 @@ def test_build_profiles_each_column() -> None:
     assert amount.special_rates["-999999"] == 0.0
     assert amount.null_rate == pytest.approx(0.005)
     assert 0 <= amount.min < 1 and 99 < amount.max <= 100
-    assert len(amount.edges) == 11 and sum(amount.counts) == 4000 - 60
+    assert len(amount.edges) == 12 and sum(amount.counts) == 4000 - 60
+    assert amount.edges[-2:] == (amount.max, np.nextafter(amount.max, np.inf))  # overflow: > max
     country = c.columns["country"]
     assert country.kind == "categorical" and country.domain == ("DE", "FR", "US")
     assert c.columns["user_id"].unique and not country.unique
@@ -244,3 +245,95 @@ def test_cli_create_and_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert contract_main(args, io.StringIO()) == 1  # unregistered check: input error
     assert contract_main(["validate", str(contract), "--data", "missing.csv"], io.StringIO()) == 1
     del sys.modules["mychecks"]
+
+
+def test_custom_check_numpy_bool_and_bad_return_value() -> None:
+    c = build_contract("fraud", _train())
+    c = DataContract(
+        **{
+            **c.__dict__,
+            "custom": (
+                CustomCheck("np_false", column="amount"),
+                CustomCheck("np_true", column="amount"),
+                CustomCheck("text", column="amount"),
+                CustomCheck("share", column="amount", warning=0.1, critical=0.5),
+            ),
+        }
+    )
+    registry = CheckRegistry(
+        {
+            "np_false": lambda col: (col > 1e9).all(),  # np.bool_(False): must be critical
+            "np_true": lambda col: np.bool_(True),
+            "text": lambda col: "n/a",
+            "share": lambda col: np.float64(0.3),
+        }
+    )
+    report = validate_frame(c, _train(500, seed=9).assign(user_id=-1), registry)
+    by_check = {r.check: r for r in report.results}
+    assert by_check["np_false"].status == Status.CRITICAL
+    assert by_check["np_true"].status == Status.HEALTHY
+    text = by_check["text"]
+    assert text.status == Status.CRITICAL and text.column == "amount"
+    assert "'text'" in text.message and "'amount'" in text.message
+    assert "expected a float" in text.message and "bool" in text.message
+    assert by_check["share"].status == Status.WARNING  # the other checks are still graded
+
+
+_HAND_EDITED = """\
+model: fraud
+expected_rows: {expected_rows}
+columns:
+- name: amount
+  dtype: float64
+  kind: numeric
+  min: {min}
+  max: 10.0
+  edges: {edges}
+  counts: {counts}
+- name: country
+  dtype: object
+  kind: categorical
+  categories: [DE, FR]
+  counts: [5, 5, 0]
+"""
+_GOOD = {
+    "expected_rows": "null",
+    "min": "0.0",
+    "edges": "[0.0, 5.0, 10.0]",
+    "counts": "[0, 5, 5, 0]",
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("expected_rows", "'1000'", "c.yaml:2:1: expected_rows: expected a row count or null"),
+        ("edges", "abc", "c.yaml:9:3: column amount: columns.0.edges: expected a list of numbers"),
+        ("edges", "[0.0, x, 10.0]", "c.yaml:9:16: column amount: columns.0.edges.1: expected"),
+        ("edges", "[5.0, 1.0]", "columns.0.edges.1: edges must increase strictly"),
+        ("min", "low", "c.yaml:7:3: column amount: columns.0.min: expected a number or null"),
+        ("counts", "[1, 2]", "c.yaml:10:3: column amount: columns.0.counts: 2 counts for 4 bins"),
+        ("counts", "[0, 5, -5, 0]", "columns.0.counts.2: expected a bin count >= 0"),
+    ],
+)
+def test_hand_edited_field_types_are_reported_at_load(
+    field: str, value: str, expected: str
+) -> None:
+    good = parse_contract(_HAND_EDITED.format(**_GOOD), "c.yaml")
+    frame = pd.DataFrame({"amount": [1.0, 7.0], "country": ["DE", "FR"]})
+    assert validate_frame(good, frame).status == Status.HEALTHY  # the valid form still works
+    with pytest.raises(ConfigError) as err:
+        parse_contract(_HAND_EDITED.format(**{**_GOOD, field: value}), "c.yaml")
+    assert expected in str(err.value)
+    assert len(err.value.issues) == 1  # the other column and fields are not blamed
+
+
+def test_wrong_threshold_and_custom_types_are_reported_at_load() -> None:
+    text = _HAND_EDITED.format(**_GOOD) + (
+        "thresholds:\n  psi: [a, b]\ncustom:\n- {check: mine, column: amount, warning: high}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_contract(text, "c.yaml")
+    msg = str(err.value)
+    assert "c.yaml:17:3: thresholds.psi: expected [warning, critical] numbers" in msg
+    assert "c.yaml:19:33: check mine: custom.0.warning: expected a number or null" in msg
