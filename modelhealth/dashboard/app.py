@@ -116,6 +116,8 @@ def main(argv: list[str]) -> None:
     model = st.sidebar.selectbox("Model", models, key="model") if models else None
     refresh = st.sidebar.selectbox("Auto-refresh", list(REFRESH), index=2, key="refresh")
     configs = load_configs(settings.rules_dir)
+    for problem in configs.problems:  # one bad side file must not take the pages down
+        st.warning(problem)
     ctx = PageContext(
         settings=settings,
         handle=_store_handle(settings),

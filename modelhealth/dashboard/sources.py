@@ -20,7 +20,7 @@ import streamlit as st
 from modelhealth.clock import from_epoch_ms
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.rules.config import LoadResult, load_rules
-from modelhealth.rules.state import AlertStateStore, load_history
+from modelhealth.rules.state import AlertStateStore
 from modelhealth.types import Alert, AlertState
 
 GREEN, AMBER, RED = "green", "amber", "red"
@@ -47,54 +47,138 @@ def config_files(rules_dir: Path | None) -> list[Path]:
 
 @dataclass(frozen=True)
 class Configs:
-    """Every config file under the rules folder, validated, with the references they name."""
+    """Every config file under the rules folder, validated, with the references they name.
+
+    ``problems`` names each reference file that could not be read and why; the pages warn
+    and go on without that model's reference rather than failing as a whole."""
 
     result: LoadResult
     references: dict[str, ModelReference]
     reference_keys: dict[str, str]
+    problems: tuple[str, ...] = ()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _load_configs(token: tuple[tuple[str, int], ...], rules_dir: str) -> Configs:
-    result = load_rules([rules_dir])
+def _load_rules(token: tuple[tuple[str, int], ...], rules_dir: str) -> LoadResult:
+    return load_rules([rules_dir])
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _load_reference(path: str, mtime_ns: int) -> ModelReference | str:
+    """The profile at ``path``, or why it cannot be used (keyed on mtime: a fix shows at once)."""
+    try:
+        return ModelReference.load(path)
+    except json.JSONDecodeError as exc:
+        return f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return f"is not a reference profile ({type(exc).__name__}: {exc})"
+
+
+def _references(result: LoadResult) -> Configs:
     refs: dict[str, ModelReference] = {}
     keys: dict[str, str] = {}
+    problems: dict[str, str] = {}
     for rule in result.rules:  # as rules.evaluator.load_references, without the engine
         p = Path(rule.reference_path) if rule.reference_path else None
-        if p is not None and rule.model not in refs and p.exists():
-            refs[rule.model] = ModelReference.load(p)
-            keys[rule.model] = f"{p.resolve()}:{p.stat().st_mtime_ns}"
-    return Configs(result, refs, keys)
+        if p is None or rule.model in refs or rule.model in problems or not p.exists():
+            continue
+        mtime = p.stat().st_mtime_ns
+        loaded = _load_reference(str(p), mtime)
+        if isinstance(loaded, str):
+            problems[rule.model] = (
+                f"Reference profile {p} (named by {rule.source}) {loaded}: drift against the "
+                f"reference is not shown for model {rule.model}."
+            )
+            continue
+        refs[rule.model] = loaded
+        keys[rule.model] = f"{p.resolve()}:{mtime}"
+    return Configs(result, refs, keys, tuple(problems.values()))
 
 
 def load_configs(rules_dir: Path | None) -> Configs:
     files = config_files(rules_dir)
     if rules_dir is None or not files:
         return Configs(LoadResult(), {}, {})
-    return _load_configs(_mtimes(files), str(rules_dir))
+    return _references(_load_rules(_mtimes(files), str(rules_dir)))
 
 
 # -- alert state and history ---------------------------------------------------------------
 
 
 def open_alerts(alerts_json: Path | None) -> list[tuple[str, Alert]]:
-    """(rule id, alert) of every pending or firing alert the rules engine last saved."""
+    """(rule id, alert) of every pending or firing alert the rules engine last saved.
+
+    An unreadable state file is a warning on the page and no open alerts, not a crash."""
+    alerts, problem = read_open_alerts(alerts_json)
+    if problem:
+        st.warning(problem)
+    return alerts
+
+
+def read_open_alerts(alerts_json: Path | None) -> tuple[list[tuple[str, Alert]], str]:
+    """:func:`open_alerts` without the page: the alerts, and why the file was skipped (or "")."""
     if alerts_json is None or not alerts_json.exists():
-        return []
-    store = AlertStateStore(alerts_json)
-    return [(rid, a) for (rid, _), a in store.alerts.items() if not a.is_resolved]
+        return [], ""
+    try:
+        store = AlertStateStore(alerts_json)
+    except json.JSONDecodeError as exc:
+        why = f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    except OSError as exc:
+        why = f"cannot be read ({exc.strerror or exc})"
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        why = f"is not an alert state file ({type(exc).__name__}: {exc})"
+    else:
+        return [(rid, a) for (rid, _), a in store.alerts.items() if not a.is_resolved], ""
+    return [], (
+        f"Alert state {alerts_json} {why}: open alerts are not shown and model status "
+        "ignores them until the rules engine rewrites it."
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _history(path: str, token: tuple[tuple[str, int], ...]) -> pd.DataFrame:
-    rows = load_history(path)
-    return history_frame(rows)
+def _history(path: str, token: tuple[tuple[str, int], ...]) -> tuple[pd.DataFrame, str]:
+    rows, bad = read_history(path)
+    if not bad:
+        return history_frame(rows), ""
+    lines = ", ".join(str(n) for n in bad[:5]) + (" …" if len(bad) > 5 else "")
+    return history_frame(rows), (
+        f"Alert history {path}: skipped {len(bad)} unreadable line(s) (line {lines})."
+    )
+
+
+def read_history(path: str | Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """Every readable transition, oldest first, and the 1-based numbers of lines skipped.
+
+    As :func:`modelhealth.rules.state.load_history`, but a torn or corrupt line (a crash
+    mid-append) costs that line only, not the whole timeline."""
+    p = Path(path)
+    if not p.exists():
+        return [], []
+    rows: list[dict[str, Any]] = []
+    bad: list[int] = []
+    for n, line in enumerate(p.read_text(errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            bad.append(n)
+    return rows, bad
 
 
 def history(history_jsonl: Path | None) -> pd.DataFrame:
     if history_jsonl is None:
         return history_frame([])
-    return _history(str(history_jsonl), _mtimes([history_jsonl]))
+    frame, problem = _history(str(history_jsonl), _mtimes([history_jsonl]))
+    if problem:
+        st.warning(problem)
+    return frame
 
 
 HISTORY_COLUMNS = [
