@@ -42,30 +42,50 @@ def anomaly_main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "export":
         return _export(args)
-    from modelhealth.anomaly.dataset import load_dataset, split
+    return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    """Train and save; a bad dataset or --out is one line on stderr and exit 1.
+
+    DatasetError messages already name the file and what is wrong with it, so a traceback
+    only hides them."""
+    from modelhealth.anomaly.dataset import DatasetError, load_dataset, split
     from modelhealth.anomaly.fleet import generate_fleet
     from modelhealth.anomaly.train import train
 
-    if args.dataset == "simulated":
-        data = generate_fleet(seed=args.seed)
-    else:
-        data = load_dataset(args.dataset, args.labels)
-    train_set, held = (data, []) if args.all_files else split(data)
-    print(f"training on {len(train_set)} files, holding out {len(held)}", file=sys.stderr)
-    model = train(
-        train_set,
-        seed=args.seed,
-        gapped_copies=not args.no_gapped_copies,
-        progress=lambda m: print(m, file=sys.stderr),
-    )
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"anomaly train: --out {out} is a file, not a model directory", file=sys.stderr)
+        return 1
+    try:
+        if args.dataset == "simulated":
+            data = generate_fleet(seed=args.seed)
+        else:
+            data = load_dataset(args.dataset, args.labels)
+        train_set, held = (data, []) if args.all_files else split(data)
+        print(f"training on {len(train_set)} files, holding out {len(held)}", file=sys.stderr)
+        model = train(
+            train_set,
+            seed=args.seed,
+            gapped_copies=not args.no_gapped_copies,
+            progress=lambda m: print(m, file=sys.stderr),
+        )
+    except DatasetError as exc:
+        print(f"anomaly train: {exc}", file=sys.stderr)
+        return 1
     model.info["held_out_files"] = [s.name for s in held]
-    path = model.save(Path(args.out))
+    try:
+        path = model.save(out)
+    except OSError as exc:
+        print(f"anomaly train: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"saved {path}")
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
-    from modelhealth.anomaly.export import check_metric, describe, export_series
+    from modelhealth.anomaly.export import check_metric, describe, export_series, too_short
     from modelhealth.rules.durations import parse_duration
 
     try:
@@ -74,6 +94,10 @@ def _export(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"anomaly export: {exc}", file=sys.stderr)
         return 2
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"anomaly export: --out {out} is a file, not a folder", file=sys.stderr)
+        return 1
     store = open_store(args, read_only=True, prog="anomaly export")
     try:
         span = store.time_range()
@@ -89,18 +113,27 @@ def _export(args: argparse.Namespace) -> int:
             start_ms,
             end_ms,
             step_ms,
-            Path(args.out),
+            out,
             models=args.model,
             progress=lambda m: print(m, file=sys.stderr),
         )
     except ValueError as exc:
         print(f"anomaly export: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(
+            f"anomaly export: cannot write {exc.filename or out}: {exc.strerror}", file=sys.stderr
+        )
+        return 1
     finally:
         store.close()
-    print(f"wrote {len(written)} series to {Path(args.out) / 'data'} {describe(written)}")
+    if not written:
+        history_ms = end_ms - max(start_ms, span[0])  # what the store has of --since
+        print(f"anomaly export: wrote no series: {too_short(step_ms, history_ms)}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(written)} series to {out / 'data'} {describe(written)}")
     print(f"next: modelhealth anomaly train {args.out} --all-files --out models/NAME")
-    return 0 if written else 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -84,18 +84,18 @@ def export_series(
     if step_ms <= 0 or end_ms <= start_ms:
         raise ValueError("export needs step > 0 and a non-empty time range")
     start_ms -= start_ms % step_ms
-    names = list(models) if models else store.models()
-    for name in names:
-        check_name(name, "model")
+    names = _models(store, models)
     source = FrameSource(store)
     written: list[ExportedSeries] = []
     for model in names:
+        short = 0
         for metric in metrics:
             key = FrameKey(frame_kind(metric), start_ms, end_ms, step_ms, by_version=True)
             values = metric_frame(metric, source.get(key, model), step_ms)
             values = zero_filled_history(metric, values, key)
             for labels, series in instance_series(values):
                 if len(series) < min_points:
+                    short += 1
                     continue
                 path = _write(out, model, metric, labels, series)
                 written.append(
@@ -103,12 +103,52 @@ def export_series(
                         path, model, metric, labels["version"], labels.get("feature"), len(series)
                     )
                 )
-        progress(f"{model}: {sum(1 for w in written if w.model == model)} series")
+        skipped = f", {short} skipped (fewer than {min_points} buckets)" if short else ""
+        progress(f"{model}: {sum(1 for w in written if w.model == model)} series{skipped}")
     labels_file = out / "labels" / "labels.json"
     labels_file.parent.mkdir(parents=True, exist_ok=True)
     if not labels_file.exists():
         labels_file.write_text("{}\n")
     return written
+
+
+def _models(store: QueryBackend, models: Sequence[str] | None) -> list[str]:
+    """The models to export: all the store's, or the named ones, which must be in it
+    (a typo would otherwise export nothing and look like a too-short history)."""
+    known = store.models()
+    if not models:
+        return list(known)
+    for name in models:
+        check_name(name, "model")
+    unknown = [m for m in models if m not in known]
+    if unknown:
+        shown = ", ".join(sorted(known)) or "none"
+        raise ValueError(
+            f"no such model {', '.join(map(repr, unknown))} in the store; known: {shown}"
+        )
+    return list(models)
+
+
+def too_short(step_ms: int, history_ms: int, min_points: int = MIN_POINTS) -> str:
+    """Why an export wrote nothing: how much history ``min_points`` buckets need at this step.
+
+    Only buckets with data count, so a model called a few hours a day needs longer still."""
+    need = _span(min_points * step_ms)
+    have = _span(history_ms)
+    return (
+        f"every series needs at least {min_points} buckets with data, {need} of history at"
+        f" --step {_span(step_ms)}; the exported range holds {have}"
+        f" ({history_ms // step_ms} buckets). Export after more traffic, or use a smaller --step"
+    )
+
+
+def _span(ms: int) -> str:
+    """A duration the way --since and --step are written (``8h20m``, ``3d``, ``5m``)."""
+    minutes = ms // 60_000
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (mins, "m")) if v]
+    return "".join(parts) or f"{ms // 1000}s"
 
 
 def instance_series(values: pd.DataFrame) -> list[tuple[dict[str, str], pd.Series]]:

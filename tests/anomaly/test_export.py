@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -117,3 +118,49 @@ def test_exported_counts_read_silent_buckets_as_zero(seeded_store, tmp_path: Pat
     count, p99 = data["fraud/count__v3.csv"], data["fraud/latency.p99__v3.csv"]
     assert len(count.values) == 48 and len(p99.values) == 36
     assert (count.values[-12:] == 0).all() and (count.values[:36] > 0).all()
+
+
+def test_cli_train_reports_a_dataset_error_in_one_line(tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    argv = ["train", str(tmp_path / "empty"), "--out", str(tmp_path / "model")]
+    assert anomaly_main(argv) == 1
+    err = capsys.readouterr().err
+    assert "anomaly train:" in err and "no CSV files found" in err
+    assert "Traceback" not in err
+
+
+@pytest.fixture
+def short_db(tmp_path: Path) -> Path:
+    """2.4 hours of one model: 28 buckets of 5 minutes, fewer than MIN_POINTS."""
+    db = tmp_path / "short.duckdb"
+    store = DuckDBStore(str(db))
+    monitor = Monitor(DuckDBSink(store), {}, clock=FakeClock(T0))
+    backfill(monitor, {"search": fleet()["search"]}, T0, days=0.1)
+    monitor.flush()
+    store.close()
+    return db
+
+
+def test_cli_export_says_why_nothing_was_written(short_db: Path, tmp_path: Path, capsys) -> None:
+    argv = ["export", "--db", str(short_db), "--metric", "latency.p99"]
+    assert anomaly_main([*argv, "--out", str(tmp_path / "out")]) == 1
+    captured = capsys.readouterr()
+    assert "next:" not in captured.out + captured.err
+    assert "needs at least 100 buckets with data, 8h20m of history at --step 5m" in captured.err
+    assert re.search(r"the exported range holds [23]h\d+m \(\d\d buckets\)", captured.err)
+
+
+def test_cli_export_refuses_unknown_models_and_bad_paths(
+    short_db: Path, tmp_path: Path, capsys
+) -> None:
+    argv = ["export", "--db", str(short_db), "--metric", "latency.p99"]
+    assert anomaly_main([*argv, "--model", "serch", "--out", str(tmp_path / "out")]) == 2
+    assert "no such model 'serch' in the store; known: search" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("")
+    assert anomaly_main([*argv, "--out", str(tmp_path / "afile")]) == 1
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and "Traceback" not in err
+    (tmp_path / "not.duckdb").write_text("hello\n")
+    bad_db = ["export", "--db", str(tmp_path / "not.duckdb"), "--metric", "latency.p99"]
+    with pytest.raises(SystemExit, match=r"anomaly export: cannot open .*not\.duckdb"):
+        anomaly_main([*bad_db, "--out", str(tmp_path / "out")])
