@@ -8,7 +8,6 @@ route names a declared receiver.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -18,18 +17,15 @@ import yaml
 
 from modelhealth.alerting.matchers import Matcher, MatcherError, parse_matcher
 from modelhealth.errors import ConfigError, ConfigIssue, SourcePos
+from modelhealth.rules.durations import parse_duration as parse_any_duration
 
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 SECRET_KEYS = ("routing_key", "password", "token", "api_key", "secret", "bearer_token")
 
 
 def parse_duration(text: str) -> timedelta:
-    """``'1h30m'`` -> timedelta; units d, h, m, s (Prometheus style, no fractions)."""
-    m = _DURATION.match(text.strip()) if text else None
-    if not m or not any(m.groups()):
-        raise ValueError(f"invalid duration {text!r}: expected e.g. 30s, 5m, 4h, 1d or 1h30m")
-    d, h, mi, s = (int(x or 0) for x in m.groups())
-    return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+    """``'1h30m'`` -> timedelta: the one duration grammar of every config and command
+    (:func:`modelhealth.rules.durations.parse_duration`)."""
+    return parse_any_duration(text)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -83,6 +83,12 @@ class SilenceStore:
         parsed = tuple(m if isinstance(m, Matcher) else parse_matcher(m) for m in matchers)
         if not parsed:
             raise ValueError("a silence needs at least one matcher, e.g. model=fraud")
+        if all(m.matches({}) for m in parsed):
+            # as Alertmanager: it would mute every alert, MonitoringBlind included
+            raise ValueError(
+                f"{' '.join(map(str, parsed))} also matches alerts without those labels, so it"
+                " would mute every alert; add a matcher that needs a value, e.g. model=fraud"
+            )
         if ends <= starts:
             raise ValueError(f"silence ends ({ends.isoformat()}) must be after it starts")
         if not comment.strip():

@@ -43,6 +43,7 @@ from modelhealth.rules.fields import (
     parse_baseline,
     parse_schedule,
     parse_trigger,
+    version_problem,
 )
 from modelhealth.rules.fields import (
     suggest as _suggest,
@@ -201,9 +202,7 @@ class _RuleBuilder:
                 f"only feature metrics take 'features'; {metric!r} is a model metric",
             )
         labels = self._labels()
-        version = self._optional_str("version")
-        if version is not None and not is_valid_name(version):
-            self.issue(self.get("version").pos, "version", "must be a valid version name")  # type: ignore[union-attr]
+        version = self._version(self.get("version"), "version")
         skip = False
         if metric and is_contract_metric(metric):
             skip = self._check_contract_rule(metric)
@@ -212,7 +211,11 @@ class _RuleBuilder:
             baseline = self._baseline(metric)
         schedule = self._schedule()
         trigger = self._trigger()
-        owners = self._str_list("owners") if self.get("owners") else list(self.ctx["owners"])
+        owners = list(self.ctx["owners"])
+        if self.get("owners") is not None:
+            owners, owner_issues = owner_list(self.get("owners"))
+            for pos, message in owner_issues:
+                self.issue(pos, "owners", message)
         if (
             detector_type == "change"
             and self.get("baseline") is None
@@ -224,6 +227,10 @@ class _RuleBuilder:
                 "change needs a baseline: add 'baseline:' to the rule (e.g. {shift: 7d}) or "
                 "'lookback:' to the detector",
             )
+        enabled = self.get("enabled")
+        if enabled is not None and not isinstance(enabled.value, bool):
+            # `enabled: "false"` (quoted) is a string: it used to leave the rule enabled
+            self.issue(enabled.pos, "enabled", f"must be true or false, got {enabled.value!r}")
         if self.issues or skip or None in (name, metric, window, detector_type):
             return None
         enabled = self.get("enabled")
@@ -290,6 +297,15 @@ class _RuleBuilder:
             self.issue(n.pos, key, f"must be a non-empty string, got {n.value!r}")
             return None
         return n.value
+
+    def _version(self, n: Node | None, key: str) -> str | None:
+        if n is None:
+            return None
+        problem = version_problem(n.value)
+        if problem:
+            self.issue(n.pos, key, problem)
+            return None
+        return str(n.value)
 
     def _optional_str(self, key: str) -> str | None:
         n = self.get(key)
@@ -430,13 +446,46 @@ class _RuleBuilder:
         return out
 
     def _labels(self) -> dict[str, str]:
-        n = self.get("labels")
-        if n is None:
-            return {}
-        if not isinstance(n.value, dict):
-            self.issue(n.pos, "labels", "must be a mapping of strings")
-            return {}
-        return {k: str(v.value) for k, v in n.value.items()}
+        labels, issues = label_map(self.get("labels"))
+        for pos, message in issues:
+            self.issue(pos, "labels", message)
+        return labels
+
+
+RESERVED_LABELS = ("alertname", "severity", "metric", "model", "version", "feature")
+"""Labels the engine sets itself; a config's ``labels:`` may not override them."""
+
+
+def label_map(node: Node | None) -> tuple[dict[str, str], list[tuple[SourcePos, str]]]:
+    """A ``labels:`` mapping of plain values, and what is wrong with it (position, message).
+
+    A list, a nested mapping or a reserved name used to be dropped or stringified silently
+    (``"{'nested': Node(...)}"`` reached alerts, ``severity`` could be overridden)."""
+    if node is None:
+        return {}, []
+    if not isinstance(node.value, dict):
+        return {}, [(node.pos, "must be a mapping of label: value, e.g. {team: risk}")]
+    out: dict[str, str] = {}
+    issues: list[tuple[SourcePos, str]] = []
+    for key, value in node.value.items():
+        if key in RESERVED_LABELS:
+            issues.append((value.pos, f"{key!r} is set by the engine; use the rule's own field"))
+        elif isinstance(value.value, dict | list) or value.value is None:
+            issues.append((value.pos, f"{key}: must be a plain value, got {value.plain()!r}"))
+        else:
+            out[key] = str(value.value)
+    return out, issues
+
+
+def owner_list(node: Node | None) -> tuple[list[str], list[tuple[SourcePos, str]]]:
+    """``owners:`` as a list of strings (one string is one owner), and what is wrong."""
+    if node is None:
+        return [], []
+    items = node.value if isinstance(node.value, list) else [node]
+    bad = [i for i in items if not isinstance(i.value, str) or not i.value]
+    if bad:
+        return [], [(bad[0].pos, f"must be a list of addresses or names, got {node.plain()!r}")]
+    return [str(i.value) for i in items], []
 
 
 def load_rules_text(text: str, file: str) -> LoadResult:
@@ -464,18 +513,10 @@ def load_rules_text(text: str, file: str) -> LoadResult:
             ConfigIssue(pos, "must name the model (letters, digits, _ . -)", "model")
         )
         return result
-    owners_node = top.get("owners")
-    owners = (
-        [str(o.value) for o in owners_node.value]
-        if owners_node and isinstance(owners_node.value, list)
-        else []
-    )
-    labels_node = top.get("labels")
-    labels = (
-        {k: str(v.value) for k, v in labels_node.value.items()}
-        if labels_node and isinstance(labels_node.value, dict)
-        else {}
-    )
+    owners, owner_issues = owner_list(top.get("owners"))
+    labels, label_issues = label_map(top.get("labels"))
+    result.issues.extend(ConfigIssue(pos, msg, "owners") for pos, msg in owner_issues)
+    result.issues.extend(ConfigIssue(pos, msg, "labels") for pos, msg in label_issues)
     ref_node = top.get("reference")
     reference = None
     if ref_node is not None:

@@ -6,17 +6,33 @@ import re
 from datetime import timedelta
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_PART = r"\d+(?:\.\d+)?\s*[smhdw]"
+_PATTERN = re.compile(rf"^\s*(?:{_PART}\s*)+$")
+_PARTS = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 
 
 def parse_duration(text: object) -> timedelta:
-    """``"15m"`` -> 15 minutes; raises ValueError naming the accepted form."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return timedelta(seconds=float(text))
-    m = _PATTERN.match(str(text))
-    if not m:
-        raise ValueError(f"expected a duration like 30s, 15m, 2h, 7d or 1w, got {text!r}")
-    return timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
+    """``"15m"`` -> 15 minutes, also ``1.5h``, ``1w`` and Prometheus' ``1h30m``; raises
+    ValueError naming the accepted form.
+
+    One grammar for every duration a user writes (rule windows, routing timers, ``silence
+    --for``, command-line options): routing and silences used to reject ``1w`` and ``1.5h``
+    that rules accept. A bare number other than 0 has no unit and is refused: ``window: 30``
+    was read as 30 seconds where 30 minutes was meant.
+    """
+    if isinstance(text, timedelta):
+        return text
+    if (text == 0 and not isinstance(text, bool)) or text == "0":  # "none": no unit needed
+        return timedelta(0)
+    if isinstance(text, bool) or not isinstance(text, str) or not _PATTERN.match(text):
+        raise ValueError(
+            f"invalid duration {text!r}: expected a number with a unit s, m, h, d or w,"
+            " like 30s, 15m, 1.5h, 7d, 1w or 1h30m"
+        )
+    total = timedelta(0)
+    for number, unit in _PARTS.findall(text):
+        total += timedelta(**{_UNITS[unit]: float(number)})
+    return total
 
 
 def format_duration(delta: timedelta) -> str:

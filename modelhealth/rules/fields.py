@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from modelhealth.errors import SourcePos
-from modelhealth.names import is_valid_name
+from modelhealth.names import is_valid_version
 from modelhealth.rules.durations import parse_duration
 from modelhealth.rules.metrics import SCORE_DRIFT_PREFIX, is_drift_metric
 from modelhealth.rules.series import BaselineSpec
@@ -73,8 +73,9 @@ def parse_baseline(n: Node, metric: str | None) -> BaselineSpec:
             )
         spec = BaselineSpec("window", start_ms=bounds[0], end_ms=bounds[1])
     elif "version" in v:
-        if not is_valid_name(v["version"].value):
-            raise FieldError(v["version"].pos, "baseline.version", "must be a version name")
+        problem = version_problem(v["version"].value)
+        if problem:
+            raise FieldError(v["version"].pos, "baseline.version", problem)
         spec = BaselineSpec("version", version=str(v["version"].value))
     else:
         spec = BaselineSpec("reference")
@@ -141,3 +142,19 @@ def _parse_time(node: Node | None) -> int | None:
     if v.tzinfo is None:
         v = v.replace(tzinfo=UTC)
     return int(v.timestamp() * 1000)
+
+
+def version_problem(value: object) -> str:
+    """Why ``value`` is not a model version a rule can name, or "".
+
+    Versions may start with a digit (``1.0.3``, ``2024-06-01``), as the SDK accepts them;
+    YAML reads an unquoted ``1.10`` as the number 1.1, so a number is refused with the fix.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f'YAML read {value!r} as a number: quote it, e.g. version: "{value}"'
+    if not is_valid_version(value):
+        return (
+            "must be a version: 1-128 letters, digits, '_', '.' or '-', starting with a letter,"
+            f" digit or '_', got {value!r}"
+        )
+    return ""

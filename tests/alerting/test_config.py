@@ -110,8 +110,11 @@ def test_unreadable_file_and_invalid_yaml_are_config_errors(tmp_path: Path) -> N
 def test_durations_and_matchers() -> None:
     assert parse_duration("1h30m") == timedelta(minutes=90)
     assert parse_duration("2d") == timedelta(days=2)
-    with pytest.raises(ValueError, match=r"expected e\.g\. 30s"):
+    with pytest.raises(ValueError, match=r"expected a number with a unit"):
         parse_duration("90")
+    # one grammar with the rules' durations: silence --for 1w and repeat_interval 1.5h work
+    assert parse_duration("1w") == timedelta(weeks=1)
+    assert parse_duration("1.5h") == timedelta(minutes=90)
     m = parse_matcher('severity=~"warning|info"')
     assert m.matches({"severity": "info"}) and not m.matches({"severity": "critical"})
     assert parse_matcher("team!=risk").matches({})  # a missing label is ""

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -68,3 +68,12 @@ def test_store_validates() -> None:
         store.add([], T0, T0 + timedelta(hours=1), "a", "c")
     with pytest.raises(ValueError, match="must be after"):
         store.add(["model=x"], T0, T0, "a", "c")
+
+
+def test_a_silence_that_would_mute_everything_is_refused(tmp_path: Path, capsys) -> None:
+    clock = FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    db = str(tmp_path / "a.db")
+    for matcher in ("model=~.*", "team!=risk", "model="):
+        assert silence_main(["--db", db, "add", matcher, "-c", "x"], clock=clock) == 2
+        assert "would mute every alert" in capsys.readouterr().err
+    assert silence_main(["--db", db, "add", "model=~fraud|search", "-c", "x"], clock=clock) == 0

@@ -138,3 +138,55 @@ def test_a_reference_that_cannot_be_loaded_is_a_config_error(tmp_path):
     assert "not valid JSON" in msgs[0]
     assert msgs[1].startswith(f"{tmp_path / 'search.yaml'}:2:12: reference:")
     assert "no such file" in msgs[1]
+
+
+def test_a_window_without_a_unit_is_an_error(tmp_path):
+    """`window: 30` used to mean 30 seconds; nobody writes that meaning 30 seconds."""
+    (tmp_path / "r.yaml").write_text(GOOD.replace("window: 30m", "window: 30"))
+    (issue,) = load_rules([tmp_path]).issues
+    assert ":5:13: " in str(issue) and "expected a number with a unit" in str(issue)
+
+
+def test_labels_owners_enabled_and_thresholds_are_checked(tmp_path):
+    """Each of these was accepted and silently dropped, stringified or ignored."""
+    text = """model: fraud
+owners: oncall@example.com
+labels: [team, risk]
+rules:
+  - name: a
+    metric: latency.p99
+    window: 30m
+    labels: {team: {nested: x}, severity: info}
+    enabled: "false"
+    detector: {type: threshold, above: .nan}
+  - name: b
+    metric: latency.p99
+    window: 30m
+    detector: {type: threshold, above: 100}
+"""
+    (tmp_path / "r.yaml").write_text(text)
+    loaded = load_rules([tmp_path])
+    msgs = [str(i) for i in loaded.issues]
+    expected = [
+        ":3:9: labels: must be a mapping of label: value",
+        ':8:20: rule 1 "a": labels: team: must be a plain value',
+        ":8:43: rule 1 \"a\": labels: 'severity' is set by the engine",
+        ':9:14: rule 1 "a": enabled: must be true or false',
+        ":10:15: rule 1 \"a\": detector: 'above' must be a finite number",
+    ]
+    for e in expected:
+        assert any(e in m for m in msgs), (e, msgs)
+    (rule,) = loaded.rules  # b loads; one owner given as a string is one owner
+    assert rule.name == "b" and rule.owners == ("oncall@example.com",)
+
+
+def test_release_style_versions_can_be_named_and_numbers_must_be_quoted(tmp_path):
+    rule = GOOD.replace("window: 30m", "window: 30m\n    version: VERSION")
+    (tmp_path / "a.yaml").write_text(rule.replace("VERSION", "1.0.3"))
+    (tmp_path / "b.yaml").write_text(
+        rule.replace("VERSION", "1.10").replace("name: p99", "name: q")
+    )
+    loaded = load_rules([tmp_path])
+    assert [r.version for r in loaded.rules] == ["1.0.3"]
+    (issue,) = loaded.issues
+    assert "b.yaml:6:14" in str(issue) and "quote it" in str(issue)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import numpy as np
@@ -64,6 +65,8 @@ def integer(value: object, key: str, minimum: int) -> int:
 def number(value: object, key: str, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"'{key}' must be a number, got {value!r}")
+    if not math.isfinite(value):  # `above: .nan` compares false with everything: never fires
+        raise ValueError(f"'{key}' must be a finite number, got {value!r}")
     if positive and value <= 0:
         raise ValueError(f"'{key}' must be positive, got {value!r}")
     return float(value)
