@@ -148,6 +148,7 @@ def drift_table_from_histograms(
         if rows.size == 0:
             continue
         values = compute(metric, base_m[rows], cur_m[rows], positions=layout.positions[rows])
+        values = np.where(layout.binned[rows], values, np.nan)
         threshold = _threshold(metric, thresholds)
         frame = pd.DataFrame(
             {
@@ -239,6 +240,7 @@ def drift_series_from_histograms(
     nb, nf, k = cur_m.shape
     pos = np.broadcast_to(layout.positions[rows], (nb, nf, k)).reshape(nb * nf, k)
     values = compute(metric, base_m.reshape(nb * nf, k), cur_m.reshape(nb * nf, k), positions=pos)
+    values = np.where(np.tile(layout.binned[rows], nb), values, np.nan)
     t = _threshold(metric, {metric: threshold} if threshold is not None else None)
     return pd.DataFrame(
         {
@@ -319,6 +321,11 @@ class _Layout:
     n_bins: int
     numeric: np.ndarray
     positions: np.ndarray
+    binned: np.ndarray
+    """Features with bins to compare: in the reference, or seen in more than one bin. Without
+    a reference profile the SDK puts every categorical value in ``__other__`` and gives
+    numeric values no bins, so both sides are one bin and every metric would read 0 (no
+    drift) whatever happened; such features get NaN (not judged) instead."""
 
     @classmethod
     def build(
@@ -356,7 +363,8 @@ class _Layout:
                 pos = np.arange(max(width, 1), dtype=np.float64)
             positions[i, : pos.size] = pos
             positions[i, pos.size :] = pos[-1]
-        return cls({n: i for i, n in enumerate(names)}, k, numeric, positions)
+        binned = np.array([n in refs or seen_bins[n] > 1 for n in names], dtype=bool)
+        return cls({n: i for i, n in enumerate(names)}, k, numeric, positions, binned)
 
     def rows_for(self, metric: str) -> np.ndarray:
         if metric in NUMERIC_ONLY:

@@ -16,6 +16,10 @@ import pandas as pd
 from modelhealth.ingestion.reference import FeatureReference, ModelReference, numeric_bin_index
 from modelhealth.ingestion.schema import MISSING_MAX, MISSING_MIN, OTHER_CATEGORY
 
+HUGE = 1e150
+"""Feature values beyond this are counted as special: their square would overflow the
+window's sum of squares to inf, which the Kafka sink refuses, blocking the whole batch."""
+
 
 class _Buckets:
     """Groups event indices by time bucket once, reused by every feature of the block."""
@@ -127,8 +131,9 @@ def _numeric(
 ) -> None:
     values, nulls = _numeric_values(arr)
     specials_set = ref.special_values if ref is not None else ()
-    # ±inf is special like NaN: as a valid value it would make the window's sum/mean NaN
-    special = ~np.isfinite(values)
+    # ±inf is special like NaN: as a valid value it would make the window's sum/mean NaN;
+    # so is a finite value whose square overflows the sum of squares (|x| > 1e150)
+    special = ~np.isfinite(values) | (np.abs(values) > HUGE)
     for sv in specials_set:
         special |= values == sv
     special &= ~nulls

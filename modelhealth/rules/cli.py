@@ -270,7 +270,14 @@ def _eval_once(
     )
     for k, err in report.errors.items():
         print(f"error: {k}: {err}", file=sys.stderr)
+    for k in report.unmatched:
+        print(f"note: {k}: {UNMATCHED}", file=sys.stderr)
     return 1 if report.errors else 0
+
+
+UNMATCHED = (
+    "no data in its window; check the model, version and feature names, or the model got no traffic"
+)
 
 
 def _run(
@@ -284,6 +291,7 @@ def _run(
     ev = _evaluator(args, loaded, store, clock)
     log.info("rules run: %d rule(s), tick every %s", len(loaded.rules), args.interval)
     ticks = 0
+    told: set[str] = set()
     try:
         while True:
             now = clock.now()
@@ -293,6 +301,9 @@ def _run(
             if getattr(ev, "dispatcher", None) is not None:
                 ev.dispatcher.flush(clock.now())  # group_wait / retries come due between ticks
             ticks += 1
+            for k in sorted(set(report.unmatched) - told):  # once per rule and process
+                log.warning("%s: %s", k, UNMATCHED)
+                told.add(k)
             log.info(
                 "tick %s: %d rules, %d instances, %d queries, %d firing, %d errors in %.2fs",
                 slot.isoformat(),

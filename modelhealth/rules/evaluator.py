@@ -55,6 +55,9 @@ class TickReport:
     incidents: list[Alert] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     store_failed: bool = False
+    unmatched: list[str] = field(default_factory=list)
+    """``model/rule`` of rules evaluated without a single instance with data: a misspelt
+    model or feature, or no traffic in the window (the command line says so)."""
 
 
 def load_references(rules: Sequence[RuleSpec]) -> dict[str, ModelReference]:
@@ -258,6 +261,8 @@ class Evaluator:
             }
             key = (rule.rule_id, fingerprint(labels))
             pending.append((key, result, labels, inst.annotations))
+        if not pending:
+            report.unmatched.append(f"{rule.model}/{rule.name}")
         # transitions only after every instance evaluated: a store error mid-rule changes nothing
         for key, result, labels, extra in pending:
             report.instances += 1

@@ -176,3 +176,26 @@ def test_numeric_labels_of_the_max_and_overflow_bins_are_recognised_without_a_re
     cur = pd.DataFrame({"feature": "k", "bin": [4], "label": [labels[4]], "count": [30]})
     table = drift_table_from_histograms(cur, base, None, metrics=["ks", "psi"])
     assert table.set_index("metric").loc["ks", "value"] == pytest.approx(1.0)
+
+
+def test_features_without_bins_read_nan_not_zero() -> None:
+    """Without a reference profile the SDK puts every categorical value in __other__: a
+    switch from all 'DE' to all 'FR' read psi 0.0 (no drift), a falsely green rule."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    ms = int(t0.timestamp() * 1000)
+    store = DuckDBStore(":memory:")
+    mon = Monitor(DuckDBSink(store), clock=FakeClock(t0))
+    for day, country in ((0, "DE"), (1, "FR")):
+        mon.log_batch(
+            model="s",
+            version="v1",
+            ts_ms=np.full(500, ms + day * 86_400_000),
+            features={"country": np.array([country] * 500), "amount": np.arange(500.0)},
+            score=np.zeros(500),
+            latency_ms=np.ones(500),
+        )
+    mon.close()
+    cur = Scope("s", ms + 86_400_000, ms + 86_400_000 + 3_600_000)
+    table = drift_table(store, cur, Baseline.shifted(timedelta(days=1)), metrics=["psi", "js"])
+    assert table["value"].isna().all() and not table["drifted"].any()
+    assert set(table["feature"]) == {"country"}

@@ -144,6 +144,20 @@ def test_infinite_feature_values_are_special_not_valid():
             _refuse_non_finite(name, frame, TABLES[name].column_names)  # Kafka-safe
 
 
+def test_values_whose_square_overflows_are_special_so_the_batch_stays_sendable():
+    """1e200 is finite, but its square is inf: the sum of squares became inf, the Kafka sink
+    refused the whole batch, and the retries kept failing until the rows were dropped."""
+    sink = FlakySink()
+    mon = Monitor(sink, {}, clock=FakeClock(T), flush_interval=HOUR)
+    for v in (1.0, 2.0, 1e200, -1e160):
+        mon.log(**{**GOOD, "features": {"a": v}})
+    stats = mon.flush().feature_stats.groupby("feature").sum(numeric_only=True)
+    assert stats.loc["a", "valid"] == 2 and stats.loc["a", "specials"] == 2
+    assert stats.loc["a", "sum_sq"] == 5.0
+    for name, frame in sink.batches[0].frames().items():
+        _refuse_non_finite(name, frame, TABLES[name].column_names)  # Kafka-safe
+
+
 @pytest.mark.parametrize(
     "label", [1, 0.5, True, np.True_, np.int64(1), np.float32(0.25), np.uint8(3)]
 )

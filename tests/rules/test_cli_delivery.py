@@ -181,3 +181,13 @@ def test_an_unreadable_state_file_stops_with_what_to_do(tmp_path: Path, fleet_re
         assert f"alert state {state} is unreadable" in str(exc) and "move it away" in str(exc)
     else:
         raise AssertionError("a corrupt state file must stop the command with its reason")
+
+
+def test_a_rule_that_matches_no_data_is_pointed_out(tmp_path: Path, fleet_refs, capsys) -> None:
+    """A misspelt model or feature used to give 0 instances, exit 0 and no word about it."""
+    db = _fraud_store(tmp_path, fleet_refs, days=0.1)
+    (tmp_path / "typo.yaml").write_text(RULES.replace("model: fraud", "model: fruad"))
+    assert rules_main(["eval", "--db", str(db), "--at", T0.isoformat(), str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "note: fruad/p99-latency: no data in its window" in err
+    assert "fraud/p99-latency" not in err.replace("fruad/p99-latency", "")
