@@ -134,3 +134,22 @@ def test_the_cli_can_leave_the_gapped_copies_out(tmp_path):
         assert anomaly_main(["train", str(root), "--out", str(out), "--all-files", *flag]) == 0
         counts[bool(flag)] = LearnedModel.load(out).info["gapped_copies"]
     assert counts == {False: 2, True: 0}
+
+
+def test_a_model_open_three_hours_a_day_has_a_three_point_day(gap_trained: LearnedModel):
+    """Hourly buckets of a model called 09:00-12:00 only: 3 points a day, under the
+    4-point floor of a sampling step's period, and still scanned with a daily cycle. On six
+    anomaly-free 90-day series no alert; a spike of the level's size is caught on each."""
+    t = np.arange(90 * 24)
+    ts = EPOCH + 3600 * t
+    hour = (ts % DAY) / 3600
+    keep = (hour >= 9) & (hour < 12)
+    assert infer_period(ts[keep]) == 3
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        level = rng.uniform(50, 500)
+        v = (level * (1 + 0.1 * (hour - 10)) + rng.normal(0, 0.03 * level, len(t)))[keep]
+        assert not gap_trained.scan(ts[keep], v).alerts[len(v) // 5 :].any()
+        at = len(v) - 40
+        v[at] += level
+        assert gap_trained.scan(ts[keep], v).alerts[at]
