@@ -56,6 +56,10 @@ def override_post(post: PostProcess, overrides: dict[str, Any]) -> PostProcess:
     return replace(post, **clean)
 
 
+MAX_STRETCH = 4
+"""Most a gappy series' lookback grows over :meth:`LearnedDetector.lookback_for`'s."""
+
+
 class LearnedDetector:
     """Two-stage learned detector (quantile forecaster -> irregularity -> classifier -> filters).
 
@@ -146,6 +150,36 @@ class LearnedDetector:
         if bucket <= timedelta(0):
             raise ValueError(f"learned detector: bucket must be positive, got {bucket}")
         return bucket * self.history_points(period_of_step(bucket.total_seconds()))
+
+    def lookback_needed(
+        self, series: Series, bucket: timedelta, fetched: timedelta
+    ) -> timedelta | None:
+        """A longer lookback for a series that holds too few points, or None.
+
+        :meth:`lookback_for` counts time as if every bucket had data. A model nobody calls
+        at night or at weekends has no bucket there, so the same time span holds fewer
+        points: a business-hours model (08:00-18:00 on weekdays) gets about 1,550 of the
+        5,400 its verdict reads. The evaluator then fetches the time that would hold them
+        (at the series' own density, at most :data:`MAX_STRETCH` times the default) from
+        the next tick on. Measured on six such 70-day series against whole-series scans
+        (every third point of the last 1,300): 6 of 2,604 verdicts differed at the default
+        lookback, all discord follow-on alerts a few points after a spike.
+
+        None when the YAML sets ``lookback:``, when the series has the points, or when it
+        does not reach back to the start of ``fetched`` (a young series: there is no more).
+        """
+        if self.lookback is not None or len(series) < 2:
+            return None
+        from modelhealth.anomaly.features import infer_period
+
+        ts = series.timestamps
+        need = self.history_points(infer_period(ts))
+        span = float(ts[-1] - ts[0])
+        if len(series) >= need or span < 0.8 * fetched.total_seconds():
+            return None
+        # 1.2: the fetched span's share of nights and weekends need not be the longer one's
+        wanted = timedelta(seconds=1.2 * span * need / len(series))
+        return min(wanted, MAX_STRETCH * self.lookback_for(bucket))
 
     def scan(self, series: Series) -> np.ndarray:
         """Alert mask over every point of ``series`` (the vectorised backtest path)."""

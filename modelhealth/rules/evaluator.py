@@ -247,7 +247,9 @@ class Evaluator:
         detector = self._detectors[rule.rule_id]
         seen: set[tuple[str, str]] = set()
         pending: list[tuple[tuple[str, str], DetectorResult, dict[str, str], Any]] = []
-        for inst in instances(rule, plan, source, self.references.get(rule.model)):
+        found = instances(rule, plan, source, self.references.get(rule.model))
+        self._stretch_lookback(rule, detector, found)
+        for inst in found:
             try:
                 result: DetectorResult = detector.evaluate(inst.series, inst.baseline)
             except EmptyWindow:
@@ -282,6 +284,21 @@ class Evaluator:
             self._transition(
                 key, False, prev.value, now, rule.hold_for, prev.labels, prev.annotations, report
             )
+
+    def _stretch_lookback(self, rule: RuleSpec, detector: Any, found: Sequence[Any]) -> None:
+        """Fetch more history from the next tick on when a detector says its series holds
+        too few points for the time fetched (``lookback_needed``: the learned detector on a
+        model without buckets at night or at weekends)."""
+        needed = getattr(detector, "lookback_needed", None)
+        if needed is None:
+            return
+        now = self._lookback[rule.rule_id]
+        wants = [needed(inst.series, rule.window, now) for inst in found]
+        want = max((w for w in wants if w is not None), default=None)
+        if want is not None and want > now:
+            log.info("rule %s (%s): lookback %s -> %s, its series have gaps",
+                     rule.name, rule.model, now, want)  # fmt: skip
+            self._lookback[rule.rule_id] = want
 
     def _watch_blindness(self, report: TickReport, now: datetime) -> None:
         self._blind_ticks = self._blind_ticks + 1 if report.store_failed else 0

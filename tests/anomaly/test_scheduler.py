@@ -142,3 +142,57 @@ def test_the_shipped_training_on_the_simulated_fleet_pages_only_the_demo_latency
     fired = [(f.labels["model"], f.labels.get("version"), f.fired_at) for f in result.firings]
     assert [(m, v) for m, v, _ in fired] == [("fraud", "v3")], fired
     assert INCIDENT_AT < fired[0][2] <= INCIDENT_AT + timedelta(minutes=10), fired
+
+
+def test_a_business_hours_model_gets_the_history_its_verdict_needs(model_dir, tmp_path):
+    """No buckets at night or at weekends: the default lookback (buckets x window) holds a
+    third of the points the verdict reads. The first tick finds that out and from the next
+    tick on the rule fetches the time that holds them (verdicts then equal a whole-series
+    scan; see ``LearnedDetector.lookback_needed``)."""
+    import numpy as np
+
+    from modelhealth.anomaly.features import infer_period
+    from modelhealth.clock import FakeClock, to_epoch_ms
+    from modelhealth.ingestion import Monitor
+    from modelhealth.rules.frames import FrameSource
+    from modelhealth.rules.series import instances, plan_rule
+    from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
+
+    end = datetime(2026, 3, 6, 11, 0, tzinfo=T0.tzinfo)  # a Friday, 11:00
+    step = 300_000
+    t = to_epoch_ms(end) - step * np.arange(80 * 288, 0, -1)
+    hour, weekday = (t // 3_600_000) % 24, ((t // 86_400_000) + 3) % 7  # 0 = Monday
+    t = t[(hour >= 8) & (hour < 18) & (weekday < 5)]
+    rng = np.random.default_rng(0)
+    store = DuckDBStore()
+    mon = Monitor(DuckDBSink(store), clock=FakeClock(end))
+    ts = np.repeat(t, 3) + np.tile([0, 100_000, 200_000], len(t))
+    mon.log_batch(
+        model="fraud",
+        version="v1",
+        ts_ms=ts,
+        features={},
+        score=rng.random(len(ts)),
+        latency_ms=rng.gamma(4, 10, len(ts)),
+    )
+    mon.flush()
+    loaded = load_rules([_rules(tmp_path, model_dir, lookback="")])
+    (rule,) = loaded.rules
+    ev = Evaluator(loaded.rules, store)
+    det = ev._detectors[rule.rule_id]
+    default = det.lookback_for(rule.window)
+
+    def fetched(lookback: timedelta) -> int:
+        plan = plan_rule(rule, lookback, to_epoch_ms(end), None)
+        (inst,) = instances(rule, plan, FrameSource(store), None)
+        return len(inst.series), det.history_points(infer_period(inst.series.timestamps))
+
+    have, need = fetched(default)
+    assert have < need / 2  # the default holds too few points
+    ev.tick(end)
+    grown = ev._lookback[rule.rule_id]
+    assert default * 2 < grown <= default * 4
+    have, need = fetched(grown)
+    assert have >= need
+    ev.tick(end + timedelta(minutes=5))
+    assert ev._lookback[rule.rule_id] == grown  # found once: it does not grow tick after tick
