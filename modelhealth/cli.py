@@ -57,7 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ImportError, AttributeError) as exc:
         print(f"modelhealth {args[0]}: not available in this installation ({exc})", file=sys.stderr)
         return 2
-    return int(handler(args[1:]) or 0)
+    try:
+        return int(handler(args[1:]) or 0)
+    except BrokenPipeError:
+        # `modelhealth rules metrics | head`: the reader left; that is not an error. Point
+        # stdout at devnull so the interpreter's final flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -86,3 +86,47 @@ def _check_learned_rules(out: Path, stdout: str) -> None:
     assert [(m, i) for m, i, _ in alerts] == [("fraud", "version=v3")], alerts
     # ts is the 5-minute bucket's start: the bucket holding the onset starts up to 5 min before
     assert onset - 300_000 < alerts[0][2] <= onset + 600_000, (alerts, onset)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_dashboard_stops_with_its_supervisor_and_a_failed_start_is_reported(
+    tmp_path: Path,
+) -> None:
+    """`modelhealth dashboard` ran Streamlit as a child: the demo's terminate() stopped the
+    wrapper and left Streamlit serving, orphaned. And a dashboard that could not start (its
+    port taken) was announced with its URL anyway."""
+    import socket
+    import time
+
+    from modelhealth.demo.wiring import dashboard_started, start_dashboard
+
+    state = tmp_path / "state"
+    state.mkdir()
+    db = tmp_path / "none.duckdb"
+    port = _free_port()
+    proc = start_dashboard(db, tmp_path, state, port)
+    assert proc is not None
+    try:
+        assert dashboard_started(proc, port, state / "dashboard.log") == ""
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    time.sleep(0.5)
+    with socket.socket() as s:  # nothing serves the port any more
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = int(taken.getsockname()[1])
+        proc = start_dashboard(db, tmp_path, state, busy)
+        assert proc is not None
+        problem = dashboard_started(proc, busy, state / "dashboard.log")
+    assert f"Port {busy} is not available" in problem and "exited with code 1" in problem

@@ -18,6 +18,7 @@ import numpy as np
 from modelhealth.alerting.plots import histogram_png, latency_png
 from modelhealth.clock import to_epoch_ms
 from modelhealth.ingestion.reference import ModelReference
+from modelhealth.rules.grouping import FEATURE_NAMES
 from modelhealth.store.backend import QueryBackend, Scope
 from modelhealth.types import Alert
 
@@ -61,9 +62,9 @@ def incident_context(
             notes.append(f"latency plot for {what} unavailable: {exc}")
     seen: set[tuple[str, str]] = set()
     ranked = sorted(alerts, key=lambda a: -_finite(a.value))
-    for a in ranked:
-        model, feature = a.labels.get("model", ""), a.labels.get("feature", "")
-        if not model or not feature or (model, feature) in seen:
+    pairs = [(a.labels.get("model", ""), f) for a in ranked for f in features_of(a)]
+    for model, feature in pairs:
+        if not model or (model, feature) in seen:
             continue
         if len(seen) >= MAX_FEATURE_PLOTS:
             break
@@ -77,6 +78,17 @@ def incident_context(
             log.warning("histogram for %s/%s failed: %s", model, feature, exc)
             notes.append(f"histogram of {feature} unavailable: {exc}")
     return {"plots": plots, "notes": notes}
+
+
+def features_of(alert: Alert) -> list[str]:
+    """The features an alert is about, most severe first: its ``feature`` label, or for the
+    rules engine's one-alert-per-(rule, model) incident (which has no such label) the
+    ``top_feature`` and then the rest of ``feature_names`` (``rules.grouping``)."""
+    if alert.labels.get("feature"):
+        return [alert.labels["feature"]]
+    top = alert.annotations.get("top_feature", "")
+    rest = [f for f in alert.annotations.get(FEATURE_NAMES, "").split(",") if f and f != top]
+    return [top, *rest] if top else rest
 
 
 def _finite(x: float) -> float:

@@ -195,7 +195,10 @@ def silence_main(argv: list[str], *, clock: Clock | None = None, out: TextIO | N
                 return 2
             print(f"{sid}  until {(now + hold).isoformat()}  (in {args.db})", file=out)
         elif args.cmd == "list":
-            for s in store.list(now, include_expired=args.all):
+            listed = store.list(now, include_expired=args.all)
+            if not listed:
+                print("no silences" if args.all else "no active or pending silences", file=out)
+            for s in listed:
                 state = (
                     "active" if s.active(now) else ("expired" if s.ends_at <= now else "pending")
                 )

@@ -10,6 +10,7 @@ The app's own options (``--db``, ``--rules``, ``--state-dir``, ``--alerts-db``, 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -56,7 +57,12 @@ def dashboard_main(argv: list[str]) -> int:
             "waits for it (start `modelhealth demo`)",
             file=sys.stderr,
         )
+    cmd = streamlit_command(app_args, args.port, args.host)
+    if os.name == "posix":
+        # become the server (same pid): a supervisor's SIGTERM then stops Streamlit itself;
+        # a child would have been orphaned, still serving, when this wrapper was terminated
+        os.execv(cmd[0], cmd)
     try:
-        return subprocess.call(streamlit_command(app_args, args.port, args.host))
+        return subprocess.call(cmd)
     except KeyboardInterrupt:
         return 0

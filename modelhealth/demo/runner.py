@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -141,10 +142,19 @@ def demo_main(argv: list[str] | None = None) -> int:
         if args.no_dashboard
         else wiring.start_dashboard(snapshot, rules_dir, out / "state", args.dashboard_port)
     )
+    problem = (
+        wiring.dashboard_started(dash, args.dashboard_port, out / "state" / "dashboard.log")
+        if dash
+        else ""
+    )
+    if problem:
+        dash = None
     say("")
     say(
         f"  dashboard : http://127.0.0.1:{args.dashboard_port}"
         if dash
+        else f"  dashboard : FAILED to start, {problem}"
+        if problem
         else "  dashboard : (disabled)"
     )
     say(f"  mailbox   : {mailbox.folder}  (SMTP 127.0.0.1:{mailbox.port}; open the .eml files)")
@@ -160,7 +170,9 @@ def demo_main(argv: list[str] | None = None) -> int:
     stop = _Stop()
     rng = np.random.default_rng(args.seed + 1)
     t0_ms = to_epoch_ms(t0)
-    last_ms = to_epoch_ms(clock.now())
+    # live traffic starts where the backfill ended (t0), not after the set-up above: a
+    # minute or two without any request would show as an outage on the charts
+    last_ms = t0_ms
     live_start = time.monotonic()
     next_tick = next_snapshot = live_start
     live_events = 0
@@ -196,6 +208,10 @@ def demo_main(argv: list[str] | None = None) -> int:
         emails = mailbox.messages()
         if dash is not None:
             dash.terminate()
+            try:
+                dash.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                dash.kill()
         pages = alerting.pager.events()
         alerting.stop()
         backend.close()

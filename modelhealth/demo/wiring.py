@@ -132,4 +132,29 @@ def start_dashboard(
         "--port",
         str(port),
     ]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = (state_dir / "dashboard.log").open("wb")
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def dashboard_started(
+    proc: subprocess.Popen[bytes], port: int, log: Path, wait_s: float = 45.0
+) -> str:
+    """ "" once the dashboard answers on ``port``, else why not (its last log lines).
+
+    The demo used to print the URL whatever happened: with the port taken, ``modelhealth
+    dashboard`` exited at once and the URL pointed at whatever else was listening there.
+    """
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            last = (log.read_text(errors="replace").strip().splitlines() or [""])[-1]
+            return f"exited with code {proc.returncode}: {last} (log: {log})"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                return ""
+        except OSError:
+            time.sleep(0.5)
+    return f"no answer on port {port} after {wait_s:.0f}s (log: {log})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -201,3 +203,35 @@ def test_a_greylisted_recipient_is_retried_not_given_up(clock: FakeClock) -> Non
     (row,) = d.outbox.rows()
     assert (row.status, row.attempts) == ("sent", 3)
     assert len(handler.received) == 1 and b"feature_drift" in handler.received[0]
+
+
+def test_a_grouped_per_feature_incident_email_plots_its_top_feature(
+    mailbox: LocalMailbox, clock: FakeClock
+) -> None:
+    """The rules engine hands one alert per (rule, model) without a ``feature`` label; the
+    email looked for that label and so never showed the histogram it promises."""
+    from modelhealth.rules.grouping import group_alerts
+
+    store, ref = drifted_store(clock)
+    d = Dispatcher(
+        parse_routing(ROUTING),
+        {"mail": email_notifier(mailbox.port)},
+        ":memory:",
+        clock,
+        store=store,
+        references={"fraud": ref},
+    )
+    drift = [
+        firing("feature_drift", feature="country", value=0.25),
+        firing("feature_drift", feature="amount", value=0.42),
+    ]
+    drift = [replace(a, annotations={**a.annotations, "score": str(a.value)}) for a in drift]
+    for _ in range(3):
+        d(group_alerts(drift), clock.advance(seconds=30))
+    (mail,) = mailbox.messages()
+    html = mail.get_body(("html",)).get_content()
+    titles = [p["Content-ID"] for p in mail.walk() if p.get_content_type() == "image/png"]
+    assert any("hist-fraud-amount" in t for t in titles), titles
+    assert "fraud / amount: current vs reference" in html
+    assert "Features, most severe first" in html and "Drifted" not in html
+    assert str(mail["Date"]).endswith("+0000")  # UTC, not -0000 ("zone unknown")

@@ -42,7 +42,7 @@ def test_cli_add_list_expire_roundtrip(tmp_path: Path, clock: FakeClock) -> None
     assert silence_main(["--db", db, "expire", sid], clock=clock, out=io.StringIO()) == 1
     out = io.StringIO()
     silence_main(["--db", db, "list"], clock=clock, out=out)
-    assert out.getvalue() == ""
+    assert out.getvalue() == "no active or pending silences\n"
     silence_main(["--db", db, "list", "--all"], clock=clock, out=out)
     assert "expired" in out.getvalue()
 
@@ -77,3 +77,15 @@ def test_a_silence_that_would_mute_everything_is_refused(tmp_path: Path, capsys)
         assert silence_main(["--db", db, "add", matcher, "-c", "x"], clock=clock) == 2
         assert "would mute every alert" in capsys.readouterr().err
     assert silence_main(["--db", db, "add", "model=~fraud|search", "-c", "x"], clock=clock) == 0
+
+
+def test_listing_no_silences_says_so(tmp_path: Path) -> None:
+    clock = FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    db = str(tmp_path / "a.db")
+    assert (
+        silence_main(["--db", db, "add", "model=fraud", "-c", "x", "--for", "1h"], clock=clock) == 0
+    )
+    clock.advance(hours=2)
+    out = io.StringIO()
+    assert silence_main(["--db", db, "list"], clock=clock, out=out) == 0
+    assert out.getvalue() == "no active or pending silences\n"

@@ -143,7 +143,7 @@ class EmailNotifier:
         msg["To"] = ", ".join(self.config.to)
         if self.config.cc:
             msg["Cc"] = ", ".join(self.config.cc)
-        msg["Date"] = formatdate(localtime=False)
+        msg["Date"] = formatdate(localtime=False, usegmt=True)  # UTC, not -0000 ("unknown")
         msg["Message-ID"] = f"<mh-{batch.id}-{batch.dedup_key}@modelhealth>"
         msg["X-Modelhealth-Dedup-Key"] = batch.dedup_key
         msg["X-Modelhealth-Status"] = batch.status
