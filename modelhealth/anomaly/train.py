@@ -7,6 +7,15 @@ series with injected anomalies plus the peak points of their real labelled windo
 post-processing (alert threshold, minimum magnitude, Holt-Winters rule and its burstiness
 scaling), picked by ``tuning.tune_postprocess`` on out-of-fold classifier probabilities
 (falling back to injected copies when the files carry no labels).
+
+Round 16 rejected pre-training on the simulated fleet (``anomaly.fleet``, 24 models, 168
+series with labelled incidents) beside the training files: 30,000 extra forecaster rows and
+one injected copy plus the real incident windows of each fleet series as extra classifier
+rows (in every out-of-fold classifier too), the post-processing still tuned on the training
+files alone. NAB CV (nine split x seed lines, as for every change): 0.644 0.583 0.533 /
+0.574 0.644 0.589 / 0.630 0.583 0.536 (mean 0.591) against 0.659 0.659 0.651 / 0.659 0.659
+0.659 / 0.659 0.659 0.659 (0.658): every line lower, with more false events (20-43 against
+18-19); the fleet's incident shapes do not carry over to NAB's labels.
 """
 
 from __future__ import annotations
