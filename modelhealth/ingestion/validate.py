@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from numbers import Real
 
 import numpy as np
+import pandas as pd
 
 from modelhealth.names import NAME_RULE, VERSION_RULE, is_valid_name, is_valid_version
 
@@ -224,6 +225,12 @@ def batch_request_ids(values: np.ndarray | None, n: int) -> tuple[np.ndarray, np
     return ids, bad
 
 
+_PLAIN_KINDS = frozenset(
+    {"string", "empty", "integer", "floating", "boolean", "mixed-integer-float"}
+)
+"""``pandas.api.types.infer_dtype`` answers (NaN/None skipped) that hold only allowed values."""
+
+
 def batch_feature_bad(values: np.ndarray) -> np.ndarray | None:
     """Mask of feature values that are not a number, string, bool or None (None if all fine:
     typed numpy columns always are; only object columns can hold a dict or a list)."""
@@ -231,6 +238,8 @@ def batch_feature_bad(values: np.ndarray) -> np.ndarray | None:
         return None
     if values.dtype.kind != "O":  # datetime64, complex, ...: no value of it is allowed
         return np.ones(values.size, dtype=bool)
+    if pd.api.types.infer_dtype(values, skipna=True) in _PLAIN_KINDS:  # C loop: the usual case
+        return None
     if all(t is type(None) or issubclass(t, _FEATURE_TYPES) for t in set(map(type, values))):
         return None
     return np.fromiter(
