@@ -71,7 +71,8 @@ def _window(ctx_now: datetime) -> TimeWindow:
     lo, hi = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (today, today)
     start = datetime.combine(lo, time(), UTC)
     end = datetime.combine(hi, time(), UTC) + timedelta(days=1)
-    return TimeWindow.between(start, min(end, ctx_now) if end > start + timedelta(hours=1) else end)
+    until = min(end, ctx_now) if end > start + timedelta(hours=1) else end
+    return TimeWindow.between(start, until, now=ctx_now)
 
 
 def _auto_refresh(seconds: int | None) -> None:
@@ -127,6 +128,7 @@ def main(argv: list[str]) -> None:
         model=model,
         references=configs.references,
         reference_keys=configs.reference_keys,
+        reference_paths=configs.paths,
     )
     set_current(ctx)
     st.sidebar.caption(window.label())

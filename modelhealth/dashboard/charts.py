@@ -12,14 +12,77 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from modelhealth.ingestion.reference import FeatureReference
+
 LATENCY_LINES: tuple[str, ...] = ("mean", "p50", "p75", "p90", "p99")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 SEVERITY_COLOURS = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4"}
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320, "hovermode": "x unified"}
+COUNT_COLUMNS: tuple[str, ...] = ("count", "errors")
+"""Columns that are 0 in a bucket without rows; every other statistic has no value there."""
 
 
 def to_time(ms: pd.Series | np.ndarray) -> pd.DatetimeIndex:
     return pd.to_datetime(np.asarray(ms, dtype=np.int64), unit="ms", utc=True)
+
+
+# -- buckets: what the store leaves out (empty buckets) or cannot know yet (the newest) ------
+
+
+def fill_buckets(df: pd.DataFrame, buckets: np.ndarray) -> pd.DataFrame:
+    """One row per bucket start in ``buckets``: the store returns no row for a bucket without
+    requests, and a line drawn through the missing rows hides an outage. Counts become 0 there;
+    percentiles and means become NaN, which plotly draws as a gap (never interpolated)."""
+    if df.empty or "ts" not in df:
+        return df
+    grid = np.union1d(np.asarray(buckets, dtype=np.int64), df["ts"].to_numpy(dtype=np.int64))
+    out = df.set_index("ts").reindex(grid)
+    for col in COUNT_COLUMNS:
+        if col in out:
+            out[col] = out[col].fillna(0).astype(np.int64)
+    return out.rename_axis("ts").reset_index()
+
+
+def covered_seconds(
+    ts: pd.Series | np.ndarray, step_ms: int, start_ms: int, end_ms: int
+) -> np.ndarray:
+    """Seconds of each bucket ``[ts, ts + step_ms)`` inside ``[start_ms, end_ms)``, where
+    ``end_ms`` is *now* for a window still filling: the newest bucket has lived only part of
+    its length, and an unaligned trend step can cut the oldest one at the window start."""
+    t = np.asarray(ts, dtype=np.int64)
+    lo, hi = np.maximum(t, start_ms), np.minimum(t + step_ms, end_ms)
+    return np.clip(hi - lo, 0, None) / 1000
+
+
+def per_second(df: pd.DataFrame, step_ms: int, start_ms: int, end_ms: int) -> pd.Series:
+    """Requests per second of each bucket over the time it covers (NaN when it covers none).
+
+    Dividing by the full bucket made every chart end in a dive toward 0: at 18:05 the
+    18:05-18:10 bucket holds a few seconds of requests, not five minutes'."""
+    secs = covered_seconds(df["ts"], step_ms, start_ms, end_ms)
+    return df["count"] / pd.Series(secs, index=df.index).where(secs > 0)
+
+
+def complete_buckets(
+    series: pd.DataFrame, step_ms: int, start_ms: int, end_ms: int
+) -> pd.DataFrame:
+    """The rows whose bucket lies wholly inside ``[start_ms, end_ms)`` (``end_ms`` = now).
+
+    Drift of a bucket still filling compares a handful of requests with the baseline: its
+    sparkline point spikes and its heatmap cell counts as a drifted bucket, then both change
+    once the bucket completes. As Grafana users know from "hide the incomplete last point",
+    such a bucket is left out until it is complete rather than judged as if it were."""
+    if series.empty:
+        return series
+    ts = series["ts"].to_numpy(dtype=np.int64)
+    keep = (ts >= start_ms) & (ts + step_ms <= end_ms)
+    return series[keep].reset_index(drop=True)
+
+
+def score_labels(edges: Sequence[float]) -> list[str]:
+    """Ranges of the score bins of ``edges``, labelled as a feature's bins are (the training
+    max's own bin included), so score histograms read "[0.2,0.4)" rather than bin numbers."""
+    return FeatureReference("score", "numeric", edges=tuple(edges)).bin_labels()
 
 
 def _empty(title: str, note: str = "no data in this range") -> go.Figure:
@@ -52,13 +115,19 @@ def fleet_lines(per_model: Mapping[str, pd.DataFrame], stat: str, title: str) ->
     return fig
 
 
-def qps_line(df: pd.DataFrame, step_ms: int, title: str = "Requests per second") -> go.Figure:
-    """Requests per second per bucket, with the error rate on a second axis when non-zero."""
+def qps_line(
+    df: pd.DataFrame, step_ms: int, start_ms: int, end_ms: int, title: str = "Requests per second"
+) -> go.Figure:
+    """Requests per second per bucket, with the error rate on a second axis when non-zero.
+
+    ``[start_ms, end_ms)`` is the time the data can cover (``end_ms`` = now): see
+    :func:`per_second`. Pass ``df`` through :func:`fill_buckets` so an outage reads 0."""
     if df.empty:
         return _empty(title)
     t = to_time(df["ts"])
     fig = go.Figure(layout={**_LAYOUT, "title": title, "yaxis_title": "req/s"})
-    fig.add_scatter(x=t, y=df["count"] / (step_ms / 1000), name="qps", mode="lines")
+    qps = per_second(df, step_ms, start_ms, end_ms)
+    fig.add_scatter(x=t, y=qps, name="qps", mode="lines")
     if "errors" in df and df["errors"].sum() > 0:
         rate = df["errors"] / df["count"].where(df["count"] > 0)
         fig.add_scatter(x=t, y=rate, name="error rate", yaxis="y2", mode="lines")
@@ -100,13 +169,25 @@ def histogram_vs(
     return fig
 
 
-def drift_heatmap(series: pd.DataFrame, metric: str, features: Sequence[str]) -> go.Figure:
-    """Features (rows, in the given order) × time buckets, coloured by drift."""
+def drift_heatmap(
+    series: pd.DataFrame,
+    metric: str,
+    features: Sequence[str],
+    buckets: np.ndarray | None = None,
+) -> go.Figure:
+    """Features (rows, in the given order) × time buckets, coloured by drift.
+
+    ``buckets`` (bucket starts) adds an empty column for each bucket without data, so an
+    outage is a blank band rather than its neighbours' cells stretched over it."""
     title = f"Drift ({metric}) per feature and time bucket"
     if series.empty or not features:
         return _empty(title)
-    grid = series.pivot_table(index="feature", columns="ts", values="value", aggfunc="first")
+    grid = series.pivot_table(
+        index="feature", columns="ts", values="value", aggfunc="first", dropna=False
+    )
     grid = grid.reindex(list(features))
+    if buckets is not None:
+        grid = grid.reindex(columns=np.union1d(np.asarray(buckets, dtype=np.int64), grid.columns))
     fig = go.Figure(
         go.Heatmap(
             z=grid.to_numpy(),

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+
 from modelhealth.clock import Clock, FakeClock, SystemClock, from_epoch_ms, to_epoch_ms
 from modelhealth.dashboard.data import Queries, StoreHandle
 from modelhealth.ingestion.reference import ModelReference
@@ -118,27 +120,63 @@ def pick_step(span_ms: int, max_points: int = MAX_POINTS) -> int:
 
 @dataclass(frozen=True)
 class TimeWindow:
-    """The plotted range ``[start_ms, end_ms)`` and its chart bucket ``step_ms``."""
+    """The plotted range ``[start_ms, end_ms)`` and its chart bucket ``step_ms``.
+
+    ``end_ms`` is rounded *up* to the bucket so buckets line up with the store's, which puts
+    the newest bucket partly in the future. ``now_ms`` is where the data can actually reach:
+    rates divide by the time a bucket covers up to it, and drift leaves out the bucket still
+    filling. It is not part of equality, so a window stays "the same view" while the clock
+    ticks inside the newest bucket (the Configs page keys its backtest result on it).
+    """
 
     start_ms: int
     end_ms: int
     step_ms: int
+    now_ms: int | None = field(default=None, compare=False)
 
     @classmethod
     def ending(cls, now: datetime, span: timedelta) -> TimeWindow:
         """The ``span`` up to ``now``, both ends aligned to the chart bucket."""
         span_ms = int(span.total_seconds() * 1000)
         step = pick_step(span_ms)
-        end = -(-to_epoch_ms(now) // step) * step
-        return cls(end - span_ms, end, step)
+        now_ms = to_epoch_ms(now)
+        end = -(-now_ms // step) * step
+        return cls(end - span_ms, end, step, now_ms)
 
     @classmethod
-    def between(cls, start: datetime, end: datetime) -> TimeWindow:
+    def between(cls, start: datetime, end: datetime, now: datetime | None = None) -> TimeWindow:
+        """``[start, end)`` widened to whole buckets; data reaches its end or ``now``."""
         lo, hi = to_epoch_ms(start), to_epoch_ms(end)
         if hi <= lo:
             raise ValueError(f"time range ends ({end}) before it starts ({start})")
         step = pick_step(hi - lo)
-        return cls(lo // step * step, -(-hi // step) * step, step)
+        end_ms = -(-hi // step) * step
+        return cls(lo // step * step, end_ms, step, to_epoch_ms(now) if now else None)
+
+    @property
+    def data_end_ms(self) -> int:
+        """The end of the time that can hold data: ``now`` if it falls inside the window."""
+        return (
+            self.end_ms
+            if self.now_ms is None
+            else max(self.start_ms, min(self.end_ms, self.now_ms))
+        )
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds of the window already lived (the headline QPS divides by this)."""
+        return (self.data_end_ms - self.start_ms) / 1000
+
+    def buckets(self, step_ms: int | None = None) -> np.ndarray:
+        """Start of every ``step_ms`` bucket (store-aligned) that overlaps the lived window."""
+        step = step_ms or self.step_ms
+        return np.arange(self.start_ms // step * step, self.data_end_ms, step, dtype=np.int64)
+
+    def complete_buckets(self, step_ms: int | None = None) -> np.ndarray:
+        """The :meth:`buckets` wholly inside the lived window (the ones drift may judge)."""
+        step = step_ms or self.step_ms
+        b = self.buckets(step)
+        return b[(b >= self.start_ms) & (b + step <= self.data_end_ms)]
 
     def scope(self, model: str, version: str | None = None, host: str | None = None) -> Scope:
         return Scope(model, self.start_ms, self.end_ms, version=version, host=host)
@@ -165,6 +203,7 @@ class PageContext:
     model: str | None
     references: dict[str, ModelReference] = field(default_factory=dict)
     reference_keys: dict[str, str] = field(default_factory=dict)
+    reference_paths: dict[str, str] = field(default_factory=dict)
 
     @property
     def now(self) -> datetime:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,12 +50,14 @@ class Configs:
     """Every config file under the rules folder, validated, with the references they name.
 
     ``problems`` names each reference file that could not be read and why; the pages warn
-    and go on without that model's reference rather than failing as a whole."""
+    and go on without that model's reference rather than failing as a whole. ``paths`` names
+    each loaded reference's file, for warnings about what the file itself holds."""
 
     result: LoadResult
     references: dict[str, ModelReference]
     reference_keys: dict[str, str]
     problems: tuple[str, ...] = ()
+    paths: dict[str, str] = field(default_factory=dict)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -79,6 +81,7 @@ def _load_reference(path: str, mtime_ns: int) -> ModelReference | str:
 def _references(result: LoadResult) -> Configs:
     refs: dict[str, ModelReference] = {}
     keys: dict[str, str] = {}
+    paths: dict[str, str] = {}
     problems: dict[str, str] = {}
     for rule in result.rules:  # as rules.evaluator.load_references, without the engine
         p = Path(rule.reference_path) if rule.reference_path else None
@@ -94,7 +97,8 @@ def _references(result: LoadResult) -> Configs:
             continue
         refs[rule.model] = loaded
         keys[rule.model] = f"{p.resolve()}:{mtime}"
-    return Configs(result, refs, keys, tuple(problems.values()))
+        paths[rule.model] = str(p)
+    return Configs(result, refs, keys, tuple(problems.values()), paths)
 
 
 def load_configs(rules_dir: Path | None) -> Configs:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from modelhealth.clock import to_epoch_ms
 from modelhealth.dashboard.context import TimeWindow
+from modelhealth.ingestion.reference import FeatureReference, ModelReference
 from modelhealth.rules.state import AlertStateStore
 from modelhealth.store.backend import Scope
 from modelhealth.store.duckdb import DuckDBStore
@@ -298,3 +300,112 @@ def test_configs_page_plots_a_learned_rules_band_and_alerts(
     assert alert["text"] and all(">=" in w or "classifier" in w for w in alert["text"])
     assert int(metrics(at)["Learned alerts"]) == len(alert["x"]) >= 1
     assert list(at.dataframe[-1].value.columns) == ["time", "value", "expected", "why"]
+
+
+def _app_at(deployment: Deployment, monkeypatch: pytest.MonkeyPatch, now, *extra: str) -> AppTest:
+    """The app with the clock frozen at ``now`` (and ``extra`` arguments appended)."""
+    argv = [*deployment.argv()[:-1], now.isoformat(), *extra]
+    monkeypatch.setattr(sys, "argv", ["app.py", *argv])
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_rates_divide_by_the_time_that_has_happened(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch, store: DuckDBStore
+) -> None:
+    """30 s into the newest one-minute bucket: the QPS chart ends on that bucket's 30 s (not
+    its 60), a bucket without requests reads 0 (not left out), and the headline QPS divides
+    by the 59.5 minutes lived (not the window's 60)."""
+    now = T0 + timedelta(seconds=30)
+    at = _app_at(deployment, monkeypatch, now)
+    hour = TimeWindow.ending(now, timedelta(hours=1))
+    assert hour.end_ms == to_epoch_ms(T0) + 60_000  # ends on the bucket: 30 s in the future
+    fleet = at.dataframe[0].value.set_index("model")
+    day = TimeWindow.ending(now, timedelta(hours=24))  # T0+5m - 24 h .. T0+30s
+    n_day = store.latency(day.scope("fraud"))["count"].iloc[0]
+    assert fleet.loc["fraud", "qps"] == pytest.approx(n_day / (86_400 - 270))
+    at.sidebar.selectbox(key="model").set_value("fraud")
+    at.sidebar.selectbox(key="range").set_value("Last 1 hour")
+    go(at, "model")
+    n = int(store.latency(hour.scope("fraud"))["count"].iloc[0])
+    assert f"{n / 3600:.2f}" != f"{n / 3570:.2f}"  # the data tells the two apart
+    assert metrics(at)["QPS"] == f"{n / 3570:.2f}"
+    buckets = store.latency(hour.scope("fraud"), step_ms=60_000).set_index("ts")["count"]
+    qps = figure(at, "qps")["data"][0]["y"]
+    assert len(qps) == 60  # every minute, the empty one starting at T0 included
+    last = int(buckets.get(to_epoch_ms(T0), 0))
+    assert qps[-1] == pytest.approx(last / 30)  # 0 here: the store's data ends at T0
+    assert qps[:-1] == pytest.approx(list(buckets.loc[: to_epoch_ms(T0) - 60_000] / 60))
+
+
+def test_drift_heatmap_leaves_out_the_bucket_still_filling(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At T0-5m the 15-minute bucket from T0-15m holds 10 minutes: it is not a heatmap cell."""
+    at = _app_at(deployment, monkeypatch, T0 - timedelta(minutes=5))
+    at.sidebar.selectbox(key="model").set_value("churn")
+    go(at, "drift")
+    x = figure(at, "heatmap")["data"][0]["x"]
+    assert pd.Timestamp(x[-1]) == pd.Timestamp(T0 - timedelta(minutes=30))
+    assert pd.Timestamp(x[0]) >= pd.Timestamp(T0 - timedelta(hours=24, minutes=5))
+    assert any("incomplete bucket" in c.value for c in at.caption)
+
+
+def test_model_page_shows_bins_the_reference_does_not_know(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """A churn reference from before the SDK's top bins: 3 fewer edges than the store's."""
+    rules, refs = tmp_path / "rules", tmp_path / "references"
+    shutil.copytree(deployment.rules, rules)
+    shutil.copytree(ROOT / "examples" / "references", refs)
+    raw = json.loads((refs / "churn.json").read_text())
+    feat = next(f for f in raw["features"] if f["name"] == "monthly_charges")
+    feat["edges"], feat["counts"] = (
+        feat["edges"][:-3],
+        [*feat["counts"][:9], sum(feat["counts"][9:])],
+    )
+    (refs / "churn.json").write_text(json.dumps(raw))
+    argv = deployment.argv()
+    argv[argv.index("--rules") + 1] = str(rules)
+    monkeypatch.setattr(sys, "argv", ["app.py", *argv])
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.sidebar.selectbox(key="model").set_value("churn")
+    go(at, "model")
+    at.selectbox(key="model_feature").set_value("monthly_charges").run()
+    hist = figure(at, "feature_hist")["data"]
+    assert len(hist[0]["x"]) > 10  # the store's bins 10+ are shown, not dropped
+    assert hist[1]["y"][10:] == [0.0] * (len(hist[0]["x"]) - 10)  # the reference has none
+    assert sum(hist[0]["y"][10:]) > 0.05  # the top decile the old reference lumped away
+    warning = " ".join(w.value for w in at.warning)
+    assert "churn.json" in warning and "defines 10 bins" in warning
+
+
+def test_canary_score_bins_are_labelled_with_ranges(app: AppTest) -> None:
+    app.sidebar.selectbox(key="model").set_value("fraud")
+    app.sidebar.selectbox(key="range").set_value("Last 6 hours")
+    go(app, "canary")
+    ref = ModelReference.load(ROOT / "examples" / "references" / "fraud.json")
+    labels = FeatureReference("score", "numeric", edges=ref.score_edges).bin_labels()
+    assert labels[1].startswith("[") and figure(app, "canary_score")["data"][0]["x"] == labels
+
+
+def test_silence_and_unsilence_both_show_the_new_state_at_once(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """No extra run after submitting: the open alerts table and the silence list are redrawn."""
+    at = _app_at(deployment, monkeypatch, T0, "--alerts-db", str(tmp_path / "alerts.db"))
+    go(at, "alerts")
+    at.selectbox(key="sil_matchers").set_value("alertname=p99-latency model=fraud")
+    at.text_input(key="sil_comment").set_value("rolling back v3")
+    at.button(key="FormSubmitter:silence_form-Silence").click().run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table[table["silenced"]]["alertname"]) == ["p99-latency"]
+    assert any(s.value.startswith("Silenced alertname=p99-latency") for s in at.success)
+    expire = [b for b in at.button if b.key and b.key.startswith("expire_")]
+    assert len(expire) == 1
+    expire[0].click().run()
+    assert not at.dataframe[0].value["silenced"].any()
+    assert any(s.value.startswith("Unsilenced") for s in at.success)
+    assert not [b for b in at.button if b.key and b.key.startswith("expire_")]

@@ -55,8 +55,22 @@ def open_alerts_table(ctx: PageContext, silences: Any | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+FLASH = "_silence_flash"
+"""Session key of the outcome of the last silence change, shown after the rerun it causes."""
+
+
+def _changed(silences: Any, message: str) -> None:
+    """Rerun after a silence change: the open-alerts table and the silence list above were
+    drawn before the change, so without a rerun they show the state before it."""
+    st.session_state[FLASH] = message
+    silences.close()  # st.rerun() skips render()'s close
+    st.rerun()
+
+
 def silence_panel(ctx: PageContext, silences: Any, suggestions: list[str]) -> None:
     st.subheader("Silences")
+    if flash := st.session_state.pop(FLASH, None):
+        st.success(flash)
     active = silences.list(ctx.now)
     if not active:
         st.caption("No active silences.")
@@ -68,7 +82,7 @@ def silence_panel(ctx: PageContext, silences: Any, suggestions: list[str]) -> No
         )
         if c2.button("Unsilence", key=f"expire_{s.id}"):
             silences.expire(s.id, ctx.now)
-            st.rerun()
+            _changed(silences, f"Unsilenced {' '.join(str(m) for m in s.matchers)} ({s.id})")
     with st.form("silence_form", clear_on_submit=True):
         st.markdown("**New silence**")
         matchers = st.selectbox("Alert", suggestions or ["model=..."], key="sil_matchers")
@@ -83,7 +97,7 @@ def silence_panel(ctx: PageContext, silences: Any, suggestions: list[str]) -> No
             except ValueError as exc:  # MatcherError is a ValueError too
                 st.warning(f"Not silenced: {exc}")
             else:
-                st.success(f"Silenced {' '.join(chosen)} ({sid})")
+                _changed(silences, f"Silenced {' '.join(chosen)} ({sid})")
 
 
 def render(ctx: PageContext) -> None:

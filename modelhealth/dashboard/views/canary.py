@@ -65,7 +65,7 @@ def render(ctx: PageContext) -> None:
             counts = np.zeros(len(ref.score_edges) + 1)
             np.add.at(counts, sh["bin"].to_numpy(), sh["count"].to_numpy())
             sides[v] = counts
-        labels = [str(i) for i in range(len(ref.score_edges) + 1)]
+        labels = charts.score_labels(ref.score_edges)
         left.plotly_chart(
             charts.histogram_vs(labels, sides, "Score distribution (reference score bins)"),
             width="stretch",

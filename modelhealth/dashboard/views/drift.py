@@ -16,10 +16,18 @@ HEATMAP_BUCKETS = 96
 BASELINES = ("reference profile", "same time 1 day earlier", "same time 7 days earlier")
 
 
+def heatmap_step(ctx: PageContext) -> int:
+    w = ctx.window
+    return max(w.step_ms, (w.end_ms - w.start_ms) // HEATMAP_BUCKETS)
+
+
 def heatmap_data(
     ctx: PageContext, metric: str, baseline_name: str, version: str | None
 ) -> tuple[pd.DataFrame, list[str]]:
-    """The drift series and its features ordered most-drifted first (NaN-free order)."""
+    """The drift series of complete buckets and its features ordered most-drifted first.
+
+    The bucket still filling is left out (:func:`charts.complete_buckets`): a few minutes of
+    requests against the baseline spike and would count as a drifted bucket."""
     assert ctx.model is not None
     w = ctx.window
     ref = ctx.references.get(ctx.model)
@@ -31,10 +39,11 @@ def heatmap_data(
     else:
         days = 1 if baseline_name == BASELINES[1] else 7
         baseline, bkey = Baseline.shifted(timedelta(days=days), ref), ("shifted", days, key)
-    step = max(w.step_ms, (w.end_ms - w.start_ms) // HEATMAP_BUCKETS)
+    step = heatmap_step(ctx)
     series = ctx.queries.drift_series(
         w.scope(ctx.model, version=version), baseline, bkey, metric, step
     )
+    series = charts.complete_buckets(series, step, w.start_ms, w.data_end_ms)
     if series.empty:
         return series, []
     worst = series.groupby("feature")["value"].agg("min" if metric in LOWER_IS_DRIFT else "max")
@@ -63,11 +72,18 @@ def render(ctx: PageContext) -> None:
         )
         return
     shown = order[: int(top)]
+    w, step = ctx.window, heatmap_step(ctx)
+    complete = w.complete_buckets(step)
     st.plotly_chart(
-        charts.drift_heatmap(series[series["feature"].isin(shown)], metric, shown),
+        charts.drift_heatmap(series[series["feature"].isin(shown)], metric, shown, complete),
         width="stretch",
         key="heatmap",
     )
+    if left_out := len(w.buckets(step)) - len(complete):
+        st.caption(
+            f"{left_out} incomplete bucket(s) left out (the one still filling, or one cut by "
+            "the window start): drift over part of a bucket's requests is not judged."
+        )
     drifted = series[series["drifted"]].groupby("feature").size()
     summary = pd.DataFrame(
         {

@@ -48,7 +48,7 @@ def fleet_table(ctx: PageContext) -> pd.DataFrame:
                 "model": model,
                 "why": why,
                 "open alerts": n_open,
-                "qps": count / w.seconds,
+                "qps": count / w.elapsed_s if w.elapsed_s > 0 else float("nan"),
                 "p99 ms": p99,
                 "p99 trend": [float(v) for v in spark["p99"].fillna(0.0)],
                 "worst drift": worst,
@@ -86,14 +86,21 @@ def render(ctx: PageContext) -> None:
         },
         key="fleet_table",
     )
-    step = trend_step(ctx)
-    trends = {m: ctx.queries.latency(ctx.window.scope(m), step_ms=step) for m in table["model"]}
+    w, step = ctx.window, trend_step(ctx)
+    trends = {
+        m: charts.fill_buckets(ctx.queries.latency(w.scope(m), step_ms=step), w.buckets(step))
+        for m in table["model"]
+    }
     left, right = st.columns(2)
     left.plotly_chart(
         charts.fleet_lines(trends, "p99", "p99 latency by model (ms)"), width="stretch",
         key="fleet_p99",
     )  # fmt: skip
-    qps = {m: df.assign(qps=df["count"] / (step / 1000)) for m, df in trends.items()}
+    qps = {
+        m: df.assign(qps=charts.per_second(df, step, w.start_ms, w.data_end_ms))
+        for m, df in trends.items()
+        if not df.empty
+    }
     right.plotly_chart(
         charts.fleet_lines(qps, "qps", "Requests per second by model"), width="stretch",
         key="fleet_qps",

@@ -68,12 +68,57 @@ def feature_table(
     key = ctx.reference_keys.get(scope.model, scope.model)
     step = max(w.step_ms, (w.end_ms - w.start_ms) // SPARK_POINTS)
     table, series = q.profile_drift(scope, ref, key, metric, step)
-    drift = table.set_index("feature")["value"]
+    drift = table.set_index("feature")["value"]  # the whole window: more data, no distortion
     out["drift"] = out["feature"].map(drift).astype("float64")
-    spark = charts.sparklines(series)
+    spark = charts.sparklines(charts.complete_buckets(series, step, w.start_ms, w.data_end_ms))
     out["drift trend"] = out["feature"].map(lambda f: spark.get(f, []))
     ascending = metric in LOWER_IS_DRIFT
     return out.sort_values("drift", ascending=ascending, na_position="last", ignore_index=True)
+
+
+@dataclass(frozen=True)
+class HistogramSides:
+    """A feature's bars over the reference's, and the store bins the reference lacks."""
+
+    labels: list[str]
+    sides: dict[str, np.ndarray]
+    unknown_bins: list[int]
+
+
+def reference_sides(hist: pd.DataFrame, fref: FeatureReference) -> HistogramSides:
+    """The current counts per bin beside the reference's, over every bin either one holds.
+
+    A store bin at or past the reference's bin count (a reference file older than the SDK's
+    binning, which now adds an overflow bin above the training max) is kept, labelled from
+    the store, with a reference share of 0: dropping it hid exactly the data that drifted."""
+    grouped = hist.groupby("bin", as_index=False).agg(
+        count=("count", "sum"), label=("label", "first")
+    )
+    top = int(grouped["bin"].max()) + 1 if len(grouped) else 0
+    n = max(fref.n_bins, top)
+    cur = np.zeros(n)
+    np.add.at(cur, grouped["bin"].to_numpy(dtype=np.int64), grouped["count"].to_numpy(dtype=float))
+    ref = np.zeros(n)
+    ref[: len(fref.counts)] = np.asarray(fref.counts, dtype=float)
+    store_labels = dict(zip(grouped["bin"], grouped["label"], strict=True))
+    labels = fref.bin_labels() + [
+        str(store_labels[b]) if pd.notna(store_labels.get(b)) else f"bin {b}"
+        for b in range(fref.n_bins, n)
+    ]
+    unknown = [int(b) for b in grouped["bin"] if b >= fref.n_bins]
+    return HistogramSides(labels, {"current": cur, "baseline (reference)": ref}, unknown)
+
+
+def bin_mismatch_warning(
+    feature: str, fref: FeatureReference, unknown: list[int], path: str
+) -> str:
+    """Why the histogram has bars the reference does not, and what to do about it."""
+    return (
+        f"{feature}: the store holds bin(s) {', '.join(map(str, unknown))} but the reference "
+        f"{path} defines {fref.n_bins} bins (0-{fref.n_bins - 1}); they are shown with a "
+        "reference share of 0. The reference is probably older than the SDK's binning: "
+        "regenerate it so drift compares like with like."
+    )
 
 
 def feature_detail(
@@ -82,11 +127,11 @@ def feature_detail(
     hist = ctx.queries.feature_histograms(scope, [feature])
     fref = ref.features.get(feature) if ref is not None else None
     if fref is not None:
-        labels = fref.bin_labels()
-        cur = np.zeros(fref.n_bins)
-        ok = hist["bin"] < fref.n_bins
-        np.add.at(cur, hist["bin"][ok].to_numpy(), hist["count"][ok].to_numpy())
-        sides = {"current": cur, "baseline (reference)": np.asarray(fref.counts, float)}
+        shown = reference_sides(hist, fref)
+        labels, sides = shown.labels, shown.sides
+        if shown.unknown_bins:
+            path = ctx.reference_paths.get(scope.model, f"of model {scope.model}")
+            st.warning(bin_mismatch_warning(feature, fref, shown.unknown_bins, path))
     else:
         grouped = hist.groupby(["bin", "label"], as_index=False)["count"].sum()
         labels = list(grouped["label"])
@@ -106,30 +151,33 @@ def render(ctx: PageContext) -> None:
     model, w, q = ctx.model, ctx.window, ctx.queries
     f = filters(ctx, model)
     scope = w.scope(model, version=f.version, host=f.host)
-    lat = q.latency(scope, step_ms=w.step_ms)
+    lat = charts.fill_buckets(q.latency(scope, step_ms=w.step_ms), w.buckets())
     total = q.latency(scope)
     n = int(total["count"].iloc[0]) if len(total) else 0
     cols = st.columns(5)
     cols[0].metric("Requests", f"{n:,}")
-    cols[1].metric("QPS", f"{n / w.seconds:.2f}")
+    cols[1].metric("QPS", f"{n / w.elapsed_s:.2f}" if w.elapsed_s > 0 else "–")
     for col, stat in zip(cols[2:], ("p50", "p90", "p99"), strict=True):
         v = float(total[stat].iloc[0]) if n else float("nan")
         col.metric(f"{stat} latency", f"{v:.1f} ms" if n else "–")
     left, right = st.columns(2)
     left.plotly_chart(charts.latency_lines(lat), width="stretch", key="latency")
-    right.plotly_chart(charts.qps_line(lat, w.step_ms), width="stretch", key="qps")
+    right.plotly_chart(
+        charts.qps_line(lat, w.step_ms, w.start_ms, w.data_end_ms), width="stretch", key="qps"
+    )
     feat_scope = w.scope(model, version=f.version)  # feature stats carry no host
     ref = ctx.references.get(model)
     left, right = st.columns(2)
     left.plotly_chart(
-        charts.score_band(q.score(scope, step_ms=w.step_ms)), width="stretch", key="score"
+        charts.score_band(charts.fill_buckets(q.score(scope, step_ms=w.step_ms), w.buckets())),
+        width="stretch",
+        key="score",
     )
     if ref is not None and ref.score_edges:
         sh = q.score_histogram(scope, ref.score_edges)
         cur = np.zeros(len(ref.score_edges) + 1)
         np.add.at(cur, sh["bin"].to_numpy(), sh["count"].to_numpy())
-        # the same labels as a feature's bins (incl. the training max's own bin)
-        labels = FeatureReference("score", "numeric", edges=ref.score_edges).bin_labels()
+        labels = charts.score_labels(ref.score_edges)
         right.plotly_chart(
             charts.histogram_vs(
                 labels, {"current": cur, "reference": np.asarray(ref.score_counts, float)},
@@ -157,7 +205,9 @@ def render(ctx: PageContext) -> None:
         column_config={
             "drift": st.column_config.NumberColumn(f"drift ({metric})", format="%.4f"),
             "null rate": st.column_config.NumberColumn(format="percent"),
-            "drift trend": st.column_config.LineChartColumn("drift trend"),
+            "drift trend": st.column_config.LineChartColumn(
+                "drift trend", help="Complete buckets only: the one still filling is left out"
+            ),
         },
         key="feature_table",
     )
