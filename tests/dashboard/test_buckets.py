@@ -123,3 +123,11 @@ def test_histogram_keeps_store_bins_the_reference_does_not_know() -> None:
     assert unlabelled.labels[-1] == "bin 3"
     same = reference_sides(hist[hist["bin"] < 3], fref)
     assert same.unknown_bins == [] and len(same.labels) == 3
+
+
+def test_the_heatmaps_worst_bucket_of_a_p_value_is_its_smallest() -> None:
+    from modelhealth.dashboard.views.drift import _worst
+
+    series = pd.DataFrame({"feature": ["a", "a", "b"], "value": [0.5, 0.001, 0.2]})
+    assert _worst(series, "a", "chisquare_pvalue") == 0.001  # small p-value = drift
+    assert _worst(series, "a", "psi") == 0.5

@@ -51,6 +51,14 @@ def heatmap_data(
     return series, [str(f) for f in order.index]
 
 
+def _worst(series: pd.DataFrame, feature: str, metric: str) -> float:
+    """A feature's most drifted bucket: the largest value, or the smallest for a metric whose
+    small values mean drift (a p-value); the column took the largest p-value, the least
+    drifted bucket."""
+    values = series.loc[series["feature"] == feature, "value"]
+    return float(values.min() if metric in LOWER_IS_DRIFT else values.max())
+
+
 def render(ctx: PageContext) -> None:
     st.title(f"Drift heatmap: {ctx.model}" if ctx.model else "Drift heatmap")
     if ctx.model is None:
@@ -88,7 +96,7 @@ def render(ctx: PageContext) -> None:
     summary = pd.DataFrame(
         {
             "feature": order,
-            "worst": [series.loc[series["feature"] == f, "value"].max() for f in order],
+            "worst": [_worst(series, f, metric) for f in order],
             "drifted buckets": [int(drifted.get(f, 0)) for f in order],
         }
     )
