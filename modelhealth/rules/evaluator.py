@@ -6,9 +6,11 @@ neither re-fires nor forgets) and *notify* (one call per tick with the grouped a
 :mod:`modelhealth.rules.grouping`). The tick's ``now`` is passed down and never read again, so
 backtests replay history through the very same code path as live evaluation.
 
-Store outage: a rule whose queries fail is retried (``retries`` times within the tick); when the
-store fails every rule for ``blind_after`` consecutive ticks, a ``MonitoringBlind`` critical
-meta-alert fires instead of silence, and resolves when queries succeed again.
+Store outage: a rule whose queries fail is retried (``retries`` times within the tick), and
+once one has failed that way the tick's remaining rules are reported as not evaluated rather
+than each waiting out its own timeouts; when the store fails every rule for ``blind_after``
+consecutive ticks, a ``MonitoringBlind`` critical meta-alert fires instead of silence, and
+resolves when queries succeed again.
 """
 
 from __future__ import annotations
@@ -162,8 +164,15 @@ class Evaluator:
             for key in plans[rule.rule_id].keys() if rule.rule_id in plans else ():
                 source.plan(key, rule.model)
         ok = failed = 0
+        down = ""  # why the store failed a rule after its retries; the rest are not tried
         for rule in due:
             if rule.rule_id not in plans:
+                continue
+            if down:
+                # A broker that accepts connections and never answers costs each query its
+                # whole timeout: trying every rule made one tick take many minutes, silently.
+                failed += 1
+                report.errors[f"{rule.model}/{rule.name}"] = f"not evaluated: {down}"
                 continue
             for attempt in range(self.retries + 1):
                 try:
@@ -176,6 +185,10 @@ class Evaluator:
                     if attempt == self.retries:
                         failed += 1
                         report.errors[f"{rule.model}/{rule.name}"] = str(exc)
+                        down = f"the store failed this tick ({exc})"
+                        log.warning("store failed on rule %s (%s) after %d attempt(s): %s;"
+                                    " the tick's other rules are skipped", rule.name, rule.model,
+                                    attempt + 1, exc)  # fmt: skip
                 except Exception as exc:  # one broken rule must not stop the others
                     log.warning("rule %s (%s) failed: %s", rule.name, rule.source, exc)
                     report.errors[f"{rule.model}/{rule.name}"] = f"{type(exc).__name__}: {exc}"

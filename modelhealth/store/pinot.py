@@ -102,8 +102,7 @@ class PinotStore:
                 raise
             raise StoreUnavailable(f"pinot query failed ({self.broker_url}): {exc}") from exc
         raw = cur.raw_query_response if isinstance(cur.raw_query_response, dict) else {}
-        if raw.get("numGroupsLimitReached"):
-            raise StoreUnavailable(f"pinot group limit reached, answer would be partial: {sql}")
+        _check_complete(raw, self.broker_url, sql)
         names = [d[0] for d in cur.description or []]
         return pd.DataFrame.from_records(rows, columns=names)
 
@@ -123,8 +122,9 @@ class PinotStore:
             clauses.append("host = %(host)s")
             params["host"] = scope.host
         if features is not None:
-            if not features:
-                clauses.append("1 = 0")
+            if not features:  # no feature is named "" (Pinot answers HTTP 500 to "1 = 0")
+                clauses.append("feature = %(no_feature)s")
+                params["no_feature"] = ""
             else:
                 clauses.append("feature IN (%(features)s)")
                 params["features"] = list(features)
@@ -361,3 +361,30 @@ def _empty_stats(df: pd.DataFrame) -> pd.DataFrame:
             if "count" in df.columns:
                 df.loc[df["count"] == 0, c] = float("nan")
     return df
+
+
+def _check_complete(raw: dict[str, object], broker: str, sql: str) -> None:
+    """Raise StoreUnavailable unless ``raw`` (the broker's JSON) is a whole answer.
+
+    With its servers down, a broker still answers HTTP 200: no ``resultTable``, no
+    exception, ``numServersQueried`` 0. Read as an empty result, that was "no traffic": a
+    ``count below`` rule paged critical for every model, other rules failed on missing
+    columns, and the MonitoringBlind alert, which needs StoreUnavailable, never fired. A
+    server that did not respond, or the group limit, would make the answer partial.
+    """
+    if not raw:
+        return
+    if raw.get("exceptions"):
+        raise StoreUnavailable(f"pinot answered with errors ({broker}): {raw['exceptions']}")
+    if "resultTable" not in raw:
+        raise StoreUnavailable(
+            f"pinot broker {broker} answered without a result: no server answered"
+            f" (numServersQueried={raw.get('numServersQueried')}); is pinot-server up?"
+        )
+    queried, responded = raw.get("numServersQueried"), raw.get("numServersResponded")
+    if isinstance(queried, int) and isinstance(responded, int) and responded < queried:
+        raise StoreUnavailable(
+            f"only {responded} of {queried} pinot servers answered; the answer would be partial"
+        )
+    if raw.get("numGroupsLimitReached"):
+        raise StoreUnavailable(f"pinot group limit reached, answer would be partial: {sql}")

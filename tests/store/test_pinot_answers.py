@@ -1,0 +1,75 @@
+"""How the Pinot store reads a broker's answer, against a real HTTP server on loopback that
+answers as a Pinot broker does when its servers are down (no resultTable, HTTP 200)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from modelhealth.errors import StoreUnavailable
+from modelhealth.store.backend import Scope
+
+pytest.importorskip("pinotdb")
+
+SERVERS_DOWN = {
+    "exceptions": [],
+    "numServersQueried": 0,
+    "numServersResponded": 0,
+    "numDocsScanned": 0,
+    "totalDocs": 0,
+    "timeUsedMs": 1,
+}
+PARTIAL = {
+    "resultTable": {
+        "dataSchema": {"columnNames": ["model"], "columnDataTypes": ["STRING"]},
+        "rows": [["fraud"]],
+    },
+    "exceptions": [],
+    "numServersQueried": 2,
+    "numServersResponded": 1,
+}
+
+
+@pytest.fixture
+def broker() -> Iterator[tuple[str, dict[str, object]]]:
+    answer: dict[str, object] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", answer
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"), [(SERVERS_DOWN, "no server"), (PARTIAL, "1 of 2|only 1 responded")]
+)
+def test_an_answer_without_its_servers_is_an_outage_not_zero_traffic(broker, reply, why) -> None:
+    """Read as an empty result, a broker whose servers were down meant "no traffic": a
+    `count below` rule paged for every model, and MonitoringBlind never fired."""
+    from modelhealth.store.pinot import PinotStore
+
+    url, answer = broker
+    answer.update(reply)
+    store = PinotStore(url, timeout=5)
+    with pytest.raises(StoreUnavailable, match=why):
+        store.latency(Scope("fraud", 0, 3_600_000))
+    with pytest.raises(StoreUnavailable, match=why):
+        store.models()
