@@ -35,6 +35,7 @@ Why these choices:
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -55,13 +56,20 @@ ROWS_FIELD = "rows"
 """The array modelhealth's Pinot decoder splits into rows (its ``rowsField``, default "rows")."""
 _KAFKA_MAX_REQUEST_SIZE = 1_048_576  # kafka-python's default max_request_size
 
+log = logging.getLogger(__name__)
+
 
 class KafkaSinkError(ModelHealthError):
     """Kafka did not accept some rows; carries how many and the first few reasons."""
 
-    def __init__(self, failed: int, reasons: list[str]) -> None:
+    def __init__(self, failed: int, reasons: list[str], resend: bool = True) -> None:
         self.failed = failed
         self.reasons = reasons
+        self.resend = resend
+        """Whether the caller should write the batch again: True only when none of its rows
+        reached the producer. Rows the producer holds are its to deliver (it retries them
+        until its own timeout); sending them again queued a second copy each flush, and a
+        two-minute outage stored rows up to 52 times in Pinot."""
         super().__init__(f"{failed} Kafka deliveries failed: {'; '.join(reasons[:3])}")
 
 
@@ -134,13 +142,23 @@ class KafkaSink:
             "metrics_enabled": False,  # ~15% of send() time on a busy 2-core box
             "client_id": "modelhealth-sdk",
         }
+        if "bootstrap_timeout_ms" in KafkaProducer.DEFAULT_CONFIG:  # kafka-python 3
+            # it waits that long (30 s) for an unreachable broker when the producer is made:
+            # a model server starting before Kafka stalled, then crashed
+            config["bootstrap_timeout_ms"] = max_block_ms
         config.update(producer_config or {})
         # Headroom for the record and batch framing Kafka adds around our value.
         self.max_message_bytes = int(config.get("max_request_size", _KAFKA_MAX_REQUEST_SIZE) * 0.9)
         self._dumps = json_encoder()
-        self._producer = KafkaProducer(**config)
-        self._pending: list[tuple[str, Any, int]] = []  # (topic, future, rows) not yet checked
+        self._config = config
+        self._producer: KafkaProducer | None = None
+        try:
+            self._producer = KafkaProducer(**config)
+        except Exception as exc:  # Kafka down at start-up: the first write tries again
+            log.warning("modelhealth: Kafka at %s not reachable yet (%s)", self.bootstrap, exc)
+        self._pending: list[tuple[str, Any, int, int]] = []  # (topic, future, rows, bytes)
         self._pending_bytes = 0
+        self._queued = 0  # rows handed to the producer, ever (tells a write what it queued)
         self._closed = False
 
     # -- Sink protocol -------------------------------------------------------------------
@@ -152,13 +170,32 @@ class KafkaSink:
         """
         if self._closed:
             raise KafkaSinkError(0, ["sink is closed"])
-        for name, frame in batch.frames().items():
-            if len(frame):
-                self._send_frame(name, frame)
-        for parked in batch.parked:
-            self._send(self.parked_topic, None, _parked_json(parked), 1)
+        self._connect()
+        before = self._queued
+        try:
+            for name, frame in batch.frames().items():
+                if len(frame):
+                    self._send_frame(name, frame)
+            for parked in batch.parked:
+                self._send(self.parked_topic, None, _parked_json(parked), 1)
+        except KafkaSinkError as exc:
+            exc.resend = self._queued == before  # part of it queued: no second copy
+            raise
         if self.flush_each_write:
             self.drain()
+
+    def _connect(self) -> None:
+        """Create the producer if Kafka was unreachable when the sink was made."""
+        if self._producer is not None:
+            return
+        from kafka import KafkaProducer
+
+        try:
+            self._producer = KafkaProducer(**self._config)
+        except Exception as exc:
+            raise KafkaSinkError(
+                0, [f"connect {self.bootstrap}: {type(exc).__name__}: {exc}"]
+            ) from exc
 
     def drain(self) -> None:
         """Block until everything sent is acknowledged; raise on any failed delivery."""
@@ -172,7 +209,8 @@ class KafkaSink:
             self._wait_all()
         finally:
             self._closed = True
-            self._producer.close(timeout=self.max_block_ms / 1000)
+            if self._producer is not None:
+                self._producer.close(timeout=self.max_block_ms / 1000)
 
     # -- internals -----------------------------------------------------------------------
     def _send_frame(self, name: str, frame: pd.DataFrame) -> None:
@@ -204,37 +242,50 @@ class KafkaSink:
         if self._pending_bytes + len(value) > self.max_buffer_bytes and self._pending:
             self.stats.blocked += 1
             self._wait_all()  # back-pressure: the caller waits for Kafka, memory stays bounded
+        assert self._producer is not None  # write() connected
         try:
             future = self._producer.send(topic, value=value, key=key)
         except Exception as exc:  # KafkaTimeoutError (metadata), MessageSizeTooLargeError, ...
             self.stats.failed[topic] += rows
             raise KafkaSinkError(rows, [f"{topic}: {type(exc).__name__}: {exc}"]) from exc
-        self._pending.append((topic, future, rows))
+        self._queued += rows
+        self._pending.append((topic, future, rows, len(value)))
         self._pending_bytes += len(value)
         self.stats.bytes_sent += len(value)
         self.stats.messages[topic] += 1
 
     def _wait_all(self) -> None:
+        """Wait for the queued messages; raise (never asking for a re-send: these rows are
+        the producer's) if any failed or is still not acknowledged. Those still in flight
+        stay queued and are checked again by the next wait."""
         pending, self._pending, self._pending_bytes = self._pending, [], 0
         if not pending:
             return
         reasons: list[str] = []
         try:
+            assert self._producer is not None
             self._producer.flush(timeout=self.max_block_ms / 1000)
         except Exception as exc:  # KafkaTimeoutError: the broker is gone or too slow
             reasons.append(f"flush: {type(exc).__name__}: {exc}")
-        failed = 0
-        for topic, future, rows in pending:
-            if future.is_done and future.succeeded():
+        failed = waiting = 0
+        for item in pending:
+            topic, future, rows, size = item
+            if not future.is_done:
+                waiting += rows
+                self._pending.append(item)
+                self._pending_bytes += size
+            elif future.succeeded():
                 self.stats.sent[topic] += rows
-                continue
-            failed += rows
-            self.stats.failed[topic] += rows
-            if len(reasons) < 5:
-                err = future.exception if future.is_done else "not acknowledged in time"
-                reasons.append(f"{topic}: {type(err).__name__}: {err}")
-        if failed or reasons:
-            raise KafkaSinkError(failed, reasons)
+            else:
+                failed += rows
+                self.stats.failed[topic] += rows
+                if len(reasons) < 5:
+                    err = future.exception
+                    reasons.append(f"{topic}: {type(err).__name__}: {err}")
+        if waiting:
+            reasons.append(f"{waiting} rows not acknowledged yet (kept queued in the producer)")
+        if failed or waiting:
+            raise KafkaSinkError(failed, reasons, resend=False)
 
 
 def _refuse_non_finite(name: str, frame: pd.DataFrame, cols: tuple[str, ...] | list[str]) -> None:

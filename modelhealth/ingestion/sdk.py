@@ -12,17 +12,20 @@ counted; it never raises and never drops the rest of the batch.
 Failure model (why): the model server must never fail a request because monitoring did, and
 good data must never vanish silently. So ``log``, ``log_batch`` and ``log_outcome`` never raise:
 every value is validated when it is logged (a flush must not fail on user input), and the
-automatic flush inside ``log`` counts and logs a sink error instead of raising it. A batch the
-sink refused is kept and written again by the next flush (at-least-once: a sink that failed
-half-way may receive some rows twice); at most ``max_unsent_rows`` rows are kept, and what has
-to be dropped beyond that is counted in ``stats.dropped_rows``. An explicit :meth:`Monitor.flush`
-(and :meth:`Monitor.close`) re-raises the sink's error so the caller can see it.
+automatic flush inside ``log`` counts and logs a sink error instead of raising it (then backs
+off, see ``_auto_flush``). A batch the sink refused is kept and written again by the next
+flush, unless the sink says it already handed the rows on (``resend`` False on its error:
+Kafka's producer holds them and retries them itself; a second copy would be stored twice); at
+most ``max_unsent_rows`` rows are kept, and what has to be dropped beyond that is counted in
+``stats.dropped_rows``. An explicit :meth:`Monitor.flush` (and :meth:`Monitor.close`) re-raises
+the sink's error so the caller can see it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -55,6 +58,9 @@ from modelhealth.names import NAME_RULE, is_valid_name
 
 log = logging.getLogger(__name__)
 
+RETRY_MIN_S = 1.0
+RETRY_MAX_S = 60.0
+"""Back-off of automatic flushes after a sink failure (see ``Monitor._auto_flush``)."""
 MAX_PARKED_ROWS = 1000
 """Bad rows of one ``log_batch`` parked with their values; the rest are only counted."""
 _ROW_RULES = {
@@ -125,6 +131,8 @@ class Monitor:
         self._unsent: list[EventBatch] = []  # batches the sink refused, oldest first
         self.max_unsent_rows = max_batch if max_unsent_rows is None else max_unsent_rows
         self._last_flush = self.clock.monotonic()
+        self._retry_at = 0.0  # automatic flushes wait until then after a sink failure
+        self._backoff_s = 0.0
 
     # -- per-event API -------------------------------------------------------------------
     def log(
@@ -362,9 +370,12 @@ class Monitor:
         try:
             self.sink.write(batch)
         except Exception as exc:
-            self._keep_unsent([*unsent, fresh], exc)
+            # a sink that already handed the rows on (Kafka's producer queue) says not to
+            # send them again (``resend`` False): a second copy would be stored twice
+            self._keep_unsent([*unsent, fresh] if getattr(exc, "resend", True) else [], exc)
             raise
         self.stats.flushes += 1
+        self._backoff_s = 0.0
         return batch
 
     def close(self) -> None:
@@ -382,11 +393,26 @@ class Monitor:
     # -- internals -------------------------------------------------------------------------
     def _auto_flush(self) -> None:
         """The flush ``log()`` triggers on a request thread: a sink failure is counted and
-        logged, never raised into the model server (the rows are kept for the next flush)."""
+        logged, never raised into the model server (the rows are kept for the next flush).
+
+        After a failure the next automatic flush waits :data:`RETRY_MIN_S`, doubling up to
+        :data:`RETRY_MAX_S`: a sink that is down makes each write wait its timeout (Kafka's
+        ``max_block_ms``), and retrying on every request stalled every request (QA: 30 s per
+        ``log()`` call while Kafka was down). Events buffer meanwhile.
+        """
+        now = self.clock.monotonic()
+        if now < self._retry_at:
+            return
         try:
             self.flush()
         except Exception:
-            log.warning("modelhealth: flush failed, rows kept for retry", exc_info=True)
+            self._backoff_s = min(max(2 * self._backoff_s, RETRY_MIN_S), RETRY_MAX_S)
+            self._retry_at = self.clock.monotonic() + self._backoff_s
+            log.warning(
+                "modelhealth: flush failed (next automatic try in %.0fs)",
+                self._backoff_s,
+                exc_info=True,
+            )
 
     def _build(
         self,
@@ -634,9 +660,11 @@ def _rows(batch: EventBatch) -> int:
 
 
 def _event_json(event: Mapping[str, object]) -> str:
-    """JSON of a rejected event, whatever it holds (non-str keys, objects that fail repr)."""
+    """JSON of a rejected event, whatever it holds (non-str keys, objects that fail repr);
+    strict JSON: NaN and ±inf become strings (a bare ``NaN`` broke strict parsers of the
+    parked topic)."""
     try:
-        text = json.dumps(event, default=repr)
+        text = json.dumps(_finite_json(event), default=repr, allow_nan=False)
     except Exception:  # e.g. a dict with tuple keys, or a repr that raises
         try:
             text = json.dumps({"repr": repr(event)})
@@ -645,6 +673,17 @@ def _event_json(event: Mapping[str, object]) -> str:
     if len(text) > MAX_PARKED_CHARS:
         text = json.dumps({"truncated": text[:MAX_PARKED_CHARS], "chars": len(text)})
     return text
+
+
+def _finite_json(value: object) -> object:
+    """``value`` with non-finite floats as their text ("nan", "inf"), containers walked."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_json(v) for v in value]
+    return value
 
 
 def _take(arr: np.ndarray, keep: np.ndarray | None) -> np.ndarray:

@@ -50,7 +50,10 @@ def open_store(args: argparse.Namespace, read_only: bool = True, prog: str = "ru
             raise SystemExit(f"{prog}: the pinot backend is not installed ({exc})") from None
         if not args.broker:
             raise SystemExit(f"{prog}: --broker URL is required for the pinot backend")
-        return PinotStore(args.broker)
+        try:
+            return PinotStore(args.broker)
+        except ValueError as exc:  # e.g. no http:// in front
+            raise SystemExit(f"{prog}: --broker: {exc}") from None
     raise SystemExit(f"{prog}: unknown backend {args.backend!r}; known: {', '.join(BACKENDS)}")
 
 
@@ -113,6 +116,7 @@ def rules_main(argv: list[str]) -> int:
     """Entry point of ``modelhealth rules``; returns the process exit code."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per Pinot query otherwise
     if args.command == "metrics":
         width = max(map(len, catalog()))
         for name, text in catalog().items():

@@ -138,6 +138,12 @@ def _wait(
         for name, spec in list(pending.items()):
             if name in started and running_pid(name) is None:
                 raise _failure(spec, "exited during startup")
+            if name not in started and running_pid(name) is None and not spec.healthy():
+                # found "already running" but it was on its way out (killed, crashed):
+                # waiting for it to become healthy waited out the whole timeout
+                pid = start(spec)
+                started[name] = time.monotonic()
+                log(f"{name}: had exited; starting it again (pid {pid})")
             if spec.healthy():
                 del pending[name]
                 if name in started:

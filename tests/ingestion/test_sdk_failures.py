@@ -95,14 +95,47 @@ def test_failed_sink_write_is_retried_by_the_next_flush_and_flush_raises():
     assert mon.flush().is_empty()  # written once, not again
 
 
-def test_auto_flush_inside_log_never_raises_into_the_model_server():
+def test_auto_flush_inside_log_never_raises_and_backs_off_while_the_sink_is_down():
+    """Each log() flushes (interval 0), but after a failure the automatic flushes wait 1 s,
+    then 2 s, then 4 s: a sink that is down makes each write wait its timeout (30 s for
+    Kafka), and retrying on every request stalled every request."""
+    clock = FakeClock(T)
     sink = FlakySink(failures=3)
-    mon = Monitor(sink, clock=FakeClock(T), flush_interval=timedelta(0))
+    mon = Monitor(sink, clock=clock, flush_interval=timedelta(0))
+    tries = []
+    for step in (0, 0, 1, 0.5, 0.5, 1, 1, 2, 4):  # seconds between calls
+        clock.advance(seconds=step)
+        assert mon.log(**GOOD) is True
+        tries.append(mon.stats.flush_errors)
+    assert tries == [1, 1, 2, 2, 2, 3, 3, 3, 3]
+    assert sink.rows() == 9 and mon.stats.dropped_rows == 0  # the sink came back: all, once
+
+
+class HandedOnSink(FlakySink):
+    """Fails like Kafka's sink when its producer already holds the rows (resend False)."""
+
+    def write(self, batch: EventBatch) -> None:
+        self.batches.append(batch)
+        if self.failures:
+            self.failures -= 1
+            exc = ConnectionError("not acknowledged yet; kept queued in the producer")
+            exc.resend = False  # type: ignore[attr-defined]
+            raise exc
+
+
+def test_rows_the_sink_handed_on_are_not_sent_again():
+    """Re-sending rows Kafka's producer still held stored them twice (52 times over in a
+    two-minute outage)."""
+    sink = HandedOnSink(failures=1)
+    mon = Monitor(sink, clock=FakeClock(T), flush_interval=HOUR)
     for _ in range(3):
-        assert mon.log(**GOOD) is True  # each log() flushes, and each flush fails
-    assert mon.stats.flush_errors == 3 and sink.rows() == 0
-    assert mon.log(**GOOD)  # the sink is back: everything goes, once
-    assert sink.rows() == 4 and mon.stats.dropped_rows == 0
+        mon.log(**GOOD)
+    with pytest.raises(ConnectionError):
+        mon.flush()
+    mon.log(**GOOD)
+    mon.flush()
+    assert sink.rows() == 4  # 3 + 1, not 3 + 3 + 1
+    assert mon.stats.flush_errors == 1 and mon.stats.dropped_rows == 0
 
 
 def test_rows_kept_for_retry_are_bounded_and_the_dropped_ones_counted():
@@ -365,3 +398,15 @@ def test_log_batch_counts_bad_rows_by_their_real_reason_beyond_1000():
     assert _batch(mon, n, features={"a": np.ones(n)}, score=score, latency_ms=lat) == 0
     assert mon.stats.parked == {"bad_latency_ms": 500, "bad_score": 2500}
     assert len(mon.flush().parked) == 1000
+
+
+def test_parked_records_are_strict_json():
+    """A parked event with a NaN score was written with a bare NaN, which strict JSON
+    parsers of the parked topic reject."""
+    import json as strict
+
+    mon = Monitor(FlakySink(), clock=FakeClock(T))
+    assert not mon.log(**{**GOOD, "score": math.nan, "features": {"a": math.inf}})
+    (parked,) = mon.flush().parked
+    event = strict.loads(parked.event, parse_constant=lambda c: pytest.fail(f"bare {c}"))
+    assert event["score"] == "nan"

@@ -153,3 +153,30 @@ def test_parked_events_go_to_the_dead_letter_topic(namespace: str) -> None:
     ((_, key, value),) = _consume(parked_topic(namespace), 1)
     assert key is None
     assert value == {"ts": 5, "reason": parked.reason, "event": parked.event}
+
+
+def test_kafka_down_at_start_and_during_writes_asks_for_a_resend_only_of_unsent_rows() -> None:
+    """Kafka unreachable (nothing listens on the port): making the sink no longer raises
+    (a model server started before Kafka crashed after 30 s), a write raises with
+    ``resend`` True since no row reached the producer, and the SDK keeps the rows."""
+    import socket
+    import time
+
+    from modelhealth.clock import FakeClock
+    from modelhealth.ingestion import Monitor
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{s.getsockname()[1]}"
+    t = time.monotonic()
+    sink = KafkaSink(dead, max_block_ms=1000)
+    made = time.monotonic() - t
+    batch = EventBatch(inferences=_inferences(10))
+    with pytest.raises(KafkaSinkError) as err:
+        sink.write(batch)
+    assert err.value.resend and made < 15
+    mon = Monitor(sink, clock=FakeClock(pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime()))
+    mon.log(model="m", version="v1", features={}, score=0.5, latency_ms=3.0)
+    with pytest.raises(KafkaSinkError):
+        mon.flush()
+    assert mon.stats.flush_errors == 1 and len(mon._unsent) == 1  # kept for the next flush
