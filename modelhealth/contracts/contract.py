@@ -383,8 +383,9 @@ def column_problems(c: Mapping[str, Any]) -> list[Problem]:
     found += _special_rate_problems(c) + _range_problems(c)
     for k in ("domain", "categories"):
         found += _texts(c.get(k, []), k)
-    bins = _edge_problems(c) + [p for p in found if p[0][0] == "categories"]
-    return found + bins + _count_problems(c, bins_ok=not bins)
+    edges = _edge_problems(c)
+    bins_ok = not edges and not any(p[0][0] == "categories" for p in found)
+    return found + edges + _count_problems(c, bins_ok=bins_ok)
 
 
 def custom_problems(c: Mapping[str, Any]) -> list[Problem]:

@@ -337,3 +337,12 @@ def test_wrong_threshold_and_custom_types_are_reported_at_load() -> None:
     msg = str(err.value)
     assert "c.yaml:17:3: thresholds.psi: expected [warning, critical] numbers" in msg
     assert "c.yaml:19:33: check mine: custom.0.warning: expected a number or null" in msg
+
+
+def test_each_bad_category_is_reported_once() -> None:
+    from modelhealth.contracts.contract import column_problems
+
+    found = column_problems(
+        {"name": "a", "kind": "categorical", "categories": [1, 2], "counts": [1, 2, 3]}
+    )
+    assert [where for where, _ in found] == [("categories", 0), ("categories", 1)]
