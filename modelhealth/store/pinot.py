@@ -101,8 +101,11 @@ class PinotStore:
             if isinstance(exc, StoreUnavailable):
                 raise
             raise StoreUnavailable(f"pinot query failed ({self.broker_url}): {exc}") from exc
+        # pinotdb keeps the broker's JSON under "response" (the group-limit check read the
+        # wrapper before, so it never fired)
         raw = cur.raw_query_response if isinstance(cur.raw_query_response, dict) else {}
-        _check_complete(raw, self.broker_url, sql)
+        payload = raw.get("response")
+        _check_complete(payload if isinstance(payload, dict) else {}, self.broker_url, sql)
         names = [d[0] for d in cur.description or []]
         return pd.DataFrame.from_records(rows, columns=names)
 
