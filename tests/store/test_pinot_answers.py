@@ -73,3 +73,13 @@ def test_an_answer_without_its_servers_is_an_outage_not_zero_traffic(broker, rep
         store.latency(Scope("fraud", 0, 3_600_000))
     with pytest.raises(StoreUnavailable, match=why):
         store.models()
+
+
+def test_a_whole_answer_is_read_as_it_is(broker) -> None:
+    """The checks above must read the broker's JSON itself: reading pinotdb's wrapper
+    around it, every answer looked resultless and every query failed."""
+    from modelhealth.store.pinot import PinotStore
+
+    url, answer = broker
+    answer.update({**PARTIAL, "numServersResponded": 2})
+    assert PinotStore(url, timeout=5).models() == ["fraud"]
