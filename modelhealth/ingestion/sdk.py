@@ -98,7 +98,9 @@ class Monitor:
 
     Thread-safe: many request threads may call :meth:`log` concurrently. ``max_unsent_rows``
     (default ``max_batch``) bounds what is kept for retry while the sink fails (see the module
-    doc); the batch that failed last is always kept whole.
+    doc); the batch that failed last is always kept whole. ``background=True`` flushes from a
+    thread of its own (see :meth:`_flush_loop`), so ``log()`` never waits for the sink; use it
+    with a sink that can block, such as Kafka's. :meth:`close` stops that thread.
     """
 
     def __init__(
@@ -112,6 +114,8 @@ class Monitor:
         default_host: str = "unknown",
         clock: Clock | None = None,
         max_unsent_rows: int | None = None,
+        background: bool = False,
+        max_buffered: int | None = None,
     ) -> None:
         self.sink = sink
         self.references = dict(references or {})
@@ -133,6 +137,16 @@ class Monitor:
         self._last_flush = self.clock.monotonic()
         self._retry_at = 0.0  # automatic flushes wait until then after a sink failure
         self._backoff_s = 0.0
+        self._flush_lock = threading.Lock()  # one flush at a time: sinks need not be thread-safe
+        self.max_buffered = 10 * max_batch if max_buffered is None else max_buffered
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(
+                target=self._flush_loop, name="modelhealth-flush", daemon=True
+            )
+            self._thread.start()
 
     # -- per-event API -------------------------------------------------------------------
     def log(
@@ -185,11 +199,17 @@ class Monitor:
             )
             return False
         with self._lock:
+            if self._thread is not None and len(self._events) >= self.max_buffered:
+                self.stats.dropped_rows += 1  # the flusher is stuck on the sink: bound memory
+                return False
             self._events.append(event)
             self.stats.accepted += 1
             full = len(self._events) >= self.max_batch
         if full or self.clock.monotonic() - self._last_flush >= self.flush_interval_s:
-            self._auto_flush()
+            if self._thread is not None:
+                self._wake.set()
+            else:
+                self._auto_flush()
         return True
 
     def log_outcome(self, *, model: str, request_id: str, label: float, ts: object = None) -> bool:
@@ -356,6 +376,10 @@ class Monitor:
         Also writes the batches an earlier flush could not. If the sink raises, this batch is
         kept for the next flush (see the module doc) and the error is re-raised.
         """
+        with self._flush_lock:
+            return self._flush()
+
+    def _flush(self) -> EventBatch:
         with self._lock:
             events, self._events = self._events, []
             blocks, self._blocks = self._blocks, []
@@ -379,10 +403,29 @@ class Monitor:
         return batch
 
     def close(self) -> None:
-        """Flush, then close the sink. If that last flush fails, the error is raised and the
-        sink stays open: calling close() again retries the kept rows."""
+        """Stop the background flusher (if any), flush, then close the sink. If that last
+        flush fails, the error is raised and the sink stays open: calling close() again
+        retries the kept rows."""
+        if self._thread is not None:
+            self._stopping = True
+            self._wake.set()
+            self._thread.join()
+            self._thread = None
         self.flush()
         self.sink.close()
+
+    def _flush_loop(self) -> None:
+        """The ``background=True`` flusher: flushes when ``log()`` finds the buffer due (or
+        every ``flush_interval``), so no request thread ever waits for the sink, e.g. for
+        Kafka's ``max_block_ms`` (30 s) while the broker is gone. Meanwhile ``log()`` keeps
+        at most ``max_buffered`` events and counts the rest in ``stats.dropped_rows``."""
+        while not self._stopping:
+            self._wake.wait(self.flush_interval_s or 1.0)
+            self._wake.clear()
+            if self._stopping:
+                return
+            if self._events or self._blocks or self._outcomes or self._parked or self._unsent:
+                self._auto_flush()
 
     def __enter__(self) -> Monitor:
         return self

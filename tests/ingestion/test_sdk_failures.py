@@ -4,6 +4,7 @@ into the model server and never loses good data silently."""
 from __future__ import annotations
 
 import math
+import threading
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -410,3 +411,51 @@ def test_parked_records_are_strict_json():
     (parked,) = mon.flush().parked
     event = strict.loads(parked.event, parse_constant=lambda c: pytest.fail(f"bare {c}"))
     assert event["score"] == "nan"
+
+
+class GateSink(FlakySink):
+    """A sink whose write blocks until the test opens the gate (Kafka waiting out a timeout)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def write(self, batch: EventBatch) -> None:
+        self.entered.set()
+        assert self.gate.wait(10)
+        super().write(batch)
+
+
+def _log_in_a_thread(mon: Monitor, n: int, wait_s: float = 5.0) -> threading.Thread:
+    t = threading.Thread(target=lambda: [mon.log(**GOOD) for _ in range(n)], daemon=True)
+    t.start()
+    t.join(wait_s)
+    return t
+
+
+def test_background_flushing_never_makes_log_wait_for_the_sink():
+    """With the sink stuck in a write, synchronous auto-flushes would block every request
+    (30 s per log() call while Kafka was down); the background flusher takes that wait."""
+    sink = GateSink()
+    mon = Monitor(sink, flush_interval=timedelta(0), background=True, max_buffered=50)
+    mon.log(**GOOD)  # wakes the flusher, which blocks in the sink
+    assert sink.entered.wait(5)
+    writer = _log_in_a_thread(mon, 60)
+    assert not writer.is_alive()  # 60 log() calls returned while the sink was blocked
+    assert mon.stats.dropped_rows == 10  # beyond max_buffered, counted, memory bounded
+    sink.gate.set()
+    mon.close()
+    assert sink.rows() == 51 and mon._thread is None
+
+
+def test_synchronous_flushing_does_wait_for_the_sink():
+    """The same without background: the request thread is the one that waits (the default,
+    and why the README recommends background=True with Kafka)."""
+    sink = GateSink()
+    mon = Monitor(sink, flush_interval=timedelta(0))
+    writer = _log_in_a_thread(mon, 1, wait_s=0.5)
+    assert sink.entered.is_set() and writer.is_alive()
+    sink.gate.set()
+    writer.join(5)
+    assert sink.rows() == 1
