@@ -40,8 +40,13 @@ def _log4j_flags(log_name: str = NAME) -> list[str]:
 
 
 def _cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 chars)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 chars), not
+    starting with "-": kafka-storage reads such an id as an option ("argument --cluster-id:
+    expected one argument"), which failed one start in 32 (seen in a clean-clone CI run)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def prepare() -> None:
