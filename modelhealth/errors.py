@@ -60,3 +60,21 @@ class StoreUnavailable(ModelHealthError):
 
 class EmptyWindow(ModelHealthError, ValueError):
     """A detector or metric was asked to judge a window with no data."""
+
+
+FILE_ERRORS = (OSError, ValueError, KeyError, TypeError, AttributeError)
+"""What reading and parsing one of our JSON files can raise (json.JSONDecodeError is a
+ValueError); callers that must go on without the file catch these and say :func:`why_unusable`."""
+
+
+def why_unusable(exc: BaseException, kind: str) -> str:
+    """Why a JSON file could not be used, to follow its path in a message:
+    ``"is not valid JSON (Expecting value at line 2 column 1)"``, ``"cannot be read (...)"``,
+    or ``"is not <kind> (KeyError: 'x')"`` for JSON of the wrong shape."""
+    import json
+
+    if isinstance(exc, json.JSONDecodeError):
+        return f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    if isinstance(exc, OSError):
+        return f"cannot be read ({exc.strerror or exc})"
+    return f"is not {kind} ({type(exc).__name__}: {exc})"

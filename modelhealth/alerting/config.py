@@ -17,15 +17,9 @@ import yaml
 
 from modelhealth.alerting.matchers import Matcher, MatcherError, parse_matcher
 from modelhealth.errors import ConfigError, ConfigIssue, SourcePos
-from modelhealth.rules.durations import parse_duration as parse_any_duration
+from modelhealth.rules.durations import parse_duration  # one grammar for every duration
 
 SECRET_KEYS = ("routing_key", "password", "token", "api_key", "secret", "bearer_token")
-
-
-def parse_duration(text: str) -> timedelta:
-    """``'1h30m'`` -> timedelta: the one duration grammar of every config and command
-    (:func:`modelhealth.rules.durations.parse_duration`)."""
-    return parse_any_duration(text)
 
 
 @dataclass(frozen=True, kw_only=True)

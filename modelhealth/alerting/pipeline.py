@@ -29,12 +29,11 @@ from modelhealth.alerting.groupstore import GroupChange
 from modelhealth.alerting.inhibition import Inhibitor
 from modelhealth.alerting.notifiers.base import NotificationBatch, Notifier
 from modelhealth.alerting.outbox import DeliveryReport, Outbox
-from modelhealth.alerting.report import incident_context
+from modelhealth.alerting.report import features_of, incident_context
 from modelhealth.alerting.routing import group_key, group_labels, match_routes
 from modelhealth.alerting.silences import SilenceStore
 from modelhealth.clock import Clock, SystemClock
 from modelhealth.ingestion.reference import ModelReference
-from modelhealth.rules.grouping import FEATURE_NAMES
 from modelhealth.store.backend import QueryBackend
 from modelhealth.types import Alert, AlertState
 
@@ -326,8 +325,7 @@ def _told_keys(fp: str, alert: Alert) -> set[str]:
     joining is "new_alerts" (the receiver hears of it at the next flush, as it would of a
     new alert); one leaving changes nothing until the incident resolves.
     """
-    names = alert.annotations.get(FEATURE_NAMES, "")
-    return {fp, *(f"{fp}/{n}" for n in names.split(",") if n)}
+    return {fp, *(f"{fp}/{name}" for name in features_of(alert))}
 
 
 def _material(prev: Alert | None, new: Alert) -> bool:

@@ -74,9 +74,13 @@ def complete_buckets(
     such a bucket is left out until it is complete rather than judged as if it were."""
     if series.empty:
         return series
-    ts = series["ts"].to_numpy(dtype=np.int64)
-    keep = (ts >= start_ms) & (ts + step_ms <= end_ms)
-    return series[keep].reset_index(drop=True)
+    return series[whole(series["ts"], step_ms, start_ms, end_ms)].reset_index(drop=True)
+
+
+def whole(ts: pd.Series | np.ndarray, step_ms: int, start_ms: int, end_ms: int) -> np.ndarray:
+    """Mask of the buckets starting at ``ts`` that lie wholly inside ``[start_ms, end_ms)``
+    (:func:`covered_seconds` gives them their full length)."""
+    return covered_seconds(ts, step_ms, start_ms, end_ms) * 1000 >= step_ms
 
 
 def score_labels(edges: Sequence[float]) -> list[str]:

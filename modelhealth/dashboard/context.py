@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from modelhealth.clock import Clock, FakeClock, SystemClock, from_epoch_ms, to_epoch_ms
+from modelhealth.dashboard.charts import whole
 from modelhealth.dashboard.data import Queries, StoreHandle
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.store.backend import Scope
@@ -176,7 +177,7 @@ class TimeWindow:
         """The :meth:`buckets` wholly inside the lived window (the ones drift may judge)."""
         step = step_ms or self.step_ms
         b = self.buckets(step)
-        return b[(b >= self.start_ms) & (b + step <= self.data_end_ms)]
+        return b[whole(b, step, self.start_ms, self.data_end_ms)]
 
     def scope(self, model: str, version: str | None = None, host: str | None = None) -> Scope:
         return Scope(model, self.start_ms, self.end_ms, version=version, host=host)

@@ -18,9 +18,10 @@ import pandas as pd
 import streamlit as st
 
 from modelhealth.clock import from_epoch_ms
-from modelhealth.ingestion.reference import ModelReference
+from modelhealth.errors import FILE_ERRORS, why_unusable
+from modelhealth.ingestion.reference import ModelReference, load_reference
 from modelhealth.rules.config import LoadResult, load_rules
-from modelhealth.rules.state import AlertStateStore
+from modelhealth.rules.state import AlertStateStore, read_history
 from modelhealth.types import Alert, AlertState
 
 GREEN, AMBER, RED = "green", "amber", "red"
@@ -68,14 +69,7 @@ def _load_rules(token: tuple[tuple[str, int], ...], rules_dir: str) -> LoadResul
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _load_reference(path: str, mtime_ns: int) -> ModelReference | str:
     """The profile at ``path``, or why it cannot be used (keyed on mtime: a fix shows at once)."""
-    try:
-        return ModelReference.load(path)
-    except json.JSONDecodeError as exc:
-        return f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        return f"is not a reference profile ({type(exc).__name__}: {exc})"
+    return load_reference(path)
 
 
 def _references(result: LoadResult) -> Configs:
@@ -127,12 +121,8 @@ def read_open_alerts(alerts_json: Path | None) -> tuple[list[tuple[str, Alert]],
         return [], ""
     try:
         store = AlertStateStore(alerts_json)
-    except json.JSONDecodeError as exc:
-        why = f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-    except OSError as exc:
-        why = f"cannot be read ({exc.strerror or exc})"
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        why = f"is not an alert state file ({type(exc).__name__}: {exc})"
+    except FILE_ERRORS as exc:
+        why = why_unusable(exc, "an alert state file")
     else:
         return [(rid, a) for (rid, _), a in store.alerts.items() if not a.is_resolved], ""
     return [], (
@@ -150,30 +140,6 @@ def _history(path: str, token: tuple[tuple[str, int], ...]) -> tuple[pd.DataFram
     return history_frame(rows), (
         f"Alert history {path}: skipped {len(bad)} unreadable line(s) (line {lines})."
     )
-
-
-def read_history(path: str | Path) -> tuple[list[dict[str, Any]], list[int]]:
-    """Every readable transition, oldest first, and the 1-based numbers of lines skipped.
-
-    As :func:`modelhealth.rules.state.load_history`, but a torn or corrupt line (a crash
-    mid-append) costs that line only, not the whole timeline."""
-    p = Path(path)
-    if not p.exists():
-        return [], []
-    rows: list[dict[str, Any]] = []
-    bad: list[int] = []
-    for n, line in enumerate(p.read_text(errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            row = None
-        if isinstance(row, dict):
-            rows.append(row)
-        else:
-            bad.append(n)
-    return rows, bad
 
 
 def history(history_jsonl: Path | None) -> pd.DataFrame:

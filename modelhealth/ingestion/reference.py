@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from modelhealth.errors import FILE_ERRORS, why_unusable
 from modelhealth.ingestion.schema import OTHER_CATEGORY
 from modelhealth.names import check_name
 
@@ -119,6 +120,15 @@ class ModelReference:
     @classmethod
     def load(cls, path: str | Path) -> ModelReference:
         return cls.from_json(Path(path).read_text())
+
+
+def load_reference(path: str | Path) -> ModelReference | str:
+    """The profile at ``path``, or why it cannot be used (for callers that go on without it:
+    config validation names the file, the dashboard warns and draws the rest)."""
+    try:
+        return ModelReference.load(path)
+    except FILE_ERRORS as exc:
+        return why_unusable(exc, "a reference profile")
 
 
 def quantile_edges(values: np.ndarray, bins: int = 10) -> tuple[float, ...]:

@@ -289,9 +289,9 @@ def _run(
     loaded: LoadResult,
     store: Any,
     clock: Clock,
-    options: dict[str, Any] | None = None,
+    options: dict[str, Any],
 ) -> int:
-    interval = (options or {}).get("interval", parse_duration(args.interval)).total_seconds()
+    interval = options["interval"].total_seconds()
     ev = _evaluator(args, loaded, store, clock)
     log.info("rules run: %d rule(s), tick every %s", len(loaded.rules), args.interval)
     ticks = 0

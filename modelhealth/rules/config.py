@@ -33,7 +33,7 @@ from typing import Any
 
 from modelhealth.contracts import DataContract
 from modelhealth.errors import ConfigIssue, ModelHealthError, SourcePos
-from modelhealth.ingestion.reference import ModelReference
+from modelhealth.ingestion.reference import load_reference
 from modelhealth.names import is_valid_name
 from modelhealth.rules.contract import file_contract
 from modelhealth.rules.detectors import DETECTORS, PATH_PARAMS, lookback_of
@@ -233,7 +233,6 @@ class _RuleBuilder:
             self.issue(enabled.pos, "enabled", f"must be true or false, got {enabled.value!r}")
         if self.issues or skip or None in (name, metric, window, detector_type):
             return None
-        enabled = self.get("enabled")
         if enabled is not None and enabled.value is False:
             return None
         return RuleSpec(
@@ -569,13 +568,8 @@ def _reference_problem(path: Path) -> str:
     is loaded, so ``rules validate`` says so instead of the first evaluation crashing)."""
     if not path.exists():
         return "no such file; build one with modelhealth.ingestion.build_reference"
-    try:
-        ModelReference.load(path)
-    except json.JSONDecodeError as exc:
-        return f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        return f"not a reference profile ({type(exc).__name__}: {exc})"
-    return ""
+    loaded = load_reference(path)
+    return loaded if isinstance(loaded, str) else ""
 
 
 def load_rules(paths: Iterable[str | Path]) -> LoadResult:

@@ -123,8 +123,29 @@ class AlertStateStore:
 
 
 def load_history(path: str | Path) -> list[dict[str, object]]:
-    """Every recorded transition (oldest first); an absent file is an empty history."""
+    """Every readable recorded transition (oldest first); an absent file is an empty history."""
+    return read_history(path)[0]
+
+
+def read_history(path: str | Path) -> tuple[list[dict[str, object]], list[int]]:
+    """Every readable transition, oldest first, and the 1-based numbers of lines skipped.
+
+    A torn or corrupt line (a crash mid-append) costs that line only, not the whole
+    timeline."""
     p = Path(path)
     if not p.exists():
-        return []
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+        return [], []
+    rows: list[dict[str, object]] = []
+    bad: list[int] = []
+    for n, line in enumerate(p.read_text(errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            bad.append(n)
+    return rows, bad
