@@ -208,16 +208,28 @@ def drift_heatmap(
 
 
 def canary_latency(
-    df: pd.DataFrame, serving: str, candidate: str, stats: Sequence[str] = ("p50", "p99")
+    df: pd.DataFrame,
+    serving: str,
+    candidate: str,
+    buckets: np.ndarray,
+    stats: Sequence[str] = ("p50", "p99"),
 ) -> go.Figure:
-    """Latency percentiles of the candidate (dashed) beside the serving version (solid)."""
+    """Latency percentiles of the candidate (dashed) beside the serving version (solid).
+
+    Each version's line breaks at the ``buckets`` where that version served nothing, as the
+    Model page's does: a candidate taken out of rotation for an hour must not read as an hour
+    at the latency of the buckets either side."""
     title = f"Latency: {candidate} (candidate) vs {serving} (serving)"
     if df.empty:
         return _empty(title)
     fig = go.Figure(layout={**_LAYOUT, "title": title, "yaxis_title": "ms"})
+    parts = {
+        v: fill_buckets(df[df["version"] == v].drop(columns="version"), buckets)
+        for v in (serving, candidate)
+    }
     for i, stat in enumerate(stats):
         for version, dash in ((serving, "solid"), (candidate, "dash")):
-            part = df[df["version"] == version]
+            part = parts[version]
             fig.add_scatter(
                 x=to_time(part["ts"]), y=part[stat], name=f"{version} {stat}", mode="lines",
                 line={"dash": dash, "color": PALETTE[i]},
@@ -295,7 +307,11 @@ def learned_band(df: pd.DataFrame, title: str) -> go.Figure:
 
 
 def sparklines(series: pd.DataFrame) -> dict[str, list[float]]:
-    """Each feature's drift values over time (NaN, i.e. no data, as 0) for table sparklines."""
+    """Each feature's drift values over time (NaN, i.e. no data, as 0) for table sparklines.
+
+    0, not a gap: Streamlit's ``LineChartColumn`` (1.67) shows an error instead of the whole
+    sparkline when any value is null or NaN, and dropping the points would join the buckets
+    either side of an outage as the charts above the table never do."""
     ordered = series.sort_values(["feature", "ts"])
     return {
         str(f): np.nan_to_num(g.to_numpy(dtype=np.float64), nan=0.0).tolist()

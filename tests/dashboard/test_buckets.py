@@ -131,3 +131,19 @@ def test_the_heatmaps_worst_bucket_of_a_p_value_is_its_smallest() -> None:
     series = pd.DataFrame({"feature": ["a", "a", "b"], "value": [0.5, 0.001, 0.2]})
     assert _worst(series, "a", "chisquare_pvalue") == 0.001  # small p-value = drift
     assert _worst(series, "a", "psi") == 0.5
+
+
+def test_canary_latency_breaks_where_a_version_served_nothing() -> None:
+    """The candidate out of rotation 18:01-18:03: its lines break there, the serving one's not."""
+    grid = np.arange(_ms(18, 0), _ms(18, 4), MIN)
+    rows = [("v1", t, 10.0 + i) for i, t in enumerate(grid)]
+    rows += [("v2", grid[0], 50.0), ("v2", grid[3], 60.0)]
+    df = pd.DataFrame(rows, columns=["version", "ts", "p50"]).assign(
+        count=1, p99=lambda d: d["p50"] * 2
+    )
+    fig = charts.canary_latency(df, "v1", "v2", grid)
+    lines = {t.name: t for t in fig.data}
+    assert list(lines["v1 p50"].y) == [10.0, 11.0, 12.0, 13.0]
+    candidate = lines["v2 p99"].y
+    assert candidate[0] == 100.0 and candidate[3] == 120.0
+    assert np.isnan(candidate[1]) and np.isnan(candidate[2]) and not lines["v2 p99"].connectgaps

@@ -54,7 +54,9 @@ def render(ctx: PageContext) -> None:
     )
     lat = q.latency(w.scope(model), step_ms=w.step_ms, by_version=True)
     st.plotly_chart(
-        charts.canary_latency(lat, serving, candidate), width="stretch", key="canary_lat"
+        charts.canary_latency(lat, serving, candidate, w.buckets()),
+        width="stretch",
+        key="canary_lat",
     )
     ref = ctx.references.get(model)
     left, right = st.columns(2)
