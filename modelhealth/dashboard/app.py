@@ -24,6 +24,7 @@ from modelhealth.dashboard.context import (
     set_current,
 )
 from modelhealth.dashboard.data import Queries, StoreHandle, StoreUnavailableError
+from modelhealth.dashboard.links import DeepLink, parse_link
 from modelhealth.dashboard.sources import load_configs
 
 HERE = Path(__file__).parent
@@ -36,6 +37,7 @@ PAGES = (
     ("views/configs.py", "Configs", ":material/tune:"),
 )
 REFRESH = {"off": None, "30 s": 30, "1 min": 60, "5 min": 300}
+LINK_RANGE = "From link"
 
 
 @st.cache_resource(show_spinner=False)
@@ -58,10 +60,34 @@ def _store_handle(settings: Settings) -> StoreHandle:
     return _handle(str(settings.db))
 
 
-def _window(ctx_now: datetime) -> TimeWindow:
-    choice = st.sidebar.selectbox(
-        "Time range", [*RANGES, "Custom"], index=list(RANGES).index(DEFAULT_RANGE), key="range"
-    )
+def _followed_link(models: list[str]) -> DeepLink | None:
+    """The deep link this session arrived with (``links.py``), applied to the sidebar once.
+
+    Streamlit drops the query parameters when the user changes page, so the link is kept in
+    the session: its range stays selectable as "From link" until the user picks another."""
+    if "_mh_link_seen" not in st.session_state:
+        st.session_state["_mh_link_seen"] = True
+        try:
+            link = parse_link(dict(st.query_params))
+        except ValueError as exc:
+            st.warning(f"{exc}; showing the default view instead.")
+            link = None
+        if link is not None:
+            st.session_state["_mh_link"] = link
+            st.session_state["range"] = LINK_RANGE
+            if link.model in models:
+                st.session_state["model"] = link.model
+            elif link.model:
+                st.warning(f"The link's model {link.model!r} has no data in this store.")
+    return st.session_state.get("_mh_link")
+
+
+def _window(ctx_now: datetime, link: DeepLink | None) -> TimeWindow:
+    options = [*RANGES, "Custom", *([LINK_RANGE] if link else [])]
+    st.session_state.setdefault("range", DEFAULT_RANGE)  # set here, not by index=: a link sets it
+    choice = st.sidebar.selectbox("Time range", options, key="range")
+    if choice == LINK_RANGE and link is not None:
+        return TimeWindow.between(link.start, link.end, now=ctx_now)
     if choice != "Custom":
         return TimeWindow.ending(ctx_now, RANGES[choice])
     today = ctx_now.date()
@@ -112,8 +138,8 @@ def main(argv: list[str]) -> None:
     clock = make_clock(settings)
     now = clock.now()
     st.sidebar.caption(f"now: {now.strftime('%Y-%m-%d %H:%M')} UTC")
-    window = _window(now)
     models = queries.models()
+    window = _window(now, _followed_link(models))
     model = st.sidebar.selectbox("Model", models, key="model") if models else None
     refresh = st.sidebar.selectbox("Auto-refresh", list(REFRESH), index=2, key="refresh")
     configs = load_configs(settings.rules_dir)

@@ -13,7 +13,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
+
+from modelhealth.dashboard.links import incident_link
 
 USER_AGENT = "modelhealth-alerting/0.1"
 
@@ -37,6 +40,18 @@ class NotificationBatch:
     context: Mapping[str, Any] = field(default_factory=dict)
     dashboard_url: str = ""
     id: int = 0
+
+    @property
+    def incident_url(self) -> str:
+        """``dashboard_url`` deep-linked to this group's model and time range (see
+        :mod:`modelhealth.dashboard.links`); empty without a ``dashboard_url``."""
+        return self.link_for(self.alerts)
+
+    def link_for(self, alerts: list[dict[str, Any]]) -> str:
+        """The dashboard deep link for some of this batch's alerts."""
+        if not self.dashboard_url:
+            return ""
+        return incident_link(self.dashboard_url, alerts, datetime.fromisoformat(self.created_at))
 
     @property
     def firing(self) -> list[dict[str, Any]]:

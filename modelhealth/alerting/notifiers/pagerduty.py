@@ -52,8 +52,8 @@ class PagerDutyNotifier:
             "dedup_key": batch.dedup_key,
             "client": "modelhealth",
         }
-        if batch.dashboard_url:
-            event["client_url"] = batch.dashboard_url
+        if batch.incident_url:
+            event["client_url"] = batch.incident_url
         if action == "resolve":
             return event  # Events v2 ignores the payload of resolve events
         labels = batch.common_labels
@@ -78,6 +78,8 @@ class PagerDutyNotifier:
             for key, text in (("dashboard_url", "Dashboard"), ("runbook_url", "Runbook"))
             if (href := ann.get(key))
         ]
+        if batch.incident_url and not ann.get("dashboard_url"):
+            links.insert(0, {"href": batch.incident_url, "text": "Incident in modelhealth"})
         if links:
             event["links"] = links
         return event

@@ -59,6 +59,8 @@ class SlackNotifier:
             for key, text in (("dashboard_url", "Dashboard"), ("runbook_url", "Runbook"))
             if (href := ann.get(key))
         ]
+        if batch.incident_url and not ann.get("dashboard_url"):
+            links.insert(0, f"<{batch.incident_url}|Dashboard>")
         color = _COLORS["resolved"] if batch.status == "resolved" else _COLORS.get(batch.severity)
         msg: dict[str, Any] = {
             "text": batch.title,

@@ -61,6 +61,7 @@ class WebhookNotifier:
                     "endsAt": a.get("resolved_at"),
                     "fingerprint": a.get("fingerprint"),
                     "value": a.get("value"),
+                    "generatorURL": batch.link_for([a]),
                 }
                 for a in batch.alerts
             ],
