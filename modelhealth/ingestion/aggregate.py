@@ -112,7 +112,10 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _looks_numeric(arr: np.ndarray) -> bool:
-    for v in arr[:16]:
+    """Whether a feature without a reference holds numbers, judged by its first value that is
+    not null. Past every leading null: a flush that began with 20 nulls of a numeric feature
+    was stored as categorical, so one feature had two kinds within one version."""
+    for v in arr:
         if v is None:
             continue
         return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
 from modelhealth.names import check_name
@@ -114,21 +115,75 @@ def check_features(features: Sequence[str] | None) -> list[str] | None:
     return [check_name(f, "feature") for f in features]
 
 
+SUMMARY_SUMS = ("count", "nulls", "specials", "valid", "sum", "sum_sq", "min", "max")
+"""The per-row aggregates of ``feature_summary`` before :func:`finish_summary`."""
+
+
 def finish_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Derive mean/std from sums and turn the missing-min/max sentinels into NaN."""
+    """Derive mean/std from sums and turn the missing-min/max sentinels into NaN.
+
+    Both backends group on ``kind`` (Pinot has no ``any_value``), so a feature whose values
+    changed kind inside one group (numeric in v1, strings in v2; or a flush of only nulls
+    stored before the SDK saw a number) comes as several rows. They are merged here, the same
+    way for every backend: counts add up, mean/std/min/max come from the numeric rows alone,
+    and ``kind`` says ``mixed`` when both kinds held values, so neither the mean is diluted by
+    strings nor the change hidden.
+    """
     from modelhealth.ingestion.schema import MISSING_MAX, MISSING_MIN
 
     out = df.copy()
-    valid = out["valid"].astype("float64")
+    out["numeric_valid"] = out["valid"].where(out["kind"] == "numeric", 0)
+    keys = [c for c in out.columns if c not in (*SUMMARY_SUMS, "kind", "numeric_valid")]
+    if len(out) and out.duplicated(keys).any():
+        out = _merge_kinds(out, keys, MISSING_MIN, MISSING_MAX)
+    valid = out["numeric_valid"].astype("float64")
     mean = out["sum"] / valid.where(valid > 0)
     var = (out["sum_sq"] / valid.where(valid > 0)) - mean * mean
-    out["mean"] = mean
-    out["std"] = var.clip(lower=0) ** 0.5
-    numeric = out["kind"] == "numeric"
-    out["mean"] = out["mean"].where(numeric)
-    out["std"] = out["std"].where(numeric)
+    numeric = out["kind"].isin(NUMERIC_KINDS)
+    out["mean"] = mean.where(numeric)
+    out["std"] = (var.clip(lower=0) ** 0.5).where(numeric)
     out["min"] = out["min"].where(out["min"] < MISSING_MIN / 10)
     out["max"] = out["max"].where(out["max"] > MISSING_MAX / 10)
     for c in ("count", "nulls", "specials", "valid"):
         out[c] = out[c].astype("int64")
-    return out.drop(columns=["sum", "sum_sq"])
+    return out.drop(columns=["sum", "sum_sq", "numeric_valid"])
+
+
+NUMERIC_KINDS = ("numeric", "mixed")
+"""Summary kinds whose mean/std/min/max describe numeric values."""
+
+
+def _merge_kinds(
+    df: pd.DataFrame, keys: list[str], missing_min: float, missing_max: float
+) -> pd.DataFrame:
+    numeric = df["kind"] == "numeric"
+    held = df["valid"] > 0
+    parts = df.assign(
+        sum=df["sum"].where(numeric, 0.0),
+        sum_sq=df["sum_sq"].where(numeric, 0.0),
+        min=df["min"].where(numeric, missing_min),
+        max=df["max"].where(numeric, missing_max),
+        has_numeric=numeric & held,
+        has_other=~numeric & held,
+        any_numeric=numeric,
+    )
+    sums = {c: "sum" for c in ("count", "nulls", "specials", "valid", "numeric_valid")}
+    merged = (
+        parts.groupby(keys, sort=False, dropna=False)
+        .agg(
+            **{c: (c, how) for c, how in sums.items()},
+            sum=("sum", "sum"),
+            sum_sq=("sum_sq", "sum"),
+            min=("min", "min"),
+            max=("max", "max"),
+            has_numeric=("has_numeric", "any"),
+            has_other=("has_other", "any"),
+            any_numeric=("any_numeric", "any"),
+        )
+        .reset_index()
+    )
+    both = merged["has_numeric"] & merged["has_other"]
+    categorical = merged["has_other"] | ~merged["any_numeric"]
+    merged["kind"] = np.select([both, categorical], ["mixed", "categorical"], "numeric")
+    order = [c for c in df.columns if c in merged.columns]
+    return merged[order].sort_values(keys, kind="stable").reset_index(drop=True)

@@ -290,11 +290,12 @@ class DuckDBStore:
         ts_sel, ts_grp = self._bucket(step_ms, params)
         v_sel, v_grp = ("version, ", "version") if by_version else ("", "")
         sql = (
-            f"SELECT {_lead(lead)}{ts_sel}{v_sel}feature, any_value(kind) AS kind, "
+            f"SELECT {_lead(lead)}{ts_sel}{v_sel}feature, kind, "
             "sum(count) AS count, sum(nulls) AS nulls, sum(specials) AS specials, "
             'sum(valid) AS valid, sum("sum") AS sum, sum(sum_sq) AS sum_sq, '
             'min("min") AS min, max("max") AS max '
-            f"FROM feature_stats WHERE {where}" + self._group(lead, ts_grp, v_grp, "feature")
+            f"FROM feature_stats WHERE {where}"
+            + self._group(lead, ts_grp, v_grp, "feature", "kind")
         )
         return finish_summary(_ints(self._query(sql, params)))
 
@@ -309,9 +310,9 @@ class DuckDBStore:
         ts_sel, ts_grp = self._bucket(step_ms, params)
         v_sel, v_grp = ("version, ", "version") if by_version else ("", "")
         sql = (
-            f"SELECT {_lead(lead)}{ts_sel}{v_sel}feature, bin, any_value(label) AS label, "
+            f"SELECT {_lead(lead)}{ts_sel}{v_sel}feature, bin, label, "
             f'sum("count") AS count FROM feature_bins WHERE {where}'
-            + self._group(lead, ts_grp, v_grp, "feature", "bin")
+            + self._group(lead, ts_grp, v_grp, "feature", "bin", "label")
         )
         return _ints(self._query(sql, params), "bin", "count")
 

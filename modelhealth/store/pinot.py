@@ -17,8 +17,9 @@ Differences from DuckDB, and why they are bounded:
   at scale, but Pinot 0.11 has no KLL and t-digest's error is data-dependent.)
 - **std** of the score is ``sqrt(E[x^2] - E[x]^2)`` from ``SUM(score * score)`` (Pinot 0.11
   has no ``STDDEV_POP``); equal to DuckDB's to ~1e-9 relative for scores.
-- **kind** / **label** are grouped on instead of ``any_value`` (Pinot has none): identical as
-  long as a feature keeps one kind and a bin one label, which the references guarantee.
+- **kind** / **label** are grouped on (Pinot has no ``any_value``), and DuckDB groups on them
+  too: a feature that changed kind, or a bin whose label differs between two references,
+  comes back as the same rows from both (``backend.finish_summary`` merges the kinds).
 - **outcomes()** joins in pandas after two queries (Pinot 0.11's multi-stage engine is not
   available/stable for joins): labels of the model, then the window's inferences, restricted to
   the labelled request ids when there are at most :data:`MAX_IN_LIST` of them.
@@ -107,6 +108,10 @@ class PinotStore:
         payload = raw.get("response")
         _check_complete(payload if isinstance(payload, dict) else {}, self.broker_url, sql)
         names = [d[0] for d in cur.description or []]
+        if not rows:  # typed like DuckDB's empty answers, not all-object columns
+            return pd.DataFrame(
+                {n: pd.Series(dtype=object if n in TEXT_COLUMNS else "float64") for n in names}
+            )
         return pd.DataFrame.from_records(rows, columns=names)
 
     def _where(
@@ -347,11 +352,15 @@ _OUTCOME_DTYPES = {
 }
 
 
+TEXT_COLUMNS = frozenset({"model", "version", "host", "feature", "kind", "label", "request_id"})
+"""Columns an empty answer types as strings; every other column is numeric."""
+
+
 def _ints(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
     """Pinot answers SUM and bucket arithmetic as DOUBLE; DuckDB's columns are integers."""
     df = df.rename(columns={"bucket": "ts"})
     for c in (*cols, "ts", "nulls", "specials", "valid"):
-        if c in df.columns and len(df):
+        if c in df.columns:
             df[c] = df[c].astype("float64").astype("int64")
     return df
 

@@ -81,6 +81,38 @@ def _produce_outcomes(monitor: Monitor, start_ms: int) -> None:
         monitor.log_outcome(model="fraud", request_id=rid, label=float(i % 2), ts=start_ms + i)
 
 
+def _produce_awkward(tee: TeeSink, start_ms: int) -> None:
+    """Data that once read differently on the two stores (a QA pass found each):
+
+    - ``kindflip``: feature ``x`` numeric in v1 and strings in v2 (no reference);
+    - ``nullfirst``: a flush holding only nulls of ``z`` before one holding its numbers;
+    - ``refchange``: ``f`` binned by one reference in v1 and another in v2, so bin 3 has two
+      labels.
+    """
+    clock = FakeClock(T0)
+    mon = Monitor(tee, clock=clock)
+    for i in range(100):
+        ts = start_ms / 1000 + i  # seconds, as log() takes them
+        mon.log(model="kindflip", version="v1", features={"x": float(i % 10)}, score=0.5,
+                latency_ms=1.0, ts=ts)  # fmt: skip
+        mon.log(model="kindflip", version="v2", features={"x": f"c{i % 7}"}, score=0.5,
+                latency_ms=1.0, ts=ts)  # fmt: skip
+    for i in range(40):
+        mon.log(model="nullfirst", version="v1", features={"z": None if i < 20 else float(i)},
+                score=0.5, latency_ms=1.0, ts=start_ms / 1000 + i)  # fmt: skip
+        if i == 19:
+            mon.flush()
+    mon.flush()
+    rng = np.random.default_rng(5)
+    for version, scale in (("v1", 1.0), ("v2", 100.0)):
+        ref = build_reference("refchange", pd.DataFrame({"f": rng.random(500) * scale}))
+        side = Monitor(tee, {"refchange": ref}, clock=clock)
+        side.log_batch(model="refchange", version=version, features={"f": rng.random(60) * scale},
+                       score=rng.random(60), latency_ms=np.ones(60),
+                       ts_ms=start_ms + np.arange(60, dtype=np.int64) * 1000)  # fmt: skip
+        side.flush()
+
+
 @pytest.fixture(scope="module")
 def pipeline(jvm_services: None) -> Iterator[Pipeline]:
     namespace = f"it{uuid.uuid4().hex[:8]}_"
@@ -94,6 +126,7 @@ def pipeline(jvm_services: None) -> Iterator[Pipeline]:
     start_ms = end_ms - HOURS * HOUR_MS
     backfill(monitor, models, T0, days=HOURS / 24, seed=3)
     _produce_outcomes(monitor, start_ms)
+    _produce_awkward(tee, start_ms)
     monitor.close()
     produced = {
         name: int(duck._query(f"SELECT count(*) AS n FROM {name}")["n"].iloc[0]) for name in TABLES
@@ -118,7 +151,16 @@ def test_every_produced_row_is_queryable_in_pinot(pipeline: Pipeline) -> None:
 
 def test_catalog_queries_match(pipeline: Pipeline) -> None:
     duck, pinot = pipeline.duck, pipeline.pinot
-    assert pinot.models() == duck.models() == ["churn", "fraud", "ranker", "search"]
+    assert pinot.models() == duck.models()
+    assert duck.models() == [
+        "churn",
+        "fraud",
+        "kindflip",
+        "nullfirst",
+        "ranker",
+        "refchange",
+        "search",
+    ]
     for model in duck.models():
         assert pinot.versions(model) == duck.versions(model)
         assert pinot.hosts(model) == duck.hosts(model)
@@ -161,6 +203,46 @@ def test_feature_summaries_and_histograms_match_exactly(
     for ask in ("feature_summary", "feature_histograms"):
         a, b = getattr(pipeline.duck, ask)(scope, []), getattr(pipeline.pinot, ask)(scope, [])
         assert len(a) == len(b) == 0
+
+
+@pytest.mark.parametrize("model", ["kindflip", "nullfirst", "refchange"])
+def test_features_that_changed_kind_or_reference_read_the_same(
+    pipeline: Pipeline, model: str
+) -> None:
+    scope = Scope(model, pipeline.start_ms, pipeline.end_ms)
+    for by_version in (False, True):
+        a = pipeline.duck.feature_summary(scope, by_version=by_version)
+        b = pipeline.pinot.feature_summary(scope, by_version=by_version)
+        pd.testing.assert_frame_equal(b, a, check_exact=False, rtol=1e-9)
+        a = pipeline.duck.feature_histograms(scope, by_version=by_version)
+        b = pipeline.pinot.feature_histograms(scope, by_version=by_version)
+        pd.testing.assert_frame_equal(b, a, check_exact=True)
+    summary = pipeline.duck.feature_summary(scope).set_index("feature")
+    if model == "kindflip":  # one row; the mean of the numbers alone (4.5), not diluted
+        assert summary.loc["x", "kind"] == "mixed" and summary.loc["x", "count"] == 200
+        assert summary.loc["x", "mean"] == pytest.approx(4.5)
+    if model == "nullfirst":  # the nulls-only flush does not make it categorical
+        assert summary.loc["z", "kind"] == "numeric" and summary.loc["z", "nulls"] == 20
+        assert summary.loc["z", "mean"] == pytest.approx(29.5)
+    if model == "refchange":  # bin 3 under two labels: two rows on both stores
+        hist = pipeline.duck.feature_histograms(scope)
+        assert hist.duplicated(["feature", "bin"]).any()
+        assert not hist.duplicated(["feature", "bin", "label"]).any()
+
+
+def test_empty_answers_have_the_same_columns_and_types(pipeline: Pipeline) -> None:
+    scope = Scope("fraud", pipeline.end_ms + HOUR_MS, pipeline.end_ms + 2 * HOUR_MS)
+    asks = {
+        "latency": {"by_version": True},
+        "score": {"step_ms": 60_000},
+        "feature_summary": {},
+        "feature_histograms": {"step_ms": 60_000},
+    }
+    for ask, kwargs in asks.items():
+        a = getattr(pipeline.duck, ask)(scope, **kwargs)
+        b = getattr(pipeline.pinot, ask)(scope, **kwargs)
+        assert len(a) == len(b) == 0, ask
+        pd.testing.assert_frame_equal(b, a, check_index_type=False, obj=ask)
 
 
 def test_score_histogram_matches_exactly(pipeline: Pipeline) -> None:

@@ -137,3 +137,49 @@ def test_fleet_queries_validate_names_and_window(seeded_store):
         seeded_store.fleet_latency(["fraud"], 10, 10)
     with pytest.raises(ValueError, match="version"):
         seeded_store.fleet_score(["fraud"], 0, 10, by_version=True)
+
+
+def test_a_feature_that_changed_kind_keeps_its_numeric_mean_and_says_mixed():
+    """v1 sent numbers, v2 strings; a flush of v3 held only nulls (stored categorical).
+
+    ``any_value(kind)`` once picked one kind for the lot and divided the numbers' sum by the
+    strings too (mean 2.25 for numbers averaging 4.5), and Pinot answered two rows."""
+    from modelhealth.ingestion import Monitor
+    from modelhealth.store.duckdb import DuckDBSink
+
+    store = DuckDBStore()
+    mon = Monitor(DuckDBSink(store))
+    for i in range(100):
+        for version, value in (("v1", float(i % 10)), ("v2", f"c{i % 7}")):
+            mon.log(model="m", version=version, features={"x": value}, score=0.5,
+                    latency_ms=1.0, ts=i)  # fmt: skip
+    mon.flush()
+    for i in range(5):
+        mon.log(model="m", version="v3", features={"x": None}, score=0.5, latency_ms=1.0,
+                ts=i)  # fmt: skip
+    mon.flush()
+    scope = Scope("m", 0, 200_000)
+    whole = store.feature_summary(scope)
+    assert len(whole) == 1
+    row = whole.iloc[0]
+    assert (row["kind"], row["count"], row["nulls"], row["valid"]) == ("mixed", 205, 5, 200)
+    assert row["mean"] == pytest.approx(4.5) and (row["min"], row["max"]) == (0.0, 9.0)
+    per = store.feature_summary(scope, by_version=True).set_index("version")
+    assert per["kind"].to_dict() == {"v1": "numeric", "v2": "categorical", "v3": "categorical"}
+    assert np.isnan(per.loc["v2", "mean"]) and per.loc["v1", "mean"] == pytest.approx(4.5)
+    only_null_and_numbers = store.feature_summary(Scope("m", 0, 200_000, version="v1"))
+    assert only_null_and_numbers.iloc[0]["kind"] == "numeric"
+
+
+def test_a_flush_that_starts_with_nulls_still_stores_a_numeric_feature():
+    from modelhealth.ingestion import Monitor
+    from modelhealth.store.duckdb import DuckDBSink
+
+    store = DuckDBStore()
+    mon = Monitor(DuckDBSink(store))
+    for i in range(40):
+        mon.log(model="m", version="v1", features={"z": None if i < 20 else float(i)},
+                score=0.5, latency_ms=1.0, ts=i)  # fmt: skip
+    mon.flush()
+    kinds = store._query("SELECT DISTINCT kind FROM feature_stats")["kind"].tolist()
+    assert kinds == ["numeric"]
