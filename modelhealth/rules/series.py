@@ -316,6 +316,8 @@ def _assemble(
         baseline = None
         if base_map is not None:
             bv = base_map.get(tuple(str(values[k]) for k in _match_keys(keys, rule)))
+            if bv is None and rule.metric in ZERO_WHEN_EMPTY:
+                bv = 0.0  # no requests in the baseline window: 0 of them, not "no value"
             baseline = Series(np.array([ts[hi - 1]]), np.array([bv if bv is not None else np.nan]))
         out.append(Instance(labels, Series(ts[lo:hi], vs[lo:hi]), baseline))
     return out

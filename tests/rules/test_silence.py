@@ -104,3 +104,24 @@ def test_an_empty_answer_without_key_columns_still_zeroes_each_version():
     hist = pd.DataFrame({"ts": [0, 100], "version": ["a", "b"], "value": [5.0, 3.0]})
     cur2, _ = with_zeros("count", pd.DataFrame(), hist, _key(200, 300), _key(0, 200, 100))
     assert cur2.sort_values("version").to_dict("list") == {"version": ["a", "b"], "value": [0, 0]}
+
+
+def test_a_change_rule_reads_a_baseline_without_requests_as_zero(seeded_store: DuckDBStore):
+    """The seeded day starts at T0 - 1d, so at T0 - 1h yesterday's window holds no request.
+
+    The rule was skipped as "no data in its window", though today's window had thousands."""
+    text = """
+model: fraud
+rules:
+  - name: traffic-vs-yesterday
+    metric: count
+    window: 5m
+    baseline: {shift: 1d}
+    detector: {type: change, pct: 50, direction: up}
+"""
+    rules = load_rules_text(text, "change.yaml").rules
+    ev = Evaluator(rules, seeded_store, notify=lambda a, now: None)
+    report = ev.tick(T0 - timedelta(hours=1))
+    assert report.instances == 1 and not report.unmatched
+    (alert,) = ev.state.alerts.values()
+    assert alert.state in (AlertState.FIRING, AlertState.PENDING) and alert.value > 0
