@@ -15,6 +15,7 @@ resolves when queries succeed again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,21 @@ def load_references(rules: Sequence[RuleSpec]) -> dict[str, ModelReference]:
     return refs
 
 
+INSTANCE_LABELS = ("model", "version", "feature", "check")
+"""The labels that say which instance of a rule an alert is (the rest come from the rule)."""
+
+
+def alert_labels(rule: RuleSpec, instance: Mapping[str, str]) -> dict[str, str]:
+    """An alert's labels: the rule's name, severity, metric and labels, then its instance's."""
+    return {
+        "alertname": rule.name,
+        "severity": rule.severity,
+        "metric": rule.metric,
+        **rule.labels,
+        **instance,
+    }
+
+
 class Evaluator:
     """Evaluates rules against a store and keeps alert state across ticks and restarts."""
 
@@ -123,14 +139,22 @@ class Evaluator:
         kept, it would be re-reported as firing for ever and its page never closed.
         """
         ids = {r.rule_id for r in self.rules}
-        by_name = {(r.name, r.model): r.rule_id for r in self.rules}
+        by_name = {(r.name, r.model): r for r in self.rules}
         orphans = []
         for key in [k for k in self.state.alerts if k[0] not in ids and k[0] != BLIND_RULE_ID]:
-            labels = self.state.alerts[key].labels
-            heir = by_name.get((labels.get("alertname", ""), labels.get("model", "")))
-            if heir is not None and (heir, key[1]) not in self.state.alerts:
-                self.state.alerts[(heir, key[1])] = self.state.alerts.pop(key)
-            elif retire:
+            alert = self.state.alerts[key]
+            heir = by_name.get((alert.labels.get("alertname", ""), alert.labels.get("model", "")))
+            if heir is not None:
+                # the edit may have changed severity or labels, and with them the fingerprint:
+                # keyed by the old one, the alert resolved and its successor waited out for:
+                instance = {k: v for k, v in alert.labels.items() if k in INSTANCE_LABELS}
+                labels = alert_labels(heir, instance)
+                new_key = (heir.rule_id, fingerprint(labels))
+                if new_key not in self.state.alerts:
+                    del self.state.alerts[key]
+                    self.state.alerts[new_key] = dataclasses.replace(alert, labels=labels)
+                    continue
+            if retire:
                 orphans.append(key)
         return orphans
 
@@ -267,13 +291,7 @@ class Evaluator:
                 result: DetectorResult = detector.evaluate(inst.series, inst.baseline)
             except EmptyWindow:
                 continue
-            labels = {
-                "alertname": rule.name,
-                "severity": rule.severity,
-                "metric": rule.metric,
-                **rule.labels,
-                **inst.labels,
-            }
+            labels = alert_labels(rule, inst.labels)
             key = (rule.rule_id, fingerprint(labels))
             pending.append((key, result, labels, inst.annotations))
         if not pending:

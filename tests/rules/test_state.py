@@ -143,6 +143,31 @@ def test_an_edit_that_still_fires_keeps_the_alert_without_re_firing(slow_store, 
     assert [a.fired_at for a in rep.firing] == [fired_at] and rep.changed == []
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        ("detector:", "severity: critical\n    detector:"),
+        ("detector:", "labels: {team: payments}\n    detector:"),
+    ],
+    ids=["severity", "labels"],
+)
+def test_an_edit_of_severity_or_labels_continues_the_firing_alert(slow_store, tmp_path, edit):
+    """Severity and labels are part of an alert's fingerprint: after such an edit the alert
+    resolved while latency was still high, and its successor waited out ``for:`` again."""
+    path = tmp_path / "alerts.json"
+    ev = _firing_evaluator(slow_store, path)
+    ev.state.save()
+    before = next(iter(ev.state.alerts.values()))
+    fired_at = before.fired_at
+    assert before.labels["severity"] == "warning"  # the default
+    edited = load_rules_text(RULE.replace(*edit), "r.yaml").rules
+    rep = Evaluator(edited, slow_store, state=AlertStateStore(path)).tick(T + timedelta(minutes=13))
+    assert rep.resolved == [] and [a.fired_at for a in rep.firing] == [fired_at]
+    (alert,) = rep.firing
+    assert alert.labels["severity"] == ("critical" if "severity" in edit[1] else "warning")
+    assert alert.labels.get("team") == ("payments" if "labels" in edit[1] else None)
+
+
 def test_a_deleted_rule_resolves_its_alert_unless_files_failed_to_load(slow_store, tmp_path):
     path = tmp_path / "alerts.json"
     _firing_evaluator(slow_store, path).state.save()
