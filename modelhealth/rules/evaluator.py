@@ -262,7 +262,7 @@ class Evaluator:
                     continue
             if rule.trigger == "new_data":
                 if seen is None:
-                    seen = self._fetch_last_seen(source)
+                    seen = self._fetch_last_seen(source, now)
                 newest = seen.get(rule.model)
                 if newest is None or newest <= self._last_seen.get(rule.rule_id, -1):
                     report.skipped += 1
@@ -271,9 +271,13 @@ class Evaluator:
             due.append(rule)
         return due
 
-    def _fetch_last_seen(self, source: FrameSource) -> dict[str, int]:
+    def _fetch_last_seen(self, source: FrameSource, now: datetime) -> dict[str, int]:
+        """Each model's newest inference before ``now``: a backtest replays ticks over data
+        that goes on after them, and reading the store's newest row made ``trigger:
+        new_data`` rules see nothing new after the first tick (they never fired)."""
+        until = to_epoch_ms(now)
         try:
-            df = source._run(self.store.last_seen)  # counted like every other query
+            df = source._run(lambda: self.store.last_seen(until))  # counted like other queries
         except StoreUnavailable:
             return {}
         return {str(m): int(t) for m, t in zip(df["model"], df["last_ts"], strict=True)}

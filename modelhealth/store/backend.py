@@ -102,8 +102,9 @@ class QueryBackend(Protocol):
         """Predictions joined to their labels: [ts] request_id score label ts_label."""
         ...
 
-    def last_seen(self) -> pd.DataFrame:
-        """Columns: model last_ts (ms) — the newest inference per model (staleness)."""
+    def last_seen(self, until_ms: int | None = None) -> pd.DataFrame:
+        """Columns: model last_ts (ms) — the newest inference per model (staleness), before
+        ``until_ms`` when given (a backtest's tick must not see the data after it)."""
         ...
 
     def close(self) -> None: ...

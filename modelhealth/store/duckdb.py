@@ -328,9 +328,12 @@ class DuckDBStore:
             df["ts"] = (df["ts"] // step_ms) * step_ms
         return df
 
-    def last_seen(self) -> pd.DataFrame:
+    def last_seen(self, until_ms: int | None = None) -> pd.DataFrame:
+        where, params = ("WHERE ts < ?", [int(until_ms)]) if until_ms is not None else ("", [])
         return self._query(
-            "SELECT model, max(ts) AS last_ts FROM inferences GROUP BY model ORDER BY model"
+            f"SELECT model, max(ts) AS last_ts FROM inferences {where} "
+            "GROUP BY model ORDER BY model",
+            params,
         )
 
     def parked_events(self, limit: int = 100) -> pd.DataFrame:

@@ -290,10 +290,14 @@ class PinotStore:
             df["ts"] = (df["ts"] // step_ms) * step_ms
         return df
 
-    def last_seen(self) -> pd.DataFrame:
+    def last_seen(self, until_ms: int | None = None) -> pd.DataFrame:
+        where, params = "", {}
+        if until_ms is not None:
+            where, params = "WHERE ts < %(until)s", {"until": int(until_ms)}
         df = self._query(
-            f"SELECT model, MAX(ts) AS last_ts FROM {self.tables['inferences']} "
-            "GROUP BY model ORDER BY model"
+            f"SELECT model, MAX(ts) AS last_ts FROM {self.tables['inferences']} {where} "
+            "GROUP BY model ORDER BY model",
+            params,
         )
         if df.empty:
             return pd.DataFrame(

@@ -168,6 +168,9 @@ def test_catalog_queries_match(pipeline: Pipeline) -> None:
     assert pinot.time_range() == duck.time_range()
     assert pinot.time_range("no_such_model") is None
     pd.testing.assert_frame_equal(pinot.last_seen(), duck.last_seen())
+    until = pipeline.start_ms + HOUR_MS  # as of a backtest tick
+    pd.testing.assert_frame_equal(pinot.last_seen(until), duck.last_seen(until))
+    assert (duck.last_seen(until)["last_ts"] < until).all()
 
 
 def _scopes(p: Pipeline, host: bool = True) -> list[Scope]:

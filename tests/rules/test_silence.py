@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelhealth.clock import to_epoch_ms
 from modelhealth.rules.config import load_rules_text
 from modelhealth.rules.evaluator import Evaluator
 from modelhealth.rules.frames import FrameKey
@@ -125,3 +126,32 @@ rules:
     assert report.instances == 1 and not report.unmatched
     (alert,) = ev.state.alerts.values()
     assert alert.state in (AlertState.FIRING, AlertState.PENDING) and alert.value > 0
+
+
+def test_a_new_data_rule_fires_in_a_backtest_as_it_would_live(seeded_store: DuckDBStore):
+    """Each replayed tick must see the data up to it: the store's newest row (at T0) made
+    ``trigger: new_data`` skip every tick after the first, so it never fired."""
+    from modelhealth.rules.backtest import backtest
+
+    text = """
+model: fraud
+rules:
+  - name: busy
+    metric: count
+    window: 5m
+    detector: {type: threshold, above: 0}
+    for: 10m
+  - name: busy-on-new-data
+    metric: count
+    window: 5m
+    detector: {type: threshold, above: 0}
+    for: 10m
+    trigger: new_data
+"""
+    rules = load_rules_text(text, "new_data.yaml").rules
+    start = T0 - timedelta(hours=2)
+    result = backtest(rules, seeded_store, start, T0 - timedelta(hours=1))
+    fired = {f.labels["alertname"]: f.fired_at for f in result.firings}
+    assert fired["busy"] == fired["busy-on-new-data"] == start + timedelta(minutes=10)
+    seen = seeded_store.last_seen(to_epoch_ms(start))
+    assert int(seen.set_index("model").loc["fraud", "last_ts"]) < to_epoch_ms(start)
