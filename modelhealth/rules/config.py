@@ -22,9 +22,12 @@ A broken rule is reported and skipped; the other rules of the file (and other fi
 
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
+import inspect
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -51,12 +54,13 @@ from modelhealth.rules.fields import (
 from modelhealth.rules.metrics import (
     FEATURE_METRICS,
     MODEL_METRICS,
+    frame_kind,
     is_contract_metric,
     is_feature_metric,
     known_metrics,
 )
 from modelhealth.rules.series import BaselineSpec
-from modelhealth.rules.yamlnodes import Node, load_yaml
+from modelhealth.rules.yamlnodes import Node, load_yaml, problems
 
 SEVERITIES = ("critical", "warning", "info")
 _FILE_KEYS = {"model", "owners", "labels", "reference", "contract", "rules", "description"}
@@ -160,14 +164,27 @@ class _RuleBuilder:
         self.label = f'rule {index + 1} "{raw_name}"' if raw_name else f"rule {index + 1}"
         self.lookback = timedelta(0)  # of the built detector
         self.window: timedelta | None = None  # of the rule, once parsed
+        self.unreadable: set[str] = set()  # top-level keys whose value YAML could not read
 
     def issue(self, pos: SourcePos, field_name: str, message: str) -> None:
+        if field_name.split(".", 1)[0] in self.unreadable:
+            return  # already reported as unreadable; other complaints about it are noise
         self.issues.append(ConfigIssue(pos, message, field_name, self.label))
+
+    def _yaml_problems(self) -> None:
+        """Unreadable values (``from: 2026-02-30``) and repeated keys, with this rule's name."""
+        found = list(problems(self.node))
+        for pos, path, message, _ in found:
+            self.issue(pos, path, message)
+        self.unreadable |= {
+            path.split(".", 1)[0].split("[", 1)[0] for _, path, _, bad in found if bad and path
+        }
 
     def get(self, key: str) -> Node | None:
         return self.node.value.get(key)
 
     def build(self) -> RuleSpec | None:
+        self._yaml_problems()
         if not isinstance(self.node.value, dict):
             self.issue(self.node.pos, "", "each rule must be a mapping")
             return None
@@ -187,14 +204,7 @@ class _RuleBuilder:
         severity = self._severity()
         detector_type, params = self._detector()
         features = self._features()
-        group_by = self._str_list("group_by")
-        for g in group_by:
-            if g not in ("version", "host"):
-                self.issue(
-                    self.get("group_by").pos,
-                    "group_by",  # type: ignore[union-attr]
-                    f"can group by 'version' or 'host', not {g!r}",
-                )
+        group_by = self._group_by(metric)
         if features and metric and not is_feature_metric(metric):
             self.issue(
                 self.get("features").pos,
@@ -204,6 +214,14 @@ class _RuleBuilder:
         labels = self._labels()
         version = self._version(self.get("version"), "version")
         skip = False
+        if metric and frame_kind(metric) == "score_hist" and self.lookback > timedelta(0):
+            self.issue(
+                self.get("detector").pos,  # type: ignore[union-attr]
+                "detector",
+                f"{metric} is computed for the current window only (no history), but this "
+                f"detector needs {format_duration(self.lookback)} of it, so it would never "
+                "fire; use one without lookback, e.g. {type: threshold, above: 0.2}",
+            )
         if metric and is_contract_metric(metric):
             skip = self._check_contract_rule(metric)
             baseline = None
@@ -227,6 +245,8 @@ class _RuleBuilder:
                 "change needs a baseline: add 'baseline:' to the rule (e.g. {shift: 7d}) or "
                 "'lookback:' to the detector",
             )
+        runbook = self._optional_str("runbook") or ""
+        summary = self._optional_str("summary") or ""
         enabled = self.get("enabled")
         if enabled is not None and not isinstance(enabled.value, bool):
             # `enabled: "false"` (quoted) is a string: it used to leave the rule enabled
@@ -249,8 +269,8 @@ class _RuleBuilder:
             version=version,
             labels={**self.ctx["labels"], **labels},
             owners=tuple(owners),
-            runbook=self._optional_str("runbook") or "",
-            summary=self._optional_str("summary") or "",
+            runbook=runbook,
+            summary=summary,
             reference_path=self.ctx["reference"],
             contract_path=self.ctx["contract_path"] if is_contract_metric(metric) else None,
             contract=self.ctx["contract"] if is_contract_metric(metric) else None,
@@ -286,6 +306,36 @@ class _RuleBuilder:
             )
         return self.ctx["contract"] is None
 
+    def _group_by(self, metric: str | None) -> list[str]:
+        """``group_by: [version]`` is the only grouping the store can answer: its tables have
+        no host column, and score metrics are not split by version yet (the engine used to
+        accept both and then ignore them or fail at every tick)."""
+        group_by = self._str_list("group_by")
+        n = self.get("group_by")
+        for g in group_by:
+            if g == "host":
+                self.issue(
+                    n.pos,  # type: ignore[union-attr]
+                    "group_by",
+                    "cannot group by 'host': the store keeps no per-host series; the only "
+                    "supported grouping is group_by: [version]",
+                )
+            elif g != "version":
+                self.issue(
+                    n.pos,  # type: ignore[union-attr]
+                    "group_by",
+                    f"cannot group by {g!r}; the only supported grouping is group_by: [version]"
+                    + _suggest(g, ("version",)),
+                )
+            elif metric and frame_kind(metric) in ("score", "score_hist"):
+                self.issue(
+                    n.pos,  # type: ignore[union-attr]
+                    "group_by",
+                    f"score metrics ({metric}) cannot be grouped by version yet: remove "
+                    "group_by, or write one rule per version with 'version: V'",
+                )
+        return group_by
+
     # -- field helpers -------------------------------------------------------------------
     def _required_str(self, key: str) -> str | None:
         n = self.get(key)
@@ -300,7 +350,7 @@ class _RuleBuilder:
     def _version(self, n: Node | None, key: str) -> str | None:
         if n is None:
             return None
-        problem = version_problem(n.value)
+        problem = version_problem(n.value, n.text)
         if problem:
             self.issue(n.pos, key, problem)
             return None
@@ -391,8 +441,21 @@ class _RuleBuilder:
         for key in PATH_PARAMS.get(dtype, ()):
             if isinstance(params.get(key), str) and self.ctx.get("dir"):
                 params[key] = str(Path(self.ctx["dir"]) / params[key])
+        unknown = _unknown_params(DETECTORS[dtype], params)
+        if unknown:
+            expected = _known_params(DETECTORS[dtype])
+            for key in unknown:
+                close = difflib.get_close_matches(key, expected, n=1, cutoff=0.6)
+                self.issue(
+                    n.value[key].pos,
+                    "detector",
+                    f"unknown parameter {key!r} for {dtype}; expected one of "
+                    f"{', '.join(expected)}" + (f"; did you mean {close[0]!r}?" if close else ""),
+                )
+            return None, {}
         try:
-            self.lookback = lookback_of(DETECTORS[dtype](**params), self.window)
+            detector = DETECTORS[dtype](**params)
+            self.lookback = lookback_of(detector, self.window)
         except TypeError as exc:
             self.issue(n.pos, "detector", f"bad parameters for {dtype}: {exc}")
             return None, {}
@@ -402,6 +465,11 @@ class _RuleBuilder:
         except Exception as exc:  # a detector's own bug must not stop the other rules
             self.issue(n.pos, "detector", f"cannot build {dtype}: {type(exc).__name__}: {exc}")
             return None, {}
+        if self.window is not None:
+            why = never_fires(dtype, detector, self.window)
+            if why:
+                self.issue(n.pos, "detector", why)
+                return None, {}
         return dtype, params
 
     def _features(self) -> list[str]:
@@ -449,6 +517,84 @@ class _RuleBuilder:
         for pos, message in issues:
             self.issue(pos, "labels", message)
         return labels
+
+
+def _known_params(factory: Any) -> list[str]:
+    params = inspect.signature(factory).parameters.values()
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _unknown_params(factory: Any, params: Mapping[str, Any]) -> list[str]:
+    """Parameters ``factory`` does not take (none when it takes ``**kwargs``)."""
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return []
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return []
+    known = _known_params(factory)
+    return [k for k in params if k not in known]
+
+
+def never_fires(dtype: str, detector: Any, window: timedelta) -> str:
+    """Why ``detector`` on a rule with this ``window`` could never judge a point, or "".
+
+    The history a rule fetches is ``ceil(lookback / window)`` complete windows before the
+    newest one (``series.plan_rule``), one point each; the detectors then need:
+
+    * zscore: ``min_points`` of them (else "warming up" forever);
+    * holt_winters: a period of ``round(season / window)`` >= 2 points and two periods of
+      history (``HoltWinters.evaluate``; ``cycles.points_per_cycle`` never counts more);
+    * seasonal: a point one ``season`` before the newest, at least one window back
+      (``Seasonal.past_points`` skips the newest point itself); a season shorter than the
+      window finds none, or (from half a window) the previous window, which is no season.
+    """
+    w = window.total_seconds()
+    if w <= 0:
+        return ""
+    points = max(math.ceil(detector_lookback(detector).total_seconds() / w), 1)
+    win = format_duration(window)
+    if dtype == "zscore":
+        need = detector.min_points
+        if points < need:
+            return (
+                f"zscore would never fire: lookback {format_duration(detector.lookback)} holds "
+                f"{points} window(s) of {win}, fewer than min_points {need}; use lookback of "
+                f"at least {format_duration(window * need)}"
+                + (f" or min_points of at most {points}" if points >= 2 else "")
+            )
+    elif dtype == "holt_winters":
+        season = detector.season
+        period = max(round(season.total_seconds() / w), 1)
+        if period < 2:
+            return (
+                f"holt_winters would never fire: season {format_duration(season)} spans "
+                f"{season.total_seconds() / w:.3g} window(s) of {win}, it needs at least 2 "
+                f"points per season; use a season of at least {format_duration(window * 2)} "
+                f"or a window of at most {format_duration(season / 2)}"
+            )
+        if points < 2 * period:
+            cycles = detector.cycles
+            while max(math.ceil((season * cycles).total_seconds() / w), 1) < 2 * period:
+                cycles += 1
+            return (
+                f"holt_winters would never fire: {detector.cycles} cycles of "
+                f"{format_duration(season)} hold {points} window(s) of {win}, it needs "
+                f"{2 * period} (two seasons); use cycles: {cycles}"
+            )
+    elif dtype == "seasonal" and detector.season < window:
+        return (
+            f"seasonal: season {format_duration(detector.season)} is shorter than the window "
+            f"{win}, so each point covers more than a season and none lies one season before "
+            f"the newest (it would never fire, or compare the wrong windows); use a season of "
+            f"at least {win} or a window of at most {format_duration(detector.season)}"
+        )
+    return ""
+
+
+def detector_lookback(detector: Any) -> timedelta:
+    lb = getattr(detector, "lookback", None)
+    return lb if isinstance(lb, timedelta) else timedelta(0)
 
 
 RESERVED_LABELS = ("alertname", "severity", "metric", "model", "version", "feature")
@@ -500,13 +646,14 @@ def load_rules_text(text: str, file: str) -> LoadResult:
         )
         return result
     top = root.value
+    result.issues.extend(_file_problems(root))
     for key, val in top.items():
         if key not in _FILE_KEYS:
             result.issues.append(
                 ConfigIssue(val.pos, "unknown key" + _suggest(key, _FILE_KEYS), key)
             )
     model_node = top.get("model")
-    if model_node is None or not is_valid_name(model_node.value):
+    if model_node is None or model_node.error or not is_valid_name(model_node.value):
         pos = model_node.pos if model_node else root.pos
         result.issues.append(
             ConfigIssue(pos, "must name the model (letters, digits, _ . -)", "model")
@@ -561,6 +708,20 @@ def load_rules_text(text: str, file: str) -> LoadResult:
         result.rules.append(spec)
     result.issues.sort(key=lambda i: (i.pos.line, i.pos.column))
     return result
+
+
+def _file_problems(root: Node) -> list[ConfigIssue]:
+    """Unreadable values and repeated keys outside the rules (each rule reports its own)."""
+    out = [
+        ConfigIssue(pos, message, path)
+        for pos, path, message, _ in problems(Node({}, root.pos, dupes=root.dupes))
+    ]
+    for key, val in root.value.items():
+        if key == "rules" and isinstance(val.value, list):
+            out.extend(ConfigIssue(p, m, f) for p, f, m, _ in problems(val, key) if f == key)
+        else:
+            out.extend(ConfigIssue(p, m, f) for p, f, m, _ in problems(val, key))
+    return out
 
 
 def _reference_problem(path: Path) -> str:

@@ -54,6 +54,17 @@ def parse_baseline(n: Node, metric: str | None) -> BaselineSpec:
             hint = suggest(key, _BASELINE_KEYS)
             raise FieldError(val.pos, f"baseline.{key}", "unknown key" + hint)
     v = n.value
+    given = [k for k in ("reference", "shift", "from", "version") if k in v]
+    if "to" in v and "from" not in v:
+        given.append("to")
+    if len(given) > 1:
+        names = " and ".join(f"'{k}'" + ("/'to'" if k == "from" else "") for k in given)
+        raise FieldError(
+            n.pos,
+            "baseline",
+            f"{names} cannot be combined: a baseline is one of {{reference: true}}, "
+            "{shift: 7d}, {from: 2026-01-01, to: 2026-01-08} or {version: v2}",
+        )
     if "shift" in v:
         try:
             off = parse_duration(v["shift"].value)
@@ -73,7 +84,7 @@ def parse_baseline(n: Node, metric: str | None) -> BaselineSpec:
             )
         spec = BaselineSpec("window", start_ms=bounds[0], end_ms=bounds[1])
     elif "version" in v:
-        problem = version_problem(v["version"].value)
+        problem = version_problem(v["version"].value, v["version"].text)
         if problem:
             raise FieldError(v["version"].pos, "baseline.version", problem)
         spec = BaselineSpec("version", version=str(v["version"].value))
@@ -144,14 +155,17 @@ def _parse_time(node: Node | None) -> int | None:
     return int(v.timestamp() * 1000)
 
 
-def version_problem(value: object) -> str:
+def version_problem(value: object, text: str | None = None) -> str:
     """Why ``value`` is not a model version a rule can name, or "".
 
     Versions may start with a digit (``1.0.3``, ``2024-06-01``), as the SDK accepts them;
-    YAML reads an unquoted ``1.10`` as the number 1.1, so a number is refused with the fix.
+    YAML reads an unquoted ``1.10`` as the number 1.1, so a number is refused with the fix,
+    quoting ``text``, the scalar as written in the file (``"1.10"``, not ``"1.1"``).
     """
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return f'YAML read {value!r} as a number: quote it, e.g. version: "{value}"'
+        written = text if text is not None else str(value)
+        read = f" as the number {value!r}" if written != str(value) else " as a number"
+        return f'YAML read {written}{read}: quote it, e.g. version: "{written}"'
     if not is_valid_version(value):
         return (
             "must be a version: 1-128 letters, digits, '_', '.' or '-', starting with a letter,"

@@ -76,7 +76,7 @@ BROKEN = {
     "date.yaml": (
         "detector:",
         "baseline: {from: 2026-02-30, to: 2026-03-01}\n    detector:",
-        ":6:22: unsupported YAML value: '2026-02-30' is not a valid timestamp",
+        ":6:22: rule 1 \"p99\": baseline.from: '2026-02-30' is not a valid date/time",
     ),
     "type.yaml": (
         "{type: threshold,",
