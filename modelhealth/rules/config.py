@@ -57,6 +57,7 @@ from modelhealth.rules.metrics import (
     frame_kind,
     is_contract_metric,
     is_feature_metric,
+    is_performance_metric,
     known_metrics,
 )
 from modelhealth.rules.series import BaselineSpec
@@ -83,6 +84,7 @@ _RULE_KEYS = {
     "schedule",
     "trigger",
     "owners",
+    "label_delay",
 }
 
 
@@ -112,6 +114,7 @@ class RuleSpec:
     contract_path: str | None = None
     # loaded once per config file and shared by its rules; identity is contract_path
     contract: DataContract | None = field(default=None, compare=False, repr=False)
+    label_delay: timedelta = timedelta(0)
     source: SourcePos = SourcePos("<memory>")
 
     @property
@@ -121,7 +124,13 @@ class RuleSpec:
     @functools.cached_property
     def rule_id(self) -> str:
         blob = json.dumps(
-            {k: str(getattr(self, k)) for k in _SPEC_FIELDS if k not in ("source", "contract")},
+            {
+                k: str(getattr(self, k))
+                for k in _SPEC_FIELDS
+                if k not in ("source", "contract")
+                # a field added later is hashed only when set, so existing rules keep their ids
+                and not (k == "label_delay" and not self.label_delay)
+            },
             sort_keys=True,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -229,6 +238,7 @@ class _RuleBuilder:
             baseline = self._baseline(metric)
         schedule = self._schedule()
         trigger = self._trigger()
+        label_delay = self._label_delay(metric)
         owners = list(self.ctx["owners"])
         if self.get("owners") is not None:
             owners, owner_issues = owner_list(self.get("owners"))
@@ -277,6 +287,7 @@ class _RuleBuilder:
             baseline=baseline,
             schedule=schedule,
             trigger=trigger,
+            label_delay=label_delay,
             source=self.node.pos,
         )
 
@@ -306,6 +317,16 @@ class _RuleBuilder:
             )
         return self.ctx["contract"] is None
 
+    def _label_delay(self, metric: str | None) -> timedelta:
+        """``label_delay:`` belongs to the quality metrics (``performance.*``)."""
+        delay = self._duration("label_delay", required=False) or timedelta(0)
+        n = self.get("label_delay")
+        if n is not None and metric and not is_performance_metric(metric):
+            self.issue(
+                n.pos, "label_delay", f"only performance.* metrics wait for labels, not {metric}"
+            )
+        return delay
+
     def _group_by(self, metric: str | None) -> list[str]:
         """``group_by: [version]`` is the only grouping the store can answer: its tables have
         no host column, and score metrics are not split by version yet (the engine used to
@@ -327,11 +348,12 @@ class _RuleBuilder:
                     f"cannot group by {g!r}; the only supported grouping is group_by: [version]"
                     + _suggest(g, ("version",)),
                 )
-            elif metric and frame_kind(metric) in ("score", "score_hist"):
+            elif metric and frame_kind(metric) in ("score", "score_hist", "outcomes"):
+                what = "performance" if frame_kind(metric) == "outcomes" else "score"
                 self.issue(
                     n.pos,  # type: ignore[union-attr]
                     "group_by",
-                    f"score metrics ({metric}) cannot be grouped by version yet: remove "
+                    f"{what} metrics ({metric}) cannot be grouped by version yet: remove "
                     "group_by, or write one rule per version with 'version: V'",
                 )
         return group_by

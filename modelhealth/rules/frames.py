@@ -26,7 +26,7 @@ import pandas as pd
 from modelhealth.errors import StoreUnavailable
 from modelhealth.store.backend import QueryBackend, Scope
 
-KINDS = ("latency", "score", "summary", "hist", "score_hist")
+KINDS = ("latency", "score", "summary", "hist", "score_hist", "outcomes")
 _FLEET_METHODS = {
     "latency": "fleet_latency",
     "score": "fleet_score",
@@ -47,6 +47,7 @@ class FrameKey:
     version: str | None = None
     stable: bool = False  # covers only complete past buckets: reusable across ticks
     edges: tuple[float, ...] = ()  # score histogram bin edges (kind "score_hist" only)
+    labels_until_ms: int | None = None  # kind "outcomes": labels that arrived before this
 
     def scope(self, model: str) -> Scope:
         return Scope(model, self.start_ms, self.end_ms, version=self.version)
@@ -141,6 +142,12 @@ def _single(store: QueryBackend, key: FrameKey, model: str) -> pd.DataFrame:
         return store.feature_histograms(scope, step_ms=key.step_ms, by_version=key.by_version)
     if key.kind == "score_hist":
         return store.score_histogram(scope, key.edges)
+    if key.kind == "outcomes":
+        df = store.outcomes(scope, step_ms=key.step_ms)
+        if key.labels_until_ms is not None:  # what production knew at the tick, in a backtest too
+            df = df[df["ts_label"] < key.labels_until_ms].reset_index(drop=True)
+        # one row per prediction: its time is a bucket only in a bucketed (history) frame
+        return df if key.step_ms else df.drop(columns="ts")
     raise ValueError(f"unknown frame kind {key.kind!r}; known: {', '.join(KINDS)}")
 
 

@@ -48,6 +48,26 @@ FEATURE_METRICS: dict[str, str] = {
     "feature.constant": "1 when every valid value in the window is identical, else 0",
 }
 
+PERFORMANCE_PREFIX = "performance."
+PERFORMANCE_METRICS: dict[str, str] = {
+    "performance.accuracy": "share of labelled predictions right (score >= 0.5 predicts 1)",
+    "performance.precision": "share of predicted positives (score >= 0.5) labelled 1",
+    "performance.recall": "share of labelled positives predicted (score >= 0.5)",
+    "performance.auc": "ROC AUC of the score against the labels",
+    "performance.log_loss": "log loss of the score as P(label = 1)",
+    "performance.ece": "expected calibration error of the score (10 bins)",
+    "performance.mae": "mean absolute error of the score against the label (regression)",
+    "performance.rmse": "root mean squared error of the score against the label (regression)",
+    "performance.labels": "predictions of the window whose label has arrived",
+}
+"""Quality on late-arriving labels (``Monitor.log_outcome``): the window's predictions joined
+to the labels that arrived by the tick. A rule sets ``label_delay:`` to judge a window that
+ended that long ago, when its labels are in; fewer than :data:`MIN_LABELS` labels leave the
+window unjudged (no value), except for ``performance.labels`` itself."""
+MIN_LABELS = 20
+"""Labelled predictions a window needs before its quality metrics are judged: an accuracy
+over three labels swings by a third with each, and would page on noise."""
+
 SCORE_DRIFT_PREFIX = "score.drift."
 FEATURE_DRIFT_PREFIX = "feature.drift."
 CONTRACT_PREFIX = "contract."
@@ -72,6 +92,7 @@ def contract_metric_names() -> list[str]:
 def catalog() -> dict[str, str]:
     """Every metric name with a one-line description (``modelhealth rules metrics``)."""
     out = dict(MODEL_METRICS)
+    out.update(PERFORMANCE_METRICS)
     out.update(
         {
             m: f"score distribution drift ({m.rsplit('.', 1)[1]}) vs the reference"
@@ -114,8 +135,14 @@ def is_drift_metric(metric: str) -> bool:
     return metric.startswith(FEATURE_DRIFT_PREFIX)
 
 
+def is_performance_metric(metric: str) -> bool:
+    return metric.startswith(PERFORMANCE_PREFIX)
+
+
 def frame_kind(metric: str) -> str:
     """Which store query answers ``metric`` (see frames.KINDS)."""
+    if is_performance_metric(metric):
+        return "outcomes"
     if metric.startswith(SCORE_DRIFT_PREFIX):
         return "score_hist"
     if is_contract_metric(metric):
@@ -164,6 +191,8 @@ def metric_frame(metric: str, frame: pd.DataFrame, span_ms: int) -> pd.DataFrame
         return pd.DataFrame(columns=[*keys, "value"])
     if kind == "hist":
         return _hist_metric(metric, frame, keys)
+    if kind == "outcomes":
+        return _performance_metric(metric, frame, keys)
     df = frame[frame["count"] > 0]
     if kind == "latency":
         if metric == "qps":
@@ -180,6 +209,30 @@ def metric_frame(metric: str, frame: pd.DataFrame, span_ms: int) -> pd.DataFrame
         value = _summary_value(metric, df)
     out = df[keys].copy()
     out["value"] = np.asarray(value, dtype=np.float64)
+    return out[np.isfinite(out["value"])].reset_index(drop=True)
+
+
+def _performance_metric(metric: str, frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One value per window (or history bucket) from its labelled predictions."""
+    from modelhealth.performance.metrics import CLASSIFIER_METRICS, REGRESSOR_METRICS
+
+    name = metric.removeprefix(PERFORMANCE_PREFIX)
+    fn = {**CLASSIFIER_METRICS, **REGRESSOR_METRICS}.get(name)
+    rows = []
+    groups = frame.groupby(keys, sort=True) if keys else [((), frame)]
+    for key, part in groups:
+        labels = part["label"].to_numpy(dtype=np.float64)
+        scores = part["score"].to_numpy(dtype=np.float64)
+        ok = np.isfinite(labels) & np.isfinite(scores)
+        if fn is None:  # performance.labels
+            value = float(ok.sum())
+        elif ok.sum() < MIN_LABELS:
+            continue
+        else:
+            value = fn(labels[ok], scores[ok])
+        rows.append((*(key if isinstance(key, tuple) else (key,)), value))
+    out = pd.DataFrame(rows, columns=[*keys, "value"])
+    out["value"] = out["value"].astype(np.float64)
     return out[np.isfinite(out["value"])].reset_index(drop=True)
 
 

@@ -80,6 +80,7 @@ class RuleQuery:
     baseline: BaselineSpec | None = None
     contract: Any = None  # DataContract for contract.* metrics
     contract_path: str | None = None
+    label_delay: timedelta = timedelta(0)  # performance.* metrics: judge a window this old
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ def plan_rule(
     w = int(rule.window.total_seconds() * 1000)
     by_version = "version" in rule.group_by
     edges = tuple(reference.score_edges) if kind == "score_hist" and reference else ()
+    if kind == "outcomes":
+        return _outcome_plan(rule, lookback, end_ms, w)
     cur = FrameKey(kind, end_ms - w, end_ms, None, by_version, rule.version, edges=edges)
     if is_contract_metric(rule.metric):
         if lookback > timedelta(0):
@@ -156,6 +159,35 @@ def plan_rule(
             bh = FrameKey(kind, hist.start_ms, hist.end_ms, w, False, b.version, stable=True)
         return RulePlan(cur, hist, base, bh)
     raise ValueError(f"malformed baseline {b!r}")
+
+
+def _outcome_plan(rule: RuleQuery, lookback: timedelta, end_ms: int, w: int) -> RulePlan:
+    """Quality metrics judge the window that ended ``label_delay`` before the tick, with the
+    labels that arrived before the tick (history buckets too: not cached across ticks, as
+    their labels keep arriving)."""
+    until = end_ms
+    end = end_ms - int(rule.label_delay.total_seconds() * 1000)
+    cur = FrameKey("outcomes", end - w, end, None, False, rule.version, labels_until_ms=until)
+    hist = None
+    if lookback > timedelta(0):
+        h_end = ((end - w) // w) * w
+        n = max(math.ceil(lookback.total_seconds() * 1000 / w), 1)
+        hist = FrameKey("outcomes", h_end - n * w, h_end, w, False, rule.version,
+                        labels_until_ms=until)  # fmt: skip
+    b = rule.baseline
+    if b is not None and b.kind == "shifted" and b.offset is not None:
+        off = int(b.offset.total_seconds() * 1000)
+        base = FrameKey("outcomes", cur.start_ms - off, cur.end_ms - off, None, False,
+                        rule.version, labels_until_ms=until)  # fmt: skip
+        return RulePlan(cur, hist, base)
+    if b is not None and b.kind == "window" and b.start_ms is not None and b.end_ms is not None:
+        base = FrameKey("outcomes", b.start_ms, b.end_ms, labels_until_ms=until)
+        return RulePlan(cur, hist, base)
+    if b is not None and b.kind == "version":
+        base = FrameKey("outcomes", cur.start_ms, cur.end_ms, None, False, b.version,
+                        labels_until_ms=until)  # fmt: skip
+        return RulePlan(cur, hist, base)
+    return RulePlan(cur, hist)
 
 
 def instances(
