@@ -46,7 +46,8 @@ def anomaly_main(argv: list[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    """Train and save; a bad dataset or --out is one line on stderr and exit 1.
+    """Train and save; a bad dataset or --out is one line on stderr and exit 1, a dataset
+    with nothing to train on (all files held out, too few points) one line and exit 2.
 
     DatasetError messages already name the file and what is wrong with it, so a traceback
     only hides them."""
@@ -65,6 +66,10 @@ def _train(args: argparse.Namespace) -> int:
             data = load_dataset(args.dataset, args.labels)
         train_set, held = (data, []) if args.all_files else split(data)
         print(f"training on {len(train_set)} files, holding out {len(held)}", file=sys.stderr)
+        why = _untrainable(args.dataset, train_set, held)
+        if why:
+            print(f"anomaly train: {why}", file=sys.stderr)
+            return 2
         model = train(
             train_set,
             seed=args.seed,
@@ -74,6 +79,11 @@ def _train(args: argparse.Namespace) -> int:
     except DatasetError as exc:
         print(f"anomaly train: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # LightGBM's own checks on data the ones above let through
+        if type(exc).__name__ != "LightGBMError":
+            raise
+        print(f"anomaly train: LightGBM cannot train on {args.dataset}: {exc}", file=sys.stderr)
+        return 2
     model.info["held_out_files"] = [s.name for s in held]
     try:
         path = model.save(out)
@@ -82,6 +92,30 @@ def _train(args: argparse.Namespace) -> int:
         return 1
     print(f"saved {path}")
     return 0
+
+
+def _untrainable(dataset: str, train_set: list, held: list) -> str | None:
+    """Why ``train_set`` cannot be trained on (one line: what is wrong, what to do), or None.
+
+    ``train`` needs at least one series, and a point is only learned from once
+    ``features.MIN_HISTORY`` points precede it (LightGBM aborted on zero rows)."""
+    import numpy as np
+
+    from modelhealth.anomaly.features import MIN_HISTORY
+
+    if not train_set:
+        return (
+            f"no file to train on: {dataset} has {len(held)} file(s) and the hold-out split"
+            " keeps all of them for evaluation; pass --all-files to train on every file"
+        )
+    longest = max(int(np.isfinite(s.values).sum()) for s in train_set)
+    if longest <= MIN_HISTORY:
+        return (
+            f"too little data: the longest training file has {longest} finite point(s);"
+            f" training needs a file with at least {MIN_HISTORY + 1} (a useful model needs"
+            " days of points: export more history or add longer files)"
+        )
+    return None
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -35,6 +35,9 @@ from modelhealth.store.backend import QueryBackend
 EXPORTABLE_KINDS = ("latency", "score", "summary", "hist")
 """Frame kinds whose metrics are plain per-bucket values (drift needs a reference profile and
 contract checks a contract, so neither is a standalone series)."""
+UNVERSIONED_KINDS = ("score",)
+"""Frame kinds the store cannot split by version yet: their metrics are exported as one
+series per model (and feature) across all its versions, ``<metric>__all.csv``."""
 MIN_POINTS = 100
 """Series with fewer finite buckets than this are skipped: too short to learn a day from."""
 
@@ -78,9 +81,16 @@ def export_series(
 ) -> list[ExportedSeries]:
     """Write ``out/data/<model>/<metric>[__<feature>]__<version>.csv`` for every model,
     version and feature of each metric over ``[start_ms, end_ms)`` in ``step_ms`` buckets,
-    plus an empty ``out/labels/labels.json`` to add incident windows to."""
+    plus an empty ``out/labels/labels.json`` to add incident windows to. Score metrics
+    (:data:`UNVERSIONED_KINDS`) are not split by version: their ``<version>`` is ``all``."""
     for m in metrics:
         check_metric(m)
+    unversioned = [m for m in metrics if frame_kind(m) in UNVERSIONED_KINDS]
+    if unversioned:
+        progress(
+            f"{', '.join(unversioned)}: exported across all versions (__all.csv): score"
+            " metrics cannot be split by version yet"
+        )
     if step_ms <= 0 or end_ms <= start_ms:
         raise ValueError("export needs step > 0 and a non-empty time range")
     start_ms -= start_ms % step_ms
@@ -90,7 +100,8 @@ def export_series(
     for model in names:
         short = 0
         for metric in metrics:
-            key = FrameKey(frame_kind(metric), start_ms, end_ms, step_ms, by_version=True)
+            by_version = frame_kind(metric) not in UNVERSIONED_KINDS
+            key = FrameKey(frame_kind(metric), start_ms, end_ms, step_ms, by_version=by_version)
             values = metric_frame(metric, source.get(key, model), step_ms)
             values = zero_filled_history(metric, values, key)
             for labels, series in instance_series(values):

@@ -7,12 +7,20 @@ Layout of ``PATH/``::
                          when the forecaster has a mean model)
     classifier.txt
 
-Text models (not pickles) so an artefact is inspectable, diffable and safe to load.
+Text models (not pickles) so an artefact is inspectable, diffable and safe to load. Each file
+is written to a temporary file beside it and renamed into place, ``meta.json`` last, and
+``meta.json`` records each model file's size and sha256 (``files``): a damaged or half-copied
+model file is a :class:`ModelLoadError` naming it, never a LightGBM crash (a truncated text
+model aborts the whole process inside LightGBM). Artefacts written before ``files`` existed
+load too; their model files must at least end as LightGBM ends a complete text model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,14 +121,21 @@ class LearnedModel:
         )
 
     def save(self, path: str | Path) -> Path:
-        """Write the artefact directory (created if needed) and return its path."""
+        """Write the artefact directory (created if needed) and return its path.
+
+        Every file is written atomically (a temporary file in the same directory, then
+        ``os.replace``), ``meta.json`` last, so a crash mid-save leaves whole files only."""
         if self.forecaster.backend != "lightgbm":
             raise ValueError("only lightgbm-backed forecasters can be saved")
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
-        for name, booster in self.forecaster.models.items():
-            booster.save_model(str(out / f"forecast_{name}.txt"))
-        self.classifier.model.save_model(str(out / "classifier.txt"))
+        boosters = {f"forecast_{name}.txt": b for name, b in self.forecaster.models.items()}
+        boosters["classifier.txt"] = self.classifier.model
+        files = {}
+        for name, booster in boosters.items():
+            data = booster.model_to_string().encode()  # what ``save_model`` writes
+            _write_atomic(out / name, data)
+            files[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
         meta = {
             "format": FORMAT,
             "version": VERSION,
@@ -130,13 +145,16 @@ class LearnedModel:
             "classifier_features": list(CLASSIFIER_FEATURES),
             "postprocess": self.post.to_dict(),
             "info": self.info,
+            "files": files,
         }
-        (out / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+        _write_atomic(out / "meta.json", text.encode())
         return out
 
     @classmethod
     def load(cls, path: str | Path) -> LearnedModel:
-        """Read an artefact written by :meth:`save`; errors name the file and what is wrong."""
+        """Read an artefact written by :meth:`save`; errors name the file and what is wrong
+        (a malformed ``meta.json`` field: ``meta.json: field X: expected Y, got Z``)."""
         import lightgbm as lgb
 
         root = Path(path)
@@ -147,6 +165,10 @@ class LearnedModel:
             meta = json.loads(meta_path.read_text())
         except json.JSONDecodeError as exc:
             raise ModelLoadError(f"{meta_path}:{exc.lineno}:{exc.colno}: {exc.msg}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelLoadError(f"{meta_path}: cannot read: {exc}") from exc
+        if not isinstance(meta, dict):
+            raise ModelLoadError(f"{meta_path}: expected a JSON object, got {_kind(meta)}")
         if meta.get("format") != FORMAT or meta.get("version") != VERSION:
             raise ModelLoadError(
                 f"{meta_path}: format/version {meta.get('format')!r}/{meta.get('version')!r},"
@@ -156,35 +178,161 @@ class LearnedModel:
             ("forecast_features", FORECAST_FEATURES),
             ("classifier_features", CLASSIFIER_FEATURES),
         ):
-            if tuple(meta.get(field_name, ())) != expected:
+            got = meta.get(field_name, ())
+            if not isinstance(got, list) or tuple(got) != expected:
                 raise ModelLoadError(f"{meta_path}: {field_name} differ from this code's features")
         forecaster = QuantileForecaster(
-            alphas=tuple(float(a) for a in meta.get("alphas", ())),
-            mean_model=bool(meta.get("mean_model", False)),
+            alphas=_alphas(meta_path, meta.get("alphas")),
+            mean_model=_typed(meta_path, meta, "mean_model", bool, "true or false", False),
         )
-        if len(forecaster.alphas) < 2:
-            raise ModelLoadError(f"{meta_path}: alphas must list at least two quantiles")
+        post = _post(meta_path, meta.get("postprocess", {}))
+        info = _typed(meta_path, meta, "info", dict, "an object", {})
+        files = _files(meta_path, meta.get("files"))
         for name in forecaster.model_keys():
-            file = root / f"forecast_{name}.txt"
-            if not file.is_file():
-                raise ModelLoadError(f"{file}: missing model file")
-            forecaster.models[name] = lgb.Booster(model_file=str(file))
+            text = _model_text(root / f"forecast_{name}.txt", files)
+            forecaster.models[name] = _booster(lgb, root / f"forecast_{name}.txt", text)
         clf_file = root / "classifier.txt"
-        if not clf_file.is_file():
-            raise ModelLoadError(f"{clf_file}: missing model file")
-        post = meta.get("postprocess", {})
-        return cls(
-            forecaster=forecaster,
-            classifier=AnomalyClassifier(model=lgb.Booster(model_file=str(clf_file))),
-            post=PostProcess(
-                threshold=float(post.get("threshold", 0.5)),
-                min_duration=int(post.get("min_duration", 1)),
-                min_magnitude=float(post.get("min_magnitude", 0.0)),
-                novelty=int(post.get("novelty", 0)),
-                hw_threshold=float(post.get("hw_threshold", 0.0)),
-                cooldown=int(post.get("cooldown", 0)),
-                burst_ref=float(post.get("burst_ref", 0.0)),
-                discord_threshold=float(post.get("discord_threshold", 0.0)),
-            ),
-            info=dict(meta.get("info", {})),
-        )
+        classifier = AnomalyClassifier(model=_booster(lgb, clf_file, _model_text(clf_file, files)))
+        return cls(forecaster=forecaster, classifier=classifier, post=post, info=dict(info))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """``data`` into ``path`` via a temporary file in the same directory and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+MODEL_HEAD = b"tree\n"
+"""How every LightGBM text model starts."""
+MODEL_TAIL = b"end of parameters"
+"""LightGBM's last line of a saved model (before the pandas line the Python package adds)."""
+
+
+def _model_text(file: Path, files: dict[str, dict[str, Any]] | None) -> str:
+    """The text of a model file, checked before LightGBM parses it (a truncated text model
+    aborts the process inside LightGBM): against the size and sha256 ``meta.json`` records,
+    or, for artefacts written before it recorded them, for LightGBM's head and trailer."""
+    if not file.is_file():
+        raise ModelLoadError(f"{file}: missing model file")
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"{file}: cannot read: {exc.strerror or exc}") from exc
+    damaged = f"{file}: damaged model file"
+    fix = "retrain with `anomaly train` or restore the artefact"
+    if files is not None:
+        want = files.get(file.name)
+        if want is None:
+            raise ModelLoadError(
+                f"{file.parent / 'meta.json'}: field files: no entry for {file.name}"
+            )
+        if len(data) != want["size"]:
+            raise ModelLoadError(
+                f"{damaged} ({len(data)} bytes, meta.json records {want['size']}); {fix}"
+            )
+        if hashlib.sha256(data).hexdigest() != want["sha256"]:
+            raise ModelLoadError(f"{damaged} (sha256 differs from meta.json's); {fix}")
+    elif not data.startswith(MODEL_HEAD) or MODEL_TAIL not in data[-4096:]:
+        what = "empty" if not data else "not a complete LightGBM text model"
+        raise ModelLoadError(f"{damaged} ({what}, {len(data)} bytes); {fix}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelLoadError(f"{damaged} (not UTF-8 text at byte {exc.start}); {fix}") from None
+
+
+def _booster(lgb: Any, file: Path, text: str) -> Any:
+    try:
+        return lgb.Booster(model_str=text)
+    except lgb.basic.LightGBMError as exc:
+        raise ModelLoadError(f"{file}: LightGBM cannot load it: {exc}") from None
+
+
+def _kind(value: Any) -> str:
+    """``value`` as an error message shows what was found."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, dict | list):
+        return f"{'an object' if isinstance(value, dict) else 'a list'} {json.dumps(value)[:60]}"
+    return json.dumps(value)[:60] if isinstance(value, str | int | float) else repr(value)[:60]
+
+
+def _bad(meta_path: Path, name: str, expected: str, value: Any) -> ModelLoadError:
+    return ModelLoadError(f"{meta_path}: field {name}: expected {expected}, got {_kind(value)}")
+
+
+def _typed(meta_path: Path, meta: dict[str, Any], name: str, kind: type, what: str, default: Any):
+    value = meta.get(name, default)
+    if not isinstance(value, kind):
+        raise _bad(meta_path, name, what, value)
+    return value
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _alphas(meta_path: Path, value: Any) -> tuple[float, ...]:
+    what = "a list of at least two distinct quantiles between 0 and 1"
+    if (
+        not isinstance(value, list)
+        or len(value) < 2
+        or not all(_number(a) and 0 < a < 1 for a in value)
+        or len(set(value)) != len(value)
+    ):
+        raise _bad(meta_path, "alphas", what, value)
+    return tuple(float(a) for a in value)
+
+
+def _post(meta_path: Path, value: Any) -> PostProcess:
+    """``postprocess`` checked against the ranges a rule's YAML overrides must keep
+    (``detector.OVERRIDES``), plus the classifier threshold training picks to switch the
+    classifier rule off (``tuning.OFF``): a value out of them is refused at load."""
+    from modelhealth.anomaly.detector import OVERRIDES
+    from modelhealth.anomaly.tuning import OFF
+
+    if not isinstance(value, dict):
+        raise _bad(meta_path, "postprocess", "an object", value)
+    clean: dict[str, Any] = {}
+    for name, (kind, lo, hi) in OVERRIDES.items():
+        if name not in value:
+            continue
+        v = value[name]
+        off = name == "threshold" and _number(v) and v == OFF
+        ok = _number(v) and lo <= v <= hi and (kind is float or float(v).is_integer())
+        if not (ok or off):
+            what = "an integer" if kind is int else "a number"
+            what = f"{what} in [{lo:g}, {hi:g}]"
+            if name == "threshold":
+                what += f" (or {OFF:g}: the classifier rule off)"
+            raise _bad(meta_path, f"postprocess.{name}", what, v)
+        clean[name] = kind(v)
+    return PostProcess(**clean)
+
+
+def _files(meta_path: Path, value: Any) -> dict[str, dict[str, Any]] | None:
+    """``files`` (model file -> size and sha256), or None for artefacts written without it."""
+    if value is None:
+        return None
+    what = 'an object of {"FILE": {"size": BYTES, "sha256": HEX}}'
+    if not isinstance(value, dict):
+        raise _bad(meta_path, "files", what, value)
+    for name, entry in value.items():
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("size"), int)
+            or isinstance(entry.get("size"), bool)
+            or not isinstance(entry.get("sha256"), str)
+        ):
+            raise _bad(meta_path, f"files.{name}", what.split(": ", 1)[1][:-1], entry)
+    return value

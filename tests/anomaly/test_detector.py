@@ -133,8 +133,8 @@ def test_a_rule_without_lookback_fetches_the_buckets_its_verdict_needs(model_dir
     assert lookback_of(det) == lookback_of(det, five)  # no window known: 5-minute buckets
     assert lookback_of(det, hour) == hour * det.history_points(24)
     assert lookback_of(det, hour) > 10 * lookback_of(det, five)
-    fixed = learned(model=str(model_dir), lookback="7d")
-    assert lookback_of(fixed, five) == lookback_of(fixed, hour) == timedelta(days=7)
+    fixed = learned(model=str(model_dir), lookback="40d")  # >= min_lookback_for(hour)
+    assert lookback_of(fixed, five) == lookback_of(fixed, hour) == timedelta(days=40)
     with pytest.raises(ValueError, match="bucket must be positive"):
         det.lookback_for(timedelta(0))
 

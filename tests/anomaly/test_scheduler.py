@@ -21,7 +21,7 @@ INCIDENT_AT = T0 - timedelta(hours=3)
 
 
 def _rules(
-    tmp_path: Path, model_dir: Path, extra: str = "", window: str = "5m", lookback: str = "12h"
+    tmp_path: Path, model_dir: Path, extra: str = "", window: str = "5m", lookback: str = "4d"
 ) -> Path:
     path = tmp_path / "fraud-learned.yaml"
     history = f", lookback: {lookback}" if lookback else ""
@@ -55,7 +55,7 @@ def test_learned_rule_is_consulted_and_quiet_before_incident(seeded_store, model
     ev, reports = _ticks(seeded_store, _rules(tmp_path, model_dir), ends)
     (det,) = ev._detectors.values()
     assert isinstance(det, LearnedDetector)
-    assert det.lookback == timedelta(hours=12)
+    assert det.lookback == timedelta(days=4)  # at least min_lookback_for (3d10h40m here)
     for r in reports:
         assert not r.errors, r.errors
         assert r.instances == 2  # one per version: v2 and v3

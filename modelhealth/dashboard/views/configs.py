@@ -12,6 +12,7 @@ from modelhealth.dashboard.backtest import replay
 from modelhealth.dashboard.context import PageContext, current
 from modelhealth.dashboard.learned import band_frame, learned_rules
 from modelhealth.dashboard.sources import config_files, load_configs
+from modelhealth.errors import ModelHealthError
 from modelhealth.rules.config import RuleSpec
 
 
@@ -97,8 +98,11 @@ def learned_section(ctx: PageContext, rules: list[RuleSpec]) -> None:
         band = ctx.handle.run(
             lambda store: band_frame(rule, store, ctx.window.start_ms, ctx.window.end_ms)
         )
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, ModelHealthError) as exc:  # e.g. its model broke since
         st.warning(f"{rule.name}: {exc}")
+        return
+    except Exception as exc:  # e.g. LightGBM's own error: one rule's band, not the page
+        st.warning(f"{rule.name}: cannot compute its band: {type(exc).__name__}: {exc}")
         return
     if band.empty:
         st.info(f"No {rule.metric} data for {rule.name} in this range.")

@@ -71,10 +71,15 @@ def lookback_of(detector: object, window: timedelta | None = None) -> timedelta:
 
     A detector whose ``lookback`` is None and that has ``lookback_for(bucket)`` counts its
     history in buckets (the learned detector), so its lookback depends on the rule's window.
+    One with ``check_lookback(bucket)`` raises ValueError there when its set ``lookback`` is
+    too short for such windows (config validation reports it at the rule).
     """
     lb = getattr(detector, "lookback", timedelta(0))
     for_bucket = getattr(detector, "lookback_for", None)
+    bucket = window if window and window > timedelta(0) else REFERENCE_BUCKET
+    check = getattr(detector, "check_lookback", None)
+    if lb is not None and callable(check):
+        check(bucket)
     if lb is None and callable(for_bucket):
-        bucket = window if window and window > timedelta(0) else REFERENCE_BUCKET
         lb = for_bucket(bucket)
     return lb if isinstance(lb, timedelta) else timedelta(0)
