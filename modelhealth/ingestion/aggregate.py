@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from modelhealth.ingestion.reference import FeatureReference, ModelReference, numeric_bin_index
-from modelhealth.ingestion.schema import MISSING_MAX, MISSING_MIN, OTHER_CATEGORY
+from modelhealth.ingestion.schema import MISSING_MAX, MISSING_MIN, OTHER_CATEGORY, stored_label
 
 HUGE = 1e150
 """Feature values beyond this are counted as special: their square would overflow the
@@ -223,7 +223,8 @@ def _categorical(
                 "max": MISSING_MAX,
             }
         )
-    labels = [*categories, OTHER_CATEGORY]
+    # labels as both stores keep them (no NUL, <= MAX_LABEL_CHARS): see schema.stored_label
+    labels = [*map(stored_label, categories), OTHER_CATEGORY]
     _emit_bins(model, version, name, idx, valid, other + 1, labels, buckets, bins)
 
 

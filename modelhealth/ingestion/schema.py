@@ -21,6 +21,30 @@ MISSING_MAX = -1.0e308
 OTHER_CATEGORY = "__other__"
 """Label of the bin that collects categorical values unseen in the reference."""
 
+MAX_LABEL_CHARS = 256
+"""Longest bin label stored, in characters (Python code points); longer labels are cut.
+
+Pinot cuts every STRING value to its ``maxLength`` (default 512, counted in Java chars, i.e.
+UTF-16 units; our schemas set none) and at its first NUL, while DuckDB keeps any string
+whole, so a 600-character category or ``"trail\x00"`` was one label in DuckDB and another in
+Pinot. 256 code points are at most 512 UTF-16 units (1024 UTF-8 bytes), safely inside
+Pinot's limit whichever way it counts, so the SDK stores labels both stores keep as they are.
+"""
+
+NUL_REPLACEMENT = "\ufffd"
+"""What a NUL in a stored label becomes (U+FFFD REPLACEMENT CHARACTER)."""
+
+
+def stored_label(text: str) -> str:
+    """``text`` as both stores keep it: NULs replaced by U+FFFD, cut to MAX_LABEL_CHARS.
+
+    Only the stored *label* changes; values still match reference categories by their exact
+    text, and bins stay apart by their index even if two labels end up alike.
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", NUL_REPLACEMENT)
+    return text[:MAX_LABEL_CHARS]
+
 
 @dataclass(frozen=True)
 class Column:

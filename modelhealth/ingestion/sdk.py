@@ -42,13 +42,14 @@ from modelhealth.ingestion.batch import EventBatch, ParkedEvent, Sink
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.ingestion.schema import FEATURE_BINS, FEATURE_STATS, OUTCOMES
 from modelhealth.ingestion.validate import (
-    MAX_REQUEST_ID,
     MAX_TS_MS,
+    REQUEST_ID_RULE,
     EventRejected,
     ValidEvent,
     batch_feature_bad,
     batch_numbers,
     batch_request_ids,
+    request_id_problem,
     valid_label,
     valid_name,
     valid_ts_ms,
@@ -67,7 +68,7 @@ _ROW_RULES = {
     "bad_ts": "ts_ms must be epoch milliseconds between 1970-01-01 and 2200-01-01",
     "bad_latency_ms": "latency_ms must be a finite number >= 0",
     "bad_score": "score must be a finite number",
-    "bad_request_id": f"request_id must be None or a string <= {MAX_REQUEST_ID} chars",
+    "bad_request_id": REQUEST_ID_RULE,
 }
 """What each per-row check of ``log_batch`` requires, as its parked reason says."""
 MAX_PARKED_CHARS = 10_000
@@ -221,11 +222,11 @@ class Monitor:
         now_ms = to_epoch_ms(self.clock.now())
         try:
             model = valid_name(model, "model")
-            if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_REQUEST_ID:
+            problem = request_id_problem(request_id) if request_id != "" else "it is empty"
+            if problem is not None:
                 raise EventRejected(
                     "bad_request_id",
-                    f"outcome needs a non-empty request_id of <= {MAX_REQUEST_ID} chars,"
-                    f" got {request_id!r}",
+                    f"outcome needs a non-empty request_id ({problem}): {request_id!r}"[:1000],
                 )
             row = {"model": model, "request_id": request_id, "label": valid_label(label)}
             row["ts"] = valid_ts_ms(ts, now_ms)
@@ -260,7 +261,8 @@ class Monitor:
 
         Row by row, as :meth:`log` checks one event: a row whose ``ts_ms`` is not epoch ms in
         [1970, 2200), whose latency is not a finite number >= 0, whose score is not a finite
-        number, whose request id is neither None nor a string of <= 256 chars, or with a
+        number, whose request id is neither None nor a string of <= 256 characters free of
+        control characters (NUL, tab, newline: Pinot cuts a string at NUL), or with a
         feature value that is not a number, string, bool or None is parked with that reason;
         the other rows go through. A batch that cannot be read row by row (a bad model, version
         or host name, ``features`` not a mapping, a column that is not 1-D or whose length is

@@ -8,6 +8,7 @@ would fail the flush of everything buffered with it.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,34 @@ Pinot timestamps hold: a wild ``ts`` (1e19) is parked instead of overflowing the
 TS_RULE = "ts must be epoch seconds or milliseconds between 1970-01-01 and 2200-01-01"
 
 MAX_REQUEST_ID = 256
+"""Longest request id, in characters (Python code points). Pinot cuts STRING values to its
+default ``maxLength`` of 512, counted in Java chars (UTF-16 units); 256 code points are at
+most 512 of those (and 1024 UTF-8 bytes), so both stores keep every accepted id whole."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""Control characters (Unicode category Cc). Pinot cuts a string at its first NUL, so "k\x00a"
+and "k\x00b" were both stored as "k" there (and kept whole by DuckDB): their predictions were
+joined to each other's labels. Request ids holding any control character are parked instead."""
+
+REQUEST_ID_RULE = (
+    f"request_id must be None or a string of <= {MAX_REQUEST_ID} characters"
+    " without control characters (NUL, tab, newline, ...)"
+)
+
+
+def request_id_problem(value: object) -> str | None:
+    """Why ``value`` (a str, or anything else a caller passed) is no request id, or None."""
+    if not isinstance(value, str):
+        return f"request_id must be a string, got {type(value).__name__}"
+    if len(value) > MAX_REQUEST_ID:
+        return f"request_id must be <= {MAX_REQUEST_ID} characters, got {len(value)}"
+    bad = _CONTROL.search(value)
+    if bad is not None:
+        return (
+            f"request_id must not contain control characters (stores disagree on them),"
+            f" got {bad.group()!r} at position {bad.start()}"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -151,10 +180,9 @@ def validate_event(
     if not (_GOOD_NAMES.issuperset(clean) and _SCALAR_TYPES.issuperset(map(type, clean.values()))):
         _check_features(clean)
     rid = "" if request_id is None else request_id
-    if not isinstance(rid, str) or len(rid) > MAX_REQUEST_ID:
-        raise EventRejected(
-            "bad_request_id", f"request_id must be a string <= {MAX_REQUEST_ID} chars, got {rid!r}"
-        )
+    problem = request_id_problem(rid)
+    if problem is not None:
+        raise EventRejected("bad_request_id", f"{problem}: {rid!r}"[:1000])
     return ValidEvent(
         ts=valid_ts_ms(ts, default_ts_ms),
         model=valid_name(model, "model"),
@@ -213,15 +241,17 @@ def batch_numbers(values: np.ndarray) -> np.ndarray:
 
 def batch_request_ids(values: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Request ids as an object array ("" for None: never joinable) and the mask of bad ones
-    (not a str, or longer than MAX_REQUEST_ID)."""
+    (see :func:`request_id_problem`: not a str, too long, or holding a control character)."""
     if values is None:
         return np.full(n, "", dtype=object), np.zeros(n, dtype=bool)
     if set(map(type, values)) <= {str}:  # the usual case, without a Python-level loop body
-        return values, np.fromiter(map(len, values), np.int64, values.size) > MAX_REQUEST_ID
+        bad = np.fromiter(map(len, values), np.int64, values.size) > MAX_REQUEST_ID
+        joined = "".join(values)  # one C scan when all are clean (printable has no Cc)
+        if not joined.isprintable() and _CONTROL.search(joined) is not None:
+            bad |= np.fromiter((_CONTROL.search(v) is not None for v in values), bool, values.size)
+        return values, bad
     ids = np.array(["" if v is None else v for v in values], dtype=object)
-    bad = np.fromiter(
-        (not isinstance(v, str) or len(v) > MAX_REQUEST_ID for v in ids), bool, ids.size
-    )
+    bad = np.fromiter((request_id_problem(v) is not None for v in ids), bool, ids.size)
     return ids, bad
 
 

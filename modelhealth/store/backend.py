@@ -11,6 +11,7 @@ compared row for row in the parity tests.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -110,6 +111,47 @@ class QueryBackend(Protocol):
     def close(self) -> None: ...
 
 
+def check_edges(edges: Sequence[float]) -> list[float]:
+    """Histogram edges as floats, or ValueError naming what is wrong with them.
+
+    Both backends bin a value as "the number of edges <= value", which is a bin index only for
+    finite, strictly increasing edges: unsorted edges gave DuckDB and Pinot different answers
+    (each internally inconsistent) and a NaN edge put everything in bin 0 on DuckDB. Every
+    backend checks its edges here, before any query.
+    """
+    try:
+        values = [float(e) for e in edges]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"histogram edges must be numbers, got {list(edges)!r}") from exc
+    bad = [e for e in values if not math.isfinite(e)]
+    if bad:
+        raise ValueError(f"histogram edges must be finite, got {bad[0]} in {values}")
+    for i in range(1, len(values)):
+        if not values[i - 1] < values[i]:
+            raise ValueError(
+                "histogram edges must be strictly increasing, got "
+                f"{values[i - 1]} before {values[i]} (edge {i}) in {values}"
+            )
+    return values
+
+
+NO_HOST_FEATURES = "feature statistics are not kept per host; drop host from the scope"
+"""Why a feature query refuses a Scope with a host: the feature tables have no host column."""
+
+
+def check_feature_scope(scope: Scope) -> Scope:
+    """``scope`` if the feature tables can answer it, else ValueError (both backends)."""
+    if scope.host is not None:
+        raise ValueError(f"{NO_HOST_FEATURES} (host={scope.host!r})")
+    return scope
+
+
+def check_model_filter(model: str | None) -> str | None:
+    """``None`` means every model; anything else must be a valid model name. ``""`` used to
+    mean "all models" on Pinot and "no model" on DuckDB; it is an invalid name on both."""
+    return None if model is None else check_name(model, "model")
+
+
 def check_features(features: Sequence[str] | None) -> list[str] | None:
     if features is None:
         return None
@@ -141,13 +183,34 @@ def finish_summary(df: pd.DataFrame) -> pd.DataFrame:
     mean = out["sum"] / valid.where(valid > 0)
     var = (out["sum_sq"] / valid.where(valid > 0)) - mean * mean
     numeric = out["kind"].isin(NUMERIC_KINDS)
-    out["mean"] = mean.where(numeric)
-    out["std"] = (var.clip(lower=0) ** 0.5).where(numeric)
     out["min"] = out["min"].where(out["min"] < MISSING_MIN / 10)
     out["max"] = out["max"].where(out["max"] > MISSING_MAX / 10)
+    out["mean"] = mean.where(numeric)
+    out["std"] = std_from_moments(var, out["min"], out["max"]).where(numeric)
     for c in ("count", "nulls", "specials", "valid"):
         out[c] = out[c].astype("int64")
     return out.drop(columns=["sum", "sum_sq", "numeric_valid"])
+
+
+def std_from_moments(var: pd.Series, lo: pd.Series, hi: pd.Series) -> pd.Series:
+    """Population std from ``var = E[x^2] - E[x]^2``, kept within what min/max allow.
+
+    The one-pass formula is all the stored sums (feature ``sum``/``sum_sq``) and Pinot 0.11
+    (no ``STDDEV_POP``, for the score) offer. It cancels catastrophically when the values sit
+    far from zero relative to their spread: the absolute error of ``var`` is about
+    ``eps * E[x^2]`` (``eps`` = 2.2e-16, times a small factor for the additions over rows), so
+    the std's relative error is about ``eps * (mean / std)^2 / 2`` and the answer is noise once
+    ``|mean| / std`` nears 1e8 (a feature of 1.7e9 + N(0, 1), epoch seconds, gave 25 instead
+    of 1). Exact to ~1e-9 only while ``|mean| / std`` stays below ~1e3, which holds for
+    centred features and scores in [0, 1].
+
+    What is cheap and always right is applied here: a window whose min equals its max has
+    std 0 exactly (a constant feature at 1.7e9 is not "noisy"), and no std exceeds
+    ``(max - min) / 2`` (Popoviciu's inequality), which caps the noise at the data's range.
+    """
+    std = var.clip(lower=0) ** 0.5
+    half_range = (hi - lo) / 2
+    return std.where(~(std > half_range), half_range)
 
 
 NUMERIC_KINDS = ("numeric", "mixed")

@@ -17,7 +17,15 @@ import pandas as pd
 from modelhealth.ingestion.batch import EventBatch
 from modelhealth.ingestion.schema import TABLES, Table
 from modelhealth.names import check_name
-from modelhealth.store.backend import LATENCY_QUANTILES, Scope, check_features, finish_summary
+from modelhealth.store.backend import (
+    LATENCY_QUANTILES,
+    Scope,
+    check_edges,
+    check_feature_scope,
+    check_features,
+    check_model_filter,
+    finish_summary,
+)
 
 _SQL_TYPES = {"LONG": "BIGINT", "INT": "INTEGER", "DOUBLE": "DOUBLE", "STRING": "VARCHAR"}
 
@@ -125,7 +133,7 @@ class DuckDBStore:
         return [str(h) for h in df["host"]]
 
     def time_range(self, model: str | None = None) -> tuple[int, int] | None:
-        if model is None:
+        if check_model_filter(model) is None:
             df = self._query("SELECT min(ts) AS lo, max(ts) AS hi FROM inferences")
         else:
             df = self._query(
@@ -144,13 +152,14 @@ class DuckDBStore:
         return self._score(*self._where(scope), step_ms)
 
     def score_histogram(self, scope: Scope, edges: Sequence[float]) -> pd.DataFrame:
+        values = check_edges(edges)
         where, params = self._where(scope)
-        bin_expr = " + ".join("CAST(score >= ? AS INTEGER)" for _ in edges) or "0"
+        bin_expr = " + ".join("CAST(score >= ? AS INTEGER)" for _ in values) or "0"
         sql = (
             f"SELECT {bin_expr} AS bin, count(*) AS count FROM inferences WHERE {where} "
             "GROUP BY bin ORDER BY bin"
         )
-        return _ints(self._query(sql, [*map(float, edges), *params]), "bin", "count")
+        return _ints(self._query(sql, [*values, *params]), "bin", "count")
 
     def feature_summary(
         self,
@@ -159,7 +168,8 @@ class DuckDBStore:
         step_ms: int | None = None,
         by_version: bool = False,
     ) -> pd.DataFrame:
-        return self._summary(*self._where(scope, check_features(features)), step_ms, by_version)
+        where, params = self._where(check_feature_scope(scope), check_features(features))
+        return self._summary(where, params, step_ms, by_version)
 
     def feature_histograms(
         self,
@@ -168,7 +178,7 @@ class DuckDBStore:
         step_ms: int | None = None,
         by_version: bool = False,
     ) -> pd.DataFrame:
-        where, params = self._where(scope, check_features(features))
+        where, params = self._where(check_feature_scope(scope), check_features(features))
         return self._histograms(where, params, step_ms, by_version)
 
     # -- fleet queries: one query for many models (the rules engine's FrameSource) ----------

@@ -16,7 +16,13 @@ Differences from DuckDB, and why they are bounded:
   1 rank). The parity test asserts exactly that bound. (t-digest/KLL sketches would be cheaper
   at scale, but Pinot 0.11 has no KLL and t-digest's error is data-dependent.)
 - **std** of the score is ``sqrt(E[x^2] - E[x]^2)`` from ``SUM(score * score)`` (Pinot 0.11
-  has no ``STDDEV_POP``); equal to DuckDB's to ~1e-9 relative for scores.
+  has no ``STDDEV_POP``; DuckDB's ``stddev_pop`` is exact). Its relative error is about
+  ``eps * (mean / std)^2`` (``eps`` = 2.2e-16): ~1e-9 or better while ``|mean| / std`` stays
+  below ~1e3 (scores in [0, 1], centred regression outputs), but noise for scores like
+  1e9 + N(0, 1) (40.8 instead of 1.02). It is capped at ``(max - min) / 2`` and is 0 when
+  min = max (``backend.std_from_moments``). An exact answer would need a second query per
+  frame (``SUM((score - m) * (score - m))`` with each bucket's mean ``m`` from the first), so
+  it is not done; feature std has the same bound on both backends (it comes from stored sums).
 - **kind** / **label** are grouped on (Pinot has no ``any_value``), and DuckDB groups on them
   too: a feature that changed kind, or a bin whose label differs between two references,
   comes back as the same rows from both (``backend.finish_summary`` merges the kinds).
@@ -29,7 +35,6 @@ Differences from DuckDB, and why they are bounded:
 
 from __future__ import annotations
 
-import math
 import time
 import urllib.parse
 from collections.abc import Sequence
@@ -40,7 +45,16 @@ from modelhealth.clock import Clock, SystemClock
 from modelhealth.errors import StoreUnavailable
 from modelhealth.names import check_name
 from modelhealth.pinot_schemas import table_name
-from modelhealth.store.backend import LATENCY_QUANTILES, Scope, check_features, finish_summary
+from modelhealth.store.backend import (
+    LATENCY_QUANTILES,
+    Scope,
+    check_edges,
+    check_feature_scope,
+    check_features,
+    check_model_filter,
+    finish_summary,
+    std_from_moments,
+)
 
 PERCENTILE_RANK_ERROR = 1
 """Pinot's percentile is an order statistic at most this many ranks from DuckDB's (see above)."""
@@ -172,7 +186,9 @@ class PinotStore:
         return [str(v) for v in df["version"]] if len(df) else []
 
     def time_range(self, model: str | None = None) -> tuple[int, int] | None:
-        where, params = ("WHERE model = %(model)s", {"model": model}) if model else ("", {})
+        where, params = ("", {})
+        if check_model_filter(model) is not None:
+            where, params = "WHERE model = %(model)s", {"model": model}
         df = self._query(
             f"SELECT COUNT(*) AS n, MIN(ts) AS lo, MAX(ts) AS hi FROM {self.tables['inferences']} "
             + where,
@@ -208,15 +224,14 @@ class PinotStore:
         df = _empty_stats(_ints(self._query(sql, params), "count"))
         n = df["count"].astype("float64")
         var = df["sum_sq"] / n.where(n > 0) - df["mean"] ** 2
-        df.insert(df.columns.get_loc("mean") + 1, "std", var.clip(lower=0) ** 0.5)
+        std = std_from_moments(var, df["min"], df["max"])
+        df.insert(df.columns.get_loc("mean") + 1, "std", std)
         return df.drop(columns=["sum_sq"])
 
     def score_histogram(self, scope: Scope, edges: Sequence[float]) -> pd.DataFrame:
         """Cumulative counts ``#(score >= edge)`` in one pass; bins are their differences."""
+        values = check_edges(edges)
         where, params = self._where(scope)
-        values = [float(e) for e in edges]
-        if not all(math.isfinite(e) for e in values):
-            raise ValueError(f"histogram edges must be finite, got {list(edges)}")
         parts = ['COUNT(*) AS "n"']
         for i, edge in enumerate(values):
             params[f"e{i}"] = edge
@@ -238,7 +253,7 @@ class PinotStore:
         step_ms: int | None = None,
         by_version: bool = False,
     ) -> pd.DataFrame:
-        where, params = self._where(scope, check_features(features))
+        where, params = self._where(check_feature_scope(scope), check_features(features))
         select = (
             'SUM("count") AS "count", SUM(nulls) AS nulls, SUM(specials) AS specials, '
             'SUM("valid") AS "valid", SUM("sum") AS "sum", SUM(sum_sq) AS sum_sq, '
@@ -255,7 +270,7 @@ class PinotStore:
         step_ms: int | None = None,
         by_version: bool = False,
     ) -> pd.DataFrame:
-        where, params = self._where(scope, check_features(features))
+        where, params = self._where(check_feature_scope(scope), check_features(features))
         keys = [self._bucket(step_ms), '"version"' if by_version else "", "feature", '"bin"']
         keys.append('"label"')
         sql = self._grouped(

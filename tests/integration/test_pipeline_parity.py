@@ -111,6 +111,35 @@ def _produce_awkward(tee: TeeSink, start_ms: int) -> None:
                        score=rng.random(60), latency_ms=np.ones(60),
                        ts_ms=start_ms + np.arange(60, dtype=np.int64) * 1000)  # fmt: skip
         side.flush()
+    _produce_qa_strings(tee, start_ms)
+
+
+QA_CATEGORIES = ["L" * 600, "L" * 600 + "x", "trail\x00", "ü😀", "a"]
+
+
+def _produce_qa_strings(tee: TeeSink, start_ms: int) -> None:
+    """``qastrings``: strings Pinot would cut (a NUL, > 512 characters) and scores far from
+    zero (1e9 + N(0, 1)), where the one-pass std cancels. Request ids with a NUL are parked
+    by the SDK; bin labels are stored NUL-free and <= MAX_LABEL_CHARS."""
+    ref = build_reference("qastrings", pd.DataFrame({"c": QA_CATEGORIES * 20}))
+    mon = Monitor(tee, {"qastrings": ref}, clock=FakeClock(T0))
+    n = 100
+    rng = np.random.default_rng(11)
+    ids = [f"q-{i}" if i % 10 else f"q\x00{i}" for i in range(n)]  # 10 parked
+    values = np.array([*QA_CATEGORIES, "unseen"] * 20, dtype=object)[:n]
+    mon.log_batch(
+        model="qastrings",
+        version="v1",
+        features={"c": values},
+        score=1e9 + rng.normal(0, 1, n),
+        latency_ms=np.ones(n),
+        ts_ms=start_ms + np.arange(n, dtype=np.int64) * 1000,
+        request_ids=ids,
+    )
+    mon.log_outcome(model="qastrings", request_id="q\x00a", label=1.0, ts=start_ms)  # parked
+    mon.log_outcome(model="qastrings", request_id="q-1", label=1.0, ts=start_ms)
+    assert mon.stats.parked == {"bad_request_id": 11}
+    mon.flush()  # not close(): that would close the shared sinks
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +173,7 @@ def pipeline(jvm_services: None) -> Iterator[Pipeline]:
 
 def test_every_produced_row_is_queryable_in_pinot(pipeline: Pipeline) -> None:
     assert pipeline.produced["inferences"] > 10_000
-    assert pipeline.produced["feature_bins"] > 0 and pipeline.produced["outcomes"] == 150
+    assert pipeline.produced["feature_bins"] > 0 and pipeline.produced["outcomes"] == 151
     queryable = {name: pipeline.pinot.count(name) for name in TABLES}
     assert queryable == pipeline.produced  # N produced == N queryable, no duplicates
 
@@ -157,6 +186,7 @@ def test_catalog_queries_match(pipeline: Pipeline) -> None:
         "fraud",
         "kindflip",
         "nullfirst",
+        "qastrings",
         "ranker",
         "refchange",
         "search",
@@ -335,3 +365,44 @@ def test_anomaly_export_writes_the_same_series_from_both_stores(pipeline: Pipeli
         b = pinot[key]
         assert np.array_equal(a.timestamps, b.timestamps), key
         assert np.allclose(a.values, b.values, rtol=1e-9, equal_nan=True), key
+
+
+def test_strings_pinot_would_cut_are_stored_alike(pipeline: Pipeline) -> None:
+    """QA: "k\\x00a" and "k\\x00b" were both "k" in Pinot (labels joined to the wrong
+    prediction); a 600-character category label was cut to 512 in Pinot only."""
+    from modelhealth.ingestion.schema import MAX_LABEL_CHARS
+
+    scope = Scope("qastrings", pipeline.start_ms, pipeline.end_ms)
+    a, b = pipeline.duck.feature_histograms(scope), pipeline.pinot.feature_histograms(scope)
+    pd.testing.assert_frame_equal(b, a, check_exact=True)
+    assert len(a) == len(QA_CATEGORIES) + 1  # two long categories: two bins, one label
+    assert all("\x00" not in lb and len(lb) <= MAX_LABEL_CHARS for lb in b["label"])
+    a, b = pipeline.duck.outcomes(scope), pipeline.pinot.outcomes(scope)
+    pd.testing.assert_frame_equal(b, a.reset_index(drop=True), check_exact=True)
+    assert list(b["request_id"]) == ["q-1"]
+
+
+def test_score_std_far_from_zero_stays_within_the_range(pipeline: Pipeline) -> None:
+    """Pinot's one-pass std said 40.8 for 1e9 + N(0, 1) (true 1.02): now capped at
+    (max - min) / 2 (documented bound; DuckDB's stddev_pop is exact)."""
+    scope = Scope("qastrings", pipeline.start_ms, pipeline.end_ms)
+    a, b = pipeline.duck.score(scope), pipeline.pinot.score(scope)
+    for col in ("count", "min", "max"):
+        assert b[col].iloc[0] == a[col].iloc[0], col
+    assert a["std"].iloc[0] == pytest.approx(1.0, rel=0.3)
+    assert b["std"].iloc[0] <= (b["max"].iloc[0] - b["min"].iloc[0]) / 2
+
+
+def test_bad_arguments_raise_the_same_error_on_both_stores(pipeline: Pipeline) -> None:
+    from modelhealth.errors import InvalidName
+
+    scope = Scope("fraud", pipeline.start_ms, pipeline.end_ms)
+    for store in (pipeline.duck, pipeline.pinot):
+        for edges in ([0.8, 0.2], [0.5, 0.5], [float("nan")]):
+            with pytest.raises(ValueError, match="histogram edges"):
+                store.score_histogram(scope, edges)
+        for ask in ("feature_summary", "feature_histograms"):
+            with pytest.raises(ValueError, match="not kept per host"):
+                getattr(store, ask)(Scope("fraud", scope.start_ms, scope.end_ms, host="host-a"))
+        with pytest.raises(InvalidName):
+            store.time_range("")
