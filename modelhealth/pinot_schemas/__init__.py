@@ -28,6 +28,8 @@ TOPIC_PREFIX = "modelhealth."
 DECODER_KEY = "stream.kafka.decoder.class.name"
 #: The decoder property listing ``name:TYPE`` of every schema column (see :func:`decoder_columns`).
 COLUMNS_KEY = "stream.kafka.decoder.prop.columns"
+#: The decoder property listing the columns a row must carry (see :func:`decoder_required`).
+REQUIRED_KEY = "stream.kafka.decoder.prop.required"
 _FIELD_KINDS = ("dimensionFieldSpecs", "metricFieldSpecs", "dateTimeFieldSpecs")
 
 
@@ -95,6 +97,14 @@ def decoder_columns(name: str) -> str:
     )
 
 
+def decoder_required(name: str) -> str:
+    """``name,...`` of the columns a row of table ``name`` must carry, not null: every column,
+    as the SDK always writes each one. A row from another producer that lacks one is dropped
+    by the decoder rather than stored with Pinot's defaults ("null", 0, the epoch), which
+    DuckDB would never hold."""
+    return ",".join(c.name for c in TABLES[name].columns)
+
+
 def render_schema(name: str, namespace: str = "") -> dict[str, Any]:
     schema = schema_json(name)
     schema["schemaName"] = table_name(name, namespace)
@@ -119,6 +129,7 @@ def render_table(
         for stream in config["ingestionConfig"]["streamIngestionConfig"]["streamConfigMaps"]:
             stream[DECODER_KEY] = KAFKA_JSON_DECODER
             stream.pop(COLUMNS_KEY, None)
+            stream.pop(REQUIRED_KEY, None)
     full = table_name(name, namespace)
     config["tableName"] = full
     config["segmentsConfig"]["schemaName"] = full
@@ -133,8 +144,10 @@ __all__ = [
     "COLUMNS_KEY",
     "DECODER_CLASS",
     "DECODER_KEY",
+    "REQUIRED_KEY",
     "check_namespace",
     "decoder_columns",
+    "decoder_required",
     "parked_topic",
     "render_schema",
     "render_table",

@@ -63,6 +63,9 @@ BROKEN: tuple[bytes, ...] = (
     one(21) + b" trailing junk",
     one(22, is_error=3_000_000_000),  # out of INT range
     one(23, ts=BASE + 23.5),  # fractional LONG
+    json.dumps({k: v for k, v in row(25).items() if k != "model"}).encode(),  # no model
+    one(26, ts=None),  # stored at the epoch before
+    one(27, request_id=None, host=None),  # stored as the text "null" before
 )
 
 
@@ -86,11 +89,12 @@ def _ours(form: str) -> Case:
         *BROKEN,
         *good_rows(range(3, 10)),
         batch(row(10), row(11, score="high"), row(12)),  # only r11 is lost
+        batch(row(28), {k: v for k, v in row(29).items() if k != "version"}),  # only r29
         *good_rows(range(13, 20)),
         batch(coerced) if form == "batched" else json.dumps(coerced).encode(),
         one(LAST),
     )
-    good = {f"r{i}": (10.0 + i, 0.5, 0) for i in (0, *range(3, 11), *range(12, 21))}
+    good = {f"r{i}": (10.0 + i, 0.5, 0) for i in (0, *range(3, 11), *range(12, 21), 28)}
     good["r24"] = (34.0, 0.25, 1)
     return Case(form, True, messages, good)
 
@@ -171,11 +175,17 @@ def _assert_one_short_line_per_drop(topic: str) -> None:
         return
     text = server.log_file.read_text(errors="replace")
     lines = [line for line in text.splitlines() if f"{topic}: dropped" in line]
-    assert len(lines) == len(BROKEN)  # each broken message but ``"rows": []``, plus r11
+    assert len(lines) == len(BROKEN) + 1  # each broken message but ``"rows": []``; r11, r29
     assert all(len(line) < 500 and "dropped so far:" in line for line in lines)
     joined = "\n".join(lines)
     assert "not JSON" in joined and "'rows' is not a list" in joined
     assert "column 'score' expects DOUBLE, got \"high\"" in joined
     assert "dropped 1 of 3 rows" in joined and "row 1: column 'score'" in joined
-    assert lines[-1].endswith(f"[dropped so far: {len(BROKEN) - 1} messages, 9 rows]")
+    assert (
+        "required column 'model' is missing" in joined and "required column 'ts' is null" in joined
+    )
+    assert (
+        "dropped 1 of 2 rows" in joined and "row 1: required column 'version' is missing" in joined
+    )
+    assert lines[-1].endswith(f"[dropped so far: {len(BROKEN) - 1} messages, 13 rows]")
     assert "StackOverflowError" not in text

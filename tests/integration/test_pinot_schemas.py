@@ -13,7 +13,9 @@ from modelhealth.pinot_schemas import (
     COLUMNS_KEY,
     DECODER_CLASS,
     DECODER_KEY,
+    REQUIRED_KEY,
     decoder_columns,
+    decoder_required,
     parked_topic,
     render_table,
     schema_json,
@@ -89,6 +91,9 @@ def test_table_config_names_our_decoder_with_every_column_type(name: str) -> Non
         "streamConfigMaps"
     ]
     assert single[DECODER_KEY] == KAFKA_JSON_DECODER and COLUMNS_KEY not in single
+    # every column is required (the SDK writes each one), and the stock decoder has no such prop
+    assert stream[REQUIRED_KEY] == decoder_required(name)
+    assert set(stream[REQUIRED_KEY].split(",")) == set(declared) and REQUIRED_KEY not in single
 
 
 def test_the_decoder_splits_the_field_the_sink_writes() -> None:

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -30,11 +31,16 @@ import org.slf4j.LoggerFactory;
  *   <li>{@code columns}: {@code name:TYPE,...} from the table schema. Values are checked and
  *       converted per type; without it the fields Pinot asks for pass through unchecked.</li>
  *   <li>{@code rowsField}: the wrapper key (default {@code rows}); empty turns batching off.</li>
+ *   <li>{@code required}: {@code name,...} of columns a row must carry, not null. A row without
+ *       one is dropped: Pinot would store its default ({@code "null"}, 0, the epoch) and the
+ *       row would count as data of a model named "null" at 1970, which the SDK never writes
+ *       and DuckDB never holds.</li>
  * </ul>
  */
 public class RowsJsonMessageDecoder implements StreamMessageDecoder<byte[]> {
   public static final String COLUMNS_PROP = "columns";
   public static final String ROWS_FIELD_PROP = "rowsField";
+  public static final String REQUIRED_PROP = "required";
   public static final String DEFAULT_ROWS_FIELD = "rows";
 
   private static final Logger LOGGER = LoggerFactory.getLogger(RowsJsonMessageDecoder.class);
@@ -42,6 +48,7 @@ public class RowsJsonMessageDecoder implements StreamMessageDecoder<byte[]> {
       new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
   private final Map<String, ColumnType> _columns = new LinkedHashMap<>();
+  private final Set<String> _required = new HashSet<>();
   private String _rowsField = DEFAULT_ROWS_FIELD;
   private String _topic = "?";
   private final DropLog _drops = new DropLog(LOGGER);
@@ -72,6 +79,17 @@ public class RowsJsonMessageDecoder implements StreamMessageDecoder<byte[]> {
     }
     if (_columns.isEmpty()) {
       throw new IllegalArgumentException("decoder prop '" + COLUMNS_PROP + "' is required");
+    }
+    String required = props == null ? null : props.get(REQUIRED_PROP);
+    if (required != null && !required.isBlank()) {
+      for (String name : required.split(",")) {
+        String column = name.trim();
+        if (!_columns.containsKey(column)) {
+          throw new IllegalArgumentException("decoder prop '" + REQUIRED_PROP + "': '" + column
+              + "' is not one of the columns " + _columns.keySet());
+        }
+        _required.add(column);
+      }
     }
   }
 
@@ -163,6 +181,9 @@ public class RowsJsonMessageDecoder implements StreamMessageDecoder<byte[]> {
           return "column '" + column.getKey() + "' expects " + column.getValue() + ", got "
               + DropLog.preview(node.toString());
         }
+      }
+      if (value == null && _required.contains(column.getKey())) {
+        return "required column '" + column.getKey() + "' is " + (node == null ? "missing" : "null");
       }
       row.putValue(column.getKey(), value);
     }
