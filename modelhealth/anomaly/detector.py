@@ -35,6 +35,8 @@ def override_post(post: PostProcess, overrides: dict[str, Any]) -> PostProcess:
     """``post`` with ``overrides`` applied; unknown names or bad values raise ValueError."""
     from dataclasses import replace
 
+    from modelhealth.rules.detectors._common import yaml_number
+
     unknown = sorted(set(overrides) - set(OVERRIDES))
     if unknown:
         raise ValueError(
@@ -44,6 +46,7 @@ def override_post(post: PostProcess, overrides: dict[str, Any]) -> PostProcess:
     clean: dict[str, Any] = {}
     for name, value in overrides.items():
         kind, lo, hi = OVERRIDES[name]
+        value = yaml_number(value)  # `threshold: 5e-1`: YAML 1.1 reads it as text
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         if kind is int:
             ok = ok and float(value).is_integer()
@@ -104,6 +107,14 @@ class LearnedDetector:
         scan = self._scan(series.tail(self.history_points(infer_period(series.timestamps))))
         i = len(scan.alerts) - 1
         value = float(series.values[-1])
+        if not np.isfinite(value):
+            # like every detector, a NaN or infinite point is not judged (an inf is no "new
+            # anomaly here" the model can score: its features and band would be inf or NaN)
+            return DetectorResult(
+                anomalous=False,
+                value=value,
+                detail=f"learned: the newest value is {value} (not finite); not judged",
+            )
         if not scan.valid[i]:
             return DetectorResult(
                 anomalous=False, value=value, detail="learned: not enough finite history yet"

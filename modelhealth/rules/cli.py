@@ -107,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load(paths: Sequence[str]) -> LoadResult:
     loaded = load_rules(paths)
+    for note in loaded.notes:
+        print(f"note: {note}", file=sys.stderr)
     for issue in loaded.issues:
         print(issue, file=sys.stderr)
     return loaded
@@ -145,7 +147,10 @@ def rules_main(argv: list[str]) -> int:
         return 2
     if args.command == "backtest":
         return _backtest(args, loaded, options)
-    store = open_store(args, read_only=args.command == "eval" and not args.state)
+    # the evaluator only reads the store (alert state, outbox and silences live in their own
+    # files), so it never takes DuckDB's write lock: eval and run work while a backtest or the
+    # dashboard holds the file (read-only too)
+    store = open_store(args, read_only=True)
     try:
         if args.command == "eval":
             code = _eval_once(args, loaded, store, options)

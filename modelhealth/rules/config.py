@@ -152,6 +152,8 @@ class LoadResult:
     rules: list[RuleSpec] = field(default_factory=list)
     issues: list[ConfigIssue] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Files skipped on purpose (e.g. a data contract kept beside the rules), not errors."""
 
     @property
     def ok(self) -> bool:
@@ -254,6 +256,15 @@ class _RuleBuilder:
                 "detector",
                 "change needs a baseline: add 'baseline:' to the rule (e.g. {shift: 7d}) or "
                 "'lookback:' to the detector",
+            )
+        if detector_type == "learned" and hold_for > timedelta(0):
+            self.issue(
+                self.get("for").pos,  # type: ignore[union-attr]
+                "for",
+                "a learned detector alerts where an anomaly starts, for a bucket or two, not "
+                "for as long as it lasts, so with 'for:' a spike is never reported and a level "
+                "shift resolves early; remove 'for:' (to demand persistence set the "
+                "detector's min_duration: N, consecutive buckets)",
             )
         runbook = self._optional_str("runbook") or ""
         summary = self._optional_str("summary") or ""
@@ -460,9 +471,14 @@ class _RuleBuilder:
             )
             return None, {}
         params = {k: v.plain() for k, v in n.value.items() if k != "type"}
+        relative: list[str] = []  # path parameters resolved against the config's folder
         for key in PATH_PARAMS.get(dtype, ()):
-            if isinstance(params.get(key), str) and self.ctx.get("dir"):
-                params[key] = str(Path(self.ctx["dir"]) / params[key])
+            if isinstance(params.get(key), str) and params[key]:
+                given = Path(params[key]).expanduser()  # `model: ~/models/x` is the home's
+                if not given.is_absolute() and self.ctx.get("dir"):
+                    given = Path(self.ctx["dir"]) / given
+                    relative.append(key)
+                params[key] = str(given)
         unknown = _unknown_params(DETECTORS[dtype], params)
         if unknown:
             expected = _known_params(DETECTORS[dtype])
@@ -482,7 +498,15 @@ class _RuleBuilder:
             self.issue(n.pos, "detector", f"bad parameters for {dtype}: {exc}")
             return None, {}
         except (ValueError, ModelHealthError) as exc:  # e.g. a learned model that won't load
-            self.issue(n.pos, "detector", str(exc))
+            missing = [k for k in relative if not Path(params[k]).exists()]
+            hint = (
+                f" ({', '.join(missing)}: a relative path is resolved against the config"
+                f" file's folder, {self.ctx['dir']}; write it relative to that folder, or"
+                " absolute)"
+                if missing
+                else ""
+            )
+            self.issue(n.pos, "detector", f"{exc}{hint}")
             return None, {}
         except Exception as exc:  # a detector's own bug must not stop the other rules
             self.issue(n.pos, "detector", f"cannot build {dtype}: {type(exc).__name__}: {exc}")
@@ -668,6 +692,14 @@ def load_rules_text(text: str, file: str) -> LoadResult:
         )
         return result
     top = root.value
+    if _is_contract(top):
+        # a contract kept beside the rules that name it: not a rules file, and not ten errors
+        result.files = []
+        result.notes.append(
+            f"{file}: looks like a data contract (columns, thresholds), not a rules file;"
+            f" skipped. A rules file names it with 'contract: {Path(file).name}'"
+        )
+        return result
     result.issues.extend(_file_problems(root))
     for key, val in top.items():
         if key not in _FILE_KEYS:
@@ -730,6 +762,15 @@ def load_rules_text(text: str, file: str) -> LoadResult:
         result.rules.append(spec)
     result.issues.sort(key=lambda i: (i.pos.line, i.pos.column))
     return result
+
+
+_CONTRACT_KEYS = {"contract_version", "thresholds", "special_values", "created_from"}
+"""Top-level keys of a data contract (``DataContract.to_dict``) that no rules file has."""
+
+
+def _is_contract(top: Mapping[str, Node]) -> bool:
+    """Whether a YAML mapping is a data contract (``modelhealth contract create``)."""
+    return "rules" not in top and "columns" in top and bool(_CONTRACT_KEYS & set(top))
 
 
 def _file_problems(root: Node) -> list[ConfigIssue]:
@@ -795,7 +836,8 @@ def load_rules(paths: Iterable[str | Path]) -> LoadResult:
             else:
                 total.rules.append(spec)
         total.issues.extend(one.issues)
-        total.files.append(str(path))
+        total.notes.extend(one.notes)
+        total.files.extend(one.files)
     return total
 
 

@@ -288,15 +288,17 @@ class Evaluator:
         detector = self._detectors[rule.rule_id]
         seen: set[tuple[str, str]] = set()
         pending: list[tuple[tuple[str, str], DetectorResult, dict[str, str], Any]] = []
+        not_judged: dict[tuple[str, str], str] = {}  # why an instance with data was not judged
         found = instances(rule, plan, source, self.references.get(rule.model))
         self._stretch_lookback(rule, detector, found)
         for inst in found:
-            try:
-                result: DetectorResult = detector.evaluate(inst.series, inst.baseline)
-            except EmptyWindow:
-                continue
             labels = alert_labels(rule, inst.labels)
             key = (rule.rule_id, fingerprint(labels))
+            try:
+                result: DetectorResult = detector.evaluate(inst.series, inst.baseline)
+            except EmptyWindow as exc:  # e.g. an empty baseline
+                not_judged[key] = str(exc) or NO_DATA
+                continue
             pending.append((key, result, labels, inst.annotations))
         if not pending:
             report.unmatched.append(f"{rule.model}/{rule.name}")
@@ -315,10 +317,11 @@ class Evaluator:
                 report,
             )
         for key in [k for k in self.state.alerts if k[0] == rule.rule_id and k not in seen]:
+            # no data (or no baseline) this tick: the instance is not judged, and its alert
+            # resolves as in Prometheus; the resolve says why instead of the stale comparison
             prev = self.state.alerts[key]
-            self._transition(
-                key, False, prev.value, now, rule.hold_for, prev.labels, prev.annotations, report
-            )
+            ann = _not_judged(rule, prev.annotations, not_judged.get(key, NO_DATA))
+            self._transition(key, False, prev.value, now, rule.hold_for, prev.labels, ann, report)
 
     def _stretch_lookback(self, rule: RuleSpec, detector: Any, found: Sequence[Any]) -> None:
         """Fetch more history from the next tick on when a detector says its series holds
@@ -363,6 +366,22 @@ class Evaluator:
         prev = self.state.alerts.get(key)
         nxt = step(prev, active, value, now, hold_for, labels, annotations)
         if nxt is None:
+            if prev is not None and prev.state == AlertState.PENDING and not prev.is_resolved:
+                # a pending alert that clears is forgotten (Prometheus) and nobody was told of
+                # it, so nobody is told now; but the history records the episode's end, else
+                # it ended on a dangling "pending"
+                ann = dict(annotations) or dict(prev.annotations)
+                now_ = ann.get("detail", "")
+                ann["detail"] = "cleared while pending" + (f": {now_}" if now_ else "")
+                ended = dataclasses.replace(
+                    prev,
+                    state=AlertState.INACTIVE,
+                    resolved_at=now,
+                    value=value,
+                    annotations=ann,
+                )
+                report.changed.append(ended)
+                self.state.record(key[0], ended, now)
             self.state.alerts.pop(key, None)
             return
         if prev is None or prev.state != nxt.state or nxt.is_resolved != prev.is_resolved:
@@ -375,6 +394,19 @@ class Evaluator:
             self.state.alerts[key] = nxt
             if nxt.state == AlertState.FIRING:
                 report.firing.append(nxt)
+
+
+NO_DATA = "no data in the window"
+
+
+def _not_judged(rule: RuleSpec, previous: Mapping[str, str], why: str) -> dict[str, str]:
+    """Annotations of an alert resolved because its instance was not judged this tick."""
+    detail = f"{why}: resolved as not judged"
+    return {
+        **previous,
+        "summary": rule.summary or f"{rule.metric} on {rule.model}: {detail}",
+        "detail": detail,
+    }
 
 
 def _annotations(rule: RuleSpec, result: DetectorResult) -> dict[str, str]:

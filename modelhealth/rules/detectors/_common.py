@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -56,13 +57,29 @@ def positive_duration(value: object, key: str, example: str) -> timedelta:
     return d
 
 
+_EXPONENT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+")
+"""Numbers YAML 1.1 (PyYAML) reads as text: ``1e-3``, ``-1e9``, ``1.5e3`` (it wants a dot
+and a signed exponent, ``1.0e-3``); YAML 1.2 and JSON read them as numbers."""
+
+
+def yaml_number(value: object) -> object:
+    """``value``, or the float an exponent-notation string such as ``'1e-3'`` spells (so
+    ``above: 1e-3`` is a number, as its author meant); any other value is returned as is."""
+    if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+        as_float = float(value)
+        return int(as_float) if as_float.is_integer() and abs(as_float) < 2**53 else as_float
+    return value
+
+
 def integer(value: object, key: str, minimum: int) -> int:
+    value = yaml_number(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"'{key}' must be an integer >= {minimum}, got {value!r}")
     return value
 
 
 def number(value: object, key: str, positive: bool = False) -> float:
+    value = yaml_number(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"'{key}' must be a number, got {value!r}")
     if not math.isfinite(value):  # `above: .nan` compares false with everything: never fires

@@ -51,6 +51,8 @@ class Change:
         if baseline is not None:
             ref_values = baseline.values[np.isfinite(baseline.values)]
         if ref_values.size == 0:
+            if baseline is not None:  # the rule's baseline: window holds no data
+                raise EmptyWindow("change: no data in the baseline window")
             raise EmptyWindow("change: no baseline value (set 'baseline:' or 'lookback')")
         expected = float(np.mean(ref_values))
         delta = value - expected
@@ -59,7 +61,10 @@ class Change:
             moved = signed_excess(delta, self.direction)
             anomalous = moved > allowed
             score = moved / max(allowed, 1e-12)
-            pct = 100.0 * delta / abs(expected) if expected else float("inf")
+            if expected:
+                pct = 100.0 * delta / abs(expected)
+            else:  # 0 vs baseline 0 is no change (it read "+inf%"); 5 vs 0 is +inf%
+                pct = float(np.sign(delta)) * float("inf") if delta else 0.0
             detail = f"{value:.4g} vs baseline {expected:.4g} ({pct:+.1f}%, limit {self.pct:g}%)"
         else:
             allowed = float(self.abs)  # type: ignore[arg-type]
