@@ -114,11 +114,13 @@ def _pool() -> ThreadPoolExecutor:
 def _looks_numeric(arr: np.ndarray) -> bool:
     """Whether a feature without a reference holds numbers, judged by its first value that is
     not null. Past every leading null: a flush that began with 20 nulls of a numeric feature
-    was stored as categorical, so one feature had two kinds within one version."""
+    was stored as categorical, so one feature had two kinds within one version. Booleans are
+    numbers (0/1, their mean a rate), as in a bool array and in references: a flush of bools
+    with one null was stored categorical, one without numeric."""
     for v in arr:
         if v is None:
             continue
-        return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+        return isinstance(v, (int, float, np.number, np.bool_))
     return False
 
 

@@ -285,7 +285,9 @@ def _eval_once(
 
 
 UNMATCHED = (
-    "no data in its window; check the model, version and feature names, or the model got no traffic"
+    "no value in its window: no data there (check the model, version and feature names, or the "
+    "model got no traffic), fewer than 20 labels in for a performance.* metric, or no reference "
+    "profile for the features of a histogram metric"
 )
 
 

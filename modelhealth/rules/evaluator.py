@@ -313,7 +313,7 @@ class Evaluator:
                 now,
                 rule.hold_for,
                 labels,
-                {**_annotations(rule, result), **extra},
+                {**_annotations(rule, result, now), **extra},
                 report,
             )
         for key in [k for k in self.state.alerts if k[0] == rule.rule_id and k not in seen]:
@@ -409,7 +409,7 @@ def _not_judged(rule: RuleSpec, previous: Mapping[str, str], why: str) -> dict[s
     }
 
 
-def _annotations(rule: RuleSpec, result: DetectorResult) -> dict[str, str]:
+def _annotations(rule: RuleSpec, result: DetectorResult, now: datetime) -> dict[str, str]:
     ann = {
         "summary": rule.summary or f"{rule.metric} on {rule.model}: {result.detail}",
         "value": f"{result.value:.6g}",
@@ -426,4 +426,9 @@ def _annotations(rule: RuleSpec, result: DetectorResult) -> dict[str, str]:
         ann["baseline"] = str(rule.baseline)
     if rule.runbook:
         ann["runbook_url"] = rule.runbook
+    if rule.label_delay:
+        # the window judged ended label_delay ago: notifications link back to it, not to now
+        end = now - rule.label_delay
+        ann["judged_from"] = (end - rule.window).isoformat()
+        ann["judged_to"] = end.isoformat()
     return ann

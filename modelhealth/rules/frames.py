@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from modelhealth.errors import StoreUnavailable
+from modelhealth.performance.windows import latest_labels
 from modelhealth.store.backend import QueryBackend, Scope
 
 KINDS = ("latency", "score", "summary", "hist", "score_hist", "outcomes")
@@ -145,7 +146,8 @@ def _single(store: QueryBackend, key: FrameKey, model: str) -> pd.DataFrame:
     if key.kind == "outcomes":
         df = store.outcomes(scope, step_ms=key.step_ms)
         if key.labels_until_ms is not None:  # what production knew at the tick, in a backtest too
-            df = df[df["ts_label"] < key.labels_until_ms].reset_index(drop=True)
+            df = df[df["ts_label"] < key.labels_until_ms]
+        df = latest_labels(df)
         # one row per prediction: its time is a bucket only in a bucketed (history) frame
         return df if key.step_ms else df.drop(columns="ts")
     raise ValueError(f"unknown frame kind {key.kind!r}; known: {', '.join(KINDS)}")

@@ -58,7 +58,7 @@ PERFORMANCE_METRICS: dict[str, str] = {
     "performance.ece": "expected calibration error of the score (10 bins)",
     "performance.mae": "mean absolute error of the score against the label (regression)",
     "performance.rmse": "root mean squared error of the score against the label (regression)",
-    "performance.labels": "predictions of the window whose label has arrived",
+    "performance.labels": "predictions of the window whose label has arrived (0 when none has)",
 }
 """Quality on late-arriving labels (``Monitor.log_outcome``): the window's predictions joined
 to the labels that arrived by the tick. A rule sets ``label_delay:`` to judge a window that

@@ -244,11 +244,23 @@ def _all_instances(
         return []
     base_vals = None
     if plan.baseline is not None and not is_drift_metric(rule.metric):
-        frame = source.get(plan.baseline, rule.model)
+        frame = _profiled(rule.metric, source.get(plan.baseline, rule.model), reference)
         base_vals = metric_frame(rule.metric, frame, plan.baseline.end_ms - plan.baseline.start_ms)
     elif rule.baseline is not None and rule.baseline.kind == "reference":
         base_vals = _reference_values(rule.metric, reference)
     return _assemble(rule, plan, cur, hist, base_vals)
+
+
+def _profiled(metric: str, frame: pd.DataFrame, reference: ModelReference | None) -> pd.DataFrame:
+    """The histogram rows of features the reference profiles (others unchanged).
+
+    A feature without a profile has one bin, ``__other__``, however many values it takes:
+    ``feature.uniform_share`` read 1 and ``feature.distinct`` 1 for a feature of seven
+    strings, so a constant-feature rule paged on it. Not judged instead, as drift is."""
+    if frame_kind(metric) != "hist" or "feature" not in frame.columns or frame.empty:
+        return frame
+    known = list(reference.features) if reference is not None else []
+    return frame[frame["feature"].isin(known)]
 
 
 def _values(
@@ -263,7 +275,7 @@ def _values(
     if rule.metric.startswith(SCORE_DRIFT_PREFIX):
         return _score_drift(rule.metric, frame, reference)
     if not is_drift_metric(rule.metric):
-        return metric_frame(rule.metric, frame, span_ms)
+        return metric_frame(rule.metric, _profiled(rule.metric, frame, reference), span_ms)
     name = rule.metric.rsplit(".", 1)[1]
     keys = instance_keys(frame)
     if base_key is None:

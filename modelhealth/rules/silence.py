@@ -21,8 +21,10 @@ import pandas as pd
 
 from modelhealth.rules.frames import FrameKey
 
-ZERO_WHEN_EMPTY: tuple[str, ...] = ("count", "qps")
-"""Metrics whose value over a window without events is 0 instead of missing."""
+ZERO_WHEN_EMPTY: tuple[str, ...] = ("count", "qps", "performance.labels")
+"""Metrics whose value over a window without events is 0 instead of missing (for
+``performance.labels``: a window none of whose predictions has a label yet, so a rule on it
+pages when labels stop arriving altogether, not only while a few still do)."""
 
 
 def with_zeros(

@@ -152,6 +152,12 @@ def check_model_filter(model: str | None) -> str | None:
     return None if model is None else check_name(model, "model")
 
 
+LABEL_SKEW_MS = 86_400_000
+"""How much earlier than its window a label may be timestamped and still join a prediction
+(clock skew between the model server and the labelling job): ``outcomes()`` reads the labels
+from ``start - LABEL_SKEW_MS`` on, so a tick does not read a model's whole label history."""
+
+
 def check_features(features: Sequence[str] | None) -> list[str] | None:
     if features is None:
         return None

@@ -18,6 +18,7 @@ from modelhealth.ingestion.batch import EventBatch
 from modelhealth.ingestion.schema import TABLES, Table
 from modelhealth.names import check_name
 from modelhealth.store.backend import (
+    LABEL_SKEW_MS,
     LATENCY_QUANTILES,
     Scope,
     check_edges,
@@ -328,10 +329,12 @@ class DuckDBStore:
 
     def outcomes(self, scope: Scope, step_ms: int | None = None) -> pd.DataFrame:
         where, params = self._where(scope, alias="i.")
+        params = [*params, int(scope.start_ms) - LABEL_SKEW_MS]
         sql = (
             "SELECT i.ts AS ts, i.request_id, i.score, o.label, o.ts AS ts_label "
             "FROM inferences i JOIN outcomes o ON o.model = i.model AND "
-            f"o.request_id = i.request_id WHERE {where} ORDER BY i.ts"
+            f"o.request_id = i.request_id WHERE {where} AND o.ts >= ? "
+            "ORDER BY i.ts, i.request_id, o.ts"
         )
         df = self._query(sql, params)
         if step_ms is not None and len(df):

@@ -46,6 +46,7 @@ from modelhealth.errors import StoreUnavailable
 from modelhealth.names import check_name
 from modelhealth.pinot_schemas import table_name
 from modelhealth.store.backend import (
+    LABEL_SKEW_MS,
     LATENCY_QUANTILES,
     Scope,
     check_edges,
@@ -282,8 +283,8 @@ class PinotStore:
         columns = ["ts", "request_id", "score", "label", "ts_label"]
         labels = self._query(
             f'SELECT request_id, "label", ts FROM {self.tables["outcomes"]} '
-            "WHERE model = %(model)s",
-            {"model": scope.model},
+            "WHERE model = %(model)s AND ts >= %(since)s",
+            {"model": scope.model, "since": int(scope.start_ms) - LABEL_SKEW_MS},
         )
         if labels.empty:
             return pd.DataFrame({c: pd.Series(dtype=_OUTCOME_DTYPES[c]) for c in columns})
@@ -299,7 +300,7 @@ class PinotStore:
         )
         labels = labels.rename(columns={"ts": "ts_label"})
         df = preds.merge(labels, on="request_id", how="inner")[columns]
-        df = df.sort_values(["ts", "request_id"], kind="stable").reset_index(drop=True)
+        df = df.sort_values(["ts", "request_id", "ts_label"], kind="stable").reset_index(drop=True)
         df = df.astype(_OUTCOME_DTYPES)
         if step_ms is not None and len(df):
             df["ts"] = (df["ts"] // step_ms) * step_ms

@@ -78,6 +78,9 @@ def test_accuracy_of_the_window_whose_labels_are_in(labelled_store) -> None:
     inside = (ts >= lo) & (ts < hi)
     assert alert.value == pytest.approx(float(np.mean(truth[inside] == predicted[inside])))
     assert alert.state is AlertState.FIRING and alert.labels["severity"] == "critical"
+    # the judged hour, for the notification's link into the dashboard
+    assert alert.annotations["judged_from"] == DECAY.isoformat()
+    assert alert.annotations["judged_to"] == (DECAY + timedelta(hours=1)).isoformat()
     healthy = Evaluator(_rules(), store, notify=lambda a, now: None)
     healthy.tick(DECAY + timedelta(hours=1))  # judges [DECAY - 2h, DECAY - 1h): 95 % right
     assert not [a for a in healthy.state.alerts.values() if a.state is AlertState.FIRING]
@@ -135,3 +138,44 @@ def test_adding_label_delay_to_the_spec_kept_every_other_rules_id() -> None:
         "ids.yaml",
     ).rules
     assert rule.rule_id == "cbc31e608dce"  # its id before label_delay existed
+
+
+def _store_with_labels(labelled_ids: int, corrected: int = 0) -> tuple[DuckDBStore, np.ndarray]:
+    """60 predictions a minute apart from START; the first ``labelled_ids`` get label 1 a
+    minute later, and the first ``corrected`` of those a corrected label 0 five minutes after."""
+    store = DuckDBStore()
+    mon = Monitor(DuckDBSink(store), clock=FakeClock(T0))
+    ts = to_epoch_ms(START) + np.arange(60, dtype=np.int64) * 60_000
+    ids = [f"q-{i}" for i in range(60)]
+    mon.log_batch(model="fraud", version="v1", features={"amount": np.ones(60)},
+                  score=np.full(60, 0.9), latency_ms=np.ones(60), ts_ms=ts,
+                  request_ids=ids)  # fmt: skip
+    for i in range(labelled_ids):
+        mon.log_outcome(model="fraud", request_id=ids[i], label=1.0, ts=(ts[i] + 60_000) / 1000)
+    for i in range(corrected):
+        mon.log_outcome(model="fraud", request_id=ids[i], label=0.0, ts=(ts[i] + 300_000) / 1000)
+    mon.flush()
+    return store, ts
+
+
+def _values_at(store: DuckDBStore, tick, text: str = RULES) -> dict[str, float]:
+    ev = Evaluator(load_rules_text(text, "q.yaml").rules, store, notify=lambda a, now: None)
+    ev.tick(tick)
+    return {a.labels["alertname"]: a.value for a in ev.state.alerts.values()}
+
+
+def test_a_corrected_label_replaces_the_first_instead_of_counting_twice() -> None:
+    """Every label of an id joined every prediction of it: 40 ids with a corrected label read
+    as 100 labels for 60 predictions, half of them contradicting each other."""
+    store, _ = _store_with_labels(60, corrected=40)
+    text = RULES.replace("below: 0.8", "below: 1.01").replace("below: 30", "below: 1000")
+    values = _values_at(store, START + timedelta(hours=3), text)
+    assert values["labels-stopped"] == 60.0  # one label per prediction
+    assert values["accuracy-drop"] == pytest.approx(20 / 60)  # the 40 corrected labels say 0
+
+
+def test_labels_that_stop_altogether_read_zero_and_page() -> None:
+    """The join of predictions to labels is empty then: the rule had no value and never fired."""
+    store, _ = _store_with_labels(0)
+    values = _values_at(store, START + timedelta(hours=3))
+    assert values == {"labels-stopped": 0.0}  # accuracy: nothing to judge; labels: 0

@@ -155,3 +155,20 @@ rules:
     assert fired["busy"] == fired["busy-on-new-data"] == start + timedelta(minutes=10)
     seen = seeded_store.last_seen(to_epoch_ms(start))
     assert int(seen.set_index("model").loc["fraud", "last_ts"]) < to_epoch_ms(start)
+
+
+def test_histogram_metrics_of_a_feature_without_a_profile_are_not_judged(seeded_store):
+    """Without a profile every value of a feature lands in ``__other__``: uniform_share read
+    1.0 ("constant") and distinct 1 for a feature of many strings, and a rule paged on it."""
+    text = """
+model: fraud
+rules:
+  - name: looks-constant
+    metric: feature.uniform_share
+    window: 1h
+    detector: {type: threshold, above: 0.99}
+"""
+    rules = load_rules_text(text, "u.yaml").rules
+    without = Evaluator(rules, seeded_store, references={}, notify=lambda a, now: None)
+    report = without.tick(T0)
+    assert report.instances == 0 and report.unmatched == ["fraud/looks-constant"]

@@ -183,3 +183,59 @@ def test_a_flush_that_starts_with_nulls_still_stores_a_numeric_feature():
     mon.flush()
     kinds = store._query("SELECT DISTINCT kind FROM feature_stats")["kind"].tolist()
     assert kinds == ["numeric"]
+
+
+def test_booleans_are_numbers_whether_or_not_a_flush_holds_a_null():
+    """A flush of pure bools was stored numeric, one with a None categorical: one version's
+    feature then read 'mixed', its mean over half its values."""
+    from modelhealth.ingestion import Monitor
+    from modelhealth.store.duckdb import DuckDBSink
+
+    store = DuckDBStore()
+    mon = Monitor(DuckDBSink(store))
+    for flush in range(2):
+        for i in range(40):
+            value = None if flush == 1 and i == 0 else bool(i % 4 == 0)
+            mon.log(model="m", version="v1", features={"is_new": value}, score=0.5,
+                    latency_ms=1.0, ts=flush * 100 + i)  # fmt: skip
+        mon.flush()
+    kinds = store._query("SELECT DISTINCT kind FROM feature_stats")["kind"].tolist()
+    assert kinds == ["numeric"]
+    row = store.feature_summary(Scope("m", 0, 200_000)).iloc[0]
+    assert (row["kind"], row["valid"], row["nulls"]) == ("numeric", 79, 1)
+    assert row["mean"] == pytest.approx(19 / 79)  # 10 + 9 True of 79 values
+
+
+def test_labels_far_older_than_the_window_do_not_join():
+    """outcomes() reads labels from a day before its window on (Pinot read every label the
+    model ever had, on every tick): the same answer on both stores, bounded work on Pinot."""
+    from modelhealth.store.backend import LABEL_SKEW_MS
+
+    store = DuckDBStore()
+    day = 86_400_000
+    store.append(
+        EventBatch(
+            inferences=pd.DataFrame(
+                {
+                    "ts": [10 * day, 10 * day + 1],
+                    "model": "m",
+                    "version": "v1",
+                    "host": "h",
+                    "request_id": ["a", "b"],
+                    "score": [0.9, 0.1],
+                    "latency_ms": 1.0,
+                    "is_error": 0,
+                }
+            ),
+            outcomes=pd.DataFrame(
+                {
+                    "ts": [10 * day + 5, 10 * day - LABEL_SKEW_MS - 1],
+                    "model": "m",
+                    "request_id": ["a", "b"],
+                    "label": [1.0, 0.0],
+                }
+            ),
+        )
+    )
+    joined = store.outcomes(Scope("m", 10 * day, 11 * day))
+    assert joined["request_id"].tolist() == ["a"]
