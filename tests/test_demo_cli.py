@@ -43,6 +43,14 @@ def test_bounded_demo_mails_incidents_and_spares_the_quiet_model(tmp_path: Path)
     subjects = [str(m["Subject"]) for m in mails]
     assert mails, proc.stdout[-3000:]
     assert any("churn" in s and "feature-drift" in s for s in subjects), subjects
+    # --no-dashboard: no notification links to a port nothing listens on
+    texts = [
+        part.get_content()
+        for m in mails
+        for part in m.walk()
+        if part.get_content_maintype() == "text"
+    ]
+    assert texts and not [t for t in texts if "127.0.0.1:8501" in t]
     assert any("fraud" in s and "p99-latency" in s for s in subjects), subjects
     assert not any("search" in s for s in subjects), subjects
     pages = [json.loads(line) for line in (out / "pager" / "events.jsonl").read_text().splitlines()]

@@ -7,7 +7,9 @@ sidebar (time range, model, auto-refresh) and runs the chosen page with a fresh
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -26,6 +28,8 @@ from modelhealth.dashboard.context import (
 from modelhealth.dashboard.data import Queries, StoreHandle, StoreUnavailableError
 from modelhealth.dashboard.links import DeepLink, parse_link
 from modelhealth.dashboard.sources import load_configs
+from modelhealth.dashboard.text import plain
+from modelhealth.names import check_name
 
 HERE = Path(__file__).parent
 PAGES = (
@@ -38,6 +42,7 @@ PAGES = (
 )
 REFRESH = {"off": None, "30 s": 30, "1 min": 60, "5 min": 300}
 LINK_RANGE = "From link"
+_PLUS_OFFSET = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
 
 
 @st.cache_resource(show_spinner=False)
@@ -60,25 +65,48 @@ def _store_handle(settings: Settings) -> StoreHandle:
     return _handle(str(settings.db))
 
 
+def link_params(params: Mapping[str, str]) -> dict[str, str]:
+    """The query parameters as ``parse_link`` expects them, repairing a decoded ``+``.
+
+    A hand-written ``from=2026-11-26T03:00+02:00`` arrives as ``03:00 02:00``: in a query
+    string ``+`` means a space. A space before a trailing ``HH:MM`` offset can only have been
+    that ``+`` (links the product builds are UTC, ``...Z``, and never have one)."""
+    out = dict(params)
+    for key in ("from", "to"):
+        if key in out:
+            out[key] = _PLUS_OFFSET.sub(r"\1+\2", out[key].strip())
+    return out
+
+
 def _followed_link(models: list[str]) -> DeepLink | None:
     """The deep link this session arrived with (``links.py``), applied to the sidebar once.
 
     Streamlit drops the query parameters when the user changes page, so the link is kept in
-    the session: its range stays selectable as "From link" until the user picks another."""
+    the session: its range stays selectable as "From link" until the user picks another.
+    A link's model is opened even when the link has no range, or a broken one."""
     if "_mh_link_seen" not in st.session_state:
         st.session_state["_mh_link_seen"] = True
+        params = link_params(st.query_params.to_dict())
+        wanted = (params.pop("model", "") or "").strip() or None
+        if wanted is not None:
+            try:
+                params["model"] = check_name(wanted, "model")
+            except ValueError as exc:  # the range may still be good: follow that
+                st.warning(f"link: {plain(exc)}; the model is not changed.")
+                wanted = None
         try:
-            link = parse_link(dict(st.query_params))
+            link = parse_link(params)
         except ValueError as exc:
-            st.warning(f"{exc}; showing the default view instead.")
+            fallback = "time range" if wanted in models else "view"
+            st.warning(f"{plain(exc)}; showing the default {fallback} instead.")
             link = None
         if link is not None:
             st.session_state["_mh_link"] = link
             st.session_state["range"] = LINK_RANGE
-            if link.model in models:
-                st.session_state["model"] = link.model
-            elif link.model:
-                st.warning(f"The link's model {link.model!r} has no data in this store.")
+        if wanted in models:
+            st.session_state["model"] = wanted
+        elif wanted:
+            st.warning(f"The link's model {plain(repr(wanted))} has no data in this store.")
     return st.session_state.get("_mh_link")
 
 
@@ -133,7 +161,7 @@ def main(argv: list[str]) -> None:
     try:
         queries = Queries(_store_handle(settings))
     except StoreUnavailableError as exc:
-        st.warning(f"{exc}. This page retries on the next refresh.")
+        st.warning(f"{plain(exc)}. This page retries on the next refresh.")
         st.stop()
     clock = make_clock(settings)
     now = clock.now()
@@ -144,7 +172,7 @@ def main(argv: list[str]) -> None:
     refresh = st.sidebar.selectbox("Auto-refresh", list(REFRESH), index=2, key="refresh")
     configs = load_configs(settings.rules_dir)
     for problem in configs.problems:  # one bad side file must not take the pages down
-        st.warning(problem)
+        st.warning(plain(problem))
     ctx = PageContext(
         settings=settings,
         handle=_store_handle(settings),

@@ -317,3 +317,47 @@ def sparklines(series: pd.DataFrame) -> dict[str, list[float]]:
         str(f): np.nan_to_num(g.to_numpy(dtype=np.float64), nan=0.0).tolist()
         for f, g in ordered.groupby("feature", sort=False)["value"]
     }
+
+
+WAITING_FILL = "rgba(128,128,128,0.15)"
+
+
+def quality_lines(
+    table: pd.DataFrame, metrics: Sequence[str], step_ms: int, title: str = "Quality"
+) -> go.Figure:
+    """Quality metrics per bucket (lines) over the labels that came back (bars, right axis).
+
+    ``table`` is a :func:`modelhealth.dashboard.quality.quality` table (``ts labelled status``
+    and the metric columns). Buckets still waiting for their labels are shaded grey and
+    their metrics left out; buckets judged on too few labels have none either (a gap)."""
+    if table.empty:
+        return _empty(title)
+    t = to_time(table["ts"])
+    fig = go.Figure(layout={**_LAYOUT, "title": title})
+    fig.add_bar(
+        x=t, y=table["labelled"], name="labels", yaxis="y2", marker_color="rgba(31,119,180,0.25)",
+        customdata=table["status"], hovertemplate="%{y} labels (%{customdata})<extra></extra>",
+    )  # fmt: skip
+    for i, metric in enumerate(metrics):
+        if metric in table:
+            fig.add_scatter(
+                x=t, y=table[metric], name=metric, mode="lines+markers",
+                line_color=PALETTE[(i + 1) % len(PALETTE)],
+            )  # fmt: skip
+    waiting = table[table["status"] == "waiting"]
+    if len(waiting):
+        lo, hi = int(waiting["ts"].min()), int(waiting["ts"].max()) + step_ms
+        fig.add_vrect(
+            x0=to_time([lo])[0], x1=to_time([hi])[0], fillcolor=WAITING_FILL, line_width=0,
+            annotation_text="waiting for labels", annotation_position="top left",
+        )  # fmt: skip
+        fig.add_scatter(
+            x=[t[0]], y=[None], name="waiting for labels", mode="markers",
+            marker={"color": WAITING_FILL, "symbol": "square", "size": 12},
+        )  # fmt: skip
+    fig.update_layout(
+        yaxis={"title": ", ".join(metrics)},
+        yaxis2={"overlaying": "y", "side": "right", "title": "labels", "showgrid": False},
+        barmode="overlay",
+    )
+    return fig

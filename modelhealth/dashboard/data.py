@@ -264,6 +264,10 @@ class Queries:
     def score(self, scope: Scope, step_ms: int | None = None) -> pd.DataFrame:
         return self._q("score", scope, step_ms=step_ms)  # type: ignore[no-any-return]
 
+    def outcomes(self, scope: Scope, step_ms: int | None = None) -> pd.DataFrame:
+        """Predictions joined to their labels (``ts`` bucketed by ``step_ms``): one query."""
+        return self._q("outcomes", scope, step_ms=step_ms)  # type: ignore[no-any-return]
+
     def score_histogram(self, scope: Scope, edges: Sequence[float]) -> pd.DataFrame:
         return self._q("score_histogram", scope, edges=tuple(edges))  # type: ignore[no-any-return]
 

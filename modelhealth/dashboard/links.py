@@ -11,6 +11,7 @@ Streamlit-free, because the alerting pipeline builds the links.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ def incident_link(base: str, alerts: Iterable[Mapping[str, object]], now: dateti
         return base
     alerts = list(alerts)
     starts = [_when(a.get("active_at") or a.get("fired_at")) for a in alerts]
+    # a performance rule judges a window that ended label_delay before it fired
+    starts += [_when(_judged_from(a)) for a in alerts]
     starts = [s for s in starts if s is not None]
     if not starts:
         return base
@@ -71,6 +74,8 @@ def parse_link(params: Mapping[str, str]) -> DeepLink | None:
 
 
 def _parse(text: str, key: str) -> datetime:
+    # an unencoded '+02:00' arrives as ' 02:00' (a '+' in a query string is a space)
+    text = re.sub(r"(\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d(?::?\d\d)?)$", r"\1+\2", text.strip())
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -78,6 +83,11 @@ def _parse(text: str, key: str) -> datetime:
             f"link: {key}={text!r} is not a time (expected UTC ISO-8601, e.g. 2026-11-26T03:00Z)"
         ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _judged_from(alert: Mapping[str, object]) -> object:
+    annotations = alert.get("annotations")
+    return annotations.get("judged_from") if isinstance(annotations, Mapping) else None
 
 
 def _when(value: object) -> datetime | None:

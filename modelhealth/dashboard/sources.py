@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from modelhealth.clock import from_epoch_ms
+from modelhealth.dashboard.text import plain
 from modelhealth.errors import FILE_ERRORS, why_unusable
 from modelhealth.ingestion.reference import ModelReference, load_reference
 from modelhealth.rules.config import LoadResult, load_rules
@@ -111,7 +112,7 @@ def open_alerts(alerts_json: Path | None) -> list[tuple[str, Alert]]:
     An unreadable state file is a warning on the page and no open alerts, not a crash."""
     alerts, problem = read_open_alerts(alerts_json)
     if problem:
-        st.warning(problem)
+        st.warning(plain(problem))
     return alerts
 
 
@@ -147,7 +148,7 @@ def history(history_jsonl: Path | None) -> pd.DataFrame:
         return history_frame([])
     frame, problem = _history(str(history_jsonl), _mtimes([history_jsonl]))
     if problem:
-        st.warning(problem)
+        st.warning(plain(problem))
     return frame
 
 

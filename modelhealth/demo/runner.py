@@ -120,27 +120,15 @@ def demo_main(argv: list[str] | None = None) -> int:
     loaded = load_rules([rules_dir])
     for issue in loaded.issues:
         say(f"config error: {issue}")
-    alerting = wiring.start_alerting(
-        out, backend.store, refs, f"http://127.0.0.1:{args.dashboard_port}"
-    )
-    mailbox, dispatcher = alerting.mailbox, alerting.dispatcher
-    state = AlertStateStore(out / "state" / "alerts.json")
-    evaluator = Evaluator(loaded.rules, backend.store, references=refs, state=state, clock=clock)
-    for minute in range(15, 0, -1):  # warm `for:` timers from recent history, quietly
-        evaluator.tick(t0 - timedelta(minutes=minute))
-    evaluator.notify = dispatcher
-    report = evaluator.tick(t0)
-    dispatcher.flush(t0)
-    say(
-        f"rules: {len(loaded.rules)} loaded from {rules_dir}, {len(report.firing)} firing "
-        f"at t0 ({report.queries} store queries)"
-    )
-
+    # the dashboard first: notifications link to it only once it answers (with
+    # --no-dashboard, or when it cannot start, a link would lead to a dead port)
     snapshot = backend.publish_snapshot(out)
     dash = (
         None
         if args.no_dashboard
-        else wiring.start_dashboard(snapshot, rules_dir, out / "state", args.dashboard_port)
+        else wiring.start_dashboard(
+            snapshot, rules_dir, out / "state", args.dashboard_port, pinot=backend.pinot_url
+        )
     )
     problem = (
         wiring.dashboard_started(dash, args.dashboard_port, out / "state" / "dashboard.log")
@@ -149,23 +137,46 @@ def demo_main(argv: list[str] | None = None) -> int:
     )
     if problem:
         dash = None
-    say("")
-    say(
-        f"  dashboard : http://127.0.0.1:{args.dashboard_port}"
-        if dash
-        else f"  dashboard : FAILED to start, {problem}"
-        if problem
-        else "  dashboard : (disabled)"
-    )
-    say(f"  mailbox   : {mailbox.folder}  (SMTP 127.0.0.1:{mailbox.port}; open the .eml files)")
-    say(f"  database  : {snapshot or backend.describe()}")
-    say(f"  pager     : {alerting.pager.path}  (PagerDuty Events v2 payloads)")
-    say(f"  alert log : {out / 'state' / 'history.jsonl'}")
-    say(
-        "live traffic running; Ctrl-C to stop."
-        if args.duration is None
-        else f"live traffic for {args.duration:.0f}s…"
-    )
+    try:  # the dashboard is running: Ctrl-C or a failure before the main loop must stop it
+        alerting = wiring.start_alerting(
+            out, backend.store, refs, wiring.dashboard_url(dash is not None, args.dashboard_port)
+        )
+        mailbox, dispatcher = alerting.mailbox, alerting.dispatcher
+        state = AlertStateStore(out / "state" / "alerts.json")
+        evaluator = Evaluator(
+            loaded.rules, backend.store, references=refs, state=state, clock=clock
+        )
+        for minute in range(15, 0, -1):  # warm `for:` timers from recent history, quietly
+            evaluator.tick(t0 - timedelta(minutes=minute))
+        evaluator.notify = dispatcher
+        report = evaluator.tick(t0)
+        dispatcher.flush(t0)
+        say(
+            f"rules: {len(loaded.rules)} loaded from {rules_dir}, {len(report.firing)} firing "
+            f"at t0 ({report.queries} store queries)"
+        )
+
+        say("")
+        say(
+            f"  dashboard : http://127.0.0.1:{args.dashboard_port}"
+            if dash
+            else f"  dashboard : FAILED to start, {problem}"
+            if problem
+            else "  dashboard : (disabled)"
+        )
+        say(f"  mailbox   : {mailbox.folder}  (SMTP 127.0.0.1:{mailbox.port}; open the .eml files)")
+        say(f"  database  : {snapshot or backend.describe()}")
+        say(f"  pager     : {alerting.pager.path}  (PagerDuty Events v2 payloads)")
+        say(f"  alert log : {out / 'state' / 'history.jsonl'}")
+        say(
+            "live traffic running; Ctrl-C to stop."
+            if args.duration is None
+            else f"live traffic for {args.duration:.0f}s…"
+        )
+    except BaseException:
+        if dash is not None:
+            dash.terminate()
+        raise
 
     stop = _Stop()
     rng = np.random.default_rng(args.seed + 1)

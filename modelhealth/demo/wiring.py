@@ -24,6 +24,8 @@ class Backend:
     sink: Sink
     store: QueryBackend
     db_path: Path | None = None
+    pinot_url: str | None = None
+    """The broker the dashboard reads when there is no DuckDB snapshot (``--pinot``)."""
 
     def wait_until_visible(self, n_events: int) -> None:
         """Pinot consumes asynchronously; DuckDB writes are visible at once."""
@@ -57,7 +59,8 @@ def open_backend(kind: str, out: Path) -> Backend:
     from modelhealth.store.pinot import PinotStore
 
     init_pinot(reset=True)  # a fresh demo: earlier runs' rows must not count
-    return Backend("pinot", KafkaSink(), PinotStore())
+    store = PinotStore()
+    return Backend("pinot", KafkaSink(), store, pinot_url=store.broker_url)
 
 
 @dataclass
@@ -113,18 +116,29 @@ def start_alerting(
     return Alerting(mailbox, pager, dispatcher)
 
 
+def dashboard_url(enabled: bool, port: int) -> str:
+    """Where notifications link to: nowhere when no dashboard is started (a link to a dead
+    port is worse than none)."""
+    return f"http://127.0.0.1:{port}" if enabled else ""
+
+
 def start_dashboard(
-    db: Path | None, rules_dir: Path, state_dir: Path, port: int
+    db: Path | None, rules_dir: Path, state_dir: Path, port: int, pinot: str | None = None
 ) -> subprocess.Popen[bytes] | None:
-    if db is None:
+    """``modelhealth dashboard`` on the DuckDB snapshot ``db``, else on the Pinot broker
+    ``pinot`` (``--backend pinot`` publishes no snapshot); None with neither."""
+    if db is not None:
+        source = ["--db", str(db)]
+    elif pinot:
+        source = ["--pinot", pinot]
+    else:
         return None
     cmd = [
         sys.executable,
         "-m",
         "modelhealth.cli",
         "dashboard",
-        "--db",
-        str(db),
+        *source,
         "--rules",
         str(rules_dir),
         "--state-dir",

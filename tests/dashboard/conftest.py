@@ -7,6 +7,7 @@ engine really wrote, so this fixture backfills one day and replays the example r
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +32,11 @@ from tests.conftest import T0
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "examples" / "rules"
 REFS = ROOT / "examples" / "references"
+
+
+def unescaped(text: str) -> str:
+    """A message as the page renders it: markdown escapes (``dashboard/text.py``) removed."""
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from modelhealth.store.backend import Scope
 from modelhealth.store.duckdb import DuckDBStore
 from modelhealth.types import AlertState
 from tests.conftest import T0
-from tests.dashboard.conftest import ROOT, Deployment, write_learned_rules
+from tests.dashboard.conftest import ROOT, Deployment, unescaped, write_learned_rules
 
 APP = str(ROOT / "modelhealth" / "dashboard" / "app.py")
 DAY = TimeWindow.ending(T0, timedelta(hours=24))
@@ -267,7 +267,8 @@ def test_configs_page_reports_invalid_files(
     go(at, "configs")
     assert metrics(at)["Valid"] == "0"
     assert "❌ 1 issue(s)" in at.expander[0].label
-    assert "bad.yaml:4" in at.warning[0].value and "latency.p98" in at.warning[0].value
+    shown = unescaped(at.warning[0].value)
+    assert "bad.yaml:4" in shown and "latency.p98" in shown
 
 
 def test_time_range_picker_changes_the_window(app: AppTest, store: DuckDBStore) -> None:
@@ -377,7 +378,7 @@ def test_model_page_shows_bins_the_reference_does_not_know(
     assert len(hist[0]["x"]) > 10  # the store's bins 10+ are shown, not dropped
     assert hist[1]["y"][10:] == [0.0] * (len(hist[0]["x"]) - 10)  # the reference has none
     assert sum(hist[0]["y"][10:]) > 0.05  # the top decile the old reference lumped away
-    warning = " ".join(w.value for w in at.warning)
+    warning = " ".join(unescaped(w.value) for w in at.warning)
     assert "churn.json" in warning and "defines 10 bins" in warning
 
 
@@ -402,10 +403,10 @@ def test_silence_and_unsilence_both_show_the_new_state_at_once(
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert list(table[table["silenced"]]["alertname"]) == ["p99-latency"]
-    assert any(s.value.startswith("Silenced alertname=p99-latency") for s in at.success)
+    assert any(unescaped(s.value).startswith("Silenced alertname=p99-latency") for s in at.success)
     expire = [b for b in at.button if b.key and b.key.startswith("expire_")]
     assert len(expire) == 1
     expire[0].click().run()
     assert not at.dataframe[0].value["silenced"].any()
-    assert any(s.value.startswith("Unsilenced") for s in at.success)
+    assert any(unescaped(s.value).startswith("Unsilenced") for s in at.success)
     assert not [b for b in at.button if b.key and b.key.startswith("expire_")]

@@ -18,7 +18,7 @@ from modelhealth.errors import InvalidName
 from modelhealth.store.backend import Scope
 from modelhealth.store.duckdb import DuckDBStore
 from tests.conftest import T0
-from tests.dashboard.conftest import Deployment
+from tests.dashboard.conftest import Deployment, unescaped
 from tests.dashboard.test_app import APP, metrics
 
 NOW = datetime(2026, 11, 26, 3, 40, tzinfo=UTC)
@@ -138,5 +138,19 @@ def test_a_broken_link_says_why_and_shows_the_default_view(
     at.query_params["to"] = "later"
     at.run()
     assert not at.exception, at.exception
-    assert any("from='soon' is not a time" in w.value for w in at.warning)
+    assert any("from='soon' is not a time" in unescaped(w.value) for w in at.warning)
     assert at.sidebar.selectbox(key="range").value == DEFAULT_RANGE
+
+
+def test_a_performance_alert_links_back_to_the_window_it_judged() -> None:
+    """An accuracy rule with label_delay: 6h judges the hour that ended 6 h before it fires;
+    the link started 2 h before the alert and missed that hour."""
+    alert = _alert("fraud", "2026-11-26T03:05:00+00:00")
+    alert["annotations"] = {"judged_from": "2026-11-25T20:05:00+00:00"}
+    assert "from=2026-11-25T18%3A05Z" in incident_link(BASE, [alert], NOW)
+
+
+def test_an_unencoded_offset_in_a_link_still_parses() -> None:
+    link = parse_link({"from": "2026-11-26T02:00 02:00", "to": "2026-11-26T04:00+02:00"})
+    assert link is not None and link.start == datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+    assert link.end == datetime(2026, 11, 26, 2, 0, tzinfo=UTC)

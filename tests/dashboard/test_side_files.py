@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from modelhealth.dashboard.sources import read_history, read_open_alerts
-from tests.dashboard.conftest import Deployment
+from tests.dashboard.conftest import Deployment, unescaped
 from tests.dashboard.test_app import APP
 
 PAGES = ("model", "drift", "canary", "alerts", "configs")
@@ -29,7 +29,7 @@ def _app(deployment: Deployment, monkeypatch: pytest.MonkeyPatch, **paths: Path)
 
 
 def _warnings(at: AppTest) -> list[str]:
-    return [w.value for w in at.warning]
+    return [unescaped(w.value) for w in at.warning]
 
 
 def test_corrupt_reference_is_a_warning_on_every_page(

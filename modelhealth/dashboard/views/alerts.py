@@ -12,6 +12,7 @@ import streamlit as st
 from modelhealth.dashboard import charts
 from modelhealth.dashboard.context import PageContext, current
 from modelhealth.dashboard.sources import history, incidents, notifications, open_alerts
+from modelhealth.dashboard.text import plain
 
 DURATIONS = {"1 hour": timedelta(hours=1), "4 hours": timedelta(hours=4),
              "1 day": timedelta(days=1), "1 week": timedelta(days=7)}  # fmt: skip
@@ -55,8 +56,9 @@ def open_alerts_table(ctx: PageContext, silences: Any | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# Session key of the outcome of the last silence change, shown after the rerun it causes.
+# (A comment, not a docstring: Streamlit "magic" writes a bare string in a page onto the page.)
 FLASH = "_silence_flash"
-"""Session key of the outcome of the last silence change, shown after the rerun it causes."""
 
 
 def _changed(silences: Any, message: str) -> None:
@@ -70,15 +72,16 @@ def _changed(silences: Any, message: str) -> None:
 def silence_panel(ctx: PageContext, silences: Any, suggestions: list[str]) -> None:
     st.subheader("Silences")
     if flash := st.session_state.pop(FLASH, None):
-        st.success(flash)
+        st.success(plain(flash))
     active = silences.list(ctx.now)
     if not active:
         st.caption("No active silences.")
     for s in active:
         c1, c2 = st.columns([5, 1])
+        matchers = " ".join(str(m) for m in s.matchers)
         c1.write(
-            f"`{s.id}` {' '.join(str(m) for m in s.matchers)} until "
-            f"{s.ends_at:%Y-%m-%d %H:%M} UTC — {s.created_by}: {s.comment}"
+            f"`{s.id}` {plain(matchers)} until {s.ends_at:%Y-%m-%d %H:%M} UTC — "
+            f"{plain(s.created_by)}: {plain(s.comment)}"
         )
         if c2.button("Unsilence", key=f"expire_{s.id}"):
             silences.expire(s.id, ctx.now)
@@ -95,7 +98,7 @@ def silence_panel(ctx: PageContext, silences: Any, suggestions: list[str]) -> No
             try:
                 sid = silences.add(chosen, ctx.now, ctx.now + DURATIONS[duration], who, comment)
             except ValueError as exc:  # MatcherError is a ValueError too
-                st.warning(f"Not silenced: {exc}")
+                st.warning(f"Not silenced: {plain(exc)}")
             else:
                 _changed(silences, f"Silenced {' '.join(chosen)} ({sid})")
 

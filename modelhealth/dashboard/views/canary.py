@@ -8,6 +8,7 @@ import streamlit as st
 
 from modelhealth.dashboard import charts
 from modelhealth.dashboard.context import PageContext, current
+from modelhealth.dashboard.text import plain
 from modelhealth.drift.metrics import DRIFT_METRICS
 
 
@@ -27,7 +28,7 @@ def version_table(ctx: PageContext, versions: list[str]) -> pd.DataFrame:
 
 
 def render(ctx: PageContext) -> None:
-    st.title(f"Canary: {ctx.model}" if ctx.model else "Canary")
+    st.title(f"Canary: {plain(ctx.model)}" if ctx.model else "Canary")
     if ctx.model is None:
         st.info("The store holds no models yet.")
         return
@@ -35,8 +36,8 @@ def render(ctx: PageContext) -> None:
     table = version_table(ctx, q.versions(model))
     if len(table) < 2:
         st.info(
-            f"{model} served a single version in this range "
-            f"({', '.join(table['version']) or 'none'}); a canary needs two."
+            f"{plain(model)} served a single version in this range "
+            f"({plain(', '.join(table['version']) or 'none')}); a canary needs two."
         )
         return
     by_traffic = list(table["version"])

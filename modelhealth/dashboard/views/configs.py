@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from modelhealth.dashboard import charts
 from modelhealth.dashboard.backtest import replay
 from modelhealth.dashboard.context import PageContext, current
 from modelhealth.dashboard.learned import band_frame, learned_rules
+from modelhealth.dashboard.quality import quality
 from modelhealth.dashboard.sources import config_files, load_configs
+from modelhealth.dashboard.text import plain
 from modelhealth.errors import ModelHealthError
 from modelhealth.rules.config import RuleSpec
+from modelhealth.rules.metrics import PERFORMANCE_PREFIX
 
 
 def render(ctx: PageContext) -> None:
@@ -40,7 +44,7 @@ def render(ctx: PageContext) -> None:
         status = f"❌ {len(problems)} issue(s)" if problems else "✅ valid"
         with st.expander(f"{f.name} — {status} — {len(rules_by_file[str(f)])} rules"):
             for p in problems:
-                st.warning(p)
+                st.warning(plain(p))
             st.code(f.read_text(), language="yaml")
     st.subheader("Backtest")
     by_model = defaultdict(list)
@@ -65,24 +69,97 @@ def render(ctx: PageContext) -> None:
                     )
                 ),
             )  # fmt: skip
-    backtest_results(ctx, model, key)
+    backtest_results(ctx, model, key, by_model[model])
     learned_section(ctx, by_model[model])
 
 
-def backtest_results(ctx: PageContext, model: str, key: tuple[object, ...]) -> None:
-    """The last backtest's firing spans over the p99 latency, if it is of this view."""
+def backtest_results(
+    ctx: PageContext, model: str, key: tuple[object, ...], rules: list[RuleSpec] | None = None
+) -> None:
+    """The last backtest's firing spans over the metric of a rule that fired, if it is of
+    this view (p99 latency when no rule fired, or the rule's metric cannot be drawn)."""
     stored = st.session_state.get("bt_result")
     if not stored or stored[0] != key:
         return
     firings = stored[1]
-    lat = ctx.queries.latency(ctx.window.scope(model), step_ms=ctx.window.step_ms)
+    by_name = {r.name: r for r in rules or []}
+    fired = [r for r in dict.fromkeys(firings["rule"]) if r in by_name] if len(firings) else []
+    rule = None
+    if fired:
+        fired.sort(key=lambda name: (_draw_order(by_name[name].metric), name))
+        if st.session_state.get("bt_metric_rule") not in fired:  # another model's backtest
+            st.session_state["bt_metric_rule"] = fired[0]
+        rule = by_name[st.selectbox("Plot the metric of", fired, key="bt_metric_rule")]
+    frame, column, note = overlay_series(ctx, model, rule)
+    if note:
+        st.caption(note)
     st.plotly_chart(
-        charts.backtest_overlay(lat, "p99", firings, f"{model}: where its rules would have fired"),
+        charts.backtest_overlay(
+            frame, column, firings, f"{model}: where its rules would have fired"
+        ),
         width="stretch",
         key="bt_chart",
     )
     st.metric("Firing spans", len(firings))
     st.dataframe(firings, hide_index=True, width="stretch", key="bt_table")
+
+
+def _draw_order(metric: str) -> int:
+    """Which fired rule is drawn first: quality, then latency, then what can be drawn."""
+    if metric.startswith(PERFORMANCE_PREFIX):
+        return 0
+    if metric.startswith("latency."):
+        return 1
+    return 2 if _model_level(metric) else 3
+
+
+def _model_level(metric: str) -> bool:
+    return metric.startswith(("latency.", "score.", PERFORMANCE_PREFIX)) or metric in (
+        "qps", "count", "error_rate",
+    )  # fmt: skip
+
+
+def overlay_series(
+    ctx: PageContext, model: str, rule: RuleSpec | None
+) -> tuple[pd.DataFrame, str, str]:
+    """(frame, column, note): the per-bucket values of ``rule``'s metric over the plotted
+    range; p99 latency (and a note saying why) when it has no single per-bucket line."""
+    w, q = ctx.window, ctx.queries
+    metric = rule.metric if rule is not None else "latency.p99"
+    scope = w.scope(model, version=rule.version if rule is not None else None)
+    if metric.startswith(PERFORMANCE_PREFIX) and rule is not None:
+        found = quality(
+            q.score(scope, step_ms=w.step_ms), q.outcomes(scope, step_ms=w.step_ms), scope,
+            w.step_ms, ctx.now, label_delay=rule.label_delay,
+        )  # fmt: skip
+        frame = found.series(metric)
+        note = f"{metric} per {w.step_ms // 60_000} min bucket ({found.task} labels)"
+        if not found.has_labels:
+            note += f": {plain(model)} has no labels in this range"
+        return frame, frame.columns[-1], note + "."
+    if metric.startswith("score.") and not metric.startswith("score.drift."):
+        col = metric.split(".", 1)[1]
+        score = q.score(scope, step_ms=w.step_ms)
+        if col in score or score.empty:
+            return score, col, ""
+    lat = q.latency(scope, step_ms=w.step_ms)
+    if metric.startswith("latency.") and (metric.split(".", 1)[1] in lat or lat.empty):
+        return lat, metric.split(".", 1)[1], ""
+    if metric in ("count", "qps", "error_rate") and len(lat):
+        if metric == "count":
+            values = lat["count"]
+        elif metric == "qps":
+            values = charts.per_second(lat, w.step_ms, w.start_ms, w.data_end_ms)
+        else:
+            values = lat["errors"] / lat["count"].where(lat["count"] > 0)
+        return pd.DataFrame({"ts": lat["ts"], metric: values}), metric, ""
+    note = (
+        ""
+        if rule is None
+        else f"{plain(rule.name)}'s {plain(metric)} has a value per feature or against a "
+        "baseline, not one line: p99 latency is drawn instead."
+    )
+    return lat, "p99", note
 
 
 def learned_section(ctx: PageContext, rules: list[RuleSpec]) -> None:
@@ -99,13 +176,15 @@ def learned_section(ctx: PageContext, rules: list[RuleSpec]) -> None:
             lambda store: band_frame(rule, store, ctx.window.start_ms, ctx.window.end_ms)
         )
     except (ValueError, OSError, ModelHealthError) as exc:  # e.g. its model broke since
-        st.warning(f"{rule.name}: {exc}")
+        st.warning(f"{plain(rule.name)}: {plain(exc)}")
         return
     except Exception as exc:  # e.g. LightGBM's own error: one rule's band, not the page
-        st.warning(f"{rule.name}: cannot compute its band: {type(exc).__name__}: {exc}")
+        st.warning(
+            f"{plain(rule.name)}: cannot compute its band: {type(exc).__name__}: {plain(exc)}"
+        )
         return
     if band.empty:
-        st.info(f"No {rule.metric} data for {rule.name} in this range.")
+        st.info(f"No {plain(rule.metric)} data for {plain(rule.name)} in this range.")
         return
     per_instance = band.groupby("instance")["alert"].sum()
     instances = sorted(per_instance.index, key=lambda i: (-int(per_instance[i]), i))

@@ -9,6 +9,7 @@ import streamlit as st
 
 from modelhealth.dashboard import charts
 from modelhealth.dashboard.context import PageContext, current
+from modelhealth.dashboard.text import plain
 from modelhealth.drift.compare import Baseline
 from modelhealth.drift.metrics import DEFAULT_THRESHOLDS, DRIFT_METRICS, LOWER_IS_DRIFT
 
@@ -60,7 +61,7 @@ def _worst(series: pd.DataFrame, feature: str, metric: str) -> float:
 
 
 def render(ctx: PageContext) -> None:
-    st.title(f"Drift heatmap: {ctx.model}" if ctx.model else "Drift heatmap")
+    st.title(f"Drift heatmap: {plain(ctx.model)}" if ctx.model else "Drift heatmap")
     if ctx.model is None:
         st.info("The store holds no models yet.")
         return

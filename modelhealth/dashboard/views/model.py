@@ -3,11 +3,13 @@
 The walking skeleton's first page grew into this one; every chart is one aggregate query over
 the chosen range (cached), and the feature table is two queries however many features: the
 summary, and one bucketed histogram scan that feeds both the drift column and its sparklines.
+The Quality section adds one query (predictions joined to labels) to the score chart's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -15,8 +17,12 @@ import streamlit as st
 
 from modelhealth.dashboard import charts
 from modelhealth.dashboard.context import PageContext, current
+from modelhealth.dashboard.quality import FEW_LABELS, SCORED, WAITING, label_delay_of, quality
+from modelhealth.dashboard.sources import load_configs
+from modelhealth.dashboard.text import plain
 from modelhealth.drift.metrics import DRIFT_METRICS, LOWER_IS_DRIFT
 from modelhealth.ingestion.reference import FeatureReference, ModelReference
+from modelhealth.rules.metrics import MIN_LABELS
 from modelhealth.store.backend import Scope
 
 ALL = "(all)"
@@ -131,7 +137,7 @@ def feature_detail(
         labels, sides = shown.labels, shown.sides
         if shown.unknown_bins:
             path = ctx.reference_paths.get(scope.model, f"of model {scope.model}")
-            st.warning(bin_mismatch_warning(feature, fref, shown.unknown_bins, path))
+            st.warning(plain(bin_mismatch_warning(feature, fref, shown.unknown_bins, path)))
     else:
         grouped = hist.groupby(["bin", "label"], as_index=False)["count"].sum()
         labels = list(grouped["label"])
@@ -143,8 +149,61 @@ def feature_detail(
     )
 
 
+def quality_section(ctx: PageContext, scope: Scope) -> None:
+    """Real-world quality per bucket from the labels that came back (``Monitor.log_outcome``):
+    the score per bucket (cached: the score chart's own query) and one ``outcomes`` query."""
+    st.subheader("Quality")
+    w, q = ctx.window, ctx.queries
+    rules = load_configs(ctx.settings.rules_dir).result.rules
+    delay = label_delay_of(rules, scope.model)
+    found = quality(
+        q.score(scope, step_ms=w.step_ms), q.outcomes(scope, step_ms=w.step_ms), scope,
+        w.step_ms, ctx.now, label_delay=delay,
+    )  # fmt: skip
+    if not found.has_labels:
+        st.info(
+            f"No labels for {plain(scope.model)} in this range: quality (accuracy, AUC, MAE …) "
+            "needs the true outcomes sent with `Monitor.log_outcome(model=..., "
+            "request_id=..., label=...)`."
+        )
+        return
+    table = found.table
+    scored = table[table["status"] == SCORED]
+    waiting = int((table["status"] == WAITING).sum())
+    few = int((table["status"] == FEW_LABELS).sum())
+    cols = st.columns(4)
+    cols[0].metric("Labels", f"{int(table['labelled'].sum()):,}")
+    for col, name in zip(cols[1:3], found.plotted, strict=True):
+        values = scored[name].dropna()
+        col.metric(f"{name} (latest scored)", f"{values.iloc[-1]:.3f}" if len(values) else "–")
+    cols[3].metric("Buckets waiting for labels", waiting)
+    st.plotly_chart(
+        charts.quality_lines(
+            table, found.plotted, w.step_ms,
+            f"Quality ({found.task}) per bucket, and labels in",
+        ),
+        width="stretch",
+        key="quality",
+    )  # fmt: skip
+    notes = [
+        f"{found.task.capitalize()}: labels are "
+        + ("all 0/1." if found.task == "classification" else "not all 0/1."),
+        f"A bucket is judged {_delay_text(delay)}, with at least {MIN_LABELS} labels (as the "
+        "`performance.*` rules judge their windows).",
+    ]
+    if few:
+        notes.append(f"{few} bucket(s) have too few labels to judge.")
+    st.caption(" ".join(notes))
+
+
+def _delay_text(delay: timedelta) -> str:
+    if not delay:
+        return "once it ends"
+    return f"{delay} after it ends (the longest `label_delay:` of its rules)"
+
+
 def render(ctx: PageContext) -> None:
-    st.title(f"Model: {ctx.model}" if ctx.model else "Model")
+    st.title(f"Model: {plain(ctx.model)}" if ctx.model else "Model")
     if ctx.model is None:
         st.info("The store holds no models yet.")
         return
@@ -186,6 +245,7 @@ def render(ctx: PageContext) -> None:
             width="stretch",
             key="score_hist",
         )  # fmt: skip
+    quality_section(ctx, scope)
     st.subheader("Features")
     if f.host:
         st.caption("Feature statistics are recorded per model version, not per host.")
