@@ -7,9 +7,7 @@ sidebar (time range, model, auto-refresh) and runs the chosen page with a fresh
 
 from __future__ import annotations
 
-import re
 import sys
-from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -42,7 +40,6 @@ PAGES = (
 )
 REFRESH = {"off": None, "30 s": 30, "1 min": 60, "5 min": 300}
 LINK_RANGE = "From link"
-_PLUS_OFFSET = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
 
 
 @st.cache_resource(show_spinner=False)
@@ -65,19 +62,6 @@ def _store_handle(settings: Settings) -> StoreHandle:
     return _handle(str(settings.db))
 
 
-def link_params(params: Mapping[str, str]) -> dict[str, str]:
-    """The query parameters as ``parse_link`` expects them, repairing a decoded ``+``.
-
-    A hand-written ``from=2026-11-26T03:00+02:00`` arrives as ``03:00 02:00``: in a query
-    string ``+`` means a space. A space before a trailing ``HH:MM`` offset can only have been
-    that ``+`` (links the product builds are UTC, ``...Z``, and never have one)."""
-    out = dict(params)
-    for key in ("from", "to"):
-        if key in out:
-            out[key] = _PLUS_OFFSET.sub(r"\1+\2", out[key].strip())
-    return out
-
-
 def _followed_link(models: list[str]) -> DeepLink | None:
     """The deep link this session arrived with (``links.py``), applied to the sidebar once.
 
@@ -86,7 +70,7 @@ def _followed_link(models: list[str]) -> DeepLink | None:
     A link's model is opened even when the link has no range, or a broken one."""
     if "_mh_link_seen" not in st.session_state:
         st.session_state["_mh_link_seen"] = True
-        params = link_params(st.query_params.to_dict())
+        params = st.query_params.to_dict()  # parse_link repairs a decoded "+" offset
         wanted = (params.pop("model", "") or "").strip() or None
         if wanted is not None:
             try:
