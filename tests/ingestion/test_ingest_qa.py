@@ -13,24 +13,13 @@ import pytest
 
 from modelhealth.clock import FakeClock
 from modelhealth.ingestion import Monitor, build_reference
-from modelhealth.ingestion.batch import EventBatch
 from modelhealth.ingestion.schema import MAX_LABEL_CHARS, OTHER_CATEGORY, stored_label
 from modelhealth.store.backend import Scope
 from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
+from tests.ingestion.test_sdk import ListSink
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 T_MS = int(T.timestamp() * 1000)
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.batches: list[EventBatch] = []
-
-    def write(self, batch: EventBatch) -> None:
-        self.batches.append(batch)
-
-    def close(self) -> None:
-        pass
 
 
 def _log(mon: Monitor, rid: object) -> bool:

@@ -3,11 +3,6 @@ answers as a Pinot broker does when its servers are down (no resultTable, HTTP 2
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from modelhealth.errors import StoreUnavailable
@@ -35,27 +30,8 @@ PARTIAL = {
 
 
 @pytest.fixture
-def broker() -> Iterator[tuple[str, dict[str, object]]]:
-    answer: dict[str, object] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            body = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", answer
-    server.shutdown()
-    server.server_close()
+def broker(pinot_broker: tuple[str, dict[str, object]]) -> tuple[str, dict[str, object]]:
+    return pinot_broker
 
 
 @pytest.mark.parametrize(

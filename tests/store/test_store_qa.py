@@ -4,11 +4,6 @@ same answer or the same ValueError from both. Pinot runs against a fake broker o
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,28 +21,10 @@ SERVERS_DOWN = {"exceptions": [], "numServersQueried": 0, "numServersResponded":
 
 
 @pytest.fixture
-def broker() -> Iterator[tuple[str, dict[str, object]]]:
-    """A Pinot broker on loopback that answers ``answer`` (servers down unless changed)."""
-    answer: dict[str, object] = dict(SERVERS_DOWN)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            body = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", answer
-    server.shutdown()
-    server.server_close()
+def broker(pinot_broker: tuple[str, dict[str, object]]) -> tuple[str, dict[str, object]]:
+    """The loopback broker (``conftest.py``), answering "servers down" unless changed."""
+    pinot_broker[1].update(SERVERS_DOWN)
+    return pinot_broker
 
 
 def _scores(store: DuckDBStore, values: list[float]) -> None:
