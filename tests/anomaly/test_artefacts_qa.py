@@ -24,6 +24,7 @@ from modelhealth.clock import to_epoch_ms
 from modelhealth.rules.config import load_rules
 from modelhealth.rules.detectors import lookback_of
 from tests.conftest import T0
+from tests.dashboard.conftest import unescaped
 
 
 def _copy(model_dir: Path, tmp_path: Path, name: str = "model") -> Path:
@@ -324,4 +325,5 @@ def test_configs_page_warns_for_a_learned_rule_whose_model_broke(monkeypatch, er
     )
     configs.learned_section(ctx, [rule])
     assert len(shown) == 1 and shown[0][0] == "warning"
-    assert shown[0][1].startswith("learned-spike: ") and str(error) in shown[0][1]
+    text = unescaped(shown[0][1])  # the page escapes markdown in messages
+    assert text.startswith("learned-spike: ") and str(error) in text
