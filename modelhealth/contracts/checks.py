@@ -20,8 +20,12 @@ global default, so tests and processes never share state.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import numbers
+import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,8 +69,12 @@ class CheckRegistry(Mapping[str, CheckFn]):
 
 
 def load_registry(module: str) -> CheckRegistry:
-    """Import ``module`` and take its ``CHECKS`` mapping or ``register(registry)`` hook."""
-    mod = importlib.import_module(module)
+    """Import ``module`` and take its ``CHECKS`` mapping or ``register(registry)`` hook.
+
+    ``module`` is a module name, found on ``sys.path`` or in the current folder (as ``python
+    -m`` would: the console script does not put the folder on the path, so ``--checks
+    mychecks`` beside the contract failed), or the path of a ``.py`` file."""
+    mod = _import(module)
     registry = CheckRegistry()
     hook = getattr(mod, "register", None)
     checks = getattr(mod, "CHECKS", None)
@@ -78,6 +86,28 @@ def load_registry(module: str) -> CheckRegistry:
     else:
         raise ValueError(f"module {module!r} defines neither CHECKS = {{...}} nor register()")
     return registry
+
+
+def _import(module: str) -> Any:
+    path = Path(module)
+    if module.endswith(".py") or len(path.parts) > 1:
+        if not path.is_file():
+            raise ValueError(f"custom checks file {module} not found")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None:
+            raise ValueError(f"cannot load custom checks from {module}")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(module)
+    finally:
+        if added:
+            sys.path.remove(cwd)
 
 
 def run_custom(

@@ -22,7 +22,7 @@ from modelhealth.errors import ConfigError
 from modelhealth.rules.config import LoadResult, load_rules
 from modelhealth.rules.durations import format_duration, parse_duration
 from modelhealth.rules.metrics import catalog
-from modelhealth.types import Alert
+from modelhealth.types import Alert, AlertState
 
 BACKENDS = ("duckdb", "pinot")
 log = logging.getLogger("modelhealth.rules")
@@ -69,11 +69,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check rule files; exit 1 on any error")
     v.add_argument("paths", nargs="+")
-    e = sub.add_parser("eval", help="evaluate the rules once and print the verdicts")
+    e = sub.add_parser(
+        "eval", help="evaluate the rules once; print what fires, resolves and is pending"
+    )
     e.add_argument("paths", nargs="+")
     e.add_argument("--once", action="store_true", help="one tick (the default and only mode)")
     e.add_argument("--at", help="ISO time to evaluate at (default: now)")
-    e.add_argument("--state", help="alert state JSON to read and update")
+    e.add_argument(
+        "--state",
+        help="alert state JSON to read and update (without it nothing carries over to the next "
+        "eval, so rules with for: never fire)",
+    )
     add_store_options(e)
     r = sub.add_parser("run", help="the scheduler daemon: evaluate every --interval")
     r.add_argument("paths", nargs="+")
@@ -273,10 +279,21 @@ def _eval_once(
     if getattr(ev, "dispatcher", None) is not None:
         # a one-shot evaluation does not wait out group_wait: deliver what it found now
         ev.dispatcher.flush(report.at + ev.dispatcher.routing.route.group_wait)
+    pending = [a for a in ev.state.alerts.values() if a.state is AlertState.PENDING]
     print(
         f"evaluated {report.evaluated} rule(s), {report.instances} instance(s), "
-        f"{report.queries} queries; {len(report.firing)} firing, {len(report.errors)} error(s)"
+        f"{report.queries} queries; {len(report.firing)} firing, {len(pending)} pending, "
+        f"{len(report.errors)} error(s)"
     )
+    for a in pending:
+        lb = ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items()) if k != "metric")
+        print(f"pending: {lb}: {a.annotations.get('summary', '')}")
+    if pending and not args.state:
+        print(
+            "note: pending alerts fire once their rule's for: has elapsed over later evals; "
+            "without --state FILE each eval starts afresh, so they never do",
+            file=sys.stderr,
+        )
     for k, err in report.errors.items():
         print(f"error: {k}: {err}", file=sys.stderr)
     for k in report.unmatched:

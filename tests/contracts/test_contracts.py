@@ -346,3 +346,23 @@ def test_each_bad_category_is_reported_once() -> None:
         {"name": "a", "kind": "categorical", "categories": [1, 2], "counts": [1, 2, 3]}
     )
     assert [where for where, _ in found] == [("categories", 0), ("categories", 1)]
+
+
+def test_custom_checks_load_from_the_current_folder_or_a_file(tmp_path, monkeypatch) -> None:
+    """The console script does not put the current folder on sys.path: ``--checks mychecks``
+    beside the contract failed with "No module named 'mychecks'"."""
+    from modelhealth.contracts.checks import load_registry
+
+    (tmp_path / "localchecks.py").write_text("CHECKS = {'always_bad': lambda frame: False}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    try:
+        assert list(load_registry("localchecks")) == ["always_bad"]
+    finally:
+        sys.modules.pop("localchecks", None)
+    assert str(tmp_path) not in sys.path  # put back as it was
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "filechecks.py").write_text("CHECKS = {'fine': lambda frame: 0.0}\n")
+    assert list(load_registry(str(tmp_path / "sub" / "filechecks.py"))) == ["fine"]
+    with pytest.raises(ValueError, match="not found"):
+        load_registry("sub/missing.py")

@@ -191,3 +191,26 @@ def test_a_rule_that_matches_no_data_is_pointed_out(tmp_path: Path, fleet_refs, 
     err = capsys.readouterr().err
     assert "note: fruad/p99-latency: no value in its window: no data there" in err
     assert "fraud/p99-latency" not in err.replace("fruad/p99-latency", "")
+
+
+def test_eval_shows_pending_alerts_and_why_they_never_fire_without_state(
+    tmp_path: Path, fleet_refs, capsys
+) -> None:
+    """The README's eval without --state printed "0 firing" at every call: each call forgot
+    the last, so a rule with for: stayed pending, and pending alerts were not printed."""
+    db = _fraud_store(tmp_path, fleet_refs, days=0.25)
+    (tmp_path / "fraud.yaml").write_text(RULES.replace("severity: warning", "for: 10m"))
+    args = ["eval", "--db", str(db), str(tmp_path / "fraud.yaml")]
+    for minute in (0, 15):
+        at = (T0 + timedelta(minutes=minute - 30)).isoformat()
+        assert rules_main([*args, "--at", at]) == 0
+        captured = capsys.readouterr()
+        assert "0 firing, 1 pending" in captured.out
+        assert "pending: alertname=p99-latency" in captured.out and "version=v3" in captured.out
+        assert "without --state FILE each eval starts afresh" in captured.err
+    state = ["--state", str(tmp_path / "s" / "alerts.json")]
+    for minute in (0, 15):
+        at = (T0 + timedelta(minutes=minute - 30)).isoformat()
+        assert rules_main([*args, *state, "--at", at]) == 0
+    out = capsys.readouterr().out
+    assert "1 firing, 0 pending" in out and "FIRING" in out
