@@ -3,8 +3,8 @@
     modelhealth dashboard --db demo-snapshot.duckdb --rules examples/rules \\
         --state-dir .modelhealth/state --port 8501
 
-The app's own options (``--db``, ``--rules``, ``--state-dir``, ``--alerts-db``, ``--now``,
-``--stale-after``) are validated here first, so a typo fails before a server starts.
+The app's own options (``--db`` or ``--pinot``, ``--rules``, ``--state-dir``, ``--alerts-db``,
+``--now``, ``--stale-after``) are validated here first, so a typo fails before a server starts.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-
-from modelhealth.dashboard.context import parse_settings
+from typing import Any
 
 APP = Path(__file__).with_name("app.py")
 
@@ -36,19 +35,35 @@ def streamlit_command(
     ]  # fmt: skip
 
 
+def _parse_app_settings(app_args: list[str]) -> Any:
+    """The app's settings (a ``context.Settings``), read with the app's own parser.
+
+    Importing it imports the app's Streamlit caches, which outside a server log five times
+    that there is no runtime, before any help or usage error: that one message is filtered."""
+    import logging
+
+    logging.getLogger("streamlit.runtime.caching.cache_data_api").addFilter(
+        lambda record: "No runtime found" not in record.getMessage()
+    )
+    from modelhealth.dashboard.context import parse_settings
+
+    return parse_settings(app_args)
+
+
 def dashboard_main(argv: list[str]) -> int:
     """Run the dashboard until interrupted; returns the server's exit code."""
     p = argparse.ArgumentParser(
         prog="modelhealth dashboard",
         description="Start the Streamlit dashboard (other options go to the app: --db FILE "
-        "--rules DIR --state-dir DIR --alerts-db FILE --now ISO --stale-after MIN).",
+        "or --pinot BROKER_URL, --rules DIR --state-dir DIR --alerts-db FILE --now ISO "
+        "--stale-after MIN).",
     )
     p.add_argument("--port", type=int, default=8501, help="port (default 8501; 0 is not allowed)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     args, app_args = p.parse_known_args(argv)
     if not 0 < args.port < 65536:
         p.error(f"--port must be 1-65535, got {args.port}")
-    settings = parse_settings(app_args)  # exits with a usage error on a bad option
+    settings = _parse_app_settings(app_args)  # exits with a usage error on a bad option
     if settings.db is None and not settings.pinot:
         p.error("--db FILE (DuckDB file or the demo's snapshot) or --pinot BROKER_URL is required")
     if settings.db is not None and not settings.db.exists():

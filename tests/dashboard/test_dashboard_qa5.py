@@ -322,3 +322,20 @@ def test_the_demo_dashboard_reads_pinot_when_there_is_no_snapshot(
     assert wiring.start_dashboard(None, tmp_path, tmp_path, 8599) is None
     assert wiring.dashboard_url(True, 8599) == "http://127.0.0.1:8599"
     assert wiring.dashboard_url(False, 8599) == ""  # no dead links in notifications
+
+
+def test_dashboard_help_names_pinot_and_usage_errors_are_not_buried_in_warnings() -> None:
+    """Every ``modelhealth dashboard`` call printed five Streamlit "No runtime found" warnings
+    before its help or usage error, and the help did not mention --pinot."""
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "modelhealth.cli", "dashboard", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+    helped = run("--help")
+    assert helped.returncode == 0 and "--pinot BROKER_URL" in helped.stdout
+    bad = run("--bogus")
+    assert bad.returncode == 2 and "unrecognized arguments: --bogus" in bad.stderr
+    assert "No runtime found" not in bad.stderr + helped.stderr
