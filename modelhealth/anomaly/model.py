@@ -197,17 +197,28 @@ class LearnedModel:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """``data`` into ``path`` via a temporary file in the same directory and ``os.replace``."""
+    """``data`` into ``path`` via a temporary file in the same directory and ``os.replace``.
+
+    With the mode a plain ``open`` would give (0666 less the umask): ``mkstemp`` makes the
+    file owner-only, and a rules runner or dashboard running as another user could not read
+    the model."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 MODEL_HEAD = b"tree\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,10 @@ def test_save_is_atomic_and_records_each_model_files_size_and_sha256(
         data = (out / name).read_bytes()
         assert entry == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for path in out.iterdir():  # as open() would make them, not mkstemp's owner-only 0600
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path.name
     # the bytes are the ones LightGBM's own save_model writes
     tiny_model.classifier.model.save_model(str(tmp_path / "ref.txt"))
     assert (out / "classifier.txt").read_bytes() == (tmp_path / "ref.txt").read_bytes()
