@@ -153,22 +153,24 @@ class SilenceStore:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modelhealth silence", description="Manage alert silences.")
-    p.add_argument(
-        "--db",
-        default=default_alert_db(),
-        help="alerting SQLite database: the --alerts-db of `rules run` (default"
-        f" $MODELHEALTH_ALERT_DB or {DEFAULT_DB}, beside `rules run`'s default --state)",
+    db_help = (
+        "alerting SQLite database: the --alerts-db of `rules run` (default"
+        f" $MODELHEALTH_ALERT_DB or {DEFAULT_DB}, beside `rules run`'s default --state)"
     )
+    p.add_argument("--db", default=default_alert_db(), help=db_help)
+    # also after the subcommand (`silence list --db X` was "unrecognized arguments")
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
     sub = p.add_subparsers(dest="cmd", required=True)
-    add = sub.add_parser("add", help="silence alerts matching LABEL=VALUE ...")
+    add = sub.add_parser("add", help="silence alerts matching LABEL=VALUE ...", parents=[after])
     add.add_argument("matchers", nargs="+", help="e.g. model=fraud severity=~warning|info")
     add.add_argument("--for", dest="duration", default="1h", help="e.g. 30m, 2h (default 1h)")
     add.add_argument("-c", "--comment", required=True, help="why (shown to on-call)")
     add.add_argument("--by", default=os.environ.get("USER", "cli"), help="who (default $USER)")
-    lst = sub.add_parser("list", help="list current silences")
+    lst = sub.add_parser("list", help="list current silences", parents=[after])
     lst.add_argument("--all", action="store_true", help="include expired silences")
-    exp = sub.add_parser("expire", help="end a silence now")
-    exp.add_argument("id")
+    exp = sub.add_parser("expire", help="end a silence now", parents=[after])
+    exp.add_argument("id", help="the silence id that `silence add` printed")
     return p
 
 

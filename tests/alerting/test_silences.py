@@ -45,6 +45,10 @@ def test_cli_add_list_expire_roundtrip(tmp_path: Path, clock: FakeClock) -> None
     assert out.getvalue() == "no active or pending silences\n"
     silence_main(["--db", db, "list", "--all"], clock=clock, out=out)
     assert "expired" in out.getvalue()
+    # --db also after the subcommand (it was "unrecognized arguments: --db")
+    out = io.StringIO()
+    assert silence_main(["list", "--all", "--db", db], clock=clock, out=out) == 0
+    assert sid in out.getvalue()
 
 
 def test_cli_rejects_bad_input(tmp_path: Path, clock: FakeClock, capsys) -> None:
