@@ -29,7 +29,11 @@ def _usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: modelhealth COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in COMMANDS.items()]
-    lines += ["", "Run `modelhealth COMMAND --help` for a command's options."]
+    lines += [
+        "",
+        "Run `modelhealth COMMAND --help` for a command's options;"
+        " `modelhealth --version` prints the version.",
+    ]
     return "\n".join(lines)
 
 

@@ -18,7 +18,9 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, help="model directory to write")
     tr.add_argument("--labels", help="labels JSON (default: DATASET/labels/*.json)")
     tr.add_argument("--all-files", action="store_true", help="train on every file, no hold-out")
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument(
+        "--seed", type=int, default=0, help="random seed (same data and seed: same model)"
+    )
     tr.add_argument(
         "--no-gapped-copies",
         action="store_true",

@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("create", help="profile a reference (training) file into a contract")
     c.add_argument("--reference", required=True, help="train.csv or train.parquet")
-    c.add_argument("--model", required=True)
+    c.add_argument("--model", required=True, help="the model the contract is for")
     c.add_argument("--out", help="contract path (.yaml or .json); default MODEL.contract.yaml")
     c.add_argument("--bins", type=int, default=10, help="quantile bins per numeric column")
     c.add_argument(
@@ -38,10 +38,17 @@ def _parser() -> argparse.ArgumentParser:
         help="numeric special value (repeatable); default -1 and -999999",
     )
     c.add_argument("--version", type=int, default=1, help="contract version number")
+    c.add_argument(
+        "--force", action="store_true", help="overwrite an existing contract file at --out"
+    )
     v = sub.add_parser("validate", help="check a batch file against a contract")
-    v.add_argument("contract")
+    v.add_argument("contract", help="contract file (.yaml or .json) from `contract create`")
     v.add_argument("--data", required=True, help="batch.csv or batch.parquet")
-    v.add_argument("--checks", help="module with CHECKS = {...} or register(registry)")
+    v.add_argument(
+        "--checks",
+        help="custom checks: a module (current folder or path) or a .py file defining "
+        "CHECKS = {name: fn} or register(registry)",
+    )
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.add_argument("--all", action="store_true", help="list healthy checks too")
     return p
@@ -61,6 +68,15 @@ def contract_main(argv: Sequence[str], out: TextIO | None = None) -> int:
 
 
 def _create(args: argparse.Namespace, out: TextIO) -> int:
+    target = Path(args.out or f"{args.model}.contract.yaml")
+    if target.exists() and not args.force:
+        # a contract is reviewed and versioned: re-profiling must not silently replace it
+        print(
+            f"error: {target} exists; pass --force to overwrite it, or --out another path "
+            "(and --version N+1 for a new version of the contract)",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
     frame = read_table(args.reference)
     kwargs = {"special_values": tuple(args.special)} if args.special else {}
     contract = build_contract(
@@ -71,7 +87,7 @@ def _create(args: argparse.Namespace, out: TextIO) -> int:
         contract_version=args.version,
         **kwargs,
     )
-    path = contract.save(args.out or f"{args.model}.contract.yaml")
+    path = contract.save(target)
     print(f"wrote {path}: {len(contract.columns)} columns, {contract.row_count} rows", file=out)
     return EXIT_OK
 

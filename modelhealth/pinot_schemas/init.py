@@ -161,7 +161,12 @@ def pinot_main(argv: list[str]) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     i = sub.add_parser("init", help="create topics, schemas and tables (idempotent)")
     i.add_argument("--reset", action="store_true", help="drop tables, schemas, topics first")
-    i.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
+    i.add_argument(
+        "--partitions",
+        type=int,
+        default=DEFAULT_PARTITIONS,
+        help=f"Kafka partitions per topic (default {DEFAULT_PARTITIONS})",
+    )
     i.add_argument("--kafka", help=f"Kafka Pinot consumes from (default {ports.KAFKA_BOOTSTRAP})")
     i.add_argument(
         "--single-row-messages",

@@ -68,11 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modelhealth rules", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check rule files; exit 1 on any error")
-    v.add_argument("paths", nargs="+")
+    v.add_argument("paths", nargs="+", help="rule files or folders of them (*.yaml)")
     e = sub.add_parser(
         "eval", help="evaluate the rules once; print what fires, resolves and is pending"
     )
-    e.add_argument("paths", nargs="+")
+    e.add_argument("paths", nargs="+", help="rule files or folders of them (*.yaml)")
     e.add_argument("--once", action="store_true", help="one tick (the default and only mode)")
     e.add_argument("--at", help="ISO time to evaluate at (default: now)")
     e.add_argument(
@@ -82,9 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_store_options(e)
     r = sub.add_parser("run", help="the scheduler daemon: evaluate every --interval")
-    r.add_argument("paths", nargs="+")
+    r.add_argument("paths", nargs="+", help="rule files or folders of them (*.yaml)")
     r.add_argument("--interval", default="1m", help="tick interval, slot-aligned (default 1m)")
-    r.add_argument("--state", default="state/alerts.json")
+    r.add_argument(
+        "--state", default="state/alerts.json", help="alert state JSON (default state/alerts.json)"
+    )
     r.add_argument("--max-ticks", type=int, default=0, help="stop after N ticks (0 = never)")
     for cmd in (e, r):
         cmd.add_argument("--routing", help="alert routing YAML (receivers, routes, silences)")
@@ -102,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     add_store_options(r)
     b = sub.add_parser("backtest", help="replay rules over history, print when they would fire")
-    b.add_argument("paths", nargs="+")
+    b.add_argument("paths", nargs="+", help="rule files or folders of them (*.yaml)")
     b.add_argument("--since", default="30d", help="how far back to start (default 30d)")
     b.add_argument("--until", help="ISO end time (default: the newest stored row)")
     b.add_argument("--step", default="5m", help="tick spacing of the replay (default 5m)")

@@ -842,12 +842,19 @@ def load_rules(paths: Iterable[str | Path]) -> LoadResult:
 
 
 def _expand(paths: Iterable[str | Path]) -> list[Path]:
+    """The YAML files named or found below the folders named, each once: a file given twice
+    (or inside a folder also given) reported every rule as a duplicate of itself."""
     out: list[Path] = []
+    seen: set[Path] = set()
     for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml")))
-        else:
-            out.append(p)
+        found = (
+            sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml")) if p.is_dir() else [p]
+        )
+        for q in found:
+            key = q.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(q)
     return out
 
 

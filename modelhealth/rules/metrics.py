@@ -38,7 +38,7 @@ MODEL_METRICS: dict[str, str] = {
 
 FEATURE_METRICS: dict[str, str] = {
     "feature.null_rate": "share of events where the feature was missing/None",
-    "feature.special_rate": "share of special values (NaN, -1, -999999, empty string)",
+    "feature.special_rate": "share of special values (NaN, ±inf, -1, -999999, empty string)",
     "feature.mean": "mean of valid numeric values",
     "feature.std": "standard deviation of valid numeric values",
     "feature.min": "minimum valid value",

@@ -229,6 +229,12 @@ def test_cli_create_and_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         out,
     )
     assert code == 0 and "3 columns, 4000 rows" in out.getvalue()
+    # a reviewed contract is not replaced by a second `create` without --force
+    before = contract.read_text()
+    create = ["create", "--reference", str(tmp_path / "train.parquet"), "--model", "fraud"]
+    assert contract_main([*create, "--out", str(contract), "--bins", "3"], io.StringIO()) == 1
+    assert contract.read_text() == before
+    assert contract_main([*create, "--out", str(contract), "--force"], io.StringIO()) == 0
     assert (
         contract_main(["validate", str(contract), "--data", str(tmp_path / "good.csv")], out) == 0
     )

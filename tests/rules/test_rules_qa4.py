@@ -275,3 +275,17 @@ def test_change_reads_zero_against_a_zero_baseline_as_no_change():
     zero = det.evaluate(Series.from_values([0.0]), Series.from_values([0.0]))
     assert zero.detail == "0 vs baseline 0 (+0.0%, limit 50%)" and not zero.anomalous
     assert "+inf%" in det.evaluate(Series.from_values([5.0]), Series.from_values([0.0])).detail
+
+
+def test_a_file_named_twice_is_loaded_once(tmp_path) -> None:
+    """``rules validate fraud.yaml fraud.yaml`` (or the file and its folder) reported every
+    rule as a duplicate of itself."""
+    from modelhealth.rules.config import load_rules
+
+    f = tmp_path / "r.yaml"
+    f.write_text(
+        "model: m\nrules:\n  - {name: a, metric: count, window: 5m, "
+        "detector: {type: threshold, below: 1}}\n"
+    )
+    loaded = load_rules([f, f, tmp_path, tmp_path / "." / "r.yaml"])
+    assert loaded.ok and [r.name for r in loaded.rules] == ["a"]
