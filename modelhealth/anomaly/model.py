@@ -50,6 +50,12 @@ threshold were fitted to the old columns.
 reader would drop it."""
 
 
+NEEDS_LIGHTGBM = (
+    "the learned detector needs LightGBM, which this installation lacks: "
+    "pip install 'modelhealth[learn]'"
+)
+
+
 class ModelLoadError(ModelHealthError):
     """A model path that is missing, from another format/version, or incomplete."""
 
@@ -155,7 +161,10 @@ class LearnedModel:
     def load(cls, path: str | Path) -> LearnedModel:
         """Read an artefact written by :meth:`save`; errors name the file and what is wrong
         (a malformed ``meta.json`` field: ``meta.json: field X: expected Y, got Z``)."""
-        import lightgbm as lgb
+        try:
+            import lightgbm as lgb
+        except ImportError:
+            raise ModelLoadError(f"{path}: {NEEDS_LIGHTGBM}") from None
 
         root = Path(path)
         meta_path = root / "meta.json"

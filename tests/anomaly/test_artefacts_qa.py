@@ -332,3 +332,15 @@ def test_configs_page_warns_for_a_learned_rule_whose_model_broke(monkeypatch, er
     assert len(shown) == 1 and shown[0][0] == "warning"
     text = unescaped(shown[0][1])  # the page escapes markdown in messages
     assert text.startswith("learned-spike: ") and str(error) in text
+
+
+def test_without_lightgbm_train_and_load_say_what_to_install(
+    model_dir: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A plain install (no `learn` extra) gave a ModuleNotFoundError traceback."""
+    monkeypatch.setitem(sys.modules, "lightgbm", None)  # import lightgbm now raises
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
+    assert anomaly_main(["train", "simulated", "--out", str(tmp_path / "m")]) == 2
+    assert "pip install 'modelhealth[learn]'" in capsys.readouterr().err
+    with pytest.raises(ModelLoadError, match=r"modelhealth\[learn\]"):
+        LearnedModel.load(model_dir)
