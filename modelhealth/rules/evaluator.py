@@ -123,50 +123,75 @@ class Evaluator:
         self._lookback = {
             r.rule_id: lookback_of(self._detectors[r.rule_id], r.window) for r in self.rules
         }
+        self._relabelled: list[tuple[tuple[str, str], Alert]] = []
         self._orphans = self._adopt_orphans(retire_orphans)
         self._history: dict[Any, Any] = {}  # complete-bucket frames kept across ticks
         self._last_eval: dict[str, datetime] = {}
         self._last_seen: dict[str, int] = {}
         self._blind_ticks = 0
 
-    def _adopt_orphans(self, retire: bool) -> list[tuple[str, str]]:
-        """Re-key remembered alerts of edited rules; return those of deleted rules.
+    def _adopt_orphans(self, retire: bool) -> list[tuple[tuple[str, str], str]]:
+        """Re-key remembered alerts of edited rules; return the keys to resolve, with why.
 
         Alert state is keyed by the rule's id, a hash of its whole definition, so editing a
         rule (a threshold, a runbook link) gives it a new id. Its remembered alerts move to
         the rule with the same name and model, whose next evaluation continues or resolves
-        them. An alert whose rule is gone is resolved at the next tick (when ``retire``):
-        kept, it would be re-reported as firing for ever and its page never closed.
+        them. An edit of its severity or labels also changes an alert's fingerprint: the
+        alert continues under the new labels (a firing one stays firing, without waiting out
+        ``for:`` again), and the old fingerprint is resolved at the next tick, saying so, as
+        Alertmanager would see a relabelled Prometheus alert: left open, the old page never
+        closed and the old critical kept muting the model's warnings. An alert whose rule is
+        gone is resolved at the next tick (when ``retire``): kept, it would be re-reported
+        as firing for ever and its page never closed.
         """
         ids = {r.rule_id for r in self.rules}
         by_name = {(r.name, r.model): r for r in self.rules}
-        orphans = []
+        to_resolve: list[tuple[tuple[str, str], str]] = []
         for key in [k for k in self.state.alerts if k[0] not in ids and k[0] != BLIND_RULE_ID]:
             alert = self.state.alerts[key]
             heir = by_name.get((alert.labels.get("alertname", ""), alert.labels.get("model", "")))
             if heir is not None:
-                # the edit may have changed severity or labels, and with them the fingerprint:
-                # keyed by the old one, the alert resolved and its successor waited out for:
                 instance = {k: v for k, v in alert.labels.items() if k in INSTANCE_LABELS}
                 labels = alert_labels(heir, instance)
                 new_key = (heir.rule_id, fingerprint(labels))
                 if new_key not in self.state.alerts:
                     del self.state.alerts[key]
                     self.state.alerts[new_key] = dataclasses.replace(alert, labels=labels)
+                    if fingerprint(labels) != fingerprint(alert.labels):
+                        self._relabelled.append((new_key, alert))
                     continue
             if retire:
-                orphans.append(key)
-        return orphans
+                to_resolve.append((key, "its rule was removed from the configs"))
+        return to_resolve
 
     def _retire_orphans(self, now: datetime, report: TickReport) -> None:
-        for key in self._orphans:
+        """Resolve the alerts of deleted rules, and the old fingerprints of relabelled ones
+        (each with a history row for its successor, so the timeline shows it go on)."""
+        for key, why in self._orphans:
             prev = self.state.alerts.get(key)
             if prev is not None:
-                ann = {**prev.annotations, "detail": "its rule was removed from the configs"}
+                ann = {**prev.annotations, "detail": why}
                 self._transition(
                     key, False, prev.value, now, timedelta(0), prev.labels, ann, report
                 )
-        self._orphans = []
+        for new_key, old in self._relabelled:
+            if old.state is AlertState.FIRING:
+                closed = dataclasses.replace(
+                    old,
+                    state=AlertState.INACTIVE,
+                    resolved_at=now,
+                    annotations={
+                        **old.annotations,
+                        "detail": "its rule was edited: it goes on with the new labels",
+                    },
+                )
+                report.resolved.append(closed)
+                report.changed.append(closed)
+                self.state.record(new_key[0], closed, now)
+                successor = self.state.alerts.get(new_key)
+                if successor is not None:
+                    self.state.record(new_key[0], successor, now)
+        self._orphans, self._relabelled = [], []
 
     # -- the tick ------------------------------------------------------------------------------
     def tick(self, now: datetime | None = None) -> TickReport:
