@@ -9,6 +9,7 @@ cached query first; *warm* re-runs with the cache filled. Goals: warm < 1 s, col
 The peer figure is the same store queries run directly, uncached (what the page would cost
 without the query layer), so ``cold / direct`` shows the page's own overhead; *before* is the
 former two-scan drift path (whole-window table + bucketed series) run the same way.
+Saves a bar chart of the four times under artifacts/benchmarks/.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ from modelhealth.clock import to_epoch_ms  # noqa: E402
 from modelhealth.dashboard.context import TimeWindow  # noqa: E402
 from modelhealth.ingestion.reference import FeatureReference, ModelReference  # noqa: E402
 from modelhealth.store.duckdb import DuckDBStore  # noqa: E402
+
+try:
+    from benchmarks.plotting import bar_chart
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from plotting import bar_chart  # type: ignore[no-redef]
 
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
 BINS = 8  # non-empty bins per feature-minute (of 10)
@@ -164,13 +170,22 @@ def _fmt(xs: list[float]) -> str:
     return ", ".join(f"{x:.3f}" for x in xs)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--days", type=int, default=30)
-    p.add_argument("--features", type=int, default=200)
-    p.add_argument("--rpm", type=int, default=10, help="requests per minute")
-    p.add_argument("--runs", type=int, default=3)
-    a = p.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--days",
+        type=int,
+        default=30,
+        help="days of one-minute data, the page's range (default 30)",
+    )
+    p.add_argument("--features", type=int, default=200, help="features of the model (default 200)")
+    p.add_argument("--rpm", type=int, default=10, help="requests per minute (default 10)")
+    p.add_argument(
+        "--runs", type=int, default=3, help="cold + warm renders, and direct runs (default 3)"
+    )
+    a = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         db = build(Path(tmp), a.days, a.features, a.rpm)
         peer = min(direct(db, a.days, scans=1) for _ in range(a.runs))
@@ -193,6 +208,14 @@ def main() -> None:
             f"  ratios: cold/direct {np.median(cold) / peer:.2f}  "
             f"warm/direct {np.median(warm) / peer:.3f}"
         )
+    chart = bar_chart(
+        "dashboard",
+        f"Model page, {a.days} days x {a.features} features (seconds, lower is better)",
+        ["cold render", "warm render", "direct queries (peer)", "before: two-scan direct"],
+        {"seconds": [float(np.median(cold)), float(np.median(warm)), peer, before]},
+        ylabel="seconds",
+    )
+    print(f"chart: {chart}")
 
 
 if __name__ == "__main__":

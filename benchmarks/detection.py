@@ -209,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dataset", nargs="?", help="folder in NAB layout (data/**.csv + labels/*.json)")
     ap.add_argument("--labels", help="labels JSON (default: DATASET/labels/*.json)")
     ap.add_argument("--simulated", action="store_true", help="use a generated model-health fleet")
-    ap.add_argument("--models", type=int, default=24, help="simulated models (x7 series each)")
+    ap.add_argument(
+        "--models", type=int, default=24, help="simulated models (x7 series each; default 24)"
+    )
     ap.add_argument("--merge-gap", type=int, default=MERGE_GAP)
     ap.add_argument("--dev", action="store_true", help="report on a dev split of train files")
     ap.add_argument("--compare-libraries", action="store_true")
@@ -284,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         for rule, c in first_by_rule.items():
             print(f"  {rule:<14} TP {c.tp:3d}  FN {c.fn:3d}  FP {c.fp:3d}  F1 {c.f1:.3f}")
         name = run_name(args)
-        print(f"gallery: {gallery(name, ho, first_scans, per_seed[0], args.gallery)}")
+        shown = gallery(name, ho, first_scans, per_seed[0], args.gallery)
+        if shown is not None:
+            print(f"gallery: {shown}")
     for name in BASELINES:
         if only is None or name in only:
             rows.append((name, *run_baseline(name, tr, ho, args.merge_gap)))
@@ -351,6 +355,8 @@ def summarise(rows: list[Row]) -> None:
     if others:
         best = max(others, key=lambda r: r[1].f1)
         print(f"learned mean F1 - best baseline F1 ({best[0]}) = {f1s.mean() - best[1].f1:+.3f}")
+    if not others:  # nothing to compare with (e.g. --only learned)
+        return
     print(
         f"Paired bootstrap over the {len(ours[0][5])} held-out files (5000 resamples of files,"
         " learned = mean over seeds): 90% interval of F1(learned) - F1(baseline), and the"

@@ -38,13 +38,24 @@ class _CountingSink:
         pass
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--features", type=int, default=50)
-    ap.add_argument("--batch", type=int, default=100_000)
-    ap.add_argument("--per-event-sample", type=int, default=20_000)
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--events", type=int, default=1_000_000, help="events logged (default 1,000,000)"
+    )
+    ap.add_argument(
+        "--features", type=int, default=50, help="features per event, 1/5 categorical (default 50)"
+    )
+    ap.add_argument(
+        "--batch", type=int, default=100_000, help="events per log_batch call (default 100,000)"
+    )
+    ap.add_argument(
+        "--per-event-sample", type=int, default=20_000,
+        help="events sent one by one through Monitor.log (default 20,000)",
+    )  # fmt: skip
+    args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
     n, f = args.events, args.features
     n_cat = f // 5

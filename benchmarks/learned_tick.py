@@ -8,9 +8,11 @@ that cost and compares it with the ``holt_winters`` detector of ``modelhealth/ru
 same series in the same run.
 
     .venv/bin/python benchmarks/learned_tick.py [--series 100] [--days 28] [--model PATH]
+        [--train-models 4]
 
 Without ``--model`` a model is trained first on a small simulated fleet (its time is printed
-but not part of the per-tick figures).
+but not part of the per-tick figures). Saves a bar chart of ms per series (learned vs
+holt_winters) under artifacts/benchmarks/.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ from modelhealth.anomaly.model import LearnedModel
 from modelhealth.anomaly.train import train
 from modelhealth.rules.detectors.holt_winters import HoltWinters
 from modelhealth.types import Series
+
+try:
+    from benchmarks.plotting import bar_chart
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from plotting import bar_chart  # type: ignore[no-redef]
 
 STEP_S = 300
 DAY = 288
@@ -64,17 +71,30 @@ def time_per_series(evaluate, series: list[Series], label: str) -> tuple[float, 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--series", type=int, default=100)
-    ap.add_argument("--days", type=int, default=28, help="history per series (days)")
+    ap.add_argument("--series", type=int, default=100, help="series judged (default 100)")
+    ap.add_argument(
+        "--days",
+        type=int,
+        default=28,
+        help="history per series, days of 5-minute points (default 28)",
+    )
     ap.add_argument("--model", help="a saved learned model (default: train one first)")
+    ap.add_argument(
+        "--train-models", type=int, default=4,
+        help="simulated models (x7 series) to train on when no --model is given (default 4)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     t = time.perf_counter()
     if args.model:
         model = LearnedModel.load(args.model)
         print(f"loaded {args.model} in {time.perf_counter() - t:.1f} s")
     else:
-        model = train(generate_fleet(models=4, seed=7), seed=0)
-        print(f"trained a model on a 4-model simulated fleet in {time.perf_counter() - t:.1f} s")
+        print(f"training a model on a {args.train_models}-model fleet", file=sys.stderr, flush=True)
+        model = train(generate_fleet(models=args.train_models, seed=7), seed=0)
+        print(
+            f"trained a model on a {args.train_models}-model simulated fleet "
+            f"in {time.perf_counter() - t:.1f} s"
+        )
     learned = LearnedDetector.from_model(model)
     peer = HoltWinters(season="1d", cycles=3)
     series = make_series(args.series, args.days)
@@ -90,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  learned / holt_winters = {ms_l / max(ms_p, 1e-9):.2f}x time per series")
     per_minute = 60_000 / ms_l
     print(f"  one core judges {per_minute:,.0f} series per minute with the learned detector")
+    chart = bar_chart(
+        "learned_tick",
+        f"Detector cost per series in a tick, {args.series} series x {args.days} days "
+        "(median ms, lower is better)",
+        ["learned", "holt_winters (peer)"],
+        {"ms/series": [ms_l, ms_p]},
+        ylabel="ms per series",
+    )
+    print(f"chart: {chart}")
     return 0
 
 

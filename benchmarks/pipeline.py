@@ -16,7 +16,8 @@ baseline of the ratio.
    rate actually reached (one Python producer may fall short of the asked rate).
 
 Runs against the local services (``modelhealth services up``) in a private namespace that is
-dropped at the end. Prints figures; asserts nothing.
+dropped at the end. Prints figures and saves two bar charts (events/s into Kafka next to the
+DuckDB peer; freshness p50/p99 per mode) under artifacts/benchmarks/; asserts nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ from modelhealth.ingestion.kafka_sink import (
 from modelhealth.pinot_schemas.init import drop_pinot, init_pinot
 from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
 from modelhealth.store.pinot import PinotStore
+
+try:
+    from benchmarks.plotting import bar_chart
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from plotting import bar_chart  # type: ignore[no-redef]
 
 TICK_S = 0.1
 
@@ -131,13 +137,27 @@ def freshness(
     }
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--rate", type=int, default=20_000, help="events/s for the freshness run")
-    p.add_argument("--seconds", type=float, default=20.0)
-    p.add_argument("--throughput-rows", type=int, default=100_000)
-    p.add_argument("--rows-per-message", type=int, default=DEFAULT_ROWS_PER_MESSAGE)
-    args = p.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--rate", type=int, default=20_000,
+        help="events/s asked for in the freshness run (default 20,000)",
+    )  # fmt: skip
+    p.add_argument(
+        "--seconds", type=float, default=20.0,
+        help="length of each freshness run, per mode (default 20 s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--throughput-rows", type=int, default=100_000,
+        help="inference rows written in the throughput run, per mode (default 100,000)",
+    )  # fmt: skip
+    p.add_argument(
+        "--rows-per-message", type=int, default=DEFAULT_ROWS_PER_MESSAGE,
+        help=f"rows per Kafka message in batched mode (default {DEFAULT_ROWS_PER_MESSAGE})",
+    )  # fmt: skip
+    args = p.parse_args(argv)
     rng = np.random.default_rng(1)
     namespace = f"bench{uuid.uuid4().hex[:6]}_"
     init_pinot(namespace, tables=["inferences"])
@@ -154,13 +174,34 @@ def main() -> None:
             print(f"  {mode:34s} {rate:>10,.0f} ev/s  ({rate / duck:.2f}x DuckDB)")
         print(f"  {'DuckDBSink (in-process peer)':34s} {duck:>10,.0f} ev/s")
         print(f"  batched / one-row = {batched / base:.1f}x")
+        chart = bar_chart(
+            "pipeline_throughput",
+            f"Events/s from one process, {n:,} rows (higher is better)",
+            [*rates, "DuckDBSink (in-process peer)"],
+            {"events/s": [*rates.values(), duck]},
+            ylabel="events/s",
+            log=True,
+        )
+        print(f"chart: {chart}")
         print(f"freshness (produce -> queryable in Pinot), {args.rate:,} ev/s asked, goal < 5 s:")
+        fresh = {}
         for mode, k in modes.items():
-            f = freshness(namespace, args.rate, args.seconds, rng, k)
+            f = fresh[mode] = freshness(namespace, args.rate, args.seconds, rng, k)
             print(
                 f"  {mode:34s} reached {f['reached_rate']:>7,.0f} ev/s ({f['rows']:,} rows): "
                 f"p50 {f['p50_s']:.2f} s, p99 {f['p99_s']:.2f} s, max {f['max_s']:.2f} s"
             )
+        chart = bar_chart(
+            "pipeline_freshness",
+            f"Produce -> queryable in Pinot at {args.rate:,} ev/s asked (s, lower is better)",
+            list(fresh),
+            {
+                "p50 s": [f["p50_s"] for f in fresh.values()],
+                "p99 s": [f["p99_s"] for f in fresh.values()],
+            },
+            ylabel="seconds",
+        )
+        print(f"chart: {chart}")
     finally:
         drop_pinot(namespace, tables=["inferences"])
 

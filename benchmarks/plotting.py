@@ -12,6 +12,11 @@ from pathlib import Path
 OUT = Path("artifacts") / "benchmarks"
 
 
+def _number(v: float) -> str:
+    """A bar's label: three significant digits, thousands written out (12,345 not 1.23e+04)."""
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+
 def bar_chart(
     name: str,
     title: str,
@@ -19,8 +24,13 @@ def bar_chart(
     series: Mapping[str, Sequence[float]],
     ylabel: str = "",
     log: bool = False,
+    spread: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ) -> Path:
-    """Grouped bars: one group per label, one bar per series; returns the PNG path."""
+    """Grouped bars: one group per label, one bar per series; returns the PNG path.
+
+    ``spread``, if given, maps a series to one (low, high) pair per label, drawn as an error
+    bar (e.g. the min and max over repeats when the bar is their median).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,12 +38,20 @@ def bar_chart(
     import numpy as np
 
     OUT.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(labels) + 2), 3.6), dpi=110)
+    width_in = max(5.0, 1.2 * len(labels) + 2, 0.085 * len(title))  # room for the title
+    fig, ax = plt.subplots(figsize=(width_in, 3.6), dpi=110)
     x = np.arange(len(labels))
     width = 0.8 / max(len(series), 1)
     for i, (key, values) in enumerate(series.items()):
-        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=key)
-        ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=1)
+        yerr = None
+        if spread and key in spread:
+            lo_hi = np.asarray(spread[key], dtype=float).reshape(-1, 2)
+            v = np.asarray(values, dtype=float)
+            yerr = np.vstack([v - lo_hi[:, 0], lo_hi[:, 1] - v]).clip(min=0)
+        bars = ax.bar(
+            x + (i - (len(series) - 1) / 2) * width, values, width, label=key, yerr=yerr, capsize=3
+        )
+        ax.bar_label(bars, fmt=_number, fontsize=7, padding=1)
     ax.set_xticks(x, labels, rotation=15, ha="right", fontsize=8)
     ax.set_title(title, fontsize=10)
     ax.set_ylabel(ylabel, fontsize=8)

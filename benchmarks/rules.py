@@ -8,7 +8,10 @@ interleaved in the same run so machine load hits each alike:
   * per-model  — the plain QueryBackend (one query per frame and model, shared by its rules).
 
     .venv/bin/python benchmarks/rules.py [--models 200] [--features 50] [--minutes 60]
-        [--order model|ts]
+        [--ticks 3] [--order model|ts]
+
+The peer is ``per-model`` (no fleet queries), measured in the same run on the same store.
+Saves a bar chart of wall and CPU seconds per tick under artifacts/benchmarks/.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ from modelhealth.ingestion.reference import FeatureReference, ModelReference
 from modelhealth.rules.config import RuleSpec
 from modelhealth.rules.evaluator import Evaluator
 from modelhealth.store.duckdb import DuckDBStore
+
+try:
+    from benchmarks.plotting import bar_chart
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from plotting import bar_chart  # type: ignore[no-redef]
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 N_BINS = 11
@@ -173,17 +181,26 @@ def run(stores: dict[str, object], rules, refs, ticks: int) -> dict[str, tuple[f
     }
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--models", type=int, default=200)
-    p.add_argument("--features", type=int, default=50)
-    p.add_argument("--minutes", type=int, default=60)
-    p.add_argument("--ticks", type=int, default=3)
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--models", type=int, default=200, help="models seeded (default 200)")
+    p.add_argument(
+        "--features", type=int, default=50,
+        help="features per model; one rule each, so rules = models x features (default 50)",
+    )  # fmt: skip
+    p.add_argument(
+        "--minutes", type=int, default=60, help="minutes of one-minute data seeded (default 60)"
+    )
+    p.add_argument(
+        "--ticks", type=int, default=3, help="ticks per store shape, interleaved (default 3)"
+    )
     p.add_argument(
         "--order", choices=("model", "ts"), default="model",
         help="row layout: clustered by model (bulk load) or by time (live ingestion)",
     )  # fmt: skip
-    a = p.parse_args()
+    a = p.parse_args(argv)
     t = time.perf_counter()
     store = DuckDBStore()
     seed(store, a.models, a.features, a.minutes)
@@ -213,6 +230,15 @@ def main() -> None:
         f"{per_model[2] / max(fleet[2], 1):.0f}x fewer queries"
     )
     print("  fleet-lc = fleet with list_contains(?, model) (the first proposal)")
+    chart = bar_chart(
+        f"rules_{a.order}",
+        f"{len(rules):,} rules per tick ({a.models} models x {a.features} features), "
+        f"median of {a.ticks} (lower is better)",
+        [f"{k}{' (peer)' if k == 'per-model' else ''}, {v[2]:.0f} queries" for k, v in res.items()],
+        {"wall s/tick": [v[0] for v in res.values()], "CPU s/tick": [v[1] for v in res.values()]},
+        ylabel="seconds per tick",
+    )
+    print(f"chart: {chart}")
 
 
 if __name__ == "__main__":
