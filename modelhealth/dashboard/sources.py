@@ -187,7 +187,7 @@ def history_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
                 "feature": labels.get("feature", ""),
                 "version": labels.get("version", ""),
                 "severity": labels.get("severity", ""),
-                "state": "resolved" if r.get("resolved_at") else str(r.get("state", "")),
+                "state": _state(r),
                 "value": float(r.get("value", float("nan"))),  # type: ignore[arg-type]
                 "active_at": _ts(r.get("active_at")),
                 "fired_at": _ts(r.get("fired_at")),
@@ -199,6 +199,14 @@ def history_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(out, columns=HISTORY_COLUMNS)
 
 
+def _state(row: Mapping[str, object]) -> str:
+    """``resolved`` for an episode that fired and ended; ``cleared`` for one that ended while
+    still pending (it never fired, nobody was told: not an incident)."""
+    if row.get("resolved_at"):
+        return "resolved" if row.get("fired_at") else "cleared"
+    return str(row.get("state", ""))
+
+
 def _ts(value: object) -> pd.Timestamp | None:
     return pd.Timestamp(str(value)) if value else None
 
@@ -207,7 +215,8 @@ def incidents(hist: pd.DataFrame, now: datetime) -> pd.DataFrame:
     """One row per alert episode (active -> resolved), newest first, from the transitions.
 
     An episode still open at ``now`` ends at ``now`` (state pending/firing) so the timeline
-    draws it up to the present.
+    draws it up to the present. One that cleared while pending never fired and is left out:
+    it was counted as a resolved critical incident.
     """
     cols = [
         "alertname",
@@ -231,6 +240,8 @@ def incidents(hist: pd.DataFrame, now: datetime) -> pd.DataFrame:
         ["rule_id", "fingerprint", "active_at"], sort=False, dropna=False
     ):
         last = grp.sort_values("at").iloc[-1]
+        if last["state"] == "cleared":
+            continue
         resolved = last["resolved_at"]
         fired = grp["fired_at"].dropna()
         rows.append(

@@ -124,6 +124,23 @@ def test_incidents_join_transitions_into_episodes() -> None:
     assert open_["end"] == pd.Timestamp(NOW)  # still open: drawn up to now
 
 
+def test_an_episode_that_cleared_while_pending_is_not_an_incident() -> None:
+    """It never fired and nobody was told; the Alerts page counted it as a resolved incident
+    and drew it as a critical bar."""
+    a = NOW - timedelta(hours=2)
+    base = {"rule_id": "r1", "fingerprint": "f1", "annotations": {}, "value": 1.0,
+            "labels": {"alertname": "x", "model": "m", "severity": "critical"},
+            "active_at": a.isoformat()}  # fmt: skip
+    rows = [
+        {**base, "at": a.isoformat(), "state": "pending"},
+        {**base, "at": (a + timedelta(minutes=3)).isoformat(), "state": "inactive",
+         "resolved_at": (a + timedelta(minutes=3)).isoformat()},
+    ]  # fmt: skip
+    frame = history_frame(rows)
+    assert frame["state"].tolist() == ["pending", "cleared"]
+    assert incidents(frame, NOW).empty
+
+
 def _batch(model: str) -> EventBatch:
     batch = EventBatch()
     batch.inferences = pd.DataFrame(
