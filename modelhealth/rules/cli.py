@@ -28,11 +28,15 @@ BACKENDS = ("duckdb", "pinot")
 log = logging.getLogger("modelhealth.rules")
 
 
-def open_store(args: argparse.Namespace, read_only: bool = True, prog: str = "rules") -> Any:
+def open_store(
+    args: argparse.Namespace, read_only: bool = True, prog: str = "rules", retry: bool = False
+) -> Any:
     """The QueryBackend the command line names (the only place that maps options to a store);
-    ``prog`` starts its error messages."""
+    ``prog`` starts its error messages. With ``retry`` (the rules scheduler) a DuckDB file
+    that exists but cannot be opened now is opened again at each query, its failures a store
+    outage the engine reports (``MonitoringBlind``), not an exit."""
     if args.backend == "duckdb":
-        from modelhealth.store.duckdb import DuckDBStore
+        from modelhealth.store.duckdb import DuckDBStore, ReopeningDuckDB
 
         if not args.db:
             raise SystemExit(f"{prog}: --db PATH is required for the duckdb backend")
@@ -42,6 +46,10 @@ def open_store(args: argparse.Namespace, read_only: bool = True, prog: str = "ru
         try:
             return DuckDBStore(args.db, read_only=read_only)
         except Exception as exc:  # duckdb.IOException: locked by a writer, not a database...
+            if retry and read_only:
+                log.warning("cannot open %s now (%s); each tick tries again, and the store "
+                            "counts as down until it opens", args.db, exc)  # fmt: skip
+                return ReopeningDuckDB(args.db)
             raise SystemExit(f"{prog}: cannot open {args.db}: {exc}") from None
     if args.backend == "pinot":
         try:
@@ -158,7 +166,7 @@ def rules_main(argv: list[str]) -> int:
     # the evaluator only reads the store (alert state, outbox and silences live in their own
     # files), so it never takes DuckDB's write lock: eval and run work while a backtest or the
     # dashboard holds the file (read-only too)
-    store = open_store(args, read_only=True)
+    store = open_store(args, read_only=True, retry=True)
     try:
         if args.command == "eval":
             code = _eval_once(args, loaded, store, options)

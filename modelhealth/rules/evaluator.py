@@ -129,6 +129,36 @@ class Evaluator:
         self._last_eval: dict[str, datetime] = {}
         self._last_seen: dict[str, int] = {}
         self._blind_ticks = 0
+        self._recall_schedule()
+
+    def _recall_schedule(self) -> None:
+        """When each rule last ran, the newest data it saw and the store failures in a row,
+        as the last process left them (``AlertStateStore.scheduler``). Kept in memory only,
+        a restarted ``rules run`` evaluated a quiet ``trigger: new_data`` rule at once and
+        resolved its firing alert as "no data", ``eval --once`` never applied ``schedule:``
+        or ``trigger:``, and a store down across cron-style evals never made MonitoringBlind
+        fire."""
+        memory = self.state.scheduler
+        ids = {r.rule_id for r in self.rules}
+        try:
+            self._last_eval = {
+                rid: datetime.fromisoformat(at)
+                for rid, at in dict(memory.get("last_eval", {})).items()
+                if rid in ids
+            }
+            self._last_seen = {
+                rid: int(ms) for rid, ms in dict(memory.get("last_seen", {})).items() if rid in ids
+            }
+            self._blind_ticks = int(memory.get("blind_ticks", 0))
+        except (TypeError, ValueError):  # a hand-edited file: start afresh, as before
+            self._last_eval, self._last_seen, self._blind_ticks = {}, {}, 0
+
+    def _remember_schedule(self) -> None:
+        self.state.scheduler = {
+            "last_eval": {rid: at.isoformat() for rid, at in self._last_eval.items()},
+            "last_seen": dict(self._last_seen),
+            "blind_ticks": self._blind_ticks,
+        }
 
     def _adopt_orphans(self, retire: bool) -> list[tuple[tuple[str, str], str]]:
         """Re-key remembered alerts of edited rules; return the keys to resolve, with why.
@@ -259,6 +289,7 @@ class Evaluator:
         finally:
             # saved after the hand-off: a crash in between re-reports (deduplicated downstream)
             # instead of losing a resolve
+            self._remember_schedule()
             self.state.save()
         return report
 
@@ -279,6 +310,10 @@ class Evaluator:
         due = []
         for rule in self.rules:
             last = self._last_eval.get(rule.rule_id)
+            if last is not None and last > now:  # evaluated "later" before (--at in the past)
+                self._last_eval.pop(rule.rule_id, None)
+                self._last_seen.pop(rule.rule_id, None)
+                last = None
             if rule.schedule and last is not None:
                 from croniter import croniter
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from modelhealth.types import Alert, AlertState
 
@@ -81,6 +82,13 @@ def _from_json(d: Mapping[str, object]) -> Alert:
     )
 
 
+def _write_json(path: Path, payload: object) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".state-")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(payload, fh)
+    os.replace(tmp, path)
+
+
 class AlertStateStore:
     """Active alerts keyed by (rule id, fingerprint), persisted atomically as JSON.
 
@@ -90,12 +98,26 @@ class AlertStateStore:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else None
         self.alerts: dict[tuple[str, str], Alert] = {}
+        self.scheduler: dict[str, Any] = {}
+        """The scheduler's memory (``Evaluator``: when each rule last ran, the newest data it
+        saw, store failures in a row), kept in ``scheduler.json`` beside the state so a
+        restart, or the next ``eval --once``, goes on where the last left off."""
         if self.path and self.path.exists():
             raw = json.loads(self.path.read_text() or "[]")
             for item in raw:
                 self.alerts[(item["rule_id"], item["alert"]["fingerprint"])] = _from_json(
                     item["alert"]
                 )
+        if self.scheduler_path and self.scheduler_path.exists():
+            try:
+                loaded = json.loads(self.scheduler_path.read_text() or "{}")
+            except ValueError:
+                loaded = {}  # a torn file costs one schedule slot, not the alerts
+            self.scheduler = loaded if isinstance(loaded, dict) else {}
+
+    @property
+    def scheduler_path(self) -> Path | None:
+        return self.path.with_name("scheduler.json") if self.path else None
 
     @property
     def history_path(self) -> Path | None:
@@ -106,10 +128,9 @@ class AlertStateStore:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = [{"rule_id": rid, "alert": _to_json(a)} for (rid, _), a in self.alerts.items()]
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh)
-        os.replace(tmp, self.path)
+        _write_json(self.path, payload)
+        if self.scheduler_path is not None and self.scheduler:
+            _write_json(self.scheduler_path, self.scheduler)
 
     def record(self, rule_id: str, alert: Alert, now: datetime) -> None:
         """Append one transition to the history log."""

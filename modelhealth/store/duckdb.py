@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from modelhealth.errors import StoreUnavailable
 from modelhealth.ingestion.batch import EventBatch
 from modelhealth.ingestion.schema import TABLES, Table
 from modelhealth.names import check_name
@@ -415,3 +416,33 @@ def _each_model(
     for c in zero:
         out[c] = out[c].fillna(0).astype("int64")
     return out.rename_axis("model").reset_index()
+
+
+class ReopeningDuckDB:
+    """A read-only :class:`DuckDBStore` for ``rules eval``/``run`` that could not be opened
+    yet (another process holds the file's write lock): every query tries again, and while
+    the file cannot be opened each raises :class:`StoreUnavailable`. The rules engine then
+    reports the tick's rules as not evaluated and, after ``blind_after`` such ticks, fires
+    ``MonitoringBlind``: the command used to exit instead, and nobody was told that
+    monitoring was blind."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._store: DuckDBStore | None = None
+
+    def _open(self) -> DuckDBStore:
+        if self._store is None:
+            try:
+                self._store = DuckDBStore(self.path, read_only=True)
+            except Exception as exc:  # duckdb.IOException: locked, not a database, gone
+                raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
+        return self._store
+
+    def __getattr__(self, name: str) -> object:
+        getattr(DuckDBStore, name)  # AttributeError for what no DuckDBStore has
+        return lambda *args, **kwargs: getattr(self._open(), name)(*args, **kwargs)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
