@@ -36,6 +36,8 @@ def test_bounded_demo_mails_incidents_and_spares_the_quiet_model(tmp_path: Path)
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "backfill" in proc.stdout and "done:" in proc.stdout
+    # the folder is marked as the demo's: the next run may empty it (and no other)
+    assert (out / ".modelhealth-demo").is_file()
     mails = [
         email.message_from_bytes(p.read_bytes(), policy=policy.default)
         for p in sorted((out / "mailbox").glob("*.eml"))

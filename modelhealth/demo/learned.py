@@ -9,6 +9,7 @@ rules' bands; over the demo's backfill the one alert is fraud v3's latency regre
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -46,6 +47,10 @@ def with_learned_rules(
     try:
         from modelhealth.anomaly.fleet import generate_fleet
         from modelhealth.anomaly.train import train
+
+        # imported only when the first model is fitted: check now, not as a traceback later
+        if importlib.util.find_spec("lightgbm") is None:
+            raise ImportError("No module named 'lightgbm'")
     except ImportError as exc:
         say(f"learned detector: not installed ({exc}); pip install 'modelhealth[learn]'")
         return rules

@@ -9,6 +9,7 @@ folder, and the dashboard reads a snapshot of the store.
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import signal
 import subprocess
@@ -61,10 +62,76 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+"""The example configs (rules, references, contract, routing), shipped as package data;
+``examples/`` at the repo root is a symlink to this folder, so a source checkout and an
+installed package (``pip install .``, the Docker image) read the same files."""
+MARKER = ".modelhealth-demo"
+"""Written into every output folder the demo makes: only such a folder (or an empty one) is
+ever cleaned for a new run."""
+
+
 def default_rules_dir() -> Path:
-    """The example configs: from a source checkout, else the copy shipped in the package."""
-    repo = Path(__file__).resolve().parents[2] / "examples" / "rules"
-    return repo if repo.is_dir() else Path(__file__).resolve().parent / "examples" / "rules"
+    return EXAMPLES / "rules"
+
+
+class DemoError(Exception):
+    """A problem with the demo's arguments or output folder, found before any work."""
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Reject values that make no sense before anything is written or computed."""
+    if not (math.isfinite(args.tick) and args.tick > 0):
+        raise DemoError(f"--tick must be a positive number of seconds, got {args.tick}")
+    if not (math.isfinite(args.days) and args.days > 0):
+        raise DemoError(f"--days must be a positive number of days, got {args.days}")
+    if args.duration is not None and not (math.isfinite(args.duration) and args.duration >= 0):
+        raise DemoError(f"--duration must be 0 or more seconds, got {args.duration}")
+    if not 1 <= args.dashboard_port <= 65535:
+        raise DemoError(f"--dashboard-port must be in 1-65535, got {args.dashboard_port}")
+
+
+def check_rules(rules: str | None, out: Path) -> None:
+    """The rules must load with at least one good rule (a broken one is reported later and
+    skipped, as ``rules eval`` does); a missing folder or one without any is an error."""
+    what = f"--rules {rules}" if rules else f"the example rules {default_rules_dir()}"
+    path = Path(rules).expanduser() if rules else default_rules_dir()
+    if not path.exists():
+        raise DemoError(f"{what}: no such file or folder")
+    if path.resolve().is_relative_to(out):
+        raise DemoError(f"{what}: inside --out {out}, which the demo empties; copy it elsewhere")
+    loaded = load_rules([path])
+    if not loaded.rules:
+        issue = str(loaded.issues[0]).splitlines()[0] if loaded.issues else ""
+        first = f" (first problem: {issue})" if issue else ""
+        raise DemoError(f"{what}: no valid rule found{first}")
+
+
+def check_out(out: Path) -> None:
+    """``out`` may be new, empty, or a folder an earlier demo made (it holds :data:`MARKER`):
+    any other folder is refused, so ``--out .`` or ``--out ~`` can never wipe it."""
+    if out.exists() and not out.is_dir():
+        raise DemoError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise DemoError(
+            f"--out {out}: folder is not empty and was not made by `modelhealth demo` "
+            f"(no {MARKER} file); choose another --out, or empty or remove it yourself"
+        )
+
+
+def prepare_out(out: Path) -> None:
+    """Empty (or create) the folder :func:`check_out` accepted and mark it as the demo's."""
+    check_out(out)
+    if out.is_dir():
+        for entry in out.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text(
+        "Made by `modelhealth demo`: the next demo run with this --out deletes everything here.\n"
+    )
 
 
 class _Stop:
@@ -84,10 +151,16 @@ class _Stop:
 
 def demo_main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    out = Path(args.out).resolve()
-    if out.exists():
-        shutil.rmtree(out)
-    (out / "references").mkdir(parents=True)
+    out = Path(args.out).expanduser().resolve()
+    try:  # every check before any work: nothing is deleted or computed for a bad argument
+        check_args(args)
+        check_out(out)
+        check_rules(args.rules, out)
+        prepare_out(out)
+    except DemoError as exc:
+        print(f"modelhealth demo: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    (out / "references").mkdir()
     (out / "state").mkdir()
     clock = SystemClock()
     say: Callable[[str], None] = lambda msg: print(msg, flush=True)  # noqa: E731
@@ -114,7 +187,7 @@ def demo_main(argv: list[str] | None = None) -> int:
     backend.wait_until_visible(n)
 
     if args.rules:
-        rules_dir = Path(args.rules)
+        rules_dir = Path(args.rules).expanduser()
     else:
         rules_dir = with_learned_rules(default_rules_dir(), out, models, say)
     loaded = load_rules([rules_dir])
