@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 from modelhealth.alerting.config import RouteSpec, RoutingConfig, parse_routing
 from modelhealth.alerting.matchers import matches_all
 from modelhealth.errors import ConfigError, ConfigIssue, SourcePos
 
-__all__ = ["RouteSpec", "RoutingConfig", "group_key", "load_routing", "match_routes"]
+__all__ = [
+    "RouteSpec",
+    "RoutingConfig",
+    "group_key",
+    "load_routing",
+    "longest_group_wait",
+    "match_routes",
+]
 
 
 def load_routing(path: str | Path) -> RoutingConfig:
@@ -46,6 +54,12 @@ def match_routes(route: RouteSpec, labels: Mapping[str, str]) -> list[RouteSpec]
                 break
     # As in Alertmanager, the node itself receives the alert only when no child matched.
     return found or [route]
+
+
+def longest_group_wait(route: RouteSpec) -> timedelta:
+    """The longest ``group_wait`` in the route tree: a one-shot ``rules eval`` flushes after
+    it, so a child route that waits longer than the root still delivers in that run."""
+    return max([route.group_wait, *(longest_group_wait(c) for c in route.routes)])
 
 
 def group_labels(route: RouteSpec, labels: Mapping[str, str]) -> dict[str, str]:

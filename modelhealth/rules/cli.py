@@ -288,7 +288,15 @@ def _eval_once(
     report = ev.tick(options.get("at") or clock.now())
     if getattr(ev, "dispatcher", None) is not None:
         # a one-shot evaluation does not wait out group_wait: deliver what it found now
-        ev.dispatcher.flush(report.at + ev.dispatcher.routing.route.group_wait)
+        from modelhealth.alerting.routing import longest_group_wait
+
+        # every route's group_wait (a child's may be longer than the root's), but not so long
+        # that the alerts it found would time out unreported (resolve_timeout) first
+        routing = ev.dispatcher.routing
+        wait = min(
+            longest_group_wait(routing.route), routing.resolve_timeout - timedelta(seconds=1)
+        )
+        ev.dispatcher.flush(report.at + wait)
     pending = [a for a in ev.state.alerts.values() if a.state is AlertState.PENDING]
     print(
         f"evaluated {report.evaluated} rule(s), {report.instances} instance(s), "

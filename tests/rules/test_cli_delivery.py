@@ -214,3 +214,30 @@ def test_eval_shows_pending_alerts_and_why_they_never_fire_without_state(
         assert rules_main([*args, *state, "--at", at]) == 0
     out = capsys.readouterr().out
     assert "1 firing, 0 pending" in out and "FIRING" in out
+
+
+def test_eval_once_delivers_through_a_child_route_that_waits_longer_than_the_root(
+    tmp_path: Path, fleet_refs, monkeypatch
+) -> None:
+    """A one-shot eval flushed after the root route's group_wait only: a child route with a
+    longer one (2m here) never delivered in that run."""
+    db = _fraud_store(tmp_path, fleet_refs, days=0.25)
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(
+        "route:\n  receiver: mail\n  group_wait: 10s\n  routes:\n"
+        "    - matchers: [model=fraud]\n      receiver: mail\n      group_wait: 2m\n"
+        "receivers:\n  - name: mail\n    email:\n      to: [oncall@example.com]\n"
+    )
+    mailbox = LocalMailbox(tmp_path / "mail")
+    mailbox.start()
+    try:
+        monkeypatch.setenv("MODELHEALTH_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("MODELHEALTH_SMTP_PORT", str(mailbox.port))
+        code = rules_main(
+            ["eval", "--db", str(db), "--at", T0.isoformat(), "--routing", str(routing),
+             "--state", str(tmp_path / "state" / "alerts.json"), str(tmp_path / "fraud.yaml")]
+        )  # fmt: skip
+        mails = mailbox.messages()
+    finally:
+        mailbox.stop()
+    assert code == 0 and len(mails) == 1
