@@ -235,3 +235,34 @@ def test_a_grouped_per_feature_incident_email_plots_its_top_feature(
     assert "fraud / amount: current vs reference" in html
     assert "Features, most severe first" in html and "Drifted" not in html
     assert str(mail["Date"]).endswith("+0000")  # UTC, not -0000 ("zone unknown")
+
+
+def test_a_quality_alert_email_names_the_window_it_judged_and_why_it_resolved() -> None:
+    """An accuracy alert with label_delay said "since 10:30" for predictions of 07:30-08:30,
+    and a not-judged resolve showed only the stale comparison."""
+    from modelhealth.alerting.notifiers.base import NotificationBatch
+    from modelhealth.alerting.notifiers.email import EmailConfig, EmailNotifier, SmtpSettings
+
+    def alert(resolved: str | None, detail: str) -> dict:
+        return {
+            "labels": {"alertname": "accuracy-drop", "model": "fraud", "severity": "critical",
+                       "metric": "performance.accuracy"},
+            "annotations": {"value": "0.45", "threshold": "0.8", "detail": detail,
+                            "judged_from": "2026-11-26T07:30:00+00:00",
+                            "judged_to": "2026-11-26T08:30:00+00:00"},
+            "value": 0.45, "fired_at": "2026-11-26T10:30:00+00:00", "resolved_at": resolved,
+            "fingerprint": "f",
+        }  # fmt: skip
+
+    batch = NotificationBatch(
+        receiver="mail", group_key="g", dedup_key="d", status="resolved", reason="resolved",
+        group_labels={"model": "fraud"},
+        alerts=[alert("2026-11-26T11:50:00+00:00", "fewer than 20 labels: resolved as not judged")],
+        created_at="2026-11-26T11:50:00+00:00",
+    )  # fmt: skip
+    msg = EmailNotifier(EmailConfig(to=("a@b.c",)), SmtpSettings()).render(batch)
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    for body in (text, html):
+        assert "judged the predictions of 2026-11-26" in body and "08:30" in body
+        assert "resolved as not judged" in body
