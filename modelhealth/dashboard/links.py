@@ -43,8 +43,14 @@ def incident_link(base: str, alerts: Iterable[Mapping[str, object]], now: dateti
         return base
     alerts = list(alerts)
     starts = [_when(a.get("active_at") or a.get("fired_at")) for a in alerts]
-    # a performance rule judges a window that ended label_delay before it fired
-    starts += [_when(_judged_from(a)) for a in alerts]
+    # a performance rule judges a window that ended label_delay before it fired: the window
+    # it judged when it became active starts as far before that as the latest judged window
+    # (annotated at the latest tick, ``resolved_at`` or about ``now``) starts before it
+    for a, active in zip(alerts, list(starts), strict=True):
+        judged = _when(_judged_from(a))
+        if judged is not None:
+            tick = _when(a.get("resolved_at")) or now
+            starts.append(active - (tick - judged) if active is not None else judged)
     starts = [s for s in starts if s is not None]
     if not starts:
         return base

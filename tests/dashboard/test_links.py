@@ -143,10 +143,12 @@ def test_a_broken_link_says_why_and_shows_the_default_view(
 
 
 def test_a_performance_alert_links_back_to_the_window_it_judged() -> None:
-    """An accuracy rule with label_delay: 6h judges the hour that ended 6 h before it fires;
-    the link started 2 h before the alert and missed that hour."""
+    """An accuracy rule with label_delay: 6h and a 1h window judges the hour that ended 6 h
+    before each tick; the link started 2 h before the alert and missed that hour. The alert
+    became active at 03:05 (judging 20:05-21:05); its annotations are from the latest tick,
+    03:40 (judging 20:40-21:40): the link still starts 2 h before the first judged hour."""
     alert = _alert("fraud", "2026-11-26T03:05:00+00:00")
-    alert["annotations"] = {"judged_from": "2026-11-25T20:05:00+00:00"}
+    alert["annotations"] = {"judged_from": "2026-11-25T20:40:00+00:00"}
     assert "from=2026-11-25T18%3A05Z" in incident_link(BASE, [alert], NOW)
 
 
