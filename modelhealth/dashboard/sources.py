@@ -236,9 +236,10 @@ def incidents(hist: pd.DataFrame, now: datetime) -> pd.DataFrame:
     if hist.empty:
         return pd.DataFrame(columns=cols)
     rows = []
-    for (_, _, active), grp in hist.groupby(
-        ["rule_id", "fingerprint", "active_at"], sort=False, dropna=False
-    ):
+    # not on rule_id: an edited rule has a new id, and an episode that goes on across the
+    # edit (or ends just after it) writes its later rows under that id; the fingerprint
+    # already holds the alert's name and labels
+    for (_, active), grp in hist.groupby(["fingerprint", "active_at"], sort=False, dropna=False):
         last = grp.sort_values("at").iloc[-1]
         if last["state"] == "cleared":
             continue

@@ -21,7 +21,7 @@ from modelhealth.clock import Clock, SystemClock, from_epoch_ms
 from modelhealth.errors import ConfigError
 from modelhealth.rules.config import LoadResult, load_rules
 from modelhealth.rules.durations import format_duration, parse_duration
-from modelhealth.rules.metrics import catalog
+from modelhealth.rules.metrics import MIN_LABELS, catalog
 from modelhealth.types import Alert, AlertState
 
 BACKENDS = ("duckdb", "pinot")
@@ -85,8 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--at", help="ISO time to evaluate at (default: now)")
     e.add_argument(
         "--state",
-        help="alert state JSON to read and update (without it nothing carries over to the next "
-        "eval, so rules with for: never fire)",
+        help="alert state JSON to read and update, with the scheduler's memory beside it "
+        "(without it nothing carries over to the next eval: rules with for: never fire, and "
+        "schedule:/trigger: are not applied)",
     )
     add_store_options(e)
     r = sub.add_parser("run", help="the scheduler daemon: evaluate every --interval")
@@ -302,6 +303,7 @@ def _eval_once(
         f"evaluated {report.evaluated} rule(s), {report.instances} instance(s), "
         f"{report.queries} queries; {len(report.firing)} firing, {len(pending)} pending, "
         f"{len(report.errors)} error(s)"
+        + (f"; {report.skipped} not due (schedule:/trigger:)" if report.skipped else "")
     )
     for a in pending:
         lb = ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items()) if k != "metric")
@@ -321,8 +323,8 @@ def _eval_once(
 
 UNMATCHED = (
     "no value in its window: no data there (check the model, version and feature names, or the "
-    "model got no traffic), fewer than 20 labels in for a performance.* metric, or no reference "
-    "profile for the features of a histogram metric"
+    f"model got no traffic), fewer than {MIN_LABELS} labels in for a performance.* metric, or no "
+    "reference profile for the features of a histogram metric"
 )
 
 

@@ -19,7 +19,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -123,12 +123,13 @@ class Evaluator:
         self._lookback = {
             r.rule_id: lookback_of(self._detectors[r.rule_id], r.window) for r in self.rules
         }
-        self._relabelled: list[tuple[tuple[str, str], Alert]] = []
+        self._relabelled: list[tuple[str, tuple[str, str], Alert]] = []
         self._orphans = self._adopt_orphans(retire_orphans)
         self._history: dict[Any, Any] = {}  # complete-bucket frames kept across ticks
         self._last_eval: dict[str, datetime] = {}
         self._last_seen: dict[str, int] = {}
         self._blind_ticks = 0
+        self._seen_now: dict[str, int] = {}
         self._recall_schedule()
 
     def _recall_schedule(self) -> None:
@@ -142,7 +143,7 @@ class Evaluator:
         ids = {r.rule_id for r in self.rules}
         try:
             self._last_eval = {
-                rid: datetime.fromisoformat(at)
+                rid: _aware(datetime.fromisoformat(at))
                 for rid, at in dict(memory.get("last_eval", {})).items()
                 if rid in ids
             }
@@ -188,7 +189,7 @@ class Evaluator:
                     del self.state.alerts[key]
                     self.state.alerts[new_key] = dataclasses.replace(alert, labels=labels)
                     if fingerprint(labels) != fingerprint(alert.labels):
-                        self._relabelled.append((new_key, alert))
+                        self._relabelled.append((key[0], new_key, alert))
                     continue
             if retire:
                 to_resolve.append((key, "its rule was removed from the configs"))
@@ -204,7 +205,7 @@ class Evaluator:
                 self._transition(
                     key, False, prev.value, now, timedelta(0), prev.labels, ann, report
                 )
-        for new_key, old in self._relabelled:
+        for old_rule_id, new_key, old in self._relabelled:
             if old.state is AlertState.FIRING:
                 closed = dataclasses.replace(
                     old,
@@ -217,7 +218,7 @@ class Evaluator:
                 )
                 report.resolved.append(closed)
                 report.changed.append(closed)
-                self.state.record(new_key[0], closed, now)
+                self.state.record(old_rule_id, closed, now)  # ends the old episode's row group
                 successor = self.state.alerts.get(new_key)
                 if successor is not None:
                     self.state.record(new_key[0], successor, now)
@@ -258,6 +259,8 @@ class Evaluator:
                     self._evaluate_rule(rule, plans[rule.rule_id], source, now, report)
                     report.evaluated += 1
                     self._last_eval[rule.rule_id] = now
+                    if rule.rule_id in self._seen_now:
+                        self._last_seen[rule.rule_id] = self._seen_now[rule.rule_id]
                     ok += 1
                     break
                 except StoreUnavailable as exc:
@@ -305,8 +308,15 @@ class Evaluator:
             reported.add(fp)
 
     def _due_rules(self, now: datetime, source: FrameSource, report: TickReport) -> list[RuleSpec]:
-        """Rules whose cron schedule came round and, with ``trigger: new_data``, saw new rows."""
+        """Rules whose cron schedule came round and, with ``trigger: new_data``, saw new rows.
+
+        When the store cannot say what is new, ``new_data`` rules are due: their own queries
+        then fail and count towards ``MonitoringBlind`` (skipped, an outage was silent). The
+        newest row a rule saw is remembered only once it has been evaluated (``_seen_now``):
+        remembered before, data whose evaluation failed was never judged."""
         seen: dict[str, int] | None = None
+        fetched = False
+        self._seen_now: dict[str, int] = {}
         due = []
         for rule in self.rules:
             last = self._last_eval.get(rule.rule_id)
@@ -321,17 +331,18 @@ class Evaluator:
                     report.skipped += 1
                     continue
             if rule.trigger == "new_data":
-                if seen is None:
-                    seen = self._fetch_last_seen(source, now)
-                newest = seen.get(rule.model)
-                if newest is None or newest <= self._last_seen.get(rule.rule_id, -1):
-                    report.skipped += 1
-                    continue
-                self._last_seen[rule.rule_id] = newest
+                if not fetched:
+                    seen, fetched = self._fetch_last_seen(source, now), True
+                if seen is not None:
+                    newest = seen.get(rule.model)
+                    if newest is None or newest <= self._last_seen.get(rule.rule_id, -1):
+                        report.skipped += 1
+                        continue
+                    self._seen_now[rule.rule_id] = newest
             due.append(rule)
         return due
 
-    def _fetch_last_seen(self, source: FrameSource, now: datetime) -> dict[str, int]:
+    def _fetch_last_seen(self, source: FrameSource, now: datetime) -> dict[str, int] | None:
         """Each model's newest inference before ``now``: a backtest replays ticks over data
         that goes on after them, and reading the store's newest row made ``trigger:
         new_data`` rules see nothing new after the first tick (they never fired)."""
@@ -339,7 +350,7 @@ class Evaluator:
         try:
             df = source._run(lambda: self.store.last_seen(until))  # counted like other queries
         except StoreUnavailable:
-            return {}
+            return None
         return {str(m): int(t) for m, t in zip(df["model"], df["last_ts"], strict=True)}
 
     def _evaluate_rule(
@@ -454,6 +465,11 @@ class Evaluator:
             self.state.alerts[key] = nxt
             if nxt.state == AlertState.FIRING:
                 report.firing.append(nxt)
+
+
+def _aware(when: datetime) -> datetime:
+    """A remembered time as UTC (a hand-edited one may lack its offset)."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 NO_DATA = "no data in the window"

@@ -151,7 +151,9 @@ def plan_rule(
             )
         return RulePlan(cur, hist, base, bh)
     if b.kind == "window" and b.start_ms is not None and b.end_ms is not None:
-        return RulePlan(cur, hist, FrameKey(kind, b.start_ms, b.end_ms, stable=True))
+        return RulePlan(
+            cur, hist, FrameKey(kind, b.start_ms, b.end_ms, version=rule.version, stable=True)
+        )
     if b.kind == "version":
         base = FrameKey(kind, cur.start_ms, cur.end_ms, None, False, b.version)
         bh = None
@@ -181,7 +183,9 @@ def _outcome_plan(rule: RuleQuery, lookback: timedelta, end_ms: int, w: int) -> 
                         rule.version, labels_until_ms=until)  # fmt: skip
         return RulePlan(cur, hist, base)
     if b is not None and b.kind == "window" and b.start_ms is not None and b.end_ms is not None:
-        base = FrameKey("outcomes", b.start_ms, b.end_ms, labels_until_ms=until)
+        base = FrameKey(
+            "outcomes", b.start_ms, b.end_ms, version=rule.version, labels_until_ms=until
+        )
         return RulePlan(cur, hist, base)
     if b is not None and b.kind == "version":
         base = FrameKey("outcomes", cur.start_ms, cur.end_ms, None, False, b.version,

@@ -100,8 +100,9 @@ class AlertStateStore:
         self.alerts: dict[tuple[str, str], Alert] = {}
         self.scheduler: dict[str, Any] = {}
         """The scheduler's memory (``Evaluator``: when each rule last ran, the newest data it
-        saw, store failures in a row), kept in ``scheduler.json`` beside the state so a
-        restart, or the next ``eval --once``, goes on where the last left off."""
+        saw, store failures in a row), kept in ``<state>.scheduler.json`` beside the state so
+        a restart, or the next ``eval --once``, goes on where the last left off (named after
+        the state file: two schedulers with their own state in one folder keep their own)."""
         if self.path and self.path.exists():
             raw = json.loads(self.path.read_text() or "[]")
             for item in raw:
@@ -117,7 +118,7 @@ class AlertStateStore:
 
     @property
     def scheduler_path(self) -> Path | None:
-        return self.path.with_name("scheduler.json") if self.path else None
+        return self.path.with_name(f"{self.path.stem}.scheduler.json") if self.path else None
 
     @property
     def history_path(self) -> Path | None:

@@ -179,3 +179,23 @@ def test_labels_that_stop_altogether_read_zero_and_page() -> None:
     store, _ = _store_with_labels(0)
     values = _values_at(store, START + timedelta(hours=3))
     assert values == {"labels-stopped": 0.0}  # accuracy: nothing to judge; labels: 0
+
+
+@pytest.mark.parametrize("metric", ["performance.accuracy", "latency.p99"])
+def test_a_window_baseline_keeps_the_rules_version(metric: str) -> None:
+    """A `version: v2` rule with `baseline: {from:, to:}` was compared with every version."""
+    from modelhealth.rules.series import plan_rule
+
+    text = f"""
+model: fraud
+rules:
+  - name: q
+    metric: {metric}
+    version: v2
+    window: 1h
+    baseline: {{from: 2026-11-01T00:00:00Z, to: 2026-11-02T00:00:00Z}}
+    detector: {{type: change, pct: 10}}
+"""
+    (rule,) = load_rules_text(text, "q.yaml").rules
+    plan = plan_rule(rule, timedelta(0), to_epoch_ms(T0), None)
+    assert plan.current.version == plan.baseline.version == "v2"

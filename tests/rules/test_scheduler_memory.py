@@ -71,3 +71,48 @@ def test_a_store_that_cannot_be_opened_makes_monitoring_blind_over_cron_evals(
     assert "cannot open" in out.err and "FIRING" in out.out and "MonitoringBlind" in out.out
     saved = AlertStateStore(tmp_path / "s" / "alerts.json")
     assert saved.scheduler["blind_ticks"] == 3
+
+
+def test_an_outage_is_counted_for_new_data_rules_too(tmp_path: Path) -> None:
+    """With every rule on trigger: new_data, a store that could not say what was new made
+    every rule skip: no error, no MonitoringBlind, exit 0."""
+    from modelhealth.store.duckdb import ReopeningDuckDB
+
+    broken = tmp_path / "not-a-database.duckdb"
+    broken.write_text("this is not a DuckDB file")
+    rules = load_rules_text(NEW_DATA, "n.yaml").rules
+    ev = Evaluator(rules, ReopeningDuckDB(broken), state=AlertStateStore(tmp_path / "a.json"))
+    reports = [ev.tick(T0 + timedelta(minutes=m)) for m in range(3)]
+    assert all(r.store_failed and r.errors for r in reports)
+    blind = [a for a in ev.state.alerts.values() if a.labels["alertname"] == "MonitoringBlind"]
+    assert [a.state for a in blind] == [AlertState.FIRING]
+
+
+def test_data_whose_evaluation_failed_is_judged_at_the_next_tick(
+    seeded_store: DuckDBStore, tmp_path: Path, monkeypatch
+) -> None:
+    """The newest row a new_data rule saw was remembered before the rule ran: when its
+    queries then failed, the next tick saw nothing new and that data was never judged."""
+    from modelhealth.errors import StoreUnavailable
+
+    rules = load_rules_text(NEW_DATA, "n.yaml").rules
+    ev = Evaluator(rules, seeded_store, state=AlertStateStore(tmp_path / "a.json"), retries=0)
+    real = seeded_store.latency
+
+    def down(*args, **kwargs):
+        raise StoreUnavailable("timeout")
+
+    monkeypatch.setattr(seeded_store, "latency", down)
+    assert ev.tick(T0).errors  # saw new data, failed to evaluate it
+    monkeypatch.setattr(seeded_store, "latency", real)
+    again = ev.tick(T0 + timedelta(minutes=1))  # no newer data, but the last was never judged
+    assert again.evaluated == 1 and again.skipped == 0
+
+
+def test_two_state_files_in_one_folder_keep_their_own_scheduler_memory(tmp_path: Path) -> None:
+    a, b = AlertStateStore(tmp_path / "a.json"), AlertStateStore(tmp_path / "b.json")
+    a.scheduler, b.scheduler = {"blind_ticks": 1}, {"blind_ticks": 2}
+    a.save()
+    b.save()
+    assert AlertStateStore(tmp_path / "a.json").scheduler == {"blind_ticks": 1}
+    assert AlertStateStore(tmp_path / "b.json").scheduler == {"blind_ticks": 2}

@@ -131,6 +131,14 @@ def test_an_edited_rule_takes_over_its_alert_and_resolves_it(slow_store, tmp_pat
     assert rep.firing == [] and len(rep.resolved) == 1
     assert rep.resolved[0].labels["alertname"] == "slow"
     assert not ev.state.alerts
+    # the resolve is written under the edited rule's id: the dashboard still closes the
+    # episode (it grouped rows by rule id, and showed this one firing for ever)
+    from modelhealth.dashboard.sources import history_frame, incidents
+
+    rows = load_history(path.with_name("history.jsonl"))
+    assert len({r["rule_id"] for r in rows}) == 2
+    episodes = incidents(history_frame(rows), T + timedelta(minutes=13))
+    assert episodes["state"].tolist() == ["resolved"]
 
 
 def test_an_edit_that_still_fires_keeps_the_alert_without_re_firing(slow_store, tmp_path):
@@ -176,6 +184,13 @@ def test_an_edit_of_severity_or_labels_continues_the_firing_alert(slow_store, tm
     assert rep.incidents and {a.fingerprint for a in rep.incidents} >= {old.fingerprint}
     rows = load_history(path.with_name("history.jsonl"))
     assert [r["state"] for r in rows[-2:]] == ["inactive", "firing"]  # old ends, new goes on
+    assert [r["fingerprint"] for r in rows[-2:]] == [old.fingerprint, alert.fingerprint]
+    # and the dashboard reads exactly two episodes: the old one closed, the new one firing
+    from modelhealth.dashboard.sources import history_frame, incidents
+
+    episodes = incidents(history_frame(rows), T + timedelta(minutes=13))
+    states = dict(zip(episodes["fingerprint"], episodes["state"], strict=True))
+    assert states == {old.fingerprint: "resolved", alert.fingerprint: "firing"}
     again = ev.tick(T + timedelta(minutes=14))
     assert again.resolved == [] and [a.fingerprint for a in again.firing] == [alert.fingerprint]
 

@@ -22,6 +22,7 @@ from modelhealth.dashboard.sources import load_configs
 from modelhealth.dashboard.text import plain
 from modelhealth.drift.metrics import DRIFT_METRICS, LOWER_IS_DRIFT
 from modelhealth.ingestion.reference import FeatureReference, ModelReference
+from modelhealth.rules.durations import format_duration
 from modelhealth.rules.metrics import MIN_LABELS
 from modelhealth.store.backend import Scope
 
@@ -199,7 +200,7 @@ def quality_section(ctx: PageContext, scope: Scope) -> None:
 def _delay_text(delay: timedelta) -> str:
     if not delay:
         return "once it ends"
-    return f"{delay} after it ends (the longest `label_delay:` of its rules)"
+    return f"{format_duration(delay)} after it ends (the longest `label_delay:` of its rules)"
 
 
 def render(ctx: PageContext) -> None:
