@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from modelhealth.anomaly.irregularity import CLASSIFIER_FEATURES
 from modelhealth.anomaly.pipeline import score_frame
 from modelhealth.anomaly.postprocess import PostProcess
 from modelhealth.errors import ModelHealthError
+from modelhealth.files import write_atomic
 
 FORMAT = "modelhealth-learned-detector"
 VERSION = 8
@@ -140,7 +139,7 @@ class LearnedModel:
         files = {}
         for name, booster in boosters.items():
             data = booster.model_to_string().encode()  # what ``save_model`` writes
-            _write_atomic(out / name, data)
+            write_atomic(out / name, data)
             files[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
         meta = {
             "format": FORMAT,
@@ -154,7 +153,7 @@ class LearnedModel:
             "files": files,
         }
         text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
-        _write_atomic(out / "meta.json", text.encode())
+        write_atomic(out / "meta.json", text.encode())
         return out
 
     @classmethod
@@ -203,31 +202,6 @@ class LearnedModel:
         clf_file = root / "classifier.txt"
         classifier = AnomalyClassifier(model=_booster(lgb, clf_file, _model_text(clf_file, files)))
         return cls(forecaster=forecaster, classifier=classifier, post=post, info=dict(info))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """``data`` into ``path`` via a temporary file in the same directory and ``os.replace``.
-
-    With the mode a plain ``open`` would give (0666 less the umask): ``mkstemp`` makes the
-    file owner-only, and a rules runner or dashboard running as another user could not read
-    the model."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # the only way to read it is to set it; put it straight back
-    os.umask(mask)
-    return mask
 
 
 MODEL_HEAD = b"tree\n"

@@ -9,14 +9,13 @@ forgets a pending timer.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from modelhealth.files import write_atomic
 from modelhealth.types import Alert, AlertState
 
 
@@ -83,10 +82,7 @@ def _from_json(d: Mapping[str, object]) -> Alert:
 
 
 def _write_json(path: Path, payload: object) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".state-")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(payload).encode())
 
 
 class AlertStateStore:

@@ -116,3 +116,18 @@ def test_two_state_files_in_one_folder_keep_their_own_scheduler_memory(tmp_path:
     b.save()
     assert AlertStateStore(tmp_path / "a.json").scheduler == {"blind_ticks": 1}
     assert AlertStateStore(tmp_path / "b.json").scheduler == {"blind_ticks": 2}
+
+
+def test_state_files_are_readable_like_any_file_the_user_writes(tmp_path: Path) -> None:
+    """mkstemp made alerts.json owner-only: a dashboard run by another user could not read
+    the alerts (the learned models had the same fix)."""
+    import os
+
+    store = AlertStateStore(tmp_path / "a.json")
+    store.scheduler = {"blind_ticks": 0}
+    store.save()
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for name in ("a.json", "a.scheduler.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
