@@ -135,14 +135,9 @@ class LearnedDetector:
         features' history (or the discord signal's reach, if longer), the two weeks the
         Holt-Winters and discord scores are scaled over, the novelty window and the same-hour
         look-back."""
-        from modelhealth.anomaly.features import history_needed
-        from modelhealth.anomaly.postprocess import novelty_points, same_hour_reach
-        from modelhealth.anomaly.signals import DISCORD_REACH, DISCORD_WINDOW, HISTORY
+        from modelhealth.anomaly.signals import HISTORY
 
-        post = self.model.post
-        need = max(history_needed(period), DISCORD_REACH + DISCORD_WINDOW) + HISTORY
-        need += novelty_points(post.novelty, period) + post.cooldown
-        return max(need, same_hour_reach(period) + 1)
+        return self._points(period, scaled_over=HISTORY)
 
     def min_history_points(self, period: int) -> int:
         """Fewest trailing points whose newest one the model can judge at all: what
@@ -152,12 +147,15 @@ class LearnedDetector:
         features and filters read history that is not there: on a 5-minute series a
         ``lookback:`` of 12 hours never alerted on a 6x spike and one of 26 hours raised 22
         false alerts in 12 hours of clean data."""
+        return self._points(period, scaled_over=0)
+
+    def _points(self, period: int, scaled_over: int) -> int:
         from modelhealth.anomaly.features import history_needed
         from modelhealth.anomaly.postprocess import novelty_points, same_hour_reach
         from modelhealth.anomaly.signals import DISCORD_REACH, DISCORD_WINDOW
 
         post = self.model.post
-        need = max(history_needed(period), DISCORD_REACH + DISCORD_WINDOW)
+        need = max(history_needed(period), DISCORD_REACH + DISCORD_WINDOW) + scaled_over
         need += novelty_points(post.novelty, period) + post.cooldown
         return max(need, same_hour_reach(period) + 1)
 
