@@ -4,7 +4,6 @@ health series in the NAB layout to train it on."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -56,10 +55,10 @@ def _train(args: argparse.Namespace) -> int:
     only hides them."""
     from modelhealth.anomaly.dataset import DatasetError, load_dataset, split
     from modelhealth.anomaly.fleet import generate_fleet
-    from modelhealth.anomaly.model import NEEDS_LIGHTGBM
+    from modelhealth.anomaly.model import NEEDS_LIGHTGBM, lightgbm_missing
     from modelhealth.anomaly.train import train
 
-    if importlib.util.find_spec("lightgbm") is None:
+    if lightgbm_missing():
         print(f"anomaly train: {NEEDS_LIGHTGBM}", file=sys.stderr)
         return 2
     out = Path(args.out)

@@ -18,6 +18,7 @@ load too; their model files must at least end as LightGBM ends a complete text m
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,12 @@ NEEDS_LIGHTGBM = (
     "the learned detector needs LightGBM, which this installation lacks: "
     "pip install 'modelhealth[learn]'"
 )
+
+
+def lightgbm_missing() -> bool:
+    """Whether LightGBM cannot be imported: training imports it only when the first model
+    is fitted, so callers check first rather than fail with a traceback part-way."""
+    return importlib.util.find_spec("lightgbm") is None
 
 
 class ModelLoadError(ModelHealthError):

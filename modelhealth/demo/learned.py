@@ -9,7 +9,6 @@ rules' bands; over the demo's backfill the one alert is fraud v3's latency regre
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -44,15 +43,12 @@ def with_learned_rules(
         if src.is_dir():
             shutil.copytree(src, root / part, dirs_exist_ok=True)
     rules = root / "rules"
-    try:
-        from modelhealth.anomaly.fleet import generate_fleet
-        from modelhealth.anomaly.train import train
+    from modelhealth.anomaly.fleet import generate_fleet
+    from modelhealth.anomaly.model import NEEDS_LIGHTGBM, lightgbm_missing
+    from modelhealth.anomaly.train import train
 
-        # imported only when the first model is fitted: check now, not as a traceback later
-        if importlib.util.find_spec("lightgbm") is None:
-            raise ImportError("No module named 'lightgbm'")
-    except ImportError as exc:
-        say(f"learned detector: not installed ({exc}); pip install 'modelhealth[learn]'")
+    if lightgbm_missing():
+        say(f"learned detector: skipped: {NEEDS_LIGHTGBM}")
         return rules
     started = time.monotonic()
     say("learned detector: training on a simulated fleet…")

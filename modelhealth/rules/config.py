@@ -598,7 +598,7 @@ def never_fires(dtype: str, detector: Any, window: timedelta) -> str:
     w = window.total_seconds()
     if w <= 0:
         return ""
-    points = max(math.ceil(detector_lookback(detector).total_seconds() / w), 1)
+    points = max(math.ceil(lookback_of(detector, window).total_seconds() / w), 1)
     win = format_duration(window)
     if dtype == "zscore":
         need = detector.min_points
@@ -636,11 +636,6 @@ def never_fires(dtype: str, detector: Any, window: timedelta) -> str:
             f"at least {win} or a window of at most {format_duration(detector.season)}"
         )
     return ""
-
-
-def detector_lookback(detector: Any) -> timedelta:
-    lb = getattr(detector, "lookback", None)
-    return lb if isinstance(lb, timedelta) else timedelta(0)
 
 
 RESERVED_LABELS = ("alertname", "severity", "metric", "model", "version", "feature")

@@ -123,7 +123,7 @@ class Evaluator:
         self._lookback = {
             r.rule_id: lookback_of(self._detectors[r.rule_id], r.window) for r in self.rules
         }
-        self._relabelled: list[tuple[str, tuple[str, str], Alert]] = []
+        self._successors: list[tuple[str, str]] = []  # relabelled alerts' new keys
         self._orphans = self._adopt_orphans(retire_orphans)
         self._history: dict[Any, Any] = {}  # complete-bucket frames kept across ticks
         self._last_eval: dict[str, datetime] = {}
@@ -186,18 +186,25 @@ class Evaluator:
                 labels = alert_labels(heir, instance)
                 new_key = (heir.rule_id, fingerprint(labels))
                 if new_key not in self.state.alerts:
-                    del self.state.alerts[key]
                     self.state.alerts[new_key] = dataclasses.replace(alert, labels=labels)
-                    if fingerprint(labels) != fingerprint(alert.labels):
-                        self._relabelled.append((key[0], new_key, alert))
+                    relabelled = fingerprint(labels) != fingerprint(alert.labels)
+                    if relabelled and alert.state is AlertState.FIRING:
+                        # the old fingerprint stays at its key to be resolved like an orphan
+                        to_resolve.append(
+                            (key, "its rule was edited: it goes on with the new labels")
+                        )
+                        self._successors.append(new_key)
+                    else:
+                        del self.state.alerts[key]
                     continue
             if retire:
                 to_resolve.append((key, "its rule was removed from the configs"))
         return to_resolve
 
     def _retire_orphans(self, now: datetime, report: TickReport) -> None:
-        """Resolve the alerts of deleted rules, and the old fingerprints of relabelled ones
-        (each with a history row for its successor, so the timeline shows it go on)."""
+        """Resolve the alerts of deleted rules and the old fingerprints of relabelled ones,
+        then write a history row for each relabelled alert's successor, so the timeline shows
+        it go on."""
         for key, why in self._orphans:
             prev = self.state.alerts.get(key)
             if prev is not None:
@@ -205,24 +212,10 @@ class Evaluator:
                 self._transition(
                     key, False, prev.value, now, timedelta(0), prev.labels, ann, report
                 )
-        for old_rule_id, new_key, old in self._relabelled:
-            if old.state is AlertState.FIRING:
-                closed = dataclasses.replace(
-                    old,
-                    state=AlertState.INACTIVE,
-                    resolved_at=now,
-                    annotations={
-                        **old.annotations,
-                        "detail": "its rule was edited: it goes on with the new labels",
-                    },
-                )
-                report.resolved.append(closed)
-                report.changed.append(closed)
-                self.state.record(old_rule_id, closed, now)  # ends the old episode's row group
-                successor = self.state.alerts.get(new_key)
-                if successor is not None:
-                    self.state.record(new_key[0], successor, now)
-        self._orphans, self._relabelled = [], []
+        for key in self._successors:
+            if (successor := self.state.alerts.get(key)) is not None:
+                self.state.record(key[0], successor, now)
+        self._orphans, self._successors = [], []
 
     # -- the tick ------------------------------------------------------------------------------
     def tick(self, now: datetime | None = None) -> TickReport:
@@ -316,7 +309,7 @@ class Evaluator:
         remembered before, data whose evaluation failed was never judged."""
         seen: dict[str, int] | None = None
         fetched = False
-        self._seen_now: dict[str, int] = {}
+        self._seen_now = {}
         due = []
         for rule in self.rules:
             last = self._last_eval.get(rule.rule_id)

@@ -59,9 +59,10 @@ def drifted_store(clock: FakeClock):
     return store, ref
 
 
-def test_one_email_per_incident_with_inline_plots(mailbox: LocalMailbox, clock: FakeClock) -> None:
+def _drift_dispatcher(mailbox: LocalMailbox, clock: FakeClock) -> Dispatcher:
+    """Emails to ``mailbox`` about a store whose fraud features drifted (plots have data)."""
     store, ref = drifted_store(clock)
-    d = Dispatcher(
+    return Dispatcher(
         parse_routing(ROUTING),
         {"mail": email_notifier(mailbox.port)},
         ":memory:",
@@ -69,6 +70,10 @@ def test_one_email_per_incident_with_inline_plots(mailbox: LocalMailbox, clock: 
         store=store,
         references={"fraud": ref},
     )
+
+
+def test_one_email_per_incident_with_inline_plots(mailbox: LocalMailbox, clock: FakeClock) -> None:
+    d = _drift_dispatcher(mailbox, clock)
     alerts = [
         firing("feature_drift", severity="warning", feature="amount", value=0.42),
         firing("feature_drift", severity="warning", feature="country", value=0.25),
@@ -212,15 +217,7 @@ def test_a_grouped_per_feature_incident_email_plots_its_top_feature(
     email looked for that label and so never showed the histogram it promises."""
     from modelhealth.rules.grouping import group_alerts
 
-    store, ref = drifted_store(clock)
-    d = Dispatcher(
-        parse_routing(ROUTING),
-        {"mail": email_notifier(mailbox.port)},
-        ":memory:",
-        clock,
-        store=store,
-        references={"fraud": ref},
-    )
+    d = _drift_dispatcher(mailbox, clock)
     drift = [
         firing("feature_drift", feature="country", value=0.25),
         firing("feature_drift", feature="amount", value=0.42),

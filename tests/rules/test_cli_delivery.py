@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from modelhealth.alerting.mailbox import LocalMailbox
 from modelhealth.clock import FakeClock
@@ -38,32 +41,40 @@ def _fraud_store(tmp_path: Path, fleet_refs, days: float) -> Path:
     return db
 
 
-def test_eval_once_emails_the_firing_alert(tmp_path: Path, fleet_refs, monkeypatch) -> None:
-    db = _fraud_store(tmp_path, fleet_refs, days=0.25)
-    mailbox = LocalMailbox(tmp_path / "mail")
-    mailbox.start()
+@pytest.fixture
+def mailbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalMailbox]:
+    """A real SMTP server on loopback, and the SMTP settings that point at it."""
+    box = LocalMailbox(tmp_path / "mail")
+    box.start()
+    monkeypatch.setenv("MODELHEALTH_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("MODELHEALTH_SMTP_PORT", str(box.port))
     try:
-        monkeypatch.setenv("MODELHEALTH_SMTP_HOST", "127.0.0.1")
-        monkeypatch.setenv("MODELHEALTH_SMTP_PORT", str(mailbox.port))
-        code = rules_main(
-            [
-                "eval",
-                "--once",
-                "--db",
-                str(db),
-                "--at",
-                T0.isoformat(),
-                "--state",
-                str(tmp_path / "state" / "alerts.json"),
-                "--email-to",
-                "oncall@example.com",
-                str(tmp_path / "fraud.yaml"),
-            ]
-        )
-        assert code == 0
-        mails = mailbox.messages()
+        yield box
     finally:
-        mailbox.stop()
+        box.stop()
+
+
+def test_eval_once_emails_the_firing_alert(
+    tmp_path: Path, fleet_refs, monkeypatch, mailbox: LocalMailbox
+) -> None:
+    db = _fraud_store(tmp_path, fleet_refs, days=0.25)
+    code = rules_main(
+        [
+            "eval",
+            "--once",
+            "--db",
+            str(db),
+            "--at",
+            T0.isoformat(),
+            "--state",
+            str(tmp_path / "state" / "alerts.json"),
+            "--email-to",
+            "oncall@example.com",
+            str(tmp_path / "fraud.yaml"),
+        ]
+    )
+    assert code == 0
+    mails = mailbox.messages()
     assert len(mails) == 1
     assert "p99-latency" in str(mails[0]["Subject"]) and "fraud" in str(mails[0]["Subject"])
     assert mails[0]["To"] == "oncall@example.com"
@@ -83,7 +94,7 @@ def test_eval_without_routing_only_prints(tmp_path: Path, fleet_refs, capsys) ->
 
 
 def test_a_silence_added_with_defaults_mutes_what_eval_sends_with_defaults(
-    tmp_path: Path, fleet_refs, monkeypatch
+    tmp_path: Path, fleet_refs, monkeypatch, mailbox: LocalMailbox
 ) -> None:
     """`silence add` and `rules run/eval` used to default to different databases, so a
     silence made the way the README shows muted nothing."""
@@ -94,20 +105,13 @@ def test_a_silence_added_with_defaults_mutes_what_eval_sends_with_defaults(
     monkeypatch.delenv("MODELHEALTH_ALERT_DB", raising=False)
     made = FakeClock(T0 - timedelta(minutes=1))  # the evaluation below is --at T0
     assert silence_main(["add", "model=fraud", "--for", "2h", "-c", "v4"], clock=made) == 0
-    mailbox = LocalMailbox(tmp_path / "mail")
-    mailbox.start()
-    try:
-        monkeypatch.setenv("MODELHEALTH_SMTP_HOST", "127.0.0.1")
-        monkeypatch.setenv("MODELHEALTH_SMTP_PORT", str(mailbox.port))
-        args = ["eval", "--db", str(db), "--email-to", "o@example.com", "fraud.yaml"]
-        args += ["--state", "state/alerts.json"]
-        assert rules_main([*args, "--at", T0.isoformat()]) == 0
-        assert mailbox.messages() == []  # muted
-        assert silence_main(["expire", _only_silence_id()], clock=made) == 0
-        assert rules_main([*args, "--at", (T0 + timedelta(minutes=10)).isoformat()]) == 0
-        assert len(mailbox.messages()) == 1
-    finally:
-        mailbox.stop()
+    args = ["eval", "--db", str(db), "--email-to", "o@example.com", "fraud.yaml"]
+    args += ["--state", "state/alerts.json"]
+    assert rules_main([*args, "--at", T0.isoformat()]) == 0
+    assert mailbox.messages() == []  # muted
+    assert silence_main(["expire", _only_silence_id()], clock=made) == 0
+    assert rules_main([*args, "--at", (T0 + timedelta(minutes=10)).isoformat()]) == 0
+    assert len(mailbox.messages()) == 1
 
 
 def _only_silence_id() -> str:
@@ -217,7 +221,7 @@ def test_eval_shows_pending_alerts_and_why_they_never_fire_without_state(
 
 
 def test_eval_once_delivers_through_a_child_route_that_waits_longer_than_the_root(
-    tmp_path: Path, fleet_refs, monkeypatch
+    tmp_path: Path, fleet_refs, monkeypatch, mailbox: LocalMailbox
 ) -> None:
     """A one-shot eval flushed after the root route's group_wait only: a child route with a
     longer one (2m here) never delivered in that run."""
@@ -228,16 +232,9 @@ def test_eval_once_delivers_through_a_child_route_that_waits_longer_than_the_roo
         "    - matchers: [model=fraud]\n      receiver: mail\n      group_wait: 2m\n"
         "receivers:\n  - name: mail\n    email:\n      to: [oncall@example.com]\n"
     )
-    mailbox = LocalMailbox(tmp_path / "mail")
-    mailbox.start()
-    try:
-        monkeypatch.setenv("MODELHEALTH_SMTP_HOST", "127.0.0.1")
-        monkeypatch.setenv("MODELHEALTH_SMTP_PORT", str(mailbox.port))
-        code = rules_main(
-            ["eval", "--db", str(db), "--at", T0.isoformat(), "--routing", str(routing),
-             "--state", str(tmp_path / "state" / "alerts.json"), str(tmp_path / "fraud.yaml")]
-        )  # fmt: skip
-        mails = mailbox.messages()
-    finally:
-        mailbox.stop()
+    code = rules_main(
+        ["eval", "--db", str(db), "--at", T0.isoformat(), "--routing", str(routing),
+         "--state", str(tmp_path / "state" / "alerts.json"), str(tmp_path / "fraud.yaml")]
+    )  # fmt: skip
+    mails = mailbox.messages()
     assert code == 0 and len(mails) == 1
