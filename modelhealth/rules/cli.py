@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from modelhealth.clock import Clock, SystemClock, from_epoch_ms
-from modelhealth.errors import ConfigError
+from modelhealth.errors import ConfigError, StoreUnavailable
 from modelhealth.rules.config import LoadResult, load_rules
 from modelhealth.rules.durations import format_duration, parse_duration
 from modelhealth.rules.metrics import MIN_LABELS, catalog
@@ -43,13 +43,17 @@ def open_store(
         if not Path(args.db).exists():
             # never create one: a mistyped path would be an empty store that reports all clear
             raise SystemExit(f"{prog}: no DuckDB database at {args.db}")
+        if retry and read_only:
+            store = ReopeningDuckDB(args.db)  # follows a file replaced under its name
+            try:
+                store.open_now()
+            except StoreUnavailable as exc:
+                log.warning("%s; each tick tries again, and the store counts as down until "
+                            "it opens", exc)  # fmt: skip
+            return store
         try:
             return DuckDBStore(args.db, read_only=read_only)
         except Exception as exc:  # duckdb.IOException: locked by a writer, not a database...
-            if retry and read_only:
-                log.warning("cannot open %s now (%s); each tick tries again, and the store "
-                            "counts as down until it opens", args.db, exc)  # fmt: skip
-                return ReopeningDuckDB(args.db)
             raise SystemExit(f"{prog}: cannot open {args.db}: {exc}") from None
     if args.backend == "pinot":
         try:

@@ -6,6 +6,7 @@ model/version/feature name and time bound is a bound parameter.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -28,6 +29,8 @@ from modelhealth.store.backend import (
     check_model_filter,
     finish_summary,
 )
+
+log = logging.getLogger(__name__)
 
 _SQL_TYPES = {"LONG": "BIGINT", "INT": "INTEGER", "DOUBLE": "DOUBLE", "STRING": "VARCHAR"}
 
@@ -419,24 +422,48 @@ def _each_model(
 
 
 class ReopeningDuckDB:
-    """A read-only :class:`DuckDBStore` for ``rules eval``/``run`` that could not be opened
-    yet (another process holds the file's write lock): every query tries again, and while
-    the file cannot be opened each raises :class:`StoreUnavailable`. The rules engine then
-    reports the tick's rules as not evaluated and, after ``blind_after`` such ticks, fires
-    ``MonitoringBlind``: the command used to exit instead, and nobody was told that
-    monitoring was blind."""
+    """A read-only :class:`DuckDBStore` for ``rules eval``/``run`` that follows its *path*,
+    not the file it first opened.
+
+    - A file that cannot be opened yet (another process holds the write lock): every query
+      tries again, and while it cannot be opened each raises :class:`StoreUnavailable`. The
+      rules engine then reports the tick's rules as not evaluated and, after ``blind_after``
+      such ticks, fires ``MonitoringBlind``: the command used to exit instead, and nobody
+      was told that monitoring was blind.
+    - A file replaced under the same name (a snapshot job writing a new file and renaming it
+      into place): the next query opens the new file. An open connection reads the inode it
+      opened, so a running ``rules run`` judged the first snapshot for ever, all clear.
+    - A file deleted: each query raises :class:`StoreUnavailable` until it is back."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._store: DuckDBStore | None = None
+        self._identity: tuple[int, int] | None = None
+
+    def _current_identity(self) -> tuple[int, int]:
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot open {self.path}: {exc.strerror or exc}") from exc
+        return (st.st_dev, st.st_ino)
 
     def _open(self) -> DuckDBStore:
+        identity = self._current_identity()
+        if self._store is not None and identity != self._identity:
+            log.warning("%s was replaced; reading the new file", self.path)
+            self.close()
         if self._store is None:
             try:
                 self._store = DuckDBStore(self.path, read_only=True)
             except Exception as exc:  # duckdb.IOException: locked, not a database, gone
                 raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
+            self._identity = identity
         return self._store
+
+    def open_now(self) -> None:
+        """Open the file now (a scheduler says at start when it cannot, not at its first
+        tick); raises :class:`StoreUnavailable` like any query would."""
+        self._open()
 
     def __getattr__(self, name: str) -> object:
         getattr(DuckDBStore, name)  # AttributeError for what no DuckDBStore has

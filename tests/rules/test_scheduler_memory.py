@@ -131,3 +131,23 @@ def test_state_files_are_readable_like_any_file_the_user_writes(tmp_path: Path) 
     for name in ("a.json", "a.scheduler.json"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_a_store_file_replaced_under_its_name_is_read_again(tmp_path: Path, fleet_refs) -> None:
+    """A snapshot job writes a new file and renames it into place: a running ``rules run``
+    kept reading the inode it had opened, so it judged the first snapshot for ever."""
+    from modelhealth.store.duckdb import ReopeningDuckDB
+
+    live = tmp_path / "snapshot.duckdb"
+    DuckDBStore(live).close()  # an empty snapshot: no traffic yet
+    rules = load_rules_text(NEW_DATA, "n.yaml").rules
+    store = ReopeningDuckDB(live)
+    ev = Evaluator(rules, store, state=AlertStateStore(tmp_path / "a.json"))
+    assert store.last_seen().empty
+    (tmp_path / "job").mkdir()
+    _fraud_store(tmp_path / "job", fleet_refs, days=0.1).replace(live)
+    report = ev.tick(T0)
+    assert not report.store_failed
+    assert [a.state for a in ev.state.alerts.values()] == [AlertState.FIRING]
+    live.unlink()  # gone: an outage the engine reports, not the old file's answers
+    assert ev.tick(T0 + timedelta(minutes=5)).store_failed
