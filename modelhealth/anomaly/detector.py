@@ -5,6 +5,7 @@ Importing this module is cheap (numpy only); LightGBM is imported when a model i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -33,8 +34,6 @@ OVERRIDES: dict[str, tuple[type, float, float]] = {
 
 def override_post(post: PostProcess, overrides: dict[str, Any]) -> PostProcess:
     """``post`` with ``overrides`` applied; unknown names or bad values raise ValueError."""
-    from dataclasses import replace
-
     from modelhealth.rules.detectors._common import yaml_number
 
     unknown = sorted(set(overrides) - set(OVERRIDES))
@@ -77,12 +76,12 @@ class LearnedDetector:
     def __init__(self, model_path: str | Path, **overrides: Any) -> None:
         """Load ``model_path``; ``overrides`` replace the model's trained post-processing
         (YAML: ``detector: {type: learned, model: PATH, threshold: 0.9, novelty: 288}``)."""
-        from modelhealth.anomaly.model import LearnedModel
+        from modelhealth.anomaly.model import load_shared
 
         self.model_path = Path(model_path)
-        model = LearnedModel.load(self.model_path)
+        model = load_shared(self.model_path)  # shared by every rule naming it: never mutate
         if overrides:
-            model.post = override_post(model.post, overrides)
+            model = replace(model, post=override_post(model.post, overrides))
         self.model: LearnedModel = model
 
     @classmethod

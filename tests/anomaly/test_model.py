@@ -91,3 +91,22 @@ def test_every_post_processing_setting_survives_save_load(tiny_model: LearnedMod
     x[-1] += 40  # a spike the Holt-Winters rule alone catches at 6.5 stds
     ts = np.arange(900) * 300
     assert loaded.scan(ts, x).alerts[-1]
+
+
+def test_rules_naming_one_artefact_share_one_load_until_it_changes(
+    tiny_model: LearnedModel, tmp_path: Path
+) -> None:
+    """Each learned rule, config reload and dashboard render loaded and checked the artefact
+    again (0.16 s each); they share one load now, overrides stay per rule, and a retrained
+    artefact is read afresh."""
+    from modelhealth.anomaly.detector import LearnedDetector
+
+    path = tiny_model.save(tmp_path / "m")
+    first, second = LearnedDetector(path), LearnedDetector(str(path))
+    assert first.model is second.model
+    tuned = LearnedDetector(path, threshold=0.9)
+    assert tuned.model.post.threshold == 0.9
+    assert tuned.model.classifier is first.model.classifier  # boosters are not copied
+    assert LearnedDetector(path).model.post.threshold == tiny_model.post.threshold
+    tiny_model.save(path)  # retrained in place: new files
+    assert LearnedDetector(path).model is not first.model
