@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -13,6 +14,13 @@ from modelhealth.ingestion import Monitor, build_reference
 from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
 
+from tests.conftest import free_port
+
 
 def test_bounded_demo_mails_incidents_and_spares_the_quiet_model(tmp_path: Path) -> None:
     out = tmp_path / "demo"
@@ -98,14 +100,6 @@ def _check_learned_rules(out: Path, stdout: str) -> None:
     assert onset - 300_000 < alerts[0][2] <= onset + 600_000, (alerts, onset)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_the_dashboard_stops_with_its_supervisor_and_a_failed_start_is_reported(
     tmp_path: Path,
 ) -> None:
@@ -120,7 +114,7 @@ def test_the_dashboard_stops_with_its_supervisor_and_a_failed_start_is_reported(
     state = tmp_path / "state"
     state.mkdir()
     db = tmp_path / "none.duckdb"
-    port = _free_port()
+    port = free_port()
     proc = start_dashboard(db, tmp_path, state, port)
     assert proc is not None
     try:

@@ -343,6 +343,14 @@ class Outbox:
             rows = self._con.execute("SELECT status, count(*) FROM outbox GROUP BY status")
             return {s: int(n) for s, n in rows.fetchall()}
 
+    def counts_by_receiver(self) -> dict[tuple[str, str], int]:
+        """Rows per (receiver, status): the scheduler's ``modelhealth_notifications``."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT receiver, status, count(*) FROM outbox GROUP BY receiver, status"
+            )
+            return {(r, s): int(n) for r, s, n in rows.fetchall()}
+
     def rows(self, status: str | None = None) -> list[OutboxRow]:
         sql = (
             "SELECT id, receiver, dedup_key, status, attempts, last_error, created_at, sent_at,"

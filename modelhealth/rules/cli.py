@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
-import time
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
         "--state", default="state/alerts.json", help="alert state JSON (default state/alerts.json)"
     )
     r.add_argument("--max-ticks", type=int, default=0, help="stop after N ticks (0 = never)")
+    r.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="serve the scheduler's own metrics (/metrics, Prometheus text format) and probes"
+        " (/-/healthy, /-/ready) there, e.g. 127.0.0.1:9464 (default: not served)",
+    )
     for cmd in (e, r):
         cmd.add_argument("--routing", help="alert routing YAML (receivers, routes, silences)")
         cmd.add_argument(
@@ -200,6 +207,10 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         if value <= timedelta(0):
             raise ValueError(f"--{name} {raw!r}: must be positive, e.g. 5m")
         out[name] = value
+    if getattr(args, "listen", None):
+        from modelhealth.rules.selfmetrics import parse_listen
+
+        out["listen"] = parse_listen(args.listen)
     for name in ("at", "until"):
         raw = getattr(args, name, None)
         if raw is None:
@@ -214,17 +225,31 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _evaluator(args: argparse.Namespace, loaded: LoadResult, store: Any, clock: Clock) -> Any:
+def _evaluator(
+    args: argparse.Namespace,
+    loaded: LoadResult,
+    store: Any,
+    clock: Clock,
+    previous: Any = None,
+) -> Any:
+    """The evaluator of ``loaded``; given the ``previous`` one (a reload), it takes over
+    that one's alert state and dispatcher, as a restarted process would read them."""
     from modelhealth.rules.evaluator import Evaluator
     from modelhealth.rules.state import AlertStateStore
 
-    try:
-        state = AlertStateStore(args.state) if getattr(args, "state", None) else AlertStateStore()
-    except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
-        raise SystemExit(
-            f"rules: alert state {args.state} is unreadable ({type(exc).__name__}: {exc}); move"
-            " it away to start without remembered alerts (their pages then resolve on timeout)"
-        ) from None
+    if previous is not None:
+        state = previous.state
+    else:
+        try:
+            state = (
+                AlertStateStore(args.state) if getattr(args, "state", None) else AlertStateStore()
+            )
+        except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError: a ValueError
+            raise SystemExit(
+                f"rules: alert state {args.state} is unreadable ({type(exc).__name__}: {exc});"
+                " move it away to start without remembered alerts (their pages then resolve on"
+                " timeout)"
+            ) from None
     ev = Evaluator(
         loaded.rules,
         store,
@@ -234,7 +259,12 @@ def _evaluator(args: argparse.Namespace, loaded: LoadResult, store: Any, clock: 
         # with a file skipped, its rules' remembered alerts are not "removed": keep them
         retire_orphans=loaded.ok,
     )
-    dispatcher = _dispatcher(args, store, ev.references, clock)
+    if previous is not None:
+        dispatcher = getattr(previous, "dispatcher", None)
+        if dispatcher is not None:
+            dispatcher.references = ev.references
+    else:
+        dispatcher = _dispatcher(args, store, ev.references, clock)
     if dispatcher is not None:
 
         def notify(alerts: Sequence[Alert], now: datetime) -> None:
@@ -339,8 +369,29 @@ def _run(
     clock: Clock,
     options: dict[str, Any],
 ) -> int:
+    """The scheduler loop: a tick per slot, rule files reloaded when they change (or on
+    SIGHUP), its own metrics served with ``--listen``."""
+    from modelhealth.rules.reload import files_fingerprint
+    from modelhealth.rules.selfmetrics import EngineMetrics, serve
+
     interval = options["interval"].total_seconds()
     ev = _evaluator(args, loaded, store, clock)
+    metrics = EngineMetrics(clock)
+    metrics.config_loaded(len(loaded.rules), len(loaded.issues), reload=False)
+    metrics.alerts = lambda: list(ev.state.alerts.values())
+    if getattr(ev, "dispatcher", None) is not None:
+        metrics.outbox = ev.dispatcher.outbox.counts_by_receiver
+    server = None
+    if options.get("listen"):
+        host, port = options["listen"]
+        try:
+            server = serve(metrics, host, port)
+        except OSError as exc:
+            raise SystemExit(f"rules run: --listen {host}:{port}: {exc.strerror or exc}") from None
+        log.info("rules run: metrics on http://%s:%d/metrics", host, port)
+    wake = threading.Event()
+    hangup = _on_sighup(wake)
+    seen = files_fingerprint(args.paths)
     log.info("rules run: %d rule(s), tick every %s", len(loaded.rules), args.interval)
     ticks = 0
     told: set[str] = set()
@@ -353,6 +404,8 @@ def _run(
             if getattr(ev, "dispatcher", None) is not None:
                 ev.dispatcher.flush(clock.now())  # group_wait / retries come due between ticks
             ticks += 1
+            took = clock.monotonic() - started
+            metrics.tick_done(report, took)
             for k in sorted(set(report.unmatched) - told):  # once per rule and process
                 log.warning("%s: %s", k, UNMATCHED)
                 told.add(k)
@@ -364,15 +417,78 @@ def _run(
                 report.queries,
                 len(report.firing),
                 len(report.errors),
-                clock.monotonic() - started,
+                took,
             )
             if args.max_ticks and ticks >= args.max_ticks:
                 return 0
-            wait = interval - (clock.now().timestamp() % interval)
-            time.sleep(max(wait, 0.01))
+            next_slot = slot.timestamp() + interval
+            while (left := next_slot - clock.now().timestamp()) > 0:
+                # until the next slot; a SIGHUP or an edited rule file reloads on the way
+                wake.wait(min(left, RELOAD_CHECK_SECONDS))
+                current = files_fingerprint(args.paths)
+                if wake.is_set() or current != seen:
+                    wake.clear()
+                    seen = current
+                    ev, loaded = _reload(args, loaded, store, clock, ev, metrics)
     except KeyboardInterrupt:
         log.info("rules run: stopped after %d tick(s)", ticks)
         return 0
+    finally:
+        hangup()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+RELOAD_CHECK_SECONDS = 5.0
+"""How often a waiting scheduler looks at its rule files' sizes and times (a stat each)."""
+
+
+def _reload(
+    args: argparse.Namespace,
+    loaded: LoadResult,
+    store: Any,
+    clock: Clock,
+    ev: Any,
+    metrics: Any,
+) -> tuple[Any, LoadResult]:
+    """Reload the rule files; on any failure keep the running rules and say why."""
+    from modelhealth.rules.reload import reload_rules
+
+    try:
+        fresh = reload_rules(args.paths, loaded)
+        for note in fresh.notes:
+            log.info("reload: %s", note)
+        for issue in fresh.issues:
+            log.error("reload: %s", issue)
+        if not fresh.rules:
+            log.error("reload: no rule loaded; the %d running rule(s) stay", len(loaded.rules))
+            metrics.config_loaded(len(loaded.rules), len(fresh.issues), reload=True)
+            return ev, loaded
+        new_ev = _evaluator(args, fresh, store, clock, previous=ev)
+    except Exception as exc:  # a reload must never stop the scheduler
+        log.exception("reload failed (%s); the running rules stay", exc)
+        metrics.config_loaded(len(loaded.rules), max(1, len(loaded.issues)), reload=True)
+        return ev, loaded
+    before = {(r.model, r.name): r.rule_id for r in loaded.rules}
+    after = {(r.model, r.name): r.rule_id for r in fresh.rules}
+    edited = sum(1 for k, rid in after.items() if k in before and before[k] != rid)
+    log.info(
+        "reloaded rule files: %d rule(s) (%d added, %d edited, %d removed), %d error(s)",
+        len(fresh.rules), len(after.keys() - before.keys()), edited,
+        len(before.keys() - after.keys()), len(fresh.issues),
+    )  # fmt: skip
+    metrics.config_loaded(len(fresh.rules), len(fresh.issues), reload=True)
+    metrics.alerts = lambda: list(new_ev.state.alerts.values())
+    return new_ev, fresh
+
+
+def _on_sighup(wake: threading.Event) -> Callable[[], None]:
+    """Make SIGHUP wake the loop to reload (Prometheus' convention); returns the undo."""
+    if not hasattr(signal, "SIGHUP") or threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    before = signal.signal(signal.SIGHUP, lambda *_: wake.set())
+    return lambda: signal.signal(signal.SIGHUP, before)
 
 
 def _backtest(args: argparse.Namespace, loaded: LoadResult, options: dict[str, Any]) -> int:

@@ -795,7 +795,7 @@ def load_rules(paths: Iterable[str | Path]) -> LoadResult:
     """Load every ``*.yaml``/``*.yml`` file under the given files/folders, isolating errors."""
     total = LoadResult()
     first: dict[tuple[str, str], SourcePos] = {}
-    for path in _expand(paths):
+    for path in rule_files(paths):
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
@@ -836,7 +836,7 @@ def load_rules(paths: Iterable[str | Path]) -> LoadResult:
     return total
 
 
-def _expand(paths: Iterable[str | Path]) -> list[Path]:
+def rule_files(paths: Iterable[str | Path]) -> list[Path]:
     """The YAML files named or found below the folders named, each once: a file given twice
     (or inside a folder also given) reported every rule as a duplicate of itself."""
     out: list[Path] = []
@@ -860,4 +860,5 @@ __all__ = [
     "RuleSpec",
     "load_rules",
     "load_rules_text",
+    "rule_files",
 ]

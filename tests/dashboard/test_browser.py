@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from modelhealth.dashboard.launch import streamlit_command
+from tests.conftest import free_port
 from tests.dashboard.conftest import ROOT, Deployment, write_learned_rules
 
 pytestmark = pytest.mark.browser
@@ -43,12 +43,6 @@ def _need_browser() -> None:
     pytest.skip("no /usr/bin/chromium: run scripts/ensure_chromium.sh (CI does)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _serve(deployment.argv(), tmp_path_factory)
@@ -57,7 +51,7 @@ def server(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> 
 def _serve(argv: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``streamlit run`` the app with ``argv`` on a free loopback port until the test ends."""
     _need_browser()
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
     env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     cmd = streamlit_command(argv, port, "127.0.0.1", python=sys.executable)
