@@ -589,17 +589,30 @@ def never_fires(dtype: str, detector: Any, window: timedelta) -> str:
     newest one (``series.plan_rule``), one point each; the detectors then need:
 
     * zscore: ``min_points`` of them (else "warming up" forever);
-    * holt_winters: a period of ``round(season / window)`` >= 2 points and two periods of
-      history (``HoltWinters.evaluate``; ``cycles.points_per_cycle`` never counts more);
+    * holt_winters: a period of ``season / window`` >= 2 points and two periods of history
+      (``HoltWinters.evaluate``: ``cycles`` >= 2 of whole-window seasons always hold them);
     * seasonal: a point one ``season`` before the newest, at least one window back
       (``Seasonal.past_points`` skips the newest point itself); a season shorter than the
       window finds none, or (from half a window) the previous window, which is no season.
+    * both seasonal ones: a season of whole windows, so that the window a season back is
+      one of the grid buckets the history holds (``evaluator.judged_end_ms``).
     """
     w = window.total_seconds()
     if w <= 0:
         return ""
     points = max(math.ceil(lookback_of(detector, window).total_seconds() / w), 1)
     win = format_duration(window)
+    season = getattr(detector, "season", None)
+    seasonal = getattr(detector, "complete_windows", False) and season is not None
+    if seasonal and season >= window and season.total_seconds() % w:
+        up = window * (season // window + 1)
+        divides = timedelta(seconds=math.gcd(int(season.total_seconds()), int(w)))
+        return (
+            f"{dtype}: season {format_duration(season)} is not a whole number of windows of "
+            f"{win}, so the same window of past seasons never lines up with the newest one;"
+            f" use a season of {format_duration(up)}, or a window that divides "
+            f"{format_duration(season)} (e.g. {format_duration(divides)})"
+        )
     if dtype == "zscore":
         need = detector.min_points
         if points < need:
@@ -618,15 +631,6 @@ def never_fires(dtype: str, detector: Any, window: timedelta) -> str:
                 f"{season.total_seconds() / w:.3g} window(s) of {win}, it needs at least 2 "
                 f"points per season; use a season of at least {format_duration(window * 2)} "
                 f"or a window of at most {format_duration(season / 2)}"
-            )
-        if points < 2 * period:
-            cycles = detector.cycles
-            while max(math.ceil((season * cycles).total_seconds() / w), 1) < 2 * period:
-                cycles += 1
-            return (
-                f"holt_winters would never fire: {detector.cycles} cycles of "
-                f"{format_duration(season)} hold {points} window(s) of {win}, it needs "
-                f"{2 * period} (two seasons); use cycles: {cycles}"
             )
     elif dtype == "seasonal" and detector.season < window:
         return (

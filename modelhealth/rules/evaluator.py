@@ -229,7 +229,10 @@ class Evaluator:
         for rule in due:
             try:
                 plans[rule.rule_id] = plan_rule(
-                    rule, self._lookback[rule.rule_id], end_ms, self.references.get(rule.model)
+                    rule,
+                    self._lookback[rule.rule_id],
+                    judged_end_ms(self._detectors[rule.rule_id], rule.window, end_ms),
+                    self.references.get(rule.model),
                 )
             except Exception as exc:
                 report.errors[f"{rule.model}/{rule.name}"] = f"{type(exc).__name__}: {exc}"
@@ -377,7 +380,7 @@ class Evaluator:
                 now,
                 rule.hold_for,
                 labels,
-                {**_annotations(rule, result, now), **extra},
+                {**_annotations(rule, result, now, detector), **extra},
                 report,
             )
         for key in [k for k in self.state.alerts if k[0] == rule.rule_id and k not in seen]:
@@ -478,7 +481,24 @@ def _not_judged(rule: RuleSpec, previous: Mapping[str, str], why: str) -> dict[s
     }
 
 
-def _annotations(rule: RuleSpec, result: DetectorResult, now: datetime) -> dict[str, str]:
+def judged_end_ms(detector: Any, window: timedelta, end_ms: int) -> int:
+    """Where the window a rule judges at ``end_ms`` ends.
+
+    A detector that compares the newest window with the same phase of past seasons
+    (``complete_windows``: seasonal, Holt-Winters) judges the newest *complete* window on the
+    clock's grid, as ThirdEye judges complete buckets: its history is grid buckets, and the
+    window ``[now - 1h, now)`` at 00:20 was compared with last week's 23:00-00:00, so traffic
+    that steps up at midnight every week paged at 00:20 and 00:30. Other rules judge the
+    window that ends now."""
+    if not getattr(detector, "complete_windows", False):
+        return end_ms
+    w = int(window.total_seconds() * 1000)
+    return (end_ms // w) * w if w > 0 else end_ms
+
+
+def _annotations(
+    rule: RuleSpec, result: DetectorResult, now: datetime, detector: Any = None
+) -> dict[str, str]:
     ann = {
         "summary": rule.summary or f"{rule.metric} on {rule.model}: {result.detail}",
         "value": f"{result.value:.6g}",
@@ -495,9 +515,16 @@ def _annotations(rule: RuleSpec, result: DetectorResult, now: datetime) -> dict[
         ann["baseline"] = str(rule.baseline)
     if rule.runbook:
         ann["runbook_url"] = rule.runbook
-    if rule.label_delay:
-        # the window judged ended label_delay ago: notifications link back to it, not to now
-        end = now - rule.label_delay
+    now_ms = to_epoch_ms(now)
+    before_now = timedelta(milliseconds=now_ms - judged_end_ms(detector, rule.window, now_ms))
+    if rule.label_delay or before_now:
+        # the window judged ended before now: notifications say which, and link back to it
+        end = now - before_now - rule.label_delay
         ann["judged_from"] = (end - rule.window).isoformat()
         ann["judged_to"] = end.isoformat()
+        ann["judged_note"] = (
+            "the predictions whose labels are in"
+            if rule.label_delay
+            else "the newest complete window, compared with the same window of past seasons"
+        )
     return ann

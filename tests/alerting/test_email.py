@@ -261,5 +261,5 @@ def test_a_quality_alert_email_names_the_window_it_judged_and_why_it_resolved() 
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
     for body in (text, html):
-        assert "judged the predictions of 2026-11-26" in body and "08:30" in body
+        assert "judged 2026-11-26" in body and "08:30" in body and "labels are in" in body
         assert "resolved as not judged" in body

@@ -101,11 +101,23 @@ NEVER = [
     ),
     (
         "1h",
-        "{type: holt_winters, season: 90m, cycles: 2}",
-        "holt_winters would never fire: 2 cycles of 90m hold 3 window(s) of 1h, it needs 4 "
-        "(two seasons); use cycles: 3",
+        "{type: holt_winters, season: 90m, cycles: 3}",
+        "holt_winters: season 90m is not a whole number of windows of 1h, so the same window "
+        "of past seasons never lines up with the newest one; use a season of 2h, or a window "
+        "that divides 90m (e.g. 30m)",
     ),
-    ("1h", "{type: holt_winters, season: 90m, cycles: 3}", ""),
+    (
+        "2h",
+        "{type: seasonal, season: 1d, periods: 2}",
+        "",
+    ),
+    (
+        "5h",
+        "{type: seasonal, season: 1d, periods: 2}",
+        "seasonal: season 1d is not a whole number of windows of 5h, so the same window of "
+        "past seasons never lines up with the newest one; use a season of 25h, or a window "
+        "that divides 1d (e.g. 1h)",
+    ),
     ("1h", "{type: holt_winters, season: 2h, cycles: 2}", ""),
     ("1h", "{type: holt_winters, season: 1d}", ""),
     (
@@ -155,7 +167,9 @@ def test_the_check_agrees_with_the_detector_on_the_history_a_rule_fetches(
     values[-1] = 1e6
     result = det.evaluate(Series.from_values(values, step_s=int(w.total_seconds())))
     warming = result.detail.startswith("warming up")
-    if dtype == "seasonal" and expected:
+    if "not a whole number of windows" in expected:
+        assert not warming  # it judges, but against windows that never line up
+    elif dtype == "seasonal" and expected:
         assert warming  # season 1h in a 1d window: nothing one season back
     else:
         assert warming == bool(never_fires(dtype, det, w)), result.detail

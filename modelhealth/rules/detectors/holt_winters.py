@@ -46,6 +46,9 @@ class HoltWinters:
     """
 
     name: ClassVar[str] = "holt_winters"
+    complete_windows: ClassVar[bool] = True
+    """Judge the newest complete window on the clock's grid, the phase its history buckets
+    have (``evaluator.judged_end_ms``), not the window ending at the tick."""
 
     def __init__(
         self,

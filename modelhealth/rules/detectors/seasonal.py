@@ -33,6 +33,9 @@ class Seasonal:
     """
 
     name: ClassVar[str] = "seasonal"
+    complete_windows: ClassVar[bool] = True
+    """Judge the newest complete window on the clock's grid, the phase its history buckets
+    have (``evaluator.judged_end_ms``), not the window ending at the tick."""
 
     def __init__(
         self,
