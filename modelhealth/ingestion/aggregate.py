@@ -13,12 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
-from modelhealth.ingestion.reference import FeatureReference, ModelReference, numeric_bin_index
+from modelhealth.ingestion.reference import (
+    NUMERIC_INFERRED,
+    FeatureReference,
+    ModelReference,
+    category_key,
+    numeric_bin_index,
+    object_nulls,
+    special_mask,
+)
 from modelhealth.ingestion.schema import MISSING_MAX, MISSING_MIN, OTHER_CATEGORY, stored_label
-
-HUGE = 1e150
-"""Feature values beyond this are counted as special: their square would overflow the
-window's sum of squares to inf, which the Kafka sink refuses, blocking the whole batch."""
 
 
 class _Buckets:
@@ -52,13 +56,47 @@ class _Buckets:
 
 
 def _numeric_values(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Float values and a null mask; ``None`` is a null, NaN and ±inf are special values."""
+    """Float values and a null mask; None and pd.NA are nulls, NaN and ±inf special values
+    (see :func:`modelhealth.ingestion.reference.object_nulls`, which references use too)."""
     if raw.dtype.kind in "fiub":
         values = raw.astype(np.float64, copy=False)
         return values, np.zeros(values.shape, dtype=bool)
-    nulls = np.fromiter((v is None for v in raw), dtype=bool, count=raw.size)
-    values = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(np.float64)
-    return values, nulls
+    nulls = object_nulls(raw) if raw.dtype.kind == "O" else np.zeros(raw.shape, dtype=bool)
+    if raw.dtype.kind == "O" and pd.api.types.infer_dtype(raw, skipna=True) in NUMERIC_INFERRED:
+        # numbers, bools and nulls only (ints and floats logged together): a C-speed cast
+        filled = raw.copy()
+        filled[pd.isna(raw)] = np.nan
+        return filled.astype(np.float64), nulls
+    values = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce")
+    return values.to_numpy(np.float64, na_value=np.nan), nulls
+
+
+def _factorize(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` with exact string equality; missing values get code -1.
+
+    pandas hashes an object array of only strings as C strings, which end at the first NUL:
+    one "DE\x00junk" ahead of 600 "DE" made every "DE" that value (binned __other__). One
+    entry that is not a string makes it compare Python objects, so a None is appended.
+    """
+    if arr.dtype.kind in "US":
+        arr = arr.astype(object)
+    if arr.dtype != object:
+        return pd.factorize(arr, use_na_sentinel=True)
+    codes, uniques = pd.factorize(np.append(arr, None), use_na_sentinel=True)
+    return codes[:-1], uniques
+
+
+def _category_codes(arr: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """A code per value (-1 for a null) and the text each code is matched by: ``str`` of the
+    value as the reference writes it ("101" for 101, "True" for True), NUL as U+FFFD."""
+    codes, uniques = _factorize(arr)
+    if arr.dtype == object and not all(isinstance(u, str) for u in uniques):
+        # 1, 1.0 and True are one value to factorize, but "1", "1.0" and "True" to the reference
+        text = np.full(arr.size, None, dtype=object)
+        present = codes >= 0
+        text[present] = [str(v) for v in arr[present]]
+        codes, uniques = _factorize(text)
+    return codes, [category_key(u if isinstance(u, str) else str(u)) for u in uniques]
 
 
 def aggregate_block(
@@ -135,13 +173,9 @@ def _numeric(
     bins: list[dict[str, object]],
 ) -> None:
     values, nulls = _numeric_values(arr)
-    specials_set = ref.special_values if ref is not None else ()
     # ±inf is special like NaN: as a valid value it would make the window's sum/mean NaN;
-    # so is a finite value whose square overflows the sum of squares (|x| > 1e150)
-    special = ~np.isfinite(values) | (np.abs(values) > HUGE)
-    for sv in specials_set:
-        special |= values == sv
-    special &= ~nulls
+    # so is a finite value whose square overflows the sum of squares (|x| > HUGE)
+    special = special_mask(values, ref.special_values if ref is not None else ()) & ~nulls
     valid = ~nulls & ~special
     v0 = np.where(valid, values, 0.0)
     n = buckets.sum(np.ones(values.size))
@@ -189,14 +223,15 @@ def _categorical(
     bins: list[dict[str, object]],
 ) -> None:
     # factorize once (hash-based, O(n)); then classify the few distinct values
-    codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+    codes, texts = _category_codes(arr)
     categories = list(ref.categories) if ref is not None else []
-    position = {c: i for i, c in enumerate(categories)}
+    position: dict[str, int] = {}
+    for i, c in enumerate(categories):  # keys as the reference builder writes them
+        position.setdefault(category_key(c), i)
     other = len(categories)
     # per distinct value: bin index, or -1 for the empty-string special value
-    lookup = np.empty(len(uniques) + 1, dtype=np.int64)
-    for i, u in enumerate(uniques):
-        text = u if isinstance(u, str) else str(u)
+    lookup = np.empty(len(texts) + 1, dtype=np.int64)
+    for i, text in enumerate(texts):
         lookup[i] = -1 if text == "" else position.get(text, other)
     lookup[-1] = -2  # nulls (factorize's -1 sentinel indexes the last slot)
     idx = lookup[codes]

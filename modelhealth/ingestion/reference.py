@@ -16,12 +16,22 @@ import numpy as np
 import pandas as pd
 
 from modelhealth.errors import FILE_ERRORS, why_unusable
-from modelhealth.ingestion.schema import OTHER_CATEGORY
+from modelhealth.ingestion.schema import NUL_REPLACEMENT, OTHER_CATEGORY
 from modelhealth.names import check_name
 
 DEFAULT_SPECIAL_VALUES: tuple[float, ...] = (-1.0, -999999.0)
 """Numeric sentinels that pipelines use for "unknown"; NaN and ±inf always count as special
 too (an infinite value would make every sum and mean over the window NaN)."""
+
+HUGE = 1e150
+"""Finite values beyond this (in absolute value) count as special, in references as in the
+SDK: their square would overflow the window's sum of squares to inf, which the Kafka sink
+refuses (blocking the whole batch). A reference that kept them as valid values binned 10% of
+1e200 into its overflow bin while the SDK counted them special: PSI 0.74 on identical data."""
+
+NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "boolean"})
+"""``pandas.api.types.infer_dtype`` answers (nulls skipped) of object columns holding numbers
+and bools only: such a column is numeric, as the SDK judges values by their type."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +173,55 @@ def numeric_bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return idx.astype(np.intp)
 
 
+def category_key(text: str) -> str:
+    """The text a categorical value is matched by: NUL replaced by U+FFFD, as
+    :func:`modelhealth.ingestion.schema.stored_label` stores labels.
+
+    The reference and the SDK both match by this key, so "DE\x00junk" is never "DE" (pandas
+    hashes all-string columns as C strings, which end at the first NUL) and "DE\x00junk" and
+    "DE\ufffdjunk", one stored label, are one category.
+    """
+    return text.replace("\x00", NUL_REPLACEMENT) if "\x00" in text else text
+
+
+def object_nulls(values: np.ndarray) -> np.ndarray:
+    """Null mask of a numeric object column: None and pd.NA are nulls, a float NaN is not
+    (it is a special value, a pipeline's "unknown"), as the SDK counts them."""
+    missing = np.asarray(pd.isna(values), dtype=bool)
+    if missing.any():
+        at = np.flatnonzero(missing)
+        missing[at] = [not isinstance(values[i], (float, np.floating)) for i in at]
+    return missing
+
+
+def special_mask(values: np.ndarray, special_values: Iterable[float]) -> np.ndarray:
+    """Special numeric values: NaN, ±inf, |x| > :data:`HUGE` and the listed sentinels."""
+    special = ~np.isfinite(values) | (np.abs(values) > HUGE)
+    sentinels = list(special_values)
+    if sentinels:
+        special |= np.isin(values, sentinels)
+    return special
+
+
+def is_numeric_column(s: pd.Series) -> bool:
+    """Numeric dtypes (bool, nullable Int64/boolean included), and object columns holding
+    only numbers and bools besides nulls: ``[True, False, None]`` is a bool column with a
+    missing value, as it is to the SDK, not the categories "True" and "False"."""
+    if s.dtype == object:
+        return pd.api.types.infer_dtype(s, skipna=True) in NUMERIC_INFERRED
+    return bool(pd.api.types.is_numeric_dtype(s))
+
+
+def _numeric_nulls(s: pd.Series) -> np.ndarray:
+    """None and pd.NA are nulls (an object column, or a nullable Int64/boolean/Float64 one);
+    NaN of a float column is a special value."""
+    if s.dtype == object:
+        return object_nulls(s.to_numpy())
+    if isinstance(s.dtype, np.dtype):
+        return np.zeros(len(s), dtype=bool)
+    return s.isna().to_numpy(dtype=bool)
+
+
 def build_feature_reference(
     name: str,
     column: pd.Series | np.ndarray | Iterable[object],
@@ -170,37 +229,59 @@ def build_feature_reference(
     max_categories: int = 50,
     special_values: tuple[float, ...] = DEFAULT_SPECIAL_VALUES,
 ) -> FeatureReference:
-    """Profile one reference column; numeric when it converts to float, else categorical."""
+    """Profile one reference column: numeric if :func:`is_numeric_column`, else categorical.
+
+    Nulls and special values are counted as the SDK counts them when it aggregates the same
+    values, so identical training and production data read no drift: numeric nulls are None
+    and pd.NA (NaN, ±inf, |x| > HUGE and ``special_values`` are special); categorical nulls
+    are every missing value (None, NaN, pd.NA, a Categorical's missing code), and the empty
+    string is special.
+    """
     s = pd.Series(column) if not isinstance(column, pd.Series) else column
+    if is_numeric_column(s):
+        return _numeric_reference(name, s, bins, special_values)
+    return _categorical_reference(name, s, max_categories, special_values)
+
+
+def _numeric_reference(
+    name: str, s: pd.Series, bins: int, special_values: tuple[float, ...]
+) -> FeatureReference:
     n = max(len(s), 1)
-    # None is a null; a float NaN is a special value (a pipeline's "unknown"), not a null.
-    isna = s.isna()
-    nulls = isna.copy()
-    if isna.any() and s.dtype == object:
-        nulls[isna] = ~s[isna].map(lambda v: isinstance(v, float)).astype(bool)
-    elif s.dtype != object:
-        nulls[:] = False
-    if pd.api.types.is_numeric_dtype(s):
-        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
-        special = ~np.isfinite(v) | np.isin(v, special_values)
-        valid = v[~special]
-        edges = quantile_edges(valid, bins)
-        idx = numeric_bin_index(valid, np.asarray(edges))
-        counts = np.bincount(idx, minlength=len(edges) + 1)
-        return FeatureReference(
-            name=name,
-            kind="numeric",
-            edges=edges,
-            counts=tuple(float(c) for c in counts),
-            special_values=special_values,
-            null_rate=float(nulls.sum()) / n,
-            special_rate=float(special.sum()) / n,
-        )
-    text = s[~nulls].astype(str)
+    nulls = _numeric_nulls(s)
+    v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    special = special_mask(v, special_values) & ~nulls
+    valid = v[~nulls & ~special]
+    edges = quantile_edges(valid, bins)
+    idx = numeric_bin_index(valid, np.asarray(edges))
+    counts = np.bincount(idx, minlength=len(edges) + 1)
+    return FeatureReference(
+        name=name,
+        kind="numeric",
+        edges=edges,
+        counts=tuple(float(c) for c in counts),
+        special_values=special_values,
+        null_rate=float(nulls.sum()) / n,
+        special_rate=float(special.sum()) / n,
+    )
+
+
+def _categorical_reference(
+    name: str, s: pd.Series, max_categories: int, special_values: tuple[float, ...]
+) -> FeatureReference:
+    n = max(len(s), 1)
+    nulls = s.isna().to_numpy(dtype=bool)
+    # str of each value, as the SDK matches values: 101 is "101", True is "True"
+    text = s[~nulls].astype(str).astype(object)
     empties = text == ""
-    top = text[~empties].value_counts().head(max_categories)
+    text = text[~empties]
+    has_nul = bool(text.str.contains("\x00", regex=False).any())
+    keys = text.map(category_key) if has_nul else text
+    top = keys.value_counts().head(max_categories)
     categories = tuple(str(c) for c in top.index)
-    codes = pd.Categorical(text[~empties], categories=list(categories)).codes
+    if has_nul:  # a category keeps its first text (NUL and all); it is matched by its key
+        first = dict(zip(keys.iloc[::-1], text.iloc[::-1], strict=True))
+        categories = tuple(str(first[k]) for k in top.index)
+    codes = pd.Categorical(keys, categories=list(top.index)).codes
     counts = np.bincount(np.where(codes < 0, len(categories), codes), minlength=len(categories) + 1)
     return FeatureReference(
         name=name,

@@ -598,15 +598,37 @@ def _feature_columns(rows: list[Mapping[str, object]]) -> dict[str, np.ndarray]:
     return {k: _column(np.array([r.get(k) for r in rows], dtype=object)) for k in names}
 
 
-_NUMBER_TYPES = (int, float, np.integer, np.floating, np.bool_)  # bool is an int
+_BOOL_TYPES = frozenset({bool, np.bool_})
+_FLOAT_TYPES = frozenset({float, np.float64})  # the same str(): "101.0", "1e+200"
+
+
+def _is_int_type(t: type) -> bool:
+    """Python and signed numpy ints (bool is an int to Python, not here; a uint64 beyond
+    int64 would wrap)."""
+    return (t is int or issubclass(t, np.signedinteger)) and not issubclass(t, bool)
 
 
 def _column(values: np.ndarray) -> np.ndarray:
-    """A float array when every value is a number by its type (fast path), else the object
-    array. A string stays a string even if it looks like a number: "01234" is a zip code, and
-    as a float it would be binned as "1234.0" (kinds come from types, as in ``log_batch``)."""
-    if all(issubclass(t, _NUMBER_TYPES) for t in set(map(type, values))):
+    """A typed array when every value has one kind of number type (fast path: bools stay
+    bools, ints int64, floats float64), else the object array.
+
+    A value keeps the text the reference gave it, for features that are categorical there:
+    ints cast to float64 were "101.0", not the reference's "101" (every value __other__,
+    PSI 17 on identical data), and bools 1.0, not "True". Mixed number types stay objects
+    for the same reason (1 and 1.0 are "1" and "1.0"); numeric aggregation reads them at C
+    speed too. A string stays a string even if it looks like a number: "01234" is a zip
+    code (kinds come from types, as in ``log_batch``).
+    """
+    types = set(map(type, values))
+    if types <= _BOOL_TYPES:
+        return values.astype(bool)
+    if types <= _FLOAT_TYPES:
         return values.astype(np.float64)
+    if all(map(_is_int_type, types)):
+        try:
+            return values.astype(np.int64)
+        except OverflowError:  # beyond int64: keep the exact Python ints
+            return values
     return values
 
 
@@ -637,7 +659,7 @@ def _batch_columns(
     is_error: object,
 ) -> _BatchColumns:
     """Shape checks of a batch: raise EventRejected(bad_batch) naming the argument."""
-    lat = _vector(latency_ms, "latency_ms", None, numbers=True)
+    lat = _vector(latency_ms, "latency_ms", None)
     n = lat.size
     if not isinstance(features, Mapping):
         raise EventRejected(
@@ -646,27 +668,39 @@ def _batch_columns(
         )
     return _BatchColumns(
         latency_ms=lat,
-        score=_vector(score, "score", n, numbers=True),
-        ts_ms=None if ts_ms is None else _vector(ts_ms, "ts_ms", n, numbers=True),
+        score=_vector(score, "score", n),
+        ts_ms=None if ts_ms is None else _vector(ts_ms, "ts_ms", n),
         request_ids=None
         if request_ids is None
         else _vector(request_ids, "request_ids", n, dtype=object),
         is_error=None if is_error is None else _vector(is_error, "is_error", n),
-        features={k: _vector(v, f"features[{k!r}]", n) for k, v in features.items()},
+        features={k: _vector(_plain(v), f"features[{k!r}]", n) for k, v in features.items()},
     )
 
 
-def _vector(
-    values: object, arg: str, n: int | None, *, numbers: bool = False, dtype: object = None
-) -> np.ndarray:
-    """``values`` as a 1-D array of ``n`` entries. A list mixing numbers and strings would
-    become all strings in numpy, so ``numbers`` columns fall back to objects (checked per row)."""
+def _plain(values: object) -> object:
+    """A pandas column of an extension dtype (Int64, boolean, string, Categorical) as Python
+    objects, missing values kept missing and values kept as they are: numpy made Int64's
+    missing values NaN (a special value, where the reference counts a null) and a Categorical
+    of ints floats ("101.0", where the reference has the category "101")."""
+    if isinstance(values, pd.Series | pd.Index | pd.api.extensions.ExtensionArray) and not (
+        isinstance(values.dtype, np.dtype)
+    ):
+        return np.asarray(values.astype(object), dtype=object)
+    return values
+
+
+def _vector(values: object, arg: str, n: int | None, *, dtype: object = None) -> np.ndarray:
+    """``values`` as a 1-D array of ``n`` entries. A list holding strings becomes an object
+    array, not numpy strings: those turn a list mixing numbers and strings into all strings
+    (numbers columns are checked per row) and drop trailing NULs ("DE\x00" became "DE",
+    merging a category with its prefix)."""
     try:
         try:
             arr = np.asarray(values, dtype=dtype)  # type: ignore[call-overload]
         except ValueError:  # ragged, e.g. [2.0, [1]]: one bad value, checked per row
             arr = np.asarray(values, dtype=object)
-        if numbers and arr.dtype.kind in "US" and not isinstance(values, np.ndarray):
+        if arr.dtype.kind in "US" and not isinstance(values, np.ndarray):
             arr = np.asarray(values, dtype=object)
     except (TypeError, ValueError) as exc:
         raise EventRejected("bad_batch", f"{arg} must be a 1-D sequence: {exc}") from exc
