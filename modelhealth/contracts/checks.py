@@ -118,16 +118,17 @@ def run_custom(
 ) -> list[CheckResult]:
     """Run every ``custom:`` entry of a contract; unknown names fail all at once, loudly."""
     reg = registry or {}
-    missing = [c.check for c in custom if c.check not in reg]
+    missing = [c for c in custom if c.check not in reg]
     if missing:
         raise ConfigError(
             [
                 ConfigIssue(
-                    SourcePos(source or "<contract>"),
-                    f"custom check {name!r} is not registered (known: {sorted(reg) or 'none'})",
+                    getattr(c, "pos", None) or SourcePos(source or "<contract>"),
+                    f"custom check {c.check!r} is not registered (known: "
+                    f"{sorted(reg) or 'none'}; pass --checks MODULE defining it)",
                     field="custom",
                 )
-                for name in missing
+                for c in missing
             ]
         )
     out = []
@@ -180,6 +181,17 @@ def _graded(c: Any, raw: object) -> CheckResult:
             "expected a float (higher is worse) or a bool (False = critical)",
         )
     value = float(raw)
+    if np.isnan(value):  # "no answer" is the check failing, not a pass (grade() calls NaN healthy)
+        where = f" on column {column!r}" if column else " on the whole frame"
+        return CheckResult(
+            c.check,
+            column,
+            Status.CRITICAL,
+            value,
+            None,
+            f"check {c.check!r}{where} returned NaN; expected a number (higher is worse) "
+            "or a bool (False = critical)",
+        )
     warn = c.warning if c.warning is not None else float("inf")
     crit = c.critical if c.critical is not None else float("inf")
     threshold = c.critical if c.critical is not None else c.warning

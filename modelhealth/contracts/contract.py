@@ -13,7 +13,7 @@ contract also serves as the SDK's :class:`ModelReference` (:meth:`DataContract.t
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,8 @@ class CustomCheck:
     warning: float | None = None
     critical: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    pos: SourcePos | None = field(default=None, compare=False)
+    """Where the entry was written, so an unregistered check names file:line:col (not saved)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ class DataContract:
     )
     custom: tuple[CustomCheck, ...] = ()
     source: str = ""  # the file it was loaded from, for error messages (not saved)
+    skipped: tuple[str, ...] = ()
+    """Columns whose entries had errors, left out by :func:`parse_contract_partial` (not saved)."""
 
     def threshold(self, check: str) -> tuple[float, float]:
         return tuple(self.thresholds.get(check, DEFAULT_THRESHOLDS[check]))  # type: ignore[return-value]
@@ -136,7 +140,8 @@ class DataContract:
             "special_values": list(self.special_values),
             "thresholds": {k: list(v) for k, v in self.thresholds.items()},
             "custom": [
-                {k: v for k, v in asdict(c).items() if v not in (None, {})} for c in self.custom
+                {k: v for k, v in asdict(c).items() if k != "pos" and v not in (None, {})}
+                for c in self.custom
             ],
             "columns": cols,
         }
@@ -156,9 +161,33 @@ class DataContract:
         p = Path(path)
         return parse_contract(p.read_text(), str(p))
 
+    @classmethod
+    def load_partial(cls, path: str | Path) -> tuple[DataContract, list[ConfigIssue]]:
+        """Read what can be read of a contract file; see :func:`parse_contract_partial`."""
+        p = Path(path)
+        return parse_contract_partial(p.read_text(), str(p))
+
+
+INF_LABEL = "inf"
+"""``special_rates`` key of ±inf: special like NaN (README), counted whether listed or not."""
+
 
 def _special_label(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def special_hits(values: np.ndarray, label: str) -> np.ndarray:
+    """Which ``values`` are the special value ``label`` names (``inf`` is either infinity)."""
+    target = float(label)
+    return np.isinf(values) if np.isinf(target) else values == target
+
+
+def special_mask(values: np.ndarray, special_values: Sequence[float]) -> np.ndarray:
+    """NaN, ±inf and the listed sentinels: what the SDK counts as special, never binned.
+
+    Batches and stored windows must agree on it: with ±inf binned as under/overflow, a
+    batch read critical PSI where the same rows through the SDK read healthy."""
+    return ~np.isfinite(values) | np.isin(values, np.asarray(special_values, dtype=np.float64))
 
 
 def build_column(
@@ -179,7 +208,10 @@ def build_column(
         v = column.to_numpy(dtype=np.float64, na_value=np.nan)
         for s in special_values:
             special[_special_label(s)] = float(np.sum(v == s)) / n
-        valid = v[~np.isnan(v) & ~np.isin(v, special_values)]
+        n_inf = int(np.isinf(v).sum())
+        if n_inf and INF_LABEL not in special:
+            special[INF_LABEL] = n_inf / n  # so a window's nulls + specials match the rate
+        valid = v[~special_mask(v, special_values)]
         if valid.size:
             lo, hi = float(valid.min()), float(valid.max())
     else:
@@ -220,6 +252,8 @@ def build_contract(
 ) -> DataContract:
     """Profile a reference DataFrame into a contract (one ColumnContract per column)."""
     check_name(model, "model")
+    if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 1:
+        raise ValueError(f"bins must be a positive whole number of quantile bins, got {bins!r}")
     specials = tuple(float(s) for s in special_values)
     cols = {
         str(c): build_column(check_name(str(c), "column"), frame[c], specials, bins, max_categories)
@@ -237,9 +271,10 @@ def build_contract(
 
 # -- parsing with positions ---------------------------------------------------------------
 
-_TOP_KEYS = {f.name for f in fields(DataContract)} - {"source"} | {"format"}
+_TOP_KEYS = {f.name for f in fields(DataContract)} - {"source", "skipped"} | {"format"}
 _COLUMN_KEYS = {f.name for f in fields(ColumnContract)}
-_CUSTOM_KEYS = {f.name for f in fields(CustomCheck)}
+_CUSTOM_KEYS = {f.name for f in fields(CustomCheck)} - {"pos"}
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def _marks(node: yaml.Node | None, path: tuple[object, ...] = ()) -> dict[tuple[object, ...], Any]:
@@ -395,6 +430,15 @@ def custom_problems(c: Mapping[str, Any]) -> list[Problem]:
         for k in ("warning", "critical")
         if c.get(k) is not None and (m := _number(c[k], "a number or null")) is not None
     ]
+    warn, crit = c.get("warning"), c.get("critical")
+    if not found and warn is not None and crit is not None and warn > crit:
+        found.append(
+            (
+                ("warning",),
+                f"warning {warn!r} is above critical {crit!r}; expected warning <= critical "
+                "(a check returns a badness: higher is worse)",
+            )
+        )
     if not isinstance(c.get("params", {}), dict):
         found.append(
             (("params",), f"expected a mapping of keyword arguments, got {_shown(c['params'])}")
@@ -436,63 +480,63 @@ def _section(raw: Mapping[str, Any], key: str, kind: type) -> Any:
 
 def parse_contract(text: str, source: str = "<contract>") -> DataContract:
     """Parse contract text (YAML or JSON, which is YAML) collecting every issue."""
+    contract, issues = parse_contract_partial(text, source)
+    if issues:
+        raise ConfigError(issues)
+    return contract
+
+
+def parse_contract_partial(
+    text: str, source: str = "<contract>"
+) -> tuple[DataContract, list[ConfigIssue]]:
+    """The readable part of a contract, and every issue of the rest.
+
+    A column or ``custom:`` entry with a problem is left out (named in ``skipped``) and the
+    others kept, so ``contract validate`` reports the field's error and still checks the
+    other columns. Problems that concern every column (YAML syntax, the top-level shape,
+    ``model``, ``special_values``, ``thresholds``, ...) raise ConfigError: nothing could be
+    checked right."""
     try:
         raw = yaml.safe_load(text)
-        marks = _marks(yaml.compose(text))
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         pos = SourcePos(source, mark.line + 1, mark.column + 1) if mark else SourcePos(source)
         raise ConfigError([ConfigIssue(pos, f"not valid YAML/JSON: {exc}")]) from exc
-    issues: list[ConfigIssue] = []
+    marks = _marks(root)
+    issues: list[tuple[tuple[object, ...], ConfigIssue]] = []
 
-    def issue(path: tuple[object, ...], msg: str, context: str = "") -> None:
-        m = marks.get(path) or marks.get(path[:-1]) or marks.get(())
+    def issue(path: tuple[object, ...], msg: str, context: str = "", mark: Any = None) -> None:
+        m = mark or marks.get(path) or marks.get(path[:-1]) or marks.get(())
         pos = SourcePos(source, m.line + 1, m.column + 1) if m else SourcePos(source)
-        issues.append(ConfigIssue(pos, msg, ".".join(str(p) for p in path), context))
+        field_name = ".".join(str(p) for p in path)
+        issues.append((path, ConfigIssue(pos, msg, field_name, context)))
 
     if not isinstance(raw, dict):
         issue((), "expected a mapping with model and columns")
-        raise ConfigError(issues)
+        raise ConfigError([i for _, i in issues])
+    for path, again, first in _duplicate_keys(root):
+        again_msg = f"duplicate key (first at line {first.line + 1}); write each key once"
+        issue(path, again_msg, _context(raw, path), mark=again)
     for k in raw:
         if k not in _TOP_KEYS:
             issue((k,), f"unknown key; expected one of {sorted(_TOP_KEYS)}")
     for req in ("model", "columns"):
         if req not in raw:
             issue((), f"missing required key {req!r}")
-    columns: dict[str, ColumnContract] = {}
-    for i, c in enumerate(_section(raw, "columns", list)):
-        if not isinstance(c, dict):
-            issue(("columns", i), "each column must be a mapping")
-            continue
-        bad = [k for k in c if k not in _COLUMN_KEYS]
-        for k in bad:
-            issue(("columns", i, k), f"unknown column key; expected one of {sorted(_COLUMN_KEYS)}")
-        if c.get("kind") not in ("numeric", "categorical"):
-            issue(("columns", i, "kind"), "kind must be 'numeric' or 'categorical'")
-        if "name" not in c or "dtype" not in c:
-            issue(("columns", i), "each column needs name and dtype")
-        where = f"column {c.get('name', '#' + str(i + 1))}"
-        for sub, msg in column_problems(c):
+    raw_columns = _section(raw, "columns", list)
+    for i, c in enumerate(raw_columns):
+        for sub, msg, where in _column_issues(i, c):
             issue(("columns", i, *sub), msg, where)
-        if bad or issues:
-            continue
-        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in c.items()}
-        columns[str(c["name"])] = ColumnContract(**kw)
-    custom = []
+    for (i, j), name in _repeated_columns(raw_columns):
+        first = marks.get(("columns", i, "name"))
+        where = f" (first at line {first.line + 1})" if first else ""
+        issue(("columns", j, "name"), f"column {name!r} is listed twice{where}", f"column {name}")
+        issue(("columns", i, "name"), f"column {name!r} is listed again below", f"column {name}")
+    names = {x.get("name") for x in raw_columns if isinstance(x, dict)}
     for i, c in enumerate(_section(raw, "custom", list)):
-        if not isinstance(c, dict) or "check" not in c:
-            issue(("custom", i), "each custom entry needs 'check: <registered name>'")
-            continue
-        for k in c:
-            if k not in _CUSTOM_KEYS:
-                issue(("custom", i, k), f"unknown key; expected one of {sorted(_CUSTOM_KEYS)}")
-        for sub, msg in custom_problems(c):
-            issue(("custom", i, *sub), msg, f"check {c['check']}")
-        if c.get("column") is not None and c["column"] not in (
-            x.get("name") for x in _section(raw, "columns", list) if isinstance(x, dict)
-        ):
-            issue(("custom", i, "column"), f"column {c['column']!r} is not in the contract")
-        custom.append(CustomCheck(**{k: v for k, v in c.items() if k in _CUSTOM_KEYS}))
+        for sub, msg, where in _custom_issues(c, names):
+            issue(("custom", i, *sub), msg, where)
     thresholds = dict(DEFAULT_THRESHOLDS)
     for k, v in _section(raw, "thresholds", dict).items():
         if k not in DEFAULT_THRESHOLDS:
@@ -505,9 +549,33 @@ def parse_contract(text: str, source: str = "<contract>") -> DataContract:
             thresholds[k] = (float(v[0]), float(v[1]))
     for path, msg in top_level_problems(raw):
         issue(path, msg)
-    if issues:
-        raise ConfigError(issues)
-    return DataContract(
+    fatal = [i for path, i in issues if not _skippable(path, raw)]
+    if fatal:
+        raise ConfigError([i for _, i in issues])
+    bad = {path[:2] for path, _ in issues if path[:1] in (("columns",), ("custom",))}
+    columns = {
+        str(c["name"]): ColumnContract(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in c.items()}
+        )
+        for i, c in enumerate(raw_columns)
+        if ("columns", i) not in bad
+    }
+    skipped = tuple(
+        dict.fromkeys(
+            str(c.get("name", f"#{i + 1}")) if isinstance(c, dict) else f"#{i + 1}"
+            for i, c in enumerate(raw_columns)
+            if ("columns", i) in bad
+        )
+    )
+    custom = tuple(
+        CustomCheck(
+            **{k: v for k, v in c.items() if k in _CUSTOM_KEYS},
+            pos=_pos(source, marks.get(("custom", i))),
+        )
+        for i, c in enumerate(_section(raw, "custom", list))
+        if ("custom", i) not in bad
+    )
+    contract = DataContract(
         model=raw["model"],
         columns=columns,
         row_count=int(raw.get("row_count") or 0),
@@ -516,9 +584,105 @@ def parse_contract(text: str, source: str = "<contract>") -> DataContract:
         expected_rows=raw.get("expected_rows"),
         special_values=tuple(float(s) for s in raw.get("special_values", DEFAULT_SPECIAL_VALUES)),
         thresholds=thresholds,
-        custom=tuple(custom),
+        custom=custom,
         source=source,
+        skipped=skipped,
     )
+    return contract, [i for _, i in issues]
+
+
+def _context(raw: Any, path: tuple[object, ...]) -> str:
+    """``column amount`` / ``check neg_share`` for an issue inside that entry, else ``""``."""
+    if not isinstance(raw, dict) or len(path) < 2 or not isinstance(path[1], int):
+        return ""
+    entries = raw.get(path[0])
+    entry = entries[path[1]] if isinstance(entries, list) and path[1] < len(entries) else None
+    if not isinstance(entry, dict):
+        return ""
+    if path[0] == "columns" and "name" in entry:
+        return f"column {entry['name']}"
+    if path[0] == "custom" and "check" in entry:
+        return f"check {entry['check']}"
+    return ""
+
+
+def _pos(source: str, mark: Any) -> SourcePos:
+    return SourcePos(source, mark.line + 1, mark.column + 1) if mark else SourcePos(source)
+
+
+def _skippable(path: tuple[object, ...], raw: Mapping[str, Any]) -> bool:
+    """Whether an issue at ``path`` only loses its own column, custom entry or unknown key."""
+    if len(path) >= 2 and path[0] in ("columns", "custom") and isinstance(path[1], int):
+        return True
+    return len(path) == 1 and path[0] not in _TOP_KEYS and path[0] in raw
+
+
+def _column_issues(i: int, c: object) -> list[tuple[tuple[object, ...], str, str]]:
+    """``(sub-path, message, context)`` of everything wrong with column entry ``i``."""
+    if not isinstance(c, dict):
+        return [((), "each column must be a mapping", "")]
+    where = f"column {c.get('name', '#' + str(i + 1))}"
+    found = [
+        ((k,), f"unknown column key; expected one of {sorted(_COLUMN_KEYS)}", "")
+        for k in c
+        if k not in _COLUMN_KEYS
+    ]
+    if c.get("kind") not in ("numeric", "categorical"):
+        found.append((("kind",), "kind must be 'numeric' or 'categorical'", ""))
+    if "name" not in c or "dtype" not in c:
+        found.append(((), "each column needs name and dtype", ""))
+    return found + [(sub, msg, where) for sub, msg in column_problems(c)]
+
+
+def _custom_issues(c: object, columns: set[object]) -> list[tuple[tuple[object, ...], str, str]]:
+    if not isinstance(c, dict) or "check" not in c:
+        return [((), "each custom entry needs 'check: <registered name>'", "")]
+    found = [
+        ((k,), f"unknown key; expected one of {sorted(_CUSTOM_KEYS)}", "")
+        for k in c
+        if k not in _CUSTOM_KEYS
+    ]
+    found += [(sub, msg, f"check {c['check']}") for sub, msg in custom_problems(c)]
+    if c.get("column") is not None and c["column"] not in columns:
+        found.append((("column",), f"column {c['column']!r} is not in the contract", ""))
+    return found
+
+
+def _repeated_columns(raw_columns: list[Any]) -> list[tuple[tuple[int, int], str]]:
+    """``((first index, repeat index), name)`` of every column name listed more than once:
+    a second listing silently replaced the first, whichever of the two was right."""
+    first: dict[str, int] = {}
+    out = []
+    for j, c in enumerate(raw_columns):
+        if not isinstance(c, dict) or not isinstance(c.get("name"), str):
+            continue
+        if c["name"] in first:
+            out.append(((first[c["name"]], j), c["name"]))
+        else:
+            first[c["name"]] = j
+    return out
+
+
+def _duplicate_keys(
+    node: yaml.Node | None, path: tuple[object, ...] = ()
+) -> Iterator[tuple[tuple[object, ...], Any, Any]]:
+    """``(key path, mark of the repeat, mark of the first)`` of every key a mapping repeats.
+
+    YAML loaders keep the last value silently, so ``min: 0.41`` then ``min: 50`` checked
+    against 50; the rules loader refuses the same (modelhealth.rules.yamlnodes)."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[object, Any] = {}
+        for k, v in node.value:
+            if k.tag == _MERGE_TAG or not isinstance(k, yaml.ScalarNode):
+                continue
+            if k.value in seen:
+                yield (*path, k.value), k.start_mark, seen[k.value]
+            else:
+                seen[k.value] = k.start_mark
+            yield from _duplicate_keys(v, (*path, k.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            yield from _duplicate_keys(v, (*path, i))
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -527,8 +691,18 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such file")
     if p.suffix == ".parquet":
-        return pd.read_parquet(p)
-    if p.suffix in (".csv", ".txt") or p.name.endswith(".csv.gz"):
+        kind, read = "Parquet", pd.read_parquet
+    elif p.suffix in (".csv", ".txt") or p.name.endswith(".csv.gz"):
         # CSV cannot tell "" from a missing cell: both are read as null (Parquet can)
-        return pd.read_csv(p)
-    raise ValueError(f"{p}: expected a .csv or .parquet file")
+        kind, read = "CSV", pd.read_csv
+    else:
+        raise ValueError(f"{p}: expected a .csv or .parquet file")
+    try:
+        return read(p)
+    except pd.errors.EmptyDataError:
+        raise ValueError(
+            f"{p}: the file is empty (expected a header row of column names)"
+        ) from None
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        # pandas/pyarrow messages ("No columns to parse from file") do not name the file
+        raise ValueError(f"{p}: cannot read it as {kind}: {exc}") from exc

@@ -21,8 +21,15 @@ import numpy as np
 import pandas as pd
 
 from modelhealth.contracts.checks import CheckFn, run_custom
-from modelhealth.contracts.contract import ColumnContract, DataContract
+from modelhealth.contracts.contract import (
+    INF_LABEL,
+    ColumnContract,
+    DataContract,
+    special_hits,
+    special_mask,
+)
 from modelhealth.contracts.report import CheckResult, ContractReport, Status, grade
+from modelhealth.drift.alignment import misaligned
 from modelhealth.drift.metrics import psi
 from modelhealth.ingestion.reference import numeric_bin_index
 from modelhealth.ingestion.schema import OTHER_CATEGORY
@@ -51,11 +58,12 @@ def _rated(
 
 
 def bin_counts(col: ColumnContract, values: pd.Series, specials: tuple[float, ...]) -> np.ndarray:
-    """Histogram of a batch column in the contract's bins (valid values only)."""
+    """Histogram of a batch column in the contract's bins (valid values only: NaN, ±inf and
+    the special values are left out, as the SDK leaves them out of a stored window's bins)."""
     n_bins = len(col.edges) + 1 if col.kind == "numeric" else len(col.categories) + 1
     if col.kind == "numeric":
         v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        v = v[~np.isnan(v) & ~np.isin(v, specials)]
+        v = v[~special_mask(v, specials)]
         idx = numeric_bin_index(v, np.asarray(col.edges))
     else:
         text = values[values.notna()].astype(str)
@@ -115,10 +123,14 @@ def _column_checks(contract: DataContract, col: ColumnContract, s: pd.Series) ->
     out.append(_rated(contract, "null_rate", col.name, float(nulls.sum()) / n, col.null_rate))
     if col.kind == "numeric":
         v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        for label, base in col.special_rates.items():
-            rate = float(np.sum(v == float(label))) / n
-            out.append(_rated(contract, "special_rate", col.name, rate, base, f"value {label}"))
-        valid = v[~np.isnan(v) & ~np.isin(v, contract.special_values)]
+        rates = dict(col.special_rates)
+        if np.isinf(v).any():
+            rates.setdefault(INF_LABEL, 0.0)  # ±inf is special even where training had none
+        for label, base in rates.items():
+            rate = float(np.sum(special_hits(v, label))) / n
+            shown = "±inf" if label == INF_LABEL else label
+            out.append(_rated(contract, "special_rate", col.name, rate, base, f"value {shown}"))
+        valid = v[~special_mask(v, contract.special_values)]
         if col.min is not None and col.max is not None and valid.size and not col.unique:
             outside = float(np.mean((valid < col.min) | (valid > col.max)))
             out.append(
@@ -147,9 +159,8 @@ def _column_checks(contract: DataContract, col: ColumnContract, s: pd.Series) ->
     if col.unique:
         present = s[~nulls]
         if col.kind == "numeric":
-            present = present[
-                ~pd.to_numeric(present, errors="coerce").isin(contract.special_values)
-            ]
+            num = pd.to_numeric(present, errors="coerce").to_numpy(dtype=np.float64)
+            present = present[~special_mask(num, contract.special_values) | np.isnan(num)]
         dup = float(present.duplicated().mean()) if len(present) else 0.0
         out.append(_rated(contract, "duplicates", col.name, dup, 0.0))
     if not col.unique:
@@ -172,7 +183,8 @@ def validate_frame(
             continue
         results.extend(_column_checks(contract, col, frame[name]))
     for extra in frame.columns:
-        if str(extra) not in contract.columns:
+        # a column skipped for errors in its contract entry is not "new" (its error is shown)
+        if str(extra) not in contract.columns and str(extra) not in contract.skipped:
             results.append(
                 CheckResult("unexpected_column", str(extra), Status.WARNING, 1.0, 0.0, "new")
             )
@@ -214,8 +226,13 @@ def validate_stats(
 
     ``summary`` and ``hist`` are the store's ``feature_summary``/``feature_histograms`` rows;
     features the contract does not name are ignored. The rules engine calls this with the
-    frames it already shares between rules, so contract metrics cost no extra queries."""
+    frames it already shares between rules, so contract metrics cost no extra queries.
+
+    Stored bins are matched with the contract's by label: a feature the SDK binned with
+    another profile (or none) gets no range, domain or PSI verdict but a ``psi`` of NaN
+    saying why (see :mod:`modelhealth.drift.alignment`)."""
     summary = summary[summary["feature"].isin(list(contract.columns))].set_index("feature")
+    unaligned = misaligned([hist], contract.to_reference()) if len(hist) else {}
     by_feature = dict(iter(hist.groupby("feature", sort=False))) if len(hist) else {}
     empty_hist = hist.iloc[0:0]
     rows = int(summary["count"].max()) if len(summary) else 0
@@ -233,6 +250,10 @@ def validate_stats(
         results.append(
             _rated(contract, "null_rate", name, missing, col.missing_rate, "nulls + specials")
         )
+        if name in unaligned:
+            why = f"not judged: {unaligned[name]}"
+            results.append(CheckResult("psi", name, Status.HEALTHY, float("nan"), None, why))
+            continue
         h = by_feature.get(name, empty_hist)
         counts = np.zeros(len(col.counts) or 1)
         for b, c in zip(h["bin"].to_numpy(), h["count"].to_numpy(), strict=True):

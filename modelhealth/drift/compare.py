@@ -20,6 +20,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+from modelhealth.drift.alignment import misaligned
 from modelhealth.drift.metrics import (
     DEFAULT_THRESHOLDS,
     DRIFT_METRICS,
@@ -109,7 +110,9 @@ def drift_table(
 
     ``rank`` is 1 for the most drifted feature of each metric (ranking features of one
     incident). Numeric-only metrics (KS, Wasserstein) skip categorical features. A feature
-    with no data on either side gets ``value`` NaN and ``drifted`` False.
+    with no data on either side gets ``value`` NaN and ``drifted`` False, and so does one
+    whose stored bins do not line up with the baseline's (``table.attrs["not_judged"]``
+    maps it to the reason; see :mod:`modelhealth.drift.alignment`).
     """
     _check_metrics(metrics)
     cur = store.feature_histograms(scope, features)
@@ -164,7 +167,9 @@ def drift_table_from_histograms(
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TABLE_COLUMNS)
     out["rank"] = out["rank"].astype("int64")
-    return out[TABLE_COLUMNS]
+    out = out[TABLE_COLUMNS]
+    out.attrs["not_judged"] = dict(layout.not_judged)
+    return out
 
 
 def drift_series(
@@ -242,7 +247,7 @@ def drift_series_from_histograms(
     values = compute(metric, base_m.reshape(nb * nf, k), cur_m.reshape(nb * nf, k), positions=pos)
     values = np.where(np.tile(layout.binned[rows], nb), values, np.nan)
     t = _threshold(metric, {metric: threshold} if threshold is not None else None)
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "ts": np.repeat(buckets, nf).astype("int64"),
             "feature": np.tile(np.array([names[i] for i in rows], dtype=object), nb),
@@ -250,6 +255,8 @@ def drift_series_from_histograms(
             "drifted": is_drifted(metric, values, t),
         }
     )
+    out.attrs["not_judged"] = dict(layout.not_judged)
+    return out
 
 
 # -- internals ------------------------------------------------------------------------------
@@ -325,7 +332,10 @@ class _Layout:
     """Features with bins to compare: in the reference, or seen in more than one bin. Without
     a reference profile the SDK puts every categorical value in ``__other__`` and gives
     numeric values no bins, so both sides are one bin and every metric would read 0 (no
-    drift) whatever happened; such features get NaN (not judged) instead."""
+    drift) whatever happened; such features get NaN (not judged) instead. So do features
+    whose stored bin labels disagree with the reference's or between the two sides: their
+    bins hold different things at the same position (reasons in ``not_judged``)."""
+    not_judged: Mapping[str, str]
 
     @classmethod
     def build(
@@ -363,8 +373,12 @@ class _Layout:
                 pos = np.arange(max(width, 1), dtype=np.float64)
             positions[i, : pos.size] = pos
             positions[i, pos.size :] = pos[-1]
-        binned = np.array([n in refs or seen_bins[n] > 1 for n in names], dtype=bool)
-        return cls({n: i for i, n in enumerate(names)}, k, numeric, positions, binned)
+        why = misaligned(frames, reference)
+        binned = np.array(
+            [(n in refs or seen_bins[n] > 1) and n not in why for n in names], dtype=bool
+        )
+        not_judged = {n: why[n] for n in names if n in why}
+        return cls({n: i for i, n in enumerate(names)}, k, numeric, positions, binned, not_judged)
 
     def rows_for(self, metric: str) -> np.ndarray:
         if metric in NUMERIC_ONLY:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from modelhealth.drift.alignment import misaligned
 from modelhealth.drift.metrics import NUMERIC_ONLY, bin_positions, compute
 from modelhealth.ingestion.reference import ModelReference
 
@@ -45,6 +46,9 @@ def drift_values(
         return pd.DataFrame(columns=[*keys, "value"])
     refs = reference.features if reference is not None else {}
     cur = current[current["count"] > 0]
+    unaligned = misaligned([current, baseline], reference)
+    if unaligned:  # bins stored with another profile (or none): not judged, never compared
+        cur = cur[~cur["feature"].isin(list(unaligned))]
     if metric in NUMERIC_ONLY and refs:
         categorical = [n for n, f in refs.items() if f.kind != "numeric"]
         cur = cur[~cur["feature"].isin(categorical)]
