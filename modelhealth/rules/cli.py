@@ -357,8 +357,9 @@ def _eval_once(
 
 UNMATCHED = (
     "no value in its window: no data there (check the model, version and feature names, or the "
-    f"model got no traffic), fewer than {MIN_LABELS} labels in for a performance.* metric, or no "
-    "reference profile for the features of a histogram metric"
+    f"model got no traffic), fewer than {MIN_LABELS} labels in for a performance.* metric, no "
+    "reference profile for the features of a histogram metric, or drift bins the SDK stored "
+    "with another profile than the rule's reference (or none)"
 )
 
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from modelhealth.contracts import DataContract
 from modelhealth.errors import ConfigIssue, ModelHealthError, SourcePos
-from modelhealth.ingestion.reference import load_reference
+from modelhealth.ingestion.reference import ModelReference, load_reference
 from modelhealth.names import is_valid_name
 from modelhealth.rules.contract import file_contract
 from modelhealth.rules.detectors import DETECTORS, PATH_PARAMS, lookback_of
@@ -54,8 +54,10 @@ from modelhealth.rules.fields import (
 from modelhealth.rules.metrics import (
     FEATURE_METRICS,
     MODEL_METRICS,
+    SCORE_DRIFT_PREFIX,
     frame_kind,
     is_contract_metric,
+    is_drift_metric,
     is_feature_metric,
     is_performance_metric,
     known_metrics,
@@ -238,6 +240,8 @@ class _RuleBuilder:
             baseline = None
         else:
             baseline = self._baseline(metric)
+            if metric:
+                self._check_reference(metric, baseline)
         schedule = self._schedule()
         trigger = self._trigger()
         label_delay = self._label_delay(metric)
@@ -397,6 +401,30 @@ class _RuleBuilder:
             self.issue(n.pos, key, f"must be a string, got {n.value!r}")
             return None
         return n.value
+
+    def _check_reference(self, metric: str, baseline: BaselineSpec | None) -> None:
+        """Metrics judged against the file's reference profile need one that can answer:
+        without it ``rules validate`` said 0 errors and every evaluation then failed."""
+        if self.ctx["reference_broken"]:
+            return  # the file's reference: line already says what is wrong with it
+        profile = self.ctx["profile"]
+        pos = self.get("metric").pos  # type: ignore[union-attr]
+        add = "add 'reference: PATH' at the top of the file (modelhealth.ingestion.build_reference)"
+        if metric.startswith(SCORE_DRIFT_PREFIX):
+            if profile is None:
+                self.issue(pos, "metric", f"{metric} compares the window's scores with the "
+                           f"reference profile's, and this file names none; {add}")  # fmt: skip
+            elif not profile.score_counts:
+                self.issue(pos, "metric", f"{metric}: the reference profile {self.ctx['reference']}"
+                           " has no score histogram; build it with the training scores "
+                           "(build_reference(model, frame, score=...))")  # fmt: skip
+        elif profile is None and (
+            (is_drift_metric(metric) and baseline is None)
+            or (baseline is not None and baseline.kind == "reference")
+        ):
+            self.issue(pos, "metric", f"{metric} is compared with the model's reference "
+                       f"profile, and this file names none; {add}, or give the rule a "
+                       "'baseline:' (e.g. {shift: 7d})")  # fmt: skip
 
     def _metric(self) -> str | None:
         metric = self._required_str("metric")
@@ -718,9 +746,10 @@ def load_rules_text(text: str, file: str) -> LoadResult:
     result.issues.extend(ConfigIssue(pos, msg, "labels") for pos, msg in label_issues)
     ref_node = top.get("reference")
     reference = None
+    profile = None
     if ref_node is not None:
         reference = str(Path(file).parent / str(ref_node.value))
-        why = _reference_problem(Path(reference))
+        profile, why = _reference_profile(Path(reference))
         if why:
             result.issues.append(ConfigIssue(ref_node.pos, f"{reference}: {why}", "reference"))
     contract_path, contract, problem = file_contract(top.get("contract"), file, model_node.value)
@@ -731,6 +760,8 @@ def load_rules_text(text: str, file: str) -> LoadResult:
         "owners": owners,
         "labels": labels,
         "reference": reference,
+        "profile": profile,  # None: no reference, or one that could not be used (said above)
+        "reference_broken": reference is not None and profile is None,
         "contract_path": contract_path,
         "contract": contract,
         "dir": str(Path(file).parent),
@@ -786,13 +817,13 @@ def _file_problems(root: Node) -> list[ConfigIssue]:
     return out
 
 
-def _reference_problem(path: Path) -> str:
-    """Why the reference profile at ``path`` cannot be used, or "" (checked when the config
+def _reference_profile(path: Path) -> tuple[ModelReference | None, str]:
+    """The reference profile at ``path``, or why it cannot be used (checked when the config
     is loaded, so ``rules validate`` says so instead of the first evaluation crashing)."""
     if not path.exists():
-        return "no such file; build one with modelhealth.ingestion.build_reference"
+        return None, "no such file; build one with modelhealth.ingestion.build_reference"
     loaded = load_reference(path)
-    return loaded if isinstance(loaded, str) else ""
+    return (None, loaded) if isinstance(loaded, str) else (loaded, "")
 
 
 def load_rules(paths: Iterable[str | Path]) -> LoadResult:

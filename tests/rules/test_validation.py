@@ -20,6 +20,8 @@ def test_typos_are_located_and_suggested():
     msgs = _messages("bad_typos.yaml")
     expected = [
         f"{f}:5:13: rule 1 \"p99\": metric: unknown metric 'latency.p999' (did you mean",
+        f'{f}:9:13: rule 2 "drift": metric: feature.drift.psi is compared with the model\'s '
+        "reference profile, and this file names none",
         f"{f}:11:22: rule 2 \"drift\": detector.type: unknown detector 'zscor' (did you mean "
         "'zscore'?)",
         f'{f}:12:15: rule 2 "drift": severity: must be one of critical, warning, info, got '
