@@ -40,7 +40,9 @@ FEATURE_METRICS: dict[str, str] = {
     "feature.null_rate": "share of events where the feature was missing/None",
     "feature.special_rate": "share of special values (NaN, ±inf, -1, -999999, empty string)",
     "feature.mean": "mean of valid numeric values",
-    "feature.std": "standard deviation of valid numeric values",
+    "feature.std": "standard deviation of valid numeric values (from stored sums of x and x²:"
+    " exact for constants, turns to noise as |mean|/std nears 1e8 (1e-2 off at 1e7), e.g. epoch"
+    " times; alert on a shifted feature there)",
     "feature.min": "minimum valid value",
     "feature.max": "maximum valid value",
     "feature.uniform_share": "share of the most common bin (1.0 = feature is constant)",
