@@ -266,14 +266,34 @@ def _evaluator(
     else:
         dispatcher = _dispatcher(args, store, ev.references, clock)
     if dispatcher is not None:
+        deliver = getattr(previous, "deliver", None) or dispatcher
 
         def notify(alerts: Sequence[Alert], now: datetime) -> None:
             _print_alerts(alerts, now)
-            dispatcher(alerts, now)
+            deliver(alerts, now)
 
         ev.notify = notify
         ev.dispatcher = dispatcher  # type: ignore[attr-defined]
+        ev.deliver = deliver  # type: ignore[attr-defined]
     return ev
+
+
+def _deliver_in_background(ev: Any, clock: Clock) -> Any:
+    """Make ``ev``'s notifications go through a delivery thread (``rules/delivery.py``);
+    returns it (None without a dispatcher), to be stopped when the loop ends."""
+    if getattr(ev, "dispatcher", None) is None:
+        return None
+    from modelhealth.rules.delivery import BackgroundDelivery
+
+    delivery = BackgroundDelivery(ev.dispatcher, clock)
+
+    def notify(alerts: Sequence[Alert], now: datetime) -> None:
+        _print_alerts(alerts, now)
+        delivery.hand_over(alerts, now)
+
+    ev.notify = notify
+    ev.deliver = delivery.hand_over
+    return delivery
 
 
 def _dispatcher(args: argparse.Namespace, store: Any, references: Any, clock: Clock) -> Any:
@@ -377,6 +397,7 @@ def _run(
 
     interval = options["interval"].total_seconds()
     ev = _evaluator(args, loaded, store, clock)
+    delivery = _deliver_in_background(ev, clock)
     metrics = EngineMetrics(clock)
     metrics.config_loaded(len(loaded.rules), len(loaded.issues), reload=False)
     metrics.alerts = lambda: list(ev.state.alerts.values())
@@ -401,9 +422,7 @@ def _run(
             now = clock.now()
             slot = datetime.fromtimestamp((now.timestamp() // interval) * interval, now.tzinfo)
             started = clock.monotonic()
-            report = ev.tick(slot)
-            if getattr(ev, "dispatcher", None) is not None:
-                ev.dispatcher.flush(clock.now())  # group_wait / retries come due between ticks
+            report = ev.tick(slot)  # its alerts are handed over; delivery runs beside it
             ticks += 1
             took = clock.monotonic() - started
             metrics.tick_done(report, took)
@@ -421,6 +440,10 @@ def _run(
                 took,
             )
             if args.max_ticks and ticks >= args.max_ticks:
+                if delivery is not None:  # a bounded run delivers what its ticks found
+                    delivery.stop()
+                    delivery = None
+                    ev.dispatcher.flush(clock.now())
                 return 0
             next_slot = slot.timestamp() + interval
             while (left := next_slot - clock.now().timestamp()) > 0:
@@ -436,6 +459,8 @@ def _run(
         return 0
     finally:
         hangup()
+        if delivery is not None:
+            delivery.stop()
         if server is not None:
             server.shutdown()
             server.server_close()

@@ -439,6 +439,7 @@ class ReopeningDuckDB:
         self.path = Path(path)
         self._store: DuckDBStore | None = None
         self._identity: tuple[int, int] | None = None
+        self._lock = threading.Lock()  # the tick and the alert-delivery thread both query
 
     def _current_identity(self) -> tuple[int, int]:
         try:
@@ -448,17 +449,19 @@ class ReopeningDuckDB:
         return (st.st_dev, st.st_ino)
 
     def _open(self) -> DuckDBStore:
-        identity = self._current_identity()
-        if self._store is not None and identity != self._identity:
-            log.warning("%s was replaced; reading the new file", self.path)
-            self.close()
-        if self._store is None:
-            try:
-                self._store = DuckDBStore(self.path, read_only=True)
-            except Exception as exc:  # duckdb.IOException: locked, not a database, gone
-                raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
-            self._identity = identity
-        return self._store
+        with self._lock:
+            identity = self._current_identity()
+            if self._store is not None and identity != self._identity:
+                log.warning("%s was replaced; reading the new file", self.path)
+                self._store.close()
+                self._store = None
+            if self._store is None:
+                try:
+                    self._store = DuckDBStore(self.path, read_only=True)
+                except Exception as exc:  # duckdb.IOException: locked, not a database, gone
+                    raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
+                self._identity = identity
+            return self._store
 
     def open_now(self) -> None:
         """Open the file now (a scheduler says at start when it cannot, not at its first

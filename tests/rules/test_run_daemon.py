@@ -169,3 +169,85 @@ def test_metrics_are_valid_prometheus_text() -> None:
     with pytest.raises(ValueError, match="HOST:PORT"):
         parse_listen("9464")
     assert parse_listen(":9464") == ("127.0.0.1", 9464)
+
+
+class _Receiver:
+    """A webhook receiver on loopback recording when each POST arrived; ``hang`` makes it
+    accept and never answer (the client's timeout ends each attempt)."""
+
+    def __init__(self, hang: bool = False) -> None:
+        import http.server
+        import threading
+
+        self.arrivals: list[float] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if hang:
+                    time.sleep(30)
+                    return
+                outer.arrivals.append(time.monotonic())
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_delivery_runs_beside_the_ticks_so_a_hung_receiver_stalls_nothing(
+    tmp_path: Path, live_store: Path
+) -> None:
+    """Delivery ran inside each tick (twice): a receiver that never answered cost every
+    pending notification its timeout per tick, and group_wait came due only at the next
+    tick (a 1 s group_wait paged a minute late)."""
+    hung, fine = _Receiver(hang=True), _Receiver()
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "fraud.yaml").write_text(LOUD)
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(f"""
+route:
+  receiver: hung
+  group_by: [alertname]
+  group_wait: 1s
+  routes:
+    - {{matchers: [severity=warning], receiver: hung, continue: true}}
+    - {{matchers: [severity=warning], receiver: fine}}
+receivers:
+  - {{name: hung, webhook: {{url: "{hung.url}", timeout: 20}}}}
+  - {{name: fine, webhook: {{url: "{fine.url}"}}}}
+""")
+    port = free_port()
+    cmd = [sys.executable, "-m", "modelhealth.cli", "rules", "run", "--db", str(live_store),
+           "--state", str(tmp_path / "state" / "alerts.json"), "--interval", "30s",
+           "--routing", str(routing), "--listen", f"127.0.0.1:{port}", str(rules)]  # fmt: skip
+    log = (tmp_path / "run.log").open("w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        _until(lambda: _value(_scrape_or_empty(port), "modelhealth_rules_ticks_total") >= 1,
+               "the first tick")  # fmt: skip
+        ticked = time.monotonic()
+        _until(lambda: bool(fine.arrivals), "the page to the answering receiver", timeout=15)
+        assert fine.arrivals[0] - ticked < 10  # group_wait 1s, not the next 30 s tick
+        took = _metric(port, "modelhealth_rules_last_tick_duration_seconds")
+        assert took < 5, took  # the tick did not wait on the receiver that hangs
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        hung.close()
+        fine.close()
