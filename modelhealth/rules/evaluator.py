@@ -208,7 +208,9 @@ class Evaluator:
         for key, why in self._orphans:
             prev = self.state.alerts.get(key)
             if prev is not None:
-                ann = {**prev.annotations, "detail": why}
+                # the firing comparison no longer holds: say why it resolves (chat receivers
+                # show the summary line only)
+                ann = {**prev.annotations, "summary": f"resolved: {why}", "detail": why}
                 self._transition(
                     key, False, prev.value, now, timedelta(0), prev.labels, ann, report
                 )
@@ -408,11 +410,15 @@ class Evaluator:
     def _watch_blindness(self, report: TickReport, now: datetime) -> None:
         self._blind_ticks = self._blind_ticks + 1 if report.store_failed else 0
         blind = self._blind_ticks >= self.blind_after
-        ann = {
-            "summary": f"rules cannot query the store ({self._blind_ticks} ticks in a row): "
-            "monitoring is blind",
-            "detail": next(iter(report.errors.values()), ""),
-        }
+        ann = (
+            {
+                "summary": f"rules cannot query the store ({self._blind_ticks} ticks in a "
+                "row): monitoring is blind",
+                "detail": next(iter(report.errors.values()), ""),
+            }
+            if report.store_failed
+            else {"summary": "rules reach the store again: monitoring is back", "detail": ""}
+        )
         key = (BLIND_RULE_ID, fingerprint(BLIND_LABELS))
         if blind or key in self.state.alerts:
             self._transition(

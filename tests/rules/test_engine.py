@@ -114,6 +114,10 @@ def test_unreachable_store_raises_monitoring_blind(tmp_path):
     back = ev.tick(T0 + timedelta(minutes=5))
     assert not back.store_failed
     assert [a.labels["alertname"] for a in back.resolved] == ["MonitoringBlind"]
+    # the resolve says it is over, not "cannot query the store (0 ticks in a row)"
+    assert (
+        back.resolved[0].annotations["summary"] == "rules reach the store again: monitoring is back"
+    )
 
 
 def test_the_first_rule_the_store_fails_stops_the_tick(tmp_path):

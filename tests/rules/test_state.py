@@ -181,6 +181,7 @@ def test_an_edit_of_severity_or_labels_continues_the_firing_alert(slow_store, tm
     (old,) = rep.resolved  # the old fingerprint is closed downstream, not left open
     assert old.labels == before.labels and old.fingerprint != alert.fingerprint
     assert "its rule was edited" in old.annotations["detail"]
+    assert old.annotations["summary"].startswith("resolved: its rule was edited")
     assert rep.incidents and {a.fingerprint for a in rep.incidents} >= {old.fingerprint}
     rows = load_history(path.with_name("history.jsonl"))
     assert [r["state"] for r in rows[-2:]] == ["inactive", "firing"]  # old ends, new goes on
