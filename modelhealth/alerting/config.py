@@ -8,10 +8,13 @@ route names a declared receiver.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from email.utils import getaddresses, parseaddr
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -37,32 +40,44 @@ class RouteSpec:
     routes: tuple[RouteSpec, ...] = ()
     source: SourcePos = SourcePos("<default>")
     key: str = ""
-    """Identity of the route in group keys (see :func:`with_keys`); ``id`` names its place
+    """The route's matcher path in group keys (see :func:`with_keys`); ``id`` names its place
     in the tree for messages."""
 
     @property
     def identity(self) -> str:
-        return self.key or self.id
+        """Unique name of the route, kept with its persisted groups to find it again after a
+        restart: its matcher path, receiver and ``group_by``, none of which depend on where
+        the route sits among its siblings."""
+        if not self.key:
+            return self.id
+        return f"{self.key}/{self.receiver}/by:{','.join(sorted(self.group_by))}"
 
 
-def with_keys(route: RouteSpec, parent: str = "") -> RouteSpec:
+def with_keys(route: RouteSpec) -> RouteSpec:
     """``route`` with a ``key`` on every node: the path of matchers from the root, as
-    Alertmanager keys its routes (``{}/{severity="critical"}``), plus ``#n`` for a sibling
-    whose matchers repeat an earlier sibling's.
+    Alertmanager keys its routes (``/{}/{severity=critical}``), plus ``#n`` on the n-th
+    later route whose matcher path, receiver and ``group_by`` all repeat an earlier route's.
 
-    Group keys, and the PagerDuty dedup keys hashed from them, must not change when an
-    unrelated route is added above a route: keyed by position, inserting one re-paged every
-    open incident under a new dedup key.
+    Group keys (``key/receiver/group labels``), and the PagerDuty dedup keys hashed from them,
+    must not change when an unrelated route is added above a route: keyed by position among
+    siblings, inserting a catch-all route on top renamed ``/{}/{}`` to ``/{}/{}#1`` and
+    re-paged every open incident under a new dedup key. Routes with the same matchers but
+    another receiver or ``group_by`` are told apart by the receiver in the group key and by
+    :attr:`RouteSpec.identity`, so only an exact duplicate needs the ``#n``, and only another
+    exact duplicate added above it can shift it.
     """
-    own = parent + "/{" + ",".join(sorted(str(m) for m in route.matchers)) + "}"
-    children, seen = [], set()
-    for i, child in enumerate(route.routes):
-        keyed = with_keys(child, own)
-        if keyed.key in seen:
-            keyed = replace(keyed, key=f"{keyed.key}#{i}")
-        seen.add(keyed.key)
-        children.append(keyed)
-    return replace(route, key=own, routes=tuple(children))
+    return _keyed(route, "", Counter())
+
+
+def _keyed(route: RouteSpec, parent: str, seen: Counter[tuple[str, ...]]) -> RouteSpec:
+    """Key ``route`` and its subtree (tree order); ``seen`` counts each definition so far."""
+    path = parent + "/{" + ",".join(sorted(str(m) for m in route.matchers)) + "}"
+    definition = (path, route.receiver, *sorted(route.group_by))
+    repeats = seen[definition]
+    seen[definition] += 1
+    own = f"{path}#{repeats}" if repeats else path
+    children = tuple(_keyed(child, own, seen) for child in route.routes)
+    return replace(route, key=own, routes=children)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -331,6 +346,9 @@ def _receivers(r: _Reader, node: yaml.Node | None, root: yaml.Node) -> dict[str,
         opts = {
             k: r.scalar(v, ctx, f"{kind}.{k}", KIND_OPTIONS[kind][k]) for k, v in opts_map.items()
         }
+        for key, value in opts.items():
+            if value is not None and key in _CHECKS:
+                _check_values(r, opts_map[key], ctx, f"{kind}.{key}", _CHECKS[key])
         for req in REQUIRED_OPTIONS[kind]:
             if req not in opts:
                 r.error(opts_node, ctx, f"{kind}.{req}", "missing: required")
@@ -339,6 +357,64 @@ def _receivers(r: _Reader, node: yaml.Node | None, root: yaml.Node) -> dict[str,
             r.error(opts_node, ctx, kind, f"expected exactly one of {' or '.join(one_of)}")
         out[name] = ReceiverSpec(name=name, kind=kind, options=opts, source=r.pos(item))
     return out
+
+
+def url_problem(url: str) -> str:
+    """Why ``url`` cannot be a receiver's endpoint, or "".
+
+    Checked at load: ``htp://...`` or ``127.0.0.1:9000/alerts`` used to load fine and then
+    fail every delivery as a retryable "connection failed: unknown url type" until the
+    notification expired a day later. (A ``url_env`` value is only read by the notifier;
+    ``post_json`` fails such a URL for good.)
+    """
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        return f"{url!r} is not a valid URL ({exc}); expected http(s)://host[:port]/path"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http(s) URL; expected http(s)://host[:port]/path"
+    return ""
+
+
+def address_problem(text: str) -> str:
+    """Why ``text`` is not one plausible e-mail address (``a@b.example`` or
+    ``Name <a@b.example>``), or "": ``"not an email"`` was mailed to ``not``, and
+    ``bad@@example..com`` only failed at the SMTP server."""
+    expected = "expected one address like oncall@example.com"
+    name, addr = parseaddr(text)
+    if len(getaddresses([text])) != 1 or not addr or (not name and addr != text.strip()):
+        return f"{text!r} is not one e-mail address; {expected}"
+    local, at, domain = addr.partition("@")
+    labels = domain.split(".")
+    if (
+        not local
+        or not at
+        or "@" in domain
+        or any(c.isspace() for c in addr)
+        or not all(labels)
+        or (len(labels) < 2 and domain.lower() != "localhost")
+    ):
+        return f"{text!r} is not a valid e-mail address; {expected}"
+    return ""
+
+
+_CHECKS: dict[str, Callable[[str], str]] = {
+    "url": url_problem,
+    "to": address_problem,
+    "cc": address_problem,
+    "from": address_problem,
+}
+
+
+def _check_values(
+    r: _Reader, node: yaml.Node, ctx: str, fld: str, problem: Callable[[str], str]
+) -> None:
+    """Report each bad value of an option at its own position (each item of a list)."""
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    for item in items:
+        if why := problem(str(item.value)):
+            r.error(item, ctx, fld, why)
 
 
 _ROUTE_KEYS = (

@@ -20,6 +20,7 @@ from typing import Any
 
 from modelhealth.alerting.config import RouteSpec, RoutingConfig
 from modelhealth.alerting.grouping import AggregationGroup
+from modelhealth.alerting.routing import find_route
 from modelhealth.alerting.sqlite import from_ms, to_ms
 from modelhealth.types import Alert, AlertState
 
@@ -88,10 +89,12 @@ def load(con: sqlite3.Connection, routing: RoutingConfig) -> dict[str, Aggregati
     """
     routes = _routes_by_id(routing.route)
     groups: dict[str, AggregationGroup] = {}
+    # a group saved by an earlier version names its route by the bare matcher path
+    # (``routing.find_route`` matches those by key and receiver)
     for key, route_id, receiver, labels, next_at, flushed in con.execute(
         "SELECT group_key, route_id, receiver, labels, next_flush_at, flushed FROM alert_groups"
     ):
-        route = routes.get(route_id)
+        route = routes.get(route_id) or find_route(routing.route, route_id, receiver, key)
         if route is None or route.receiver != receiver:
             if receiver not in routing.receivers:
                 log.warning("dropping group %s: receiver %r is no longer configured", key, receiver)

@@ -13,10 +13,19 @@ after each of those sends returned: a crash before the chunk commits leaves its 
 Enqueues can join the caller's :meth:`Outbox.transaction`, so the dispatcher commits a whole
 flush (outbox rows, notification log, group state) at once.
 
+Each receiver's rows are delivered by a worker thread of their own (one per receiver with due
+rows), so a receiver that hangs until its timeout delays only its own notifications: a pass
+takes about as long as its slowest receiver, not the sum of all of them.
+
 The notification log (Alertmanager's nflog) records what each receiver was last told per
 group, in the same transaction as the outbox row, so a restarted dispatcher does not re-send
-an incident the receiver already has. A row that fails for good or expires takes its log
-entry back with it, so the group's next flush tells the receiver again.
+an incident the receiver already has. Beside it the log keeps what the receiver was last told
+*successfully* (the newest notification marked sent, or one that needed no sending). A row
+that fails for good or expires turns the log back to that, so the group's next flush tells the
+receiver again: the failed update again, and a resolve to every receiver that got the trigger.
+
+Finished rows (sent, failed, expired) older than a retention (7 days by default) are deleted,
+at most once an hour, during :meth:`Outbox.deliver_due`, as Alertmanager's nflog has one.
 """
 
 from __future__ import annotations
@@ -54,6 +63,18 @@ _DDL = (
         resolved TEXT NOT NULL, notified_at INTEGER NOT NULL,
         PRIMARY KEY (group_key, receiver))""",
 )
+# Columns added after the first release, so files written by an older version are upgraded in
+# place. outbox.firing/resolved: what the row tells (NULL on older rows); nflog.told_*: what the
+# receiver was last told successfully (NULL: nothing yet).
+_COLUMNS = {
+    "outbox": (("firing", "TEXT"), ("resolved", "TEXT")),
+    "nflog": (("told_firing", "TEXT"), ("told_resolved", "TEXT"), ("told_at", "INTEGER")),
+}
+
+DEFAULT_RETENTION = timedelta(days=7)
+"""How long finished outbox rows are kept (the dashboard's notifications view reads them)."""
+PRUNE_EVERY = timedelta(hours=1)
+"""Pruning runs at most this often (per Outbox), so a busy delivery loop does not pay for it."""
 
 
 @dataclass(frozen=True)
@@ -89,28 +110,73 @@ class DeliveryReport:
     errors: dict[int, str] = field(default_factory=dict)
 
 
-# (status, last_error, sent_at, id): one row's outcome, waiting for its chunk to commit
-_Update = tuple[str, str, int | None, int]
+# (status, last_error, sent_at, not_before, id): one row's outcome, waiting for its chunk to
+# commit; not_before (a receiver's Retry-After) may only postpone the next attempt.
+_Update = tuple[str, str, int | None, int | None, int]
 _GAVE_UP = ("failed", "expired")
+# (id, receiver, payload, attempts, expires_at): a row leased for one delivery attempt
+_Claimed = tuple[int, str, str, int, int]
+# the log entry of the row's (group, receiver), if that row or an earlier one wrote it
+_WRITTEN_BY_ROW = (
+    "EXISTS (SELECT 1 FROM outbox o WHERE o.id = ? AND o.group_key = nflog.group_key"
+    " AND o.receiver = nflog.receiver AND nflog.notified_at <= o.created_at)"
+)
 
 
 def _forget_undelivered(con: sqlite3.Connection, row_ids: list[int]) -> None:
-    """Drop the notification-log entries that rows given up on (``failed``/``expired``) wrote.
+    """Turn the log entries rows given up on (``failed``/``expired``) wrote back to what the
+    receiver was last told successfully (or drop them when it was told nothing yet).
 
     The log is written when a notification is queued, so that a queued one is not queued
     again. If it then never arrives, the log would claim the receiver knows: the group's next
-    flush would see nothing new, the page would be lost until ``repeat_interval``, and the
-    resolve would close an incident the receiver never opened. Without the entry the next
-    flush tells the receiver again (Alertmanager, likewise, logs only successful sends). An
-    entry written by a later notification of the same group stays: that one is on its way.
+    flush would see nothing new and the page would be lost until ``repeat_interval``. Merely
+    dropping the entry is not enough either: after a failed update the receiver still has the
+    trigger it got before, and without that in the log it would never get the resolve.
+    Alertmanager logs only successful sends; the ``told_*`` columns are that log. An entry
+    written by a later notification of the same group stays: that one is on its way.
     """
     if row_ids:
+        params = [(i,) for i in row_ids]
         con.executemany(
-            "DELETE FROM nflog WHERE EXISTS (SELECT 1 FROM outbox o WHERE o.id = ?"
-            " AND o.group_key = nflog.group_key AND o.receiver = nflog.receiver"
-            " AND nflog.notified_at <= o.created_at)",
-            [(i,) for i in row_ids],
+            "UPDATE nflog SET firing = told_firing, resolved = told_resolved,"
+            f" notified_at = told_at WHERE told_at IS NOT NULL AND {_WRITTEN_BY_ROW}",
+            params,
         )
+        con.executemany(f"DELETE FROM nflog WHERE told_at IS NULL AND {_WRITTEN_BY_ROW}", params)
+
+
+def _remember_delivered(con: sqlite3.Connection, row_ids: list[int]) -> None:
+    """Record sent rows as what their receiver was last told successfully (newest row wins)."""
+    con.executemany(
+        "UPDATE nflog SET (told_firing, told_resolved, told_at) = (SELECT o.firing, o.resolved,"
+        " o.created_at FROM outbox o WHERE o.id = ?1) WHERE EXISTS (SELECT 1 FROM outbox o"
+        " WHERE o.id = ?1 AND o.firing IS NOT NULL AND o.group_key = nflog.group_key"
+        " AND o.receiver = nflog.receiver AND coalesce(nflog.told_at, 0) <= o.created_at)",
+        [(i,) for i in row_ids],
+    )
+
+
+def _add_columns(con: sqlite3.Connection) -> None:
+    """Upgrade a file written by an older version (a reader that opens an upgraded file, such
+    as the dashboard, takes no write lock)."""
+    for table, columns in _COLUMNS.items():
+        have = {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns:
+            if name in have:
+                continue
+            try:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as exc:  # another process upgraded it first
+                if "duplicate column" not in str(exc):
+                    raise
+
+
+def _merge(into: DeliveryReport, part: DeliveryReport) -> None:
+    into.sent += part.sent
+    into.retrying += part.retrying
+    into.failed += part.failed
+    into.expired += part.expired
+    into.errors.update(part.errors)
 
 
 class Outbox:
@@ -127,15 +193,21 @@ class Outbox:
         rng: random.Random | None = None,
         *,
         commit_every: int = 100,
+        retention: timedelta | None = None,
     ) -> None:
         self.path = str(path)
         self.delivery = delivery or DeliverySpec()
         self.commit_every = max(1, commit_every)
+        # a routing file's delivery settings may carry it one day; until then the default
+        self.retention = retention or getattr(self.delivery, "retention", None) or DEFAULT_RETENTION
         self._rng = rng or random.Random()
         self._con = connect(path)
         self._lock = threading.RLock()
-        for ddl in _DDL:
-            self._con.execute(ddl)
+        self._pruned_at: datetime | None = None
+        with self._lock:
+            for ddl in _DDL:
+                self._con.execute(ddl)
+            _add_columns(self._con)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -182,36 +254,65 @@ class Outbox:
     ) -> int | None:
         """Record what the receiver is told and queue ``batch`` (None: log only), atomically.
 
+        A log-only entry needs no delivery, so it also counts as told successfully at once.
         Inside an open :meth:`transaction` it joins that transaction.
         """
+        told_firing, told_resolved = json.dumps(sorted(firing)), json.dumps(sorted(resolved))
+        at = to_ms(now)
         with self.transaction() as con:
             con.execute(
-                "INSERT OR REPLACE INTO nflog VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO nflog (group_key, receiver, firing, resolved, notified_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (group_key, receiver) DO UPDATE SET"
+                " firing = excluded.firing, resolved = excluded.resolved,"
+                " notified_at = excluded.notified_at",
+                (group_key, receiver, told_firing, told_resolved, at),
+            )
+            if batch is None:
+                con.execute(
+                    "UPDATE nflog SET told_firing = firing, told_resolved = resolved,"
+                    " told_at = notified_at WHERE group_key = ? AND receiver = ?",
+                    (group_key, receiver),
+                )
+                return None
+            cur = con.execute(
+                "INSERT INTO outbox (receiver, group_key, dedup_key, payload, created_at,"
+                " expires_at, next_attempt_at, firing, resolved)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    group_key,
                     receiver,
-                    json.dumps(sorted(firing)),
-                    json.dumps(sorted(resolved)),
-                    to_ms(now),
+                    group_key,
+                    batch.dedup_key,
+                    batch.to_json(),
+                    at,
+                    to_ms(now + self.delivery.expire_after),
+                    at,
+                    told_firing,
+                    told_resolved,
                 ),
             )
-            row_id = None
-            if batch is not None:
-                cur = con.execute(
-                    "INSERT INTO outbox (receiver, group_key, dedup_key, payload, created_at,"
-                    " expires_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        receiver,
-                        group_key,
-                        batch.dedup_key,
-                        batch.to_json(),
-                        to_ms(now),
-                        to_ms(now + self.delivery.expire_after),
-                        to_ms(now),
-                    ),
-                )
-                row_id = cur.lastrowid
-        return row_id
+            return cur.lastrowid
+
+    def unsettled(self, group_key: str, receiver: str) -> frozenset[str] | None:
+        """Fingerprints of ``group_key`` the receiver may still need a resolve for.
+
+        Those the log says it was told are firing (a resolve not queued yet, or given up on),
+        plus those a pending notification is resolving (it may still fail). None when a
+        pending row predates that bookkeeping: then nothing can be ruled out. The dispatcher
+        keeps a resolved alert in its group while it is listed here.
+        """
+        entry = self.last_notified(group_key, receiver)
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT resolved FROM outbox WHERE group_key = ? AND receiver = ?"
+                " AND status = 'pending'",
+                (group_key, receiver),
+            ).fetchall()
+        out = set(entry.firing) if entry else set()
+        for (resolved,) in rows:
+            if resolved is None:
+                return None
+            out.update(json.loads(resolved))
+        return frozenset(out)
 
     # -- delivery -------------------------------------------------------------------------
     def backoff(self, attempts: int) -> timedelta:
@@ -220,7 +321,7 @@ class Outbox:
         base = min(d.max_backoff, d.min_backoff * (2 ** max(0, attempts - 1)))
         return base * (0.5 + 0.5 * self._rng.random())
 
-    def _claim_due(self, now: datetime, limit: int) -> list[tuple[int, str, str, int, int]]:
+    def _claim_due(self, now: datetime, limit: int) -> list[_Claimed]:
         """Pick due rows (oldest pending per group+receiver only) and lease them."""
         at = to_ms(now)
         with self.transaction() as con:
@@ -241,17 +342,60 @@ class Outbox:
     def deliver_due(
         self, notifiers: Mapping[str, Notifier], now: datetime, limit: int = 1000
     ) -> DeliveryReport:
-        """Attempt every due notification once (in batches of ``limit``); report each outcome."""
+        """Attempt every due notification once (in batches of ``limit``); report each outcome.
+
+        Each receiver's rows go out from a thread of their own, so a receiver that hangs until
+        its timeout delays only its own notifications (rows of one group and receiver are
+        still delivered strictly in order: only the oldest pending one is ever claimed).
+        """
+        self.prune(now)
         report = DeliveryReport()
         while True:
             claimed = self._claim_due(now, limit)
-            self._deliver(claimed, notifiers, now, report)
+            by_receiver: dict[str, list[_Claimed]] = {}
+            for row in claimed:
+                by_receiver.setdefault(row[1], []).append(row)
+            self._deliver_parallel(list(by_receiver.values()), notifiers, now, report)
             if len(claimed) < limit:
                 return report
 
+    def _deliver_parallel(
+        self,
+        per_receiver: list[list[_Claimed]],
+        notifiers: Mapping[str, Notifier],
+        now: datetime,
+        report: DeliveryReport,
+    ) -> None:
+        """One worker per receiver (inline when there is only one); merge their reports."""
+        if len(per_receiver) <= 1:
+            for rows in per_receiver:
+                self._deliver(rows, notifiers, now, report)
+            return
+        reports = [DeliveryReport() for _ in per_receiver]
+        errors: list[BaseException] = []
+
+        def work(rows: list[_Claimed], into: DeliveryReport) -> None:
+            try:
+                self._deliver(rows, notifiers, now, into)
+            except BaseException as exc:  # re-raised in the caller's thread below
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=work, args=(rows, into), name=f"outbox-{rows[0][1]}")
+            for rows, into in zip(per_receiver, reports, strict=True)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for r in reports:
+            _merge(report, r)
+        if errors:
+            raise errors[0]
+
     def _deliver(
         self,
-        claimed: list[tuple[int, str, str, int, int]],
+        claimed: list[_Claimed],
         notifiers: Mapping[str, Notifier],
         now: datetime,
         report: DeliveryReport,
@@ -285,10 +429,12 @@ class Outbox:
         if updates:
             with self.transaction() as con:
                 con.executemany(
-                    "UPDATE outbox SET status = ?, last_error = ?, sent_at = ? WHERE id = ?",
+                    "UPDATE outbox SET status = ?, last_error = ?, sent_at = ?,"
+                    " next_attempt_at = max(next_attempt_at, coalesce(?, 0)) WHERE id = ?",
                     updates,
                 )
-                _forget_undelivered(con, [u[3] for u in updates if u[0] in _GAVE_UP])
+                _remember_delivered(con, [u[4] for u in updates if u[0] == "sent"])
+                _forget_undelivered(con, [u[4] for u in updates if u[0] in _GAVE_UP])
 
     def _record(
         self,
@@ -319,7 +465,39 @@ class Outbox:
                 row_id, receiver, attempts, outcome.reason, status,
             )  # fmt: skip
         sent_at = to_ms(now) if outcome.ok else None
-        return (status, "" if outcome.ok else outcome.reason, sent_at, row_id)
+        # A 429/503's Retry-After: the next attempt comes no earlier (the backoff may be later).
+        retry_after = getattr(outcome, "retry_after", None)
+        not_before = to_ms(now + retry_after) if status == "pending" and retry_after else None
+        return (status, "" if outcome.ok else outcome.reason, sent_at, not_before, row_id)
+
+    def prune(self, now: datetime, *, force: bool = False) -> int:
+        """Delete finished rows older than :attr:`retention` (at most every ``PRUNE_EVERY``).
+
+        Pending rows are never touched. Log entries go too once they say nothing is firing
+        and have nothing in flight: such an entry means exactly what no entry means, so the
+        dispatcher's dedup is unchanged; an entry of an open incident stays, however old.
+        Returns the number of outbox rows deleted.
+        """
+        if not force and self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return 0
+        self._pruned_at = now
+        cutoff = to_ms(now - self.retention)
+        with self.transaction() as con:
+            n = con.execute(
+                "DELETE FROM outbox WHERE status IN ('sent', 'failed', 'expired')"
+                " AND coalesce(sent_at, created_at) < ?",
+                (cutoff,),
+            ).rowcount
+            con.execute(
+                "DELETE FROM nflog WHERE firing = '[]' AND coalesce(told_firing, '[]') = '[]'"
+                " AND notified_at < ? AND NOT EXISTS (SELECT 1 FROM outbox o"
+                " WHERE o.group_key = nflog.group_key AND o.receiver = nflog.receiver"
+                " AND o.status = 'pending')",
+                (cutoff,),
+            )
+        if n:
+            log.info("pruned %d notifications finished before %s", n, now - self.retention)
+        return n
 
     def expire(self, now: datetime) -> int:
         """Give up on pending rows past their expiry (they would otherwise wait for a claim)."""

@@ -9,6 +9,10 @@ SQLite file (:mod:`~modelhealth.alerting.groupstore`) and a flush commits its ou
 notification log and the new group state in one transaction, so a dispatcher restarted on the
 same file resumes exactly: a resolve reported before a crash is still sent, and nothing the
 receiver already has is sent again.
+
+As in Alertmanager, a resolved alert stays in its group until a resolve for it was delivered
+to the group's receiver: a resolve that expires or is refused for good goes out again with the
+group's next flush (and survives a restart like any group state).
 """
 
 from __future__ import annotations
@@ -184,24 +188,41 @@ class Dispatcher:
         silences = self.silences.active(now)
         due = [g for g in self.groups.values() if g.due(now)]
         plans = [(g, self._plan(g, now, silences, report)) for g in due]
-        changes: list[GroupChange] = []
-        for group in due:
-            group.flushed_at(now)
-            before = set(group.alerts)
-            group.drop_resolved({fp for fp, a in group.alerts.items() if a.is_resolved})
-            upsert = tuple(changed.pop(group.key, set()) & set(group.alerts))
-            if group.alerts:
-                delete = tuple(before - set(group.alerts))
-                changes.append(GroupChange(group.key, group, upsert, delete))
-            else:
-                del self.groups[group.key]
-                changes.append(GroupChange(group.key, None))
-        changes.extend(GroupChange(k, self.groups[k], tuple(f)) for k, f in changed.items())
         with self.outbox.transaction() as con:
+            changes: list[GroupChange] = []
             for group, plan in plans:
                 if plan is not None:
                     self._enqueue(group, plan, now, report)
+                # decided inside the transaction: a delivery thread giving up on a resolve
+                # meanwhile either lands before (kept, re-sent) or after it (still pending)
+                changes.append(self._settle(group, now, changed))
+            changes.extend(GroupChange(k, self.groups[k], tuple(f)) for k, f in changed.items())
             groupstore.save(con, changes)
+
+    def _settle(
+        self, group: AggregationGroup, now: datetime, changed: dict[str, set[str]]
+    ) -> GroupChange:
+        """Restart a flushed group's timer and drop the resolved alerts nobody is owed.
+
+        As in Alertmanager, a resolved alert stays in its group until its resolve was
+        delivered: while the receiver may still believe it is firing (its resolve not queued
+        yet, or given up on, which puts it back in the notification log) or a pending
+        notification carries the resolve, the group's next flush sends the resolve again.
+        A receiver that does not take resolves is owed nothing.
+        """
+        group.flushed_at(now)
+        before = set(group.alerts)
+        resolved = {fp for fp, a in group.alerts.items() if a.is_resolved}
+        receiver = self.routing.receivers.get(group.route.receiver)
+        if resolved and receiver is not None and receiver.send_resolved:
+            owed = self.outbox.unsettled(group.key, receiver.name)
+            resolved = set() if owed is None else resolved - owed
+        group.drop_resolved(resolved)
+        upsert = tuple(changed.pop(group.key, set()) & set(group.alerts))
+        if not group.alerts:
+            del self.groups[group.key]
+            return GroupChange(group.key, None)
+        return GroupChange(group.key, group, upsert, tuple(before - set(group.alerts)))
 
     def _restore(self) -> None:
         """(Re)load the groups from the database, as a freshly started process would."""

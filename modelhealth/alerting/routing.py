@@ -19,6 +19,7 @@ from modelhealth.errors import ConfigError, ConfigIssue, SourcePos
 __all__ = [
     "RouteSpec",
     "RoutingConfig",
+    "find_route",
     "group_key",
     "load_routing",
     "longest_group_wait",
@@ -68,7 +69,43 @@ def group_labels(route: RouteSpec, labels: Mapping[str, str]) -> dict[str, str]:
 
 
 def group_key(route: RouteSpec, labels: Mapping[str, str]) -> str:
-    """Identity of the aggregation group: the route's matcher path (``RouteSpec.identity``,
-    not its position), receiver and the group_by values."""
+    """Identity of the aggregation group: the route's matcher path (``RouteSpec.key``, not
+    its position), receiver and the group_by values.
+
+    The format is the one earlier versions wrote, so groups (and PagerDuty incidents, whose
+    dedup key hashes this) opened before an upgrade keep their key, except on a route that
+    then carried a positional ``#n`` beside a same-matcher sibling (see ``with_keys``).
+    """
     blob = json.dumps(sorted(group_labels(route, labels).items()), separators=(",", ":"))
-    return f"{route.identity}/{route.receiver}/{blob}"
+    return f"{route.key or route.id}/{route.receiver}/{blob}"
+
+
+def find_route(root: RouteSpec, route_id: str, receiver: str, key: str) -> RouteSpec | None:
+    """The route a persisted group (``route_id``, ``receiver``, group ``key``) belongs to.
+
+    ``route_id`` is a :attr:`RouteSpec.identity`; a group saved by an earlier version stored
+    the bare matcher path instead, so that is matched by the group key's prefix and receiver,
+    keeping the route's own timers for groups that were open during an upgrade.
+    """
+    routes = list(_walk(root))
+    for r in routes:
+        if r.identity == route_id:
+            return r
+    legacy = [r for r in routes if r.receiver == receiver and r.key == route_id]
+    for r in legacy:
+        if key.startswith(f"{r.key}/{r.receiver}/") and _labels_fit(r, key):
+            return r
+    return None
+
+
+def _walk(route: RouteSpec) -> list[RouteSpec]:
+    return [route, *(r for child in route.routes for r in _walk(child))]
+
+
+def _labels_fit(route: RouteSpec, key: str) -> bool:
+    """Whether the group labels in ``key`` are a subset of ``route.group_by``."""
+    try:
+        labels = json.loads(key[len(f"{route.key}/{route.receiver}/") :])
+    except ValueError:
+        return False
+    return all(isinstance(kv, list) and kv[0] in route.group_by for kv in labels)

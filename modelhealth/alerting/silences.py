@@ -174,11 +174,27 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _for(text: str) -> timedelta:
+    """``--for`` as a duration; a ValueError names the option (``--for 99999999w`` used to
+    end in an OverflowError traceback, now it is too long: at most 520w)."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"--for {text!r}: {exc}") from None
+
+
 def silence_main(argv: list[str], *, clock: Clock | None = None, out: TextIO | None = None) -> int:
     """``modelhealth silence add|list|expire``; returns the process exit code."""
     out = out or sys.stdout
     clock = clock or SystemClock()
     args = _parser().parse_args(argv)
+    if args.cmd == "add":  # checked before the database is touched: a typo creates nothing
+        try:
+            hold = _for(args.duration)
+            matchers = [parse_matcher(m) for m in args.matchers]
+        except (ValueError, MatcherError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.db != ":memory:":
         if args.cmd != "add" and not Path(args.db).exists():
             print(f"error: no alerting database at {args.db} (see --db)", file=sys.stderr)
@@ -189,8 +205,6 @@ def silence_main(argv: list[str], *, clock: Clock | None = None, out: TextIO | N
         now = clock.now()
         if args.cmd == "add":
             try:
-                hold: timedelta = parse_duration(args.duration)
-                matchers = [parse_matcher(m) for m in args.matchers]
                 sid = store.add(matchers, now, now + hold, args.by, args.comment)
             except (ValueError, MatcherError) as exc:
                 print(f"error: {exc}", file=sys.stderr)

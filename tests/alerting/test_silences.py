@@ -93,3 +93,12 @@ def test_listing_no_silences_says_so(tmp_path: Path) -> None:
     out = io.StringIO()
     assert silence_main(["--db", db, "list"], clock=clock, out=out) == 0
     assert out.getvalue() == "no active or pending silences\n"
+
+
+def test_a_rejected_silence_creates_no_database(tmp_path: Path) -> None:
+    """A typo in `silence add` left an empty alerting database behind, which a later
+    `silence list` in that folder read as "no active or pending silences"."""
+    db = tmp_path / "state" / "alerts.db"
+    assert silence_main(["add", "fraud", "-c", "x", "--db", str(db)]) == 2
+    assert silence_main(["add", "model=fraud", "--for", "2 hours", "-c", "x", "--db", str(db)]) == 2
+    assert not db.exists() and not db.parent.exists()

@@ -13,12 +13,20 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, quote, urlsplit
 
+from modelhealth.clock import Clock, SystemClock
 from modelhealth.dashboard.links import incident_link
 
 USER_AGENT = "modelhealth-alerting/0.1"
+MAX_RETRY_AFTER = timedelta(hours=1)
+"""The longest ``Retry-After`` honoured: a receiver asking for a day must not silence pages."""
+SECRET_PART_LEN = 10
+"""A path segment or query value of a secret URL this long is itself treated as a secret."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,11 +104,14 @@ class NotificationBatch:
 
 @dataclass(frozen=True)
 class Outcome:
-    """Result of one delivery attempt; ``retryable`` tells the outbox whether to try again."""
+    """Result of one delivery attempt; ``retryable`` tells the outbox whether to try again,
+    ``retry_after`` how long the receiver asked it to wait first (a 429's or 503's
+    ``Retry-After``; None: the outbox's own backoff)."""
 
     ok: bool
     retryable: bool = False
     reason: str = ""
+    retry_after: timedelta | None = None
 
     @classmethod
     def success(cls, reason: str = "delivered") -> Outcome:
@@ -129,22 +140,84 @@ def retryable_status(status: int) -> bool:
     return status >= 500 or status in (408, 429)
 
 
-def outcome_for_status(status: int, body: str = "", secrets: Iterable[str] = ()) -> Outcome:
+def outcome_for_status(
+    status: int,
+    body: str = "",
+    secrets: Iterable[str] = (),
+    retry_after: timedelta | None = None,
+) -> Outcome:
     if 200 <= status < 300:
         return Outcome.success(f"HTTP {status}")
     detail = redact(body[:200].strip(), secrets)
     reason = f"HTTP {status}" + (f": {detail}" if detail else "")
-    return Outcome(False, retryable_status(status), reason)
+    if retry_after is not None:
+        reason += f" (retry after {int(retry_after.total_seconds())}s)"
+    return Outcome(False, retryable_status(status), reason, retry_after)
+
+
+def retry_after(
+    headers: Message | None, status: int, clock: Clock | None = None
+) -> timedelta | None:
+    """The wait a 429 or 503 asks for in ``Retry-After`` (seconds or an HTTP date), capped at
+    :data:`MAX_RETRY_AFTER`; None when absent, unreadable or another status.
+
+    A date is read against the response's own ``Date`` header when it has one, so a receiver
+    whose clock differs from ours still gets the wait it meant; without one, ``clock``.
+    """
+    if headers is None or status not in (429, 503):
+        return None
+    text = (headers.get("Retry-After") or "").strip()
+    if not text:
+        return None
+    if text.isdigit():
+        wait = timedelta(seconds=min(int(text), MAX_RETRY_AFTER.total_seconds()))
+    else:
+        wait = _wait_until(text, headers.get("Date"), clock or SystemClock())
+        if wait is None:
+            return None
+    return min(max(wait, timedelta(0)), MAX_RETRY_AFTER)
+
+
+def _wait_until(when: str, date: str | None, clock: Clock) -> timedelta | None:
+    try:
+        until = parsedate_to_datetime(when)
+        now = parsedate_to_datetime(date) if date else clock.now()
+    except (TypeError, ValueError, IndexError):
+        return None
+    if until.tzinfo is None or now.tzinfo is None:  # "-0000": UTC by RFC 5322
+        until, now = until.replace(tzinfo=UTC), now.replace(tzinfo=UTC)
+    return until - now
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret (and its URL-quoted form) in ``text`` by ``<redacted>``."""
-    from urllib.parse import quote
+    """Replace every secret (and its URL-quoted form) in ``text`` by ``<redacted>``.
 
-    for s in secrets:
-        if s and len(s) >= 4:
-            text = text.replace(s, "<redacted>").replace(quote(s, safe=""), "<redacted>")
+    A secret URL (a Slack or webhook URL from ``*_env``) also hides its path and query and
+    each long path segment or query value: a receiver answering 404 with the request path
+    echoed ``/services/T000/SECRET`` into logs and the outbox, which only the whole URL hid.
+    """
+    parts = {p for s in secrets if s for p in (s, *_url_parts(s)) if len(p) >= 4}
+    for p in sorted(parts, key=len, reverse=True):  # the whole URL before its pieces
+        text = text.replace(p, "<redacted>").replace(quote(p, safe=""), "<redacted>")
     return text
+
+
+def _url_parts(secret: str) -> list[str]:
+    """The pieces of a URL that may carry its credential (none for a non-URL secret)."""
+    try:
+        url = urlsplit(secret)
+        pairs = parse_qsl(url.query, keep_blank_values=True)
+    except ValueError:
+        return []
+    if not (url.scheme and url.netloc):
+        return []
+    tail = url.path + (f"?{url.query}" if url.query else "")
+    pieces = [tail if url.path.strip("/") or url.query else "", url.query]
+    pieces += [seg for seg in url.path.split("/") if len(seg) >= SECRET_PART_LEN]
+    pieces += [v for _, v in pairs if len(v) >= SECRET_PART_LEN]
+    if url.password:
+        pieces.append(url.password)
+    return [p for p in pieces if p]
 
 
 def post_json(
@@ -155,23 +228,32 @@ def post_json(
     headers: Mapping[str, str] | None = None,
     secrets: Iterable[str] = (),
 ) -> Outcome:
-    """POST JSON and map the answer (or the failure) to an Outcome with secrets redacted."""
+    """POST JSON and map the answer (or the failure) to an Outcome with secrets redacted.
+
+    A URL that can never work (no http(s) scheme: "unknown url type") fails for good: it
+    used to be retried as "connection failed" until the notification expired.
+    """
     secrets = tuple(secrets)
     body = json.dumps(payload, default=str).encode()
-    req = urllib.request.Request(url, data=body, method="POST")
-    req.add_header("Content-Type", "application/json")
-    req.add_header("User-Agent", USER_AGENT)
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
     try:
+        req = urllib.request.Request(url, data=body, method="POST")
+        req.add_header("Content-Type", "application/json")
+        req.add_header("User-Agent", USER_AGENT)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return outcome_for_status(resp.status, "", secrets)
     except urllib.error.HTTPError as exc:
         text = exc.read().decode("utf-8", "replace") if exc.fp else ""
-        return outcome_for_status(exc.code, text, secrets)
+        return outcome_for_status(exc.code, text, secrets, retry_after(exc.headers, exc.code))
     except TimeoutError as exc:
         return Outcome(False, True, redact(f"timeout after {timeout}s: {exc}", secrets))
-    except (urllib.error.URLError, OSError) as exc:
+    except urllib.error.URLError as exc:
+        if str(exc.reason).startswith("unknown url type"):
+            why = f"bad URL: {exc.reason}; expected http(s)://host[:port]/path"
+            return Outcome(False, False, redact(why, secrets))
+        return Outcome(False, True, redact(f"connection failed: {exc}", secrets))
+    except OSError as exc:
         return Outcome(False, True, redact(f"connection failed: {exc}", secrets))
     except ValueError as exc:  # malformed URL: retrying will not fix configuration
         return Outcome(False, False, redact(f"bad URL: {exc}", secrets))

@@ -24,6 +24,24 @@ class SlackConfig:
     timeout: float = 10.0
 
 
+def alert_line(alert: Mapping[str, Any]) -> str:
+    """One bullet per alert: its summary while it fires; once resolved, what resolved and why.
+
+    A resolved alert's summary can still be its firing text (a deleted rule's resolve read
+    "latency.p99 on m1: 300 > 100" as if that still held), so a resolve names the alert and
+    shows its ``detail`` annotation, which says why it ended ("its rule was removed from the
+    configs", "no data in the window: resolved as not judged", the value back in range).
+    """
+    ann, labels = alert["annotations"], alert["labels"]
+    where = ", ".join(f"{k}={labels[k]}" for k in ("feature", "version") if k in labels)
+    suffix = f" ({where})" if where else ""
+    if alert.get("resolved_at") is None:
+        return f"• {ann.get('summary') or labels.get('alertname', '')}{suffix}"
+    name = " on ".join(v for k in ("alertname", "model") if (v := labels.get(k, "")))
+    detail = ann.get("detail", "").strip()
+    return f"• {name or 'alert'}{suffix} resolved" + (f": {detail}" if detail else "")
+
+
 class SlackNotifier:
     """Posts one message with an attachment per batch.
 
@@ -45,12 +63,7 @@ class SlackNotifier:
 
     def payload(self, batch: NotificationBatch) -> dict[str, Any]:
         alerts = batch.firing if batch.status == "firing" else batch.resolved
-        lines = []
-        for a in alerts[:20]:
-            ann, labels = a["annotations"], a["labels"]
-            what = ann.get("summary") or labels.get("alertname", "")
-            where = ", ".join(f"{k}={labels[k]}" for k in ("feature", "version") if k in labels)
-            lines.append(f"• {what}" + (f" ({where})" if where else ""))
+        lines = [alert_line(a) for a in alerts[:20]]
         if len(alerts) > 20:
             lines.append(f"… and {len(alerts) - 20} more")
         ann = batch.common_annotations
