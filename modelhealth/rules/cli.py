@@ -61,9 +61,7 @@ def open_store(
             from modelhealth.store.pinot import PinotStore  # type: ignore[import-not-found]
         except ImportError as exc:
             raise SystemExit(f"{prog}: the pinot backend is not installed ({exc})") from None
-        if not args.broker:
-            raise SystemExit(f"{prog}: --broker URL is required for the pinot backend")
-        try:
+        try:  # no --broker: the local broker `modelhealth services up` starts
             return PinotStore(args.broker)
         except ValueError as exc:  # e.g. no http:// in front
             raise SystemExit(f"{prog}: --broker: {exc}") from None
@@ -74,7 +72,11 @@ def add_store_options(p: argparse.ArgumentParser) -> None:
     """The store options :func:`open_store` reads (shared with ``anomaly export``)."""
     p.add_argument("--backend", choices=BACKENDS, default="duckdb")
     p.add_argument("--db", help="DuckDB database file (duckdb backend)")
-    p.add_argument("--broker", help="Pinot broker URL (pinot backend)")
+    p.add_argument(
+        "--broker",
+        help="Pinot broker URL (pinot backend; default: the local one `modelhealth services up`"
+        " starts, http://127.0.0.1:$MODELHEALTH_PINOT_BROKER_PORT, 8099)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:

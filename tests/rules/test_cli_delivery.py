@@ -238,3 +238,18 @@ def test_eval_once_delivers_through_a_child_route_that_waits_longer_than_the_roo
     )  # fmt: skip
     mails = mailbox.messages()
     assert code == 0 and len(mails) == 1
+
+
+def test_the_pinot_backend_defaults_to_the_local_broker() -> None:
+    """`--backend pinot` without `--broker` refused to run, though the store (and the
+    README's services) default to the local broker."""
+    import argparse
+
+    from modelhealth.rules.cli import open_store
+    from modelhealth.services import ports
+
+    store = open_store(argparse.Namespace(backend="pinot", db=None, broker=None))
+    try:
+        assert store.broker_url == ports.PINOT_BROKER_URL
+    finally:
+        store.close()
