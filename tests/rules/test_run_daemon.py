@@ -13,8 +13,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,29 +86,37 @@ def live_store(tmp_path: Path, fleet_refs) -> Path:
     return db
 
 
-@pytest.fixture
-def daemon(tmp_path: Path, live_store: Path) -> Iterator[tuple[subprocess.Popen, int, Path]]:
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "fraud.yaml").write_text(QUIET)
+@contextmanager
+def _rules_run(tmp_path: Path, db: Path, rules: Path, *extra: str) -> Iterator[tuple[Any, int]]:
+    """`rules run` on ``db`` with ``--listen`` on a free port, after its first tick; stopped
+    with SIGINT (as Ctrl-C), killed if it will not stop."""
     port = free_port()
-    cmd = [sys.executable, "-m", "modelhealth.cli", "rules", "run", "--db", str(live_store),
-           "--state", str(tmp_path / "state" / "alerts.json"), "--interval", "2s",
-           "--listen", f"127.0.0.1:{port}", str(rules)]  # fmt: skip
+    cmd = [sys.executable, "-m", "modelhealth.cli", "rules", "run", "--db", str(db),
+           "--state", str(tmp_path / "state" / "alerts.json"), "--listen", f"127.0.0.1:{port}",
+           *extra, str(rules)]  # fmt: skip
     log = (tmp_path / "run.log").open("w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         _until(lambda: _value(_scrape_or_empty(port), "modelhealth_rules_ticks_total") >= 1,
                "the first tick")  # fmt: skip
-        yield proc, port, rules
+        yield proc, port
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 proc.kill()
         log.close()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, live_store: Path) -> Iterator[tuple[Any, int, Path]]:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "fraud.yaml").write_text(QUIET)
+    with _rules_run(tmp_path, live_store, rules, "--interval", "2s") as (proc, port):
+        yield proc, port, rules
 
 
 def _scrape_or_empty(port: int) -> str:
@@ -228,26 +238,14 @@ receivers:
   - {{name: hung, webhook: {{url: "{hung.url}", timeout: 20}}}}
   - {{name: fine, webhook: {{url: "{fine.url}"}}}}
 """)
-    port = free_port()
-    cmd = [sys.executable, "-m", "modelhealth.cli", "rules", "run", "--db", str(live_store),
-           "--state", str(tmp_path / "state" / "alerts.json"), "--interval", "30s",
-           "--routing", str(routing), "--listen", f"127.0.0.1:{port}", str(rules)]  # fmt: skip
-    log = (tmp_path / "run.log").open("w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+    run = _rules_run(tmp_path, live_store, rules, "--interval", "30s", "--routing", str(routing))
     try:
-        _until(lambda: _value(_scrape_or_empty(port), "modelhealth_rules_ticks_total") >= 1,
-               "the first tick")  # fmt: skip
-        ticked = time.monotonic()
-        _until(lambda: bool(fine.arrivals), "the page to the answering receiver", timeout=15)
-        assert fine.arrivals[0] - ticked < 10  # group_wait 1s, not the next 30 s tick
-        took = _metric(port, "modelhealth_rules_last_tick_duration_seconds")
-        assert took < 5, took  # the tick did not wait on the receiver that hangs
+        with run as (_, port):
+            ticked = time.monotonic()
+            _until(lambda: bool(fine.arrivals), "the page to the answering receiver", timeout=15)
+            assert fine.arrivals[0] - ticked < 10  # group_wait 1s, not the next 30 s tick
+            took = _metric(port, "modelhealth_rules_last_tick_duration_seconds")
+            assert took < 5, took  # the tick did not wait on the receiver that hangs
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         hung.close()
         fine.close()
