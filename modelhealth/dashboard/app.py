@@ -12,6 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
 from modelhealth.dashboard.context import (
     DEFAULT_RANGE,
@@ -23,10 +24,11 @@ from modelhealth.dashboard.context import (
     parse_settings,
     set_current,
 )
-from modelhealth.dashboard.data import Queries, StoreHandle, StoreUnavailableError
+from modelhealth.dashboard.data import Queries, StoreHandle
 from modelhealth.dashboard.links import DeepLink, parse_link
 from modelhealth.dashboard.sources import load_configs
 from modelhealth.dashboard.text import plain
+from modelhealth.errors import StoreUnavailable
 from modelhealth.names import check_name
 
 HERE = Path(__file__).parent
@@ -39,6 +41,7 @@ PAGES = (
     ("views/configs.py", "Configs", ":material/tune:"),
 )
 REFRESH = {"off": None, "30 s": 30, "1 min": 60, "5 min": 300}
+DEFAULT_REFRESH = "1 min"
 LINK_RANGE = "From link"
 
 
@@ -142,18 +145,26 @@ def main(argv: list[str]) -> None:
             "or `--pinot http://BROKER:8099`."
         )
         st.stop()
+    st.session_state["_mh_refresh_on"] = False  # _run_page starts it once the sidebar is drawn
     try:
-        queries = Queries(_store_handle(settings))
-    except StoreUnavailableError as exc:
-        st.warning(f"{plain(exc)}. This page retries on the next refresh.")
-        st.stop()
+        _run_page(settings, nav)
+    except StoreUnavailable as exc:
+        _store_down(exc)
+
+
+def _run_page(settings: Settings, nav: StreamlitPage) -> None:
+    """Draw the sidebar and run the chosen page; any store query may raise StoreUnavailable."""
+    queries = Queries(_store_handle(settings))
     clock = make_clock(settings)
     now = clock.now()
     st.sidebar.caption(f"now: {now.strftime('%Y-%m-%d %H:%M')} UTC")
     models = queries.models()
     window = _window(now, _followed_link(models))
     model = st.sidebar.selectbox("Model", models, key="model") if models else None
-    refresh = st.sidebar.selectbox("Auto-refresh", list(REFRESH), index=2, key="refresh")
+    choices = list(REFRESH)
+    refresh = st.sidebar.selectbox(
+        "Auto-refresh", choices, index=choices.index(DEFAULT_REFRESH), key="refresh"
+    )
     configs = load_configs(settings.rules_dir)
     for problem in configs.problems:  # one bad side file must not take the pages down
         st.warning(plain(problem))
@@ -171,7 +182,18 @@ def main(argv: list[str]) -> None:
     set_current(ctx)
     st.sidebar.caption(window.label())
     _auto_refresh(REFRESH[refresh])
+    st.session_state["_mh_refresh_on"] = True
     nav.run()
+
+
+def _store_down(exc: StoreUnavailable) -> None:
+    """A store that cannot be opened or queried (DuckDB file missing or locked, Pinot broker
+    down) is an outage to wait out, not a bug: say so instead of a traceback, whichever
+    query of whichever page failed, and keep the auto-refresh going so the page does retry."""
+    st.warning(f"{plain(exc)}. This page retries on the next refresh.")
+    if not st.session_state["_mh_refresh_on"]:  # failed before _run_page started it
+        _auto_refresh(REFRESH.get(st.session_state.get("refresh", DEFAULT_REFRESH)))
+    st.stop()
 
 
 if __name__ == "__main__":

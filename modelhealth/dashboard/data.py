@@ -32,6 +32,7 @@ from modelhealth.drift.compare import (
     drift_table_from_histograms,
     profile_histograms,
 )
+from modelhealth.errors import StoreUnavailable
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.store.backend import QueryBackend, Scope
 
@@ -44,8 +45,12 @@ LIVE_SLOT_S = 30
 """Live backends (no file to watch) get a new cache token every this many seconds."""
 
 
-class StoreUnavailableError(RuntimeError):
-    """The configured store cannot be opened (file missing, locked by a writer, …)."""
+class StoreUnavailableError(StoreUnavailable, RuntimeError):
+    """The configured store cannot be opened (file missing, locked by a writer, …).
+
+    A :class:`~modelhealth.errors.StoreUnavailable`, the error the stores themselves raise
+    when a query fails (Pinot broker down), so the app catches both as one: the pages showed
+    a raw traceback for the store's own error (QA: an unreachable Pinot broker)."""
 
 
 class StoreHandle:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pandas as pd
 
 from modelhealth.clock import to_epoch_ms
-from modelhealth.dashboard.backtest import _replay, replay, tick_times
+from modelhealth.dashboard.backtest import MAX_TICKS, _replay, replay, tick_times
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.rules.config import load_rules
 from modelhealth.store.duckdb import DuckDBStore
@@ -37,7 +37,7 @@ def test_replay_finds_the_fraud_v3_latency_regression(deployment: Deployment) ->
 def test_tick_times_are_whole_minutes_and_bounded() -> None:
     rules = load_rules([RULES]).rules
     times = tick_times(0, 30 * 86_400_000, rules)
-    assert len(times) <= 200
+    assert len(times) <= MAX_TICKS
     assert all(t.second == 0 and t.microsecond == 0 for t in times)
     assert tick_times(0, 3_600_000, rules)[1] - tick_times(0, 3_600_000, rules)[0] == timedelta(
         minutes=5

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from modelhealth.dashboard import charts
-from modelhealth.dashboard.backtest import replay
+from modelhealth.dashboard.backtest import replay, tick_plan
 from modelhealth.dashboard.context import PageContext, current
 from modelhealth.dashboard.learned import band_frame, learned_rules
 from modelhealth.dashboard.quality import quality
@@ -56,7 +56,9 @@ def render(ctx: PageContext) -> None:
     models = sorted(by_model)
     default = models.index(ctx.model) if ctx.model in models else 0
     model = st.selectbox("Config of model", models, index=default, key="bt_model")
-    st.caption(f"Replays {len(by_model[model])} rules over {ctx.window.label()}")
+    end_ms = ctx.window.data_end_ms  # the scheduler never ticked after now
+    plan = tick_plan(ctx.window.start_ms, end_ms, by_model[model])
+    st.caption(f"Replays {len(by_model[model])} rules over {ctx.window.label()}: {plan.note()}")
     key = ("bt", model, ctx.window, ctx.queries.token)
     if st.button("Backtest on the plotted range", key="bt_run"):
         with st.spinner("Replaying the rules over the history…"):
@@ -65,7 +67,7 @@ def render(ctx: PageContext) -> None:
                 ctx.handle.run(
                     lambda store: replay(
                         by_model[model], store, ctx.references,
-                        ctx.window.start_ms, ctx.window.end_ms,
+                        ctx.window.start_ms, end_ms,
                     )
                 ),
             )  # fmt: skip
