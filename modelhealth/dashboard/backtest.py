@@ -124,7 +124,11 @@ def replay(
         }
         for f in result.firings
     ]
-    return _frame(spans)
+    out = _frame(spans)
+    # rules whose replay failed (the store went away, a broken reference): said on the page,
+    # not shown as "0 firing spans"
+    out.attrs["errors"] = dict(result.errors)
+    return out
 
 
 def _replay(

@@ -42,3 +42,15 @@ def test_tick_times_are_whole_minutes_and_bounded() -> None:
     assert tick_times(0, 3_600_000, rules)[1] - tick_times(0, 3_600_000, rules)[0] == timedelta(
         minutes=5
     )
+
+
+def test_a_replay_that_failed_says_so_instead_of_no_firings(tmp_path) -> None:
+    """A store that went away during the replay read as "0 firing spans"."""
+    rules = [r for r in load_rules([RULES]).rules if r.model == "fraud"]
+    store = DuckDBStore(tmp_path / "gone.duckdb")
+    store.close()  # every query now fails
+    lo = to_epoch_ms(T0 - timedelta(hours=1))
+    spans = replay(rules, store, {}, lo, to_epoch_ms(T0))
+    assert set(spans["rule"]) <= {"MonitoringBlind"}  # the outage itself, no rule's firing
+    errors = spans.attrs["errors"]
+    assert errors and set(errors) <= {f"fraud/{r.name}" for r in rules}

@@ -84,6 +84,11 @@ def backtest_results(
     if not stored or stored[0] != key:
         return
     firings = stored[1]
+    errors = firings.attrs.get("errors", {})
+    if errors:
+        listed = "; ".join(f"{plain(k)}: {plain(v)}" for k, v in sorted(errors.items())[:5])
+        st.warning(f"{len(errors)} rule(s) could not be replayed, so their firings are missing: "
+                   f"{listed}")  # fmt: skip
     by_name = {r.name: r for r in rules or []}
     fired = [r for r in dict.fromkeys(firings["rule"]) if r in by_name] if len(firings) else []
     rule = None
