@@ -53,14 +53,16 @@ def _train(args: argparse.Namespace) -> int:
 
     DatasetError messages already name the file and what is wrong with it, so a traceback
     only hides them."""
+    from modelhealth.anomaly import learn_extra_problem
+
+    problem = learn_extra_problem()  # before importing the modules that need the extra
+    if problem:
+        print(f"anomaly train: {problem}", file=sys.stderr)
+        return 2
     from modelhealth.anomaly.dataset import DatasetError, load_dataset, split
     from modelhealth.anomaly.fleet import generate_fleet
-    from modelhealth.anomaly.model import NEEDS_LIGHTGBM, lightgbm_missing
     from modelhealth.anomaly.train import train
 
-    if lightgbm_missing():
-        print(f"anomaly train: {NEEDS_LIGHTGBM}", file=sys.stderr)
-        return 2
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         print(f"anomaly train: --out {out} is a file, not a model directory", file=sys.stderr)

@@ -18,7 +18,6 @@ load too; their model files must at least end as LightGBM ends a complete text m
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import threading
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from modelhealth.anomaly import INSTALL_HINT
 from modelhealth.anomaly.classifier import AnomalyClassifier
 from modelhealth.anomaly.features import FORECAST_FEATURES, build_features
 from modelhealth.anomaly.forecaster import QuantileForecaster
@@ -53,15 +53,10 @@ reader would drop it."""
 
 
 NEEDS_LIGHTGBM = (
-    "the learned detector needs LightGBM, which this installation lacks: "
-    "pip install 'modelhealth[learn]'"
+    "the learned detector needs LightGBM, which this installation lacks: " + INSTALL_HINT
 )
-
-
-def lightgbm_missing() -> bool:
-    """Whether LightGBM cannot be imported: training imports it only when the first model
-    is fitted, so callers check first rather than fail with a traceback part-way."""
-    return importlib.util.find_spec("lightgbm") is None
+"""Why a model cannot load; callers check :func:`modelhealth.anomaly.learn_extra_problem`
+before importing this module (importing it already needs the whole ``learn`` extra)."""
 
 
 class ModelLoadError(ModelHealthError):

@@ -36,20 +36,22 @@ def with_learned_rules(
 ) -> Path:
     """Copy the example configs (rules, references, contracts side by side, so relative
     paths hold) into ``out/config``, add the learned rules, and return the rules folder.
-    Without LightGBM the copy is returned alone, and the demo says how to install it."""
+    Without the ``learn`` extra the copy is returned alone, and the demo says how to install it."""
     root = out / "config"
     for part in ("rules", "references", "contracts"):
         src = example_rules.parent / part
         if src.is_dir():
             shutil.copytree(src, root / part, dirs_exist_ok=True)
     rules = root / "rules"
+    from modelhealth.anomaly import learn_extra_problem
+
+    problem = learn_extra_problem()  # before importing the modules that need the extra
+    if problem:
+        say(f"learned detector: skipped: {problem}")
+        return rules
     from modelhealth.anomaly.fleet import generate_fleet
-    from modelhealth.anomaly.model import NEEDS_LIGHTGBM, lightgbm_missing
     from modelhealth.anomaly.train import train
 
-    if lightgbm_missing():
-        say(f"learned detector: skipped: {NEEDS_LIGHTGBM}")
-        return rules
     started = time.monotonic()
     say("learned detector: training on a simulated fleet…")
     fleet = generate_fleet(seed=1)

@@ -9,7 +9,10 @@ folder, and the dashboard reads a snapshot of the store.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import math
+import os
 import shutil
 import signal
 import subprocess
@@ -19,6 +22,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 import numpy as np
 
@@ -34,6 +38,11 @@ from modelhealth.rules.config import load_rules
 from modelhealth.rules.evaluator import Evaluator
 from modelhealth.rules.state import AlertStateStore
 
+MAX_DAYS = 30.0
+"""Upper bound of ``--days``: about 260k events a simulated day, so 30 days is ~8M events,
+a few minutes of backfill and a snapshot of a few hundred MB on a laptop. Longer is no
+better a demo (the learned rule looks back about 19 days) and ``--days 1000`` meant hours."""
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -47,7 +56,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="seconds of live traffic before stopping (default: until Ctrl-C)",
     )
-    p.add_argument("--days", type=float, default=3.0, help="simulated days to backfill")
+    p.add_argument(
+        "--days",
+        type=float,
+        default=3.0,
+        help=f"simulated days to backfill (at most {MAX_DAYS:.0f})",
+    )
     p.add_argument("--out", default="demo-output", help="folder for db, mailbox, state")
     p.add_argument(
         "--rules",
@@ -69,6 +83,10 @@ installed package (``pip install .``, the Docker image) read the same files."""
 MARKER = ".modelhealth-demo"
 """Written into every output folder the demo makes: only such a folder (or an empty one) is
 ever cleaned for a new run."""
+LOCK = ".modelhealth-demo.lock"
+"""In every output folder, locked (``flock``) for a demo's lifetime: a second demo on the
+same --out refuses instead of emptying the folder under the first one. Never deleted (an
+unlinked lock file would let two demos lock different files)."""
 
 
 def default_rules_dir() -> Path:
@@ -83,8 +101,8 @@ def check_args(args: argparse.Namespace) -> None:
     """Reject values that make no sense before anything is written or computed."""
     if not (math.isfinite(args.tick) and args.tick > 0):
         raise DemoError(f"--tick must be a positive number of seconds, got {args.tick}")
-    if not (math.isfinite(args.days) and args.days > 0):
-        raise DemoError(f"--days must be a positive number of days, got {args.days}")
+    if not (math.isfinite(args.days) and 0 < args.days <= MAX_DAYS):
+        raise DemoError(f"--days must be more than 0 and at most {MAX_DAYS:.0f}, got {args.days}")
     if args.duration is not None and not (math.isfinite(args.duration) and args.duration >= 0):
         raise DemoError(f"--duration must be 0 or more seconds, got {args.duration}")
     if not 1 <= args.dashboard_port <= 65535:
@@ -109,21 +127,58 @@ def check_rules(rules: str | None, out: Path) -> None:
 
 def check_out(out: Path) -> None:
     """``out`` may be new, empty, or a folder an earlier demo made (it holds :data:`MARKER`):
-    any other folder is refused, so ``--out .`` or ``--out ~`` can never wipe it."""
+    any other folder is refused, so ``--out .`` or ``--out ~`` can never wipe it. A new
+    ``out`` needs a folder to be created in (``--out afile/sub`` used to be a traceback)."""
     if out.exists() and not out.is_dir():
         raise DemoError(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+    ancestor = out.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise DemoError(f"--out {out}: {ancestor} is not a folder, so it cannot be created")
+    if not out.exists() and not os.access(ancestor, os.W_OK | os.X_OK):
+        raise DemoError(f"--out {out}: cannot create it, {ancestor} is not writable")
+    if out.is_dir() and any(e.name != LOCK for e in out.iterdir()) and not (out / MARKER).is_file():
         raise DemoError(
             f"--out {out}: folder is not empty and was not made by `modelhealth demo` "
             f"(no {MARKER} file); choose another --out, or empty or remove it yourself"
         )
 
 
+def lock_out(out: Path) -> IO[str]:
+    """Create ``out`` if needed and hold its :data:`LOCK` (released when the returned file is
+    closed, or the process ends however it ends); a second demo on ``out`` gets a DemoError
+    naming the first one's pid before anything in the folder is touched."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        handle = (out / LOCK).open("a+")
+    except OSError as exc:
+        raise DemoError(f"--out {out}: cannot create it: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise DemoError(
+            f"--out {out}: another `modelhealth demo` (pid {holder}) is using this folder; "
+            "stop it or choose another --out"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
 def prepare_out(out: Path) -> None:
-    """Empty (or create) the folder :func:`check_out` accepted and mark it as the demo's."""
+    """Empty (or create) the folder :func:`check_out` accepted and mark it as the demo's
+    (the caller holds its :data:`LOCK`, which stays)."""
     check_out(out)
     if out.is_dir():
         for entry in out.iterdir():
+            if entry.name == LOCK:
+                continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:
@@ -134,32 +189,109 @@ def prepare_out(out: Path) -> None:
     )
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM during start-up; a KeyboardInterrupt so that code which lets
+    Ctrl-C through lets this through too."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 class _Stop:
-    """Turns SIGINT/SIGTERM into a flag so the live loop ends cleanly."""
+    """SIGINT/SIGTERM stop the demo cleanly at any moment, with exit code 128 + signal.
+
+    Installed before any work: during start-up (backfill, training, dashboard start) the
+    first signal raises :class:`Interrupted` where the main thread is, and the clean-up
+    stops what was started. In the live loop (:attr:`graceful`) it only sets a flag the
+    loop checks every second, so the last events are flushed; a second one raises. Once
+    raised, further signals are only recorded: the clean-up they would cut short is what
+    stops the demo. (SIGTERM used to kill the demo at once, orphaning its dashboard.)"""
 
     def __init__(self) -> None:
-        self.requested = False
-        signal.signal(signal.SIGINT, self._handle)
-        signal.signal(signal.SIGTERM, self._handle)
+        self.signum: int | None = None
+        self.graceful = False
+        self._raised = False
+        self._previous = {
+            sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether :class:`Interrupted` was raised: an exception after that comes from it
+        (DuckDB, interrupted mid-query, raises ``RuntimeError: Query interrupted`` instead)."""
+        return self._raised
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested:  # second Ctrl-C: leave now
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nstopping (Ctrl-C again to force)…", flush=True)
+        first = self.signum is None
+        if first:
+            self.signum = signum
+        if self._raised:
+            return
+        if self.graceful and first:
+            print("\nstopping (Ctrl-C again to force)…", flush=True)
+            return
+        self._raised = True
+        raise Interrupted(signum)
+
+    def exit_code(self) -> int:
+        return 128 + self.signum if self.signum is not None else 0
+
+    def restore(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+
+def _checks(args: argparse.Namespace, out: Path) -> None:
+    """Every check before any work: nothing is deleted or computed for a bad argument."""
+    check_args(args)
+    check_out(out)
+    check_rules(args.rules, out)
+    if args.backend == "pinot":
+        problem = wiring.check_pinot_services()
+        if problem:
+            raise DemoError(problem)
 
 
 def demo_main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Path(args.out).expanduser().resolve()
-    try:  # every check before any work: nothing is deleted or computed for a bad argument
-        check_args(args)
-        check_out(out)
-        check_rules(args.rules, out)
-        prepare_out(out)
-    except DemoError as exc:
-        print(f"modelhealth demo: error: {exc}", file=sys.stderr, flush=True)
-        return 2
+    stop = _Stop()
+    try:
+        with contextlib.ExitStack() as cleanup:
+            try:
+                _checks(args, out)
+                cleanup.enter_context(lock_out(out))  # held until the demo has stopped
+                prepare_out(out)
+            except DemoError as exc:
+                print(f"modelhealth demo: error: {exc}", file=sys.stderr, flush=True)
+                return 2
+            _run(args, out, stop, cleanup)
+    except (Interrupted, Exception) as exc:
+        if not (isinstance(exc, Interrupted) or stop.interrupted):
+            raise
+        print(f"\nmodelhealth demo: stopped ({out})", file=sys.stderr, flush=True)
+    finally:
+        stop.restore()
+    return stop.exit_code()
+
+
+def _stop_dashboard(dash: subprocess.Popen[bytes]) -> None:
+    dash.terminate()
+    try:
+        dash.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        dash.kill()
+        dash.wait()
+
+
+def _run(args: argparse.Namespace, out: Path, stop: _Stop, cleanup: contextlib.ExitStack) -> None:
+    """The demo itself, in a prepared ``out``; everything it starts is registered with
+    ``cleanup`` at once, so an interruption anywhere stops exactly what is running."""
     (out / "references").mkdir()
     (out / "state").mkdir()
     clock = SystemClock()
@@ -171,7 +303,10 @@ def demo_main(argv: list[str] | None = None) -> int:
         refs[name] = build_reference(name, *training_sample(model))
         refs[name].save(out / "references" / f"{name}.json")
 
+    if args.backend == "pinot":
+        say(wiring.pinot_tables_note())
     backend = wiring.open_backend(args.backend, out)
+    cleanup.callback(backend.close)
     monitor = Monitor(backend.sink, refs, clock=clock)
     t0 = clock.now().replace(second=0, microsecond=0)
     say(f"modelhealth demo: {len(models)} models ({', '.join(models)}), backend {args.backend}")
@@ -196,62 +331,48 @@ def demo_main(argv: list[str] | None = None) -> int:
     # the dashboard first: notifications link to it only once it answers (with
     # --no-dashboard, or when it cannot start, a link would lead to a dead port)
     snapshot = backend.publish_snapshot(out)
-    dash = (
-        None
-        if args.no_dashboard
-        else wiring.start_dashboard(
-            snapshot, rules_dir, out / "state", args.dashboard_port, pinot=backend.pinot_url
-        )
+    dash, problem = _dashboard(args, backend, snapshot, rules_dir, out, cleanup)
+    alerting = wiring.start_alerting(
+        out, backend.store, refs, wiring.dashboard_url(dash is not None, args.dashboard_port)
     )
-    problem = (
-        wiring.dashboard_started(dash, args.dashboard_port, out / "state" / "dashboard.log")
+    cleanup.callback(alerting.stop)
+    mailbox, dispatcher = alerting.mailbox, alerting.dispatcher
+    state = AlertStateStore(out / "state" / "alerts.json")
+    evaluator = Evaluator(loaded.rules, backend.store, references=refs, state=state, clock=clock)
+    for minute in range(15, 0, -1):  # warm `for:` timers from recent history, quietly
+        evaluator.tick(t0 - timedelta(minutes=minute))
+    evaluator.notify = dispatcher
+    report = evaluator.tick(t0)
+    dispatcher.flush(t0)
+    say(
+        f"rules: {len(loaded.rules)} loaded from {rules_dir}, {len(report.firing)} firing "
+        f"at t0 ({report.queries} store queries)"
+    )
+
+    alerts_db = out / "state" / "alerts.db"
+    say("")
+    say(
+        f"  dashboard : http://127.0.0.1:{args.dashboard_port}"
         if dash
-        else ""
+        else f"  dashboard : FAILED to start, {problem}"
+        if problem
+        else "  dashboard : (disabled)"
     )
-    if problem:
-        dash = None
-    try:  # the dashboard is running: Ctrl-C or a failure before the main loop must stop it
-        alerting = wiring.start_alerting(
-            out, backend.store, refs, wiring.dashboard_url(dash is not None, args.dashboard_port)
-        )
-        mailbox, dispatcher = alerting.mailbox, alerting.dispatcher
-        state = AlertStateStore(out / "state" / "alerts.json")
-        evaluator = Evaluator(
-            loaded.rules, backend.store, references=refs, state=state, clock=clock
-        )
-        for minute in range(15, 0, -1):  # warm `for:` timers from recent history, quietly
-            evaluator.tick(t0 - timedelta(minutes=minute))
-        evaluator.notify = dispatcher
-        report = evaluator.tick(t0)
-        dispatcher.flush(t0)
-        say(
-            f"rules: {len(loaded.rules)} loaded from {rules_dir}, {len(report.firing)} firing "
-            f"at t0 ({report.queries} store queries)"
-        )
+    say(f"  mailbox   : {mailbox.folder}  (SMTP 127.0.0.1:{mailbox.port}; open the .eml files)")
+    say(f"  database  : {snapshot or backend.describe()}")
+    say(f"  pager     : {alerting.pager.path}  (PagerDuty Events v2 payloads)")
+    say(f"  alert log : {out / 'state' / 'history.jsonl'}")
+    say(f"  alerts db : {alerts_db}  (silences and notification log of this demo)")
+    say(f"  silence   : modelhealth silence add model=fraud --for 2h -c 'why' --db {alerts_db}")
+    if args.backend == "pinot":
+        say(f"  note      : {wiring.pinot_tables_note()}")
+    say(
+        "live traffic running; Ctrl-C to stop."
+        if args.duration is None
+        else f"live traffic for {args.duration:.0f}s…"
+    )
 
-        say("")
-        say(
-            f"  dashboard : http://127.0.0.1:{args.dashboard_port}"
-            if dash
-            else f"  dashboard : FAILED to start, {problem}"
-            if problem
-            else "  dashboard : (disabled)"
-        )
-        say(f"  mailbox   : {mailbox.folder}  (SMTP 127.0.0.1:{mailbox.port}; open the .eml files)")
-        say(f"  database  : {snapshot or backend.describe()}")
-        say(f"  pager     : {alerting.pager.path}  (PagerDuty Events v2 payloads)")
-        say(f"  alert log : {out / 'state' / 'history.jsonl'}")
-        say(
-            "live traffic running; Ctrl-C to stop."
-            if args.duration is None
-            else f"live traffic for {args.duration:.0f}s…"
-        )
-    except BaseException:
-        if dash is not None:
-            dash.terminate()
-        raise
-
-    stop = _Stop()
+    stop.graceful = True  # from here a signal ends the loop below, which flushes first
     rng = np.random.default_rng(args.seed + 1)
     t0_ms = to_epoch_ms(t0)
     # live traffic starts where the backfill ended (t0), not after the set-up above: a
@@ -282,30 +403,47 @@ def demo_main(argv: list[str] | None = None) -> int:
             if time.monotonic() >= next_snapshot:
                 backend.publish_snapshot(out)
                 next_snapshot += 15.0
-    except KeyboardInterrupt:
-        pass
-    finally:
-        monitor.flush()
-        now = clock.now()
-        dispatcher.flush(now)
-        backend.publish_snapshot(out)
-        emails = mailbox.messages()
-        if dash is not None:
-            dash.terminate()
-            try:
-                dash.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                dash.kill()
-        pages = alerting.pager.events()
-        alerting.stop()
-        backend.close()
+    except (Interrupted, Exception) as exc:  # a second signal: leave now, still flushing below
+        if not (isinstance(exc, Interrupted) or stop.interrupted):
+            raise
+    monitor.flush()
+    dispatcher.flush(clock.now())
+    backend.publish_snapshot(out)
+    emails = mailbox.messages()
+    pages = alerting.pager.events()
     say(
         f"done: {live_events:,} live events, {len(emails)} emails in {mailbox.folder}, "
         f"{len(pages)} pager events in {alerting.pager.path}"
     )
     for msg in emails[:20]:
         say(f"  - {msg['Subject']}")
-    return 0
+
+
+def _dashboard(
+    args: argparse.Namespace,
+    backend: wiring.Backend,
+    snapshot: Path | None,
+    rules_dir: Path,
+    out: Path,
+    cleanup: contextlib.ExitStack,
+) -> tuple[subprocess.Popen[bytes] | None, str]:
+    """The dashboard child (registered with ``cleanup`` before it is waited for) and "",
+    or None and why it is not running ("" with --no-dashboard)."""
+    if args.no_dashboard:
+        return None, ""
+    if wiring.port_taken(args.dashboard_port):
+        return None, (
+            f"port {args.dashboard_port} is already in use by another program "
+            "(pass --dashboard-port with a free port)"
+        )
+    dash = wiring.start_dashboard(
+        snapshot, rules_dir, out / "state", args.dashboard_port, pinot=backend.pinot_url
+    )
+    if dash is None:
+        return None, ""
+    cleanup.callback(_stop_dashboard, dash)
+    problem = wiring.dashboard_started(dash, args.dashboard_port, out / "state" / "dashboard.log")
+    return (None, problem) if problem else (dash, "")
 
 
 if __name__ == "__main__":

@@ -58,9 +58,64 @@ def open_backend(kind: str, out: Path) -> Backend:
     from modelhealth.pinot_schemas.init import init_pinot
     from modelhealth.store.pinot import PinotStore
 
-    init_pinot(reset=True)  # a fresh demo: earlier runs' rows must not count
+    # a fresh demo: earlier runs' rows must not count. The dashboard reads the default
+    # (un-namespaced) tables, so the demo cannot keep to tables of its own; the banner
+    # printed before this says these tables and topics are emptied
+    init_pinot(reset=True)
     store = PinotStore()
     return Backend("pinot", KafkaSink(), store, pinot_url=store.broker_url)
+
+
+PINOT_EXTRAS = ("kafka", "pinotdb", "httpx")
+"""Import names the ``kafka`` and ``pinot`` extras bring that ``--backend pinot`` imports."""
+
+
+def pinot_tables_note() -> str:
+    """What ``--backend pinot`` does to the services' data, said before it does it."""
+    from modelhealth.ingestion.schema import TABLES
+
+    return (
+        f"--backend pinot: dropping and recreating the Pinot tables and Kafka topics "
+        f"{', '.join(TABLES)} (their rows from earlier runs, the demo's or yours, are deleted)"
+    )
+
+
+def check_pinot_services() -> str:
+    """ "" when ``--backend pinot`` can run, else one line saying what is missing and what
+    to do. Checked before --out is touched: the demo used to empty --out, then fail with a
+    traceback on the first request to a Pinot that was not running."""
+    import importlib.util
+
+    missing = [name for name in PINOT_EXTRAS if importlib.util.find_spec(name) is None]
+    if missing:
+        return (
+            f"--backend pinot needs {', '.join(missing)}, which this installation lacks: "
+            "pip install 'modelhealth[kafka,pinot]'"
+        )
+    from modelhealth.services import ports
+    from modelhealth.services.process import http_ok, port_open
+
+    down = [
+        name
+        for name, up in (
+            (f"Kafka ({ports.KAFKA_BOOTSTRAP})", lambda: port_open(ports.HOST, ports.KAFKA_PORT)),
+            (
+                f"Pinot controller ({ports.PINOT_CONTROLLER_URL})",
+                lambda: http_ok(f"{ports.PINOT_CONTROLLER_URL}/health"),
+            ),
+            (
+                f"Pinot broker ({ports.PINOT_BROKER_URL})",
+                lambda: http_ok(f"{ports.PINOT_BROKER_URL}/health"),
+            ),
+        )
+        if not up()
+    ]
+    if down:
+        return (
+            f"--backend pinot: {', '.join(down)} not answering; start them with "
+            "`modelhealth services up` (or run the demo without --backend pinot)"
+        )
+    return ""
 
 
 @dataclass
@@ -150,13 +205,66 @@ def start_dashboard(
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
 
 
+def port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something already listens on ``host:port`` (a bind without SO_REUSEADDR
+    fails then), checked before starting the dashboard so its URL is never announced for
+    another program's server."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _listening_inodes(port: int) -> set[str] | None:
+    """Socket inodes listening on TCP ``port`` (Linux ``/proc/net/tcp*``), None elsewhere."""
+    found: set[str] = set()
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not any(t.exists() for t in tables):
+        return None
+    for table in tables:
+        try:
+            lines = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local_address is HEXADDR:HEXPORT; state 0A is LISTEN; field 9 is the inode
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:
+                found.add(fields[9])
+    return found
+
+
+def serves_port(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` holds a socket listening on ``port``; None when this cannot be
+    told (no ``/proc``). ``modelhealth dashboard`` execs Streamlit, so the child's pid is the
+    server's."""
+    inodes = _listening_inodes(port)
+    fd_dir = Path(f"/proc/{pid}/fd")
+    if inodes is None or not fd_dir.is_dir():
+        return None
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False
+
+
 def dashboard_started(
     proc: subprocess.Popen[bytes], port: int, log: Path, wait_s: float = 45.0
 ) -> str:
-    """ "" once the dashboard answers on ``port``, else why not (its last log lines).
+    """ "" once the dashboard ``proc`` answers on ``port``, else why not (its last log lines).
 
     The demo used to print the URL whatever happened: with the port taken, ``modelhealth
-    dashboard`` exited at once and the URL pointed at whatever else was listening there.
+    dashboard`` exited at once and the URL pointed at whatever else was listening there. An
+    answer on the port counts only if it is ``proc`` that listens there (another Streamlit
+    answers the same health check before ``proc`` gives up on the port).
     """
     import time
     import urllib.request
@@ -168,7 +276,11 @@ def dashboard_started(
             return f"exited with code {proc.returncode}: {last} (log: {log})"
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return ""
+                pass
         except OSError:
             time.sleep(0.5)
-    return f"no answer on port {port} after {wait_s:.0f}s (log: {log})"
+            continue
+        if serves_port(proc.pid, port) is not False:
+            return ""
+        time.sleep(0.5)  # someone else answers: wait for proc to bind, or to exit
+    return f"no answer from its own server on port {port} after {wait_s:.0f}s (log: {log})"

@@ -362,18 +362,26 @@ class DuckDBStore:
         DuckDB lets one process write a file; the demo keeps writing while the dashboard reads
         the latest snapshot, reopening it when the file changes.
         """
+        import uuid
+
         target = Path(target)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.unlink(missing_ok=True)
-        with self._lock:
-            cur = self._con.cursor()
-            source = cur.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
-            cur.execute("ATTACH ? AS mh_snapshot", [str(tmp)])
-            try:
-                cur.execute(f'COPY FROM DATABASE "{source}" TO mh_snapshot')
-            finally:
-                cur.execute("DETACH mh_snapshot")
-        os.replace(tmp, target)
+        # a temp name of its own per call: two writers publishing to one target (two demos on
+        # one folder) used to share ``.NAME.tmp``, deleting and locking each other's copy
+        tmp = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            with self._lock:
+                cur = self._con.cursor()
+                source = cur.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+                cur.execute("ATTACH ? AS mh_snapshot", [str(tmp)])
+                try:
+                    cur.execute(f'COPY FROM DATABASE "{source}" TO mh_snapshot')
+                finally:
+                    cur.execute("DETACH mh_snapshot")
+            os.replace(tmp, target)
+        except BaseException:
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+            raise
         return target
 
     def close(self) -> None:

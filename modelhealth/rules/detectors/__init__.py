@@ -35,6 +35,11 @@ def learned(model: str | None = None, lookback: str | int | None = None, **param
     so that is one long query per model, then one new bucket per tick."""
     if not model:
         raise ValueError("learned detector needs 'model: PATH' (a trained model directory)")
+    from modelhealth.anomaly import learn_extra_problem
+
+    problem = learn_extra_problem()  # the import below would fail with a bare module name
+    if problem:
+        raise DetectorUnavailable(problem)
     try:
         from modelhealth.anomaly.detector import LearnedDetector
     except ImportError as exc:
