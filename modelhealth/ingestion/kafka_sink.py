@@ -29,7 +29,16 @@ Why these choices:
   That is back-pressure on the caller's ``Monitor.flush`` instead of memory growth.
 - Delivery errors are never swallowed: every send's future is checked when the buffer drains;
   failures are counted (in rows) in :attr:`KafkaSink.stats` and raised as
-  :class:`KafkaSinkError`.
+  :class:`KafkaSinkError`, whose ``unsent`` hands the rows back: those never queued and those
+  the producer expired after its ``delivery_timeout_ms`` (2 min). The caller (``Monitor``)
+  keeps them within its bound, so no outage loses rows uncounted. Rows still queued in the
+  producer stay its to deliver (a second copy would be stored twice).
+- A producer that expired rows is replaced: kafka-python's idempotent producer then drops
+  its producer id and may never get one back, delivering nothing again (QA: after a 2.5 min
+  outage). What it still held is handed back too; a row it had in flight when replaced may
+  be stored twice, the price of not losing it.
+- ``close()`` that cannot deliver everything raises and leaves the sink open; calling it
+  again waits again.
 """
 
 from __future__ import annotations
@@ -37,8 +46,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,28 +70,71 @@ log = logging.getLogger(__name__)
 
 
 class KafkaSinkError(ModelHealthError):
-    """Kafka did not accept some rows; carries how many and the first few reasons."""
+    """Kafka did not take some rows; says which ones the caller should keep and write again.
 
-    def __init__(self, failed: int, reasons: list[str], resend: bool = True) -> None:
+    ``unsent`` holds the rows that are neither delivered nor still queued in the producer
+    (never handed to it, refused by it, or expired there after its delivery timeout), one
+    batch per Kafka message, oldest first: the caller keeps them for the next write (and can
+    drop the oldest to bound its memory), so an outage longer than the producer's timeout
+    loses nothing silently. ``lost`` counts rows that can never be delivered (a non-retriable
+    error such as a message Kafka calls too large); the caller counts them as dropped.
+    Rows still queued in the producer are neither: the sink keeps checking them and hands
+    them back in a later error if they fail.
+    """
+
+    def __init__(
+        self,
+        failed: int,
+        reasons: list[str],
+        resend: bool = True,
+        *,
+        unsent: list[EventBatch] | None = None,
+        lost: int = 0,
+    ) -> None:
         self.failed = failed
         self.reasons = reasons
         self.resend = resend
-        """Whether the caller should write the batch again: True only when none of its rows
-        reached the producer. Rows the producer holds are its to deliver (it retries them
-        until its own timeout); sending them again queued a second copy each flush, and a
-        two-minute outage stored rows up to 52 times in Pinot."""
-        super().__init__(f"{failed} Kafka deliveries failed: {'; '.join(reasons[:3])}")
+        """For sinks' callers that predate ``unsent``: True when the whole batch should be
+        written again (no row of it reached the producer)."""
+        self.unsent = unsent
+        self.lost = lost
+        counts = [f"{failed} rows failed"] if failed else []
+        if unsent:
+            counts.append(f"{sum(map(_rows, unsent))} handed back to write again")
+        if lost:
+            counts.append(f"{lost} lost for good")
+        summary = f" ({', '.join(counts)})" if counts else ""
+        super().__init__(f"Kafka did not take every row{summary}: {'; '.join(reasons[:3])}")
 
 
 @dataclass
 class SinkStats:
-    """What the sink did, for a model server to export (per topic; rows, not messages)."""
+    """What the sink did, for a model server to export (per topic; rows, not messages).
+
+    ``failed`` counts failed delivery attempts in rows (a row handed back, written again and
+    failing again counts twice); ``returned`` the rows handed back to the caller to write
+    again, ``lost`` those that could never be delivered (non-retriable errors);
+    ``rebuilds`` how often a producer that stopped working was replaced.
+    """
 
     sent: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
     messages: Counter[str] = field(default_factory=Counter)
+    returned: int = 0
+    lost: int = 0
+    rebuilds: int = 0
     bytes_sent: int = 0
     blocked: int = 0  # times the bounded buffer made the caller wait
+
+
+@dataclass(frozen=True)
+class _Message:
+    """One encoded Kafka message and what it stands for (to hand its rows back if it fails)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    rows: int
 
 
 def default_compression() -> str:
@@ -125,8 +178,13 @@ class KafkaSink:
             raise ValueError("max_buffer_bytes must be positive")
         if rows_per_message < 1:
             raise ValueError(f"rows_per_message must be >= 1, got {rows_per_message}")
+        unknown = sorted(set(producer_config or {}) - set(KafkaProducer.DEFAULT_CONFIG))
+        if unknown:  # checked here: the producer itself is only made at the first write
+            raise ValueError(f"producer_config: unknown kafka-python producer keys {unknown}")
         self.bootstrap = bootstrap or ports.KAFKA_BOOTSTRAP
+        self.namespace = namespace
         self.topics = {name: topic_name(name, namespace) for name in TABLES}
+        self._tables = {topic: name for name, topic in self.topics.items()}
         self.parked_topic = parked_topic(namespace)
         self.rows_per_message = rows_per_message
         self.max_buffer_bytes = max_buffer_bytes
@@ -143,22 +201,23 @@ class KafkaSink:
             "client_id": "modelhealth-sdk",
         }
         if "bootstrap_timeout_ms" in KafkaProducer.DEFAULT_CONFIG:  # kafka-python 3
-            # it waits that long (30 s) for an unreachable broker when the producer is made:
-            # a model server starting before Kafka stalled, then crashed
+            # it waits that long (30 s) for an unreachable broker when the producer is made
             config["bootstrap_timeout_ms"] = max_block_ms
         config.update(producer_config or {})
         # Headroom for the record and batch framing Kafka adds around our value.
         self.max_message_bytes = int(config.get("max_request_size", _KAFKA_MAX_REQUEST_SIZE) * 0.9)
         self._dumps = json_encoder()
         self._config = config
+        # Made at the first write, never here: kafka-python's constructor waits up to
+        # bootstrap_timeout_ms for the broker, and a model server starting while Kafka is
+        # down stalled 30 s in its start-up (QA).
         self._producer: KafkaProducer | None = None
-        try:
-            self._producer = KafkaProducer(**config)
-        except Exception as exc:  # Kafka down at start-up: the first write tries again
-            log.warning("modelhealth: Kafka at %s not reachable yet (%s)", self.bootstrap, exc)
-        self._pending: list[tuple[str, Any, int, int]] = []  # (topic, future, rows, bytes)
+        self._pending: list[tuple[_Message, Any]] = []  # sent, not yet known to be delivered
         self._pending_bytes = 0
-        self._queued = 0  # rows handed to the producer, ever (tells a write what it queued)
+        self._returned: list[_Message] = []  # failed retriably: handed back by the next error
+        self._lost = 0  # rows that failed for good since the last error (the caller counts)
+        self._failed = 0  # rows whose delivery failed since the last error
+        self._gave_up: list[_Message] = []  # the message a send refused for good, if any
         self._closed = False
 
     # -- Sink protocol -------------------------------------------------------------------
@@ -166,54 +225,67 @@ class KafkaSink:
         """Send every row of ``batch``; raise :class:`KafkaSinkError` if any delivery failed.
 
         With ``flush_each_write`` (default) this returns only after Kafka acknowledged the
-        batch, so a returning ``Monitor.flush`` means the events are durable in Kafka.
+        batch, so a returning ``Monitor.flush`` means the events are durable in Kafka. The
+        error's ``unsent`` holds every row the caller must keep (see :class:`KafkaSinkError`).
         """
         if self._closed:
-            raise KafkaSinkError(0, ["sink is closed"])
-        self._connect()
-        before = self._queued
-        try:
-            for name, frame in batch.frames().items():
-                if len(frame):
-                    self._send_frame(name, frame)
-            for parked in batch.parked:
-                self._send(self.parked_topic, None, _parked_json(parked), 1)
-        except KafkaSinkError as exc:
-            exc.resend = self._queued == before  # part of it queued: no second copy
-            raise
+            raise KafkaSinkError(_rows(batch), ["sink is closed"], unsent=[batch])
+        messages = self._encode(batch)
+        for i, message in enumerate(messages):
+            reasons = self._send(message)
+            if reasons:  # the rest waits for the next write (Kafka is likely down)
+                rest = messages[i + 1 :] if message in self._gave_up else messages[i:]
+                self._raise(reasons, leftover=rest, resend=i == 0 and not self._lost)
         if self.flush_each_write:
             self.drain()
 
-    def _connect(self) -> None:
-        """Create the producer if Kafka was unreachable when the sink was made."""
-        if self._producer is not None:
+    def drain(self) -> None:
+        """Block until everything sent is acknowledged; raise on any failed delivery."""
+        self._raise(self._wait_all())
+
+    def close(self) -> None:
+        """Deliver what is queued, then close the producer (idempotent).
+
+        If some rows are not delivered, raise :class:`KafkaSinkError` (its ``unsent`` rows are
+        the caller's again) and stay open: the producer keeps what it still holds, and a later
+        ``close()`` waits for it again. Closing the producer then cannot lose anything.
+        """
+        if self._closed:
             return
+        self.drain()
+        self._closed = True
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=self.max_block_ms / 1000)
+            except Exception as exc:  # nothing is queued any more: only the thread is left
+                log.warning("modelhealth: closing the Kafka producer: %s", exc)
+
+    # -- internals -----------------------------------------------------------------------
+    def _connect(self) -> list[str]:
+        """Make the producer if there is none (first write, Kafka down, or it was rebuilt);
+        the reason it failed, if it did."""
+        if self._producer is not None:
+            return []
         from kafka import KafkaProducer
 
         try:
             self._producer = KafkaProducer(**self._config)
         except Exception as exc:
-            raise KafkaSinkError(
-                0, [f"connect {self.bootstrap}: {type(exc).__name__}: {exc}"]
-            ) from exc
+            return [f"connect {self.bootstrap}: {type(exc).__name__}: {exc}"]
+        return []
 
-    def drain(self) -> None:
-        """Block until everything sent is acknowledged; raise on any failed delivery."""
-        self._wait_all()
+    def _encode(self, batch: EventBatch) -> list[_Message]:
+        """Every message of ``batch`` (parked records last); refuses NaN/inf before any send."""
+        messages: list[_Message] = []
+        for name, frame in batch.frames().items():
+            if len(frame):
+                messages.extend(self._frame_messages(name, frame))
+        for parked in batch.parked:
+            messages.append(_Message(self.parked_topic, None, _parked_json(parked), 1))
+        return messages
 
-    def close(self) -> None:
-        """Deliver what is queued, then close the producer (idempotent)."""
-        if self._closed:
-            return
-        try:
-            self._wait_all()
-        finally:
-            self._closed = True
-            if self._producer is not None:
-                self._producer.close(timeout=self.max_block_ms / 1000)
-
-    # -- internals -----------------------------------------------------------------------
-    def _send_frame(self, name: str, frame: pd.DataFrame) -> None:
+    def _frame_messages(self, name: str, frame: pd.DataFrame) -> list[_Message]:
         topic = self.topics[name]
         cols = TABLES[name].column_names
         _refuse_non_finite(name, frame, cols)
@@ -221,71 +293,181 @@ class KafkaSink:
         rows = [dict(zip(cols, r, strict=False)) for r in zip(*columns, strict=True)]
         # One group per model, rows in their original order (indices are sorted positions).
         groups = frame.groupby("model", sort=False).indices
+        out: list[_Message] = []
         for model, positions in groups.items():
             key = str(model).encode()
             step = self.rows_per_message
             for lo in range(0, len(positions), step):
-                self._send_rows(topic, key, [rows[i] for i in positions[lo : lo + step]])
+                self._split(topic, key, [rows[i] for i in positions[lo : lo + step]], out)
+        return out
 
-    def _send_rows(self, topic: str, key: bytes, rows: list[dict[str, Any]]) -> None:
+    def _split(
+        self, topic: str, key: bytes, rows: list[dict[str, Any]], out: list[_Message]
+    ) -> None:
         """One message; halves itself while the encoded value exceeds ``max_message_bytes``."""
         single = self.rows_per_message == 1  # plain objects only when asked for (see doc)
         value = self._dumps(rows[0] if single else {ROWS_FIELD: rows})
         if len(value) > self.max_message_bytes and len(rows) > 1:
             half = len(rows) // 2
-            self._send_rows(topic, key, rows[:half])
-            self._send_rows(topic, key, rows[half:])
+            self._split(topic, key, rows[:half], out)
+            self._split(topic, key, rows[half:], out)
             return
-        self._send(topic, key, value, len(rows))
+        out.append(_Message(topic, key, value, len(rows)))
 
-    def _send(self, topic: str, key: bytes | None, value: bytes, rows: int) -> None:
-        if self._pending_bytes + len(value) > self.max_buffer_bytes and self._pending:
+    def _send(self, message: _Message) -> list[str]:
+        """Hand ``message`` to the producer; the reasons it could not (then it was not sent)."""
+        if self._pending_bytes + len(message.value) > self.max_buffer_bytes and self._pending:
             self.stats.blocked += 1
-            self._wait_all()  # back-pressure: the caller waits for Kafka, memory stays bounded
-        assert self._producer is not None  # write() connected
+            reasons = self._wait_all()  # back-pressure: the caller waits, memory stays bounded
+            if reasons:
+                return reasons
+        reasons = self._connect()
+        if reasons:
+            return reasons
+        assert self._producer is not None
         try:
-            future = self._producer.send(topic, value=value, key=key)
+            future = self._producer.send(message.topic, value=message.value, key=message.key)
         except Exception as exc:  # KafkaTimeoutError (metadata), MessageSizeTooLargeError, ...
-            self.stats.failed[topic] += rows
-            raise KafkaSinkError(rows, [f"{topic}: {type(exc).__name__}: {exc}"]) from exc
-        self._queued += rows
-        self._pending.append((topic, future, rows, len(value)))
-        self._pending_bytes += len(value)
-        self.stats.bytes_sent += len(value)
-        self.stats.messages[topic] += 1
+            self.stats.failed[message.topic] += message.rows
+            self._failed += message.rows
+            if not getattr(exc, "retriable", False):  # e.g. too large: no retry can help
+                self._lost += message.rows
+                self._gave_up = [message]
+            return [self._send_problem(message.topic, exc)]
+        self._pending.append((message, future))
+        self._pending_bytes += len(message.value)
+        self.stats.bytes_sent += len(message.value)
+        self.stats.messages[message.topic] += 1
+        return []
 
-    def _wait_all(self) -> None:
-        """Wait for the queued messages; raise (never asking for a re-send: these rows are
-        the producer's) if any failed or is still not acknowledged. Those still in flight
-        stay queued and are checked again by the next wait."""
+    def _send_problem(self, topic: str, exc: Exception) -> str:
+        """Why ``send`` failed; names a topic the cluster does not have (a metadata timeout
+        otherwise reads as "Kafka down"): the broker answered metadata requests while the
+        send waited, and never listed the topic."""
+        cluster = getattr(self._producer, "_metadata", None)
+        try:  # kafka-python's ClusterMetadata internals; if they moved, the plain reason
+            age_ms = time.monotonic() * 1000 - cluster._last_successful_refresh_ms  # type: ignore[union-attr]
+            missing = age_ms < self.max_block_ms and topic not in cluster.topics()  # type: ignore[union-attr]
+        except Exception:
+            missing = False
+        if missing:
+            ns = f" --namespace {self.namespace}" if self.namespace else ""
+            return (
+                f"topic {topic!r} does not exist on Kafka at {self.bootstrap} (the broker does "
+                f"not create topics): create it with `modelhealth pinot init{ns}` "
+                f"({type(exc).__name__} waiting for its metadata)"
+            )
+        return f"{topic}: {type(exc).__name__}: {exc}"
+
+    def _wait_all(self) -> list[str]:
+        """Wait for the queued messages; the reasons if some are not delivered.
+
+        Failed messages go to ``_returned`` (retriable: the caller writes their rows again)
+        or count as lost; those still in flight stay queued and are checked by the next wait.
+        A retriable failure (the producer expired a batch after its delivery timeout) also
+        replaces the producer: kafka-python's idempotent producer then resets its producer
+        id to -1 and, if the batch had been sent before, never gets a new one, so it never
+        delivers again (QA: nothing delivered after a 2.5 min outage, Kafka back).
+        """
         pending, self._pending, self._pending_bytes = self._pending, [], 0
         if not pending:
-            return
+            return []
         reasons: list[str] = []
         try:
             assert self._producer is not None
             self._producer.flush(timeout=self.max_block_ms / 1000)
         except Exception as exc:  # KafkaTimeoutError: the broker is gone or too slow
             reasons.append(f"flush: {type(exc).__name__}: {exc}")
-        failed = waiting = 0
-        for item in pending:
-            topic, future, rows, size = item
+        broken = False
+        for message, future in pending:
             if not future.is_done:
-                waiting += rows
-                self._pending.append(item)
-                self._pending_bytes += size
+                self._pending.append((message, future))
+                self._pending_bytes += len(message.value)
             elif future.succeeded():
-                self.stats.sent[topic] += rows
+                self.stats.sent[message.topic] += message.rows
             else:
-                failed += rows
-                self.stats.failed[topic] += rows
+                err = future.exception
+                self.stats.failed[message.topic] += message.rows
+                self._failed += message.rows
+                if getattr(err, "retriable", False):
+                    self._returned.append(message)
+                    broken = True
+                else:
+                    self._lost += message.rows
                 if len(reasons) < 5:
-                    err = future.exception
-                    reasons.append(f"{topic}: {type(err).__name__}: {err}")
+                    reasons.append(f"{message.topic}: {type(err).__name__}: {err}")
+        if broken:
+            self._rebuild()
+        waiting = sum(m.rows for m, _ in self._pending)
         if waiting:
-            reasons.append(f"{waiting} rows not acknowledged yet (kept queued in the producer)")
-        if failed or waiting:
-            raise KafkaSinkError(failed, reasons, resend=False)
+            reasons.append(
+                f"{waiting} rows still queued in the producer (delivered or handed back later)"
+            )
+        return reasons
+
+    def _rebuild(self) -> None:
+        """Drop the producer (the next send makes a new one); what it still holds is handed
+        back for the caller to write again. A row the old producer had in flight may thus
+        be stored twice; losing it was the alternative."""
+        producer, self._producer = self._producer, None
+        self._returned.extend(message for message, _ in self._pending)
+        self._pending, self._pending_bytes = [], 0
+        self.stats.rebuilds += 1
+        log.warning("modelhealth: Kafka producer expired rows; replacing it")
+        if producer is None:
+            return
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:  # close() would flush first and time out on the stuck queue
+            sender.force_close()  # fails what it holds (those rows are handed back above)
+            sender.join(timeout=1.0)
+        try:
+            producer.close(timeout=0)
+        except Exception as exc:
+            log.debug("modelhealth: closing the replaced producer: %s", exc)
+
+    def _raise(
+        self, reasons: list[str], leftover: Sequence[_Message] = (), resend: bool = False
+    ) -> None:
+        """Raise :class:`KafkaSinkError` handing back the failed and ``leftover`` (never sent)
+        messages' rows, if there is anything to report."""
+        if not reasons and not leftover and not self._returned and not self._lost:
+            return
+        returned, self._returned = [*self._returned, *leftover], []
+        lost, self._lost = self._lost, 0
+        failed, self._failed = self._failed, 0
+        self._gave_up = []
+        self.stats.returned += sum(m.rows for m in returned)
+        self.stats.lost += lost
+        raise KafkaSinkError(
+            failed,
+            reasons,
+            resend=resend and not lost and len(returned) == len(leftover),
+            unsent=self._decode(returned),
+            lost=lost,
+        )
+
+    def _decode(self, messages: list[_Message]) -> list[EventBatch]:
+        """The rows of ``messages`` as batches again, one per message so a caller bounding
+        what it keeps drops the oldest first; values exactly as they were sent (object
+        columns: a None stays None, an int stays an int)."""
+        return [self._decode_one(m) for m in messages]
+
+    def _decode_one(self, message: _Message) -> EventBatch:
+        value = json.loads(message.value)
+        if message.topic == self.parked_topic:
+            parked = ParkedEvent(reason=value["reason"], event=value["event"], ts=value["ts"])
+            return EventBatch(parked=[parked])
+        name = self._tables[message.topic]
+        rows = value.get(ROWS_FIELD, [value])
+        cols = TABLES[name].column_names
+        frame = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object) for c in cols})
+        batch = EventBatch()
+        setattr(batch, name, frame)
+        return batch
+
+
+def _rows(batch: EventBatch) -> int:
+    return sum(len(f) for f in batch.frames().values()) + len(batch.parked)
 
 
 def _refuse_non_finite(name: str, frame: pd.DataFrame, cols: tuple[str, ...] | list[str]) -> None:

@@ -12,13 +12,16 @@ counted; it never raises and never drops the rest of the batch.
 Failure model (why): the model server must never fail a request because monitoring did, and
 good data must never vanish silently. So ``log``, ``log_batch`` and ``log_outcome`` never raise:
 every value is validated when it is logged (a flush must not fail on user input), and the
-automatic flush inside ``log`` counts and logs a sink error instead of raising it (then backs
-off, see ``_auto_flush``). A batch the sink refused is kept and written again by the next
-flush, unless the sink says it already handed the rows on (``resend`` False on its error:
-Kafka's producer holds them and retries them itself; a second copy would be stored twice); at
-most ``max_unsent_rows`` rows are kept, and what has to be dropped beyond that is counted in
-``stats.dropped_rows``. An explicit :meth:`Monitor.flush` (and :meth:`Monitor.close`) re-raises
-the sink's error so the caller can see it.
+automatic flush inside ``log``, ``log_batch`` and ``log_outcome`` counts and logs a sink error
+instead of raising it (then backs off, see ``_auto_flush``). A batch the sink refused is kept
+and written again by the next flush. A sink may say which rows it did not take (``unsent`` on
+its error, e.g. Kafka's: rows never queued, or expired in its producer; rows the producer
+still holds are its to deliver, a second copy would be stored twice) and which it can never
+deliver (``lost``, counted in ``stats.dropped_rows``); a sink without ``unsent`` may say it
+handed the whole batch on (``resend`` False). At most ``max_unsent_rows`` rows are kept, the
+oldest dropped beyond that and counted in ``stats.dropped_rows``. An explicit
+:meth:`Monitor.flush` (and :meth:`Monitor.close`) re-raises the sink's error so the caller can
+see it; a :meth:`Monitor.close` that failed can be called again.
 """
 
 from __future__ import annotations
@@ -131,6 +134,7 @@ class Monitor:
         self._lock = threading.Lock()
         self._events: list[ValidEvent] = []
         self._blocks: list[EventBatch] = []
+        self._block_rows = 0  # inference rows in _blocks (log_batch), for the max_batch check
         self._outcomes: list[dict[str, object]] = []
         self._parked: list[ParkedEvent] = []
         self._unsent: list[EventBatch] = []  # batches the sink refused, oldest first
@@ -206,11 +210,7 @@ class Monitor:
             self._events.append(event)
             self.stats.accepted += 1
             full = len(self._events) >= self.max_batch
-        if full or self.clock.monotonic() - self._last_flush >= self.flush_interval_s:
-            if self._thread is not None:
-                self._wake.set()
-            else:
-                self._auto_flush()
+        self._flush_if_due(full)
         return True
 
     def log_outcome(self, *, model: str, request_id: str, label: float, ts: object = None) -> bool:
@@ -241,6 +241,8 @@ class Monitor:
         with self._lock:
             self._outcomes.append(row)
             self.stats.outcomes += 1
+            full = len(self._outcomes) >= self.max_batch
+        self._flush_if_due(full)
         return True
 
     # -- columnar API ----------------------------------------------------------------------
@@ -341,7 +343,10 @@ class Monitor:
             return 0
         with self._lock:
             self._blocks.append(block)
+            self._block_rows += int(ts_k.size)
             self.stats.accepted += int(ts_k.size)
+            full = self._block_rows >= self.max_batch
+        self._flush_if_due(full)
         return int(ts_k.size)
 
     def _park_rows(
@@ -385,6 +390,7 @@ class Monitor:
         with self._lock:
             events, self._events = self._events, []
             blocks, self._blocks = self._blocks, []
+            self._block_rows = 0
             outcomes, self._outcomes = self._outcomes, []
             parked, self._parked = self._parked, []
             unsent, self._unsent = self._unsent, []
@@ -396,13 +402,24 @@ class Monitor:
         try:
             self.sink.write(batch)
         except Exception as exc:
-            # a sink that already handed the rows on (Kafka's producer queue) says not to
-            # send them again (``resend`` False): a second copy would be stored twice
-            self._keep_unsent([*unsent, fresh] if getattr(exc, "resend", True) else [], exc)
+            self._keep_refused([*unsent, fresh], exc)
             raise
         self.stats.flushes += 1
+        self.stats.last_flush_error = ""  # recovered: the error no longer describes the sink
         self._backoff_s = 0.0
         return batch
+
+    def _keep_refused(self, written: list[EventBatch], exc: Exception) -> None:
+        """Keep what the sink says it did not take. A sink's error may name those rows
+        (``unsent``, e.g. Kafka's: rows never queued, or expired in its producer) and the
+        rows it can never deliver (``lost``, counted as dropped); without ``unsent`` the
+        whole batch is kept unless ``resend`` is False (the sink holds the rows itself)."""
+        unsent = getattr(exc, "unsent", None)
+        if unsent is not None:
+            kept = list(unsent)
+        else:
+            kept = written if getattr(exc, "resend", True) else []
+        self._keep_unsent(kept, exc, lost=int(getattr(exc, "lost", 0) or 0))
 
     def close(self) -> None:
         """Stop the background flusher (if any), flush, then close the sink. If that last
@@ -414,7 +431,12 @@ class Monitor:
             self._thread.join()
             self._thread = None
         self.flush()
-        self.sink.close()
+        try:
+            self.sink.close()
+        except Exception as exc:  # rows the sink hands back stay here for the next close()
+            if getattr(exc, "unsent", None) is not None or getattr(exc, "lost", 0):
+                self._keep_refused([], exc)
+            raise
 
     def _flush_loop(self) -> None:
         """The ``background=True`` flusher: flushes when ``log()`` finds the buffer due (or
@@ -436,6 +458,16 @@ class Monitor:
         self.close()
 
     # -- internals -------------------------------------------------------------------------
+    def _flush_if_due(self, full: bool) -> None:
+        """After ``log``, ``log_batch`` or ``log_outcome`` buffered rows: flush (or wake the
+        flusher) when a buffer holds ``max_batch`` rows or ``flush_interval`` has passed.
+        All three must: ``log_batch`` alone once buffered 50,000 rows without a flush."""
+        if full or self.clock.monotonic() - self._last_flush >= self.flush_interval_s:
+            if self._thread is not None:
+                self._wake.set()
+            else:
+                self._auto_flush()
+
     def _auto_flush(self) -> None:
         """The flush ``log()`` triggers on a request thread: a sink failure is counted and
         logged, never raised into the model server (the rows are kept for the next flush).
@@ -500,8 +532,9 @@ class Monitor:
         batch.parked = parked
         return batch
 
-    def _keep_unsent(self, batches: list[EventBatch], exc: Exception) -> None:
-        """Keep refused batches for the next flush, dropping the oldest beyond the bound."""
+    def _keep_unsent(self, batches: list[EventBatch], exc: Exception, lost: int = 0) -> None:
+        """Keep refused batches for the next flush, dropping the oldest beyond the bound;
+        ``lost`` rows the sink gave up on are counted as dropped too."""
         with self._lock:
             self.stats.flush_errors += 1
             self.stats.last_flush_error = f"{type(exc).__name__}: {exc}"[:500]
@@ -513,7 +546,9 @@ class Monitor:
                 total -= _rows(oldest)
                 dropped += _rows(oldest)
             self._unsent = kept
-            self.stats.dropped_rows += dropped
+            self.stats.dropped_rows += dropped + lost
+        if lost:
+            log.error("modelhealth: the sink could not deliver %d rows (%s); dropped", lost, exc)
         if dropped:
             log.error(
                 "modelhealth: sink still failing (%s); dropped %d rows, %d kept for retry",
