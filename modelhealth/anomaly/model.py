@@ -38,7 +38,7 @@ from modelhealth.errors import ModelHealthError
 from modelhealth.files import write_atomic
 
 FORMAT = "modelhealth-learned-detector"
-VERSION = 8
+VERSION = 9
 """3: the forecaster is a quantile pair by default; ``mean_model`` says if a mean model exists.
 4: post-processing gains ``burst_ref`` (a version-3 reader would silently drop it).
 5: ``novelty`` is counted in 5-minute points and rescaled to each series' sampling
@@ -49,7 +49,9 @@ last three days (``postprocess.beats_same_hour``); a version-4 model was tuned w
 threshold were fitted to the old columns.
 7: the Holt-Winters signal's seasonal smoothing is 0.5 (``signals.HW_GAMMA``), was 0.2.
 8: post-processing gains ``discord_threshold`` (``signals.discord_score``); a version-7
-reader would drop it."""
+reader would drop it.
+9: on a count series the Holt-Winters rule scores only excursions the next point keeps
+(``signals.persistent``); a version-8 model's thresholds were tuned without that."""
 
 
 NEEDS_LIGHTGBM = (

@@ -20,7 +20,13 @@ from modelhealth.anomaly.irregularity import (
     classifier_features,
     irregularity,
 )
-from modelhealth.anomaly.signals import burstiness, discord_score
+from modelhealth.anomaly.signals import (
+    burstiness,
+    discord_score,
+    holt_winters_error,
+    is_count_series,
+    persistent,
+)
 
 
 class Scored(NamedTuple):
@@ -35,7 +41,9 @@ class Scored(NamedTuple):
     score: np.ndarray
     """Irregularity: how far outside the forecast band."""
     hw: np.ndarray
-    """Holt-Winters error in trailing two-week stds (``signals.holt_winters_long``)."""
+    """Holt-Winters error in trailing two-week stds (``signals.holt_winters_long``); on a
+    count series, only where the next point kept the excursion, one point late
+    (``signals.persistent``)."""
     burst: np.ndarray
     """``signals.burstiness`` of the raw values."""
     period: int
@@ -79,6 +87,8 @@ def score_frame(forecaster: QuantileForecaster, ff: FeatureFrame, discord: bool 
     feats = classifier_features(ff, fc)
     score, signed = irregularity(ff.z, fc)
     hw = young_damped(feats[:, CLASSIFIER_FEATURES.index("hw_long")], ff.period)
+    if is_count_series(ff.raw):
+        hw = persistent(hw, holt_winters_error(ff.raw, ff.period))
     spread = pd.Series(ff.raw).rolling(context_window(ff.period), min_periods=1).std()
     moved = np.nan_to_num(spread.to_numpy()) > 0
     return Scored(

@@ -11,8 +11,10 @@ from modelhealth.anomaly.signals import (
     holt_winters_columns,
     holt_winters_error,
     holt_winters_long,
+    is_count_series,
     level_shift,
     likelihood,
+    persistent,
     signal_columns,
     vs_trailing_max,
 )
@@ -105,3 +107,27 @@ def test_holt_winters_scores_wait_for_a_settled_season():
     y = x.copy()
     y[288 + 30] += 25  # early on the second day a real spike still stands out
     assert holt_winters_long(holt_winters_error(y, 288), y, 288)[288 + 30] > 8
+
+
+def test_count_series_are_non_negative_integers():
+    assert is_count_series(np.array([0.0, 3.0, np.nan, 12.0]))
+    assert not is_count_series(np.array([0.0, 3.5, 12.0]))
+    assert not is_count_series(np.array([-1.0, 3.0]))
+    assert not is_count_series(np.array([np.nan]))
+
+
+def test_persistent_drops_one_point_bursts_of_counts():
+    """A burst gone on the next point is not scored; one the next point keeps is, a point
+    late, and the rule stays causal (a later point changes nothing before it)."""
+    rng = np.random.default_rng(3)
+    x = rng.poisson(50, 288 * 20).astype(float)
+    x[288 * 16] += 400  # one point
+    x[288 * 18 : 288 * 18 + 6] += 400  # six points
+    err = holt_winters_error(x, 288)
+    hw = holt_winters_long(err, x, 288)
+    p = persistent(hw, err)
+    assert hw[288 * 16] > 8 and p[288 * 16 : 288 * 16 + 2].max() < 1
+    assert p[288 * 18 + 1] == hw[288 * 18]
+    cut = 288 * 17
+    head = persistent(hw[:cut], err[:cut])
+    assert np.array_equal(head, p[:cut])
