@@ -20,23 +20,15 @@ from modelhealth.ingestion import Monitor
 from modelhealth.ingestion.batch import EventBatch, ParkedEvent
 from modelhealth.ingestion.kafka_sink import KafkaSink, KafkaSinkError
 from modelhealth.ingestion.sdk import _concat
+from tests.ingestion.test_sdk import ListSink
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 T_MS = int(T.timestamp() * 1000)
 GOOD = {"model": "m", "version": "v1", "features": {"a": 1.0}, "score": 0.5, "latency_ms": 1.0}
 
 
-class RecordingSink:
+class RecordingSink(ListSink):
     """Keeps what it is given (the real thing is exercised in the integration tier)."""
-
-    def __init__(self) -> None:
-        self.batches: list[EventBatch] = []
-
-    def write(self, batch: EventBatch) -> None:
-        self.batches.append(batch)
-
-    def close(self) -> None:
-        pass
 
     def rows(self, table: str) -> int:
         return sum(len(b.frames()[table]) for b in self.batches)
