@@ -15,8 +15,6 @@ exceeds it, as the QA's 160 s outage exceeded the default 120 s.
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import threading
 import time
 import uuid
@@ -33,7 +31,7 @@ from modelhealth.ingestion.kafka_sink import ROWS_FIELD, KafkaSink, KafkaSinkErr
 from modelhealth.ingestion.schema import TABLES
 from modelhealth.pinot_schemas import parked_topic, topic_name
 from modelhealth.services import kafka, ports, process
-from modelhealth.services.paths import lib_dir
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -62,24 +60,18 @@ class OwnKafka:
         process.stop(kafka.NAME)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnKafka]:
-    if shutil.which("java") is None:
-        pytest.skip("needs a JDK 17+ (apt-get install openjdk-17-jdk-headless)")
-    if not lib_dir("kafka").is_dir():
-        pytest.skip(f"needs Kafka's jars in {lib_dir('kafka')}: run `modelhealth services up`")
+def own_kafka(jvm_services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnKafka]:
+    """A Kafka of this module's own on free ports, to stop and start at will. It rides on
+    the session's ``jvm_services``, which fetches the jars on a fresh machine (and skips, or
+    fails under CI, where Java is missing): checked alone, the jars were not there yet when
+    CI reached this module and every test here skipped."""
     run_dir = tmp_path_factory.mktemp("own_kafka")
-    port = _free_port()
+    port = free_port()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MODELHEALTH_RUN_DIR", str(run_dir))
         mp.setattr(ports, "KAFKA_PORT", port)
-        mp.setattr(ports, "KAFKA_CONTROLLER_PORT", _free_port())
+        mp.setattr(ports, "KAFKA_CONTROLLER_PORT", free_port())
         mp.setattr(ports, "KAFKA_BOOTSTRAP", f"{ports.HOST}:{port}")
         broker = OwnKafka(run_dir)
         try:
