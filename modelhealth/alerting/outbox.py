@@ -146,13 +146,22 @@ def _forget_undelivered(con: sqlite3.Connection, row_ids: list[int]) -> None:
 
 
 def _remember_delivered(con: sqlite3.Connection, row_ids: list[int]) -> None:
-    """Record sent rows as what their receiver was last told successfully (newest row wins)."""
+    """Record sent rows as what their receiver was last told successfully (newest row wins).
+
+    Each update finds its log entry by the primary key: a correlated ``EXISTS`` over the
+    outbox scanned the whole log once per sent row (a third of a 2,000-notification flush)."""
+    told = []
+    for chunk in range(0, len(row_ids), 500):
+        ids = row_ids[chunk : chunk + 500]
+        told += con.execute(
+            "SELECT firing, resolved, created_at, group_key, receiver FROM outbox"
+            f" WHERE firing IS NOT NULL AND id IN ({','.join('?' * len(ids))}) ORDER BY id",
+            ids,
+        ).fetchall()
     con.executemany(
-        "UPDATE nflog SET (told_firing, told_resolved, told_at) = (SELECT o.firing, o.resolved,"
-        " o.created_at FROM outbox o WHERE o.id = ?1) WHERE EXISTS (SELECT 1 FROM outbox o"
-        " WHERE o.id = ?1 AND o.firing IS NOT NULL AND o.group_key = nflog.group_key"
-        " AND o.receiver = nflog.receiver AND coalesce(nflog.told_at, 0) <= o.created_at)",
-        [(i,) for i in row_ids],
+        "UPDATE nflog SET told_firing = ?1, told_resolved = ?2, told_at = ?3"
+        " WHERE group_key = ?4 AND receiver = ?5 AND coalesce(told_at, 0) <= ?3",
+        told,
     )
 
 
