@@ -268,16 +268,21 @@ def _evaluator(
     else:
         dispatcher = _dispatcher(args, store, ev.references, clock)
     if dispatcher is not None:
-        deliver = getattr(previous, "deliver", None) or dispatcher
-
-        def notify(alerts: Sequence[Alert], now: datetime) -> None:
-            _print_alerts(alerts, now)
-            deliver(alerts, now)
-
-        ev.notify = notify
         ev.dispatcher = dispatcher  # type: ignore[attr-defined]
-        ev.deliver = deliver  # type: ignore[attr-defined]
+        _deliver_through(ev, getattr(previous, "deliver", None) or dispatcher)
     return ev
+
+
+def _deliver_through(ev: Any, deliver: Callable[[Sequence[Alert], datetime], None]) -> None:
+    """Have ``ev`` print its notifications and hand them to ``deliver`` (kept as
+    ``ev.deliver`` so a reloaded evaluator delivers the same way)."""
+
+    def notify(alerts: Sequence[Alert], now: datetime) -> None:
+        _print_alerts(alerts, now)
+        deliver(alerts, now)
+
+    ev.notify = notify
+    ev.deliver = deliver
 
 
 def _deliver_in_background(ev: Any, clock: Clock) -> Any:
@@ -288,13 +293,7 @@ def _deliver_in_background(ev: Any, clock: Clock) -> Any:
     from modelhealth.rules.delivery import BackgroundDelivery
 
     delivery = BackgroundDelivery(ev.dispatcher, clock)
-
-    def notify(alerts: Sequence[Alert], now: datetime) -> None:
-        _print_alerts(alerts, now)
-        delivery.hand_over(alerts, now)
-
-    ev.notify = notify
-    ev.deliver = delivery.hand_over
+    _deliver_through(ev, delivery.hand_over)
     return delivery
 
 
