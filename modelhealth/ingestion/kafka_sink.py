@@ -62,6 +62,8 @@ from modelhealth.pinot_schemas import parked_topic, topic_name
 
 DEFAULT_MAX_BUFFER_BYTES = 32 * 1024 * 1024
 DEFAULT_ROWS_PER_MESSAGE = 500
+RECONNECT_BACKOFF_MAX_MS = 1_000
+"""Longest wait between reconnects to a refusing broker: delivery resumes ~1 s after Kafka."""
 ROWS_FIELD = "rows"
 """The array modelhealth's Pinot decoder splits into rows (its ``rowsField``, default "rows")."""
 _KAFKA_MAX_REQUEST_SIZE = 1_048_576  # kafka-python's default max_request_size
@@ -199,6 +201,10 @@ class KafkaSink:
             "max_block_ms": max_block_ms,
             "metrics_enabled": False,  # ~15% of send() time on a busy 2-core box
             "client_id": "modelhealth-sdk",
+            # kafka-python backs off up to 30 s between reconnects to a broker that kept
+            # refusing; after an outage the sink then stayed blind that long once Kafka was
+            # back (CI: three close() retries failed after the restart). Java's default is 1 s.
+            "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
         }
         if "bootstrap_timeout_ms" in KafkaProducer.DEFAULT_CONFIG:  # kafka-python 3
             # it waits that long (30 s) for an unreachable broker when the producer is made
