@@ -13,30 +13,39 @@ receiver already has is sent again.
 As in Alertmanager, a resolved alert stays in its group until a resolve for it was delivered
 to the group's receiver: a resolve that expires or is refused for good goes out again with the
 group's next flush (and survives a restart like any group state).
+
+A running dispatcher takes a reloaded routing file with :meth:`Dispatcher.reconfigure` (``rules
+run`` does so when the file changes, on SIGHUP and on ``POST /-/reload``), as Alertmanager
+reloads its config without dropping its alerts or its notification log.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import random
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from modelhealth.alerting import groupstore
-from modelhealth.alerting.config import RoutingConfig
+from modelhealth.alerting.config import RouteSpec, RoutingConfig
 from modelhealth.alerting.grouping import AggregationGroup, needs_update
 from modelhealth.alerting.groupstore import GroupChange
 from modelhealth.alerting.inhibition import Inhibitor
-from modelhealth.alerting.notifiers.base import NotificationBatch, Notifier
+from modelhealth.alerting.notifiers import NOTIFIERS
+from modelhealth.alerting.notifiers.base import NotificationBatch, Notifier, Outcome
 from modelhealth.alerting.outbox import DeliveryReport, Outbox
 from modelhealth.alerting.report import features_of, incident_context
-from modelhealth.alerting.routing import group_key, group_labels, match_routes
+from modelhealth.alerting.routing import group_key, group_labels, group_route, match_routes
 from modelhealth.alerting.silences import SilenceStore
+from modelhealth.alerting.sqlite import to_ms
 from modelhealth.clock import Clock, SystemClock
+from modelhealth.errors import ConfigError, ConfigIssue
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.store.backend import QueryBackend
 from modelhealth.types import Alert, AlertState
@@ -44,6 +53,130 @@ from modelhealth.types import Alert, AlertState
 log = logging.getLogger(__name__)
 
 ContextFn = Callable[[AggregationGroup], Mapping[str, Any]]
+ReceiverSettings = tuple[str, tuple[tuple[str, Any], ...], tuple[tuple[str, str], ...]]
+"""What a notifier was built from: the receiver's kind, its options, and a digest of each
+environment variable it read (so that a secret is never kept twice in memory)."""
+
+
+class _RecordingEnv(Mapping[str, str]):
+    """The environment as a notifier sees it, noting each variable it asks for."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self.read: dict[str, str] = {}
+
+    def __getitem__(self, name: str) -> str:
+        value = self._env.get(name)
+        self.read[name] = "" if value is None else _digest(value)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        # a notifier that lists the environment depends on all of it
+        self.read["*"] = _digest(repr(sorted(self._env.items())))
+        return iter(self._env)
+
+    def __len__(self) -> int:
+        return len(self._env)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Receivers:
+    """The notifiers of a routing file's receivers, each with the settings it was built from
+    (:data:`ReceiverSettings`), so a reload can tell which receivers did not change."""
+
+    notifiers: dict[str, Notifier]
+    settings: dict[str, ReceiverSettings]
+
+
+def build_receivers(routing: RoutingConfig, env: Mapping[str, str] | None = None) -> Receivers:
+    """A notifier per receiver of ``routing``, configured from its options and ``env``
+    (default: the process environment, read now: a reload reads the variables the file
+    names afresh). Raises ConfigError naming each receiver whose settings are unusable
+    (e.g. ``MODELHEALTH_SMTP_PORT=25x``) at its place in the file."""
+    env = env if env is not None else os.environ
+    notifiers: dict[str, Notifier] = {}
+    settings: dict[str, ReceiverSettings] = {}
+    issues: list[ConfigIssue] = []
+    for name, spec in routing.receivers.items():
+        seen = _RecordingEnv(env)
+        try:
+            notifiers[name] = NOTIFIERS[spec.kind](spec.options, seen)
+        except ValueError as exc:
+            issues.append(ConfigIssue(spec.source, str(exc), spec.kind, f'receiver "{name}"'))
+            continue
+        options = tuple(sorted(spec.options.items()))
+        settings[name] = (spec.kind, options, tuple(sorted(seen.read.items())))
+    if issues:
+        raise ConfigError(issues)
+    return Receivers(notifiers, settings)
+
+
+@dataclass(frozen=True)
+class RemovedReceiver:
+    """Stands in for a receiver a reload removed from the routing file, so that its queued
+    notifications fail for good, each with this reason, instead of going out.
+
+    Why dropped, not delivered by the old notifier: removing a receiver is how an owner stops
+    notifications going somewhere (the wrong team, an endpoint being retired); the old
+    notifier would keep trying for up to ``expire_after`` (a day) against that wish. It is
+    also what a restart with the same file does (the outbox has no notifier for the name), so
+    a reload and a restart agree. Nothing is silenced by it: the alerts go on to the
+    receivers the reloaded routing names, from the next tick. A delivery already under way
+    when the file is reloaded finishes with the old notifier. The drop is reported: the rows
+    are marked ``failed`` with the reason below (``modelhealth silence``'s database, the
+    ``modelhealth_notifications{status="failed"}`` metric) and logged.
+    """
+
+    name: str
+    file: str
+
+    def notify(self, batch: NotificationBatch) -> Outcome:
+        return Outcome(
+            False,
+            False,
+            f"receiver {self.name!r} was removed from {self.file} by a reload: notification"
+            " dropped (its alerts go to the receivers the reloaded routing names)",
+        )
+
+
+@dataclass(frozen=True)
+class RoutingChange:
+    """What :meth:`Dispatcher.reconfigure` changed, for the reload's log line."""
+
+    added: tuple[str, ...] = ()  # receivers new in the file
+    rebuilt: tuple[str, ...] = ()  # receivers whose settings changed: a new notifier
+    kept: tuple[str, ...] = ()  # receivers unchanged: their running notifier goes on
+    removed: tuple[str, ...] = ()  # receivers gone from the file
+    groups_kept: int = 0  # open groups whose route is still there
+    groups_orphaned: tuple[str, ...] = ()  # open groups whose route is gone (root timers)
+    groups_dropped: tuple[str, ...] = ()  # open groups of removed receivers
+    dropped_notifications: int = 0  # queued notifications to removed receivers
+
+    def describe(self) -> str:
+        parts = [
+            f"{len(self.added)} receiver(s) added, {len(self.rebuilt)} changed,"
+            f" {len(self.kept)} unchanged, {len(self.removed)} removed",
+            f"{self.groups_kept} open group(s) kept",
+        ]
+        if self.groups_orphaned:
+            parts.append(
+                f"{len(self.groups_orphaned)} whose route is gone stay under the root's timers"
+                " until their alerts resolve"
+            )
+        if self.groups_dropped:
+            parts.append(f"{len(self.groups_dropped)} of removed receivers closed")
+        if self.dropped_notifications:
+            parts.append(
+                f"{self.dropped_notifications} queued notification(s) to removed receivers"
+                " dropped (marked failed)"
+            )
+        return "; ".join(parts)
 
 
 @dataclass
@@ -87,9 +220,13 @@ class Dispatcher:
         references: Mapping[str, ModelReference] | None = None,
         context: ContextFn | None = None,
         rng: random.Random | None = None,
+        receiver_settings: Mapping[str, ReceiverSettings] | None = None,
     ) -> None:
         self.routing = routing
         self.notifiers = dict(notifiers)
+        # what each notifier was built from (build_receivers); unknown ones are rebuilt at a
+        # reload
+        self.receiver_settings = dict(receiver_settings or {})
         self.clock = clock or SystemClock()
         self.outbox = Outbox(outbox, routing.delivery, rng)
         # Silences live in the same file by default, so `modelhealth silence --db` reaches them.
@@ -147,6 +284,86 @@ class Dispatcher:
                     groupstore.save(
                         con, [GroupChange(k, self.groups[k], tuple(f)) for k, f in touched.items()]
                     )
+
+    def reconfigure(
+        self, routing: RoutingConfig, receivers: Receivers, now: datetime
+    ) -> RoutingChange:
+        """Take a reloaded routing file (``receivers`` built from it) from now on, keeping
+        the alerts, open groups, outbox and notification log, as Alertmanager's reload does.
+
+        Every open group follows :func:`~modelhealth.alerting.routing.group_route`, the rule a
+        restart applies: a route whose group key is unchanged keeps its group (and so its
+        PagerDuty dedup key, and what the notification log says its receiver was told: no
+        second page for an open incident), with the timers the file now gives it (a timer
+        already running is re-based on the new duration); a group whose route is gone stays
+        under the root's timers until its alerts resolve; a group of a removed receiver is
+        closed. Receivers are known by name: one whose settings (options and the environment
+        variables it reads) did not change keeps its notifier object; a changed one gets a new
+        notifier, used for its queued notifications too; a removed one's queued notifications
+        are dropped (see :class:`RemovedReceiver`). A delivery under way finishes with the
+        notifier it started with (a delivery pass holds the notifiers it was given).
+        New alerts, and new groups, follow the new routes, inhibition rules and timers.
+        """
+        with self._lock:
+            notifiers, change = self._next_notifiers(routing, receivers)
+            homes = {
+                key: group_route(routing, g.route.identity, g.route.receiver, key)
+                for key, g in self.groups.items()
+            }
+            groups = {
+                key: _rehomed(self.groups[key], route)
+                for key, route in homes.items()
+                if route is not None
+            }
+            dropped = tuple(sorted(k for k, r in homes.items() if r is None))
+            with self.outbox.transaction() as con:
+                groupstore.save(
+                    con,
+                    [GroupChange(k, None) for k in dropped]
+                    + [GroupChange(k, g) for k, g in groups.items()],
+                )
+                hurried = _due_now(con, change.removed, now)
+            self.routing = routing
+            self.notifiers = notifiers
+            self.receiver_settings = dict(receivers.settings)
+            self.groups = groups
+            self.inhibitor = Inhibitor(routing.inhibit_rules)
+            self.outbox.delivery = routing.delivery
+        orphaned = tuple(sorted(k for k, g in groups.items() if not g.route.key))
+        return replace(
+            change,
+            groups_kept=len(groups) - len(orphaned),
+            groups_orphaned=orphaned,
+            groups_dropped=dropped,
+            dropped_notifications=hurried,
+        )
+
+    def _next_notifiers(
+        self, routing: RoutingConfig, receivers: Receivers
+    ) -> tuple[dict[str, Notifier], RoutingChange]:
+        """The notifiers after a reload: running ones whose settings are unchanged, the
+        fresh ones otherwise, and a :class:`RemovedReceiver` for each removed receiver."""
+        notifiers: dict[str, Notifier] = {}
+        added, rebuilt, kept = [], [], []
+        for name in routing.receivers:
+            running = self.notifiers.get(name)
+            settings = receivers.settings.get(name)
+            if name not in self.routing.receivers or running is None:
+                added.append(name)
+            elif settings is not None and settings == self.receiver_settings.get(name):
+                kept.append(name)
+                notifiers[name] = running
+                continue
+            else:
+                rebuilt.append(name)
+            notifiers[name] = receivers.notifiers[name]
+        removed = sorted(set(self.routing.receivers) - set(routing.receivers))
+        for name in removed:
+            notifiers[name] = RemovedReceiver(name, routing.source.file)
+        change = RoutingChange(
+            added=tuple(added), rebuilt=tuple(rebuilt), kept=tuple(kept), removed=tuple(removed)
+        )
+        return notifiers, change
 
     def _resume(self, now: datetime) -> None:
         if self._resumed:
@@ -334,6 +551,32 @@ class Dispatcher:
     def close(self) -> None:
         self.outbox.close()
         self.silences.close()
+
+
+def _rehomed(group: AggregationGroup, route: RouteSpec) -> AggregationGroup:
+    """``group`` on ``route`` (its reloaded version), its running timer re-based on the new
+    duration: a group that flushed at 12:00 with a 5m ``group_interval`` now set to 1m
+    flushes at 12:01, not at 12:05."""
+    old, new = group.route, route
+    if group.flushed:
+        shift = new.group_interval - old.group_interval
+    else:
+        shift = new.group_wait - old.group_wait
+    return replace(group, route=route, next_flush_at=group.next_flush_at + shift)
+
+
+def _due_now(con: Any, receivers: Sequence[str], now: datetime) -> int:
+    """Make the queued notifications of ``receivers`` due at once, so their drop (by
+    :class:`RemovedReceiver`) is reported by the next delivery pass rather than after a
+    retry's backoff; returns how many there are."""
+    count = 0
+    for name in receivers:
+        cur = con.execute(
+            "UPDATE outbox SET next_attempt_at = ? WHERE receiver = ? AND status = 'pending'",
+            (to_ms(now), name),
+        )
+        count += cur.rowcount
+    return count
 
 
 def _told_keys(fp: str, alert: Alert) -> set[str]:

@@ -21,6 +21,7 @@ __all__ = [
     "RoutingConfig",
     "find_route",
     "group_key",
+    "group_route",
     "load_routing",
     "longest_group_wait",
     "match_routes",
@@ -96,6 +97,33 @@ def find_route(root: RouteSpec, route_id: str, receiver: str, key: str) -> Route
         if key.startswith(f"{r.key}/{r.receiver}/") and _labels_fit(r, key):
             return r
     return None
+
+
+def group_route(routing: RoutingConfig, route_id: str, receiver: str, key: str) -> RouteSpec | None:
+    """The route an open group (its route's ``route_id``, ``receiver`` and group ``key``)
+    follows under ``routing``, or None when ``receiver`` is no longer declared.
+
+    A restart and a reload of the routing file apply this same rule, so an open group fares
+    the same whichever happened: a route still there (same matcher path, receiver and
+    ``group_by``) keeps the group, with the route's timers as the file now sets them; a route
+    that is gone keeps its group under the root's timers, under the same key, because its
+    alerts may still owe that receiver a resolve (they no longer arrive there, so they
+    resolve by ``resolve_timeout``).
+    """
+    route = find_route(routing.route, route_id, receiver, key)
+    if route is not None and route.receiver == receiver:
+        return route
+    if receiver not in routing.receivers:
+        return None
+    root = routing.route
+    return RouteSpec(
+        id=route_id,
+        receiver=receiver,
+        group_by=root.group_by,
+        group_wait=root.group_wait,
+        group_interval=root.group_interval,
+        repeat_interval=root.repeat_interval,
+    )
 
 
 def _walk(route: RouteSpec) -> list[RouteSpec]:

@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,10 @@ def _parser() -> argparse.ArgumentParser:
         " (/-/healthy, /-/ready) there, e.g. 127.0.0.1:9464 (default: not served)",
     )
     for cmd in (e, r):
-        cmd.add_argument("--routing", help="alert routing YAML (receivers, routes, silences)")
+        cmd.add_argument(
+            "--routing",
+            help="alert routing YAML (receivers, routes, inhibit rules; reloaded when edited)",
+        )
         cmd.add_argument(
             "--email-to",
             action="append",
@@ -303,8 +306,7 @@ def _dispatcher(args: argparse.Namespace, store: Any, references: Any, clock: Cl
     email_to = getattr(args, "email_to", None) or []
     if not routing_path and not email_to:
         return None
-    from modelhealth.alerting.notifiers import build_notifiers
-    from modelhealth.alerting.pipeline import Dispatcher
+    from modelhealth.alerting.pipeline import Dispatcher, build_receivers
     from modelhealth.alerting.routing import RoutingConfig, load_routing
     from modelhealth.alerting.silences import DEFAULT_DB
 
@@ -316,17 +318,25 @@ def _dispatcher(args: argparse.Namespace, store: Any, references: Any, clock: Cl
     log.info("alerting database (outbox, silences): %s; silence with `modelhealth silence --db %s`",
              db, db)  # fmt: skip
     try:
-        notifiers = build_notifiers(routing)
-    except ValueError as exc:  # e.g. MODELHEALTH_SMTP_PORT=25x
+        receivers = build_receivers(routing)
+    except ConfigError as exc:  # e.g. MODELHEALTH_SMTP_PORT=25x
         raise SystemExit(f"rules: receiver settings: {exc}") from None
+    _warn_unset(receivers.notifiers)
+    return Dispatcher(
+        routing, receivers.notifiers, db, clock, store=store, references=references,
+        receiver_settings=receivers.settings,
+    )  # fmt: skip
+
+
+def _warn_unset(notifiers: Mapping[str, Any]) -> None:
+    """Say now, not at the first page, which receivers lack an environment variable: each
+    of their notifications fails until it is set."""
     for name, notifier in notifiers.items():
         unset = getattr(notifier, "missing", list)()
         if unset:
-            # say so now, not at the first page: each such notification fails until it is set
             log.warning(
                 "receiver %s cannot deliver: set %s", name, ", ".join(f"${v}" for v in unset)
             )
-    return Dispatcher(routing, notifiers, db, clock, store=store, references=references)
 
 
 def _print_alerts(alerts: Sequence[Alert], now: datetime) -> None:
@@ -391,9 +401,9 @@ def _run(
     clock: Clock,
     options: dict[str, Any],
 ) -> int:
-    """The scheduler loop: a tick per slot, rule files reloaded when they change (or on
-    SIGHUP), its own metrics served with ``--listen``."""
-    from modelhealth.rules.reload import files_fingerprint
+    """The scheduler loop: a tick per slot, rule files and routing reloaded when they change
+    (or on SIGHUP or ``POST /-/reload``), its own metrics served with ``--listen``."""
+    from modelhealth.rules.reload import ConfigWatch
     from modelhealth.rules.selfmetrics import EngineMetrics, serve
 
     interval = options["interval"].total_seconds()
@@ -402,19 +412,22 @@ def _run(
     metrics = EngineMetrics(clock)
     metrics.config_loaded(len(loaded.rules), len(loaded.issues), reload=False)
     metrics.alerts = lambda: list(ev.state.alerts.values())
+    routing = getattr(args, "routing", None) if getattr(ev, "dispatcher", None) else None
     if getattr(ev, "dispatcher", None) is not None:
         metrics.outbox = ev.dispatcher.outbox.counts_by_receiver
+    if routing:
+        metrics.routing_loaded(0, reload=False)
+    wake = threading.Event()
+    watch = ConfigWatch(args.paths, routing, wake)
     server = None
     if options.get("listen"):
         host, port = options["listen"]
         try:
-            server = serve(metrics, host, port)
+            server = serve(metrics, host, port, reload=lambda: _answer_reload(watch))
         except OSError as exc:
             raise SystemExit(f"rules run: --listen {host}:{port}: {exc.strerror or exc}") from None
         log.info("rules run: metrics on http://%s:%d/metrics", host, port)
-    wake = threading.Event()
     hangup = _on_sighup(wake)
-    seen = files_fingerprint(args.paths)
     log.info("rules run: %d rule(s), tick every %s", len(loaded.rules), args.interval)
     ticks = 0
     told: set[str] = set()
@@ -447,19 +460,22 @@ def _run(
                     ev.dispatcher.flush(clock.now())
                 return 0
             next_slot = slot.timestamp() + interval
-            while (left := next_slot - clock.now().timestamp()) > 0:
-                # until the next slot; a SIGHUP or an edited rule file reloads on the way
+            while True:
+                # until the next slot (at least one look, even after a tick that overran its
+                # slot): an edited file, a SIGHUP or a POST /-/reload reloads on the way
+                due = watch.due()
+                if due:
+                    ev, loaded = _reload_due(args, due, watch, loaded, store, clock, ev, metrics)
+                left = next_slot - clock.now().timestamp()
+                if left <= 0:
+                    break
                 wake.wait(min(left, RELOAD_CHECK_SECONDS))
-                current = files_fingerprint(args.paths)
-                if wake.is_set() or current != seen:
-                    wake.clear()
-                    seen = current
-                    ev, loaded = _reload(args, loaded, store, clock, ev, metrics)
     except KeyboardInterrupt:
         log.info("rules run: stopped after %d tick(s)", ticks)
         return 0
     finally:
         hangup()
+        watch.close("rules run is stopping: nothing was reloaded")
         if delivery is not None:
             delivery.stop()
         if server is not None:
@@ -468,7 +484,45 @@ def _run(
 
 
 RELOAD_CHECK_SECONDS = 5.0
-"""How often a waiting scheduler looks at its rule files' sizes and times (a stat each)."""
+"""How often a waiting scheduler looks at its config files' sizes and times (a stat each)."""
+
+RELOAD_ANSWER_SECONDS = 120.0
+"""How long ``POST /-/reload`` waits for the loop (busy with a tick) to reload."""
+
+
+def _answer_reload(watch: Any) -> tuple[int, str]:
+    """``POST /-/reload``: have the loop reload everything; 200, or 500 with the errors."""
+    result = watch.request(RELOAD_ANSWER_SECONDS)
+    if result is None:
+        return 503, (
+            f"no reload within {RELOAD_ANSWER_SECONDS:.0f}s: the scheduler is busy with a"
+            " tick; it reloads after it\n"
+        )
+    return (200 if result.ok else 500), result.text()
+
+
+def _reload_due(
+    args: argparse.Namespace,
+    due: Any,
+    watch: Any,
+    loaded: LoadResult,
+    store: Any,
+    clock: Clock,
+    ev: Any,
+    metrics: Any,
+) -> tuple[Any, LoadResult]:
+    """Reload what ``due`` names (rule files, routing), then answer the reload requests
+    waiting for it with every error found."""
+    from modelhealth.rules.reload import ReloadResult
+
+    errors: list[str] = []
+    if due.rules:
+        ev, loaded, rule_errors = _reload(args, loaded, store, clock, ev, metrics)
+        errors.extend(rule_errors)
+    if due.routing:
+        errors.extend(_reload_routing(args.routing, ev.dispatcher, clock, metrics))
+    watch.answer(due.tickets, ReloadResult(tuple(errors)))
+    return ev, loaded
 
 
 def _reload(
@@ -478,8 +532,9 @@ def _reload(
     clock: Clock,
     ev: Any,
     metrics: Any,
-) -> tuple[Any, LoadResult]:
-    """Reload the rule files; on any failure keep the running rules and say why."""
+) -> tuple[Any, LoadResult, list[str]]:
+    """Reload the rule files; on any failure keep the running rules and say why (the
+    errors are returned too, for ``POST /-/reload``'s answer)."""
     from modelhealth.rules.reload import reload_rules
 
     try:
@@ -488,15 +543,16 @@ def _reload(
             log.info("reload: %s", note)
         for issue in fresh.issues:
             log.error("reload: %s", issue)
+        errors = [str(issue) for issue in fresh.issues]
         if not fresh.rules:
             log.error("reload: no rule loaded; the %d running rule(s) stay", len(loaded.rules))
             metrics.config_loaded(len(loaded.rules), len(fresh.issues), reload=True)
-            return ev, loaded
+            return ev, loaded, errors or ["no rule loaded; the running rules stay"]
         new_ev = _evaluator(args, fresh, store, clock, previous=ev)
     except Exception as exc:  # a reload must never stop the scheduler
         log.exception("reload failed (%s); the running rules stay", exc)
         metrics.config_loaded(len(loaded.rules), max(1, len(loaded.issues)), reload=True)
-        return ev, loaded
+        return ev, loaded, [f"reloading the rule files failed: {exc}; the running rules stay"]
     before = {(r.model, r.name): r.rule_id for r in loaded.rules}
     after = {(r.model, r.name): r.rule_id for r in fresh.rules}
     edited = sum(1 for k, rid in after.items() if k in before and before[k] != rid)
@@ -507,7 +563,36 @@ def _reload(
     )  # fmt: skip
     metrics.config_loaded(len(fresh.rules), len(fresh.issues), reload=True)
     metrics.alerts = lambda: list(new_ev.state.alerts.values())
-    return new_ev, fresh
+    return new_ev, fresh, errors
+
+
+def _reload_routing(path: str, dispatcher: Any, clock: Clock, metrics: Any) -> list[str]:
+    """Reload the routing file into the running ``dispatcher`` (see
+    ``Dispatcher.reconfigure``); a file that does not load, or a receiver that cannot be
+    built from it, keeps the running routing. Returns the errors (file:line:col: ...)."""
+    from modelhealth.alerting.pipeline import build_receivers
+    from modelhealth.alerting.routing import load_routing
+
+    try:
+        routing = load_routing(path)
+        receivers = build_receivers(routing)  # reads the environment variables it names now
+        change = dispatcher.reconfigure(routing, receivers, clock.now())
+    except ConfigError as exc:
+        errors = [str(issue) for issue in exc.issues]
+    except Exception as exc:  # a reload must never stop the scheduler
+        log.exception("reloading %s failed", path)
+        errors = [f"{path}: reloading failed: {type(exc).__name__}: {exc}"]
+    else:
+        _warn_unset({n: receivers.notifiers[n] for n in (*change.added, *change.rebuilt)})
+        log.info("reloaded routing %s: %s", path, change.describe())
+        metrics.routing_loaded(0, reload=True)
+        return []
+    for error in errors:
+        log.error("reload: %s", error)
+    log.error("reload: %s did not load (%d error(s)); the running routing stays", path,
+              len(errors))  # fmt: skip
+    metrics.routing_loaded(len(errors), reload=True)
+    return errors
 
 
 def _on_sighup(wake: threading.Event) -> Callable[[], None]:

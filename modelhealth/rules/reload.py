@@ -8,13 +8,21 @@ half-saved edit or a typo never silences a model's alerts: the errors are logged
 line and field, and every other file's edit takes effect. The alert state carries over as on
 a restart: an edited rule's alerts go on (``Evaluator._adopt_orphans``), a deleted rule's
 resolve.
+
+The routing file (``--routing``) is watched the same way and reloaded into the running
+dispatcher (``Dispatcher.reconfigure``): a file that no longer loads keeps the running routing.
+SIGHUP and ``POST /-/reload`` (with ``--listen``) reload both at once, as Prometheus' and
+Alertmanager's do; :class:`ConfigWatch` decides what is due and carries the HTTP request's
+answer back from the scheduler loop, the one thread that may swap configurations.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelhealth.rules.config import LoadResult, load_rules, rule_files
@@ -65,3 +73,99 @@ def reload_rules(paths: Sequence[str | Path], current: LoadResult) -> LoadResult
     for file in kept:
         log.warning("%s has errors: its previous rules stay in force until it loads", file)
     return LoadResult(rules=rules, issues=fresh.issues, files=fresh.files, notes=fresh.notes)
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """What a reload found wrong (each error ``file:line:col: ...``); none: all loaded."""
+
+    errors: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def text(self) -> str:
+        if self.ok:
+            return "reloaded\n"
+        return "reload failed; the running configuration stays where a file did not load:\n" + (
+            "".join(f"{e}\n" for e in self.errors)
+        )
+
+
+@dataclass
+class _Ticket:
+    """One ``POST /-/reload`` waiting for the loop's answer."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    result: ReloadResult = field(default_factory=ReloadResult)
+
+
+@dataclass(frozen=True)
+class Due:
+    """What the scheduler loop reloads now, and the reload requests its result answers."""
+
+    rules: bool
+    routing: bool
+    tickets: tuple[_Ticket, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.rules or self.routing or bool(self.tickets)
+
+
+class ConfigWatch:
+    """When ``rules run`` reloads what: a rule file or the routing file changed (name, size,
+    modification time), or a SIGHUP or ``POST /-/reload`` (:meth:`request`) set ``wake``,
+    which reloads both. Only the scheduler loop reloads (it owns the evaluator); a request
+    from the HTTP thread waits for the loop's :meth:`answer`."""
+
+    def __init__(
+        self, rule_paths: Sequence[str | Path], routing: str | Path | None, wake: threading.Event
+    ) -> None:
+        self.rule_paths = list(rule_paths)
+        self.routing = routing
+        self.wake = wake
+        self._rules_seen = files_fingerprint(self.rule_paths)
+        self._routing_seen = self._routing_fingerprint()
+        self._lock = threading.Lock()
+        self._tickets: list[_Ticket] = []
+
+    def _routing_fingerprint(self) -> Fingerprint:
+        return files_fingerprint([self.routing]) if self.routing else ()
+
+    def due(self) -> Due:
+        """What to reload now (the files' new state counts as seen, so an edit made while
+        reloading triggers another reload)."""
+        forced = self.wake.is_set()
+        self.wake.clear()
+        with self._lock:
+            tickets, self._tickets = tuple(self._tickets), []
+        rules, routing = files_fingerprint(self.rule_paths), self._routing_fingerprint()
+        due = Due(
+            rules=forced or rules != self._rules_seen,
+            routing=bool(self.routing) and (forced or routing != self._routing_seen),
+            tickets=tickets,
+        )
+        self._rules_seen, self._routing_seen = rules, routing
+        return due
+
+    def request(self, timeout: float) -> ReloadResult | None:
+        """Ask the loop to reload everything and wait for the result (None: no answer within
+        ``timeout``, e.g. a long tick; the reload still happens after it)."""
+        ticket = _Ticket()
+        with self._lock:
+            self._tickets.append(ticket)
+        self.wake.set()
+        return ticket.result if ticket.done.wait(timeout) else None
+
+    def answer(self, tickets: Sequence[_Ticket], result: ReloadResult) -> None:
+        """Give the requests the reload they asked for its ``result``."""
+        for ticket in tickets:
+            ticket.result = result
+            ticket.done.set()
+
+    def close(self, reason: str) -> None:
+        """Answer every request still waiting (the loop is ending) with ``reason``."""
+        with self._lock:
+            tickets, self._tickets = tuple(self._tickets), []
+        self.answer(tickets, ReloadResult((reason,)))

@@ -8,7 +8,10 @@ Prometheus can alert on, e.g., ``time() - modelhealth_rules_last_tick_timestamp_
 300`` or ``modelhealth_notifications{status="failed"} > 0``.
 
 ``/-/ready`` answers 503 until a tick has evaluated against a reachable store, and again
-while the store has been down for the latest tick.
+while the store has been down for the latest tick; a configuration that fails to reload does
+not make it unready (the running one stays in force), it shows in the ``config`` metrics.
+``POST /-/reload`` reloads the rule files and the routing file, as Prometheus' and
+Alertmanager's do: 200 when everything loaded, 500 with the errors when a file did not.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -40,6 +44,20 @@ def _sample(name: str, value: float, labels: Mapping[str, str] | None = None) ->
     return f"{name} {value:.17g}"
 
 
+@dataclass
+class ConfigHealth:
+    """The latest (re)load of one configuration (``rules``: the rule files; ``routing``)."""
+
+    errors: int = 0
+    reloads: Counter[str] = field(default_factory=Counter)
+    last_reload: float = 0.0
+
+
+RELOAD_RESULTS = {"rules": ("success", "partial"), "routing": ("success", "failure")}
+"""The results each configuration's reloads are counted by: a rule file that fails keeps its
+own rules while the others' edits apply (partial); the routing file is one piece (failure)."""
+
+
 class EngineMetrics:
     """Counters and gauges of one scheduler process, updated by its loop, read by scrapes.
 
@@ -60,9 +78,7 @@ class EngineMetrics:
         self.rule_errors = 0
         self.queries = 0
         self.rules_loaded = 0
-        self.config_errors = 0
-        self.reloads: Counter[str] = Counter()
-        self.last_reload = 0.0
+        self.configs: dict[str, ConfigHealth] = {"rules": ConfigHealth()}
         self.alerts: Callable[[], Iterable[Alert]] = lambda: ()
         self.outbox: Callable[[], Mapping[tuple[str, str], int]] = dict
 
@@ -82,13 +98,29 @@ class EngineMetrics:
             self.rule_errors += len(report.errors)
             self.queries += report.queries
 
+    @property
+    def config_errors(self) -> int:
+        """Errors in the rule files at their latest (re)load."""
+        return self.configs["rules"].errors
+
     def config_loaded(self, rules: int, errors: int, reload: bool) -> None:
         """Record a (re)load of the rule files: ``errors`` issues, ``rules`` in force."""
         with self._lock:
-            self.rules_loaded, self.config_errors = rules, errors
-            if reload:
-                self.reloads["success" if not errors else "partial"] += 1
-                self.last_reload = self.clock.now().timestamp()
+            self.rules_loaded = rules
+            self._loaded("rules", errors, reload, "partial")
+
+    def routing_loaded(self, errors: int, reload: bool) -> None:
+        """Record a (re)load of the routing file: ``errors`` issues (then the running
+        routing stayed in force)."""
+        with self._lock:
+            self._loaded("routing", errors, reload, "failure")
+
+    def _loaded(self, config: str, errors: int, reload: bool, bad: str) -> None:
+        health = self.configs.setdefault(config, ConfigHealth())
+        health.errors = errors
+        if reload:
+            health.reloads["success" if not errors else bad] += 1
+            health.last_reload = self.clock.now().timestamp()
 
     def ready(self) -> bool:
         with self._lock:
@@ -116,13 +148,11 @@ class EngineMetrics:
                  self.rule_errors),
                 ("queries_total", "counter", "Store queries made by ticks.", self.queries),
                 ("loaded", "gauge", "Rules in force.", self.rules_loaded),
-                ("config_errors", "gauge", "Errors in the rule files at the latest (re)load.",
-                 self.config_errors),
-                ("last_reload_timestamp_seconds", "gauge",
-                 "When the rule files were last reloaded (Unix time; 0: never).",
-                 self.last_reload),
             ]  # fmt: skip
-            reloads = dict(self.reloads)
+            configs = {
+                name: ConfigHealth(h.errors, Counter(h.reloads), h.last_reload)
+                for name, h in sorted(self.configs.items())
+            }
             tick_sum, tick_count = self.tick_seconds_sum, self.ticks
         lines: list[str] = []
 
@@ -135,13 +165,7 @@ class EngineMetrics:
         name = "modelhealth_rules_tick_duration_seconds"
         durations = [_sample(f"{name}_sum", tick_sum), _sample(f"{name}_count", tick_count)]
         metric(name, "summary", "Time spent evaluating ticks.", durations)
-        name = "modelhealth_rules_config_reloads_total"
-        by_result = [
-            _sample(name, reloads.get(r, 0), {"result": r}) for r in ("success", "partial")
-        ]
-        metric(name, "counter",
-               "Reloads of changed rule files, by result (partial: some files had errors and"
-               " kept their previous rules).", by_result)  # fmt: skip
+        self._render_configs(configs, metric)
         states: Counter[tuple[str, str]] = Counter()
         for alert in self.alerts():
             if alert.state is not AlertState.INACTIVE:
@@ -156,15 +180,72 @@ class EngineMetrics:
                 for (r, s), n in sorted(self.outbox().items())])  # fmt: skip
         return "\n".join(lines) + "\n"
 
+    @staticmethod
+    def _render_configs(
+        configs: Mapping[str, ConfigHealth], metric: Callable[[str, str, str, Iterable[str]], None]
+    ) -> None:
+        """The (re)load metrics, labelled ``config="rules"`` or ``config="routing"``."""
+        gauges = (
+            ("config_errors", "Errors at the latest (re)load, by config (rules: the rule files;"
+             " routing: the routing file).", lambda h: h.errors),
+            ("config_last_reload_successful",
+             "1 if the latest (re)load of the config had no errors, else 0.",
+             lambda h: int(not h.errors)),
+            ("last_reload_timestamp_seconds",
+             "When the config was last reloaded (Unix time; 0: never).",
+             lambda h: h.last_reload),
+        )  # fmt: skip
+        for short, text, value in gauges:
+            name = f"modelhealth_rules_{short}"
+            samples = [_sample(name, value(h), {"config": c}) for c, h in configs.items()]
+            metric(name, "gauge", text, samples)
+        name = "modelhealth_rules_config_reloads_total"
+        by_result = [
+            _sample(name, h.reloads.get(r, 0), {"config": c, "result": r})
+            for c, h in configs.items()
+            for r in RELOAD_RESULTS.get(c, ("success", "failure"))
+        ]
+        metric(name, "counter",
+               "Reloads of changed config files, by config and result (rules partial: some"
+               " files had errors and kept their previous rules; routing failure: the file did"
+               " not load and the running routing stayed).", by_result)  # fmt: skip
+
 
 NOT_READY = b"not ready: no tick has reached the store yet, or the latest did not\n"
 
 
-def _handler(metrics: EngineMetrics) -> type[BaseHTTPRequestHandler]:
+ReloadHook = Callable[[], tuple[int, str]]
+"""Reloads the configuration for ``POST /-/reload``: (HTTP status, text to answer)."""
+
+
+def _handler(metrics: EngineMetrics, reload: ReloadHook | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            path = self.path.split("?", 1)[0]
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if path == "/-/reload" and reload is not None:
+                try:
+                    code, text = reload()
+                except Exception as exc:  # the endpoint must never take the scheduler down
+                    log.exception("POST /-/reload")
+                    code, text = 500, f"reload failed: {exc}\n"
+                self._answer(code, text.encode(), "text/plain; charset=utf-8")
+            else:
+                self._answer(404, b"not found: POST /-/reload\n", "text/plain; charset=utf-8")
+
+        def _answer(self, code: int, body: bytes, ctype: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
-            if path == "/metrics":
+            if path == "/-/reload":
+                body, code = b"only POST reloads: curl -X POST .../-/reload\n", 405
+                ctype = "text/plain; charset=utf-8"
+            elif path == "/metrics":
                 try:
                     body, code, ctype = metrics.render().encode(), 200, CONTENT_TYPE
                 except Exception as exc:  # a scrape must never take the scheduler down
@@ -180,11 +261,7 @@ def _handler(metrics: EngineMetrics) -> type[BaseHTTPRequestHandler]:
             else:
                 body, code = b"not found: try /metrics, /-/healthy or /-/ready\n", 404
                 ctype = "text/plain; charset=utf-8"
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self._answer(code, body, ctype)
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("metrics endpoint: " + format, *args)
@@ -200,9 +277,12 @@ def parse_listen(text: str) -> tuple[str, int]:
     return (host.strip("[]") or "127.0.0.1"), int(port)
 
 
-def serve(metrics: EngineMetrics, host: str, port: int) -> ThreadingHTTPServer:
-    """Serve ``metrics`` on ``host:port`` from a daemon thread; ``shutdown()`` stops it."""
-    server = ThreadingHTTPServer((host, port), _handler(metrics))
+def serve(
+    metrics: EngineMetrics, host: str, port: int, reload: ReloadHook | None = None
+) -> ThreadingHTTPServer:
+    """Serve ``metrics`` on ``host:port`` from a daemon thread, and ``POST /-/reload`` through
+    ``reload`` when given; ``shutdown()`` stops it."""
+    server = ThreadingHTTPServer((host, port), _handler(metrics, reload))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="metrics-endpoint", daemon=True).start()
     return server

@@ -6,13 +6,14 @@ outside could tell that the scheduler had died or stopped delivering."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,8 +42,8 @@ rules:
 LOUD = QUIET.replace("above: 100000", "above: 1")
 BROKEN = QUIET.replace("window: 30m", "window: 30 minutes please")
 FIRING = 'modelhealth_alerts{severity="warning",state="firing"}'
-RELOADED = 'modelhealth_rules_config_reloads_total{result="success"}'
-PARTIAL = 'modelhealth_rules_config_reloads_total{result="partial"}'
+RELOADED = 'modelhealth_rules_config_reloads_total{config="rules",result="success"}'
+PARTIAL = 'modelhealth_rules_config_reloads_total{config="rules",result="partial"}'
 
 
 def _scrape(port: int, path: str = "/metrics") -> tuple[int, str]:
@@ -77,7 +78,11 @@ def _until(check: Callable[[], bool], what: str, timeout: float = 40.0) -> None:
 @pytest.fixture
 def live_store(tmp_path: Path, fleet_refs) -> Path:
     """Two hours of the demo's fraud traffic ending now (the daemon ticks on the wall clock)."""
-    db = tmp_path / "live.duckdb"
+    return write_live_store(tmp_path / "live.duckdb", fleet_refs)
+
+
+def write_live_store(db: Path, fleet_refs: Any) -> Path:
+    """``db`` with two hours of the demo's fraud traffic ending now."""
     store = DuckDBStore(db)
     now = datetime.now(UTC)
     monitor = Monitor(DuckDBSink(store), fleet_refs, clock=FakeClock(now))
@@ -87,15 +92,20 @@ def live_store(tmp_path: Path, fleet_refs) -> Path:
 
 
 @contextmanager
-def _rules_run(tmp_path: Path, db: Path, rules: Path, *extra: str) -> Iterator[tuple[Any, int]]:
+def _rules_run(
+    tmp_path: Path, db: Path, rules: Path, *extra: str, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[Any, int]]:
     """`rules run` on ``db`` with ``--listen`` on a free port, after its first tick; stopped
-    with SIGINT (as Ctrl-C), killed if it will not stop."""
+    with SIGINT (as Ctrl-C), killed if it will not stop. ``env`` is added to its
+    environment."""
     port = free_port()
     cmd = [sys.executable, "-m", "modelhealth.cli", "rules", "run", "--db", str(db),
            "--state", str(tmp_path / "state" / "alerts.json"), "--listen", f"127.0.0.1:{port}",
            *extra, str(rules)]  # fmt: skip
     log = (tmp_path / "run.log").open("w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
+    )
     try:
         _until(lambda: _value(_scrape_or_empty(port), "modelhealth_rules_ticks_total") >= 1,
                "the first tick")  # fmt: skip
@@ -141,7 +151,7 @@ def test_an_edited_rule_file_takes_effect_without_a_restart(daemon, tmp_path: Pa
     _until(lambda: _metric(port, "modelhealth_rules_ticks_total") > ticks, "a tick")
     text = _scrape(port)[1]
     assert _value(text, "modelhealth_rules_loaded") == 1
-    assert _value(text, "modelhealth_rules_config_errors") == 1
+    assert _value(text, 'modelhealth_rules_config_errors{config="rules"}') == 1
     assert _value(text, FIRING) == 1  # the kept rule still holds it: not resolved
 
     proc.send_signal(signal.SIGHUP)  # Prometheus' convention: reload now
