@@ -9,6 +9,15 @@ import pandas as pd
 
 from modelhealth.ingestion.schema import FEATURE_BINS, FEATURE_STATS, INFERENCES, OUTCOMES, Table
 
+PARKED = "parked"
+"""Key of parked records in per-table row counts (topic ``modelhealth.parked``, DuckDB table
+``parked_events``)."""
+USER_ROWS = frozenset({INFERENCES.name, OUTCOMES.name, PARKED})
+"""Tables whose rows stand one for one for something a user logged (a prediction, a label, a
+rejected event's record), as opposed to ``feature_stats``/``feature_bins``: aggregates whose
+row count says nothing about how many predictions they summarise. ``stats.dropped_rows``
+counts only these, so "12 dropped" means 12 predictions, labels or parked records."""
+
 
 def empty_frame(table: Table) -> pd.DataFrame:
     return pd.DataFrame(
@@ -46,6 +55,12 @@ class EventBatch:
             FEATURE_BINS.name: self.feature_bins,
             OUTCOMES.name: self.outcomes,
         }
+
+    def rows_by_table(self) -> dict[str, int]:
+        """Rows per table (parked records under :data:`PARKED`), tables without rows left out."""
+        counts = {name: len(frame) for name, frame in self.frames().items()}
+        counts[PARKED] = len(self.parked)
+        return {name: n for name, n in counts.items() if n}
 
     def is_empty(self) -> bool:
         return not self.parked and all(len(f) == 0 for f in self.frames().values())

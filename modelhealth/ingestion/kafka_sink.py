@@ -36,7 +36,8 @@ Why these choices:
 - A producer that expired rows is replaced: kafka-python's idempotent producer then drops
   its producer id and may never get one back, delivering nothing again (QA: after a 2.5 min
   outage). What it still held is handed back too; a row it had in flight when replaced may
-  be stored twice, the price of not losing it.
+  be stored twice, the price of not losing it. Delivery is at-least-once, not exactly-once:
+  ``stats.resent_after_rebuild`` counts those rows, a bound on the duplicates.
 - ``close()`` that cannot deliver everything raises and leaves the sink open; calling it
   again waits again.
 """
@@ -56,7 +57,7 @@ import numpy as np
 import pandas as pd
 
 from modelhealth.errors import ModelHealthError
-from modelhealth.ingestion.batch import EventBatch, ParkedEvent
+from modelhealth.ingestion.batch import PARKED, USER_ROWS, EventBatch, ParkedEvent
 from modelhealth.ingestion.schema import TABLES
 from modelhealth.pinot_schemas import parked_topic, topic_name
 
@@ -79,7 +80,9 @@ class KafkaSinkError(ModelHealthError):
     batch per Kafka message, oldest first: the caller keeps them for the next write (and can
     drop the oldest to bound its memory), so an outage longer than the producer's timeout
     loses nothing silently. ``lost`` counts rows that can never be delivered (a non-retriable
-    error such as a message Kafka calls too large); the caller counts them as dropped.
+    error such as a message Kafka calls too large), of every table; ``lost_by_table`` splits
+    them by table (``inferences``, ``outcomes``, ``feature_stats``, ``feature_bins``, and
+    ``parked`` records), so the caller counts lost predictions apart from lost aggregates.
     Rows still queued in the producer are neither: the sink keeps checking them and hands
     them back in a later error if they fail.
     """
@@ -92,6 +95,7 @@ class KafkaSinkError(ModelHealthError):
         *,
         unsent: list[EventBatch] | None = None,
         lost: int = 0,
+        lost_by_table: Mapping[str, int] | None = None,
     ) -> None:
         self.failed = failed
         self.reasons = reasons
@@ -100,6 +104,7 @@ class KafkaSinkError(ModelHealthError):
         written again (no row of it reached the producer)."""
         self.unsent = unsent
         self.lost = lost
+        self.lost_by_table = dict(lost_by_table or {})
         counts = [f"{failed} rows failed"] if failed else []
         if unsent:
             counts.append(f"{sum(map(_rows, unsent))} handed back to write again")
@@ -115,8 +120,13 @@ class SinkStats:
 
     ``failed`` counts failed delivery attempts in rows (a row handed back, written again and
     failing again counts twice); ``returned`` the rows handed back to the caller to write
-    again, ``lost`` those that could never be delivered (non-retriable errors);
-    ``rebuilds`` how often a producer that stopped working was replaced.
+    again. ``lost_by_table`` counts the rows that could never be delivered (non-retriable
+    errors) per table, aggregates included; ``lost`` only the predictions, labels and parked
+    records among them (:data:`~modelhealth.ingestion.batch.USER_ROWS`), the rows a
+    ``Monitor`` counts in ``stats.dropped_rows``. ``rebuilds`` counts how often a producer
+    that stopped working was replaced, ``resent_after_rebuild`` the rows it still held then,
+    handed back to be written again: Kafka may have stored some of them already, so this
+    bounds the duplicates a replacement can cause (delivery is at-least-once).
     """
 
     sent: Counter[str] = field(default_factory=Counter)
@@ -124,7 +134,9 @@ class SinkStats:
     messages: Counter[str] = field(default_factory=Counter)
     returned: int = 0
     lost: int = 0
+    lost_by_table: Counter[str] = field(default_factory=Counter)
     rebuilds: int = 0
+    resent_after_rebuild: int = 0
     bytes_sent: int = 0
     blocked: int = 0  # times the bounded buffer made the caller wait
 
@@ -156,7 +168,16 @@ def json_encoder() -> Callable[[Any], bytes]:
 
 
 class KafkaSink:
-    """Writes :class:`EventBatch` rows to ``modelhealth.<table>`` topics (see module doc)."""
+    """Writes :class:`EventBatch` rows to ``modelhealth.<table>`` topics (see module doc).
+
+    Delivery is at-least-once, not exactly-once: no row is lost uncounted, but when a
+    producer that stopped delivering is replaced, the rows it still held are handed back and
+    written again, and Kafka may already have stored some of them, so they are stored twice.
+    ``stats.resent_after_rebuild`` counts the rows handed back that way (every table): at
+    most that many duplicates. A duplicated prediction or label keeps its ``request_id``, so
+    a consumer that must not count one twice can dedup on it; a duplicated feature-stats or
+    histogram row adds its counts twice.
+    """
 
     def __init__(
         self,
@@ -221,7 +242,7 @@ class KafkaSink:
         self._pending: list[tuple[_Message, Any]] = []  # sent, not yet known to be delivered
         self._pending_bytes = 0
         self._returned: list[_Message] = []  # failed retriably: handed back by the next error
-        self._lost = 0  # rows that failed for good since the last error (the caller counts)
+        self._lost: Counter[str] = Counter()  # per table: rows failed for good since the last error
         self._failed = 0  # rows whose delivery failed since the last error
         self._gave_up: list[_Message] = []  # the message a send refused for good, if any
         self._closed = False
@@ -337,7 +358,7 @@ class KafkaSink:
             self.stats.failed[message.topic] += message.rows
             self._failed += message.rows
             if not getattr(exc, "retriable", False):  # e.g. too large: no retry can help
-                self._lost += message.rows
+                self._lost[self._table_of(message)] += message.rows
                 self._gave_up = [message]
             return [self._send_problem(message.topic, exc)]
         self._pending.append((message, future))
@@ -399,7 +420,7 @@ class KafkaSink:
                     self._returned.append(message)
                     broken = True
                 else:
-                    self._lost += message.rows
+                    self._lost[self._table_of(message)] += message.rows
                 if len(reasons) < 5:
                     reasons.append(f"{message.topic}: {type(err).__name__}: {err}")
         if broken:
@@ -417,6 +438,7 @@ class KafkaSink:
         be stored twice; losing it was the alternative."""
         producer, self._producer = self._producer, None
         self._returned.extend(message for message, _ in self._pending)
+        self.stats.resent_after_rebuild += sum(message.rows for message, _ in self._pending)
         self._pending, self._pending_bytes = [], 0
         self.stats.rebuilds += 1
         log.warning("modelhealth: Kafka producer expired rows; replacing it")
@@ -439,18 +461,24 @@ class KafkaSink:
         if not reasons and not leftover and not self._returned and not self._lost:
             return
         returned, self._returned = [*self._returned, *leftover], []
-        lost, self._lost = self._lost, 0
+        lost, self._lost = self._lost, Counter()
         failed, self._failed = self._failed, 0
         self._gave_up = []
         self.stats.returned += sum(m.rows for m in returned)
-        self.stats.lost += lost
+        self.stats.lost_by_table.update(lost)
+        self.stats.lost += sum(n for table, n in lost.items() if table in USER_ROWS)
         raise KafkaSinkError(
             failed,
             reasons,
             resend=resend and not lost and len(returned) == len(leftover),
             unsent=self._decode(returned),
-            lost=lost,
+            lost=sum(lost.values()),
+            lost_by_table=lost,
         )
+
+    def _table_of(self, message: _Message) -> str:
+        """The table a message's rows belong to (:data:`PARKED` for parked records)."""
+        return self._tables.get(message.topic, PARKED)
 
     def _decode(self, messages: list[_Message]) -> list[EventBatch]:
         """The rows of ``messages`` as batches again, one per message so a caller bounding

@@ -18,8 +18,13 @@ and written again by the next flush. A sink may say which rows it did not take (
 its error, e.g. Kafka's: rows never queued, or expired in its producer; rows the producer
 still holds are its to deliver, a second copy would be stored twice) and which it can never
 deliver (``lost``, counted in ``stats.dropped_rows``); a sink without ``unsent`` may say it
-handed the whole batch on (``resend`` False). At most ``max_unsent_rows`` rows are kept, the
-oldest dropped beyond that and counted in ``stats.dropped_rows``. An explicit
+handed the whole batch on (``resend`` False). At most ``max_unsent_rows`` rows are kept (and
+as many feature-aggregate rows), the oldest dropped beyond that and counted in
+``stats.dropped_rows``. ``dropped_rows`` counts predictions, labels and parked records only,
+one per thing the user logged; ``stats.dropped_by_table`` breaks drops down per table, the
+aggregate rows (``feature_stats``, ``feature_bins``) included. With ``background=True`` the
+buffers hold at most ``max_buffered`` rows (``log``, ``log_batch`` and ``log_outcome`` alike)
+while the flusher is stuck on the sink, refusing and counting the newest. An explicit
 :meth:`Monitor.flush` (and :meth:`Monitor.close`) re-raises the sink's error so the caller can
 see it; a :meth:`Monitor.close` that failed can be called again.
 """
@@ -41,9 +46,9 @@ import pandas as pd
 
 from modelhealth.clock import Clock, SystemClock, to_epoch_ms
 from modelhealth.ingestion.aggregate import aggregate_block
-from modelhealth.ingestion.batch import EventBatch, ParkedEvent, Sink
+from modelhealth.ingestion.batch import PARKED, USER_ROWS, EventBatch, ParkedEvent, Sink
 from modelhealth.ingestion.reference import ModelReference
-from modelhealth.ingestion.schema import FEATURE_BINS, FEATURE_STATS, OUTCOMES
+from modelhealth.ingestion.schema import FEATURE_BINS, FEATURE_STATS, INFERENCES, OUTCOMES
 from modelhealth.ingestion.validate import (
     MAX_TS_MS,
     REQUEST_ID_RULE,
@@ -78,11 +83,23 @@ MAX_PARKED_CHARS = 10_000
 """A parked event's JSON is cut to this: a 10 MB feature value must not make the parked
 record itself too big for the sink (a Kafka message), which would fail every retry."""
 
+UNKNOWN_TABLE = "unknown"
+"""``dropped_by_table`` key of rows a sink says it lost without saying of which table."""
+
 
 @dataclass
 class IngestStats:
     """Counters a model server can export: accepted, parked (by reason, in events/rows),
-    flushes, failed sink writes, and rows dropped because the sink stayed down too long."""
+    flushes, failed sink writes, and rows dropped because the sink stayed down too long.
+
+    ``dropped_rows`` counts dropped predictions, labels and parked records: rows that each
+    stand for one thing the user logged (:data:`~modelhealth.ingestion.batch.USER_ROWS`), so
+    ``dropped_rows == 12`` means 12 of those never reach the store. ``dropped_by_table``
+    breaks the drops down per table (``inferences``, ``outcomes``, ``parked``) and also
+    counts the aggregate rows dropped with them (``feature_stats``, ``feature_bins``, which
+    are not in ``dropped_rows``: their count says nothing about how many predictions they
+    summarised); its user tables sum to ``dropped_rows``.
+    """
 
     accepted: int = 0
     parked: Counter[str] = field(default_factory=Counter)
@@ -91,10 +108,21 @@ class IngestStats:
     flush_errors: int = 0
     last_flush_error: str = ""
     dropped_rows: int = 0
+    dropped_by_table: Counter[str] = field(default_factory=Counter)
 
     @property
     def parked_total(self) -> int:
         return sum(self.parked.values())
+
+    def count_dropped(self, rows_by_table: Mapping[str, int]) -> None:
+        """Add drops per table; a table this SDK does not know (a third-party sink's
+        ``lost`` without a breakdown, see :data:`UNKNOWN_TABLE`) counts as user rows, so
+        ``dropped_rows`` never undercounts."""
+        for table, rows in rows_by_table.items():
+            if rows:
+                self.dropped_by_table[table] += rows
+                if table in USER_ROWS or table == UNKNOWN_TABLE:
+                    self.dropped_rows += rows
 
 
 class Monitor:
@@ -135,6 +163,7 @@ class Monitor:
         self._events: list[ValidEvent] = []
         self._blocks: list[EventBatch] = []
         self._block_rows = 0  # inference rows in _blocks (log_batch), for the max_batch check
+        self._reserved_rows = 0  # log_batch rows being aggregated, counted against max_buffered
         self._outcomes: list[dict[str, object]] = []
         self._parked: list[ParkedEvent] = []
         self._unsent: list[EventBatch] = []  # batches the sink refused, oldest first
@@ -204,9 +233,8 @@ class Monitor:
             )
             return False
         with self._lock:
-            if self._thread is not None and len(self._events) >= self.max_buffered:
-                self.stats.dropped_rows += 1  # the flusher is stuck on the sink: bound memory
-                return False
+            if not self._room(1, INFERENCES.name):
+                return False  # the background flusher is stuck on the sink: bound memory
             self._events.append(event)
             self.stats.accepted += 1
             full = len(self._events) >= self.max_batch
@@ -217,7 +245,9 @@ class Monitor:
         """Record the real-world outcome (label) of an earlier prediction, joined later.
 
         The label is any finite number (bools and numpy scalars included); NaN/inf labels, a
-        bad ``ts`` (as for :meth:`log`) or a missing/oversized request id are parked.
+        bad ``ts`` (as for :meth:`log`) or a missing/oversized request id are parked. Returns
+        False for a parked label, and with ``background=True`` for a label the full buffer
+        refused (counted in ``stats.dropped_rows``, as :meth:`log` counts events).
         """
         now_ms = to_epoch_ms(self.clock.now())
         try:
@@ -239,6 +269,8 @@ class Monitor:
             )
             return False
         with self._lock:
+            if not self._room(1, OUTCOMES.name):
+                return False  # as in log(): the background flusher is stuck on the sink
             self._outcomes.append(row)
             self.stats.outcomes += 1
             full = len(self._outcomes) >= self.max_batch
@@ -271,6 +303,12 @@ class Monitor:
         not ``len(latency_ms)``) is parked as one record naming the model and the row count,
         and all its rows are counted in ``stats.parked``. A feature with an invalid name is
         parked once and dropped; its rows are kept. Never raises; returns the rows accepted.
+
+        With ``background=True`` the batch shares :meth:`log`'s bound: at most
+        ``max_buffered`` rows wait for the flusher, so a model server logging batches while
+        Kafka is down keeps its memory. As in :meth:`log`, what is buffered stays and the
+        newest rows are refused: the first rows of the batch that fit are accepted, the rest
+        counted in ``stats.dropped_rows`` (and ``stats.dropped_by_table["inferences"]``).
         """
         now_ms = to_epoch_ms(self.clock.now())
         host = host or self.default_host
@@ -320,6 +358,7 @@ class Monitor:
         for k in [k for k in cols.features if not is_valid_name(k)]:
             msg = f"feature name must be {NAME_RULE}, got {k!r}; column dropped, rows kept"
             self._park("bad_feature_name", msg, {"model": model, "feature": k}, now_ms)
+        keep = self._reserve_rows(n, keep)
         feats = {k: _take(v, keep) for k, v in cols.features.items() if is_valid_name(k)}
         ts_k = _take(ts, keep).astype(np.int64)
         if ts_k.size == 0:
@@ -339,15 +378,31 @@ class Monitor:
             )
         except Exception as exc:  # a bug must not crash the model server: say what was lost
             log.exception("modelhealth: could not aggregate a batch of %s", model)
+            with self._lock:
+                self._reserved_rows -= int(ts_k.size)
             self._park_group_failure(model, version, host, ts_k.size, exc, now_ms)
             return 0
         with self._lock:
+            self._reserved_rows -= int(ts_k.size)  # the same rows, now in _block_rows
             self._blocks.append(block)
             self._block_rows += int(ts_k.size)
             self.stats.accepted += int(ts_k.size)
             full = self._block_rows >= self.max_batch
         self._flush_if_due(full)
         return int(ts_k.size)
+
+    def _reserve_rows(self, n: int, keep: np.ndarray | None) -> np.ndarray | None:
+        """The rows of a ``log_batch`` the buffers take: every good row (``keep``; None for
+        all ``n``), or in background mode the first ones that fit under ``max_buffered``
+        (the rest counted as dropped). They stay reserved until their block is buffered, so
+        threads aggregating batches at once cannot overshoot the bound together."""
+        good = n if keep is None else keep.size
+        with self._lock:
+            taken = self._room(good, INFERENCES.name)
+            self._reserved_rows += taken
+        if taken == good:
+            return keep
+        return (np.arange(n) if keep is None else keep)[:taken]
 
     def _park_rows(
         self,
@@ -419,7 +474,7 @@ class Monitor:
             kept = list(unsent)
         else:
             kept = written if getattr(exc, "resend", True) else []
-        self._keep_unsent(kept, exc, lost=int(getattr(exc, "lost", 0) or 0))
+        self._keep_unsent(kept, exc, lost=_lost_by_table(exc))
 
     def close(self) -> None:
         """Stop the background flusher (if any), flush, then close the sink. If that last
@@ -441,8 +496,9 @@ class Monitor:
     def _flush_loop(self) -> None:
         """The ``background=True`` flusher: flushes when ``log()`` finds the buffer due (or
         every ``flush_interval``), so no request thread ever waits for the sink, e.g. for
-        Kafka's ``max_block_ms`` (30 s) while the broker is gone. Meanwhile ``log()`` keeps
-        at most ``max_buffered`` events and counts the rest in ``stats.dropped_rows``."""
+        Kafka's ``max_block_ms`` (30 s) while the broker is gone. Meanwhile the buffers keep
+        at most ``max_buffered`` rows and count the rest in ``stats.dropped_rows`` (see
+        :meth:`_room`)."""
         while not self._stopping:
             self._wake.wait(self.flush_interval_s or 1.0)
             self._wake.clear()
@@ -458,6 +514,34 @@ class Monitor:
         self.close()
 
     # -- internals -------------------------------------------------------------------------
+    def _room(self, wanted: int, table: str) -> int:
+        """How many of ``wanted`` new rows of ``table`` the buffers take; the others are
+        counted as dropped. The caller holds ``_lock``.
+
+        Bounded only with ``background=True``: there request threads keep logging while the
+        flusher may be stuck on the sink (Kafka down), so predictions, labels and parked
+        records together wait at most ``max_buffered`` rows. Beyond that the newest are
+        refused, as a full queue refuses them: what waits already keeps its order and is
+        written first. (Without a background flusher the request thread flushes itself.)
+        """
+        if self._thread is None:
+            return wanted
+        taken = min(wanted, max(self.max_buffered - self._buffered_rows(), 0))
+        if taken < wanted:
+            self.stats.count_dropped({table: wanted - taken})
+        return taken
+
+    def _buffered_rows(self) -> int:
+        """Rows waiting for the flusher (the caller holds ``_lock``); rows a ``log_batch``
+        is aggregating count already."""
+        return (
+            len(self._events)
+            + self._block_rows
+            + self._reserved_rows
+            + len(self._outcomes)
+            + len(self._parked)
+        )
+
     def _flush_if_due(self, full: bool) -> None:
         """After ``log``, ``log_batch`` or ``log_outcome`` buffered rows: flush (or wake the
         flusher) when a buffer holds ``max_batch`` rows or ``flush_interval`` has passed.
@@ -532,29 +616,27 @@ class Monitor:
         batch.parked = parked
         return batch
 
-    def _keep_unsent(self, batches: list[EventBatch], exc: Exception, lost: int = 0) -> None:
-        """Keep refused batches for the next flush, dropping the oldest beyond the bound;
-        ``lost`` rows the sink gave up on are counted as dropped too."""
+    def _keep_unsent(
+        self, batches: list[EventBatch], exc: Exception, lost: Mapping[str, int] | None = None
+    ) -> None:
+        """Keep refused batches for the next flush within ``max_unsent_rows`` (see
+        :func:`_bound_unsent`); the rows dropped beyond it and the ``lost`` ones the sink gave
+        up on (per table) are counted as dropped."""
         with self._lock:
             self.stats.flush_errors += 1
             self.stats.last_flush_error = f"{type(exc).__name__}: {exc}"[:500]
-            kept = [b for b in [*batches, *self._unsent] if not b.is_empty()]
-            total = sum(_rows(b) for b in kept)
-            dropped = 0
-            while len(kept) > 1 and total > self.max_unsent_rows:
-                oldest = kept.pop(0)
-                total -= _rows(oldest)
-                dropped += _rows(oldest)
-            self._unsent = kept
-            self.stats.dropped_rows += dropped + lost
+            self._unsent, dropped = _bound_unsent([*batches, *self._unsent], self.max_unsent_rows)
+            kept = sum(map(_user_rows, self._unsent))
+            self.stats.count_dropped(dropped)
+            self.stats.count_dropped(lost or {})
         if lost:
-            log.error("modelhealth: the sink could not deliver %d rows (%s); dropped", lost, exc)
+            log.error("modelhealth: the sink could not deliver rows (%s); dropped %s", exc, lost)
         if dropped:
             log.error(
-                "modelhealth: sink still failing (%s); dropped %d rows, %d kept for retry",
+                "modelhealth: sink still failing (%s); dropped %s, %d rows kept for retry",
                 exc,
-                dropped,
-                total,
+                dict(dropped),
+                kept,
             )
 
     def _park_group_failure(
@@ -615,7 +697,8 @@ class Monitor:
         with self._lock:
             if rows:
                 self.stats.parked[code] += rows
-            self._parked.append(record)
+            if self._room(1, PARKED):  # the event stays counted as parked, its record dropped
+                self._parked.append(record)
 
 
 def _feature_columns(rows: list[Mapping[str, object]]) -> dict[str, np.ndarray]:
@@ -769,8 +852,48 @@ def _item(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _rows(batch: EventBatch) -> int:
+def _user_rows(batch: EventBatch) -> int:
+    """Predictions, labels and parked records (:data:`USER_ROWS`)."""
     return len(batch.inferences) + len(batch.outcomes) + len(batch.parked)
+
+
+def _aggregate_rows(batch: EventBatch) -> int:
+    return len(batch.feature_stats) + len(batch.feature_bins)
+
+
+def _bound_unsent(batches: list[EventBatch], limit: int) -> tuple[list[EventBatch], Counter[str]]:
+    """``batches`` (oldest first) cut to at most ``limit`` user rows and ``limit`` aggregate
+    rows, the oldest dropped first and the newest always kept whole; the dropped rows per
+    table.
+
+    Aggregates have a bound of their own: Kafka's sink hands rows back one batch per message,
+    each of one table, and a feature-stats batch holds no user row. Bounded on user rows
+    alone, such batches were never dropped, and their rows piled up for as long as Kafka
+    stayed down (70 more per failed flush of a 10-feature model).
+    """
+    kept = [b for b in batches if not b.is_empty()]
+    dropped: Counter[str] = Counter()
+    for weigh in (_user_rows, _aggregate_rows):
+        total = sum(map(weigh, kept))
+        i = 0
+        while total > limit and i < len(kept) - 1:
+            rows = weigh(kept[i])
+            if not rows:
+                i += 1
+                continue
+            total -= rows
+            dropped.update(kept.pop(i).rows_by_table())
+    return kept, dropped
+
+
+def _lost_by_table(exc: Exception) -> dict[str, int]:
+    """The rows a sink's error says are lost for good, per table: Kafka's ``lost_by_table``,
+    or a plain ``lost`` count (a sink without the breakdown) under :data:`UNKNOWN_TABLE`."""
+    by_table = getattr(exc, "lost_by_table", None)
+    if by_table:
+        return dict(by_table)
+    lost = int(getattr(exc, "lost", 0) or 0)
+    return {UNKNOWN_TABLE: lost} if lost else {}
 
 
 def _event_json(event: Mapping[str, object]) -> str:

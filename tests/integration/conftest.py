@@ -3,17 +3,22 @@
 Starts them once per test session (first run also downloads the jars from Maven Central) and
 stops them at the end only if this session started them, so a developer's running services
 survive a test run. Under CI=true a start failure is a test failure, never a skip.
+
+``own_kafka`` is a module's own Kafka on free ports, for tests that stop and restart it.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from modelhealth.services import ServicesError, down, is_up, up
+from modelhealth.services import ServicesError, down, is_up, kafka, ports, process, up
+from tests.conftest import free_port
 
 _IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -38,3 +43,44 @@ def jvm_services() -> Iterator[None]:
         yield
     finally:
         down()
+
+
+class OwnKafka:
+    """A Kafka JVM on free ports in ``run_dir``; ``stop``/``start`` make the outage."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start the broker (if not running) and wait until it answers metadata requests."""
+        if process.running_pid(kafka.NAME) is None:
+            process.start(kafka.spec())
+        deadline = time.monotonic() + timeout
+        while not kafka.healthy():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"own Kafka not healthy after {timeout:.0f}s: {self.run_dir}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        process.stop(kafka.NAME)
+
+
+@pytest.fixture(scope="module")
+def own_kafka(jvm_services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnKafka]:
+    """A Kafka of this module's own on free ports, to stop and start at will. It rides on
+    the session's ``jvm_services``, which fetches the jars on a fresh machine (and skips, or
+    fails under CI, where Java is missing): checked alone, the jars were not there yet when
+    CI reached this module and every test here skipped."""
+    run_dir = tmp_path_factory.mktemp("own_kafka")
+    port = free_port()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MODELHEALTH_RUN_DIR", str(run_dir))
+        mp.setattr(ports, "KAFKA_PORT", port)
+        mp.setattr(ports, "KAFKA_CONTROLLER_PORT", free_port())
+        mp.setattr(ports, "KAFKA_BOOTSTRAP", f"{ports.HOST}:{port}")
+        broker = OwnKafka(run_dir)
+        try:
+            broker.start()
+            yield broker
+        finally:
+            broker.stop()

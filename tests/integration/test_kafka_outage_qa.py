@@ -19,9 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -30,55 +28,14 @@ from modelhealth.ingestion import Monitor
 from modelhealth.ingestion.kafka_sink import ROWS_FIELD, KafkaSink, KafkaSinkError
 from modelhealth.ingestion.schema import TABLES
 from modelhealth.pinot_schemas import parked_topic, topic_name
-from modelhealth.services import kafka, ports, process
-from tests.conftest import free_port
+from modelhealth.services import ports
+from tests.integration.conftest import OwnKafka
 
 pytestmark = pytest.mark.integration
 
 SHORT = {"delivery_timeout_ms": 8_000, "request_timeout_ms": 3_000}
 """Producer timeouts short enough that a ~25 s outage outlives the delivery timeout."""
 T_MS = int(datetime(2026, 3, 1, 12, 0, tzinfo=UTC).timestamp() * 1000)
-
-
-class OwnKafka:
-    """A Kafka JVM on free ports in ``run_dir``; ``stop``/``start`` make the outage."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
-
-    def start(self, timeout: float = 120.0) -> None:
-        """Start the broker (if not running) and wait until it answers metadata requests."""
-        if process.running_pid(kafka.NAME) is None:
-            process.start(kafka.spec())
-        deadline = time.monotonic() + timeout
-        while not kafka.healthy():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"own Kafka not healthy after {timeout:.0f}s: {self.run_dir}")
-            time.sleep(0.5)
-
-    def stop(self) -> None:
-        process.stop(kafka.NAME)
-
-
-@pytest.fixture(scope="module")
-def own_kafka(jvm_services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnKafka]:
-    """A Kafka of this module's own on free ports, to stop and start at will. It rides on
-    the session's ``jvm_services``, which fetches the jars on a fresh machine (and skips, or
-    fails under CI, where Java is missing): checked alone, the jars were not there yet when
-    CI reached this module and every test here skipped."""
-    run_dir = tmp_path_factory.mktemp("own_kafka")
-    port = free_port()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MODELHEALTH_RUN_DIR", str(run_dir))
-        mp.setattr(ports, "KAFKA_PORT", port)
-        mp.setattr(ports, "KAFKA_CONTROLLER_PORT", free_port())
-        mp.setattr(ports, "KAFKA_BOOTSTRAP", f"{ports.HOST}:{port}")
-        broker = OwnKafka(run_dir)
-        try:
-            broker.start()
-            yield broker
-        finally:
-            broker.stop()
 
 
 @pytest.fixture
