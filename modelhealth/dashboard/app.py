@@ -52,16 +52,16 @@ def _handle(db: str) -> StoreHandle:
 
 
 @st.cache_resource(show_spinner=False)
-def _pinot_handle(broker_url: str) -> StoreHandle:
-    """One Pinot connection per broker, shared by every session of this server."""
+def _pinot_handle(broker_url: str, namespace: str) -> StoreHandle:
+    """One Pinot connection per broker and table namespace, shared by every session."""
     from modelhealth.store.pinot import PinotStore
 
-    return StoreHandle.of(PinotStore(broker_url))
+    return StoreHandle.of(PinotStore(broker_url, namespace=namespace))
 
 
 def _store_handle(settings: Settings) -> StoreHandle:
     if settings.pinot:
-        return _pinot_handle(settings.pinot)
+        return _pinot_handle(settings.pinot, settings.namespace)
     return _handle(str(settings.db))
 
 

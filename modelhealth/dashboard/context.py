@@ -20,6 +20,7 @@ from modelhealth.clock import Clock, FakeClock, SystemClock, from_epoch_ms, to_e
 from modelhealth.dashboard.charts import whole
 from modelhealth.dashboard.data import Queries, StoreHandle
 from modelhealth.ingestion.reference import ModelReference
+from modelhealth.pinot_schemas import check_namespace
 from modelhealth.store.backend import Scope
 
 RANGES: dict[str, timedelta] = {
@@ -44,6 +45,9 @@ class Settings:
 
     db: Path | None = None
     pinot: str | None = None
+    namespace: str = ""
+    """Prefix of the Pinot table names (``modelhealth pinot init --namespace``); "" reads the
+    default tables. Only with ``pinot``."""
     rules_dir: Path | None = None
     state_dir: Path | None = None
     alerts_db: Path | None = None
@@ -66,6 +70,13 @@ def parser() -> argparse.ArgumentParser:
         "--pinot",
         metavar="BROKER_URL",
         help="read Apache Pinot instead of DuckDB, e.g. http://127.0.0.1:8099",
+    )
+    p.add_argument(
+        "--namespace",
+        metavar="NS",
+        default="",
+        help="with --pinot: read the tables `modelhealth pinot init --namespace NS` made "
+        "(NS prefixes their names; default: the un-prefixed tables)",
     )
     p.add_argument("--rules", dest="rules_dir", type=Path, help="folder of alert YAML configs")
     p.add_argument(
@@ -92,19 +103,37 @@ def parser() -> argparse.ArgumentParser:
 
 def parse_settings(argv: Sequence[str]) -> Settings:
     """Parse the app's arguments; unknown ones are an error naming the bad flag."""
-    a = parser().parse_args(list(argv))
+    p = parser()
+    a = p.parse_args(list(argv))
+    if a.namespace:
+        _check_namespace_option(p, a.namespace, a.pinot)
     if a.now is not None and a.now.tzinfo is None:
         raise SystemExit(f"--now {a.now.isoformat()}: give a timezone, e.g. 2026-11-20T12:00Z")
     alerts_db = a.alerts_db or (a.state_dir / "alerts.db" if a.state_dir else None)
     return Settings(
         db=a.db,
         pinot=a.pinot,
+        namespace=a.namespace,
         rules_dir=a.rules_dir,
         state_dir=a.state_dir,
         alerts_db=alerts_db,
         now=a.now,
         stale_after=timedelta(minutes=a.stale_after),
     )
+
+
+def _check_namespace_option(p: argparse.ArgumentParser, namespace: str, pinot: str | None) -> None:
+    """A usage error (exit 2) for a namespace Pinot's table names cannot start with, or one
+    given without ``--pinot``, where it would be silently ignored."""
+    if not pinot:
+        p.error("--namespace names Pinot tables: use it with --pinot BROKER_URL")
+    try:
+        check_namespace(namespace)
+    except ValueError as exc:
+        p.error(
+            f"--namespace {namespace!r}: {exc} (letters, digits and _, starting with a letter "
+            "or _, e.g. demo_)"
+        )
 
 
 def make_clock(settings: Settings) -> Clock:

@@ -3,8 +3,9 @@
     modelhealth dashboard --db demo-snapshot.duckdb --rules examples/rules \\
         --state-dir .modelhealth/state --port 8501
 
-The app's own options (``--db`` or ``--pinot``, ``--rules``, ``--state-dir``, ``--alerts-db``,
-``--now``, ``--stale-after``) are validated here first, so a typo fails before a server starts.
+The app's own options (``--db`` or ``--pinot`` [``--namespace``], ``--rules``, ``--state-dir``,
+``--alerts-db``, ``--now``, ``--stale-after``) are validated here first, so a typo fails before
+a server starts.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def dashboard_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="modelhealth dashboard",
         description="Start the Streamlit dashboard (other options go to the app: --db FILE "
-        "or --pinot BROKER_URL, --rules DIR --state-dir DIR --alerts-db FILE --now ISO "
-        "--stale-after MIN).",
+        "or --pinot BROKER_URL [--namespace NS], --rules DIR --state-dir DIR --alerts-db FILE "
+        "--now ISO --stale-after MIN).",
     )
     p.add_argument("--port", type=int, default=8501, help="port (default 8501; 0 is not allowed)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

@@ -365,7 +365,7 @@ def _run(args: argparse.Namespace, out: Path, stop: _Stop, cleanup: contextlib.E
     say(f"  alerts db : {alerts_db}  (silences and notification log of this demo)")
     say(f"  silence   : modelhealth silence add model=fraud --for 2h -c 'why' --db {alerts_db}")
     if args.backend == "pinot":
-        say(f"  note      : {wiring.pinot_tables_note()}")
+        say(f"  pinot     : {wiring.pinot_banner(backend)}")
     say(
         "live traffic running; Ctrl-C to stop."
         if args.duration is None
@@ -437,7 +437,12 @@ def _dashboard(
             "(pass --dashboard-port with a free port)"
         )
     dash = wiring.start_dashboard(
-        snapshot, rules_dir, out / "state", args.dashboard_port, pinot=backend.pinot_url
+        snapshot,
+        rules_dir,
+        out / "state",
+        args.dashboard_port,
+        pinot=backend.pinot_url,
+        namespace=backend.pinot_namespace,
     )
     if dash is None:
         return None, ""

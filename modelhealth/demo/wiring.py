@@ -26,6 +26,8 @@ class Backend:
     db_path: Path | None = None
     pinot_url: str | None = None
     """The broker the dashboard reads when there is no DuckDB snapshot (``--pinot``)."""
+    pinot_namespace: str = ""
+    """The prefix of the Pinot tables and Kafka topics the demo writes and reads."""
 
     def wait_until_visible(self, n_events: int) -> None:
         """Pinot consumes asynchronously; DuckDB writes are visible at once."""
@@ -40,11 +42,22 @@ class Backend:
         return Path(snap(out / "snapshot.duckdb"))
 
     def describe(self) -> str:
-        return str(self.db_path) if self.db_path else self.kind
+        if self.db_path:
+            return str(self.db_path)
+        if self.pinot_url:
+            return f"{self.kind} {self.pinot_url}, namespace {self.pinot_namespace}"
+        return self.kind
 
     def close(self) -> None:
         self.sink.close()
         self.store.close()
+
+
+DEMO_NAMESPACE = "demo_"
+"""The demo's own Pinot namespace: its tables (``demo_inferences``…) and topics
+(``modelhealth.demo_inferences``…) live next to a user's default tables, which it never
+touches. (It used to reset the default tables, deleting the rows of whoever ran the demo
+against their own cluster.)"""
 
 
 def open_backend(kind: str, out: Path) -> Backend:
@@ -58,25 +71,41 @@ def open_backend(kind: str, out: Path) -> Backend:
     from modelhealth.pinot_schemas.init import init_pinot
     from modelhealth.store.pinot import PinotStore
 
-    # a fresh demo: earlier runs' rows must not count. The dashboard reads the default
-    # (un-namespaced) tables, so the demo cannot keep to tables of its own; the banner
-    # printed before this says these tables and topics are emptied
-    init_pinot(reset=True)
-    store = PinotStore()
-    return Backend("pinot", KafkaSink(), store, pinot_url=store.broker_url)
+    # a fresh demo: earlier demo runs' rows must not count, so its own namespace is reset
+    init_pinot(DEMO_NAMESPACE, reset=True)
+    store = PinotStore(namespace=DEMO_NAMESPACE)
+    return Backend(
+        "pinot",
+        KafkaSink(namespace=DEMO_NAMESPACE),
+        store,
+        pinot_url=store.broker_url,
+        pinot_namespace=DEMO_NAMESPACE,
+    )
 
 
 PINOT_EXTRAS = ("kafka", "pinotdb", "httpx")
 """Import names the ``kafka`` and ``pinot`` extras bring that ``--backend pinot`` imports."""
 
 
-def pinot_tables_note() -> str:
+def pinot_tables_note(namespace: str = DEMO_NAMESPACE) -> str:
     """What ``--backend pinot`` does to the services' data, said before it does it."""
     from modelhealth.ingestion.schema import TABLES
+    from modelhealth.pinot_schemas import table_name
 
+    tables = ", ".join(table_name(name, namespace) for name in TABLES)
     return (
-        f"--backend pinot: dropping and recreating the Pinot tables and Kafka topics "
-        f"{', '.join(TABLES)} (their rows from earlier runs, the demo's or yours, are deleted)"
+        f"--backend pinot: Pinot namespace {namespace!r}: dropping and recreating the demo's "
+        f"own tables {tables} and their Kafka topics (rows of earlier demo runs are deleted; "
+        "the default tables and every other namespace are not touched)"
+    )
+
+
+def pinot_banner(backend: Backend) -> str:
+    """The banner's Pinot line: the namespace used, and how to read it again later."""
+    ns = backend.pinot_namespace
+    return (
+        f"namespace {ns} (tables {ns}*, topics modelhealth.{ns}*; the default tables are "
+        f"untouched); later: modelhealth dashboard --pinot {backend.pinot_url} --namespace {ns}"
     )
 
 
@@ -92,24 +121,9 @@ def check_pinot_services() -> str:
             f"--backend pinot needs {', '.join(missing)}, which this installation lacks: "
             "pip install 'modelhealth[kafka,pinot]'"
         )
-    from modelhealth.services import ports
-    from modelhealth.services.process import http_ok, port_open
+    from modelhealth.pinot_schemas.init import unreachable_services
 
-    down = [
-        name
-        for name, up in (
-            (f"Kafka ({ports.KAFKA_BOOTSTRAP})", lambda: port_open(ports.HOST, ports.KAFKA_PORT)),
-            (
-                f"Pinot controller ({ports.PINOT_CONTROLLER_URL})",
-                lambda: http_ok(f"{ports.PINOT_CONTROLLER_URL}/health"),
-            ),
-            (
-                f"Pinot broker ({ports.PINOT_BROKER_URL})",
-                lambda: http_ok(f"{ports.PINOT_BROKER_URL}/health"),
-            ),
-        )
-        if not up()
-    ]
+    down = unreachable_services()
     if down:
         return (
             f"--backend pinot: {', '.join(down)} not answering; start them with "
@@ -178,14 +192,20 @@ def dashboard_url(enabled: bool, port: int) -> str:
 
 
 def start_dashboard(
-    db: Path | None, rules_dir: Path, state_dir: Path, port: int, pinot: str | None = None
+    db: Path | None,
+    rules_dir: Path,
+    state_dir: Path,
+    port: int,
+    pinot: str | None = None,
+    namespace: str = "",
 ) -> subprocess.Popen[bytes] | None:
     """``modelhealth dashboard`` on the DuckDB snapshot ``db``, else on the Pinot broker
-    ``pinot`` (``--backend pinot`` publishes no snapshot); None with neither."""
+    ``pinot`` and its tables of ``namespace`` (``--backend pinot`` publishes no snapshot);
+    None with neither."""
     if db is not None:
         source = ["--db", str(db)]
     elif pinot:
-        source = ["--pinot", pinot]
+        source = ["--pinot", pinot, *(["--namespace", namespace] if namespace else [])]
     else:
         return None
     cmd = [

@@ -123,6 +123,10 @@ def render_table(
     consumption. ``batched=False`` selects Pinot's stock JSON decoder instead, for a Pinot that
     lacks our jar: it reads one-row messages only (``KafkaSink(rows_per_message=1)``) and loses a
     row whose value Pinot cannot convert, logging the failure.
+
+    The tables set ``stream.kafka.fetch.timeout.millis`` to 500 (Pinot's default: 5 s): a
+    server stops its consuming segments one after another, each waiting out its current poll of
+    an idle topic, so with 8 segments a SIGTERM took ~40 s; at 0.5 s it takes ~4 s.
     """
     config = table_json(name)
     if not batched:

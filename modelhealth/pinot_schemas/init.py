@@ -1,9 +1,12 @@
 """``modelhealth pinot init [--reset]``: create the Kafka topics, Pinot schemas and tables.
 
 Order matters: Pinot reads a topic's partition count when a REALTIME table is created, so every
-topic exists first. Re-running is harmless: schemas are upserted (``POST /schemas`` replaces)
-and an existing table is left alone. ``--reset`` drops the tables, schemas *and* topics first,
-because a table recreated on an old topic would re-consume every old event from offset 0.
+topic exists first. Before any of it, every service ``init`` needs (Kafka, the Pinot controller
+and broker) must answer, so an unreachable one leaves nothing half made. Re-running is
+harmless: schemas are upserted (``POST /schemas`` replaces) and an existing table is left
+alone, so a run that failed half-way is completed by the next. ``--reset`` drops the tables,
+schemas *and* topics first, because a table recreated on an old topic would re-consume every
+old event from offset 0.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from modelhealth.ingestion.schema import TABLES
 from modelhealth.pinot_schemas import (
@@ -25,6 +29,7 @@ from modelhealth.pinot_schemas import (
 )
 from modelhealth.services import ports
 from modelhealth.services.kafka import ensure_topic
+from modelhealth.services.kafka import healthy as kafka_healthy
 from modelhealth.services.paths import ServicesError
 from modelhealth.services.pinot import (
     add_schema,
@@ -33,6 +38,7 @@ from modelhealth.services.pinot import (
     delete_table,
     query,
 )
+from modelhealth.services.process import http_ok
 
 #: Two partitions: one consuming segment per core, and per-model keys still keep order.
 DEFAULT_PARTITIONS = 2
@@ -41,6 +47,40 @@ DEFAULT_PARTITIONS = 2
 def topics(namespace: str = "") -> list[str]:
     """Every topic modelhealth writes: one per table plus the dead-letter topic."""
     return [topic_name(n, namespace) for n in TABLES] + [parked_topic(namespace)]
+
+
+class InitIncomplete(ServicesError):
+    """``init_pinot`` failed after creating something; the message says what and how to finish."""
+
+
+def unreachable_services() -> list[str]:
+    """What ``init_pinot`` needs that does not answer now, each as "name (address)".
+
+    Kafka (the topics), the controller (schemas and tables) and the broker (``init`` waits
+    until it can query every new table). Checked before anything is created: a controller
+    that was down used to fail ``init`` after it had made the topics, half a setup."""
+    probes = (
+        (f"Kafka ({ports.KAFKA_BOOTSTRAP})", kafka_healthy),
+        (
+            f"Pinot controller ({ports.PINOT_CONTROLLER_URL})",
+            lambda: http_ok(f"{ports.PINOT_CONTROLLER_URL}/health"),
+        ),
+        (
+            f"Pinot broker ({ports.PINOT_BROKER_URL})",
+            lambda: http_ok(f"{ports.PINOT_BROKER_URL}/health"),
+        ),
+    )
+    return [name for name, answers in probes if not answers()]
+
+
+def check_services() -> None:
+    """Raise one line naming every service ``init_pinot`` needs that is unreachable."""
+    down = unreachable_services()
+    if down:
+        raise ServicesError(
+            f"not reachable: {', '.join(down)}; start the services with "
+            "`modelhealth services up` (nothing was created)"
+        )
 
 
 def init_pinot(
@@ -56,28 +96,78 @@ def init_pinot(
 
     ``bootstrap`` is the Kafka address *the Pinot server* consumes from (default: the local
     services' :data:`~modelhealth.services.ports.KAFKA_BOOTSTRAP`). ``batched=False``: see
-    :func:`~modelhealth.pinot_schemas.render_table`.
+    :func:`~modelhealth.pinot_schemas.render_table`. Every service it needs is checked first
+    (:func:`check_services`); a step failing after that raises :class:`InitIncomplete`.
     """
     check_namespace(namespace)
     names = list(tables or TABLES)
+    check_services()
+    made = _Progress()
+    try:
+        _create(namespace, names, made, reset, partitions, bootstrap, batched)
+    except Exception as exc:
+        raise InitIncomplete(made.failure(exc)) from exc
+    return [table_name(name, namespace) for name in names]
+
+
+class _Progress:
+    """What one ``init_pinot`` created so far, for the error when a later step fails."""
+
+    def __init__(self) -> None:
+        self.dropped = False
+        self.topics: list[str] = []
+        self.schemas: list[str] = []
+        self.tables: list[str] = []
+
+    def failure(self, exc: BaseException) -> str:
+        done = [
+            ("dropped the old tables, schemas and topics", self.dropped),
+            (f"topics {', '.join(self.topics)}", bool(self.topics)),
+            (f"schemas {', '.join(self.schemas)}", bool(self.schemas)),
+            (f"tables {', '.join(self.tables)}", bool(self.tables)),
+        ]
+        made = "; ".join(text for text, happened in done if happened) or "nothing"
+        return (
+            f"{exc}\n(created before this failed: {made}; once the cause is fixed, run "
+            "`modelhealth pinot init` again with the same options: it is idempotent and "
+            "completes the setup)"
+        )
+
+
+def _create(
+    namespace: str,
+    names: list[str],
+    made: _Progress,
+    reset: bool,
+    partitions: int,
+    bootstrap: str | None,
+    batched: bool,
+) -> None:
+    """The steps of :func:`init_pinot` in dependency order, recording each in ``made``."""
     if reset:
         drop_pinot(namespace, tables=names)
+        made.dropped = True
     for topic in [topic_name(n, namespace) for n in names] + [parked_topic(namespace)]:
         _ensure_topic_retrying(topic, partitions)
-    created = []
+        made.topics.append(topic)
     for name in names:
+        full = table_name(name, namespace)
         add_schema(render_schema(name, namespace))
-        try:
-            add_table(
-                render_table(name, namespace, bootstrap or ports.KAFKA_BOOTSTRAP, batched=batched)
-            )
-        except ServicesError as exc:
-            if "already exist" not in str(exc) and "HTTP 409" not in str(exc):
-                raise
-        created.append(table_name(name, namespace))
-    for full in created:
+        made.schemas.append(full)
+        _add_table_if_missing(
+            render_table(name, namespace, bootstrap or ports.KAFKA_BOOTSTRAP, batched=batched)
+        )
+        made.tables.append(full)
+    for full in made.tables:
         _wait_queryable(full)
-    return created
+
+
+def _add_table_if_missing(config: dict[str, Any]) -> None:
+    try:
+        add_table(config)
+    except ServicesError as exc:
+        if "already exist" not in str(exc) and "HTTP 409" not in str(exc):
+            raise
 
 
 def _wait_queryable(table: str, timeout: float = 60.0) -> None:

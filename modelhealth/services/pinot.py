@@ -13,6 +13,8 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from modelhealth.services import ports
@@ -31,6 +33,21 @@ BROKER = "pinot-broker"
 SERVER = "pinot-server"
 
 
+#: Server settings that make SIGTERM stop the server in seconds (Pinot 0.11
+#: ``BaseServerStarter.stop``). By default it first waits until no query has arrived for the
+#: query timeout (15 s) and then for the last one to finish (up to 15 s more): a drain for a
+#: server behind a load balancer, which on this single-user machine only made ``services down``
+#: wait out the dashboard's last refresh. gRPC is off: nothing here queries the server over it,
+#: and its fixed default port (8090) made a second set of services on other ports clash.
+SERVER_SETTINGS: dict[str, str] = {
+    "pinot.server.shutdown.enableQueryCheck": "false",
+    "pinot.server.grpc.enable": "false",
+}
+#: The broker sleeps ``delayShutdownTimeMs`` (default 10 s) after leaving the cluster so queries
+#: routed to it can finish; no other broker takes over here, so there is nothing to wait for.
+BROKER_SETTINGS: dict[str, str] = {"pinot.broker.delayShutdownTimeMs": "0"}
+
+
 def _flags(name: str) -> list[str]:
     return [
         f"-Dlog4j2.configurationFile={deploy_dir() / 'log4j2-pinot.xml'}",
@@ -38,7 +55,68 @@ def _flags(name: str) -> list[str]:
     ]
 
 
-def _spec(name: str, heap: str, port: int, healthy: Any, args: list[str]) -> ServiceSpec:
+def _properties_value(value: str) -> str:
+    """Escape a value for Pinot's config reader (commons-configuration ``.properties``), which
+    reads a backslash as an escape and a comma as a list separator (a path holding one)."""
+    return value.replace("\\", "\\\\").replace(",", "\\,")
+
+
+def write_config(path: Path, properties: dict[str, str]) -> None:
+    """Write ``properties`` as the ``-configFileName`` file of a Pinot role.
+
+    A config file replaces *all* of the settings ``StartServer``/``StartBroker`` derive from
+    their flags (Pinot 0.11 has no ``-configOverride``), so it holds the address settings too.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{key}={_properties_value(value)}" for key, value in properties.items()]
+    path.write_text("# written by modelhealth services up; rewritten at every start\n"
+                    + "\n".join(lines) + "\n")  # fmt: skip
+
+
+def server_config() -> dict[str, str]:
+    """Every setting of the Pinot server: what ``StartServer``'s flags would give, plus
+    :data:`SERVER_SETTINGS`."""
+    state = run_dir() / "pinot" / "server"
+    return {
+        "pinot.cluster.name": ports.PINOT_CLUSTER,
+        "pinot.zk.server": ports.ZOOKEEPER_ADDRESS,
+        "pinot.server.netty.host": ports.HOST,
+        "pinot.server.netty.port": str(ports.PINOT_SERVER_PORT),
+        "pinot.server.adminapi.port": str(ports.PINOT_SERVER_ADMIN_PORT),
+        "pinot.server.instance.dataDir": str(state / "data"),
+        "pinot.server.instance.segmentTarDir": str(state / "segments"),
+        **SERVER_SETTINGS,
+    }
+
+
+def broker_config() -> dict[str, str]:
+    """Every setting of the Pinot broker: what ``StartBroker``'s flags would give, plus
+    :data:`BROKER_SETTINGS`."""
+    return {
+        "pinot.cluster.name": ports.PINOT_CLUSTER,
+        "pinot.zk.server": ports.ZOOKEEPER_ADDRESS,
+        "pinot.broker.hostname": ports.HOST,
+        "pinot.broker.client.queryPort": str(ports.PINOT_BROKER_PORT),
+        **BROKER_SETTINGS,
+    }
+
+
+def server_config_file() -> Path:
+    return run_dir() / "pinot" / "server.conf"
+
+
+def broker_config_file() -> Path:
+    return run_dir() / "pinot" / "broker.conf"
+
+
+def _spec(
+    name: str,
+    heap: str,
+    port: int,
+    healthy: Callable[[], bool],
+    args: list[str],
+    prepare: Callable[[], None] | None = None,
+) -> ServiceSpec:
     return ServiceSpec(
         name=name,
         component="pinot",
@@ -48,6 +126,7 @@ def _spec(name: str, heap: str, port: int, healthy: Any, args: list[str]) -> Ser
         port=port,
         healthy=healthy,
         jvm_flags=_flags(name),
+        prepare=prepare,
         extra_classpath=[decoder_jar()],
     )
 
@@ -56,7 +135,8 @@ def specs() -> list[ServiceSpec]:
     """ZooKeeper, controller, broker, server, in start order.
 
     Hosts are always explicit: Pinot otherwise guesses the local address with a UDP "connect" to
-    8.8.8.8, which throws on machines without a default route.
+    8.8.8.8, which throws on machines without a default route. The broker and the server read
+    a config file written at their start (:func:`server_config`, :func:`broker_config`).
     """
     zk, cluster, host = ports.ZOOKEEPER_ADDRESS, ports.PINOT_CLUSTER, ports.HOST
     state = run_dir() / "pinot"
@@ -77,17 +157,16 @@ def specs() -> list[ServiceSpec]:
         _spec(
             BROKER, "1g", ports.PINOT_BROKER_PORT,
             lambda: http_ok(f"{ports.PINOT_BROKER_URL}/health"),
-            ["StartBroker", "-brokerHost", host, "-brokerPort", str(ports.PINOT_BROKER_PORT),
-             "-zkAddress", zk, "-clusterName", cluster],
+            ["StartBroker", "-zkAddress", zk, "-clusterName", cluster,
+             "-configFileName", str(broker_config_file())],
+            prepare=lambda: write_config(broker_config_file(), broker_config()),
         ),
         _spec(
             SERVER, "2g", ports.PINOT_SERVER_ADMIN_PORT,
             lambda: http_ok(f"{ports.PINOT_SERVER_ADMIN_URL}/health"),
-            ["StartServer", "-serverHost", host, "-serverPort", str(ports.PINOT_SERVER_PORT),
-             "-serverAdminPort", str(ports.PINOT_SERVER_ADMIN_PORT),
-             "-dataDir", str(state / "server" / "data"),
-             "-segmentDir", str(state / "server" / "segments"),
-             "-zkAddress", zk, "-clusterName", cluster],
+            ["StartServer", "-zkAddress", zk, "-clusterName", cluster,
+             "-configFileName", str(server_config_file())],
+            prepare=lambda: write_config(server_config_file(), server_config()),
         ),
     ]  # fmt: skip
 

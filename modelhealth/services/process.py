@@ -8,6 +8,7 @@ their own session so Ctrl-C in the terminal that ran ``up`` does not take them d
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import signal
 import socket
@@ -153,26 +154,60 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
-def stop(name: str, timeout: float = 30.0) -> bool:
-    """SIGTERM our ``name`` JVM, SIGKILL it after ``timeout`` s; False if it was not running."""
+#: Seconds to wait for the kernel to reap a SIGKILLed process (it only has to unmap memory).
+KILL_WAIT_S = 10.0
+
+
+class Stopped(enum.Enum):
+    """How a service went down: on its own after SIGTERM, or killed when it outlived its grace."""
+
+    TERMINATED = "stopped"
+    KILLED = "killed"
+
+
+def terminate(name: str) -> int | None:
+    """Send SIGTERM to our ``name`` JVM; its pid, or None if it was not running.
+
+    Split from :func:`finish_stop` so a caller can signal several services at once and then
+    wait for them together (their shutdowns overlap instead of adding up)."""
     pid = running_pid(name)
     if pid is None:
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if exited(pid):
-            break
-        time.sleep(0.2)
-    else:
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    return pid
+
+
+def wait_exited(pid: int, deadline: float, poll_s: float = 0.1) -> bool:
+    """True once ``pid`` is gone, False if it is still alive at ``deadline`` (monotonic)."""
+    while not exited(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_s)
+    return True
+
+
+def finish_stop(name: str, pid: int, deadline: float) -> Stopped:
+    """Wait until ``deadline`` for the SIGTERMed ``pid`` to exit, SIGKILL it if it has not.
+
+    A JVM ignores nothing after SIGKILL, so the second wait is bounded by the kernel, not by
+    the service: ``services down`` can never hang on a service's own shutdown logic."""
+    outcome = Stopped.TERMINATED
+    if not wait_exited(pid, deadline):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        for _ in range(50):
-            if exited(pid):
-                break
-            time.sleep(0.1)
+        outcome = Stopped.KILLED
+        wait_exited(pid, time.monotonic() + KILL_WAIT_S)
     _pid_file(name).unlink(missing_ok=True)
-    return True
+    return outcome
+
+
+def stop(name: str, timeout: float = 10.0) -> Stopped | None:
+    """SIGTERM our ``name`` JVM, SIGKILL it after ``timeout`` s; None if it was not running."""
+    pid = terminate(name)
+    if pid is None:
+        return None
+    return finish_stop(name, pid, time.monotonic() + timeout)
 
 
 def rss_mb(pid: int) -> float | None:
