@@ -56,7 +56,7 @@ def _pinot_handle(broker_url: str, namespace: str) -> StoreHandle:
     """One Pinot connection per broker and table namespace, shared by every session."""
     from modelhealth.store.pinot import PinotStore
 
-    return StoreHandle.of(PinotStore(broker_url, namespace=namespace))
+    return StoreHandle.live(PinotStore(broker_url, namespace=namespace))
 
 
 def _store_handle(settings: Settings) -> StoreHandle:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
+from modelhealth.clock import Clock, SystemClock
 from modelhealth.drift.compare import (
     Baseline,
     drift_series,
@@ -43,6 +44,15 @@ T = TypeVar("T")
 
 LIVE_SLOT_S = 30
 """Live backends (no file to watch) get a new cache token every this many seconds."""
+
+
+CLOCK: Clock = SystemClock()
+"""The clock live slots are read from (a test sets a FakeClock)."""
+
+
+def live_slot() -> int:
+    """The current :data:`LIVE_SLOT_S` slot of :data:`CLOCK`: a live backend's cache token."""
+    return int(CLOCK.now().timestamp() // LIVE_SLOT_S)
 
 
 class StoreUnavailableError(StoreUnavailable, RuntimeError):
@@ -85,6 +95,14 @@ class StoreHandle:
 
         p = Path(path)
         return cls(lambda: DuckDBStore(p, read_only=True), path=p)
+
+    @classmethod
+    def live(cls, store: QueryBackend) -> StoreHandle:
+        """Wrap a live backend (Pinot): its cached answers age out every :data:`LIVE_SLOT_S`.
+
+        Without a slot the token never changed, so a Pinot dashboard served answers up to
+        :data:`CACHE_TTL_S` (5 min) old whatever its refresh was set to."""
+        return cls.of(store, slot=live_slot)
 
     @classmethod
     def of(cls, store: QueryBackend, slot: Callable[[], int] | None = None) -> StoreHandle:
