@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -21,6 +23,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _the_demo_ran(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the demo started its work: the error must come before any")
+
+
+@contextlib.contextmanager
+def no_demo_work() -> Iterator[None]:
+    """Within it, ``demo_main`` fails the test if it starts the demo's work (references,
+    backfill, training, the live loop): for the checks that must refuse before any.
+
+    Those tests used to bound the call to 5 s instead, which a busy box could break while
+    nothing was wrong."""
+    from modelhealth.demo import runner  # only the tests that use it pay for the import
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "_run", _the_demo_ran)
+        yield
 
 
 @pytest.fixture(scope="session")

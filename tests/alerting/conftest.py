@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,7 +23,12 @@ class Receiver:
     """A real HTTP server recording JSON bodies; ``script`` scripts its answers in order.
 
     Each script item is a status code, or ("sleep", seconds) to stall past client timeouts;
-    when the script is used up it answers ``default``.
+    when the script is used up it answers ``default``. A stalled request then answers 504 and
+    is not recorded: it stands for a delivery that failed. (It used to answer 202 and join
+    ``bodies`` whenever its sleep ended, so a test still retrying on a busy box saw a
+    delivery from a request its client had given up on.) ``on_post`` (if set) runs in the
+    server's thread once a request has been counted, before it is answered: a test uses it
+    to see what else happened while this request was in flight, instead of timing it.
     """
 
     def __init__(self) -> None:
@@ -32,6 +37,7 @@ class Receiver:
         self.attempts = 0
         self.script: list[object] = []
         self.default = 202
+        self.on_post: Callable[[], None] | None = None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,9 +46,11 @@ class Receiver:
                 with lock:
                     outer.attempts += 1
                     action = outer.script.pop(0) if outer.script else outer.default
+                if outer.on_post is not None:
+                    outer.on_post()
                 if isinstance(action, tuple):
                     time.sleep(float(action[1]))
-                    action = 202
+                    action = 504
                 if isinstance(action, int) and action < 300:
                     with lock:
                         outer.bodies.append(json.loads(body))

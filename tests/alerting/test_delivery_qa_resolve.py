@@ -31,7 +31,7 @@ def make(
 ) -> Dispatcher:
     cfg = parse_routing(text.replace("URL", receiver.url) or pager_routing(receiver.url), "t.yaml")
     pager = PagerDutyNotifier(
-        PagerDutyConfig(url=receiver.url, timeout=0.5),
+        PagerDutyConfig(url=receiver.url, timeout=10),
         env={"MODELHEALTH_PAGERDUTY_ROUTING_KEY": KEY},
     )
     return Dispatcher(cfg, {"pager": pager}, path, clock, rng=random.Random(7))

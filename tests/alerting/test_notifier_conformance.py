@@ -15,25 +15,33 @@ from modelhealth.alerting.notifiers.webhook import WebhookConfig, WebhookNotifie
 from .conftest import Receiver, firing
 
 SECRET = "s3cr3t-T0KEN-value"
+ANSWERED_S = 10.0
+"""Client timeout where the receiver answers: a short one timed out on a busy box, and a
+status test then saw a timeout instead of the status."""
+STALLED_S = 0.3
+"""Client timeout for the timeout test, far below the receiver's stall."""
 
 
-def pager(url: str) -> Notifier:
+def pager(url: str, timeout: float = ANSWERED_S) -> Notifier:
     return PagerDutyNotifier(
-        PagerDutyConfig(url=url, timeout=0.3), env={"MODELHEALTH_PAGERDUTY_ROUTING_KEY": SECRET}
+        PagerDutyConfig(url=url, timeout=timeout),
+        env={"MODELHEALTH_PAGERDUTY_ROUTING_KEY": SECRET},
     )
 
 
-def webhook(url: str) -> Notifier:
+def webhook(url: str, timeout: float = ANSWERED_S) -> Notifier:
     return WebhookNotifier(
-        WebhookConfig(url=url, bearer_token_env="TOK", timeout=0.3), env={"TOK": SECRET}
+        WebhookConfig(url=url, bearer_token_env="TOK", timeout=timeout), env={"TOK": SECRET}
     )
 
 
-def slack(url: str) -> Notifier:
-    return SlackNotifier(SlackConfig(url_env="HOOK", timeout=0.3), env={"HOOK": url + "/" + SECRET})
+def slack(url: str, timeout: float = ANSWERED_S) -> Notifier:
+    return SlackNotifier(
+        SlackConfig(url_env="HOOK", timeout=timeout), env={"HOOK": url + "/" + SECRET}
+    )
 
 
-KINDS: dict[str, Callable[[str], Notifier]] = {
+KINDS: dict[str, Callable[..., Notifier]] = {
     "pagerduty": pager,
     "webhook": webhook,
     "slack": slack,
@@ -79,8 +87,8 @@ def test_retry_table(receiver: Receiver, kind: str, status: int, ok: bool, retry
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_timeout_and_refused_are_retryable_and_redacted(receiver: Receiver, kind: str) -> None:
-    receiver.script = [("sleep", 0.6)]
-    out = KINDS[kind](receiver.url).notify(batch())
+    receiver.script = [("sleep", STALLED_S + 3)]
+    out = KINDS[kind](receiver.url, timeout=STALLED_S).notify(batch())
     assert not out.ok and out.retryable and "timeout" in out.reason.lower()
     dead = f"http://127.0.0.1:{free_port()}/x"
     out = KINDS[kind](dead).notify(batch())

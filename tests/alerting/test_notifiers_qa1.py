@@ -20,6 +20,7 @@ from modelhealth.alerting.notifiers.base import (
 )
 from modelhealth.alerting.notifiers.slack import SlackConfig, SlackNotifier
 from modelhealth.alerting.notifiers.webhook import WebhookConfig, WebhookNotifier
+from tests.conftest import free_port
 
 from .conftest import T0, firing, resolved
 
@@ -82,7 +83,8 @@ def test_a_url_without_http_scheme_fails_for_good(url: str) -> None:
 
 
 def test_a_refused_connection_is_still_retried() -> None:
-    out = post_json("http://127.0.0.1:9/alerts", {"x": 1}, timeout=0.5)
+    # a port nothing listens on (port 9, used before, may run a discard service)
+    out = post_json(f"http://127.0.0.1:{free_port()}/alerts", {"x": 1}, timeout=5)
     assert not out.ok and out.retryable and out.reason.startswith("connection failed")
 
 

@@ -36,11 +36,18 @@ receivers:
 
 
 def make(
-    receiver: Receiver, clock: FakeClock, extra: str = "", path: str = ":memory:"
+    receiver: Receiver,
+    clock: FakeClock,
+    extra: str = "",
+    path: str = ":memory:",
+    timeout: float = 10.0,
 ) -> Dispatcher:
+    """A dispatcher paging ``receiver``; ``timeout`` is the client's: generous, since a short
+    one timed out on a busy box where the receiver answers at once (a test that stalls the
+    receiver passes a short one)."""
     cfg = parse_routing(pager_routing(receiver.url, extra), "test.yaml")
     pager = PagerDutyNotifier(
-        PagerDutyConfig(url=receiver.url, timeout=0.5),
+        PagerDutyConfig(url=receiver.url, timeout=timeout),
         env={"MODELHEALTH_PAGERDUTY_ROUTING_KEY": KEY},
     )
     return Dispatcher(cfg, {"pager": pager}, path, clock, rng=random.Random(7))
@@ -93,8 +100,8 @@ def test_repeat_interval_reminds_while_firing(receiver: Receiver, clock: FakeClo
 def test_500s_and_timeouts_are_retried_with_backoff_and_delivered_once(
     receiver: Receiver, clock: FakeClock
 ) -> None:
-    receiver.script = [500, 503, ("sleep", 0.8), 429, 502]
-    d = make(receiver, clock)
+    receiver.script = [500, 503, ("sleep", 6), 429, 502]
+    d = make(receiver, clock, timeout=2)  # the stall times out; every answer comes well within
     a = firing(severity="critical")
     d([a], clock.now())
     d([a], clock.advance(seconds=30))
@@ -313,7 +320,7 @@ def test_adding_an_unrelated_route_does_not_re_page_open_incidents(
     def dispatcher(routes: str) -> Dispatcher:
         text = pager_routing(receiver.url).replace("receivers:", f"  routes:\n{routes}receivers:")
         pager = PagerDutyNotifier(
-            PagerDutyConfig(url=receiver.url, timeout=0.5),
+            PagerDutyConfig(url=receiver.url, timeout=10),
             env={"MODELHEALTH_PAGERDUTY_ROUTING_KEY": KEY},
         )
         cfg = parse_routing(text)

@@ -132,7 +132,7 @@ def test_inserting_a_route_does_not_repage_an_open_incident(
     the new one; PagerDuty sees one incident, triggered once and resolved."""
     db = str(tmp_path / "alerts.db")
     pager = PagerDutyNotifier(
-        PagerDutyConfig(url=receiver.url, timeout=0.5),
+        PagerDutyConfig(url=receiver.url, timeout=10),
         env={"MODELHEALTH_PAGERDUTY_ROUTING_KEY": "k"},
     )
     hooks = WebhookNotifier(WebhookConfig(url="http://127.0.0.1:9/never", timeout=0.2))
