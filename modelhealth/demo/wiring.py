@@ -277,7 +277,7 @@ def serves_port(pid: int, port: int) -> bool | None:
 
 
 def dashboard_started(
-    proc: subprocess.Popen[bytes], port: int, log: Path, wait_s: float = 45.0
+    proc: subprocess.Popen[bytes], port: int, log: Path, wait_s: float = 90.0
 ) -> str:
     """ "" once the dashboard ``proc`` answers on ``port``, else why not (its last log lines).
 

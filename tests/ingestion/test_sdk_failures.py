@@ -423,11 +423,11 @@ class GateSink(FlakySink):
 
     def write(self, batch: EventBatch) -> None:
         self.entered.set()
-        assert self.gate.wait(10)
+        assert self.gate.wait(60)
         super().write(batch)
 
 
-def _log_in_a_thread(mon: Monitor, n: int, wait_s: float = 5.0) -> threading.Thread:
+def _log_in_a_thread(mon: Monitor, n: int, wait_s: float = 30.0) -> threading.Thread:
     t = threading.Thread(target=lambda: [mon.log(**GOOD) for _ in range(n)], daemon=True)
     t.start()
     t.join(wait_s)
@@ -440,8 +440,8 @@ def test_background_flushing_never_makes_log_wait_for_the_sink():
     sink = GateSink()
     mon = Monitor(sink, flush_interval=timedelta(0), background=True, max_buffered=50)
     mon.log(**GOOD)  # wakes the flusher, which blocks in the sink
-    assert sink.entered.wait(5)
-    writer = _log_in_a_thread(mon, 60)
+    assert sink.entered.wait(30)
+    writer = _log_in_a_thread(mon, 60)  # joined within 30 s, while the gate holds for 60 s
     assert not writer.is_alive()  # 60 log() calls returned while the sink was blocked
     assert mon.stats.dropped_rows == 10  # beyond max_buffered, counted, memory bounded
     sink.gate.set()

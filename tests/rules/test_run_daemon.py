@@ -252,10 +252,10 @@ receivers:
     try:
         with run as (_, port):
             ticked = time.monotonic()
-            _until(lambda: bool(fine.arrivals), "the page to the answering receiver", timeout=15)
-            assert fine.arrivals[0] - ticked < 10  # group_wait 1s, not the next 30 s tick
+            _until(lambda: bool(fine.arrivals), "the page to the answering receiver", timeout=25)
+            assert fine.arrivals[0] - ticked < 25  # group_wait 1s, not the next 30 s tick
             took = _metric(port, "modelhealth_rules_last_tick_duration_seconds")
-            assert took < 5, took  # the tick did not wait on the receiver that hangs
+            assert took < 15, took  # the tick did not wait out the hung receiver's 20 s timeout
     finally:
         hung.close()
         fine.close()
