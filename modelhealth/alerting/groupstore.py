@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from modelhealth.alerting.config import RouteSpec, RoutingConfig
+from modelhealth.alerting.config import RoutingConfig
 from modelhealth.alerting.grouping import AggregationGroup
-from modelhealth.alerting.routing import find_route
+from modelhealth.alerting.routing import group_route
 from modelhealth.alerting.sqlite import from_ms, to_ms
 from modelhealth.types import Alert, AlertState
 
@@ -87,27 +87,16 @@ def load(con: sqlite3.Connection, routing: RoutingConfig) -> dict[str, Aggregati
     A route that no longer exists keeps its group under the root's timers (its alerts may still
     owe a resolve); a group whose receiver was removed from the config is dropped with a warning.
     """
-    routes = _routes_by_id(routing.route)
     groups: dict[str, AggregationGroup] = {}
     # a group saved by an earlier version names its route by the bare matcher path
     # (``routing.find_route`` matches those by key and receiver)
     for key, route_id, receiver, labels, next_at, flushed in con.execute(
         "SELECT group_key, route_id, receiver, labels, next_flush_at, flushed FROM alert_groups"
     ):
-        route = routes.get(route_id) or find_route(routing.route, route_id, receiver, key)
-        if route is None or route.receiver != receiver:
-            if receiver not in routing.receivers:
-                log.warning("dropping group %s: receiver %r is no longer configured", key, receiver)
-                continue
-            root = routing.route
-            route = RouteSpec(
-                id=route_id,
-                receiver=receiver,
-                group_by=root.group_by,
-                group_wait=root.group_wait,
-                group_interval=root.group_interval,
-                repeat_interval=root.repeat_interval,
-            )
+        route = group_route(routing, route_id, receiver, key)  # as a reload re-homes groups
+        if route is None:
+            log.warning("dropping group %s: receiver %r is no longer configured", key, receiver)
+            continue
         groups[key] = AggregationGroup(
             key=key,
             route=route,
@@ -123,13 +112,6 @@ def load(con: sqlite3.Connection, routing: RoutingConfig) -> dict[str, Aggregati
             g.alerts[fp] = alert_from_dict(json.loads(alert))
             g.seen_at[fp] = from_ms(seen_at)
     return {k: g for k, g in groups.items() if g.alerts}
-
-
-def _routes_by_id(route: RouteSpec) -> dict[str, RouteSpec]:
-    out = {route.identity: route}
-    for child in route.routes:
-        out.update(_routes_by_id(child))
-    return out
 
 
 def alert_from_dict(d: Mapping[str, Any]) -> Alert:
