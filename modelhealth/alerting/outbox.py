@@ -35,7 +35,7 @@ import logging
 import random
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -324,6 +324,21 @@ class Outbox:
         return frozenset(out)
 
     # -- delivery -------------------------------------------------------------------------
+    @staticmethod
+    def make_due(con: sqlite3.Connection, receivers: Sequence[str], now: datetime) -> int:
+        """Make the pending notifications of ``receivers`` due at ``now`` (inside the caller's
+        :meth:`transaction`); returns how many there are. A reload that removes a receiver
+        does so, so their drop is reported by the next delivery pass rather than after a
+        retry's backoff."""
+        count = 0
+        for name in receivers:
+            cur = con.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE receiver = ? AND status = 'pending'",
+                (to_ms(now), name),
+            )
+            count += cur.rowcount
+        return count
+
     def backoff(self, attempts: int) -> timedelta:
         """Exponential backoff with equal jitter: a random delay in [d/2, d], d doubling."""
         d = self.delivery

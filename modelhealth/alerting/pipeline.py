@@ -43,7 +43,6 @@ from modelhealth.alerting.outbox import DeliveryReport, Outbox
 from modelhealth.alerting.report import features_of, incident_context
 from modelhealth.alerting.routing import group_key, group_labels, group_route, match_routes
 from modelhealth.alerting.silences import SilenceStore
-from modelhealth.alerting.sqlite import to_ms
 from modelhealth.clock import Clock, SystemClock
 from modelhealth.errors import ConfigError, ConfigIssue
 from modelhealth.ingestion.reference import ModelReference
@@ -322,7 +321,7 @@ class Dispatcher:
                     [GroupChange(k, None) for k in dropped]
                     + [GroupChange(k, g) for k, g in groups.items()],
                 )
-                hurried = _due_now(con, change.removed, now)
+                hurried = Outbox.make_due(con, change.removed, now)
             self.routing = routing
             self.notifiers = notifiers
             self.receiver_settings = dict(receivers.settings)
@@ -563,20 +562,6 @@ def _rehomed(group: AggregationGroup, route: RouteSpec) -> AggregationGroup:
     else:
         shift = new.group_wait - old.group_wait
     return replace(group, route=route, next_flush_at=group.next_flush_at + shift)
-
-
-def _due_now(con: Any, receivers: Sequence[str], now: datetime) -> int:
-    """Make the queued notifications of ``receivers`` due at once, so their drop (by
-    :class:`RemovedReceiver`) is reported by the next delivery pass rather than after a
-    retry's backoff; returns how many there are."""
-    count = 0
-    for name in receivers:
-        cur = con.execute(
-            "UPDATE outbox SET next_attempt_at = ? WHERE receiver = ? AND status = 'pending'",
-            (to_ms(now), name),
-        )
-        count += cur.rowcount
-    return count
 
 
 def _told_keys(fp: str, alert: Alert) -> set[str]:
