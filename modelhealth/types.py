@@ -120,6 +120,8 @@ class Alert:
     fired_at: datetime | None = None
     resolved_at: datetime | None = None
     last_sent_at: datetime | None = None
+    kept_firing_since: datetime | None = None
+    """Set while a firing alert's condition no longer holds but ``keep_firing_for`` keeps it."""
 
     @property
     def fingerprint(self) -> str:

@@ -87,6 +87,7 @@ _RULE_KEYS = {
     "trigger",
     "owners",
     "label_delay",
+    "keep_firing_for",
 }
 
 
@@ -117,6 +118,7 @@ class RuleSpec:
     # loaded once per config file and shared by its rules; identity is contract_path
     contract: DataContract | None = field(default=None, compare=False, repr=False)
     label_delay: timedelta = timedelta(0)
+    keep_firing_for: timedelta = timedelta(0)
     source: SourcePos = SourcePos("<memory>")
 
     @property
@@ -132,6 +134,7 @@ class RuleSpec:
                 if k not in ("source", "contract")
                 # a field added later is hashed only when set, so existing rules keep their ids
                 and not (k == "label_delay" and not self.label_delay)
+                and not (k == "keep_firing_for" and not self.keep_firing_for)
             },
             sort_keys=True,
         )
@@ -214,6 +217,7 @@ class _RuleBuilder:
         metric = self._metric()
         window = self.window = self._duration("window", required=True)
         hold_for = self._duration("for", required=False) or timedelta(0)
+        keep_firing_for = self._duration("keep_firing_for", required=False) or timedelta(0)
         severity = self._severity()
         detector_type, params = self._detector()
         features = self._features()
@@ -303,6 +307,7 @@ class _RuleBuilder:
             schedule=schedule,
             trigger=trigger,
             label_delay=label_delay,
+            keep_firing_for=keep_firing_for,
             source=self.node.pos,
         )
 

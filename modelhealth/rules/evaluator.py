@@ -384,13 +384,17 @@ class Evaluator:
                 labels,
                 {**_annotations(rule, result, now, detector), **extra},
                 report,
+                rule.keep_firing_for,
             )
         for key in [k for k in self.state.alerts if k[0] == rule.rule_id and k not in seen]:
             # no data (or no baseline) this tick: the instance is not judged, and its alert
             # resolves as in Prometheus; the resolve says why instead of the stale comparison
             prev = self.state.alerts[key]
             ann = _not_judged(rule, prev.annotations, not_judged.get(key, NO_DATA))
-            self._transition(key, False, prev.value, now, rule.hold_for, prev.labels, ann, report)
+            self._transition(
+                key, False, prev.value, now, rule.hold_for, prev.labels, ann, report,
+                rule.keep_firing_for,
+            )  # fmt: skip
 
     def _stretch_lookback(self, rule: RuleSpec, detector: Any, found: Sequence[Any]) -> None:
         """Fetch more history from the next tick on when a detector says its series holds
@@ -435,9 +439,10 @@ class Evaluator:
         labels: Mapping[str, str],
         annotations: Mapping[str, str],
         report: TickReport,
+        keep_firing_for: timedelta = timedelta(0),
     ) -> None:
         prev = self.state.alerts.get(key)
-        nxt = step(prev, active, value, now, hold_for, labels, annotations)
+        nxt = step(prev, active, value, now, hold_for, labels, annotations, keep_firing_for)
         if nxt is None:
             if prev is not None and prev.state == AlertState.PENDING and not prev.is_resolved:
                 # a pending alert that clears is forgotten (Prometheus) and nobody was told of

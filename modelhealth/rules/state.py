@@ -27,18 +27,29 @@ def step(
     hold_for: timedelta,
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
+    keep_firing_for: timedelta = timedelta(0),
 ) -> Alert | None:
-    """Next state of one alert instance; None means "nothing to remember"."""
+    """Next state of one alert instance; None means "nothing to remember".
+
+    ``keep_firing_for`` (Prometheus 2.42's setting of that name): a firing alert whose
+    condition stops holding, or whose window has no data, stays firing that long before it
+    resolves, and goes on quietly if the condition holds again meanwhile. It stops the
+    resolve-and-re-page flapping of a rule whose data arrives in batches (labels delivered
+    hourly leave a quality rule's window with too few labels between batches)."""
     if not active:
         if prev is None or prev.is_resolved:
             return None
         if prev.state == AlertState.FIRING:
+            since = prev.kept_firing_since or now
+            if now - since < keep_firing_for:
+                return replace(prev, kept_firing_since=since)
             return replace(
                 prev,
                 state=AlertState.INACTIVE,
                 resolved_at=now,
                 value=value,
                 annotations=dict(annotations) or prev.annotations,
+                kept_firing_since=None,
             )
         return None  # a pending alert that clears is forgotten, as in Prometheus
     if prev is None or prev.is_resolved:
@@ -55,12 +66,14 @@ def step(
         return replace(
             prev, state=AlertState.FIRING, fired_at=now, value=value, annotations=dict(annotations)
         )
-    return replace(prev, value=value, annotations=dict(annotations))
+    return replace(prev, value=value, annotations=dict(annotations), kept_firing_since=None)
 
 
 def _to_json(alert: Alert) -> dict[str, object]:
     d = alert.to_dict()
     d["state"] = int(alert.state)
+    if alert.kept_firing_since is not None:  # a restart keeps counting from it
+        d["kept_firing_since"] = alert.kept_firing_since.isoformat()
     return d
 
 
@@ -78,6 +91,7 @@ def _from_json(d: Mapping[str, object]) -> Alert:
         fired_at=ts("fired_at"),
         resolved_at=ts("resolved_at"),
         last_sent_at=ts("last_sent_at"),
+        kept_firing_since=ts("kept_firing_since"),
     )
 
 
