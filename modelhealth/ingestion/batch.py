@@ -62,6 +62,18 @@ class EventBatch:
         counts[PARKED] = len(self.parked)
         return {name: n for name, n in counts.items() if n}
 
+    def rows(self) -> int:
+        """Rows of every table, parked records included."""
+        return sum(self.rows_by_table().values())
+
+    def user_rows(self) -> int:
+        """Predictions, labels and parked records (:data:`USER_ROWS`)."""
+        return sum(n for name, n in self.rows_by_table().items() if name in USER_ROWS)
+
+    def aggregate_rows(self) -> int:
+        """Feature-stats and feature-bins rows (aggregates, not in :data:`USER_ROWS`)."""
+        return self.rows() - self.user_rows()
+
     def is_empty(self) -> bool:
         return not self.parked and all(len(f) == 0 for f in self.frames().values())
 

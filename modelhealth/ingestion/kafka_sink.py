@@ -107,7 +107,7 @@ class KafkaSinkError(ModelHealthError):
         self.lost_by_table = dict(lost_by_table or {})
         counts = [f"{failed} rows failed"] if failed else []
         if unsent:
-            counts.append(f"{sum(map(_rows, unsent))} handed back to write again")
+            counts.append(f"{sum(b.rows() for b in unsent)} handed back to write again")
         if lost:
             counts.append(f"{lost} lost for good")
         summary = f" ({', '.join(counts)})" if counts else ""
@@ -256,7 +256,7 @@ class KafkaSink:
         error's ``unsent`` holds every row the caller must keep (see :class:`KafkaSinkError`).
         """
         if self._closed:
-            raise KafkaSinkError(_rows(batch), ["sink is closed"], unsent=[batch])
+            raise KafkaSinkError(batch.rows(), ["sink is closed"], unsent=[batch])
         messages = self._encode(batch)
         for i, message in enumerate(messages):
             reasons = self._send(message)
@@ -498,10 +498,6 @@ class KafkaSink:
         batch = EventBatch()
         setattr(batch, name, frame)
         return batch
-
-
-def _rows(batch: EventBatch) -> int:
-    return sum(len(f) for f in batch.frames().values()) + len(batch.parked)
 
 
 def _refuse_non_finite(name: str, frame: pd.DataFrame, cols: tuple[str, ...] | list[str]) -> None:

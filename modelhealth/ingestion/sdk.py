@@ -626,7 +626,7 @@ class Monitor:
             self.stats.flush_errors += 1
             self.stats.last_flush_error = f"{type(exc).__name__}: {exc}"[:500]
             self._unsent, dropped = _bound_unsent([*batches, *self._unsent], self.max_unsent_rows)
-            kept = sum(map(_user_rows, self._unsent))
+            kept = sum(b.user_rows() for b in self._unsent)
             self.stats.count_dropped(dropped)
             self.stats.count_dropped(lost or {})
         if lost:
@@ -852,15 +852,6 @@ def _item(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _user_rows(batch: EventBatch) -> int:
-    """Predictions, labels and parked records (:data:`USER_ROWS`)."""
-    return len(batch.inferences) + len(batch.outcomes) + len(batch.parked)
-
-
-def _aggregate_rows(batch: EventBatch) -> int:
-    return len(batch.feature_stats) + len(batch.feature_bins)
-
-
 def _bound_unsent(batches: list[EventBatch], limit: int) -> tuple[list[EventBatch], Counter[str]]:
     """``batches`` (oldest first) cut to at most ``limit`` user rows and ``limit`` aggregate
     rows, the oldest dropped first and the newest always kept whole; the dropped rows per
@@ -873,7 +864,7 @@ def _bound_unsent(batches: list[EventBatch], limit: int) -> tuple[list[EventBatc
     """
     kept = [b for b in batches if not b.is_empty()]
     dropped: Counter[str] = Counter()
-    for weigh in (_user_rows, _aggregate_rows):
+    for weigh in (EventBatch.user_rows, EventBatch.aggregate_rows):
         total = sum(map(weigh, kept))
         i = 0
         while total > limit and i < len(kept) - 1:
