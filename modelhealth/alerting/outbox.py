@@ -17,6 +17,14 @@ Each receiver's rows are delivered by a worker thread of their own (one per rece
 rows), so a receiver that hangs until its timeout delays only its own notifications: a pass
 takes about as long as its slowest receiver, not the sum of all of them.
 
+A receiver that cannot be reached at all (timeout, refused connection: an Outcome marked
+``unreachable``) is tried once per pass, not once per due row (a circuit breaker that lasts
+one pass). Its other due rows are *deferred*: left pending as if never claimed (their attempt
+count is not raised) and due again together with the failed row, after its backoff. Six
+queued pages to a pager that hangs for 5 s used to cost a pass 30 s and each page an attempt
+and a longer backoff, for what is one outage; Alertmanager too counts an unreachable endpoint
+as one failure.
+
 The notification log (Alertmanager's nflog) records what each receiver was last told per
 group, in the same transaction as the outbox row, so a restarted dispatcher does not re-send
 an incident the receiver already has. Beside it the log keeps what the receiver was last told
@@ -108,14 +116,20 @@ class DeliveryReport:
     failed: list[int] = field(default_factory=list)
     expired: list[int] = field(default_factory=list)
     errors: dict[int, str] = field(default_factory=dict)
+    deferred: list[int] = field(default_factory=list)
+    """Rows not attempted because their receiver was found unreachable earlier in the pass
+    (still pending, attempts unchanged, due with the row that found it so)."""
+    unreachable: dict[str, datetime] = field(default_factory=dict)
+    """Receivers found unreachable in this pass, and when their rows are due again."""
 
 
 # (status, last_error, sent_at, not_before, id): one row's outcome, waiting for its chunk to
 # commit; not_before (a receiver's Retry-After) may only postpone the next attempt.
 _Update = tuple[str, str, int | None, int | None, int]
 _GAVE_UP = ("failed", "expired")
-# (id, receiver, payload, attempts, expires_at): a row leased for one delivery attempt
-_Claimed = tuple[int, str, str, int, int]
+# (id, receiver, payload, attempts, expires_at, next_attempt_at): a row leased for one
+# delivery attempt (attempts already counts it; next_attempt_at is the lease's end)
+_Claimed = tuple[int, str, str, int, int, int]
 # the log entry of the row's (group, receiver), if that row or an earlier one wrote it
 _WRITTEN_BY_ROW = (
     "EXISTS (SELECT 1 FROM outbox o WHERE o.id = ? AND o.group_key = nflog.group_key"
@@ -186,6 +200,22 @@ def _merge(into: DeliveryReport, part: DeliveryReport) -> None:
     into.failed += part.failed
     into.expired += part.expired
     into.errors.update(part.errors)
+    into.deferred += part.deferred
+    into.unreachable.update(part.unreachable)
+
+
+@dataclass
+class _Unreachable:
+    """A receiver found unreachable in this delivery pass (the pass's circuit breaker).
+
+    ``row_id`` is the row whose attempt found it so, ``until`` (ms) when that row is due
+    again: the receiver's other rows of the pass are deferred to the same time."""
+
+    row_id: int
+    reason: str
+    until: int
+    deferred: int = 0
+    expired: int = 0
 
 
 class Outbox:
@@ -357,11 +387,14 @@ class Outbox:
                 " ORDER BY o.id LIMIT ?",
                 (at, limit),
             ).fetchall()
+            leases = [at + int(self.backoff(r[3] + 1).total_seconds() * 1000) for r in rows]
             con.executemany(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
-                [(at + int(self.backoff(r[3] + 1).total_seconds() * 1000), r[0]) for r in rows],
+                [(lease, r[0]) for r, lease in zip(rows, leases, strict=True)],
             )
-        return [(r[0], r[1], r[2], r[3] + 1, r[4]) for r in rows]
+        return [
+            (r[0], r[1], r[2], r[3] + 1, r[4], lease) for r, lease in zip(rows, leases, strict=True)
+        ]
 
     def deliver_due(
         self, notifiers: Mapping[str, Notifier], now: datetime, limit: int = 1000
@@ -371,17 +404,42 @@ class Outbox:
         Each receiver's rows go out from a thread of their own, so a receiver that hangs until
         its timeout delays only its own notifications (rows of one group and receiver are
         still delivered strictly in order: only the oldest pending one is ever claimed).
+
+        Once a receiver's attempt comes back ``unreachable``, its remaining rows of the pass
+        (also those of later batches) are not attempted: each would only wait out the same
+        timeout and be charged an attempt, and a longer backoff, for the same outage. They
+        are reported ``deferred``: still pending, their claim undone (attempts unchanged) and
+        due again when the failed row is, so the receiver is tried again as a whole. Groups
+        keep their order: a deferred row is still its group's oldest pending one.
+
+        A deferred row already past ``expires_at`` expires instead, as it would have had it
+        been attempted (its receiver just failed): the deadline is when the page stops being
+        worth sending, whether or not the outbox got to try it, and expiring it lets the
+        group's next flush queue it afresh (see :func:`_forget_undelivered`). A row whose
+        deadline passes while it waits is attempted at its next due time like any other.
+        One warning per unreachable receiver and pass says how many rows it deferred.
         """
         self.prune(now)
         report = DeliveryReport()
+        down: dict[str, _Unreachable] = {}
         while True:
             claimed = self._claim_due(now, limit)
             by_receiver: dict[str, list[_Claimed]] = {}
             for row in claimed:
                 by_receiver.setdefault(row[1], []).append(row)
-            self._deliver_parallel(list(by_receiver.values()), notifiers, now, report)
+            self._deliver_parallel(list(by_receiver.values()), notifiers, now, report, down)
             if len(claimed) < limit:
-                return report
+                break
+        for receiver, why in down.items():
+            until = from_ms(why.until)
+            report.unreachable[receiver] = until
+            if why.deferred or why.expired:
+                log.warning(
+                    "receiver %s unreachable: %d notifications deferred to %s%s (%s)",
+                    receiver, why.deferred, until.isoformat(),
+                    f", {why.expired} expired unattempted" if why.expired else "", why.reason,
+                )  # fmt: skip
+        return report
 
     def _deliver_parallel(
         self,
@@ -389,18 +447,22 @@ class Outbox:
         notifiers: Mapping[str, Notifier],
         now: datetime,
         report: DeliveryReport,
+        down: dict[str, _Unreachable],
     ) -> None:
-        """One worker per receiver (inline when there is only one); merge their reports."""
+        """One worker per receiver (inline when there is only one); merge their reports.
+
+        ``down`` (receivers found unreachable in this pass) is shared: each worker writes only
+        its own receiver's entry."""
         if len(per_receiver) <= 1:
             for rows in per_receiver:
-                self._deliver(rows, notifiers, now, report)
+                self._deliver(rows, notifiers, now, report, down)
             return
         reports = [DeliveryReport() for _ in per_receiver]
         errors: list[BaseException] = []
 
         def work(rows: list[_Claimed], into: DeliveryReport) -> None:
             try:
-                self._deliver(rows, notifiers, now, into)
+                self._deliver(rows, notifiers, now, into, down)
             except BaseException as exc:  # re-raised in the caller's thread below
                 errors.append(exc)
 
@@ -423,10 +485,16 @@ class Outbox:
         notifiers: Mapping[str, Notifier],
         now: datetime,
         report: DeliveryReport,
+        down: dict[str, _Unreachable],
     ) -> None:
+        """Attempt one receiver's claimed rows in order, until one finds it unreachable."""
         updates: list[_Update] = []
+        deferred: list[_Claimed] = []
         try:
-            for row_id, receiver, payload, attempts, expires_at in claimed:
+            for i, (row_id, receiver, payload, attempts, expires_at, lease) in enumerate(claimed):
+                if receiver in down:  # found so earlier in this pass: do not try again now
+                    deferred = claimed[i:]
+                    break
                 notifier = notifiers.get(receiver)
                 if notifier is None:
                     outcome = Outcome(False, False, f"no notifier configured for {receiver!r}")
@@ -438,15 +506,48 @@ class Outbox:
                         outcome = Outcome(
                             False, True, f"notifier raised {type(exc).__name__}: {exc}"
                         )
-                updates.append(
-                    self._record(row_id, receiver, attempts, expires_at, outcome, now, report)
-                )
+                update = self._record(row_id, receiver, attempts, expires_at, outcome, now, report)
+                updates.append(update)
+                if not outcome.ok and outcome.unreachable:
+                    # due again when this row is (a Retry-After may only postpone that)
+                    down[receiver] = _Unreachable(
+                        row_id, outcome.reason, max(lease, update[3] or 0)
+                    )
                 if len(updates) >= self.commit_every:
                     self._commit(updates)
                     updates = []
         finally:
             # Also on KeyboardInterrupt: whatever was sent is marked sent before unwinding.
             self._commit(updates)
+        if deferred:
+            self._defer(deferred, down[deferred[0][1]], now, report)
+
+    def _defer(
+        self, rows: list[_Claimed], why: _Unreachable, now: datetime, report: DeliveryReport
+    ) -> None:
+        """Undo the claim of rows not attempted because their receiver is unreachable: they
+        stay pending, due with the row that found it so; those past their expiry expire."""
+        at = to_ms(now)
+        note = f"not attempted: receiver unreachable ({why.reason})"
+        waiting = [r[0] for r in rows if at < r[4]]
+        expired = [r[0] for r in rows if at >= r[4]]
+        with self.transaction() as con:
+            con.executemany(
+                "UPDATE outbox SET attempts = attempts - 1, next_attempt_at = ?, last_error = ?"
+                " WHERE id = ? AND status = 'pending'",
+                [(why.until, note, i) for i in waiting],
+            )
+            con.executemany(
+                "UPDATE outbox SET attempts = attempts - 1, status = 'expired', last_error = ?"
+                " WHERE id = ? AND status = 'pending'",
+                [(note, i) for i in expired],
+            )
+            _forget_undelivered(con, expired)
+        report.deferred += waiting
+        report.expired += expired
+        report.errors.update((i, note) for i in expired)
+        why.deferred += len(waiting)
+        why.expired += len(expired)
 
     def _commit(self, updates: list[_Update]) -> None:
         """Mark a chunk of attempts in one transaction (every one of them already returned)."""

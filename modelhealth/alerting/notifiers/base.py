@@ -106,12 +106,22 @@ class NotificationBatch:
 class Outcome:
     """Result of one delivery attempt; ``retryable`` tells the outbox whether to try again,
     ``retry_after`` how long the receiver asked it to wait first (a 429's or 503's
-    ``Retry-After``; None: the outbox's own backoff)."""
+    ``Retry-After``; None: the outbox's own backoff).
+
+    ``unreachable`` says the failure was the endpoint's, not this notification's: nothing
+    answered (a timeout, a refused or reset connection, a name that does not resolve, a TLS
+    handshake that failed), so every other notification to the receiver would fail the same
+    way just now. The outbox then stops trying that receiver for the rest of its delivery
+    pass (one failure per outage, not one timeout per queued notification), as Alertmanager
+    does. An endpoint that *answers*, even with a 5xx, 429 or an SMTP 4xx/5xx reply, is
+    reachable: the next notification may well be accepted.
+    """
 
     ok: bool
     retryable: bool = False
     reason: str = ""
     retry_after: timedelta | None = None
+    unreachable: bool = False
 
     @classmethod
     def success(cls, reason: str = "delivered") -> Outcome:
@@ -231,7 +241,9 @@ def post_json(
     """POST JSON and map the answer (or the failure) to an Outcome with secrets redacted.
 
     A URL that can never work (no http(s) scheme: "unknown url type") fails for good: it
-    used to be retried as "connection failed" until the notification expired.
+    used to be retried as "connection failed" until the notification expired. Every failure
+    without an HTTP answer (timeout, refused, reset, DNS, TLS) is ``unreachable``; an HTTP
+    status, whatever it is, came from a reachable receiver.
     """
     secrets = tuple(secrets)
     body = json.dumps(payload, default=str).encode()
@@ -246,14 +258,17 @@ def post_json(
     except urllib.error.HTTPError as exc:
         text = exc.read().decode("utf-8", "replace") if exc.fp else ""
         return outcome_for_status(exc.code, text, secrets, retry_after(exc.headers, exc.code))
-    except TimeoutError as exc:
-        return Outcome(False, True, redact(f"timeout after {timeout}s: {exc}", secrets))
+    except TimeoutError as exc:  # no answer in time (a connect timeout is a URLError)
+        why = f"timeout after {timeout}s: {exc}"
+        return Outcome(False, True, redact(why, secrets), unreachable=True)
     except urllib.error.URLError as exc:
         if str(exc.reason).startswith("unknown url type"):
             why = f"bad URL: {exc.reason}; expected http(s)://host[:port]/path"
             return Outcome(False, False, redact(why, secrets))
-        return Outcome(False, True, redact(f"connection failed: {exc}", secrets))
-    except OSError as exc:
-        return Outcome(False, True, redact(f"connection failed: {exc}", secrets))
+        why = f"connection failed: {exc}"
+        return Outcome(False, True, redact(why, secrets), unreachable=True)
+    except OSError as exc:  # reset or dropped while waiting for the answer
+        why = f"connection failed: {exc}"
+        return Outcome(False, True, redact(why, secrets), unreachable=True)
     except ValueError as exc:  # malformed URL: retrying will not fix configuration
         return Outcome(False, False, redact(f"bad URL: {exc}", secrets))

@@ -195,12 +195,24 @@ class EmailNotifier:
             why = f"all recipients refused: {_refusals(exc.recipients)}"
             return Outcome(False, transient, redact(why, secrets))
         except smtplib.SMTPResponseException as exc:
-            # 4xx replies are transient by definition of SMTP; 5xx are permanent.
+            # 4xx replies are transient by definition of SMTP; 5xx are permanent. Either way
+            # the server answered: it is reachable, and the next mail may be accepted.
             transient = 400 <= exc.smtp_code < 500
             return Outcome(False, transient, redact(f"SMTP {exc.smtp_code}: {exc}", secrets))
-        except (TimeoutError, smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            what = type(exc).__name__
-            return Outcome(False, True, redact(f"SMTP {s.host}:{s.port} {what}: {exc}", secrets))
+        except smtplib.SMTPServerDisconnected as exc:
+            # dropped mid-conversation; smtplib also reports a reply that timed out so
+            return Outcome(False, True, self._failure(exc), unreachable=True)
+        except smtplib.SMTPException as exc:
+            # the server talked, but not as expected (e.g. no STARTTLS offered): reachable
+            return Outcome(False, True, self._failure(exc))
+        except OSError as exc:
+            # refused, timed out, DNS, a failed TLS handshake (ssl.SSLError): nothing
+            # (trustworthy) answered, so the next mail would fail the same way now
+            return Outcome(False, True, self._failure(exc), unreachable=True)
+
+    def _failure(self, exc: BaseException) -> str:
+        s = self.smtp
+        return redact(f"SMTP {s.host}:{s.port} {type(exc).__name__}: {exc}", (s.password,))
 
 
 def _refusals(refused: dict[str, tuple[int, bytes]]) -> str:
