@@ -1,11 +1,44 @@
-"""Writing a file so a reader never sees half of it: the alert state, its scheduler memory
-and the learned detector's artefacts."""
+"""Writing a file so a reader never sees half of it (the alert state, its scheduler memory
+and the learned detector's artefacts), and telling whether a file changed since it was read
+(rule and routing files, the dashboard's configs, references, history and store)."""
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
+
+Stamp = tuple[int, int, int]
+"""A file's size, modification time (ns) and inode: an edit, an append, or a replacement by
+rename (an editor's save, a new store snapshot, a restored backup: a new inode even when the
+size and time are the same) changes it. A stat, no read: cheap enough for every tick."""
+
+NO_STAMP: Stamp = (-1, -1, -1)
+"""What :func:`file_stamps` gives a file that cannot be stat'ed (gone, not written yet)."""
+
+Stamps = tuple[tuple[str, int, int, int], ...]
+"""(name, size, mtime, inode) per file: :func:`file_stamps`."""
+
+
+def file_stamp(path: str | os.PathLike[str]) -> Stamp:
+    """``path``'s :data:`Stamp` (through symlinks); OSError (FileNotFoundError …) when it
+    cannot be stat'ed, for a caller that must say why."""
+    st = os.stat(path)
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def file_stamps(paths: Iterable[str | os.PathLike[str]]) -> Stamps:
+    """(name, size, mtime, inode) of each of ``paths``, :data:`NO_STAMP` for one that cannot
+    be stat'ed: a new, deleted, renamed, edited or replaced file changes the whole."""
+    out = []
+    for path in paths:
+        try:
+            stamp = file_stamp(path)
+        except OSError:
+            stamp = NO_STAMP
+        out.append((os.fspath(path), *stamp))
+    return tuple(out)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -121,6 +121,19 @@ class DeliveryReport:
     (still pending, attempts unchanged, due with the row that found it so)."""
     unreachable: dict[str, datetime] = field(default_factory=dict)
     """Receivers found unreachable in this pass, and when their rows are due again."""
+    reached: set[str] = field(default_factory=set)
+    """Receivers an attempt of this pass reached: delivered, or answered with an error (an
+    HTTP status, an SMTP reply; see ``Outcome.answered``). One may also be in
+    ``unreachable``: its last attempt of the pass found it so."""
+    receiver_of: dict[int, str] = field(default_factory=dict)
+    """The receiver of every row listed above (sent, retrying, failed, expired, deferred)."""
+
+
+OUTCOMES = ("sent", "retrying", "failed", "expired", "deferred")
+"""What became of a row in a delivery pass (the :class:`DeliveryReport` lists): sent;
+retrying (failed, tried again after a backoff); failed (for good); expired (given up on at
+``expire_after``); deferred (not attempted: its receiver was found unreachable earlier in
+the pass)."""
 
 
 # (status, last_error, sent_at, not_before, id): one row's outcome, waiting for its chunk to
@@ -202,6 +215,8 @@ def _merge(into: DeliveryReport, part: DeliveryReport) -> None:
     into.errors.update(part.errors)
     into.deferred += part.deferred
     into.unreachable.update(part.unreachable)
+    into.reached |= part.reached
+    into.receiver_of.update(part.receiver_of)
 
 
 @dataclass
@@ -508,6 +523,8 @@ class Outbox:
                         )
                 update = self._record(row_id, receiver, attempts, expires_at, outcome, now, report)
                 updates.append(update)
+                if notifier is not None and outcome.reached:
+                    report.reached.add(receiver)
                 if not outcome.ok and outcome.unreachable:
                     # due again when this row is (a Retry-After may only postpone that)
                     down[receiver] = _Unreachable(
@@ -545,6 +562,7 @@ class Outbox:
             _forget_undelivered(con, expired)
         report.deferred += waiting
         report.expired += expired
+        report.receiver_of.update((r[0], r[1]) for r in rows)
         report.errors.update((i, note) for i in expired)
         why.deferred += len(waiting)
         why.expired += len(expired)
@@ -571,6 +589,7 @@ class Outbox:
         now: datetime,
         report: DeliveryReport,
     ) -> _Update:
+        report.receiver_of[row_id] = receiver
         if outcome.ok:
             status = "sent"
             report.sent.append(row_id)

@@ -26,6 +26,7 @@ import logging
 import os
 import random
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -39,7 +40,7 @@ from modelhealth.alerting.groupstore import GroupChange
 from modelhealth.alerting.inhibition import Inhibitor
 from modelhealth.alerting.notifiers import NOTIFIERS
 from modelhealth.alerting.notifiers.base import NotificationBatch, Notifier, Outcome
-from modelhealth.alerting.outbox import DeliveryReport, Outbox
+from modelhealth.alerting.outbox import OUTCOMES, DeliveryReport, Outbox
 from modelhealth.alerting.report import features_of, incident_context
 from modelhealth.alerting.routing import group_key, group_labels, group_route, match_routes
 from modelhealth.alerting.silences import SilenceStore
@@ -179,6 +180,15 @@ class RoutingChange:
 
 
 @dataclass
+class ReceiverHealth:
+    """How one configured receiver's deliveries went in this process (``rules run``'s
+    ``/metrics``): whether its latest attempt reached it, and notifications per outcome."""
+
+    reachable: bool = True
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
 class FlushReport:
     """What one flush did: notifications queued (with their reasons), muted alerts, delivery."""
 
@@ -238,6 +248,8 @@ class Dispatcher:
         self._firing: dict[str, Alert] = {}
         self._resumed = False
         self._lock = threading.RLock()
+        self._health = {name: ReceiverHealth() for name in routing.receivers}
+        self._health_lock = threading.Lock()
         self._restore()
 
     def __call__(self, alerts: Sequence[Alert], now: datetime) -> None:
@@ -323,7 +335,9 @@ class Dispatcher:
                 )
                 hurried = Outbox.make_due(con, change.removed, now)
             self.routing = routing
-            self.notifiers = notifiers
+            with self._health_lock:  # after self.notifiers: see _note_delivery
+                self.notifiers = notifiers
+                self._health = _next_health(self._health, change)
             self.receiver_settings = dict(receivers.settings)
             self.groups = groups
             self.inhibitor = Inhibitor(routing.inhibit_rules)
@@ -382,7 +396,39 @@ class Dispatcher:
 
     def run_due(self, now: datetime) -> DeliveryReport:
         """Deliver due outbox rows (first attempts and retries whose backoff elapsed)."""
-        return self.outbox.deliver_due(self.notifiers, now)
+        notifiers = self.notifiers
+        report = self.outbox.deliver_due(notifiers, now)
+        self._note_delivery(report, notifiers)
+        return report
+
+    def receiver_health(self) -> dict[str, ReceiverHealth]:
+        """A copy of each configured receiver's :class:`ReceiverHealth` (the receivers of the
+        routing in force: a reload's removed receivers are gone, its added ones start
+        reachable with no outcomes)."""
+        with self._health_lock:
+            return {
+                name: ReceiverHealth(h.reachable, Counter(h.outcomes))
+                for name, h in self._health.items()
+            }
+
+    def _note_delivery(self, report: DeliveryReport, notifiers: Mapping[str, Notifier]) -> None:
+        """Count a pass's outcomes per configured receiver, and mark the receivers it found
+        unreachable (0) or reached (1; a receiver both reached and then found unreachable in
+        one pass is unreachable: that was its latest attempt).
+
+        Reachability is taken only from a receiver's notifier still in force: a pass that
+        started before a reload changed the receiver's settings says nothing of the new
+        endpoint (a reload updates ``self.notifiers`` under the same lock)."""
+        with self._health_lock:
+            for outcome in OUTCOMES:
+                for row in getattr(report, outcome):
+                    health = self._health.get(report.receiver_of.get(row, ""))
+                    if health is not None:
+                        health.outcomes[outcome] += 1
+            for name in report.reached | report.unreachable.keys():
+                health = self._health.get(name)
+                if health is not None and self.notifiers.get(name) is notifiers.get(name):
+                    health.reachable = name not in report.unreachable
 
     def flush_groups(self, now: datetime) -> FlushReport:
         """Queue a notification for every group whose timer elapsed (one transaction)."""
@@ -550,6 +596,19 @@ class Dispatcher:
     def close(self) -> None:
         self.outbox.close()
         self.silences.close()
+
+
+def _next_health(
+    health: Mapping[str, ReceiverHealth], change: RoutingChange
+) -> dict[str, ReceiverHealth]:
+    """The receivers' health after a reload: an unchanged receiver keeps its own; a changed
+    or added one counts on from its counts (none if new) and is reachable until its new
+    settings prove otherwise; a removed one is no longer reported."""
+    out = {name: health.get(name) or ReceiverHealth() for name in change.kept}
+    for name in (*change.rebuilt, *change.added):
+        old = health.get(name)
+        out[name] = ReceiverHealth(True, Counter(old.outcomes) if old else Counter())
+    return out
 
 
 def _rehomed(group: AggregationGroup, route: RouteSpec) -> AggregationGroup:

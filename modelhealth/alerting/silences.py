@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from modelhealth.alerting.config import parse_duration
-from modelhealth.alerting.matchers import Matcher, MatcherError, matches_all, parse_matcher
+from modelhealth.alerting.matchers import Matcher, matches_all, parse_matcher
 from modelhealth.alerting.sqlite import connect, from_ms, to_ms
 from modelhealth.clock import Clock, SystemClock
 
@@ -192,7 +192,7 @@ def silence_main(argv: list[str], *, clock: Clock | None = None, out: TextIO | N
         try:
             hold = _for(args.duration)
             matchers = [parse_matcher(m) for m in args.matchers]
-        except (ValueError, MatcherError) as exc:
+        except ValueError as exc:  # MatcherError is a ValueError too
             print(f"error: {exc}", file=sys.stderr)
             return 2
     if args.db != ":memory:":
@@ -206,7 +206,7 @@ def silence_main(argv: list[str], *, clock: Clock | None = None, out: TextIO | N
         if args.cmd == "add":
             try:
                 sid = store.add(matchers, now, now + hold, args.by, args.comment)
-            except (ValueError, MatcherError) as exc:
+            except ValueError as exc:  # MatcherError is a ValueError too
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
             print(f"{sid}  until {(now + hold).isoformat()}  (in {args.db})", file=out)

@@ -2,7 +2,7 @@
 
 Why a handle: DuckDB allows one writing process per file, so the demo publishes a read-only
 *snapshot* by atomic rename. The dashboard opens that file ``read_only`` and, at every page
-run, compares the file's (inode, mtime, size) with what it opened; a new snapshot means a new
+run, compares the file's (size, mtime, inode) with what it opened; a new snapshot means a new
 connection and a new cache *token*, so cached answers of the old snapshot are never served.
 
 Why cached functions take a token: ``st.cache_data`` keys on the hashed arguments. The store
@@ -14,7 +14,6 @@ dashboard never reads raw rows.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import astuple
@@ -34,6 +33,7 @@ from modelhealth.drift.compare import (
     profile_histograms,
 )
 from modelhealth.errors import StoreUnavailable
+from modelhealth.files import Stamp, file_stamp
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.store.backend import QueryBackend, Scope
 
@@ -85,7 +85,7 @@ class StoreHandle:
         self._slot = slot
         self._lock = threading.RLock()
         self._store: QueryBackend | None = None
-        self._identity: tuple[int, int, int] | None = None
+        self._identity: Stamp | None = None
         self.reopens = 0
 
     @classmethod
@@ -111,16 +111,16 @@ class StoreHandle:
         handle._store = store
         return handle
 
-    def _stat(self) -> tuple[int, int, int]:
+    def _stat(self) -> Stamp:
+        """The store file's stamp: a new snapshot renamed over it (a new inode) reopens it."""
         assert self.path is not None
         try:
-            st_ = os.stat(self.path)
+            return file_stamp(self.path)
         except FileNotFoundError as exc:
             raise StoreUnavailableError(
                 f"store file {self.path} does not exist yet; start the demo "
                 "(`modelhealth demo`) or pass --db with an existing DuckDB file"
             ) from exc
-        return (st_.st_ino, st_.st_mtime_ns, st_.st_size)
 
     def token(self) -> str:
         """Identity of what the store holds now, reopening on a new snapshot (cache key)."""

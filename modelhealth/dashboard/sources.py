@@ -1,8 +1,9 @@
 """Files the dashboard reads besides the store: alert configs, references, alert state/history.
 
-Each loader keys its cache on the files' modification times, so an edited config or a new
-alert transition shows at the next page run without restarting the dashboard. The health
-rules (green/amber/red) live here too, as plain functions the tests call directly.
+Each loader keys its cache on the files' stamps (size, mtime, inode: ``modelhealth.files``),
+so an edited config or a new alert transition shows at the next page run without restarting
+the dashboard. The health rules (green/amber/red) live here too, as plain functions the tests
+call directly.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import streamlit as st
 from modelhealth.clock import from_epoch_ms
 from modelhealth.dashboard.text import plain
 from modelhealth.errors import FILE_ERRORS, why_unusable
+from modelhealth.files import Stamp, Stamps, file_stamp, file_stamps
 from modelhealth.ingestion.reference import ModelReference, load_reference
 from modelhealth.rules.config import LoadResult, load_rules
 from modelhealth.rules.state import AlertStateStore, read_history
@@ -27,16 +29,6 @@ from modelhealth.types import Alert, AlertState
 
 GREEN, AMBER, RED = "green", "amber", "red"
 STATUS_ICON = {GREEN: "🟢", AMBER: "🟠", RED: "🔴"}
-
-
-def _mtimes(paths: Sequence[Path]) -> tuple[tuple[str, int], ...]:
-    out = []
-    for p in paths:
-        try:
-            out.append((str(p), p.stat().st_mtime_ns))
-        except FileNotFoundError:
-            out.append((str(p), -1))
-    return tuple(out)
 
 
 def config_files(rules_dir: Path | None) -> list[Path]:
@@ -63,13 +55,14 @@ class Configs:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _load_rules(token: tuple[tuple[str, int], ...], rules_dir: str) -> LoadResult:
+def _load_rules(token: Stamps, rules_dir: str) -> LoadResult:
     return load_rules([rules_dir])
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _load_reference(path: str, mtime_ns: int) -> ModelReference | str:
-    """The profile at ``path``, or why it cannot be used (keyed on mtime: a fix shows at once)."""
+def _load_reference(path: str, stamp: Stamp) -> ModelReference | str:
+    """The profile at ``path``, or why it cannot be used (keyed on the file's stamp: a fix
+    shows at once)."""
     return load_reference(path)
 
 
@@ -82,8 +75,8 @@ def _references(result: LoadResult) -> Configs:
         p = Path(rule.reference_path) if rule.reference_path else None
         if p is None or rule.model in refs or rule.model in problems or not p.exists():
             continue
-        mtime = p.stat().st_mtime_ns
-        loaded = _load_reference(str(p), mtime)
+        stamp = file_stamp(p)
+        loaded = _load_reference(str(p), stamp)
         if isinstance(loaded, str):
             problems[rule.model] = (
                 f"Reference profile {p} (named by {rule.source}) {loaded}: drift against the "
@@ -91,7 +84,7 @@ def _references(result: LoadResult) -> Configs:
             )
             continue
         refs[rule.model] = loaded
-        keys[rule.model] = f"{p.resolve()}:{mtime}"
+        keys[rule.model] = f"{p.resolve()}:" + ":".join(map(str, stamp))
         paths[rule.model] = str(p)
     return Configs(result, refs, keys, tuple(problems.values()), paths)
 
@@ -100,7 +93,7 @@ def load_configs(rules_dir: Path | None) -> Configs:
     files = config_files(rules_dir)
     if rules_dir is None or not files:
         return Configs(LoadResult(), {}, {})
-    return _references(_load_rules(_mtimes(files), str(rules_dir)))
+    return _references(_load_rules(file_stamps(files), str(rules_dir)))
 
 
 # -- alert state and history ---------------------------------------------------------------
@@ -133,7 +126,7 @@ def read_open_alerts(alerts_json: Path | None) -> tuple[list[tuple[str, Alert]],
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _history(path: str, token: tuple[tuple[str, int], ...]) -> tuple[pd.DataFrame, str]:
+def _history(path: str, token: Stamps) -> tuple[pd.DataFrame, str]:
     rows, bad = read_history(path)
     if not bad:
         return history_frame(rows), ""
@@ -146,7 +139,7 @@ def _history(path: str, token: tuple[tuple[str, int], ...]) -> tuple[pd.DataFram
 def history(history_jsonl: Path | None) -> pd.DataFrame:
     if history_jsonl is None:
         return history_frame([])
-    frame, problem = _history(str(history_jsonl), _mtimes([history_jsonl]))
+    frame, problem = _history(str(history_jsonl), file_stamps([history_jsonl]))
     if problem:
         st.warning(plain(problem))
     return frame

@@ -415,6 +415,7 @@ def _run(
     routing = getattr(args, "routing", None) if getattr(ev, "dispatcher", None) else None
     if getattr(ev, "dispatcher", None) is not None:
         metrics.outbox = ev.dispatcher.outbox.counts_by_receiver
+        metrics.receivers = ev.dispatcher.receiver_health
     if routing:
         metrics.routing_loaded(0, reload=False)
     wake = threading.Event()
@@ -484,7 +485,7 @@ def _run(
 
 
 RELOAD_CHECK_SECONDS = 5.0
-"""How often a waiting scheduler looks at its config files' sizes and times (a stat each)."""
+"""How often a waiting scheduler looks at its config files' stamps (a stat each)."""
 
 RELOAD_ANSWER_SECONDS = 120.0
 """How long ``POST /-/reload`` waits for the loop (busy with a tick) to reload."""

@@ -111,6 +111,9 @@ class RuleSpec:
     runbook: str = ""
     summary: str = ""
     reference_path: str | None = None
+    # loaded once per config file (validating it) and shared by its rules; None when the file
+    # names none, or one that could not be used; identity is reference_path
+    reference: ModelReference | None = field(default=None, compare=False, repr=False)
     baseline: BaselineSpec | None = None
     schedule: str | None = None
     trigger: str | None = None
@@ -131,7 +134,7 @@ class RuleSpec:
             {
                 k: str(getattr(self, k))
                 for k in _SPEC_FIELDS
-                if k not in ("source", "contract")
+                if k not in ("source", "contract", "reference")
                 # a field added later is hashed only when set, so existing rules keep their ids
                 and not (k == "label_delay" and not self.label_delay)
                 and not (k == "keep_firing_for" and not self.keep_firing_for)
@@ -301,6 +304,7 @@ class _RuleBuilder:
             runbook=runbook,
             summary=summary,
             reference_path=self.ctx["reference"],
+            reference=self.ctx["profile"],
             contract_path=self.ctx["contract_path"] if is_contract_metric(metric) else None,
             contract=self.ctx["contract"] if is_contract_metric(metric) else None,
             baseline=baseline,

@@ -64,10 +64,17 @@ class TickReport:
 
 
 def load_references(rules: Sequence[RuleSpec]) -> dict[str, ModelReference]:
-    """Load each model's reference profile named by its config (once per path)."""
+    """Each model's reference profile named by its config: the one loaded when the config
+    was validated (``RuleSpec.reference``), so a config load reads each profile once and a
+    reload reads it afresh; read from ``reference_path`` only for a rule without one (built
+    in code, or whose profile did not load: then logged)."""
     refs: dict[str, ModelReference] = {}
     for r in rules:
-        if r.reference_path and r.model not in refs and Path(r.reference_path).exists():
+        if r.model in refs:
+            continue
+        if r.reference is not None:
+            refs[r.model] = r.reference
+        elif r.reference_path and Path(r.reference_path).exists():
             try:
                 refs[r.model] = ModelReference.load(r.reference_path)
             except Exception as exc:  # reported by validation; the model's other rules run

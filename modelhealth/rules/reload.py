@@ -2,8 +2,8 @@
 
 Prometheus re-reads its rules on SIGHUP and keeps the old ones when the new ones do not
 load; a ThirdEye owner's edit takes effect without anyone redeploying. ``rules run`` looks at
-its files' names, sizes and modification times before every tick (and at once on SIGHUP)
-and reloads when they changed. A file that now has errors keeps the rules it had, so a
+its files' names, sizes, modification times and inodes before every tick (and at once on
+SIGHUP) and reloads when they changed. A file that now has errors keeps the rules it had, so a
 half-saved edit or a typo never silences a model's alerts: the errors are logged with file,
 line and field, and every other file's edit takes effect. The alert state carries over as on
 a restart: an edited rule's alerts go on (``Evaluator._adopt_orphans``), a deleted rule's
@@ -19,31 +19,25 @@ answer back from the scheduler loop, the one thread that may swap configurations
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelhealth.files import Stamps, file_stamps
 from modelhealth.rules.config import LoadResult, load_rules, rule_files
 
 log = logging.getLogger(__name__)
 
-Fingerprint = tuple[tuple[str, int, int], ...]
+Fingerprint = Stamps
 
 
 def files_fingerprint(paths: Sequence[str | Path]) -> Fingerprint:
-    """Name, size and modification time of every rule file under ``paths``: a new, deleted,
-    renamed or edited file changes it. Cheap enough for every tick (a stat per file)."""
-    out = []
-    for file in rule_files(paths):
-        try:
-            st = os.stat(file)
-        except OSError:
-            out.append((str(file), -1, -1))  # gone between the listing and the stat
-            continue
-        out.append((str(file), st.st_size, st.st_mtime_ns))
-    return tuple(out)
+    """Name, size, modification time and inode of every rule file under ``paths``
+    (:func:`~modelhealth.files.file_stamps`): a new, deleted, renamed, edited or replaced file
+    changes it; one gone between the listing and the stat reads as missing. A stat per file:
+    cheap enough for every tick."""
+    return file_stamps(rule_files(paths))
 
 
 def reload_rules(paths: Sequence[str | Path], current: LoadResult) -> LoadResult:
@@ -115,7 +109,7 @@ class Due:
 
 class ConfigWatch:
     """When ``rules run`` reloads what: a rule file or the routing file changed (name, size,
-    modification time), or a SIGHUP or ``POST /-/reload`` (:meth:`request`) set ``wake``,
+    modification time, inode), or a SIGHUP or ``POST /-/reload`` (:meth:`request`) set ``wake``,
     which reloads both. Only the scheduler loop reloads (it owns the evaluator); a request
     from the HTTP thread waits for the loop's :meth:`answer`."""
 

@@ -5,7 +5,9 @@ itself dies, hangs, or keeps failing to deliver: that needs an outside observer.
 Prometheus and Alertmanager do, the scheduler serves its own metrics in the Prometheus text
 format on ``/metrics``, and ``/-/healthy`` and ``/-/ready`` for probes, so an existing
 Prometheus can alert on, e.g., ``time() - modelhealth_rules_last_tick_timestamp_seconds >
-300`` or ``modelhealth_notifications{status="failed"} > 0``.
+300``, ``modelhealth_notifications{status="failed"} > 0`` or, for a receiver that cannot be
+reached (timeout, refused connection, DNS/TLS failure), ``modelhealth_receiver_reachable ==
+0`` (as one would on Alertmanager's ``alertmanager_notifications_failed_total``).
 
 ``/-/ready`` answers 503 until a tick has evaluated against a reachable store, and again
 while the store has been down for the latest tick; a configuration that fails to reload does
@@ -22,10 +24,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelhealth.clock import Clock, SystemClock
 from modelhealth.types import Alert, AlertState
+
+if TYPE_CHECKING:
+    from modelhealth.alerting.pipeline import ReceiverHealth
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +66,9 @@ own rules while the others' edits apply (partial); the routing file is one piece
 class EngineMetrics:
     """Counters and gauges of one scheduler process, updated by its loop, read by scrapes.
 
-    Alert and outbox figures are read at scrape time through the callables the loop sets
-    (``alerts``, ``outbox``), so they are never stale and cost nothing between scrapes."""
+    Alert, outbox and receiver figures are read at scrape time through the callables the loop
+    sets (``alerts``, ``outbox``, ``receivers``: ``Dispatcher.receiver_health``), so they are
+    never stale and cost nothing between scrapes."""
 
     def __init__(self, clock: Clock | None = None) -> None:
         self._lock = threading.Lock()
@@ -81,6 +87,7 @@ class EngineMetrics:
         self.configs: dict[str, ConfigHealth] = {"rules": ConfigHealth()}
         self.alerts: Callable[[], Iterable[Alert]] = lambda: ()
         self.outbox: Callable[[], Mapping[tuple[str, str], int]] = dict
+        self.receivers: Callable[[], Mapping[str, ReceiverHealth]] = dict
 
     def tick_done(self, report: Any, seconds: float) -> None:
         """Record one tick's ``TickReport`` and how long it took."""
@@ -178,7 +185,35 @@ class EngineMetrics:
                " expired).",
                [_sample("modelhealth_notifications", n, {"receiver": r, "status": s})
                 for (r, s), n in sorted(self.outbox().items())])  # fmt: skip
+        self._render_receivers(sorted(self.receivers().items()), metric)
         return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def _render_receivers(
+        receivers: Iterable[tuple[str, ReceiverHealth]],
+        metric: Callable[[str, str, str, Iterable[str]], None],
+    ) -> None:
+        """Each receiver of the routing in force: reachable or not, and its delivery outcomes
+        (every outcome, 0 included, so that ``increase()`` sees the first one)."""
+        from modelhealth.alerting.outbox import OUTCOMES
+
+        receivers = list(receivers)
+        reachable = "modelhealth_receiver_reachable"
+        outcomes = "modelhealth_notification_outcomes_total"
+        metric(reachable, "gauge",
+               "0 if the receiver's latest delivery attempt found it unreachable (timeout,"
+               " refused connection, DNS or TLS failure), 1 once one reaches it again (sent, or"
+               " answered with an error) and until one finds it so; by receiver of the routing"
+               " in force.",
+               [_sample(reachable, int(h.reachable), {"receiver": r})
+                for r, h in receivers])  # fmt: skip
+        metric(outcomes, "counter",
+               "Notifications by receiver and delivery outcome (sent; retrying: failed, to be"
+               " tried again; failed: for good; expired: given up at expire_after), and"
+               " notifications deferred (not attempted: the receiver was found unreachable"
+               " earlier in the same pass).",
+               [_sample(outcomes, h.outcomes.get(o, 0), {"receiver": r, "outcome": o})
+                for r, h in receivers for o in OUTCOMES])  # fmt: skip
 
     @staticmethod
     def _render_configs(

@@ -29,9 +29,10 @@ class Receiver:
     delivery from a request its client had given up on.) ``on_post`` (if set) runs in the
     server's thread once a request has been counted, before it is answered: a test uses it
     to see what else happened while this request was in flight, instead of timing it.
+    ``port`` (default: any free one) lets a test start it where a receiver was unreachable.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.bodies: list[dict[str, object]] = []
         self.headers: list[dict[str, str]] = []
         self.attempts = 0
@@ -64,7 +65,7 @@ class Receiver:
                 pass
 
         lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v2/enqueue"
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)

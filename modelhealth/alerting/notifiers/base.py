@@ -115,6 +115,11 @@ class Outcome:
     pass (one failure per outage, not one timeout per queued notification), as Alertmanager
     does. An endpoint that *answers*, even with a 5xx, 429 or an SMTP 4xx/5xx reply, is
     reachable: the next notification may well be accepted.
+
+    ``answered`` says a failure is the receiver's own answer (an HTTP status, an SMTP
+    reply), as opposed to one found before contacting it (a missing ``$VAR``, a bad URL, a
+    template that does not render): only an answer, or a delivery, shows a receiver reachable
+    again (``modelhealth_receiver_reachable``).
     """
 
     ok: bool
@@ -122,6 +127,12 @@ class Outcome:
     reason: str = ""
     retry_after: timedelta | None = None
     unreachable: bool = False
+    answered: bool = False
+
+    @property
+    def reached(self) -> bool:
+        """Whether the attempt reached the receiver: delivered, or answered with an error."""
+        return self.ok or self.answered
 
     @classmethod
     def success(cls, reason: str = "delivered") -> Outcome:
@@ -162,7 +173,7 @@ def outcome_for_status(
     reason = f"HTTP {status}" + (f": {detail}" if detail else "")
     if retry_after is not None:
         reason += f" (retry after {int(retry_after.total_seconds())}s)"
-    return Outcome(False, retryable_status(status), reason, retry_after)
+    return Outcome(False, retryable_status(status), reason, retry_after, answered=True)
 
 
 def retry_after(

@@ -188,23 +188,25 @@ class EmailNotifier:
                 return Outcome.success(f"delivered; refused: {_refusals(refused)}")
             return Outcome.success(f"delivered to {s.host}:{s.port}")
         except smtplib.SMTPAuthenticationError as exc:
-            return Outcome(False, False, redact(f"SMTP auth failed: {exc}", secrets))
+            return Outcome(False, False, redact(f"SMTP auth failed: {exc}", secrets), answered=True)
         except smtplib.SMTPRecipientsRefused as exc:
             # a 4xx refusal (greylisting, a full mailbox) is transient like any 4xx reply
             transient = any(400 <= code < 500 for code, _ in exc.recipients.values())
             why = f"all recipients refused: {_refusals(exc.recipients)}"
-            return Outcome(False, transient, redact(why, secrets))
+            return Outcome(False, transient, redact(why, secrets), answered=True)
         except smtplib.SMTPResponseException as exc:
             # 4xx replies are transient by definition of SMTP; 5xx are permanent. Either way
             # the server answered: it is reachable, and the next mail may be accepted.
             transient = 400 <= exc.smtp_code < 500
-            return Outcome(False, transient, redact(f"SMTP {exc.smtp_code}: {exc}", secrets))
+            return Outcome(
+                False, transient, redact(f"SMTP {exc.smtp_code}: {exc}", secrets), answered=True
+            )
         except smtplib.SMTPServerDisconnected as exc:
             # dropped mid-conversation; smtplib also reports a reply that timed out so
             return Outcome(False, True, self._failure(exc), unreachable=True)
         except smtplib.SMTPException as exc:
             # the server talked, but not as expected (e.g. no STARTTLS offered): reachable
-            return Outcome(False, True, self._failure(exc))
+            return Outcome(False, True, self._failure(exc), answered=True)
         except OSError as exc:
             # refused, timed out, DNS, a failed TLS handshake (ssl.SSLError): nothing
             # (trustworthy) answered, so the next mail would fail the same way now
