@@ -1,7 +1,7 @@
 """Cost of the learned detector inside a scheduler tick, against the rules' Holt-Winters detector.
 
 Every tick the scheduler asks each rule's detector about the newest point of its series. The
-learned detector rescans only the trailing points its verdict needs (about 19 days of 5-minute
+learned detector rescans only the trailing points its verdict needs (about 22 days of 5-minute
 points, ``LearnedDetector.history_points``), so its cost per series is bounded; this measures
 that cost and compares it with the ``holt_winters`` detector of ``modelhealth/rules``
 (statsmodels' ExponentialSmoothing, fitted on its 3-day lookback at every evaluation) on the

@@ -132,8 +132,8 @@ class LearnedDetector:
         """Trailing points (newest included) whose scan gives the newest point the verdict a
         scan of the whole series gives it, for a series with ``period`` points per day: the
         features' history (or the discord signal's reach, if longer), the two weeks the
-        Holt-Winters and discord scores are scaled over, the novelty window and the same-hour
-        look-back."""
+        Holt-Winters and discord scores are scaled over, the novelty window, the discord rule's
+        record window (``postprocess.RECORD_WINDOW``) and the same-hour look-back."""
         from modelhealth.anomaly.signals import HISTORY
 
         return self._points(period, scaled_over=HISTORY)
@@ -142,25 +142,27 @@ class LearnedDetector:
         """Fewest trailing points whose newest one the model can judge at all: what
         :meth:`history_points` counts except the two weeks the Holt-Winters and discord
         scores are scaled over (the features' history or the discord signal's reach, the
-        novelty window and cooldown, the same-hour look-back). With less, the newest point's
-        features and filters read history that is not there: on a 5-minute series a
-        ``lookback:`` of 12 hours never alerted on a 6x spike and one of 26 hours raised 22
-        false alerts in 12 hours of clean data."""
+        novelty window and cooldown, the record window, the same-hour look-back). With less,
+        the newest point's features and filters read history that is not there: on a
+        5-minute series a ``lookback:`` of 12 hours never alerted on a 6x spike and one of 26
+        hours raised 22 false alerts in 12 hours of clean data."""
         return self._points(period, scaled_over=0)
 
     def _points(self, period: int, scaled_over: int) -> int:
         from modelhealth.anomaly.features import history_needed
-        from modelhealth.anomaly.postprocess import novelty_points, same_hour_reach
+        from modelhealth.anomaly.postprocess import RECORD_WINDOW, novelty_points, same_hour_reach
         from modelhealth.anomaly.signals import DISCORD_REACH, DISCORD_WINDOW
 
         post = self.model.post
         need = max(history_needed(period), DISCORD_REACH + DISCORD_WINDOW) + scaled_over
         need += novelty_points(post.novelty, period) + post.cooldown
+        if post.discord_threshold > 0:  # the discord rule's record bar reads back this far
+            need += novelty_points(RECORD_WINDOW, period)
         return max(need, same_hour_reach(period) + 1)
 
     def min_lookback_for(self, bucket: timedelta) -> timedelta:
         """Shortest ``lookback:`` a rule with ``bucket``-wide windows may set:
-        :meth:`min_history_points` buckets (4d16h40m of 5-minute ones with a novelty of
+        :meth:`min_history_points` buckets (7d16h40m of 5-minute ones with a novelty of
         360 points, as training tunes it)."""
         from modelhealth.anomaly.features import period_of_step
 
@@ -184,7 +186,7 @@ class LearnedDetector:
 
     def lookback_for(self, bucket: timedelta) -> timedelta:
         """History a rule with ``bucket``-wide windows fetches when its YAML sets no
-        ``lookback``: :meth:`history_points` buckets (about 19 days of 5-minute buckets, 206
+        ``lookback``: :meth:`history_points` buckets (about 22 days of 5-minute buckets, 209
         days of hourly ones for the shipped tuning), so the scheduler's verdict on the newest
         bucket equals a backtest's over the whole series.
 
@@ -207,8 +209,8 @@ class LearnedDetector:
 
         :meth:`lookback_for` counts time as if every bucket had data. A model nobody calls
         at night or at weekends has no bucket there, so the same time span holds fewer
-        points: a business-hours model (08:00-18:00 on weekdays) gets about 1,550 of the
-        5,400 its verdict reads. The evaluator then fetches the time that would hold them
+        points: a business-hours model (08:00-18:00 on weekdays) gets about 1,800 of the
+        6,250 its verdict reads. The evaluator then fetches the time that would hold them
         (at the series' own density, at most :data:`MAX_STRETCH` times the default) from
         the next tick on. Measured on six such 70-day series against whole-series scans
         (every third point of the last 1,300): 6 of 2,604 verdicts differed at the default

@@ -38,7 +38,7 @@ from modelhealth.errors import ModelHealthError
 from modelhealth.files import write_atomic
 
 FORMAT = "modelhealth-learned-detector"
-VERSION = 9
+VERSION = 10
 """3: the forecaster is a quantile pair by default; ``mean_model`` says if a mean model exists.
 4: post-processing gains ``burst_ref`` (a version-3 reader would silently drop it).
 5: ``novelty`` is counted in 5-minute points and rescaled to each series' sampling
@@ -51,7 +51,9 @@ threshold were fitted to the old columns.
 8: post-processing gains ``discord_threshold`` (``signals.discord_score``); a version-7
 reader would drop it.
 9: on a count series the Holt-Winters rule scores only excursions the next point keeps
-(``signals.persistent``); a version-8 model's thresholds were tuned without that."""
+(``signals.persistent``); a version-8 model's thresholds were tuned without that.
+10: the discord rule's threshold drops to a series' three-day record (``postprocess.record_bar``)
+on every series but counts; a version-9 model's thresholds were tuned without it."""
 
 
 NEEDS_LIGHTGBM = (
@@ -114,8 +116,9 @@ class LearnedModel:
         prob = np.where(sc.valid, self.classifier.predict_proba(sc.feats), 0.0)
         burst = sc.burst if self.post.burst_ref > 0 else None
         fired = self.post.rule_alerts(
-            prob, sc.signed, sc.alertable, sc.score, sc.hw, burst, sc.period, sc.discord
-        )
+            prob, sc.signed, sc.alertable, sc.score, sc.hw, burst, sc.period, sc.discord,
+            sc.discord_record,
+        )  # fmt: skip
         scores = {"holt_winters": sc.hw, "discord": sc.discord}
         to_units = lambda q: ff.center + ff.scale * q  # noqa: E731
         return Scan(
@@ -128,7 +131,11 @@ class LearnedModel:
             valid=sc.valid,
             fired=fired,
             rule_scores={r: scores[r] for r in fired if r in scores},
-            rule_thresholds={r: self.post.rule_threshold(r, burst) for r in fired if r in scores},
+            rule_thresholds={
+                r: self.post.rule_threshold(r, burst, sc.discord_record)
+                for r in fired
+                if r in scores
+            },
         )
 
     def save(self, path: str | Path) -> Path:

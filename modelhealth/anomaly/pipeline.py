@@ -20,6 +20,7 @@ from modelhealth.anomaly.irregularity import (
     classifier_features,
     irregularity,
 )
+from modelhealth.anomaly.postprocess import record_bar
 from modelhealth.anomaly.signals import (
     burstiness,
     discord_score,
@@ -55,6 +56,9 @@ class Scored(NamedTuple):
     """The band, for plotting and the detector's expected value."""
     discord: np.ndarray
     """How unlike the 3 days before it the last hour is (``signals.discord_score``)."""
+    discord_record: np.ndarray
+    """The discord score's record bar (``postprocess.record_bar``), inf throughout on a count
+    series, whose records are ordinary bursts."""
 
 
 YOUNG_DAMPING = 0.0
@@ -87,10 +91,13 @@ def score_frame(forecaster: QuantileForecaster, ff: FeatureFrame, discord: bool 
     feats = classifier_features(ff, fc)
     score, signed = irregularity(ff.z, fc)
     hw = young_damped(feats[:, CLASSIFIER_FEATURES.index("hw_long")], ff.period)
-    if is_count_series(ff.raw):
+    counts = is_count_series(ff.raw)
+    if counts:
         hw = persistent(hw, holt_winters_error(ff.raw, ff.period))
     spread = pd.Series(ff.raw).rolling(context_window(ff.period), min_periods=1).std()
     moved = np.nan_to_num(spread.to_numpy()) > 0
+    disc = discord_score(ff.raw, ff.period) if discord else np.zeros(len(ff.raw))
+    record = np.full(len(disc), np.inf) if counts else record_bar(disc, ff.period)
     return Scored(
         feats,
         signed,
@@ -101,5 +108,6 @@ def score_frame(forecaster: QuantileForecaster, ff: FeatureFrame, discord: bool 
         ff.period,
         ff.valid & moved,
         fc,
-        discord_score(ff.raw, ff.period) if discord else np.zeros(len(ff.raw)),
+        disc,
+        record,
     )

@@ -41,7 +41,7 @@ from modelhealth.rules.state import AlertStateStore
 MAX_DAYS = 30.0
 """Upper bound of ``--days``: about 260k events a simulated day, so 30 days is ~8M events,
 a few minutes of backfill and a snapshot of a few hundred MB on a laptop. Longer is no
-better a demo (the learned rule looks back about 19 days) and ``--days 1000`` meant hours."""
+better a demo (the learned rule looks back about 22 days) and ``--days 1000`` meant hours."""
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -31,7 +31,7 @@ def learned(model: str | None = None, lookback: str | int | None = None, **param
 
     YAML: ``detector: {type: learned, model: models/latency.lgbm}``. Without ``lookback``
     the rule fetches the buckets the model's verdict needs (``LearnedDetector.lookback_for``
-    its window: about 19 days of 5-minute buckets); history frames are kept across ticks,
+    its window: about 22 days of 5-minute buckets); history frames are kept across ticks,
     so that is one long query per model, then one new bucket per tick."""
     if not model:
         raise ValueError("learned detector needs 'model: PATH' (a trained model directory)")
