@@ -114,3 +114,29 @@ def test_the_record_window_is_part_of_the_history_a_verdict_reads(model_dir):
     assert on.history_points(288) - off.history_points(288) == RECORD_WINDOW
     assert on.min_history_points(288) - off.min_history_points(288) == RECORD_WINDOW
     assert on.history_points(24) - off.history_points(24) == RECORD_WINDOW * 24 // 288
+
+
+def test_newest_point_verdicts_equal_the_whole_scan_with_the_record_rule(tiny_model):
+    """The scheduler judges the newest point of a tail of ``history_points``; that tail must
+    hold the record window too, or a verdict would compare with a shorter past than the
+    backtest's."""
+    from modelhealth.anomaly.detector import LearnedDetector
+    from modelhealth.anomaly.model import LearnedModel
+    from modelhealth.types import Series
+
+    post = PostProcess(threshold=2.0, novelty=360, discord_threshold=8.0)
+    model = LearnedModel(tiny_model.forecaster, tiny_model.classifier, post)
+    det = LearnedDetector.from_model(model)
+    x = _daily_shape(27, seed=5)
+    start = 288 * 26 + 60
+    x[start : start + 12] = 120.0  # an hour off the day's shape, scoring just below 8
+    full = Series.from_values(x, step_s=300)
+    scan = model.scan(full.timestamps, full.values)
+    caught = [i for i in np.flatnonzero(scan.fired["discord"]) if start <= i < start + 24]
+    assert caught, "the record bar should let the new shape through"
+    first = caught[0]
+    assert scan.rule_scores["discord"][first] < 8.0  # below the fixed threshold: the record
+    assert len(full.values) > det.history_points(288)  # the verdicts below read a tail
+    for i in [*range(start - 3, start + 24), 288 * 25 + 10]:
+        upto = Series(full.timestamps[: i + 1], full.values[: i + 1])
+        assert det.evaluate(upto).anomalous == bool(scan.alerts[i]), f"point {i}"
