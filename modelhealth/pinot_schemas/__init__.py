@@ -126,7 +126,9 @@ def render_table(
 
     The tables set ``stream.kafka.fetch.timeout.millis`` to 500 (Pinot's default: 5 s): a
     server stops its consuming segments one after another, each waiting out its current poll of
-    an idle topic, so with 8 segments a SIGTERM took ~40 s; at 0.5 s it takes ~4 s.
+    an idle topic, so with 8 segments a SIGTERM took ~40 s; at 0.5 s it takes ~4 s. A table
+    made before keeps its 5 s until ``pinot init`` updates it in place
+    (:mod:`modelhealth.pinot_schemas.upgrade`) and its consuming segments start again.
     """
     config = table_json(name)
     if not batched:

@@ -3,10 +3,12 @@
 Order matters: Pinot reads a topic's partition count when a REALTIME table is created, so every
 topic exists first. Before any of it, every service ``init`` needs (Kafka, the Pinot controller
 and broker) must answer, so an unreachable one leaves nothing half made. Re-running is
-harmless: schemas are upserted (``POST /schemas`` replaces) and an existing table is left
-alone, so a run that failed half-way is completed by the next. ``--reset`` drops the tables,
-schemas *and* topics first, because a table recreated on an old topic would re-consume every
-old event from offset 0.
+harmless: a missing schema or table is created, so a run that failed half-way is completed by
+the next, and an existing table is brought up to the shipped config in place, keeping its rows
+and the settings the user added (:mod:`modelhealth.pinot_schemas.upgrade`: stream settings,
+added columns; one line per table changed, a warning for what cannot change in place).
+``--reset`` drops the tables, schemas *and* topics first, because a table recreated on an old
+topic would re-consume every old event from offset 0.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import argparse
 import contextlib
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from modelhealth.ingestion.schema import TABLES
@@ -26,6 +28,7 @@ from modelhealth.pinot_schemas import (
     render_table,
     table_name,
     topic_name,
+    upgrade,
 )
 from modelhealth.services import ports
 from modelhealth.services.kafka import ensure_topic
@@ -36,7 +39,9 @@ from modelhealth.services.pinot import (
     add_table,
     delete_schema,
     delete_table,
+    get_schema,
     query,
+    table_config,
 )
 from modelhealth.services.process import http_ok
 
@@ -51,6 +56,11 @@ def topics(namespace: str = "") -> list[str]:
 
 class InitIncomplete(ServicesError):
     """``init_pinot`` failed after creating something; the message says what and how to finish."""
+
+
+def _say(line: str) -> None:
+    """``init_pinot``'s default ``log``: warnings to stderr, the rest to stdout."""
+    print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout, flush=True)
 
 
 def unreachable_services() -> list[str]:
@@ -91,20 +101,24 @@ def init_pinot(
     bootstrap: str | None = None,
     tables: Iterable[str] | None = None,
     batched: bool = True,
+    log: Callable[[str], None] = _say,
 ) -> list[str]:
     """Create topics, schemas and REALTIME tables (idempotent); returns the table names.
 
     ``bootstrap`` is the Kafka address *the Pinot server* consumes from (default: the local
     services' :data:`~modelhealth.services.ports.KAFKA_BOOTSTRAP`). ``batched=False``: see
-    :func:`~modelhealth.pinot_schemas.render_table`. Every service it needs is checked first
-    (:func:`check_services`); a step failing after that raises :class:`InitIncomplete`.
+    :func:`~modelhealth.pinot_schemas.render_table`. A table that exists is updated in place to
+    the shipped config (:mod:`~modelhealth.pinot_schemas.upgrade`); ``log`` gets one line per
+    table updated and a ``warning:`` line for each difference left alone. Every service it
+    needs is checked first (:func:`check_services`); a step failing after that, or any table
+    update failing, raises :class:`InitIncomplete` naming what was done and what was not.
     """
     check_namespace(namespace)
     names = list(tables or TABLES)
     check_services()
     made = _Progress()
     try:
-        _create(namespace, names, made, reset, partitions, bootstrap, batched)
+        _create(namespace, names, made, reset, partitions, bootstrap, batched, log)
     except Exception as exc:
         raise InitIncomplete(made.failure(exc)) from exc
     return [table_name(name, namespace) for name in names]
@@ -118,6 +132,8 @@ class _Progress:
         self.topics: list[str] = []
         self.schemas: list[str] = []
         self.tables: list[str] = []
+        #: Existing tables brought up to the shipped config.
+        self.updated: list[str] = []
 
     def failure(self, exc: BaseException) -> str:
         done = [
@@ -127,9 +143,10 @@ class _Progress:
             (f"tables {', '.join(self.tables)}", bool(self.tables)),
         ]
         made = "; ".join(text for text, happened in done if happened) or "nothing"
+        updated = f"; updated: tables {', '.join(self.updated)}" if self.updated else ""
         return (
-            f"{exc}\n(created before this failed: {made}; once the cause is fixed, run "
-            "`modelhealth pinot init` again with the same options: it is idempotent and "
+            f"{exc}\n(created before this failed: {made}{updated}; once the cause is fixed, "
+            "run `modelhealth pinot init` again with the same options: it is idempotent and "
             "completes the setup)"
         )
 
@@ -142,6 +159,7 @@ def _create(
     partitions: int,
     bootstrap: str | None,
     batched: bool,
+    log: Callable[[str], None],
 ) -> None:
     """The steps of :func:`init_pinot` in dependency order, recording each in ``made``."""
     if reset:
@@ -150,16 +168,53 @@ def _create(
     for topic in [topic_name(n, namespace) for n in names] + [parked_topic(namespace)]:
         _ensure_topic_retrying(topic, partitions)
         made.topics.append(topic)
+    existing: dict[str, dict[str, Any]] = {}
     for name in names:
         full = table_name(name, namespace)
+        live = table_config(full)
+        if live is not None:
+            existing[name] = live
+            continue
         add_schema(render_schema(name, namespace))
         made.schemas.append(full)
         _add_table_if_missing(
             render_table(name, namespace, bootstrap or ports.KAFKA_BOOTSTRAP, batched=batched)
         )
         made.tables.append(full)
-    for full in made.tables:
+    if existing:
+        _upgrade(namespace, existing, made, batched, log)
+    for full in made.tables + [table_name(name, namespace) for name in existing]:
         _wait_queryable(full)
+
+
+def _upgrade(
+    namespace: str,
+    existing: dict[str, dict[str, Any]],
+    made: _Progress,
+    batched: bool,
+    log: Callable[[str], None],
+) -> None:
+    """Bring each existing table up to the shipped config; every table is tried, and a failed
+    one raises at the end naming the tables updated and those not."""
+    failed: list[str] = []
+    for name, live in existing.items():
+        full = table_name(name, namespace)
+        try:
+            plan = upgrade.plan(name, namespace, live, get_schema(full), batched=batched)
+            for warning in plan.warnings:
+                log(warning)
+            if plan.needed:
+                upgrade.apply(plan)
+                made.updated.append(full)
+                log(plan.describe())
+        except ServicesError as exc:
+            failed.append(f"{full} ({exc})")
+    if failed:  # the tables that were updated are named by _Progress.failure
+        none = "" if made.updated else " (no table was updated)"
+        raise ServicesError(
+            f"could not update {len(failed)} existing table(s) to the shipped config: "
+            f"{'; '.join(failed)}{none}"
+        )
 
 
 def _add_table_if_missing(config: dict[str, Any]) -> None:

@@ -204,6 +204,43 @@ def add_table(config: dict[str, Any]) -> Any:
     return _request("POST", f"{ports.PINOT_CONTROLLER_URL}/tables", config)
 
 
+def table_config(name: str) -> dict[str, Any] | None:
+    """The live REALTIME config of table ``name`` (``GET /tables/{name}?type=realtime``), or
+    None if there is no such table (Pinot 0.11 answers ``{}`` then)."""
+    quoted = urllib.parse.quote(name)
+    found = _request("GET", f"{ports.PINOT_CONTROLLER_URL}/tables/{quoted}?type=realtime")
+    config = found.get("REALTIME") if isinstance(found, dict) else None
+    return config if isinstance(config, dict) else None
+
+
+def update_table(config: dict[str, Any]) -> Any:
+    """Replace the config of an existing table (``PUT /tables/{name}``) with ``config``, a whole
+    table config. Pinot stores it at once; what a running consuming segment reads from it, such
+    as the stream settings, it read when the segment started (see ``pinot_schemas.upgrade``)."""
+    name = urllib.parse.quote(str(config["tableName"]))
+    return _request("PUT", f"{ports.PINOT_CONTROLLER_URL}/tables/{name}", config)
+
+
+def get_schema(name: str) -> dict[str, Any] | None:
+    """The live schema ``name`` (``GET /schemas/{name}``), or None if there is none."""
+    try:
+        found = _request("GET", f"{ports.PINOT_CONTROLLER_URL}/schemas/{urllib.parse.quote(name)}")
+    except ServicesError as exc:
+        if "HTTP 404" in str(exc):
+            return None
+        raise
+    return found if isinstance(found, dict) else None
+
+
+def update_schema(schema: dict[str, Any], *, reload: bool = True) -> Any:
+    """Replace an existing schema (``PUT /schemas/{name}``). Pinot accepts only a backward
+    compatible one (every old column unchanged; new columns may be added) and, with
+    ``reload``, reloads the segments of the tables using it so they gain the new columns."""
+    name = urllib.parse.quote(str(schema["schemaName"]))
+    flag = "true" if reload else "false"
+    return _request("PUT", f"{ports.PINOT_CONTROLLER_URL}/schemas/{name}?reload={flag}", schema)
+
+
 def delete_table(name: str, table_type: str = "realtime") -> Any:
     quoted = urllib.parse.quote(name)
     return _request("DELETE", f"{ports.PINOT_CONTROLLER_URL}/tables/{quoted}?type={table_type}")
