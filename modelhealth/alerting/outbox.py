@@ -346,6 +346,16 @@ class Outbox:
             )
             return cur.lastrowid
 
+    def pending(self, group_key: str, receiver: str) -> bool:
+        """Whether a notification of ``group_key`` to ``receiver`` is still queued."""
+        with self._lock:
+            row = self._con.execute(
+                "SELECT 1 FROM outbox WHERE group_key = ? AND receiver = ?"
+                " AND status = 'pending' LIMIT 1",
+                (group_key, receiver),
+            ).fetchone()
+        return row is not None
+
     def unsettled(self, group_key: str, receiver: str) -> frozenset[str] | None:
         """Fingerprints of ``group_key`` the receiver may still need a resolve for.
 
@@ -402,7 +412,9 @@ class Outbox:
                 " ORDER BY o.id LIMIT ?",
                 (at, limit),
             ).fetchall()
-            leases = [at + int(self.backoff(r[3] + 1).total_seconds() * 1000) for r in rows]
+            # a lease ends after ``now`` even at a zero backoff (``min_backoff: 0s``): a row
+            # still due at ``now`` would be claimed again by the pass's next batch, forever
+            leases = [at + max(1, int(self.backoff(r[3] + 1).total_seconds() * 1000)) for r in rows]
             con.executemany(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
                 [(lease, r[0]) for r, lease in zip(rows, leases, strict=True)],

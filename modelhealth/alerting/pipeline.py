@@ -310,7 +310,8 @@ class Dispatcher:
         under the root's timers until its alerts resolve; a group of a removed receiver is
         closed. Receivers are known by name: one whose settings (options and the environment
         variables it reads) did not change keeps its notifier object; a changed one gets a new
-        notifier, used for its queued notifications too; a removed one's queued notifications
+        notifier, used for its queued notifications too, which are due at once (not after
+        the backoff the old settings earned); a removed one's queued notifications
         are dropped (see :class:`RemovedReceiver`). A delivery under way finishes with the
         notifier it started with (a delivery pass holds the notifiers it was given).
         New alerts, and new groups, follow the new routes, inhibition rules and timers.
@@ -334,6 +335,9 @@ class Dispatcher:
                     + [GroupChange(k, g) for k, g in groups.items()],
                 )
                 hurried = Outbox.make_due(con, change.removed, now)
+                # a changed receiver's queue waited out backoffs its old settings earned (a
+                # refused URL, a wrong host): its new settings are tried at once
+                Outbox.make_due(con, change.rebuilt, now)
             self.routing = routing
             with self._health_lock:  # after self.notifiers: see _note_delivery
                 self.notifiers = notifiers
@@ -542,6 +546,12 @@ class Dispatcher:
             entry, told_now, set(resolved), now, group.route, receiver.send_resolved
         )
         if not reason:
+            return None
+        if reason == "repeat_interval" and self.outbox.pending(group.key, receiver.name):
+            # The last notification is still queued (its receiver down): it says the same.
+            # Queued anew at every repeat_interval of an outage, the receiver got one copy
+            # per interval back to back when it returned; Alertmanager, logging only what was
+            # sent, repeats nothing while its send keeps failing.
             return None
         shown = list(firing.values()) + (list(resolved.values()) if receiver.send_resolved else [])
         batch = None

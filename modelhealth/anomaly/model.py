@@ -193,7 +193,8 @@ class LearnedModel:
         if meta.get("format") != FORMAT or meta.get("version") != VERSION:
             raise ModelLoadError(
                 f"{meta_path}: format/version {meta.get('format')!r}/{meta.get('version')!r},"
-                f" expected {FORMAT!r}/{VERSION}"
+                f" expected {FORMAT!r}/{VERSION}; artefacts are not converted: retrain it with"
+                f" this modelhealth (`modelhealth anomaly train DATASET --out {root}`)"
             )
         for field_name, expected in (
             ("forecast_features", FORECAST_FEATURES),

@@ -113,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     for cmd in (e, r):
         cmd.add_argument(
             "--routing",
-            help="alert routing YAML (receivers, routes, inhibit rules; reloaded when edited)",
+            help="alert routing YAML (receivers, routes, inhibit rules"
+            + ("; reloaded when edited)" if cmd is r else ")"),
         )
         cmd.add_argument(
             "--email-to",

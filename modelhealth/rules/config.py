@@ -67,6 +67,12 @@ from modelhealth.rules.yamlnodes import Node, load_yaml, problems
 
 SEVERITIES = ("critical", "warning", "info")
 _FILE_KEYS = {"model", "owners", "labels", "reference", "contract", "rules", "description"}
+DETECTOR_PARAM_HINT = (
+    " (lookback belongs in the detector, e.g. detector: {type: zscore, lookback: 1d})"
+)
+"""Said of a rule-level ``lookback:``: the change, zscore and learned detectors take it inside
+``detector:``, and "unknown key" alone did not say where it goes."""
+
 _RULE_KEYS = {
     "name",
     "metric",
@@ -208,7 +214,9 @@ class _RuleBuilder:
             self.issue(self.node.pos, "", "each rule must be a mapping")
             return None
         for key, val in self.node.value.items():
-            if key not in _RULE_KEYS:
+            if key == "lookback":
+                self.issue(val.pos, key, "unknown key" + DETECTOR_PARAM_HINT)
+            elif key not in _RULE_KEYS:
                 self.issue(val.pos, key, "unknown key" + _suggest(key, _RULE_KEYS))
         name = self._required_str("name")
         if name is not None and not is_valid_name(name):

@@ -8,6 +8,7 @@ Alertmanager's stages), so an integration stays a small file.
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -253,8 +254,9 @@ def post_json(
 
     A URL that can never work (no http(s) scheme: "unknown url type") fails for good: it
     used to be retried as "connection failed" until the notification expired. Every failure
-    without an HTTP answer (timeout, refused, reset, DNS, TLS) is ``unreachable``; an HTTP
-    status, whatever it is, came from a reachable receiver.
+    without an HTTP answer (timeout, refused, reset, DNS, TLS, a port that speaks another
+    protocol: http.client's BadStatusLine, which used to escape as an exception) is
+    ``unreachable``; an HTTP status, whatever it is, came from a reachable receiver.
     """
     secrets = tuple(secrets)
     body = json.dumps(payload, default=str).encode()
@@ -280,6 +282,10 @@ def post_json(
         return Outcome(False, True, redact(why, secrets), unreachable=True)
     except OSError as exc:  # reset or dropped while waiting for the answer
         why = f"connection failed: {exc}"
+        return Outcome(False, True, redact(why, secrets), unreachable=True)
+    except http.client.HTTPException as exc:  # something answered, but not in HTTP
+        said = str(exc).strip()[:200]  # a status line that is not HTTP's, e.g. SMTP's "220 …"
+        why = f"no HTTP answer ({type(exc).__name__}: {said}); is the URL's port an HTTP one?"
         return Outcome(False, True, redact(why, secrets), unreachable=True)
     except ValueError as exc:  # malformed URL: retrying will not fix configuration
         return Outcome(False, False, redact(f"bad URL: {exc}", secrets))

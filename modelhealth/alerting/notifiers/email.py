@@ -26,6 +26,10 @@ from modelhealth.alerting.notifiers.base import NotificationBatch, Outcome, reda
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+UNREACHED_HINT = " (the SMTP server comes from MODELHEALTH_SMTP_HOST, _PORT, _SSL, _STARTTLS)"
+"""Appended to an unreachable SMTP server's reason: the settings live in the environment,
+not in the routing file, so the log says where to look (a default ``localhost:25`` is not
+obviously a setting)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,18 +207,19 @@ class EmailNotifier:
             )
         except smtplib.SMTPServerDisconnected as exc:
             # dropped mid-conversation; smtplib also reports a reply that timed out so
-            return Outcome(False, True, self._failure(exc), unreachable=True)
+            return Outcome(False, True, self._failure(exc, UNREACHED_HINT), unreachable=True)
         except smtplib.SMTPException as exc:
             # the server talked, but not as expected (e.g. no STARTTLS offered): reachable
             return Outcome(False, True, self._failure(exc), answered=True)
         except OSError as exc:
             # refused, timed out, DNS, a failed TLS handshake (ssl.SSLError): nothing
             # (trustworthy) answered, so the next mail would fail the same way now
-            return Outcome(False, True, self._failure(exc), unreachable=True)
+            return Outcome(False, True, self._failure(exc, UNREACHED_HINT), unreachable=True)
 
-    def _failure(self, exc: BaseException) -> str:
+    def _failure(self, exc: BaseException, hint: str = "") -> str:
         s = self.smtp
-        return redact(f"SMTP {s.host}:{s.port} {type(exc).__name__}: {exc}", (s.password,))
+        why = f"SMTP {s.host}:{s.port} {type(exc).__name__}: {exc}{hint}"
+        return redact(why, (s.password,))
 
 
 def _refusals(refused: dict[str, tuple[int, bytes]]) -> str:
