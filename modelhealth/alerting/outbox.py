@@ -43,6 +43,7 @@ import logging
 import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -514,9 +515,14 @@ class Outbox:
         report: DeliveryReport,
         down: dict[str, _Unreachable],
     ) -> None:
-        """Attempt one receiver's claimed rows in order, until one finds it unreachable."""
+        """Attempt one receiver's claimed rows in order, until one finds it unreachable.
+
+        A failed row's backoff counts from the end of its attempt, not from the claim at the
+        start of the pass: a receiver that hangs for its whole timeout (10 s) would otherwise
+        be due again at once after a shorter backoff (5 s), and be hammered back to back."""
         updates: list[_Update] = []
         deferred: list[_Claimed] = []
+        started = time.monotonic()
         try:
             for i, (row_id, receiver, payload, attempts, expires_at, lease) in enumerate(claimed):
                 if receiver in down:  # found so earlier in this pass: do not try again now
@@ -533,7 +539,10 @@ class Outbox:
                         outcome = Outcome(
                             False, True, f"notifier raised {type(exc).__name__}: {exc}"
                         )
-                update = self._record(row_id, receiver, attempts, expires_at, outcome, now, report)
+                took_ms = int((time.monotonic() - started) * 1000)
+                update = self._record(
+                    row_id, receiver, attempts, expires_at, outcome, now, report, lease + took_ms
+                )
                 updates.append(update)
                 if notifier is not None and outcome.reached:
                     report.reached.add(receiver)
@@ -600,7 +609,10 @@ class Outbox:
         outcome: Outcome,
         now: datetime,
         report: DeliveryReport,
+        backoff_end: int | None = None,
     ) -> _Update:
+        """The update of one attempt; ``backoff_end`` (ms): the earliest next attempt of a row
+        left pending (its backoff counted from the end of the attempt)."""
         report.receiver_of[row_id] = receiver
         if outcome.ok:
             status = "sent"
@@ -624,6 +636,8 @@ class Outbox:
         # A 429/503's Retry-After: the next attempt comes no earlier (the backoff may be later).
         retry_after = getattr(outcome, "retry_after", None)
         not_before = to_ms(now + retry_after) if status == "pending" and retry_after else None
+        if status == "pending" and backoff_end is not None:
+            not_before = max(not_before or 0, backoff_end)
         return (status, "" if outcome.ok else outcome.reason, sent_at, not_before, row_id)
 
     def prune(self, now: datetime, *, force: bool = False) -> int:
