@@ -461,12 +461,14 @@ class Outbox:
         for receiver, why in down.items():
             until = from_ms(why.until)
             report.unreachable[receiver] = until
-            if why.deferred or why.expired:
-                log.warning(
-                    "receiver %s unreachable: %d notifications deferred to %s%s (%s)",
-                    receiver, why.deferred, until.isoformat(),
-                    f", {why.expired} expired unattempted" if why.expired else "", why.reason,
-                )  # fmt: skip
+            done = []
+            if why.deferred:
+                done.append(f"{why.deferred} notifications deferred to {until.isoformat()}")
+            if why.expired:
+                done.append(f"{why.expired} expired unattempted")
+            if done:
+                what = "; ".join(done)
+                log.warning("receiver %s unreachable: %s (%s)", receiver, what, why.reason)
         return report
 
     def _deliver_parallel(

@@ -84,8 +84,12 @@ def test_a_url_without_http_scheme_fails_for_good(url: str) -> None:
 
 def test_a_refused_connection_is_still_retried() -> None:
     # a port nothing listens on (port 9, used before, may run a discard service)
-    out = post_json(f"http://127.0.0.1:{free_port()}/alerts", {"x": 1}, timeout=5)
-    assert not out.ok and out.retryable and out.reason.startswith("connection failed")
+    port = free_port()
+    out = post_json(f"http://user:pw@127.0.0.1:{port}/alerts?token=s3cret", {"x": 1}, timeout=5)
+    assert not out.ok and out.retryable
+    # the reason names the address that failed, never the URL's path, query or password
+    assert out.reason.startswith(f"connection to 127.0.0.1:{port} failed")
+    assert "s3cret" not in out.reason and "pw" not in out.reason
 
 
 # -- 6: secrets in URL paths and queries ----------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -272,20 +273,34 @@ def post_json(
         text = exc.read().decode("utf-8", "replace") if exc.fp else ""
         return outcome_for_status(exc.code, text, secrets, retry_after(exc.headers, exc.code))
     except TimeoutError as exc:  # no answer in time (a connect timeout is a URLError)
-        why = f"timeout after {timeout}s: {exc}"
+        why = f"timeout after {timeout}s from {_endpoint(url)}: {exc}"
         return Outcome(False, True, redact(why, secrets), unreachable=True)
     except urllib.error.URLError as exc:
         if str(exc.reason).startswith("unknown url type"):
             why = f"bad URL: {exc.reason}; expected http(s)://host[:port]/path"
             return Outcome(False, False, redact(why, secrets))
-        why = f"connection failed: {exc}"
+        why = f"connection to {_endpoint(url)} failed: {exc}"
         return Outcome(False, True, redact(why, secrets), unreachable=True)
     except OSError as exc:  # reset or dropped while waiting for the answer
-        why = f"connection failed: {exc}"
+        why = f"connection to {_endpoint(url)} failed: {exc}"
         return Outcome(False, True, redact(why, secrets), unreachable=True)
     except http.client.HTTPException as exc:  # something answered, but not in HTTP
         said = str(exc).strip()[:200]  # a status line that is not HTTP's, e.g. SMTP's "220 …"
-        why = f"no HTTP answer ({type(exc).__name__}: {said}); is the URL's port an HTTP one?"
+        why = (
+            f"no HTTP answer from {_endpoint(url)} ({type(exc).__name__}: {said});"
+            " is the URL's port an HTTP one?"
+        )
         return Outcome(False, True, redact(why, secrets), unreachable=True)
     except ValueError as exc:  # malformed URL: retrying will not fix configuration
         return Outcome(False, False, redact(f"bad URL: {exc}", secrets))
+
+
+def _endpoint(url: str) -> str:
+    """``host:port`` of ``url`` for a failure's reason: which receiver address failed, without
+    the path or query (where a webhook's token may sit) or any user:password."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, "")
+    except ValueError:
+        return "the receiver URL"
+    return f"{parts.hostname}:{port}" if parts.hostname else "the receiver URL"
