@@ -182,13 +182,21 @@ def _remember_delivered(con: sqlite3.Connection, row_ids: list[int]) -> None:
     for chunk in range(0, len(row_ids), 500):
         ids = row_ids[chunk : chunk + 500]
         told += con.execute(
-            "SELECT firing, resolved, created_at, group_key, receiver FROM outbox"
+            "SELECT firing, resolved, created_at, group_key, receiver, sent_at FROM outbox"
             f" WHERE firing IS NOT NULL AND id IN ({','.join('?' * len(ids))}) ORDER BY id",
             ids,
         ).fetchall()
     con.executemany(
         "UPDATE nflog SET told_firing = ?1, told_resolved = ?2, told_at = ?3"
         " WHERE group_key = ?4 AND receiver = ?5 AND coalesce(told_at, 0) <= ?3",
+        [row[:5] for row in told],
+    )
+    # repeat_interval counts from delivery, as Alertmanager's log of sends does: a
+    # notification that waited out an outage is followed by a repeat one interval after it
+    # arrived, not at once. Only an entry this row wrote (none queued since) moves.
+    con.executemany(
+        "UPDATE nflog SET notified_at = ?6 WHERE group_key = ?4 AND receiver = ?5"
+        " AND notified_at = ?3 AND ?6 > ?3",
         told,
     )
 
