@@ -232,10 +232,9 @@ def _merge(into: DeliveryReport, part: DeliveryReport) -> None:
 class _Unreachable:
     """A receiver found unreachable in this delivery pass (the pass's circuit breaker).
 
-    ``row_id`` is the row whose attempt found it so, ``until`` (ms) when that row is due
-    again: the receiver's other rows of the pass are deferred to the same time."""
+    ``until`` (ms): when the row whose attempt found it so is due again; the receiver's other
+    rows of the pass are deferred to the same time."""
 
-    row_id: int
     reason: str
     until: int
     deferred: int = 0
@@ -391,9 +390,9 @@ class Outbox:
     @staticmethod
     def make_due(con: sqlite3.Connection, receivers: Sequence[str], now: datetime) -> int:
         """Make the pending notifications of ``receivers`` due at ``now`` (inside the caller's
-        :meth:`transaction`); returns how many there are. A reload that removes a receiver
-        does so, so their drop is reported by the next delivery pass rather than after a
-        retry's backoff."""
+        :meth:`transaction`); returns how many there are. A reload does so for a removed
+        receiver (its drop is reported by the next pass rather than after a retry's backoff)
+        and for one whose settings changed (tried at once with them)."""
         count = 0
         for name in receivers:
             cur = con.execute(
@@ -557,10 +556,9 @@ class Outbox:
                 if notifier is not None and outcome.reached:
                     report.reached.add(receiver)
                 if not outcome.ok and outcome.unreachable:
-                    # due again when this row is (a Retry-After may only postpone that)
-                    down[receiver] = _Unreachable(
-                        row_id, outcome.reason, max(lease, update[3] or 0)
-                    )
+                    # due again when this row is (its backoff from the attempt's end, or a
+                    # later Retry-After; the lease when the row expired instead)
+                    down[receiver] = _Unreachable(outcome.reason, update[3] or lease)
                 if len(updates) >= self.commit_every:
                     self._commit(updates)
                     updates = []

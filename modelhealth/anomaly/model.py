@@ -35,7 +35,7 @@ from modelhealth.anomaly.irregularity import CLASSIFIER_FEATURES
 from modelhealth.anomaly.pipeline import score_frame
 from modelhealth.anomaly.postprocess import PostProcess
 from modelhealth.errors import ModelHealthError
-from modelhealth.files import write_atomic
+from modelhealth.files import Stamps, file_stamps, write_atomic
 
 FORMAT = "modelhealth-learned-detector"
 VERSION = 10
@@ -222,19 +222,14 @@ _SHARED: dict[Path, tuple[tuple[tuple[str, int, int, int], ...], LearnedModel]] 
 _SHARED_LOCK = threading.Lock()
 
 
-def _artefact_fingerprint(root: Path) -> tuple[tuple[str, int, int, int], ...]:
-    """Name, size, mtime and inode of every file of an artefact: any retrain, copy or
+def _artefact_fingerprint(root: Path) -> Stamps:
+    """Stamps (size, mtime, inode) of every file of an artefact: any retrain, copy or
     restore over it changes one of them."""
     try:
-        entries = sorted(os.scandir(root), key=lambda e: e.name)
-        return tuple(
-            (e.name, st.st_size, st.st_mtime_ns, st.st_ino)
-            for e in entries
-            if e.is_file()
-            for st in (e.stat(),)
-        )
+        files = sorted(e.path for e in os.scandir(root) if e.is_file())
     except OSError:
         return ()  # not there: ``load`` says so
+    return file_stamps(files)
 
 
 def load_shared(path: str | Path) -> LearnedModel:

@@ -104,7 +104,8 @@ def score_frame(forecaster: QuantileForecaster, ff: FeatureFrame, discord: bool 
     spread = pd.Series(ff.raw).rolling(context_window(ff.period), min_periods=1).std()
     moved = np.nan_to_num(spread.to_numpy()) > 0
     disc = discord_score(ff.raw, ff.period) if discord else np.zeros(len(ff.raw))
-    record = np.full(len(disc), np.inf) if counts else record_bar(disc, ff.period)
+    off = counts or not discord  # counts' records are ordinary bursts
+    record = np.full(len(disc), np.inf) if off else record_bar(disc, ff.period)
     return Scored(
         feats,
         signed,

@@ -13,6 +13,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,53 @@ from modelhealth.services import ServicesError, down, is_up, kafka, ports, proce
 from tests.conftest import free_port
 
 _IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+PORT_ENV = {
+    "KAFKA_PORT": "MODELHEALTH_KAFKA_PORT",
+    "KAFKA_CONTROLLER_PORT": "MODELHEALTH_KAFKA_CONTROLLER_PORT",
+    "ZOOKEEPER_PORT": "MODELHEALTH_ZOOKEEPER_PORT",
+    "PINOT_CONTROLLER_PORT": "MODELHEALTH_PINOT_CONTROLLER_PORT",
+    "PINOT_BROKER_PORT": "MODELHEALTH_PINOT_BROKER_PORT",
+    "PINOT_SERVER_PORT": "MODELHEALTH_PINOT_SERVER_PORT",
+    "PINOT_SERVER_ADMIN_PORT": "MODELHEALTH_PINOT_SERVER_ADMIN_PORT",
+}
+"""Each ``modelhealth.services.ports`` attribute and the variable a CLI child reads it from."""
+
+
+def use_ports(mp: pytest.MonkeyPatch, chosen: dict[str, int]) -> dict[str, str]:
+    """Point this process (``ports``' attributes) and the CLIs it runs (the environment)
+    at ``chosen``; returns the environment for a subprocess."""
+    for attr, port in chosen.items():
+        mp.setattr(ports, attr, port)
+        mp.setenv(PORT_ENV[attr], str(port))
+    host = ports.HOST
+    mp.setattr(ports, "KAFKA_BOOTSTRAP", f"{host}:{chosen['KAFKA_PORT']}")
+    mp.setattr(ports, "ZOOKEEPER_ADDRESS", f"{host}:{chosen['ZOOKEEPER_PORT']}")
+    mp.setattr(ports, "PINOT_CONTROLLER_URL", f"http://{host}:{chosen['PINOT_CONTROLLER_PORT']}")
+    mp.setattr(ports, "PINOT_BROKER_URL", f"http://{host}:{chosen['PINOT_BROKER_PORT']}")
+    admin = chosen["PINOT_SERVER_ADMIN_PORT"]
+    mp.setattr(ports, "PINOT_SERVER_ADMIN_URL", f"http://{host}:{admin}")
+    return dict(os.environ)
+
+
+@contextmanager
+def own_services_env(
+    tmp_path_factory: pytest.TempPathFactory, name: str
+) -> Iterator[dict[str, str]]:
+    """A module's own run directory and free ports for Kafka + Pinot (nothing started), the
+    jars fetched; yields the environment for CLI runs. Skips without a JDK and Maven (fails
+    in CI, where they must be there)."""
+    missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
+    if missing and not _IN_CI:
+        pytest.skip(f"needs {' and '.join(missing)} (a JDK 17+ and Maven 3.8+)")
+    from modelhealth.services import fetch_all
+
+    fetch_all(log=lambda _: None)
+    run_dir = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MODELHEALTH_RUN_DIR", str(run_dir))
+        yield use_ports(mp, {attr: free_port() for attr in PORT_ENV})
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,6 @@ directory), started once and always stopped at the end; each test uses its own n
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -36,56 +34,24 @@ from modelhealth.services import ServicesError, ports
 from modelhealth.services.jvm import down, up
 from modelhealth.services.kafka import ensure_topic
 from modelhealth.services.pinot import add_schema, add_table, query
-from tests.conftest import free_port
+from tests.integration.conftest import own_services_env
 
 pytestmark = pytest.mark.integration
 
-_IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 MODELHEALTH = [sys.executable, "-m", "modelhealth.cli"]
 TIMEOUT_KEY = "stream.kafka.fetch.timeout.millis"
 USER_KEY = "realtime.segment.flush.threshold.segment.size"
 """A stream setting the shipped config does not name: the user's, which init must keep."""
-
-_PORT_ENV = {
-    "KAFKA_PORT": "MODELHEALTH_KAFKA_PORT",
-    "KAFKA_CONTROLLER_PORT": "MODELHEALTH_KAFKA_CONTROLLER_PORT",
-    "ZOOKEEPER_PORT": "MODELHEALTH_ZOOKEEPER_PORT",
-    "PINOT_CONTROLLER_PORT": "MODELHEALTH_PINOT_CONTROLLER_PORT",
-    "PINOT_BROKER_PORT": "MODELHEALTH_PINOT_BROKER_PORT",
-    "PINOT_SERVER_PORT": "MODELHEALTH_PINOT_SERVER_PORT",
-    "PINOT_SERVER_ADMIN_PORT": "MODELHEALTH_PINOT_SERVER_ADMIN_PORT",
-}
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Kafka + Pinot on free ports in this module's run directory; the environment for CLI
     runs. Jars come from ``fetch_all`` (a no-op once cached), as in ``test_services_s20``."""
-    missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
-    if missing and not _IN_CI:
-        pytest.skip(f"needs {' and '.join(missing)} (a JDK 17+ and Maven 3.8+)")
-    from modelhealth.services import fetch_all
-
-    fetch_all(log=lambda _: None)
-    run_dir = tmp_path_factory.mktemp("s21_run")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MODELHEALTH_RUN_DIR", str(run_dir))
-        chosen = {attr: free_port() for attr in _PORT_ENV}
-        for attr, port in chosen.items():
-            mp.setattr(ports, attr, port)
-            mp.setenv(_PORT_ENV[attr], str(port))
-        host = ports.HOST
-        mp.setattr(ports, "KAFKA_BOOTSTRAP", f"{host}:{chosen['KAFKA_PORT']}")
-        mp.setattr(ports, "ZOOKEEPER_ADDRESS", f"{host}:{chosen['ZOOKEEPER_PORT']}")
-        mp.setattr(
-            ports, "PINOT_CONTROLLER_URL", f"http://{host}:{chosen['PINOT_CONTROLLER_PORT']}"
-        )
-        mp.setattr(ports, "PINOT_BROKER_URL", f"http://{host}:{chosen['PINOT_BROKER_PORT']}")
-        admin = chosen["PINOT_SERVER_ADMIN_PORT"]
-        mp.setattr(ports, "PINOT_SERVER_ADMIN_URL", f"http://{host}:{admin}")
+    with own_services_env(tmp_path_factory, "s21_run") as env:
         try:
             up(timeout=300, log=lambda _: None)
-            yield dict(os.environ)
+            yield env
         finally:
             down(timeout=60, log=lambda _: None)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -31,55 +30,20 @@ from modelhealth.services import ServicesError, kafka, pinot, ports, process
 from modelhealth.services.jvm import down, up
 from modelhealth.services.process import Stopped
 from tests.conftest import free_port
+from tests.integration.conftest import PORT_ENV, own_services_env, use_ports
 
 pytestmark = pytest.mark.integration
 
-_IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 NS = "s20_"
 """The namespace ``pinot init`` is tried on (a fresh run directory: nothing else uses it)."""
 MODELHEALTH = [sys.executable, "-m", "modelhealth.cli"]
-
-_PORT_ENV = {
-    "KAFKA_PORT": "MODELHEALTH_KAFKA_PORT",
-    "KAFKA_CONTROLLER_PORT": "MODELHEALTH_KAFKA_CONTROLLER_PORT",
-    "ZOOKEEPER_PORT": "MODELHEALTH_ZOOKEEPER_PORT",
-    "PINOT_CONTROLLER_PORT": "MODELHEALTH_PINOT_CONTROLLER_PORT",
-    "PINOT_BROKER_PORT": "MODELHEALTH_PINOT_BROKER_PORT",
-    "PINOT_SERVER_PORT": "MODELHEALTH_PINOT_SERVER_PORT",
-    "PINOT_SERVER_ADMIN_PORT": "MODELHEALTH_PINOT_SERVER_ADMIN_PORT",
-}
-
-
-def _use_ports(mp: pytest.MonkeyPatch, chosen: dict[str, int]) -> dict[str, str]:
-    """Point this process (``ports``' attributes) and the CLIs it runs (the environment)
-    at ``chosen``; returns the environment for a subprocess."""
-    for attr, port in chosen.items():
-        mp.setattr(ports, attr, port)
-        mp.setenv(_PORT_ENV[attr], str(port))
-    host = ports.HOST
-    mp.setattr(ports, "KAFKA_BOOTSTRAP", f"{host}:{chosen['KAFKA_PORT']}")
-    mp.setattr(ports, "ZOOKEEPER_ADDRESS", f"{host}:{chosen['ZOOKEEPER_PORT']}")
-    mp.setattr(ports, "PINOT_CONTROLLER_URL", f"http://{host}:{chosen['PINOT_CONTROLLER_PORT']}")
-    mp.setattr(ports, "PINOT_BROKER_URL", f"http://{host}:{chosen['PINOT_BROKER_PORT']}")
-    admin = chosen["PINOT_SERVER_ADMIN_PORT"]
-    mp.setattr(ports, "PINOT_SERVER_ADMIN_URL", f"http://{host}:{admin}")
-    return dict(os.environ)
 
 
 @pytest.fixture(scope="module")
 def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """This module's run directory and free ports (nothing started yet); the environment
     for CLI runs. Whatever the tests started is stopped at the end."""
-    missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
-    if missing and not _IN_CI:
-        pytest.skip(f"needs {' and '.join(missing)} (a JDK 17+ and Maven 3.8+)")
-    from modelhealth.services import fetch_all
-
-    fetch_all(log=lambda _: None)
-    run_dir = tmp_path_factory.mktemp("s20_run")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MODELHEALTH_RUN_DIR", str(run_dir))
-        env = _use_ports(mp, {attr: free_port() for attr in _PORT_ENV})
+    with own_services_env(tmp_path_factory, "s20_run") as env:
         try:
             yield env
         finally:
@@ -325,7 +289,7 @@ def test_pinot_init_outside_the_services_raises_before_touching_kafka(
     from modelhealth.pinot_schemas.init import init_pinot
 
     with pytest.MonkeyPatch.context() as mp:
-        _use_ports(mp, {attr: free_port() for attr in _PORT_ENV})
+        use_ports(mp, {attr: free_port() for attr in PORT_ENV})
         with pytest.raises(ServicesError) as raised:
             init_pinot("nowhere_")
     message = str(raised.value)
