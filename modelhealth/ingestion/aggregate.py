@@ -154,12 +154,19 @@ def _looks_numeric(arr: np.ndarray) -> bool:
     not null. Past every leading null: a flush that began with 20 nulls of a numeric feature
     was stored as categorical, so one feature had two kinds within one version. Booleans are
     numbers (0/1, their mean a rate), as in a bool array and in references: a flush of bools
-    with one null was stored categorical, one without numeric."""
+    with one null was stored categorical, one without numeric. ``pd.NA`` is a null too, and
+    a float NaN is passed over as well: it is how pandas writes a missing string in an
+    object column, and a flush that began with one stored a string feature as numeric with
+    every string a special value. Only missing values (a NaN among them): numeric."""
+    nan = False
     for v in arr:
-        if v is None:
+        if v is None or v is pd.NA:
+            continue
+        if isinstance(v, (float, np.floating)) and v != v:
+            nan = True
             continue
         return isinstance(v, (int, float, np.number, np.bool_))
-    return False
+    return nan
 
 
 def _numeric(

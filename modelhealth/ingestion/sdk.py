@@ -31,10 +31,12 @@ see it; a :meth:`Monitor.close` that failed can be called again.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import math
 import threading
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +54,7 @@ from modelhealth.ingestion.schema import FEATURE_BINS, FEATURE_STATS, INFERENCES
 from modelhealth.ingestion.validate import (
     MAX_TS_MS,
     REQUEST_ID_RULE,
+    SECONDS_BELOW,
     EventRejected,
     ValidEvent,
     batch_feature_bad,
@@ -73,7 +76,7 @@ RETRY_MAX_S = 60.0
 MAX_PARKED_ROWS = 1000
 """Bad rows of one ``log_batch`` parked with their values; the rest are only counted."""
 _ROW_RULES = {
-    "bad_ts": "ts_ms must be epoch milliseconds between 1970-01-01 and 2200-01-01",
+    "bad_ts": "ts_ms must be epoch seconds or milliseconds between 1970-01-01 and 2200-01-01",
     "bad_latency_ms": "latency_ms must be a finite number >= 0",
     "bad_score": "score must be a finite number",
     "bad_request_id": REQUEST_ID_RULE,
@@ -176,6 +179,7 @@ class Monitor:
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        _OPEN_MONITORS.add(self)  # closed at interpreter exit if the owner did not (_close_at_exit)
         if background:
             self._thread = threading.Thread(
                 target=self._flush_loop, name="modelhealth-flush", daemon=True
@@ -294,10 +298,11 @@ class Monitor:
         """Record many inferences of one model version at once (vectorised, ~1M events/s).
 
         Row by row, as :meth:`log` checks one event: a row whose ``ts_ms`` is not epoch ms in
-        [1970, 2200), whose latency is not a finite number >= 0, whose score is not a finite
-        number, whose request id is neither None nor a string of <= 256 characters free of
-        control characters (NUL, tab, newline: Pinot cuts a string at NUL), or with a
-        feature value that is not a number, string, bool or None is parked with that reason;
+        [1970, 2200) (a number below 1e11 is epoch seconds, as for ``log(ts=)``), whose
+        latency is not a finite number >= 0, whose score is not a finite number, whose
+        request id is neither None nor a string of <= 256 characters free of control
+        characters (NUL, tab, newline: Pinot cuts a string at NUL), or with a feature value
+        that is not a number, string, bool, None or pd.NA is parked with that reason;
         the other rows go through. A batch that cannot be read row by row (a bad model, version
         or host name, ``features`` not a mapping, a column that is not 1-D or whose length is
         not ``len(latency_ms)``) is parked as one record naming the model and the row count,
@@ -334,7 +339,7 @@ class Monitor:
         """Park the bad rows (by their first failing check), aggregate and buffer the rest."""
         n = cols.latency_ms.size
         lat, sc = batch_numbers(cols.latency_ms), batch_numbers(cols.score)
-        ts = np.full(n, float(now_ms)) if cols.ts_ms is None else batch_numbers(cols.ts_ms)
+        ts = np.full(n, float(now_ms)) if cols.ts_ms is None else _epoch_ms(cols.ts_ms)
         rids, bad_rid = batch_request_ids(cols.request_ids, n)
         ok_lat = np.isfinite(lat) & (lat >= 0)
         checks = [
@@ -504,8 +509,12 @@ class Monitor:
             self._wake.clear()
             if self._stopping:
                 return
-            if self._events or self._blocks or self._outcomes or self._parked or self._unsent:
+            if self._pending():
                 self._auto_flush()
+
+    def _pending(self) -> bool:
+        """Whether anything waits for a flush (a read without the lock: a hint only)."""
+        return bool(self._events or self._blocks or self._outcomes or self._parked or self._unsent)
 
     def __enter__(self) -> Monitor:
         return self
@@ -701,6 +710,32 @@ class Monitor:
                 self._parked.append(record)
 
 
+_OPEN_MONITORS: weakref.WeakSet[Monitor] = weakref.WeakSet()
+"""Every Monitor alive (weakly held: the exit hook keeps none alive), for :func:`_close_at_exit`."""
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """Close, at interpreter exit, every Monitor that still holds rows (never closed, or
+    logged to after ``close()``).
+
+    A model server that exits without ``close()`` (no shutdown hook, or requests that log
+    after it ran) lost everything buffered since the last flush, up to ``flush_interval``
+    of traffic, without a word (QA). Errors are logged, never raised: the process is
+    exiting. With Kafka, kafka-python closes its producer at exit before this runs, so the
+    rows are then logged as lost: close the Monitor in the server's own shutdown hook.
+    """
+    for mon in list(_OPEN_MONITORS):
+        if not mon._pending():  # nothing to lose; closing a sink could only wait on it
+            continue
+        try:
+            mon.close()
+        except Exception:
+            log.exception(
+                "modelhealth: could not flush a Monitor at exit; its buffered rows are lost"
+            )
+
+
 def _feature_columns(rows: list[Mapping[str, object]]) -> dict[str, np.ndarray]:
     """Row dicts -> one array per feature; a missing key is a null for that event."""
     first = rows[0].keys()
@@ -831,6 +866,16 @@ def _vector(values: object, arg: str, n: int | None, *, dtype: object = None) ->
             "bad_batch", f"{arg} has {arr.size} values, expected {n} (one per row of latency_ms)"
         )
     return arr
+
+
+def _epoch_ms(values: np.ndarray) -> np.ndarray:
+    """``log_batch``'s ``ts_ms`` as float epoch ms (NaN where not a number), read as
+    ``log(ts=)`` reads a number: below :data:`SECONDS_BELOW` it is epoch seconds. The same
+    seconds were stored in 1970 by ``log_batch`` and today by ``log``, so a batch logged
+    with ``time.time()`` stamps vanished from every window a dashboard shows."""
+    ts = batch_numbers(values)
+    secs = ts < SECONDS_BELOW  # NaN compares false; negatives stay negative and are parked
+    return np.where(secs, ts * 1000, ts) if secs.any() else ts
 
 
 def _rows_given(latency_ms: object) -> int:

@@ -25,6 +25,9 @@ MAX_TS_MS = int(datetime(2200, 1, 1, tzinfo=UTC).timestamp() * 1000)
 """Latest accepted event time. Far beyond any real event, far below what int64 ms, DuckDB and
 Pinot timestamps hold: a wild ``ts`` (1e19) is parked instead of overflowing the flush."""
 TS_RULE = "ts must be epoch seconds or milliseconds between 1970-01-01 and 2200-01-01"
+SECONDS_BELOW = 1e11
+"""An epoch number below this is seconds, at or above it milliseconds (1e11 s is the year
+5138, 1e11 ms 1973-03-03): ``log(ts=)`` and ``log_batch(ts_ms=)`` read numbers alike."""
 
 MAX_REQUEST_ID = 256
 """Longest request id, in characters (Python code points). Pinot cuts STRING values to its
@@ -147,11 +150,18 @@ def valid_ts_ms(value: object, default_ms: int) -> int:
         return default_ms
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            raise EventRejected("bad_ts", "ts datetime must be timezone-aware")
+            raise EventRejected(
+                "bad_ts", f"ts datetime must be timezone-aware (e.g. tzinfo=UTC), got {value!r}"
+            )
         f = value.timestamp() * 1000
     else:
-        f = _number(value, "ts", minimum=0)
-        f = f * 1000 if f < 1e11 else f  # seconds or milliseconds since the epoch
+        try:
+            f = _number(value, "ts", minimum=0)
+        except EventRejected:  # say every form a ts may take, not just "a number"
+            raise EventRejected(
+                "bad_ts", f"{TS_RULE}, or a timezone-aware datetime; got {value!r}"
+            ) from None
+        f = f * 1000 if f < SECONDS_BELOW else f  # seconds or milliseconds since the epoch
     if not 0 <= f < MAX_TS_MS:
         raise EventRejected("bad_ts", f"{TS_RULE}, got {value!r}")
     return int(f)
@@ -205,16 +215,20 @@ def _flag(value: object) -> int:
 
 _SCALAR_TYPES = {float, int, str, bool, type(None)}
 _FEATURE_TYPES = (int, float, str, bool, np.integer, np.floating, np.bool_)
+_NULL_TYPES = frozenset({type(None), type(pd.NA)})
+"""Types of feature values that are nulls: None and ``pd.NA`` (see :func:`_check_features`)."""
 
 
 def _check_features(features: Mapping[str, object]) -> None:
-    """The slow path: find the offending feature and say what was expected."""
+    """The slow path: find the offending feature and say what was expected. ``pd.NA`` is a
+    null like None: it is what a row of a nullable (Int64, boolean, string) frame holds, and
+    it parked the whole event, though ``log_batch`` and references count it as a null."""
     for key, val in features.items():
         if not _known(key):
             raise EventRejected(
                 "bad_feature_name", f"feature name must be {NAME_RULE}, got {key!r}"
             )
-        if val is not None and not isinstance(val, _FEATURE_TYPES):
+        if type(val) not in _NULL_TYPES and not isinstance(val, _FEATURE_TYPES):
             raise EventRejected(
                 "bad_feature_value",
                 f"feature {key!r} must be a number, string, bool or None, got {type(val).__name__}",
@@ -270,8 +284,10 @@ def batch_feature_bad(values: np.ndarray) -> np.ndarray | None:
         return np.ones(values.size, dtype=bool)
     if pd.api.types.infer_dtype(values, skipna=True) in _PLAIN_KINDS:  # C loop: the usual case
         return None
-    if all(t is type(None) or issubclass(t, _FEATURE_TYPES) for t in set(map(type, values))):
+    if all(t in _NULL_TYPES or issubclass(t, _FEATURE_TYPES) for t in set(map(type, values))):
         return None
     return np.fromiter(
-        (v is not None and not isinstance(v, _FEATURE_TYPES) for v in values), bool, values.size
+        (type(v) not in _NULL_TYPES and not isinstance(v, _FEATURE_TYPES) for v in values),
+        bool,
+        values.size,
     )
