@@ -7,10 +7,16 @@ engine really wrote, so this fixture backfills one day and replays the example r
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,3 +101,43 @@ def learned_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     model.post = PostProcess(threshold=0.5, novelty=0)  # known filters, as the anomaly tests
     return model.save(tmp_path_factory.mktemp("learned") / "model")
+
+
+ONE_MODEL = {
+    "resultTable": {
+        "dataSchema": {"columnNames": ["model"], "columnDataTypes": ["STRING"]},
+        "rows": [["fraud"]],
+    },
+    "exceptions": [],
+    "numServersQueried": 1,
+    "numServersResponded": 1,
+}
+"""A broker's answer to the sidebar's model list: one model, ``fraud``."""
+
+
+@contextmanager
+def stand_in_broker(answer: Callable[[str], dict[str, Any]]) -> Iterator[str]:
+    """A Pinot broker on a free loopback port that answers each query's SQL with
+    ``answer(sql)`` (a broker response body), for tests of what the app sends and of how it
+    takes a broker's error answers; yields its URL."""
+
+    class Broker(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            sql = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["sql"]
+            data = json.dumps(answer(sql)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Broker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

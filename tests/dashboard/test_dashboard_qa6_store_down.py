@@ -9,11 +9,8 @@ a database (the dashboard's StoreUnavailableError, raised when the handle opens 
 
 from __future__ import annotations
 
-import json
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -23,7 +20,7 @@ from modelhealth.dashboard.app import PAGES
 from modelhealth.dashboard.data import StoreUnavailableError
 from modelhealth.errors import StoreUnavailable
 from tests.conftest import T0, free_port
-from tests.dashboard.conftest import ROOT, RULES, unescaped
+from tests.dashboard.conftest import ONE_MODEL, ROOT, RULES, stand_in_broker, unescaped
 
 APP = str(ROOT / "modelhealth" / "dashboard" / "app.py")
 RETRY = "This page retries on the next refresh."
@@ -71,43 +68,17 @@ def test_unreadable_duckdb_file_warns_on_every_page(
         _says_retry(page, title, f"cannot open store {db}")
 
 
-class _HalfBroker(BaseHTTPRequestHandler):
-    """A Pinot broker whose servers are gone: the model list (an earlier answer) comes back,
-    every other query gets the broker's error answer, as when segments are unavailable."""
-
-    def do_POST(self) -> None:
-        sql = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["sql"]
-        if "DISTINCT model" in sql:
-            body = {
-                "resultTable": {
-                    "dataSchema": {"columnNames": ["model"], "columnDataTypes": ["STRING"]},
-                    "rows": [["fraud"]],
-                },
-                "exceptions": [],
-                "numServersQueried": 1,
-                "numServersResponded": 1,
-            }
-        else:
-            body = {"exceptions": [{"errorCode": 305, "message": "SegmentsUnavailableError"}]}
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+SEGMENTS_UNAVAILABLE = {"exceptions": [{"errorCode": 305, "message": "SegmentsUnavailableError"}]}
 
 
 @pytest.fixture
 def half_broker() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HalfBroker)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """A Pinot broker whose servers are gone: the model list (an earlier answer) comes back,
+    every other query gets the broker's error answer, as when segments are unavailable."""
+    with stand_in_broker(
+        lambda sql: ONE_MODEL if "DISTINCT model" in sql else SEGMENTS_UNAVAILABLE
+    ) as url:
+        yield url
 
 
 def test_a_query_failing_inside_a_page_warns_instead_of_a_traceback(

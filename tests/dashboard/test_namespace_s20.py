@@ -7,22 +7,19 @@ stand-in that records the SQL it is sent: which table names the app queries is t
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from modelhealth.dashboard.context import parse_settings
 from tests.conftest import T0
-from tests.dashboard.conftest import ROOT, RULES
+from tests.dashboard.conftest import ONE_MODEL, ROOT, RULES, stand_in_broker
 
 APP = str(ROOT / "modelhealth" / "dashboard" / "app.py")
 BROKER = "http://127.0.0.1:8099"
@@ -71,45 +68,20 @@ def test_the_dashboard_command_rejects_a_bad_namespace_before_starting_a_server(
     assert "--namespace NS" in helped.stdout
 
 
-class _RecordingBroker(BaseHTTPRequestHandler):
-    """Answers every query with one model and no rows, and records the SQL."""
-
-    seen: ClassVar[list[str]] = []
-
-    def do_POST(self) -> None:
-        sql = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["sql"]
-        self.seen.append(sql)
-        rows = [["fraud"]] if "DISTINCT model" in sql else []
-        body = {
-            "resultTable": {
-                "dataSchema": {"columnNames": ["model"], "columnDataTypes": ["STRING"]},
-                "rows": rows,
-            },
-            "exceptions": [],
-            "numServersQueried": 1,
-            "numServersResponded": 1,
-        }
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def recording_broker() -> Iterator[tuple[str, list[str]]]:
-    seen: ClassVar[list[str]] = []
-    handler = type("Handler", (_RecordingBroker,), {"seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
-    server.server_close()
+    """A stand-in broker that answers one model and no rows, and records the SQL."""
+    seen: list[str] = []
+
+    def answer(sql: str) -> dict[str, Any]:
+        seen.append(sql)
+        return ONE_MODEL if "DISTINCT model" in sql else {**ONE_MODEL, "resultTable": NO_ROWS}
+
+    with stand_in_broker(answer) as url:
+        yield url, seen
+
+
+NO_ROWS = {**ONE_MODEL["resultTable"], "rows": []}
 
 
 def _tables_queried(sqls: list[str]) -> set[str]:
