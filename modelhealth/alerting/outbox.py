@@ -71,12 +71,23 @@ _DDL = (
         group_key TEXT NOT NULL, receiver TEXT NOT NULL, firing TEXT NOT NULL,
         resolved TEXT NOT NULL, notified_at INTEGER NOT NULL,
         PRIMARY KEY (group_key, receiver))""",
+    # each receiver's latest known reachability (Dispatcher.receiver_health), with a digest of
+    # the settings it was found with: a restarted process reports it, not a guess
+    """CREATE TABLE IF NOT EXISTS receiver_state (
+        receiver TEXT PRIMARY KEY, reachable INTEGER NOT NULL, settings TEXT NOT NULL,
+        at INTEGER NOT NULL)""",
 )
 # Columns added after the first release, so files written by an older version are upgraded in
-# place. outbox.firing/resolved: what the row tells (NULL on older rows); nflog.told_*: what the
-# receiver was last told successfully (NULL: nothing yet).
+# place. outbox.firing/resolved: what the row tells (NULL on older rows); outbox.made_due: how
+# often a reload made the row due at once (Outbox.make_due), so a delivery pass that claimed
+# it before can tell; nflog.told_*: what the receiver was last told successfully (NULL:
+# nothing yet).
 _COLUMNS = {
-    "outbox": (("firing", "TEXT"), ("resolved", "TEXT")),
+    "outbox": (
+        ("firing", "TEXT"),
+        ("resolved", "TEXT"),
+        ("made_due", "INTEGER NOT NULL DEFAULT 0"),
+    ),
     "nflog": (("told_firing", "TEXT"), ("told_resolved", "TEXT"), ("told_at", "INTEGER")),
 }
 
@@ -137,13 +148,15 @@ retrying (failed, tried again after a backoff); failed (for good); expired (give
 the pass)."""
 
 
-# (status, last_error, sent_at, not_before, id): one row's outcome, waiting for its chunk to
-# commit; not_before (a receiver's Retry-After) may only postpone the next attempt.
-_Update = tuple[str, str, int | None, int | None, int]
+# (status, last_error, sent_at, not_before, id, made_due): one row's outcome, waiting for its
+# chunk to commit; not_before (its backoff, or a later Retry-After) may only postpone the next
+# attempt, and only while no reload made the row due since it was claimed (made_due unchanged).
+_Update = tuple[str, str, int | None, int | None, int, int]
 _GAVE_UP = ("failed", "expired")
-# (id, receiver, payload, attempts, expires_at, next_attempt_at): a row leased for one
-# delivery attempt (attempts already counts it; next_attempt_at is the lease's end)
-_Claimed = tuple[int, str, str, int, int, int]
+# (id, receiver, payload, attempts, expires_at, next_attempt_at, made_due): a row leased for
+# one delivery attempt (attempts already counts it; next_attempt_at is the lease's end;
+# made_due as claimed)
+_Claimed = tuple[int, str, str, int, int, int, int]
 # the log entry of the row's (group, receiver), if that row or an earlier one wrote it
 _WRITTEN_BY_ROW = (
     "EXISTS (SELECT 1 FROM outbox o WHERE o.id = ? AND o.group_key = nflog.group_key"
@@ -392,15 +405,48 @@ class Outbox:
         """Make the pending notifications of ``receivers`` due at ``now`` (inside the caller's
         :meth:`transaction`); returns how many there are. A reload does so for a removed
         receiver (its drop is reported by the next pass rather than after a retry's backoff)
-        and for one whose settings changed (tried at once with them)."""
+        and for one whose settings changed (tried at once with them).
+
+        This wins over a delivery pass already under way (``rules run`` reloads from its
+        scheduler loop while the delivery thread may be waiting on the receiver): each row's
+        ``made_due`` stamp goes up, and a pass that claimed the row before records its
+        attempt's outcome but not its backoff or Retry-After (nor its deferral), which the
+        old settings earned. The attempt itself still counts."""
         count = 0
         for name in receivers:
             cur = con.execute(
-                "UPDATE outbox SET next_attempt_at = ? WHERE receiver = ? AND status = 'pending'",
+                "UPDATE outbox SET next_attempt_at = ?, made_due = made_due + 1"
+                " WHERE receiver = ? AND status = 'pending'",
                 (to_ms(now), name),
             )
             count += cur.rowcount
         return count
+
+    # -- receivers' reachability -------------------------------------------------------------
+    def reachability(self) -> dict[str, tuple[bool, str]]:
+        """Each receiver's latest known reachability and the digest of the settings it was
+        found with (:meth:`note_reachability`), as kept in the file."""
+        with self._lock:
+            rows = self._con.execute("SELECT receiver, reachable, settings FROM receiver_state")
+            return {r: (bool(ok), digest) for r, ok, digest in rows.fetchall()}
+
+    def note_reachability(self, states: Mapping[str, tuple[bool, str]], now: datetime) -> None:
+        """Keep receivers' latest reachability (receiver -> (reachable, settings digest))."""
+        if states:
+            with self.transaction() as con:
+                con.executemany(
+                    "INSERT INTO receiver_state (receiver, reachable, settings, at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (receiver) DO UPDATE SET"
+                    " reachable = excluded.reachable, settings = excluded.settings,"
+                    " at = excluded.at",
+                    [(r, int(ok), d, to_ms(now)) for r, (ok, d) in states.items()],
+                )
+
+    @staticmethod
+    def forget_reachability(con: sqlite3.Connection, receivers: Sequence[str]) -> None:
+        """Drop what is known of ``receivers`` (inside the caller's :meth:`transaction`): a
+        reload removed them or changed their settings."""
+        con.executemany("DELETE FROM receiver_state WHERE receiver = ?", [(r,) for r in receivers])
 
     def backoff(self, attempts: int) -> timedelta:
         """Exponential backoff with equal jitter: a random delay in [d/2, d], d doubling."""
@@ -413,7 +459,8 @@ class Outbox:
         at = to_ms(now)
         with self.transaction() as con:
             rows = con.execute(
-                "SELECT o.id, o.receiver, o.payload, o.attempts, o.expires_at FROM outbox o"
+                "SELECT o.id, o.receiver, o.payload, o.attempts, o.expires_at, o.made_due"
+                " FROM outbox o"
                 " WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND NOT EXISTS ("
                 "  SELECT 1 FROM outbox p WHERE p.group_key = o.group_key"
                 "  AND p.receiver = o.receiver AND p.status = 'pending' AND p.id < o.id)"
@@ -428,7 +475,8 @@ class Outbox:
                 [(lease, r[0]) for r, lease in zip(rows, leases, strict=True)],
             )
         return [
-            (r[0], r[1], r[2], r[3] + 1, r[4], lease) for r, lease in zip(rows, leases, strict=True)
+            (r[0], r[1], r[2], r[3] + 1, r[4], lease, r[5])
+            for r, lease in zip(rows, leases, strict=True)
         ]
 
     def deliver_due(
@@ -528,12 +576,15 @@ class Outbox:
 
         A failed row's backoff counts from the end of its attempt, not from the claim at the
         start of the pass: a receiver that hangs for its whole timeout (10 s) would otherwise
-        be due again at once after a shorter backoff (5 s), and be hammered back to back."""
+        be due again at once after a shorter backoff (5 s), and be hammered back to back. So
+        does a receiver's Retry-After: "wait 2 s" after a 1 s answer is 3 s after the start."""
         updates: list[_Update] = []
         deferred: list[_Claimed] = []
         started = time.monotonic()
+        at = to_ms(now)
         try:
-            for i, (row_id, receiver, payload, attempts, expires_at, lease) in enumerate(claimed):
+            for i, row in enumerate(claimed):
+                row_id, receiver, payload, lease = row[0], row[1], row[2], row[5]
                 if receiver in down:  # found so earlier in this pass: do not try again now
                     deferred = claimed[i:]
                     break
@@ -548,9 +599,10 @@ class Outbox:
                         outcome = Outcome(
                             False, True, f"notifier raised {type(exc).__name__}: {exc}"
                         )
+                # the attempt's end, on the pass's clock (``now`` is when the pass started)
                 took_ms = int((time.monotonic() - started) * 1000)
                 update = self._record(
-                    row_id, receiver, attempts, expires_at, outcome, now, report, lease + took_ms
+                    row, outcome, now, report, ended=at + took_ms, backoff_end=lease + took_ms
                 )
                 updates.append(update)
                 if notifier is not None and outcome.reached:
@@ -572,16 +624,18 @@ class Outbox:
         self, rows: list[_Claimed], why: _Unreachable, now: datetime, report: DeliveryReport
     ) -> None:
         """Undo the claim of rows not attempted because their receiver is unreachable: they
-        stay pending, due with the row that found it so; those past their expiry expire."""
+        stay pending, due with the row that found it so (or when a reload since made them
+        due: see :meth:`make_due`); those past their expiry expire."""
         at = to_ms(now)
         note = f"not attempted: receiver unreachable ({why.reason})"
-        waiting = [r[0] for r in rows if at < r[4]]
+        waiting = [r for r in rows if at < r[4]]
         expired = [r[0] for r in rows if at >= r[4]]
         with self.transaction() as con:
             con.executemany(
-                "UPDATE outbox SET attempts = attempts - 1, next_attempt_at = ?, last_error = ?"
-                " WHERE id = ? AND status = 'pending'",
-                [(why.until, note, i) for i in waiting],
+                "UPDATE outbox SET attempts = attempts - 1, last_error = ?2,"
+                " next_attempt_at = CASE WHEN made_due = ?4 THEN ?1 ELSE next_attempt_at END"
+                " WHERE id = ?3 AND status = 'pending'",
+                [(why.until, note, r[0], r[6]) for r in waiting],
             )
             con.executemany(
                 "UPDATE outbox SET attempts = attempts - 1, status = 'expired', last_error = ?"
@@ -589,7 +643,7 @@ class Outbox:
                 [(note, i) for i in expired],
             )
             _forget_undelivered(con, expired)
-        report.deferred += waiting
+        report.deferred += [r[0] for r in waiting]
         report.expired += expired
         report.receiver_of.update((r[0], r[1]) for r in rows)
         report.errors.update((i, note) for i in expired)
@@ -601,8 +655,10 @@ class Outbox:
         if updates:
             with self.transaction() as con:
                 con.executemany(
-                    "UPDATE outbox SET status = ?, last_error = ?, sent_at = ?,"
-                    " next_attempt_at = max(next_attempt_at, coalesce(?, 0)) WHERE id = ?",
+                    "UPDATE outbox SET status = ?1, last_error = ?2, sent_at = ?3,"
+                    " next_attempt_at = CASE WHEN made_due = ?6"
+                    " THEN max(next_attempt_at, coalesce(?4, 0)) ELSE next_attempt_at END"
+                    " WHERE id = ?5",
                     updates,
                 )
                 _remember_delivered(con, [u[4] for u in updates if u[0] == "sent"])
@@ -610,17 +666,18 @@ class Outbox:
 
     def _record(
         self,
-        row_id: int,
-        receiver: str,
-        attempts: int,
-        expires_at: int,
+        row: _Claimed,
         outcome: Outcome,
         now: datetime,
         report: DeliveryReport,
-        backoff_end: int | None = None,
+        *,
+        ended: int,
+        backoff_end: int,
     ) -> _Update:
-        """The update of one attempt; ``backoff_end`` (ms): the earliest next attempt of a row
-        left pending (its backoff counted from the end of the attempt)."""
+        """The update of one attempt of ``row``. ``ended`` (ms): when the attempt ended;
+        ``backoff_end`` (ms): the earliest next attempt of a row left pending (its backoff
+        counted from ``ended``). A Retry-After counts from ``ended`` too; the later wins."""
+        row_id, receiver, _, attempts, expires_at, _, made_due = row
         report.receiver_of[row_id] = receiver
         if outcome.ok:
             status = "sent"
@@ -641,12 +698,15 @@ class Outbox:
                 row_id, receiver, attempts, outcome.reason, status,
             )  # fmt: skip
         sent_at = to_ms(now) if outcome.ok else None
-        # A 429/503's Retry-After: the next attempt comes no earlier (the backoff may be later).
-        retry_after = getattr(outcome, "retry_after", None)
-        not_before = to_ms(now + retry_after) if status == "pending" and retry_after else None
-        if status == "pending" and backoff_end is not None:
-            not_before = max(not_before or 0, backoff_end)
-        return (status, "" if outcome.ok else outcome.reason, sent_at, not_before, row_id)
+        not_before = None
+        if status == "pending":
+            # A 429/503's Retry-After, counted from the answer that asked for it (the end of
+            # the attempt, as the backoff): the next attempt comes no earlier than either.
+            retry_after = getattr(outcome, "retry_after", None)
+            wait = int(retry_after.total_seconds() * 1000) if retry_after else 0
+            not_before = max(ended + wait, backoff_end)
+        reason = "" if outcome.ok else outcome.reason
+        return (status, reason, sent_at, not_before, row_id, made_due)
 
     def prune(self, now: datetime, *, force: bool = False) -> int:
         """Delete finished rows older than :attr:`retention` (at most every ``PRUNE_EVERY``).

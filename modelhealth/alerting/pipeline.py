@@ -25,6 +25,7 @@ import hashlib
 import logging
 import os
 import random
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -181,10 +182,15 @@ class RoutingChange:
 
 @dataclass
 class ReceiverHealth:
-    """How one configured receiver's deliveries went in this process (``rules run``'s
-    ``/metrics``): whether its latest attempt reached it, and notifications per outcome."""
+    """How one configured receiver's deliveries went (``rules run``'s ``/metrics``): whether
+    its latest attempt reached it, and notifications per outcome in this process.
 
-    reachable: bool = True
+    ``reachable`` is None while nothing is known of the receiver with its current settings:
+    no attempt has contacted it (one that failed before contacting it, e.g. a missing routing
+    key, says nothing of the endpoint), in this process or, kept in the outbox's file, in the
+    previous one. ``/metrics`` then has no sample for it rather than a guess."""
+
+    reachable: bool | None = None
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
@@ -248,8 +254,8 @@ class Dispatcher:
         self._firing: dict[str, Alert] = {}
         self._resumed = False
         self._lock = threading.RLock()
-        self._health = {name: ReceiverHealth() for name in routing.receivers}
         self._health_lock = threading.Lock()
+        self._health = self._restored_health()
         self._restore()
 
     def __call__(self, alerts: Sequence[Alert], now: datetime) -> None:
@@ -313,8 +319,10 @@ class Dispatcher:
         notifier, used for its queued notifications too, which are due at once (not after
         the backoff the old settings earned); a removed one's queued notifications
         are dropped (see :class:`RemovedReceiver`). A delivery under way finishes with the
-        notifier it started with (a delivery pass holds the notifiers it was given).
-        New alerts, and new groups, follow the new routes, inhibition rules and timers.
+        notifier it started with (a delivery pass holds the notifiers it was given), but what
+        it records does not push back the changed or removed receivers' queues (see
+        :meth:`Outbox.make_due`). New alerts, and new groups, follow the new routes,
+        inhibition rules and timers.
         """
         with self._lock:
             notifiers, change = self._next_notifiers(routing, receivers)
@@ -338,11 +346,12 @@ class Dispatcher:
                 # a changed receiver's queue waited out backoffs its old settings earned (a
                 # refused URL, a wrong host): its new settings are tried at once
                 Outbox.make_due(con, change.rebuilt, now)
+                Outbox.forget_reachability(con, change.removed + change.rebuilt)
             self.routing = routing
             with self._health_lock:  # after self.notifiers: see _note_delivery
                 self.notifiers = notifiers
+                self.receiver_settings = dict(receivers.settings)
                 self._health = _next_health(self._health, change)
-            self.receiver_settings = dict(receivers.settings)
             self.groups = groups
             self.inhibitor = Inhibitor(routing.inhibit_rules)
             self.outbox.delivery = routing.delivery
@@ -407,8 +416,8 @@ class Dispatcher:
 
     def receiver_health(self) -> dict[str, ReceiverHealth]:
         """A copy of each configured receiver's :class:`ReceiverHealth` (the receivers of the
-        routing in force: a reload's removed receivers are gone, its added ones start
-        reachable with no outcomes)."""
+        routing in force: a reload's removed receivers are gone, its added and changed ones
+        start unknown, the added ones with no outcomes)."""
         with self._health_lock:
             return {
                 name: ReceiverHealth(h.reachable, Counter(h.outcomes))
@@ -418,11 +427,14 @@ class Dispatcher:
     def _note_delivery(self, report: DeliveryReport, notifiers: Mapping[str, Notifier]) -> None:
         """Count a pass's outcomes per configured receiver, and mark the receivers it found
         unreachable (0) or reached (1; a receiver both reached and then found unreachable in
-        one pass is unreachable: that was its latest attempt).
+        one pass is unreachable: that was its latest attempt). A changed reachability is kept
+        in the outbox's file too, with the digest of the receiver's settings, for the next
+        process to start from (:meth:`_restored_health`).
 
         Reachability is taken only from a receiver's notifier still in force: a pass that
         started before a reload changed the receiver's settings says nothing of the new
-        endpoint (a reload updates ``self.notifiers`` under the same lock)."""
+        endpoint (a reload updates ``self.notifiers`` and the settings under the same lock)."""
+        changed: dict[str, tuple[bool, str]] = {}
         with self._health_lock:
             for outcome in OUTCOMES:
                 for row in getattr(report, outcome):
@@ -432,7 +444,32 @@ class Dispatcher:
             for name in report.reached | report.unreachable.keys():
                 health = self._health.get(name)
                 if health is not None and self.notifiers.get(name) is notifiers.get(name):
-                    health.reachable = name not in report.unreachable
+                    reachable = name not in report.unreachable
+                    digest = self._settings_digest(name)
+                    if health.reachable is not reachable and digest:
+                        changed[name] = (reachable, digest)
+                    health.reachable = reachable
+        try:
+            self.outbox.note_reachability(changed, self.clock.now())
+        except sqlite3.Error as exc:  # the gauge's memory must not fail a delivery pass
+            log.warning("could not keep receivers' reachability in %s: %s", self.outbox.path, exc)
+
+    def _settings_digest(self, name: str) -> str:
+        """A digest of what the receiver's notifier was built from; "" when unknown (a
+        dispatcher given no ``receiver_settings``: then nothing is kept or restored)."""
+        settings = self.receiver_settings.get(name)
+        return _digest(repr(settings)) if settings is not None else ""
+
+    def _restored_health(self) -> dict[str, ReceiverHealth]:
+        """Each receiver's reachability as the outbox's file last knew it, when it was found
+        so with the settings the receiver has now (unknown otherwise: None)."""
+        known = self.outbox.reachability()
+        health: dict[str, ReceiverHealth] = {}
+        for name in self.routing.receivers:
+            reachable, digest = known.get(name, (False, ""))
+            same = bool(digest) and digest == self._settings_digest(name)
+            health[name] = ReceiverHealth(reachable if same else None)
+        return health
 
     def flush_groups(self, now: datetime) -> FlushReport:
         """Queue a notification for every group whose timer elapsed (one transaction)."""
@@ -612,12 +649,13 @@ def _next_health(
     health: Mapping[str, ReceiverHealth], change: RoutingChange
 ) -> dict[str, ReceiverHealth]:
     """The receivers' health after a reload: an unchanged receiver keeps its own; a changed
-    or added one counts on from its counts (none if new) and is reachable until its new
-    settings prove otherwise; a removed one is no longer reported."""
+    or added one counts on from its counts (none if new) and its reachability is unknown
+    until an attempt with its new settings contacts it; a removed one is no longer
+    reported."""
     out = {name: health.get(name) or ReceiverHealth() for name in change.kept}
     for name in (*change.rebuilt, *change.added):
         old = health.get(name)
-        out[name] = ReceiverHealth(True, Counter(old.outcomes) if old else Counter())
+        out[name] = ReceiverHealth(None, Counter(old.outcomes) if old else Counter())
     return out
 
 

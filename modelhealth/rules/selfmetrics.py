@@ -7,7 +7,9 @@ format on ``/metrics``, and ``/-/healthy`` and ``/-/ready`` for probes, so an ex
 Prometheus can alert on, e.g., ``time() - modelhealth_rules_last_tick_timestamp_seconds >
 300``, ``modelhealth_notifications{status="failed"} > 0`` or, for a receiver that cannot be
 reached (timeout, refused connection, DNS/TLS failure), ``modelhealth_receiver_reachable ==
-0`` (as one would on Alertmanager's ``alertmanager_notifications_failed_total``).
+0`` (as one would on Alertmanager's ``alertmanager_notifications_failed_total``). That gauge
+is the receiver's last known state, restored from the outbox's file at start; a receiver no
+attempt has contacted with its current settings has no sample.
 
 ``/-/ready`` answers 503 until a tick has evaluated against a reachable store, and again
 while the store has been down for the latest tick; a configuration that fails to reload does
@@ -193,20 +195,25 @@ class EngineMetrics:
         receivers: Iterable[tuple[str, ReceiverHealth]],
         metric: Callable[[str, str, str, Iterable[str]], None],
     ) -> None:
-        """Each receiver of the routing in force: reachable or not, and its delivery outcomes
-        (every outcome, 0 included, so that ``increase()`` sees the first one)."""
+        """Each receiver of the routing in force: reachable or not (no sample while unknown,
+        rather than a guess), and its delivery outcomes (every outcome, 0 included, so that
+        ``increase()`` sees the first one)."""
         from modelhealth.alerting.outbox import OUTCOMES
 
         receivers = list(receivers)
         reachable = "modelhealth_receiver_reachable"
         outcomes = "modelhealth_notification_outcomes_total"
         metric(reachable, "gauge",
-               "0 if the receiver's latest delivery attempt found it unreachable (timeout,"
-               " refused connection, DNS or TLS failure), 1 once one reaches it again (sent, or"
-               " answered with an error) and until one finds it so; by receiver of the routing"
-               " in force.",
+               "1 if the receiver's latest delivery attempt reached it (sent, or answered, even"
+               " with an error), 0 if it found it unreachable (timeout, refused connection, DNS"
+               " or TLS failure); by receiver of the routing in force, kept across restarts."
+               " There is no sample while nothing is known of the receiver with its current"
+               " settings (no attempt has contacted it). A failure found before contacting it"
+               " (a missing routing key or $VAR, a bad URL) says nothing of the endpoint and"
+               " changes nothing here: it counts as outcome=\"failed\" in"
+               " modelhealth_notification_outcomes_total.",
                [_sample(reachable, int(h.reachable), {"receiver": r})
-                for r, h in receivers])  # fmt: skip
+                for r, h in receivers if h.reachable is not None])  # fmt: skip
         metric(outcomes, "counter",
                "Notifications by receiver and delivery outcome (sent; retrying: failed, to be"
                " tried again; failed: for good; expired: given up at expire_after), and"
