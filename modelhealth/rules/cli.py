@@ -180,7 +180,9 @@ def rules_main(argv: list[str]) -> int:
         print(f"rules {args.command}: {exc}", file=sys.stderr)
         return 2
     if args.command == "backtest":
-        return _backtest(args, loaded, options)
+        # as eval and run: the good files are replayed, and a skipped one still fails the
+        # command (it exited 0, so a CI backtest passed with a file it never loaded)
+        return _backtest(args, loaded, options) or (0 if loaded.ok else 1)
     # the evaluator only reads the store (alert state, outbox and silences live in their own
     # files), so it never takes DuckDB's write lock: eval and run work while a backtest or the
     # dashboard holds the file (read-only too)

@@ -40,7 +40,7 @@ from modelhealth.ingestion.reference import ModelReference, load_reference
 from modelhealth.names import is_valid_name
 from modelhealth.rules.contract import file_contract
 from modelhealth.rules.detectors import DETECTORS, PATH_PARAMS, lookback_of
-from modelhealth.rules.durations import format_duration, parse_duration
+from modelhealth.rules.durations import MAX_DURATION, format_duration, parse_duration
 from modelhealth.rules.fields import (
     FieldError,
     parse_baseline,
@@ -186,7 +186,9 @@ class _RuleBuilder:
             if isinstance(node.value, dict) and "name" in node.value
             else None
         )
-        self.label = f'rule {index + 1} "{raw_name}"' if raw_name else f"rule {index + 1}"
+        # only a name that is text labels the rule: `name: [p99]` is reported at its field
+        named = isinstance(raw_name, str) and raw_name
+        self.label = f'rule {index + 1} "{raw_name}"' if named else f"rule {index + 1}"
         self.lookback = timedelta(0)  # of the built detector
         self.window: timedelta | None = None  # of the rule, once parsed
         self.unreadable: set[str] = set()  # top-level keys whose value YAML could not read
@@ -661,11 +663,18 @@ def never_fires(dtype: str, detector: Any, window: timedelta) -> str:
     if dtype == "zscore":
         need = detector.min_points
         if points < need:
-            return (
+            head = (
                 f"zscore would never fire: lookback {format_duration(detector.lookback)} holds "
-                f"{points} window(s) of {win}, fewer than min_points {need}; use lookback of "
-                f"at least {format_duration(window * need)}"
-                + (f" or min_points of at most {points}" if points >= 2 else "")
+                f"{points} window(s) of {win}, fewer than min_points {need}"
+            )
+            if w * need > MAX_DURATION.total_seconds():  # `window * need` could overflow
+                return (
+                    f"{head}, and no lookback up to the longest, {format_duration(MAX_DURATION)},"
+                    f" holds that many; use min_points of at most {max(points, 2)}"
+                    + (f" with a lookback of {format_duration(window * 2)}" if points < 2 else "")
+                )
+            return f"{head}; use lookback of at least {format_duration(window * need)}" + (
+                f" or min_points of at most {points}" if points >= 2 else ""
             )
     elif dtype == "holt_winters":
         season = detector.season
@@ -764,7 +773,15 @@ def load_rules_text(text: str, file: str) -> LoadResult:
     ref_node = top.get("reference")
     reference = None
     profile = None
-    if ref_node is not None:
+    if ref_node is not None and (not isinstance(ref_node.value, str) or not ref_node.value):
+        result.issues.append(
+            ConfigIssue(
+                ref_node.pos,
+                f"must be a path to a reference profile (.json), got {ref_node!r}",
+                "reference",
+            )
+        )
+    elif ref_node is not None:
         reference = str(Path(file).parent / str(ref_node.value))
         profile, why = _reference_profile(Path(reference))
         if why:
@@ -778,7 +795,7 @@ def load_rules_text(text: str, file: str) -> LoadResult:
         "labels": labels,
         "reference": reference,
         "profile": profile,  # None: no reference, or one that could not be used (said above)
-        "reference_broken": reference is not None and profile is None,
+        "reference_broken": ref_node is not None and profile is None,
         "contract_path": contract_path,
         "contract": contract,
         "dir": str(Path(file).parent),
@@ -846,6 +863,14 @@ def _reference_profile(path: Path) -> tuple[ModelReference | None, str]:
 def load_rules(paths: Iterable[str | Path]) -> LoadResult:
     """Load every ``*.yaml``/``*.yml`` file under the given files/folders, isolating errors."""
     total = LoadResult()
+    paths = list(paths)
+    for folder in (Path(p) for p in paths):
+        if folder.is_dir() and not rule_files([folder]):
+            # `rules validate` said "0 error(s)" (exit 0) for the wrong folder, or files
+            # named *.yaml.txt, while `eval` of it exits 1 with "no rule loaded"
+            total.issues.append(
+                ConfigIssue(SourcePos(str(folder)), "no rule files (*.yaml, *.yml) found")
+            )
     first: dict[tuple[str, str], SourcePos] = {}
     for path in rule_files(paths):
         try:
@@ -854,11 +879,7 @@ def load_rules(paths: Iterable[str | Path]) -> LoadResult:
             total.issues.append(ConfigIssue(SourcePos(str(path)), f"cannot read: {exc}"))
             continue
         except UnicodeDecodeError as exc:
-            total.issues.append(
-                ConfigIssue(
-                    SourcePos(str(path)), f"not UTF-8 text (byte {exc.start}): {exc.reason}"
-                )
-            )
+            total.issues.append(_not_utf8(str(path), exc))
             continue
         try:
             one = load_rules_text(text, str(path))
@@ -886,6 +907,19 @@ def load_rules(paths: Iterable[str | Path]) -> LoadResult:
         total.notes.extend(one.notes)
         total.files.extend(one.files)
     return total
+
+
+def _not_utf8(file: str, exc: UnicodeDecodeError) -> ConfigIssue:
+    """The issue of a file that is not UTF-8, at the line and column of its first bad byte
+    (``byte 1787`` alone left the owner counting bytes to find the accented word)."""
+    before = bytes(exc.object[: exc.start])
+    line = before.count(b"\n") + 1
+    column = exc.start - before.rfind(b"\n")  # 1-based; rfind is -1 on the first line
+    return ConfigIssue(
+        SourcePos(file),
+        f"not UTF-8 text (byte {exc.start}): {exc.reason} {exc.object[exc.start]:#04x}"
+        f" at line {line}, column {column}; save the file as UTF-8",
+    )
 
 
 def rule_files(paths: Iterable[str | Path]) -> list[Path]:

@@ -39,6 +39,12 @@ class Node:
     error: str | None = None
     dupes: tuple[tuple[str, SourcePos, SourcePos], ...] = ()
 
+    def __repr__(self) -> str:
+        """The value as the owner wrote it (``['30m']``): messages show a wrong value with
+        ``{n.value!r}``, and a list or mapping of Nodes printed each one's position and
+        text (``[Node(value='30m', pos=SourcePos(...), ...)]``) to the owner."""
+        return repr(self.plain())
+
     def plain(self) -> Any:
         """The Python value with positions stripped."""
         if isinstance(self.value, dict):

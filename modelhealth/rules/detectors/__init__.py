@@ -35,6 +35,8 @@ def learned(model: str | None = None, lookback: str | int | None = None, **param
     so that is one long query per model, then one new bucket per tick."""
     if not model:
         raise ValueError("learned detector needs 'model: PATH' (a trained model directory)")
+    if not isinstance(model, str):  # `model: [x]` failed in os.fspath, naming no parameter
+        raise ValueError(f"'model' must be a path to a trained model directory, got {model!r}")
     from modelhealth.anomaly import learn_extra_problem
 
     problem = learn_extra_problem()  # the import below would fail with a bare module name

@@ -9,7 +9,7 @@ from datetime import timedelta
 import numpy as np
 
 from modelhealth.errors import EmptyWindow
-from modelhealth.rules.durations import parse_duration
+from modelhealth.rules.durations import MAX_DURATION, format_duration, parse_duration
 from modelhealth.types import Series
 
 DIRECTIONS = ("up", "down", "both")
@@ -48,6 +48,19 @@ def duration(value: object, key: str) -> timedelta:
     if d < timedelta(0):
         raise ValueError(f"'{key}' must not be negative")
     return d
+
+
+def seasons_back(season: timedelta, count: int, key: str) -> timedelta:
+    """``count`` seasons of history (a seasonal detector's lookback), refused with a
+    ValueError naming ``key`` when longer than any duration a config may give: a count such
+    as ``periods: 100000000000`` overflowed ``timedelta`` (an OverflowError naming no
+    parameter), and a merely huge one queried ten thousand years of store at every tick."""
+    if season.total_seconds() * count > MAX_DURATION.total_seconds():
+        raise ValueError(
+            f"'{key}': {count} seasons of {format_duration(season)} are more than the longest"
+            f" lookback {format_duration(MAX_DURATION)}; use fewer {key} or a shorter season"
+        )
+    return season * count
 
 
 def positive_duration(value: object, key: str, example: str) -> timedelta:

@@ -32,6 +32,7 @@ from modelhealth.rules.detectors._common import (
     newest,
     number,
     positive_duration,
+    seasons_back,
     signed_excess,
     step_seconds,
 )
@@ -61,7 +62,7 @@ class HoltWinters:
         self.cycles = integer(cycles, "cycles", 2)
         self.k = number(k, "k", positive=True)
         self.direction = check_direction(direction)
-        self.lookback: timedelta = self.season * cycles
+        self.lookback: timedelta = seasons_back(self.season, self.cycles, "cycles")
 
     def evaluate(self, current: Series, baseline: Series | None = None) -> DetectorResult:
         value, before = newest(current, "holt_winters")

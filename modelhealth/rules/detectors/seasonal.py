@@ -18,6 +18,7 @@ from modelhealth.rules.detectors._common import (
     newest,
     number,
     positive_duration,
+    seasons_back,
     signed_excess,
     step_seconds,
 )
@@ -50,7 +51,7 @@ class Seasonal:
         self.k = number(k, "k", positive=True)
         self.min_pct = number(min_pct, "min_pct")
         self.direction = check_direction(direction)
-        self.lookback: timedelta = self.season * periods
+        self.lookback: timedelta = seasons_back(self.season, self.periods, "periods")
 
     def past_points(self, current: Series) -> np.ndarray:
         """Values at newest - i * season (i = 1..periods), matched within half a bucket."""
