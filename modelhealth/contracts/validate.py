@@ -238,13 +238,14 @@ def validate_stats(
     rows = int(summary["count"].max()) if len(summary) else 0
     results: list[CheckResult] = []
     for name, col in contract.columns.items():
-        if name not in summary.index:
+        row = summary.loc[name] if name in summary.index else None
+        if row is None or int(row["nulls"]) >= int(row["count"]):
+            # Nothing but nulls is a column the server does not send: the SDK stores a key
+            # an event lacks as a null of every feature it knows (the reference's among them)
             status = Status.CRITICAL if rows else Status.HEALTHY
-            results.append(
-                CheckResult("missing_column", name, status, 1.0, 0.0, "no values stored")
-            )
+            why = "no values stored" if row is None else "every value stored is null or absent"
+            results.append(CheckResult("missing_column", name, status, 1.0, 0.0, why))
             continue
-        row = summary.loc[name]
         n = max(int(row["count"]), 1)
         missing = (int(row["nulls"]) + int(row["specials"])) / n
         results.append(

@@ -6,6 +6,7 @@ a bucket at any time and the store still answers any window exactly with SUM/MIN
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -106,11 +107,20 @@ def aggregate_block(
     features: Mapping[str, np.ndarray],
     reference: ModelReference | None,
     bucket_ms: int,
+    kinds: Mapping[str, str] | None = None,
 ) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """Summary rows and bin rows for events of one (model, version), columns already sorted
-    out by feature. ``ts_ms`` is the events' epoch-ms times."""
+    out by feature. ``ts_ms`` is the events' epoch-ms times.
+
+    A feature's kind is its reference's; without one, its values' (:func:`value_kind`);
+    for a column with no value that tells (nulls and NaN only: rows that lacked the
+    feature), its kind in ``kinds`` (what the caller stored it as before), else numeric if
+    a NaN is among them and categorical if not. Without ``kinds`` a flush in which a
+    categorical feature was only missing stored it as numeric (or the other way round).
+    """
     buckets = _Buckets(np.asarray(ts_ms, dtype=np.int64), bucket_ms)
     refs = reference.features if reference is not None else {}
+    known = kinds or {}
 
     def one(
         item: tuple[str, np.ndarray],
@@ -120,9 +130,11 @@ def aggregate_block(
         bins: list[dict[str, object]] = []
         arr = buckets.arrange(np.asarray(raw))
         ref = refs.get(name)
-        if (ref is not None and ref.kind == "categorical") or (
-            ref is None and arr.dtype.kind in "OUS" and not _looks_numeric(arr)
-        ):
+        if ref is not None:
+            kind = ref.kind
+        else:
+            kind = value_kind(arr) or known.get(name) or _kind_of_missing(arr)
+        if kind == "categorical":
             _categorical(model, version, name, arr, ref, buckets, stats, bins)
         else:
             _numeric(model, version, name, arr, ref, buckets, stats, bins)
@@ -130,9 +142,13 @@ def aggregate_block(
 
     items = list(features.items())
     # numpy releases the GIL in the per-feature kernels: big blocks use every core
+    parts: list[tuple[list[dict[str, object]], list[dict[str, object]]]] | None = None
     if len(items) >= 4 and ts_ms.size >= PARALLEL_MIN_ROWS and _POOL_WORKERS > 1:
-        parts = list(_pool().map(one, items))
-    else:
+        # RuntimeError "cannot schedule new futures after interpreter shutdown": the exit
+        # hook's flush of a big buffer (it was parked as an aggregate error) runs serially
+        with contextlib.suppress(RuntimeError):
+            parts = list(_pool().map(one, items))
+    if parts is None:
         parts = [one(item) for item in items]
     return [r for p in parts for r in p[0]], [r for p in parts for r in p[1]]
 
@@ -149,24 +165,42 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def _looks_numeric(arr: np.ndarray) -> bool:
-    """Whether a feature without a reference holds numbers, judged by its first value that is
-    not null. Past every leading null: a flush that began with 20 nulls of a numeric feature
-    was stored as categorical, so one feature had two kinds within one version. Booleans are
+def value_kind(arr: np.ndarray) -> str | None:
+    """The kind a feature's values say it is, "numeric" or "categorical", judged by its
+    first value that is neither null nor NaN; None when there is no such value.
+
+    Past every leading null: a flush that began with 20 nulls of a numeric feature was
+    stored as categorical, so one feature had two kinds within one version. Booleans are
     numbers (0/1, their mean a rate), as in a bool array and in references: a flush of bools
     with one null was stored categorical, one without numeric. ``pd.NA`` is a null too, and
     a float NaN is passed over as well: it is how pandas writes a missing string in an
     object column, and a flush that began with one stored a string feature as numeric with
-    every string a special value. Only missing values (a NaN among them): numeric."""
-    nan = False
+    every string a special value. A column of only nulls and NaN says nothing (see
+    :func:`aggregate_block`)."""
+    if arr.dtype.kind == "f":  # NaN is the only "missing" a float array can hold
+        return None if arr.size == 0 or (np.isnan(arr[0]) and np.isnan(arr).all()) else "numeric"
+    if arr.dtype.kind not in "OUS":
+        return "numeric"
+    if arr.dtype.kind in "US":
+        return "categorical" if arr.size else None
     for v in arr:
         if v is None or v is pd.NA:
             continue
         if isinstance(v, (float, np.floating)) and v != v:
-            nan = True
             continue
-        return isinstance(v, (int, float, np.number, np.bool_))
-    return nan
+        return "numeric" if isinstance(v, (int, float, np.number, np.bool_)) else "categorical"
+    return None
+
+
+def _kind_of_missing(arr: np.ndarray) -> str:
+    """The kind of a feature seen only missing, with no kind known for it: numeric when a NaN
+    is among the values (a float column of NaN, or an object one), categorical for None
+    and pd.NA alone (what a row lacking the feature holds)."""
+    if arr.dtype.kind not in "OUS":
+        return "numeric"
+    if arr.dtype.kind == "O" and any(isinstance(v, (float, np.floating)) for v in arr):
+        return "numeric"
+    return "categorical"
 
 
 def _numeric(

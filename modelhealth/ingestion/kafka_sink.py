@@ -40,14 +40,24 @@ Why these choices:
   ``stats.resent_after_rebuild`` counts those rows, a bound on the duplicates.
 - ``close()`` that cannot deliver everything raises and leaves the sink open; calling it
   again waits again.
+- At interpreter exit the rows Monitors still buffer are flushed before the producer
+  closes: kafka-python registers an exit hook closing each producer it makes, and atexit
+  runs the newest hook first, so the SDK's own exit hook (registered at import) flushed
+  into a closed producer and the rows were lost. The sink registers a hook of its own when
+  it is made and again after each producer it makes; it flushes the Monitors writing here,
+  then closes the sink, each wait on Kafka cut to ``exit_timeout_ms`` (5 s): a Kafka that
+  is down costs the exit a few seconds, not ``max_block_ms`` per wait. The hook holds the
+  sink weakly.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import math
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +69,7 @@ import pandas as pd
 from modelhealth.errors import ModelHealthError
 from modelhealth.ingestion.batch import PARKED, USER_ROWS, EventBatch, ParkedEvent
 from modelhealth.ingestion.schema import TABLES
+from modelhealth.ingestion.sdk import flush_monitors_at_exit
 from modelhealth.pinot_schemas import parked_topic, topic_name
 
 DEFAULT_MAX_BUFFER_BYTES = 32 * 1024 * 1024
@@ -68,6 +79,8 @@ RECONNECT_BACKOFF_MAX_MS = 1_000
 ROWS_FIELD = "rows"
 """The array modelhealth's Pinot decoder splits into rows (its ``rowsField``, default "rows")."""
 _KAFKA_MAX_REQUEST_SIZE = 1_048_576  # kafka-python's default max_request_size
+EXIT_TIMEOUT_MS = 5_000
+"""Longest wait on Kafka (connect, metadata, acknowledgement) at interpreter exit."""
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +205,7 @@ class KafkaSink:
         max_block_ms: int = 30_000,
         flush_each_write: bool = True,
         producer_config: Mapping[str, Any] | None = None,
+        exit_timeout_ms: int = EXIT_TIMEOUT_MS,
     ) -> None:
         from kafka import KafkaProducer
 
@@ -213,6 +227,7 @@ class KafkaSink:
         self.max_buffer_bytes = max_buffer_bytes
         self.max_block_ms = max_block_ms
         self.flush_each_write = flush_each_write
+        self.exit_timeout_ms = exit_timeout_ms
         self.stats = SinkStats()
         config: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap,
@@ -246,6 +261,8 @@ class KafkaSink:
         self._failed = 0  # rows whose delivery failed since the last error
         self._gave_up: list[_Message] = []  # the message a send refused for good, if any
         self._closed = False
+        self._exit_hook: Callable[[], None] | None = None  # registered after the producer's
+        self._hook_exit()  # before the SDK's own (for a producer made at exit: bounded waits)
 
     # -- Sink protocol -------------------------------------------------------------------
     def write(self, batch: EventBatch) -> None:
@@ -281,6 +298,9 @@ class KafkaSink:
             return
         self.drain()
         self._closed = True
+        if self._exit_hook is not None:
+            atexit.unregister(self._exit_hook)
+            self._exit_hook = None
         producer, self._producer = self._producer, None
         if producer is not None:
             try:
@@ -300,7 +320,62 @@ class KafkaSink:
             self._producer = KafkaProducer(**self._config)
         except Exception as exc:
             return [f"connect {self.bootstrap}: {type(exc).__name__}: {exc}"]
+        self._hook_exit()
         return []
+
+    def _hook_exit(self) -> None:
+        """(Re-)register :meth:`_at_exit` as the newest exit hook: when the sink is made,
+        and after each producer it makes registered its own exit hook, which closes it.
+        atexit runs the newest hook first, so the Monitors' rows are flushed while the
+        producer is still open (see the module doc). Holds the sink weakly, as
+        kafka-python's hook holds its producer."""
+        if self._exit_hook is not None:
+            atexit.unregister(self._exit_hook)
+        ref = weakref.ref(self)
+
+        def hook() -> None:
+            sink = ref()
+            if sink is not None:
+                sink._at_exit()
+
+        self._exit_hook = hook
+        atexit.register(hook)
+
+    def _at_exit(self) -> None:
+        """Interpreter exit: flush the Monitors writing here, then close, every wait on
+        Kafka at most ``exit_timeout_ms``. Never raises: what cannot be delivered is logged
+        as lost (by the Monitor for its rows, here for rows the producer still held)."""
+        if self._closed:
+            return
+        self._cut_waits(self.exit_timeout_ms)
+        try:
+            if flush_monitors_at_exit(self, self.exit_timeout_ms / 1000):
+                self.close()
+                return
+        except Exception as exc:
+            log.error("modelhealth: at exit, Kafka did not take every row: %s", exc)
+        # Kafka is not taking rows: waiting again (close(), or kafka-python's own exit hook
+        # flushing the producer) cannot help; say what is lost and stop the producer now.
+        held = sum(message.rows for message, _ in self._pending)
+        if held:
+            log.error("modelhealth: at exit, %d rows still queued for Kafka are lost", held)
+        self._closed = True
+        producer, self._producer = self._producer, None
+        self._pending, self._pending_bytes = [], 0
+        _force_close(producer)
+
+    def _cut_waits(self, timeout_ms: int) -> None:
+        """Wait on Kafka at most ``timeout_ms`` from now on: the sink's flush and close,
+        the producer's metadata wait in ``send`` (its ``max_block_ms``), and the connect of
+        a producer made from now on."""
+        ms = min(self.max_block_ms, timeout_ms)
+        self.max_block_ms = ms
+        for key in ("max_block_ms", "bootstrap_timeout_ms"):
+            if key in self._config:
+                self._config[key] = min(self._config[key], ms)
+        config = getattr(self._producer, "config", None)
+        if isinstance(config, dict) and "max_block_ms" in config:
+            config["max_block_ms"] = min(config["max_block_ms"], ms)
 
     def _encode(self, batch: EventBatch) -> list[_Message]:
         """Every message of ``batch`` (parked records last); refuses NaN/inf before any send."""
@@ -442,16 +517,7 @@ class KafkaSink:
         self._pending, self._pending_bytes = [], 0
         self.stats.rebuilds += 1
         log.warning("modelhealth: Kafka producer expired rows; replacing it")
-        if producer is None:
-            return
-        sender = getattr(producer, "_sender", None)
-        if sender is not None:  # close() would flush first and time out on the stuck queue
-            sender.force_close()  # fails what it holds (those rows are handed back above)
-            sender.join(timeout=1.0)
-        try:
-            producer.close(timeout=0)
-        except Exception as exc:
-            log.debug("modelhealth: closing the replaced producer: %s", exc)
+        _force_close(producer)  # fails what it holds (those rows are handed back above)
 
     def _raise(
         self, reasons: list[str], leftover: Sequence[_Message] = (), resend: bool = False
@@ -498,6 +564,21 @@ class KafkaSink:
         batch = EventBatch()
         setattr(batch, name, frame)
         return batch
+
+
+def _force_close(producer: Any) -> None:
+    """Close ``producer`` at once, failing what it still holds: its ``close()`` would flush
+    first and time out on a queue Kafka is not taking."""
+    if producer is None:
+        return
+    sender = getattr(producer, "_sender", None)
+    if sender is not None:
+        sender.force_close()
+        sender.join(timeout=1.0)
+    try:
+        producer.close(timeout=0)
+    except Exception as exc:
+        log.debug("modelhealth: closing a Kafka producer: %s", exc)
 
 
 def _refuse_non_finite(name: str, frame: pd.DataFrame, cols: tuple[str, ...] | list[str]) -> None:

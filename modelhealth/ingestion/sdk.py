@@ -38,7 +38,7 @@ import math
 import threading
 import weakref
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from operator import itemgetter
@@ -88,6 +88,12 @@ record itself too big for the sink (a Kafka message), which would fail every ret
 
 UNKNOWN_TABLE = "unknown"
 """``dropped_by_table`` key of rows a sink says it lost without saying of which table."""
+MAX_SEEN_FEATURES = 1000
+"""Features a Monitor remembers per model version from what it logged (beyond the model's
+reference's, which it always knows), so an event lacking one counts as a null of it (see
+:meth:`Monitor.log`). A version logging more names (sparse features as keys) has its further
+ones counted only in the flush that holds them, from the first event that has them: a bound
+on memory and on the feature-stats rows every flush writes."""
 
 
 @dataclass
@@ -164,6 +170,12 @@ class Monitor:
         self.stats = IngestStats()
         self._lock = threading.Lock()
         self._events: list[ValidEvent] = []
+        # per event of _events: how many features its version had been seen with by then
+        self._events_seen: list[int] = []
+        # (model, version) -> feature -> the order it was first seen in; and the kind stored
+        self._seen: dict[tuple[str, str], dict[str, int]] = {}
+        self._kinds: dict[tuple[str, str], dict[str, str]] = {}
+        self._capped: set[tuple[str, str]] = set()  # more than MAX_SEEN_FEATURES names logged
         self._blocks: list[EventBatch] = []
         self._block_rows = 0  # inference rows in _blocks (log_batch), for the max_batch check
         self._reserved_rows = 0  # log_batch rows being aggregated, counted against max_buffered
@@ -179,6 +191,7 @@ class Monitor:
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._exit_tried = False  # a sink's exit hook flushed it (flush_monitors_at_exit)
         _OPEN_MONITORS.add(self)  # closed at interpreter exit if the owner did not (_close_at_exit)
         if background:
             self._thread = threading.Thread(
@@ -201,6 +214,16 @@ class Monitor:
         is_error: bool = False,
     ) -> bool:
         """Record one inference; returns False (and parks it) if the event is malformed.
+
+        A feature the Monitor knows that ``features`` lacks is a null of it: every feature of
+        the model's reference, and every feature this Monitor has logged for the model
+        version before (the first :data:`MAX_SEEN_FEATURES`; another version's are not
+        counted: a canary adding a feature does not make the old version's events nulls of
+        it). A feature without a reference is unknown until the version first logs it: its
+        events logged before that do not count for it at all (neither as a value nor as a
+        null), whichever flush holds them, so null counts never depend on when flushes
+        happen. The same holds for :meth:`log_batch`: a known feature its ``features`` lacks
+        is a null in every row.
 
         Never raises: if the buffer is due for a flush and the sink fails, the error is counted
         in ``stats.flush_errors`` and logged, and the rows are kept for the next flush.
@@ -239,7 +262,11 @@ class Monitor:
         with self._lock:
             if not self._room(1, INFERENCES.name):
                 return False  # the background flusher is stuck on the sink: bound memory
+            seen = self._seen.get((event.model, event.version))
+            if seen is None or not seen.keys() >= event.features.keys():
+                seen = self._see(event.model, event.version, event.features)
             self._events.append(event)
+            self._events_seen.append(len(seen))
             self.stats.accepted += 1
             full = len(self._events) >= self.max_batch
         self._flush_if_due(full)
@@ -307,7 +334,9 @@ class Monitor:
         or host name, ``features`` not a mapping, a column that is not 1-D or whose length is
         not ``len(latency_ms)``) is parked as one record naming the model and the row count,
         and all its rows are counted in ``stats.parked``. A feature with an invalid name is
-        parked once and dropped; its rows are kept. Never raises; returns the rows accepted.
+        parked once and dropped; its rows are kept. A feature the Monitor knows (see
+        :meth:`log`) that ``features`` lacks is a null in every row. Never raises; returns
+        the rows accepted.
 
         With ``background=True`` the batch shares :meth:`log`'s bound: at most
         ``max_buffered`` rows wait for the flusher, so a model server logging batches while
@@ -368,6 +397,12 @@ class Monitor:
         ts_k = _take(ts, keep).astype(np.int64)
         if ts_k.size == 0:
             return 0
+        ref = self.references.get(model)
+        with self._lock:
+            known = [*(ref.features if ref is not None else ()), *self._see(model, version, feats)]
+        for k in known:  # a feature of the model the batch lacks: a null in every row
+            if k not in feats:
+                feats[k] = np.full(ts_k.size, None, dtype=object)
         err = np.zeros(n, np.int32) if cols.is_error is None else _flags(cols.is_error)
         try:
             block = self._aggregate(
@@ -379,7 +414,7 @@ class Monitor:
                 _take(sc, keep),
                 pd.Series(_take(rids, keep), dtype=object),
                 _take(err, keep),
-                feats,
+                [(0, feats)],
             )
         except Exception as exc:  # a bug must not crash the model server: say what was lost
             log.exception("modelhealth: could not aggregate a batch of %s", model)
@@ -449,13 +484,14 @@ class Monitor:
     def _flush(self) -> EventBatch:
         with self._lock:
             events, self._events = self._events, []
+            seen_counts, self._events_seen = self._events_seen, []
             blocks, self._blocks = self._blocks, []
             self._block_rows = 0
             outcomes, self._outcomes = self._outcomes, []
             parked, self._parked = self._parked, []
             unsent, self._unsent = self._unsent, []
             self._last_flush = self.clock.monotonic()
-        fresh = self._build(events, blocks, outcomes, parked)
+        fresh = self._build(events, seen_counts, blocks, outcomes, parked)
         batch = _concat([*unsent, fresh])
         if batch.is_empty():
             return batch
@@ -485,11 +521,7 @@ class Monitor:
         """Stop the background flusher (if any), flush, then close the sink. If that last
         flush fails, the error is raised and the sink stays open: calling close() again
         retries the kept rows."""
-        if self._thread is not None:
-            self._stopping = True
-            self._wake.set()
-            self._thread.join()
-            self._thread = None
+        self._stop_flusher()
         self.flush()
         try:
             self.sink.close()
@@ -497,6 +529,18 @@ class Monitor:
             if getattr(exc, "unsent", None) is not None or getattr(exc, "lost", 0):
                 self._keep_refused([], exc)
             raise
+
+    def _stop_flusher(self, timeout_s: float | None = None) -> None:
+        """Stop the background flusher, waiting for a flush it is in; TimeoutError if it is
+        still at it after ``timeout_s`` (stuck on the sink; then it is left running)."""
+        if self._thread is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            raise TimeoutError(f"the background flush still waits on the sink after {timeout_s}s")
+        self._thread = None
 
     def _flush_loop(self) -> None:
         """The ``background=True`` flusher: flushes when ``log()`` finds the buffer due (or
@@ -587,17 +631,27 @@ class Monitor:
     def _build(
         self,
         events: list[ValidEvent],
+        seen_counts: list[int],
         blocks: list[EventBatch],
         outcomes: list[dict[str, object]],
         parked: list[ParkedEvent],
     ) -> EventBatch:
         """One batch from the buffers. Anonymous events (no request id) keep "" so no later
-        outcome can join them (a made-up id would collide across processes)."""
-        groups: dict[tuple[str, str, str], list[ValidEvent]] = defaultdict(list)
-        for e in events:
-            groups[(e.model, e.version, e.host)].append(e)
+        outcome can join them (a made-up id would collide across processes). ``seen_counts``
+        says, per event, how many features its version had been seen with when it was
+        logged (see :func:`_feature_columns`)."""
+        groups: dict[tuple[str, str, str], tuple[list[ValidEvent], list[int]]] = {}
+        for e, count in zip(events, seen_counts, strict=True):
+            group = groups.get((e.model, e.version, e.host))
+            if group is None:
+                group = groups[(e.model, e.version, e.host)] = ([], [])
+            group[0].append(e)
+            group[1].append(count)
         blocks = list(blocks)
-        for (model, version, host), evs in groups.items():
+        for (model, version, host), (evs, counts) in groups.items():
+            with self._lock:  # a snapshot: log() adds to it meanwhile
+                seen = dict(self._seen.get((model, version), {}))
+            ref = self.references.get(model)
             try:
                 blocks.append(
                     self._aggregate(
@@ -609,7 +663,12 @@ class Monitor:
                         np.fromiter((e.score for e in evs), np.float64, len(evs)),
                         pd.Series([e.request_id for e in evs], dtype=object),
                         np.fromiter((e.is_error for e in evs), np.int32, len(evs)),
-                        _feature_columns([e.features for e in evs]),
+                        _feature_columns(
+                            [e.features for e in evs],
+                            counts,
+                            seen,
+                            ref.features if ref is not None else (),
+                        ),
                     )
                 )
             except Exception as exc:  # a bug in one group must not lose the other groups
@@ -669,8 +728,10 @@ class Monitor:
         sc: np.ndarray,
         rids: pd.Series,
         err: np.ndarray,
-        cols: Mapping[str, np.ndarray],
+        parts: Sequence[tuple[int, Mapping[str, np.ndarray]]],
     ) -> EventBatch:
+        """The batch of these rows: inferences, and feature aggregates of ``parts``, each a
+        first row and the feature columns counted from it on (see :func:`_feature_columns`)."""
         inferences = pd.DataFrame(
             {
                 "ts": ts,
@@ -683,14 +744,52 @@ class Monitor:
                 "is_error": err.astype(np.int32),
             }
         )
-        stats, bins = aggregate_block(
-            model, version, ts, cols, self.references.get(model), self.bucket_ms
-        )
+        ref, kinds = self.references.get(model), self._kinds.get((model, version))
+        stats: list[dict[str, object]] = []
+        bins: list[dict[str, object]] = []
+        for start, cols in parts:
+            s, b = aggregate_block(model, version, ts[start:], cols, ref, self.bucket_ms, kinds)
+            stats += s
+            bins += b
+        self._keep_kinds(model, version, stats)
         return EventBatch(
             inferences=inferences,
             feature_stats=pd.DataFrame(stats, columns=FEATURE_STATS.column_names),
             feature_bins=pd.DataFrame(bins, columns=FEATURE_BINS.column_names),
         )
+
+    def _see(self, model: str, version: str, names: Iterable[str]) -> dict[str, int]:
+        """The features seen for ``model`` ``version`` (name -> order first seen in),
+        ``names`` added within :data:`MAX_SEEN_FEATURES`. The caller holds ``_lock``."""
+        seen = self._seen.setdefault((model, version), {})
+        for name in names:
+            if name in seen:
+                continue
+            if len(seen) >= MAX_SEEN_FEATURES:
+                if (model, version) not in self._capped:
+                    self._capped.add((model, version))
+                    log.warning(
+                        "modelhealth: model %s version %s logged more than %d feature names; "
+                        "a further one (%r) is counted only in the flush that holds it",
+                        model,
+                        version,
+                        MAX_SEEN_FEATURES,
+                        name,
+                    )
+                break
+            seen[name] = len(seen)
+        return seen
+
+    def _keep_kinds(self, model: str, version: str, stats: list[dict[str, object]]) -> None:
+        """Remember the kind each seen feature of ``model`` ``version`` was stored as: a
+        later flush in which it is only missing (nulls say no kind) stores the same kind."""
+        with self._lock:
+            seen = self._seen.get((model, version), {})
+            kinds = self._kinds.setdefault((model, version), {})
+            for row in stats:
+                name = row["feature"]
+                if name in seen:
+                    kinds[name] = row["kind"]  # type: ignore[index]
 
     def _park(
         self,
@@ -722,11 +821,11 @@ def _close_at_exit() -> None:
     A model server that exits without ``close()`` (no shutdown hook, or requests that log
     after it ran) lost everything buffered since the last flush, up to ``flush_interval``
     of traffic, without a word (QA). Errors are logged, never raised: the process is
-    exiting. With Kafka, kafka-python closes its producer at exit before this runs, so the
-    rows are then logged as lost: close the Monitor in the server's own shutdown hook.
+    exiting. A sink whose client closes itself at exit flushes its Monitors earlier, from
+    its own hook (:func:`flush_monitors_at_exit`); those are not tried again here.
     """
     for mon in list(_OPEN_MONITORS):
-        if not mon._pending():  # nothing to lose; closing a sink could only wait on it
+        if mon._exit_tried or not mon._pending():  # nothing to lose, or tried already
             continue
         try:
             mon.close()
@@ -736,19 +835,85 @@ def _close_at_exit() -> None:
             )
 
 
-def _feature_columns(rows: list[Mapping[str, object]]) -> dict[str, np.ndarray]:
-    """Row dicts -> one array per feature; a missing key is a null for that event."""
+def flush_monitors_at_exit(sink: object, wait_s: float) -> bool:
+    """Flush, at interpreter exit, every Monitor writing to ``sink``; whether all flushed.
+
+    For a sink whose client closes itself at exit: kafka-python registers an exit hook
+    closing each producer when it makes it, and atexit runs the newest hook first, so
+    :func:`_close_at_exit` (registered at import) found the producer closed and the rows
+    lost. Such a sink calls this from an exit hook registered after its client's, then
+    closes itself. A background flusher still busy with the sink after ``wait_s`` is left
+    to it (the process is exiting; the sink bounds its own waits). Errors are logged, never
+    raised; the Monitors are not closed (several may share the sink, closed once after)."""
+    ok = True
+    for mon in list(_OPEN_MONITORS):
+        if mon.sink is not sink:
+            continue
+        mon._exit_tried = True
+        try:
+            mon._stop_flusher(wait_s)
+            if mon._pending():
+                mon.flush()
+        except Exception:
+            ok = False
+            log.exception(
+                "modelhealth: could not flush a Monitor at exit; its buffered rows are lost"
+            )
+    return ok
+
+
+def _feature_columns(
+    rows: list[Mapping[str, object]],
+    seen_counts: Sequence[int],
+    seen: Mapping[str, int],
+    reference: Iterable[str] = (),
+) -> list[tuple[int, dict[str, np.ndarray]]]:
+    """Row dicts of one model version (in the order they were logged) -> one array per
+    feature, grouped by the row each feature is counted from: ``[(0, {...}), (row, {...})]``.
+
+    From that row on, a row lacking the feature holds a null (None) of it. A feature of the
+    model's ``reference`` counts from the first row; one the Monitor has seen (``seen``:
+    feature -> the order the version first logged it in; ``seen_counts``: per row, how many
+    features the version had been seen with when the row was logged) from the first row
+    logged once it was seen; any other (beyond :data:`MAX_SEEN_FEATURES`) from the first
+    row that has it. So a
+    feature's null count does not depend on where flushes fall: a row logged before the
+    feature was first seen never counts for it, whichever flush holds the two. (Counted
+    over the rows of one flush, a missing key was a null only where another row of the same
+    flush had the feature: 1 coupon in 8 events read 50% nulls as 2 flushes, 87.5% as one.)
+    """
+    n = len(rows)
     first = rows[0].keys()
-    if all(r.keys() == first for r in rows):  # the usual case: one schema per model version
+    same = all(r.keys() == first for r in rows)  # the usual case: one schema per version
+    start: dict[str, int] = dict.fromkeys(first, 0)
+    if not same:
+        for i, r in enumerate(rows):
+            for k in r:
+                start.setdefault(k, i)
+    counts = np.asarray(seen_counts)
+    lo, hi = int(counts[0]), int(counts[-1])  # non-decreasing: rows are in logged order
+    for k, order in seen.items():
+        if order < lo:
+            start[k] = 0
+        elif order < hi:  # seen while these rows were logged (a row that has it: from there)
+            start[k] = int(np.searchsorted(counts, order, side="right"))
+    start.update(dict.fromkeys(reference, 0))  # known before any row, seen or not
+    parts: dict[int, dict[str, np.ndarray]] = defaultdict(dict)
+    if same and first:
         names = list(first)
-        if not names:
-            return {}
         get = itemgetter(*names)
         values = [get(r) for r in rows] if len(names) > 1 else [(get(r),) for r in rows]
         grid = np.array(values, dtype=object)
-        return {k: _column(grid[:, j]) for j, k in enumerate(names)}
-    names = sorted({k for r in rows for k in r})
-    return {k: _column(np.array([r.get(k) for r in rows], dtype=object)) for k in names}
+        parts[0] = {k: _column(grid[:, j]) for j, k in enumerate(names)}
+    for k in sorted(start):
+        at = start[k]
+        if k in parts[at]:
+            continue
+        if same:  # in no row at all
+            parts[at][k] = np.full(n - at, None, dtype=object)
+        else:
+            parts[at][k] = _column(np.array([r.get(k) for r in rows[at:]], dtype=object))
+    return [(at, cols) for at, cols in sorted(parts.items()) if cols]
 
 
 _BOOL_TYPES = frozenset({bool, np.bool_})
