@@ -14,10 +14,49 @@ from datetime import datetime, timedelta
 from modelhealth.clock import FakeClock
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.rules.config import RuleSpec
+from modelhealth.rules.durations import format_duration
 from modelhealth.rules.evaluator import Evaluator
 from modelhealth.rules.state import AlertStateStore
 from modelhealth.store.backend import QueryBackend
 from modelhealth.types import Alert, AlertState
+
+MAX_TICKS = 100_000
+"""The most ticks ``rules backtest`` replays. A tick evaluates every rule: about 10 ms for
+one threshold rule on the embedded store, 25 ms for two ``change`` rules, a second for the
+demo's 21 rules with learned detectors (2 cores), so 100,000 ticks take from 20 minutes to
+a day (a year at 5-minute steps is 105,121). ``--since 520w --step 1s`` planned 314 million
+and never finished."""
+
+
+def planned_ticks(since: timedelta, step: timedelta) -> int:
+    """Ticks a backtest of ``since`` every ``step`` runs (both ends included)."""
+    return int(since / step) + 1
+
+
+def tick_budget_problem(since: timedelta, step: timedelta) -> str | None:
+    """None when ``since``/``step`` fit under :data:`MAX_TICKS`, else what to change: the
+    shortest ``--step`` and the longest ``--since`` (in whole units) that do."""
+    n = planned_ticks(since, step)
+    if n <= MAX_TICKS:
+        return None
+    longest = MAX_TICKS - 1  # steps a backtest may take
+    min_step = _whole(-(-int(since.total_seconds()) // longest), up=True)
+    max_since = _whole(int(step.total_seconds() * longest), up=False)
+    return (
+        f"plans {n:,} ticks, more than the {MAX_TICKS:,} a backtest may run; use --step"
+        f" {format_duration(min_step)} or more, or --since {format_duration(max_since)} or less"
+    )
+
+
+def _whole(seconds: int, up: bool) -> timedelta:
+    """``seconds`` rounded to whole days, hours or minutes, else seconds: up to the largest
+    unit it holds (a step: ``6m`` for 316 s), down to the largest it holds ten of (a span:
+    ``27h``, not ``1d``, for 27.8 hours)."""
+    for unit in (86400, 3600, 60):
+        if seconds >= (1 if up else 10) * unit:
+            n = -(-seconds // unit) if up else seconds // unit
+            return timedelta(seconds=n * unit)
+    return timedelta(seconds=max(seconds, 1))
 
 
 @dataclass(frozen=True)

@@ -386,6 +386,8 @@ def _eval_once(
         print(f"error: {k}: {err}", file=sys.stderr)
     for k in report.unmatched:
         print(f"note: {k}: {UNMATCHED}", file=sys.stderr)
+    for k, why in report.not_judged.items():
+        print(f"note: {k}: not judged: {why}", file=sys.stderr)
     return 1 if report.errors else 0
 
 
@@ -447,6 +449,10 @@ def _run(
             for k in sorted(set(report.unmatched) - told):  # once per rule and process
                 log.warning("%s: %s", k, UNMATCHED)
                 told.add(k)
+            for k, why in sorted(report.not_judged.items()):
+                if f"{k} not judged" not in told:
+                    log.warning("%s: not judged: %s", k, why)
+                    told.add(f"{k} not judged")
             log.info(
                 "tick %s: %d rules, %d instances, %d queries, %d firing, %d errors in %.2fs",
                 slot.isoformat(),
@@ -608,8 +614,13 @@ def _on_sighup(wake: threading.Event) -> Callable[[], None]:
 
 
 def _backtest(args: argparse.Namespace, loaded: LoadResult, options: dict[str, Any]) -> int:
-    from modelhealth.rules.backtest import backtest
+    from modelhealth.rules import backtest as replay
 
+    too_many = replay.tick_budget_problem(options["since"], options["step"])
+    if too_many:  # before the store is opened: hundreds of millions of ticks never finish
+        print(f"rules backtest: --since {args.since} --step {args.step} {too_many}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     store = open_store(args, read_only=True)
     try:
         if "until" in options:
@@ -629,7 +640,7 @@ def _backtest(args: argparse.Namespace, loaded: LoadResult, options: dict[str, A
             f"backtest {len(loaded.rules)} rule(s) from {start.isoformat()} to "
             f"{end.isoformat()} every {format_duration(step)}"
         )
-        result = backtest(loaded.rules, store, start, end, step)
+        result = replay.backtest(loaded.rules, store, start, end, step)
     finally:
         store.close()
     for f in result.firings:

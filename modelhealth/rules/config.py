@@ -23,6 +23,7 @@ A broken rule is reported and skipped; the other rules of the file (and other fi
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import functools
 import hashlib
 import inspect
@@ -167,7 +168,8 @@ class LoadResult:
     issues: list[ConfigIssue] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    """Files skipped on purpose (e.g. a data contract kept beside the rules), not errors."""
+    """What is not an error: files skipped on purpose (e.g. a data contract kept beside the
+    rules), and warnings about rules that load (a feature their reference profile lacks)."""
 
     @property
     def ok(self) -> bool:
@@ -192,6 +194,7 @@ class _RuleBuilder:
         self.lookback = timedelta(0)  # of the built detector
         self.window: timedelta | None = None  # of the rule, once parsed
         self.unreadable: set[str] = set()  # top-level keys whose value YAML could not read
+        self.notes: list[str] = []  # warnings: the rule loads (LoadResult.notes)
 
     def issue(self, pos: SourcePos, field_name: str, message: str) -> None:
         if field_name.split(".", 1)[0] in self.unreadable:
@@ -241,6 +244,8 @@ class _RuleBuilder:
                 "features",  # type: ignore[union-attr]
                 f"only feature metrics take 'features'; {metric!r} is a model metric",
             )
+        elif features and self.ctx["profile"] is not None:
+            self._check_profiled(features)
         labels = self._labels()
         version = self._version(self.get("version"), "version")
         skip = False
@@ -573,6 +578,30 @@ class _RuleBuilder:
         out = self._str_list("features")
         return [] if out == ["*"] else out
 
+    def _check_profiled(self, features: list[str]) -> None:
+        """Warn of a name in ``features:`` that the file's reference profile lacks (with the
+        profile's closest name), or of a glob that matches none of its features: a typo
+        (``amout``) watched a feature the model never logs, silently. A warning, not an
+        error: a model may log features its training profile does not have."""
+        known = list(self.ctx["profile"].features)
+        n = self.get("features")
+        items = n.value if n is not None and isinstance(n.value, list) else [n]
+        shown = ", ".join(known[:10]) + (f", ... ({len(known)} in all)" if len(known) > 10 else "")
+        where = f"the reference profile {self.ctx['reference']}"
+        for item in items:
+            name = item.value if item is not None else None
+            if not isinstance(name, str) or name in ("*", "all") or name in known:
+                continue
+            if any(c in name for c in "*?["):
+                if fnmatch.filter(known, name):
+                    continue
+                why = f"{name!r} matches no feature of {where}"
+            else:
+                why = f"{name!r} is not a feature of {where}{_suggest(name, known)}"
+            issue = ConfigIssue(item.pos, f"warning: {why}; its features: {shown}", "features",
+                                self.label)  # fmt: skip
+            self.notes.append(str(issue))
+
     def _baseline(self, metric: str | None) -> BaselineSpec | None:
         return self._field(parse_baseline, self.get("baseline"), metric)
 
@@ -810,6 +839,7 @@ def load_rules_text(text: str, file: str) -> LoadResult:
         builder = _RuleBuilder(ctx, rule_node, i)
         spec = builder.build()
         result.issues.extend(builder.issues)
+        result.notes.extend(builder.notes)
         if spec is None:
             continue
         if spec.name in seen:

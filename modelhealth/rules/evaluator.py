@@ -30,7 +30,7 @@ from modelhealth.rules.config import RuleSpec
 from modelhealth.rules.detectors import lookback_of
 from modelhealth.rules.frames import FrameSource
 from modelhealth.rules.grouping import group_alerts
-from modelhealth.rules.series import RulePlan, instances, plan_rule
+from modelhealth.rules.series import FIRST_DATA, RulePlan, instances, plan_rule
 from modelhealth.rules.state import AlertStateStore, step
 from modelhealth.store.backend import QueryBackend
 from modelhealth.types import Alert, AlertState, DetectorResult, fingerprint
@@ -61,6 +61,10 @@ class TickReport:
     unmatched: list[str] = field(default_factory=list)
     """``model/rule`` of rules evaluated without a single instance with data: a misspelt
     model or feature, or no traffic in the window (the command line says so)."""
+    not_judged: dict[str, str] = field(default_factory=dict)
+    """``model/rule`` -> why instances with data in the window were not judged (the first
+    such instance's labels and reason, e.g. a baseline window before the model's first data;
+    the command line says so)."""
 
 
 def load_references(rules: Sequence[RuleSpec]) -> dict[str, ModelReference]:
@@ -133,6 +137,8 @@ class Evaluator:
         self._successors: list[tuple[str, str]] = []  # relabelled alerts' new keys
         self._orphans = self._adopt_orphans(retire_orphans)
         self._history: dict[Any, Any] = {}  # complete-bucket frames kept across ticks
+        self._first_data: dict[Any, int | None] = {}  # each model's first stored row
+        self._first_data_at: int | None = None
         self._last_eval: dict[str, datetime] = {}
         self._last_seen: dict[str, int] = {}
         self._blind_ticks = 0
@@ -233,6 +239,7 @@ class Evaluator:
         self._retire_orphans(now, report)
         source = FrameSource(self.store, keep=self._history)
         end_ms = to_epoch_ms(now)
+        source.memo[FIRST_DATA] = self._recall_first_data(end_ms)
         due = self._due_rules(now, source, report)
         plans: dict[str, RulePlan] = {}
         for rule in due:
@@ -301,6 +308,18 @@ class Evaluator:
             self.state.save()
         return report
 
+    def _recall_first_data(self, end_ms: int) -> dict[Any, int | None]:
+        """The first stored row of each model (and version) the rules asked for (see
+        ``series.first_data_ms``), kept across ticks: asked again for a model without data
+        yet, and all of them once an hour (of tick time), in case older rows were loaded."""
+        at = self._first_data_at
+        if at is None or not 0 <= end_ms - at < FIRST_DATA_REFRESH_MS:
+            self._first_data.clear()
+            self._first_data_at = end_ms
+        for key in [k for k, first in self._first_data.items() if first is None]:
+            del self._first_data[key]
+        return self._first_data
+
     def _carry_over_firing(self, now: datetime, report: TickReport) -> None:
         """Re-report firing alerts of rules not evaluated this tick (off-schedule, waiting for
         new data, or failed), so the alerting layer's resolve_timeout does not resolve them."""
@@ -365,6 +384,7 @@ class Evaluator:
         seen: set[tuple[str, str]] = set()
         pending: list[tuple[tuple[str, str], DetectorResult, dict[str, str], Any]] = []
         not_judged: dict[tuple[str, str], str] = {}  # why an instance with data was not judged
+        first_unjudged = ""  # its labels beyond the model, for the report
         found = instances(rule, plan, source, self.references.get(rule.model))
         self._stretch_lookback(rule, detector, found)
         for inst in found:
@@ -373,10 +393,19 @@ class Evaluator:
             try:
                 result: DetectorResult = detector.evaluate(inst.series, inst.baseline)
             except EmptyWindow as exc:  # e.g. an empty baseline
-                not_judged[key] = str(exc) or NO_DATA
+                if not not_judged:
+                    first_unjudged = _which(inst.labels, rule)
+                not_judged[key] = inst.baseline_missing or str(exc) or NO_DATA
                 continue
             pending.append((key, result, labels, inst.annotations))
-        if not pending:
+        if not_judged:
+            more = len(not_judged) - 1
+            report.not_judged[f"{rule.model}/{rule.name}"] = (
+                (f"{first_unjudged}: " if first_unjudged else "")
+                + next(iter(not_judged.values()))
+                + (f" (and {more} more instance(s))" if more else "")
+            )
+        elif not pending:
             report.unmatched.append(f"{rule.model}/{rule.name}")
         # transitions only after every instance evaluated: a store error mid-rule changes nothing
         for key, result, labels, extra in pending:
@@ -479,6 +508,19 @@ class Evaluator:
             self.state.alerts[key] = nxt
             if nxt.state == AlertState.FIRING:
                 report.firing.append(nxt)
+
+
+FIRST_DATA_REFRESH_MS = 3_600_000
+"""How long (in tick time) the evaluator trusts the first stored rows it looked up."""
+
+
+def _which(labels: Mapping[str, str], rule: RuleSpec) -> str:
+    """An instance's labels beyond the rule's model (and version), e.g. ``version=v2``."""
+    return ", ".join(
+        f"{k}={v}"
+        for k, v in labels.items()
+        if k != "model" and not (k == "version" and rule.version is not None)
+    )
 
 
 def _aware(when: datetime) -> datetime:

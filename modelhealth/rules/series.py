@@ -12,6 +12,12 @@ This is the core of the engine's data flow. For a rule with window ``W`` evaluat
   metric (current histogram vs baseline histogram, per history bucket too); other metrics pass
   it to the detector as a ``baseline`` Series.
 
+For ``count``, ``qps`` and ``performance.labels`` a window without requests is 0 (see
+:mod:`.silence`), but only while the model (the version, for a rule per version) was live: a
+baseline window that starts before the store's first data of it has no value (the instance
+is not judged, and the tick reports why and from when it will be), and history buckets that
+start before that first data are left out (the first holds only part of a bucket's traffic).
+
 Contract metrics (``contract.*``, see :mod:`modelhealth.rules.contract`) are the exception:
 the current window's summary and histogram frames, validated against the file's data
 contract, with no history.
@@ -31,9 +37,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelhealth.clock import from_epoch_ms
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.rules.contract import contract_instances
 from modelhealth.rules.drift import drift_values, reference_rows
+from modelhealth.rules.durations import format_duration
 from modelhealth.rules.frames import FrameKey, FrameSource
 from modelhealth.rules.metrics import (
     SCORE_DRIFT_PREFIX,
@@ -106,6 +114,9 @@ class Instance:
     series: Series
     baseline: Series | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)  # merged into the alert's
+    baseline_missing: str | None = None
+    """Why ``baseline`` holds no value although the window may simply have had no requests
+    (it starts before the store's first data of the model): the reason the tick reports."""
 
 
 def plan_rule(
@@ -246,13 +257,15 @@ def _all_instances(
     cur, hist = with_zeros(rule.metric, cur, hist, plan.current, plan.history)
     if cur.empty:
         return []
+    if rule.metric in ZERO_WHEN_EMPTY and hist is not None and len(hist):
+        hist = _since_first_data(rule, plan, hist, source)
     base_vals = None
     if plan.baseline is not None and not is_drift_metric(rule.metric):
         frame = _profiled(rule.metric, source.get(plan.baseline, rule.model), reference)
         base_vals = metric_frame(rule.metric, frame, plan.baseline.end_ms - plan.baseline.start_ms)
     elif rule.baseline is not None and rule.baseline.kind == "reference":
         base_vals = _reference_values(rule.metric, reference)
-    return _assemble(rule, plan, cur, hist, base_vals)
+    return _assemble(rule, plan, cur, hist, base_vals, source)
 
 
 def _profiled(metric: str, frame: pd.DataFrame, reference: ModelReference | None) -> pd.DataFrame:
@@ -333,6 +346,7 @@ def _assemble(
     cur: pd.DataFrame,
     hist: pd.DataFrame | None,
     base_vals: pd.DataFrame | None,
+    source: FrameSource,
 ) -> list[Instance]:
     keys = [k for k in ("version", "feature") if k in cur.columns]
     cur = cur.assign(ts=plan.current.start_ms)
@@ -362,13 +376,108 @@ def _assemble(
         values = dict(zip(keys, key_rows[lo], strict=True)) if key_rows is not None else {}
         labels.update({k: str(v) for k, v in values.items()})
         baseline = None
+        missing = None
         if base_map is not None:
             bv = base_map.get(tuple(str(values[k]) for k in _match_keys(keys, rule)))
-            if bv is None and rule.metric in ZERO_WHEN_EMPTY:
-                bv = 0.0  # no requests in the baseline window: 0 of them, not "no value"
+            if rule.metric in ZERO_WHEN_EMPTY and plan.baseline is not None:
+                version = str(values["version"]) if "version" in values else None
+                missing = _baseline_missing(rule, plan, plan.baseline, version, source)
+                if missing is not None:
+                    bv = None  # the store has nothing that old: not a window without requests
+                elif bv is None:
+                    bv = 0.0  # no requests in the baseline window: 0 of them, not "no value"
             baseline = Series(np.array([ts[hi - 1]]), np.array([bv if bv is not None else np.nan]))
-        out.append(Instance(labels, Series(ts[lo:hi], vs[lo:hi]), baseline))
+        out.append(
+            Instance(labels, Series(ts[lo:hi], vs[lo:hi]), baseline, baseline_missing=missing)
+        )
     return out
+
+
+FIRST_DATA = "first-data"
+"""``FrameSource.memo`` key of ``{(model, version or None): first inference ms or None}``
+(the evaluator keeps it across ticks, see ``Evaluator.tick``)."""
+
+
+def first_data_ms(source: FrameSource, model: str, version: str | None = None) -> int | None:
+    """The time of the store's first inference of ``model`` (of its ``version`` if given),
+    None when it has none: one ``time_range`` query, remembered in ``source.memo``."""
+    known = source.memo.setdefault(FIRST_DATA, {})
+    if (model, version) not in known:
+        store = source.store
+        if version is None:
+            span = source._run(lambda: store.time_range(model))
+        else:
+            span = source._run(lambda: store.time_range(model, version=version))
+        known[(model, version)] = None if span is None else int(span[0])
+    first: int | None = known[(model, version)]
+    return first
+
+
+def _scope_version(key: FrameKey, instance_version: str | None) -> str | None:
+    """The version whose rows ``key`` reads for an instance (None: the whole model)."""
+    if key.version is not None:
+        return key.version
+    return instance_version if key.by_version else None
+
+
+def _since_first_data(
+    rule: RuleQuery, plan: RulePlan, hist: pd.DataFrame, source: FrameSource
+) -> pd.DataFrame:
+    """``hist`` without the buckets that start before the store's first data of their
+    instance: the model went live inside the first, so it holds part of a bucket's requests
+    (a minute of a five-minute bucket read as a fifth of the traffic, and a seasonal rule
+    compared the same bucket a day later with it)."""
+    key = plan.history
+    assert key is not None
+    if "version" in hist.columns and key.by_version:
+        firsts = {
+            v: first_data_ms(source, rule.model, _scope_version(key, str(v)))
+            for v in hist["version"].unique()
+        }
+        limit = hist["version"].map({v: -1 if f is None else f for v, f in firsts.items()})
+        return hist[hist["ts"].to_numpy() >= limit.to_numpy(dtype=np.int64)]
+    only = first_data_ms(source, rule.model, _scope_version(key, None))
+    return hist if only is None else hist[hist["ts"] >= only]
+
+
+def _baseline_missing(
+    rule: RuleQuery, plan: RulePlan, key: FrameKey, version: str | None, source: FrameSource
+) -> str | None:
+    """Why the baseline window ``key`` of an instance (of ``version``) has no value for a
+    metric that reads "no requests" as 0, or None when it has one: it starts before the
+    store's first data of the model (of the version it reads), so a window without rows
+    means "not live yet", or "older than anything kept", not "no requests"; and one that
+    starts in the middle of it holds only part of a window's requests."""
+    v = _scope_version(key, version)
+    first = first_data_ms(source, rule.model, v)
+    if first is not None and first <= key.start_ms:
+        return None
+    who = f"model {rule.model}" + (f" version {v}" if v is not None else "")
+    if first is None:
+        return f"baseline not available: {who} has no data in the store"
+    since = (
+        f"the baseline window ({_baseline_words(rule.baseline, key)}) starts at "
+        f"{_iso(key.start_ms)}, before the first data of {who} in the store ({_iso(first)})"
+    )
+    if rule.baseline is not None and rule.baseline.kind == "window":
+        return (
+            f"baseline not available: {since}; a fixed window gets no older data: move its "
+            f"'from:' to {_iso(first)} or later"
+        )
+    judged_from = -(-(first + plan.current.end_ms - key.start_ms) // 1000) * 1000  # ceil to 1 s
+    return f"baseline not available yet: {since}; judged from {_iso(judged_from)} on"
+
+
+def _baseline_words(b: BaselineSpec | None, key: FrameKey) -> str:
+    if b is not None and b.kind == "shifted" and b.offset is not None:
+        return f"the same window {format_duration(b.offset)} earlier"
+    if b is not None and b.kind == "version":
+        return f"the same window of version {b.version}"
+    return f"{_iso(key.start_ms)} to {_iso(key.end_ms)}"
+
+
+def _iso(ms: int) -> str:
+    return from_epoch_ms(ms).isoformat(timespec="seconds")
 
 
 def _match_keys(keys: Sequence[str], rule: RuleQuery) -> list[str]:

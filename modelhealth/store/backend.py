@@ -59,8 +59,13 @@ class QueryBackend(Protocol):
         """Every host that served ``model``, sorted (the dashboard's host filter)."""
         ...
 
-    def time_range(self, model: str | None = None) -> tuple[int, int] | None:
-        """(first, last) inference ts in ms, or None when nothing is stored."""
+    def time_range(
+        self, model: str | None = None, version: str | None = None
+    ) -> tuple[int, int] | None:
+        """(first, last) inference ts in ms of ``model`` (every model when None) and, when
+        given, its ``version``; None when nothing is stored. The rules read the first as
+        "the store holds nothing older for this model": a baseline window before it is not
+        a window without requests."""
         ...
 
     def latency(
@@ -150,6 +155,15 @@ def check_model_filter(model: str | None) -> str | None:
     """``None`` means every model; anything else must be a valid model name. ``""`` used to
     mean "all models" on Pinot and "no model" on DuckDB; it is an invalid name on both."""
     return None if model is None else check_name(model, "model")
+
+
+def check_version_filter(model: str | None, version: str | None) -> str | None:
+    """A version filter (``time_range``): None, or a valid version name of a given model."""
+    if version is None:
+        return None
+    if model is None:
+        raise ValueError(f"version {version!r} needs its model")
+    return check_name(version, "version")
 
 
 LABEL_SKEW_MS = 86_400_000

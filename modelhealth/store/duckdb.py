@@ -27,6 +27,7 @@ from modelhealth.store.backend import (
     check_feature_scope,
     check_features,
     check_model_filter,
+    check_version_filter,
     finish_summary,
 )
 
@@ -137,13 +138,17 @@ class DuckDBStore:
         )
         return [str(h) for h in df["host"]]
 
-    def time_range(self, model: str | None = None) -> tuple[int, int] | None:
-        if check_model_filter(model) is None:
-            df = self._query("SELECT min(ts) AS lo, max(ts) AS hi FROM inferences")
-        else:
-            df = self._query(
-                "SELECT min(ts) AS lo, max(ts) AS hi FROM inferences WHERE model = ?", [model]
-            )
+    def time_range(
+        self, model: str | None = None, version: str | None = None
+    ) -> tuple[int, int] | None:
+        where = ""
+        params: list[object] = []
+        if check_model_filter(model) is not None:
+            where, params = " WHERE model = ?", [model]
+        if check_version_filter(model, version) is not None:
+            where += " AND version = ?"
+            params.append(version)
+        df = self._query("SELECT min(ts) AS lo, max(ts) AS hi FROM inferences" + where, params)
         if df.empty or pd.isna(df["lo"].iloc[0]):
             return None
         return int(df["lo"].iloc[0]), int(df["hi"].iloc[0])

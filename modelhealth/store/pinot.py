@@ -53,6 +53,7 @@ from modelhealth.store.backend import (
     check_feature_scope,
     check_features,
     check_model_filter,
+    check_version_filter,
     finish_summary,
     std_from_moments,
 )
@@ -186,10 +187,15 @@ class PinotStore:
         df = self._query(sql, {"model": model})
         return [str(v) for v in df["version"]] if len(df) else []
 
-    def time_range(self, model: str | None = None) -> tuple[int, int] | None:
+    def time_range(
+        self, model: str | None = None, version: str | None = None
+    ) -> tuple[int, int] | None:
         where, params = ("", {})
         if check_model_filter(model) is not None:
             where, params = "WHERE model = %(model)s", {"model": model}
+        if check_version_filter(model, version) is not None:
+            where += ' AND "version" = %(version)s'
+            params["version"] = version
         df = self._query(
             f"SELECT COUNT(*) AS n, MIN(ts) AS lo, MAX(ts) AS hi FROM {self.tables['inferences']} "
             + where,
