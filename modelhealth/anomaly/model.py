@@ -117,7 +117,7 @@ class LearnedModel:
         burst = sc.burst if self.post.burst_ref > 0 else None
         fired = self.post.rule_alerts(
             prob, sc.signed, sc.alertable, sc.score, sc.hw, burst, sc.period, sc.discord,
-            sc.discord_record,
+            sc.discord_record, sc.hw_seen,
         )  # fmt: skip
         scores = {"holt_winters": sc.hw, "discord": sc.discord}
         to_units = lambda q: ff.center + ff.scale * q  # noqa: E731

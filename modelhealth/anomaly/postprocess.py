@@ -68,10 +68,11 @@ class PostProcess:
         period: int = 0,
         discord: np.ndarray | None = None,
         discord_record: np.ndarray | None = None,
+        hw_seen: np.ndarray | None = None,
     ) -> np.ndarray:
         """Alert mask: the union of :meth:`rule_alerts`."""
         masks = self.rule_alerts(
-            prob, signed, valid, score, hw, burst, period, discord, discord_record
+            prob, signed, valid, score, hw, burst, period, discord, discord_record, hw_seen
         )
         return np.logical_or.reduce(list(masks.values()))
 
@@ -86,17 +87,22 @@ class PostProcess:
         period: int = 0,
         discord: np.ndarray | None = None,
         discord_record: np.ndarray | None = None,
+        hw_seen: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Each alert rule's own mask, keyed by :data:`RULES` (switched-off rules absent), so
         an alert can say which rule raised it: on-call reads "Holt-Winters error 12 against
         8" differently from "the last hour looks like nothing in three days".
-        ``discord_record`` is the series' :func:`record_bar` (None: no record rule)."""
+        ``discord_record`` is the series' :func:`record_bar` (None: no record rule).
+        ``hw_seen`` (default ``hw``) is what the Holt-Winters rule's novelty test compares
+        with: ``hw`` before ``pipeline.young_damped``, so a spike the damping kept quiet on a
+        young series' first scored day still counts as seen on the next."""
         hot = (prob >= self.threshold) & valid & (np.abs(signed) >= self.min_magnitude)
         is_fresh = fresh(score, self.novelty, period)
         masks = {"classifier": cool_down(self.apply_novel(hot, is_fresh), score, self.cooldown)}
+        seen = {"holt_winters": hw if hw_seen is None else hw_seen, "discord": discord}
         for name, extra in (("holt_winters", hw), ("discord", discord)):
             if extra is not None and self.threshold_of(name) > 0:
-                is_novel = fresh(extra, self.novelty, period)
+                is_novel = fresh(seen[name], self.novelty, period)
                 record = discord_record if name == "discord" else None
                 hits = self.apply_rule(name, extra, valid, is_novel, burst, record)
                 masks[name] = cool_down(hits, extra, self.cooldown)

@@ -229,7 +229,7 @@ def tune_postprocess(
     n_groups = max(group_of) + 1
     best, best_f1, best_key = PostProcess(), -1.0, (-np.inf,)
     clf_fresh = [c.alertable & fresh(c.score, NOVELTY, c.period) for c in cached]
-    hw_fresh = [fresh(c.hw, NOVELTY, c.period) for c in cached]
+    hw_fresh = [fresh(c.hw_seen, NOVELTY, c.period) for c in cached]
     hw_alerts = {
         (k, ref): [
             PostProcess(hw_threshold=k, burst_ref=ref).apply_rule(

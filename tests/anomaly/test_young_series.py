@@ -55,3 +55,34 @@ def test_a_spike_on_the_third_day_is_still_caught(tiny_model: LearnedModel) -> N
     x[2 * DAY + 100] += 8.0
     scan = model.scan(ts, x)
     assert scan.alerts[2 * DAY + 100]
+
+
+def _with_novelty(model: LearnedModel) -> LearnedModel:
+    post = PostProcess(threshold=2.0, hw_threshold=5.0, novelty=360)
+    return dataclasses.replace(model, post=post)
+
+
+def test_a_spike_the_damping_hid_still_counts_as_seen(tiny_model: LearnedModel) -> None:
+    """A CPU series that spikes now and then: the first spike falls in the damped day, the
+    next, no bigger, on the day after. The novelty rule compares it with the undamped score
+    (``Scored.hw_seen``), so it is not new; compared with the damped zeros it alerted (three
+    NAB training files did, each just after its warm-up: round 20)."""
+    model = _with_novelty(tiny_model)
+    ts, x = _clean(3, 2)
+    early, late = DAY + 200, 2 * DAY + 100  # 188 points apart: inside the novelty window
+    x[early] += 8.0
+    x[late] += 7.5
+    sc = score_frame(model.forecaster, build_features(ts, x))
+    assert sc.hw[early] == 0.0 < sc.hw_seen[early]  # damped, but seen
+    assert sc.hw[late] >= 5.0  # the rule's threshold: only novelty keeps it quiet
+    scan = model.scan(ts, x)
+    assert not scan.alerts[late], scan.explain(late)
+
+
+def test_a_bigger_spike_after_a_hidden_one_is_caught(tiny_model: LearnedModel) -> None:
+    model = _with_novelty(tiny_model)
+    ts, x = _clean(3, 2)
+    x[DAY + 200] += 3.0
+    x[2 * DAY + 100] += 6.0  # twice the hidden one (which also widened the rule's std)
+    scan = model.scan(ts, x)
+    assert scan.alerts[2 * DAY + 100], scan.explain(2 * DAY + 100)
