@@ -7,6 +7,7 @@ a bucket at any time and the store still answers any window exactly with SUM/MIN
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -58,18 +59,40 @@ class _Buckets:
 
 def _numeric_values(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Float values and a null mask; None and pd.NA are nulls, NaN and ±inf special values
-    (see :func:`modelhealth.ingestion.reference.object_nulls`, which references use too)."""
+    (see :func:`modelhealth.ingestion.reference.object_nulls`, which references use too).
+
+    A string is a special value (NaN here), never parsed: "1.5" counts as "abc" does. Kinds
+    come from types (a string stays a string, see ``sdk._column``), and a reference built
+    from a column holding strings makes it categorical, never numeric. (``pd.to_numeric``
+    read "1.5" as a valid 1.5 but "abc" as a special value.)
+    """
     if raw.dtype.kind in "fiub":
         values = raw.astype(np.float64, copy=False)
         return values, np.zeros(values.shape, dtype=bool)
-    nulls = object_nulls(raw) if raw.dtype.kind == "O" else np.zeros(raw.shape, dtype=bool)
-    if raw.dtype.kind == "O" and pd.api.types.infer_dtype(raw, skipna=True) in NUMERIC_INFERRED:
-        # numbers, bools and nulls only (ints and floats logged together): a C-speed cast
-        filled = raw.copy()
-        filled[pd.isna(raw)] = np.nan
-        return filled.astype(np.float64), nulls
-    values = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce")
-    return values.to_numpy(np.float64, na_value=np.nan), nulls
+    if raw.dtype.kind != "O":  # numpy strings: every value special, none null
+        return np.full(raw.shape, np.nan), np.zeros(raw.shape, dtype=bool)
+    nulls = object_nulls(raw)
+    filled = raw.copy()
+    filled[pd.isna(raw)] = np.nan
+    if pd.api.types.infer_dtype(raw, skipna=True) not in NUMERIC_INFERRED:
+        # strings among the numbers (validation lets only numbers, bools, strings and nulls
+        # through): one type check per value, then the same cast
+        number = np.fromiter((isinstance(v, _NUMBER_TYPES) for v in filled), bool, raw.size)
+        filled[~number] = np.nan
+    try:
+        return filled.astype(np.float64), nulls  # numbers, bools and NaN: a C-speed cast
+    except OverflowError:  # a Python int beyond float: as big as a special value gets
+        return np.array([_float(v) for v in filled], dtype=np.float64), nulls
+
+
+_NUMBER_TYPES = (int, float, np.number, np.bool_)  # bool is an int: 0/1, as in a bool array
+
+
+def _float(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf  # type: ignore[operator]
 
 
 def _factorize(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

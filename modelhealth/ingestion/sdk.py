@@ -26,7 +26,9 @@ aggregate rows (``feature_stats``, ``feature_bins``) included. With ``background
 buffers hold at most ``max_buffered`` rows (``log``, ``log_batch`` and ``log_outcome`` alike)
 while the flusher is stuck on the sink, refusing and counting the newest. An explicit
 :meth:`Monitor.flush` (and :meth:`Monitor.close`) re-raises the sink's error so the caller can
-see it; a :meth:`Monitor.close` that failed can be called again.
+see it; a :meth:`Monitor.close` that failed can be called again. After a ``close()`` that
+succeeded, ``log``, ``log_batch`` and ``log_outcome`` refuse rows (False, 0) and count them in
+``stats.dropped_rows``: the sink is closed, whichever it is.
 """
 
 from __future__ import annotations
@@ -192,6 +194,8 @@ class Monitor:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._exit_tried = False  # a sink's exit hook flushed it (flush_monitors_at_exit)
+        self._closed = False  # close() ran (or runs): rows are refused, see _room
+        self._warned_closed = False
         _OPEN_MONITORS.add(self)  # closed at interpreter exit if the owner did not (_close_at_exit)
         if background:
             self._thread = threading.Thread(
@@ -424,6 +428,9 @@ class Monitor:
             return 0
         with self._lock:
             self._reserved_rows -= int(ts_k.size)  # the same rows, now in _block_rows
+            if self._closed:  # close() ran while this batch was aggregated: its flush is over
+                self._refuse_closed(block.rows_by_table())
+                return 0
             self._blocks.append(block)
             self._block_rows += int(ts_k.size)
             self.stats.accepted += int(ts_k.size)
@@ -520,14 +527,30 @@ class Monitor:
     def close(self) -> None:
         """Stop the background flusher (if any), flush, then close the sink. If that last
         flush fails, the error is raised and the sink stays open: calling close() again
-        retries the kept rows."""
+        retries the kept rows.
+
+        A closed Monitor refuses rows: ``log``, ``log_batch`` and ``log_outcome`` return
+        False (0), count them in ``stats.dropped_rows`` (a malformed event in
+        ``stats.parked`` too, its record dropped) and log one warning. They never reach the
+        sink, which is closed: DuckDB's would still store them, Kafka's would fail them as
+        flush errors, so the Monitor behaves alike whatever the sink. Rows are refused from
+        the moment close() starts (none slips in after its last flush); a close() that
+        failed leaves the Monitor open, taking rows again (the exit hook retries it).
+        """
         self._stop_flusher()
-        self.flush()
+        with self._lock:
+            self._closed = True
         try:
-            self.sink.close()
-        except Exception as exc:  # rows the sink hands back stay here for the next close()
-            if getattr(exc, "unsent", None) is not None or getattr(exc, "lost", 0):
-                self._keep_refused([], exc)
+            self.flush()
+            try:
+                self.sink.close()
+            except Exception as exc:  # rows the sink hands back stay here for the next close()
+                if getattr(exc, "unsent", None) is not None or getattr(exc, "lost", 0):
+                    self._keep_refused([], exc)
+                raise
+        except BaseException:
+            with self._lock:
+                self._closed = False
             raise
 
     def _stop_flusher(self, timeout_s: float | None = None) -> None:
@@ -567,9 +590,12 @@ class Monitor:
         self.close()
 
     # -- internals -------------------------------------------------------------------------
-    def _room(self, wanted: int, table: str) -> int:
+    def _room(self, wanted: int, table: str, *, in_flush: bool = False) -> int:
         """How many of ``wanted`` new rows of ``table`` the buffers take; the others are
         counted as dropped. The caller holds ``_lock``.
+
+        None after :meth:`close` (see there), except records a flush parks itself
+        (``in_flush``: it writes them at once, close()'s last flush included).
 
         Bounded only with ``background=True``: there request threads keep logging while the
         flusher may be stuck on the sink (Kafka down), so predictions, labels and parked
@@ -577,12 +603,26 @@ class Monitor:
         refused, as a full queue refuses them: what waits already keeps its order and is
         written first. (Without a background flusher the request thread flushes itself.)
         """
+        if self._closed and not in_flush and wanted:
+            self._refuse_closed({table: wanted})
+            return 0
         if self._thread is None:
             return wanted
         taken = min(wanted, max(self.max_buffered - self._buffered_rows(), 0))
         if taken < wanted:
             self.stats.count_dropped({table: wanted - taken})
         return taken
+
+    def _refuse_closed(self, rows_by_table: Mapping[str, int]) -> None:
+        """Count rows logged after :meth:`close` as dropped, warning once; the caller holds
+        ``_lock``."""
+        self.stats.count_dropped(rows_by_table)
+        if not self._warned_closed:
+            self._warned_closed = True
+            log.warning(
+                "modelhealth: Monitor logged to after close(); its rows are refused and "
+                "counted in stats.dropped_rows (close it once requests stop logging)"
+            )
 
     def _buffered_rows(self) -> int:
         """Rows waiting for the flusher (the caller holds ``_lock``); rows a ``log_batch``
@@ -674,7 +714,7 @@ class Monitor:
             except Exception as exc:  # a bug in one group must not lose the other groups
                 log.exception("modelhealth: could not aggregate events of %s", model)
                 now_ms = to_epoch_ms(self.clock.now())
-                self._park_group_failure(model, version, host, len(evs), exc, now_ms)
+                self._park_group_failure(model, version, host, len(evs), exc, now_ms, in_flush=True)
         with self._lock:  # records parked just above
             parked = [*parked, *self._parked]
             self._parked = []
@@ -708,7 +748,15 @@ class Monitor:
             )
 
     def _park_group_failure(
-        self, model: str, version: str, host: str, rows: int, exc: Exception, now_ms: int
+        self,
+        model: str,
+        version: str,
+        host: str,
+        rows: int,
+        exc: Exception,
+        now_ms: int,
+        *,
+        in_flush: bool = False,
     ) -> None:
         self._park(
             "aggregate_error",
@@ -716,6 +764,7 @@ class Monitor:
             {"model": model, "version": version, "host": host, "rows": rows},
             now_ms,
             rows=rows,
+            in_flush=in_flush,
         )
 
     def _aggregate(
@@ -798,14 +847,18 @@ class Monitor:
         event: Mapping[str, object],
         now_ms: int,
         rows: int = 1,
+        *,
+        in_flush: bool = False,
     ) -> None:
         """Keep a record of what was rejected and why; ``rows`` is how many events it stands
-        for in ``stats.parked`` (0 when the caller counted them already)."""
+        for in ``stats.parked`` (0 when the caller counted them already); ``in_flush`` for a
+        record a flush parks (see :meth:`_room`)."""
         record = ParkedEvent(reason=f"{code}: {message}", event=_event_json(event), ts=now_ms)
         with self._lock:
             if rows:
                 self.stats.parked[code] += rows
-            if self._room(1, PARKED):  # the event stays counted as parked, its record dropped
+            # if refused, the event stays counted as parked, its record dropped
+            if self._room(1, PARKED, in_flush=in_flush):
                 self._parked.append(record)
 
 
@@ -816,13 +869,16 @@ _OPEN_MONITORS: weakref.WeakSet[Monitor] = weakref.WeakSet()
 @atexit.register
 def _close_at_exit() -> None:
     """Close, at interpreter exit, every Monitor that still holds rows (never closed, or
-    logged to after ``close()``).
+    whose ``close()`` failed).
 
-    A model server that exits without ``close()`` (no shutdown hook, or requests that log
-    after it ran) lost everything buffered since the last flush, up to ``flush_interval``
-    of traffic, without a word (QA). Errors are logged, never raised: the process is
-    exiting. A sink whose client closes itself at exit flushes its Monitors earlier, from
-    its own hook (:func:`flush_monitors_at_exit`); those are not tried again here.
+    A model server that exits without ``close()`` (no shutdown hook) lost everything
+    buffered since the last flush, up to ``flush_interval`` of traffic, without a word
+    (QA). Requests that log after a ``close()`` that succeeded are refused, counted in
+    ``stats.dropped_rows`` and warned of (see :meth:`Monitor.close`): their sink is closed,
+    so this hook had stored them with DuckDB and failed them with Kafka. Errors are logged,
+    never raised: the process is exiting. A sink whose client closes itself at exit flushes
+    its Monitors earlier, from its own hook (:func:`flush_monitors_at_exit`); those are not
+    tried again here.
     """
     for mon in list(_OPEN_MONITORS):
         if mon._exit_tried or not mon._pending():  # nothing to lose, or tried already
@@ -935,7 +991,9 @@ def _column(values: np.ndarray) -> np.ndarray:
     PSI 17 on identical data), and bools 1.0, not "True". Mixed number types stay objects
     for the same reason (1 and 1.0 are "1" and "1.0"); numeric aggregation reads them at C
     speed too. A string stays a string even if it looks like a number: "01234" is a zip
-    code (kinds come from types, as in ``log_batch``).
+    code (kinds come from types, as in ``log_batch``); in a numeric feature (by its
+    reference, or the kind it was stored as) every string is a special value, "1.5" as
+    "abc" (see ``aggregate._numeric_values``).
     """
     types = set(map(type, values))
     if types <= _BOOL_TYPES:
@@ -977,7 +1035,7 @@ def _batch_columns(
     is_error: object,
 ) -> _BatchColumns:
     """Shape checks of a batch: raise EventRejected(bad_batch) naming the argument."""
-    lat = _vector(latency_ms, "latency_ms", None)
+    lat = _vector(latency_ms, "latency_ms", None, numbers=True)
     n = lat.size
     if not isinstance(features, Mapping):
         raise EventRejected(
@@ -986,8 +1044,8 @@ def _batch_columns(
         )
     return _BatchColumns(
         latency_ms=lat,
-        score=_vector(score, "score", n),
-        ts_ms=None if ts_ms is None else _vector(ts_ms, "ts_ms", n),
+        score=_vector(score, "score", n, numbers=True),
+        ts_ms=None if ts_ms is None else _vector(ts_ms, "ts_ms", n, numbers=True),
         request_ids=None
         if request_ids is None
         else _vector(request_ids, "request_ids", n, dtype=object),
@@ -1008,17 +1066,27 @@ def _plain(values: object) -> object:
     return values
 
 
-def _vector(values: object, arg: str, n: int | None, *, dtype: object = None) -> np.ndarray:
+def _vector(
+    values: object, arg: str, n: int | None, *, dtype: object = None, numbers: bool = False
+) -> np.ndarray:
     """``values`` as a 1-D array of ``n`` entries. A list holding strings becomes an object
     array, not numpy strings: those turn a list mixing numbers and strings into all strings
     (numbers columns are checked per row) and drop trailing NULs ("DE\x00" became "DE",
-    merging a category with its prefix)."""
+    merging a category with its prefix).
+
+    For a column of ``numbers`` (score, latency, event time) a list holding bools becomes
+    an object array too: numpy read ``[True, False, 0.3]`` as ``[1.0, 0.0, 0.3]``, so its
+    bools were accepted where ``log(score=True)`` and a bool array are parked (per row, by
+    :func:`~modelhealth.ingestion.validate.batch_numbers`). Only a Python container (no
+    ``dtype``) is scanned for them, one ``type()`` per value in C (about a third of the
+    cost of ``np.asarray`` of a float list); an array's dtype already says it."""
     try:
         try:
             arr = np.asarray(values, dtype=dtype)  # type: ignore[call-overload]
         except ValueError:  # ragged, e.g. [2.0, [1]]: one bad value, checked per row
             arr = np.asarray(values, dtype=object)
-        if arr.dtype.kind in "US" and not isinstance(values, np.ndarray):
+        strings = arr.dtype.kind in "US" and not isinstance(values, np.ndarray)
+        if strings or (numbers and _bools_in_numbers(values, arr)):
             arr = np.asarray(values, dtype=object)
     except (TypeError, ValueError) as exc:
         raise EventRejected("bad_batch", f"{arg} must be a 1-D sequence: {exc}") from exc
@@ -1031,6 +1099,16 @@ def _vector(values: object, arg: str, n: int | None, *, dtype: object = None) ->
             "bad_batch", f"{arg} has {arr.size} values, expected {n} (one per row of latency_ms)"
         )
     return arr
+
+
+def _bools_in_numbers(values: object, arr: np.ndarray) -> bool:
+    """Whether numpy made numbers of bools in a Python container (see :func:`_vector`)."""
+    return (
+        arr.dtype.kind in "iuf"
+        and arr.ndim == 1
+        and not hasattr(values, "dtype")
+        and not _BOOL_TYPES.isdisjoint(map(type, values))  # type: ignore[call-overload]
+    )
 
 
 def _epoch_ms(values: np.ndarray) -> np.ndarray:
