@@ -462,13 +462,26 @@ class Dispatcher:
 
     def _restored_health(self) -> dict[str, ReceiverHealth]:
         """Each receiver's reachability as the outbox's file last knew it, when it was found
-        so with the settings the receiver has now (unknown otherwise: None)."""
+        so with the settings the receiver has now (unknown otherwise: None).
+
+        A receiver whose settings changed while no process ran (the file knows it with
+        other ones) is handled as a reload handles it: its queue is due at once, not after
+        the backoff the old settings earned, and what was known of it is dropped."""
         known = self.outbox.reachability()
         health: dict[str, ReceiverHealth] = {}
+        changed: list[str] = []
         for name in self.routing.receivers:
             reachable, digest = known.get(name, (False, ""))
-            same = bool(digest) and digest == self._settings_digest(name)
+            current = self._settings_digest(name)
+            same = bool(digest) and digest == current
+            if digest and current and not same:
+                changed.append(name)
             health[name] = ReceiverHealth(reachable if same else None)
+        if changed:
+            with self.outbox.transaction() as con:
+                Outbox.make_due(con, changed, self.clock.now())
+                Outbox.forget_reachability(con, changed)
+            log.info("receiver(s) %s changed since the last run: queues due now", changed)
         return health
 
     def flush_groups(self, now: datetime) -> FlushReport:

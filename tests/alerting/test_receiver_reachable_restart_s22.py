@@ -129,3 +129,45 @@ def test_a_receiver_failing_before_any_request_has_no_sample(
     d.close()
     assert _gauge(_render(_dispatcher(PAGER_WITHOUT_KEY.format(url=up.url), db, clock), clock),
                   "pd") is None  # fmt: skip
+
+
+def test_a_restart_with_a_changed_receiver_url_tries_its_queue_at_once(
+    tmp_path: Path,
+    up: Receiver,  # noqa: F811 (fixture)
+) -> None:
+    """A reload that fixes a receiver's URL makes its queue due at once; a restart with the
+    fixed URL did not: the three pages waited out the backoff the refused URL had earned."""
+    db = tmp_path / "alerts.db"
+    clock = FakeClock(T0)
+    d = _dispatcher(_routing(refused_url(), up.url, backoff="1h"), db, clock)
+    _page_three(d, clock)
+    assert d.outbox.counts_by_receiver()[("down", "pending")] == 3
+    d.close()
+
+    fixed = Receiver()
+    try:
+        clock.set(clock.now() + timedelta(seconds=1))  # well inside the 1 h backoff
+        d = _dispatcher(_routing(fixed.url, up.url, backoff="1h"), db, clock)
+        assert len(d.run_due(clock.now()).sent) == 3 == len(fixed.bodies)
+        assert _gauge(_render(d, clock), "down") == 1
+        d.close()
+    finally:
+        fixed.close()
+
+
+def test_a_restart_with_unchanged_settings_keeps_the_backoff(
+    tmp_path: Path,
+    up: Receiver,  # noqa: F811 (fixture)
+) -> None:
+    db = tmp_path / "alerts.db"
+    clock = FakeClock(T0)
+    routing = _routing(refused_url(), up.url, backoff="1h")
+    d = _dispatcher(routing, db, clock)
+    _page_three(d, clock)
+    d.close()
+    clock.set(clock.now() + timedelta(seconds=1))
+    d = _dispatcher(routing, db, clock)
+    report = d.run_due(clock.now())
+    assert (report.sent, report.retrying, report.deferred) == ([], [], [])  # nothing due yet
+    assert d.outbox.counts_by_receiver()[("down", "pending")] == 3
+    d.close()
