@@ -246,12 +246,31 @@ class _Unreachable:
     """A receiver found unreachable in this delivery pass (the pass's circuit breaker).
 
     ``until`` (ms): when the row whose attempt found it so is due again; the receiver's other
-    rows of the pass are deferred to the same time."""
+    rows of the pass are deferred to the same time, unless a reload made them due at once
+    meanwhile (:meth:`Outbox.make_due`). ``ids``: those rows (the failed one and the ones
+    deferred), to read back when they are really due (:meth:`Outbox._due_again`)."""
 
     reason: str
     until: int
+    ids: list[int] = field(default_factory=list)
     deferred: int = 0
     expired: int = 0
+
+
+def _warn_unreachable(receiver: str, why: _Unreachable, due: int) -> None:
+    """The pass's one warning for a receiver it found unreachable, naming when its deferred
+    rows are really tried again (``due``, ms): an operator who just fixed the receiver's URL
+    must not read "deferred to" a backoff a reload has since cancelled."""
+    done = []
+    if why.deferred:
+        when = f"{why.deferred} notifications deferred to {from_ms(due).isoformat()}"
+        if due < why.until:
+            when += " (due at once: a reload of the receiver during this pass made them due)"
+        done.append(when)
+    if why.expired:
+        done.append(f"{why.expired} expired unattempted")
+    if done:
+        log.warning("receiver %s unreachable: %s (%s)", receiver, "; ".join(done), why.reason)
 
 
 class Outbox:
@@ -367,15 +386,24 @@ class Outbox:
             )
             return cur.lastrowid
 
+    def _queued(self, group_key: str, receiver: str) -> list[str | None]:
+        """What each notification of ``group_key`` to ``receiver`` still queued resolves
+        (its ``resolved`` column: JSON, or None on a row older than that bookkeeping).
+
+        One query, so :meth:`pending` and :meth:`unsettled` cannot disagree on what "still
+        queued" means. A (group, receiver) has few queued rows (a repeat is not queued
+        while one is, see ``Dispatcher``), so reading them all where one would do is cheap."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT resolved FROM outbox WHERE group_key = ? AND receiver = ?"
+                " AND status = 'pending'",
+                (group_key, receiver),
+            ).fetchall()
+        return [resolved for (resolved,) in rows]
+
     def pending(self, group_key: str, receiver: str) -> bool:
         """Whether a notification of ``group_key`` to ``receiver`` is still queued."""
-        with self._lock:
-            row = self._con.execute(
-                "SELECT 1 FROM outbox WHERE group_key = ? AND receiver = ?"
-                " AND status = 'pending' LIMIT 1",
-                (group_key, receiver),
-            ).fetchone()
-        return row is not None
+        return bool(self._queued(group_key, receiver))
 
     def unsettled(self, group_key: str, receiver: str) -> frozenset[str] | None:
         """Fingerprints of ``group_key`` the receiver may still need a resolve for.
@@ -386,14 +414,8 @@ class Outbox:
         keeps a resolved alert in its group while it is listed here.
         """
         entry = self.last_notified(group_key, receiver)
-        with self._lock:
-            rows = self._con.execute(
-                "SELECT resolved FROM outbox WHERE group_key = ? AND receiver = ?"
-                " AND status = 'pending'",
-                (group_key, receiver),
-            ).fetchall()
         out = set(entry.firing) if entry else set()
-        for (resolved,) in rows:
+        for resolved in self._queued(group_key, receiver):
             if resolved is None:
                 return None
             out.update(json.loads(resolved))
@@ -500,7 +522,9 @@ class Outbox:
         worth sending, whether or not the outbox got to try it, and expiring it lets the
         group's next flush queue it afresh (see :func:`_forget_undelivered`). A row whose
         deadline passes while it waits is attempted at its next due time like any other.
-        One warning per unreachable receiver and pass says how many rows it deferred.
+        One warning per unreachable receiver and pass says how many rows it deferred and
+        when they are due again, read back at the end of the pass: a reload during the pass
+        may have made them due at once (:meth:`make_due`).
         """
         self.prune(now)
         report = DeliveryReport()
@@ -514,17 +538,28 @@ class Outbox:
             if len(claimed) < limit:
                 break
         for receiver, why in down.items():
-            until = from_ms(why.until)
-            report.unreachable[receiver] = until
-            done = []
-            if why.deferred:
-                done.append(f"{why.deferred} notifications deferred to {until.isoformat()}")
-            if why.expired:
-                done.append(f"{why.expired} expired unattempted")
-            if done:
-                what = "; ".join(done)
-                log.warning("receiver %s unreachable: %s (%s)", receiver, what, why.reason)
+            due = self._due_again(why)
+            report.unreachable[receiver] = from_ms(due)
+            _warn_unreachable(receiver, why, due)
         return report
+
+    def _due_again(self, why: _Unreachable) -> int:
+        """When the rows of an unreachable receiver are really due again (ms), read back at
+        the end of the pass: the backoff ``why.until``, or earlier when a reload made them
+        due at once during the pass (:meth:`make_due`), which the pass then kept. The
+        failed row expired and nothing deferred: ``why.until``."""
+        due = None
+        with self._lock:
+            for chunk in range(0, len(why.ids), 500):
+                ids = why.ids[chunk : chunk + 500]
+                (earliest,) = self._con.execute(
+                    "SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending'"
+                    f" AND id IN ({','.join('?' * len(ids))})",
+                    ids,
+                ).fetchone()
+                if earliest is not None and (due is None or earliest < due):
+                    due = earliest
+        return why.until if due is None else min(due, why.until)
 
     def _deliver_parallel(
         self,
@@ -610,7 +645,7 @@ class Outbox:
                 if not outcome.ok and outcome.unreachable:
                     # due again when this row is (its backoff from the attempt's end, or a
                     # later Retry-After; the lease when the row expired instead)
-                    down[receiver] = _Unreachable(outcome.reason, update[3] or lease)
+                    down[receiver] = _Unreachable(outcome.reason, update[3] or lease, [row_id])
                 if len(updates) >= self.commit_every:
                     self._commit(updates)
                     updates = []
@@ -644,6 +679,7 @@ class Outbox:
             )
             _forget_undelivered(con, expired)
         report.deferred += [r[0] for r in waiting]
+        why.ids += [r[0] for r in waiting]
         report.expired += expired
         report.receiver_of.update((r[0], r[1]) for r in rows)
         report.errors.update((i, note) for i in expired)

@@ -22,9 +22,13 @@ handed the whole batch on (``resend`` False). At most ``max_unsent_rows`` rows a
 as many feature-aggregate rows), the oldest dropped beyond that and counted in
 ``stats.dropped_rows``. ``dropped_rows`` counts predictions, labels and parked records only,
 one per thing the user logged; ``stats.dropped_by_table`` breaks drops down per table, the
-aggregate rows (``feature_stats``, ``feature_bins``) included. With ``background=True`` the
-buffers hold at most ``max_buffered`` rows (``log``, ``log_batch`` and ``log_outcome`` alike)
-while the flusher is stuck on the sink, refusing and counting the newest. An explicit
+aggregate rows (``feature_stats``, ``feature_bins``) included. While the sink fails the
+buffers hold at most ``max_buffered`` rows (default 10 x ``max_batch``; ``log``, ``log_batch``
+and ``log_outcome`` alike): with ``background=True`` always (the flusher may be stuck on the
+sink at any time), without it while automatic flushes back off (up to :data:`RETRY_MAX_S`; a
+server logging 5,000 events/s buffered 300,000 of them per minute of outage). Beyond it the
+newest rows are refused, counted in ``stats.dropped_rows``, and one warning per episode (until
+a flush succeeds) says so. An explicit
 :meth:`Monitor.flush` (and :meth:`Monitor.close`) re-raises the sink's error so the caller can
 see it; a :meth:`Monitor.close` that failed can be called again. After a ``close()`` that
 succeeded, ``log``, ``log_batch`` and ``log_outcome`` refuse rows (False, 0) and count them in
@@ -56,13 +60,14 @@ from modelhealth.ingestion.schema import FEATURE_BINS, FEATURE_STATS, INFERENCES
 from modelhealth.ingestion.validate import (
     MAX_TS_MS,
     REQUEST_ID_RULE,
-    SECONDS_BELOW,
     EventRejected,
     ValidEvent,
     batch_feature_bad,
     batch_numbers,
     batch_request_ids,
+    batch_ts_ms,
     request_id_problem,
+    utc_datetime64,
     valid_label,
     valid_name,
     valid_ts_ms,
@@ -78,7 +83,11 @@ RETRY_MAX_S = 60.0
 MAX_PARKED_ROWS = 1000
 """Bad rows of one ``log_batch`` parked with their values; the rest are only counted."""
 _ROW_RULES = {
-    "bad_ts": "ts_ms must be epoch seconds or milliseconds between 1970-01-01 and 2200-01-01",
+    "bad_ts": (
+        "ts_ms must be epoch seconds or milliseconds, a numpy/pandas datetime64 (tz-naive"
+        " read as UTC; NaT is no time) or a timezone-aware datetime, between 1970-01-01 and"
+        " 2200-01-01"
+    ),
     "bad_latency_ms": "latency_ms must be a finite number >= 0",
     "bad_score": "score must be a finite number",
     "bad_request_id": REQUEST_ID_RULE,
@@ -144,6 +153,8 @@ class Monitor:
     doc); the batch that failed last is always kept whole. ``background=True`` flushes from a
     thread of its own (see :meth:`_flush_loop`), so ``log()`` never waits for the sink; use it
     with a sink that can block, such as Kafka's. :meth:`close` stops that thread.
+    ``max_buffered`` (default 10 x ``max_batch``) bounds the rows waiting for a flush while
+    the sink fails, in either mode (see :meth:`_room`).
     """
 
     def __init__(
@@ -196,6 +207,7 @@ class Monitor:
         self._exit_tried = False  # a sink's exit hook flushed it (flush_monitors_at_exit)
         self._closed = False  # close() ran (or runs): rows are refused, see _room
         self._warned_closed = False
+        self._warned_full = False  # this episode of full buffers was warned of (_refuse_full)
         _OPEN_MONITORS.add(self)  # closed at interpreter exit if the owner did not (_close_at_exit)
         if background:
             self._thread = threading.Thread(
@@ -281,8 +293,9 @@ class Monitor:
 
         The label is any finite number (bools and numpy scalars included); NaN/inf labels, a
         bad ``ts`` (as for :meth:`log`) or a missing/oversized request id are parked. Returns
-        False for a parked label, and with ``background=True`` for a label the full buffer
-        refused (counted in ``stats.dropped_rows``, as :meth:`log` counts events).
+        False for a parked label, and for a label the full buffers refused while the sink
+        fails (counted in ``stats.dropped_rows``, as :meth:`log` counts events; see
+        :meth:`_room`).
         """
         now_ms = to_epoch_ms(self.clock.now())
         try:
@@ -342,8 +355,13 @@ class Monitor:
         :meth:`log`) that ``features`` lacks is a null in every row. Never raises; returns
         the rows accepted.
 
-        With ``background=True`` the batch shares :meth:`log`'s bound: at most
-        ``max_buffered`` rows wait for the flusher, so a model server logging batches while
+        ``ts_ms`` may also be datetimes: a numpy datetime64 array or a pandas datetime
+        Series / DatetimeIndex (``df["ts"]``), read as UTC when tz-naive and converted when
+        tz-aware (a datetime64 is never read as epoch seconds); a NaT row is parked as
+        ``bad_ts`` like any bad row. A list of datetimes is read as :meth:`log` reads each.
+
+        The batch shares :meth:`log`'s bound (see :meth:`_room`): while the sink fails at
+        most ``max_buffered`` rows wait for a flush, so a model server logging batches while
         Kafka is down keeps its memory. As in :meth:`log`, what is buffered stays and the
         newest rows are refused: the first rows of the batch that fit are accepted, the rest
         counted in ``stats.dropped_rows`` (and ``stats.dropped_by_table["inferences"]``).
@@ -372,7 +390,7 @@ class Monitor:
         """Park the bad rows (by their first failing check), aggregate and buffer the rest."""
         n = cols.latency_ms.size
         lat, sc = batch_numbers(cols.latency_ms), batch_numbers(cols.score)
-        ts = np.full(n, float(now_ms)) if cols.ts_ms is None else _epoch_ms(cols.ts_ms)
+        ts = np.full(n, float(now_ms)) if cols.ts_ms is None else batch_ts_ms(cols.ts_ms)
         rids, bad_rid = batch_request_ids(cols.request_ids, n)
         ok_lat = np.isfinite(lat) & (lat >= 0)
         checks = [
@@ -440,8 +458,9 @@ class Monitor:
 
     def _reserve_rows(self, n: int, keep: np.ndarray | None) -> np.ndarray | None:
         """The rows of a ``log_batch`` the buffers take: every good row (``keep``; None for
-        all ``n``), or in background mode the first ones that fit under ``max_buffered``
-        (the rest counted as dropped). They stay reserved until their block is buffered, so
+        all ``n``), or while the buffers are bounded (:meth:`_bounded`) the first ones that
+        fit under ``max_buffered`` (the rest counted as dropped). They stay reserved until
+        their block is buffered, so
         threads aggregating batches at once cannot overshoot the bound together."""
         good = n if keep is None else keep.size
         with self._lock:
@@ -510,6 +529,7 @@ class Monitor:
         self.stats.flushes += 1
         self.stats.last_flush_error = ""  # recovered: the error no longer describes the sink
         self._backoff_s = 0.0
+        self._warned_full = False  # a later outage that fills the buffers warns again
         return batch
 
     def _keep_refused(self, written: list[EventBatch], exc: Exception) -> None:
@@ -597,21 +617,42 @@ class Monitor:
         None after :meth:`close` (see there), except records a flush parks itself
         (``in_flush``: it writes them at once, close()'s last flush included).
 
-        Bounded only with ``background=True``: there request threads keep logging while the
-        flusher may be stuck on the sink (Kafka down), so predictions, labels and parked
-        records together wait at most ``max_buffered`` rows. Beyond that the newest are
-        refused, as a full queue refuses them: what waits already keeps its order and is
-        written first. (Without a background flusher the request thread flushes itself.)
+        Predictions, labels and parked records together wait at most ``max_buffered`` rows
+        while the sink fails (see :meth:`_bounded`). Beyond that the newest are refused, as a
+        full queue refuses them: what waits already keeps its order and is written first.
         """
         if self._closed and not in_flush and wanted:
             self._refuse_closed({table: wanted})
             return 0
-        if self._thread is None:
+        if not self._bounded():
             return wanted
         taken = min(wanted, max(self.max_buffered - self._buffered_rows(), 0))
         if taken < wanted:
-            self.stats.count_dropped({table: wanted - taken})
+            self._refuse_full({table: wanted - taken})
         return taken
+
+    def _bounded(self) -> bool:
+        """Whether ``max_buffered`` applies now. With ``background=True`` always: request
+        threads keep logging while the flusher may be stuck on the sink (Kafka down). Without
+        it only while automatic flushes back off after a sink failure (up to
+        :data:`RETRY_MAX_S`), the one time rows pile up: otherwise the request thread flushes
+        what it logs at once, and a healthy sink takes a backfill batch larger than the
+        bound whole."""
+        return self._thread is not None or self.clock.monotonic() < self._retry_at
+
+    def _refuse_full(self, rows_by_table: Mapping[str, int]) -> None:
+        """Count rows the full buffers refused as dropped, warning once per episode (until a
+        flush succeeds: one line per outage, not one per request); the caller holds
+        ``_lock``."""
+        self.stats.count_dropped(rows_by_table)
+        if not self._warned_full:
+            self._warned_full = True
+            log.warning(
+                "modelhealth: Monitor buffers are full (max_buffered=%d rows) while the sink "
+                "fails; newer rows are refused and counted in stats.dropped_rows until a "
+                "flush succeeds",
+                self.max_buffered,
+            )
 
     def _refuse_closed(self, rows_by_table: Mapping[str, int]) -> None:
         """Count rows logged after :meth:`close` as dropped, warning once; the caller holds
@@ -1045,7 +1086,7 @@ def _batch_columns(
     return _BatchColumns(
         latency_ms=lat,
         score=_vector(score, "score", n, numbers=True),
-        ts_ms=None if ts_ms is None else _vector(ts_ms, "ts_ms", n, numbers=True),
+        ts_ms=None if ts_ms is None else _vector(utc_datetime64(ts_ms), "ts_ms", n, numbers=True),
         request_ids=None
         if request_ids is None
         else _vector(request_ids, "request_ids", n, dtype=object),
@@ -1111,16 +1152,6 @@ def _bools_in_numbers(values: object, arr: np.ndarray) -> bool:
     )
 
 
-def _epoch_ms(values: np.ndarray) -> np.ndarray:
-    """``log_batch``'s ``ts_ms`` as float epoch ms (NaN where not a number), read as
-    ``log(ts=)`` reads a number: below :data:`SECONDS_BELOW` it is epoch seconds. The same
-    seconds were stored in 1970 by ``log_batch`` and today by ``log``, so a batch logged
-    with ``time.time()`` stamps vanished from every window a dashboard shows."""
-    ts = batch_numbers(values)
-    secs = ts < SECONDS_BELOW  # NaN compares false; negatives stay negative and are parked
-    return np.where(secs, ts * 1000, ts) if secs.any() else ts
-
-
 def _rows_given(latency_ms: object) -> int:
     """How many rows a rejected batch had, for the parked count (1 if not even that is known)."""
     try:
@@ -1137,6 +1168,10 @@ def _flags(values: np.ndarray) -> np.ndarray:
 
 
 def _item(value: object) -> object:
+    """A numpy scalar of a parked row as plain JSON: a datetime64 as its text ("NaT", or
+    ISO), which ``.item()`` made an int of nanoseconds."""
+    if isinstance(value, np.datetime64):
+        return str(value)
     return value.item() if isinstance(value, np.generic) else value
 
 

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from numbers import Real
 
 import numpy as np
@@ -24,7 +24,11 @@ Scalar = float | int | str | bool | None
 MAX_TS_MS = int(datetime(2200, 1, 1, tzinfo=UTC).timestamp() * 1000)
 """Latest accepted event time. Far beyond any real event, far below what int64 ms, DuckDB and
 Pinot timestamps hold: a wild ``ts`` (1e19) is parked instead of overflowing the flush."""
-TS_RULE = "ts must be epoch seconds or milliseconds between 1970-01-01 and 2200-01-01"
+TS_RULE = (
+    "ts must be epoch seconds or milliseconds, a timezone-aware datetime, or a numpy/pandas"
+    " datetime64 or pd.Timestamp (tz-naive read as UTC), between 1970-01-01 and 2200-01-01"
+)
+"""Every form an event time may take, as a rejected one's reason says."""
 SECONDS_BELOW = 1e11
 """An epoch number below this is seconds, at or above it milliseconds (1e11 s is the year
 5138, 1e11 ms 1973-03-03): ``log(ts=)`` and ``log_batch(ts_ms=)`` read numbers alike."""
@@ -144,27 +148,55 @@ def valid_label(value: object) -> float:
 
 
 def valid_ts_ms(value: object, default_ms: int) -> int:
-    """Epoch ms of an event time given as an aware datetime, or epoch seconds (< 1e11) or
-    milliseconds; ``None`` means now. Out of range -> EventRejected(bad_ts)."""
+    """Epoch ms of an event time (see :data:`TS_RULE`); ``None`` means now. A number below
+    1e11 is epoch seconds, else milliseconds. Read as ``log_batch`` reads a column (see
+    :func:`batch_ts_ms`): an ``np.datetime64`` or a tz-naive ``pd.Timestamp`` (a row of a
+    pandas datetime column) is UTC. A naive Python ``datetime`` is refused: it is what
+    ``datetime.now()`` returns, local time. NaT, or out of range -> EventRejected(bad_ts)."""
     if value is None:
         return default_ms
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise EventRejected(
-                "bad_ts", f"ts datetime must be timezone-aware (e.g. tzinfo=UTC), got {value!r}"
-            )
-        f = value.timestamp() * 1000
-    else:
+    if _naive_datetime(value):
+        raise EventRejected(
+            "bad_ts",
+            "ts datetime must be timezone-aware (e.g. tzinfo=UTC): a naive one is ambiguous"
+            f" (datetime.now() is local time); got {value!r}",
+        )
+    f = _datetime_ms(value)
+    if f is None:
         try:
             f = _number(value, "ts", minimum=0)
         except EventRejected:  # say every form a ts may take, not just "a number"
-            raise EventRejected(
-                "bad_ts", f"{TS_RULE}, or a timezone-aware datetime; got {value!r}"
-            ) from None
+            raise EventRejected("bad_ts", f"{TS_RULE}; got {value!r}") from None
         f = f * 1000 if f < SECONDS_BELOW else f  # seconds or milliseconds since the epoch
-    if not 0 <= f < MAX_TS_MS:
-        raise EventRejected("bad_ts", f"{TS_RULE}, got {value!r}")
+    if not 0 <= f < MAX_TS_MS:  # NaN (NaT) too
+        raise EventRejected("bad_ts", f"{TS_RULE}; got {value!r}")
     return int(f)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+def _naive_datetime(value: object) -> bool:
+    """A Python ``datetime`` without a UTC offset (not a pd.Timestamp, nor NaT): refused."""
+    if value is pd.NaT or isinstance(value, pd.Timestamp) or not isinstance(value, datetime):
+        return False
+    return value.utcoffset() is None
+
+
+def _datetime_ms(value: object) -> float | None:
+    """Epoch ms (floored) of a datetime-like ``value``, NaN for NaT; None if it is none
+    (a number, a string). A tz-naive ``pd.Timestamp`` or ``np.datetime64`` is UTC; the
+    caller refuses a naive Python ``datetime`` first."""
+    if value is pd.NaT:
+        return math.nan
+    if isinstance(value, np.datetime64):
+        return float(datetime64_ms(np.array([value]))[0])
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # a pd.Timestamp (see the caller)
+            value = pd.Timestamp(value).tz_localize(UTC)
+        return float((value - _EPOCH) // _ONE_MS)
+    return None
 
 
 def validate_event(
@@ -236,6 +268,78 @@ def _check_features(features: Mapping[str, object]) -> None:
 
 
 # -- batch columns (Monitor.log_batch): the same rules as above, one boolean mask per check --
+_MS_PER_UNIT = {
+    "Y": 365.2425 * 86_400_000,
+    "M": 30.436875 * 86_400_000,
+    "W": 7 * 86_400_000,
+    "D": 86_400_000,
+    "h": 3_600_000,
+    "m": 60_000,
+    "s": 1_000,
+    "ms": 1,
+    "us": 1e-3,
+    "ns": 1e-6,
+    "ps": 1e-9,
+    "fs": 1e-12,
+    "as": 1e-15,
+}
+"""Milliseconds per tick of each datetime64 unit (about, for months and years): only to
+find values whose exact ms would not fit in int64 (see :func:`datetime64_ms`)."""
+
+
+def datetime64_ms(values: np.ndarray) -> np.ndarray:
+    """Float epoch ms of a datetime64 array, floored (numpy rounds a finer unit down), NaN at
+    NaT. Read as UTC: numpy's datetime64 has no time zone, and a tz-naive pandas column
+    holds the times as given (a tz-aware one is converted to UTC before, see
+    :func:`utc_datetime64`). A value too far out for int64 ms is NaN: numpy's own cast would
+    wrap it around, maybe into 1970..2200."""
+    out = np.full(values.shape, np.nan)
+    unit, count = np.datetime_data(values.dtype)
+    if unit == "generic":  # only NaT has no unit
+        return out
+    rough = values.view(np.int64).astype(np.float64) * (_MS_PER_UNIT[unit] * count)
+    ok = ~np.isnat(values) & (np.abs(rough) < 2.0**62)
+    out[ok] = values[ok].astype("datetime64[ms]").view(np.int64)
+    return out
+
+
+def utc_datetime64(values: object) -> object:
+    """A pandas column of tz-aware datetimes (Series, DatetimeIndex, array) as numpy
+    datetime64 in UTC, so :func:`batch_ts_ms` reads it in C; numpy made it an object array
+    of Timestamps, read one by one. Anything else is returned as it is."""
+    if isinstance(getattr(values, "dtype", None), pd.DatetimeTZDtype):
+        return pd.DatetimeIndex(values).tz_convert(UTC).tz_localize(None).to_numpy()
+    return values
+
+
+def batch_ts_ms(values: np.ndarray) -> np.ndarray:
+    """``log_batch``'s ``ts_ms`` as float epoch ms, NaN where a row holds no time (the
+    caller parks it as ``bad_ts``), read as ``log(ts=)`` reads one value
+    (:func:`valid_ts_ms`): a number below :data:`SECONDS_BELOW` is epoch seconds (the same
+    seconds were stored in 1970 by ``log_batch`` and today by ``log``), a datetime64 column
+    is UTC when tz-naive (:func:`datetime64_ms`: never seconds, 1970-01-02 is a day), and a
+    column of objects may mix numbers and datetimes (a list of aware Timestamps)."""
+    if values.dtype.kind == "M":
+        return datetime64_ms(values)
+    ts = batch_numbers(values)
+    secs = ts < SECONDS_BELOW  # NaN compares false; negatives stay negative and are parked
+    if secs.any():
+        ts = np.where(secs, ts * 1000, ts)
+    if values.dtype.kind == "O":
+        for i in np.flatnonzero(np.isnan(ts)):
+            ts[i] = _batch_datetime_ms(values[i])
+    return ts
+
+
+def _batch_datetime_ms(value: object) -> float:
+    """One row of an object ``ts_ms`` column that is no number: its epoch ms if it is a
+    time ``log(ts=)`` would take, else NaN (parked)."""
+    if _naive_datetime(value):
+        return math.nan  # ambiguous, as in valid_ts_ms
+    f = _datetime_ms(value)
+    return math.nan if f is None else f
+
+
 def batch_numbers(values: np.ndarray) -> np.ndarray:
     """Float64 copy of a column with NaN wherever an entry is not a real number; as in
     :func:`_number`, strings and bools are not numbers (a NaN then fails the caller's check)."""

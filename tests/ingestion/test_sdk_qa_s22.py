@@ -227,10 +227,11 @@ def test_object_column_of_only_missing_floats_stays_numeric() -> None:
 
 def test_a_bad_ts_says_every_form_a_ts_may_take() -> None:
     """``ts="2024-01-01"`` and ``np.datetime64`` said "ts must be a number", though an aware
-    datetime is as good; a naive datetime did not echo the value."""
+    datetime is as good; a naive datetime did not echo the value. (A datetime64 is
+    a time now, read as UTC; its NaT is not.)"""
     store = DuckDBStore()
     mon = _monitor(store)
-    for ts in ("2024-01-01", np.datetime64("2024-01-01"), -5, datetime(2024, 1, 1)):
+    for ts in ("2024-01-01", np.datetime64("NaT"), -5, datetime(2024, 1, 1)):
         assert not mon.log(model="m", version="v1", features={}, score=0.5, latency_ms=1, ts=ts)
     mon.close()
     reasons = store.parked_events()["reason"].tolist()
