@@ -18,3 +18,9 @@ _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=])")
 def plain(text: object) -> str:
     """``text`` (any object, as ``str()``) with markdown's special characters escaped."""
     return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless n is 1: "1 rule", "4 rules" (a caption reading
+    "1 rules" looks unfinished)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -237,6 +237,8 @@ def test_configs_page_validates_and_backtests(app: AppTest) -> None:
     go(app, "configs")
     assert metrics(app) == {"Config files": "4", "Valid": "4", "Rules loaded": "17"}
     assert all("✅ valid" in e.label for e in app.expander)
+    labels = [e.label for e in app.expander]
+    assert not any(" 1 rules" in label for label in labels), labels
     app.button(key="bt_run").click().run()
     assert not app.exception
     firings = app.dataframe[0].value
@@ -266,7 +268,7 @@ def test_configs_page_reports_invalid_files(
     at = AppTest.from_file(APP, default_timeout=120).run()
     go(at, "configs")
     assert metrics(at)["Valid"] == "0"
-    assert "❌ 1 issue(s)" in at.expander[0].label
+    assert "❌ 1 issue — 0 rules" in at.expander[0].label
     shown = unescaped(at.warning[0].value)
     assert "bad.yaml:4" in shown and "latency.p98" in shown
 

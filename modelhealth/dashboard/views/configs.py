@@ -14,7 +14,7 @@ from modelhealth.dashboard.context import PageContext, current
 from modelhealth.dashboard.learned import band_frame, learned_rules
 from modelhealth.dashboard.quality import quality
 from modelhealth.dashboard.sources import config_files, load_configs
-from modelhealth.dashboard.text import plain
+from modelhealth.dashboard.text import counted, plain
 from modelhealth.errors import ModelHealthError
 from modelhealth.rules.config import RuleSpec
 from modelhealth.rules.metrics import PERFORMANCE_PREFIX
@@ -41,8 +41,8 @@ def render(ctx: PageContext) -> None:
     c3.metric("Rules loaded", len(configs.result.rules))
     for f in files:
         problems = issues.get(str(f), [])
-        status = f"❌ {len(problems)} issue(s)" if problems else "✅ valid"
-        with st.expander(f"{f.name} — {status} — {len(rules_by_file[str(f)])} rules"):
+        status = f"❌ {counted(len(problems), 'issue')}" if problems else "✅ valid"
+        with st.expander(f"{f.name} — {status} — {counted(len(rules_by_file[str(f)]), 'rule')}"):
             for p in problems:
                 st.warning(plain(p))
             st.code(f.read_text(), language="yaml")
@@ -58,7 +58,9 @@ def render(ctx: PageContext) -> None:
     model = st.selectbox("Config of model", models, index=default, key="bt_model")
     end_ms = ctx.window.data_end_ms  # the scheduler never ticked after now
     plan = tick_plan(ctx.window.start_ms, end_ms, by_model[model])
-    st.caption(f"Replays {len(by_model[model])} rules over {ctx.window.label()}: {plan.note()}")
+    st.caption(
+        f"Replays {counted(len(by_model[model]), 'rule')} over {ctx.window.label()}: {plan.note()}"
+    )
     key = ("bt", model, ctx.window, ctx.queries.token)
     if st.button("Backtest on the plotted range", key="bt_run"):
         with st.spinner("Replaying the rules over the history…"):
