@@ -342,6 +342,18 @@ def discord_score(x: np.ndarray, period: int = 0) -> np.ndarray:
     24 points against 24 with this change. But NAB CV on the training files fell on every
     line: 0.635 0.635 0.482 / 0.526 0.635 0.635 / 0.526 0.635 0.635 (mean 0.594, against
     0.658). With 30 days of history the spikes are caught at 24 of 24 without it.
+
+    Round 21 rejected a third rule beside this one, replayed on the cached fold models of the
+    round-20 CV (NAB 0.733, 271 true and 117 false events over the nine lines):
+    - this score over longer stretches (36, 72, 144 or 288 points, the same reach and
+      scaling; their scores peak at 2-4.5, not 8+), its own threshold 2.5-7 with the novelty
+      rule, with or without a record bar: at most 0.740 (72 points at 5 or 5.5 only, one
+      window more and one false event more per line; 0.725 at 6, 0.589-0.723 below 5; 144
+      points changed nothing, 288 only added false events);
+    - a z-normalised discord (the classic matrix profile: a change of shape at any level) of
+      12 or 36 points at 3-8: no window more on any line, 0.590-0.733.
+    The windows the folds still miss show no stretch unlike its last three days, at any of
+    these lengths.
     """
     d = left_discord(x)
     before = shifted(d)
