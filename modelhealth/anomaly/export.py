@@ -6,8 +6,10 @@ incident windows in ``labels/labels.json``, and runs ``anomaly train DIR --all-f
 Without labels, training tunes the filters on injected anomalies (``train.train``).
 
 Series are bucketed exactly as a rule with ``window: STEP`` sees them (the rules engine's
-frames and metric functions, buckets without data left out as the engine leaves them out),
-so a model trained on the export learns from what the scheduler will hand it.
+frames and metric functions, buckets without data left out as the engine leaves them out;
+for ``count`` and ``qps`` silent buckets are 0 and a bucket that starts before the first
+data of its version is left out, ``series.history_as_judged``), so a model trained on the
+export learns from what the scheduler will hand it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from modelhealth.rules.metrics import (
     known_metrics,
     metric_frame,
 )
-from modelhealth.rules.silence import zero_filled_history
+from modelhealth.rules.series import history_as_judged
 from modelhealth.store.backend import QueryBackend
 
 EXPORTABLE_KINDS = ("latency", "score", "summary", "hist")
@@ -103,7 +105,7 @@ def export_series(
             by_version = frame_kind(metric) not in UNVERSIONED_KINDS
             key = FrameKey(frame_kind(metric), start_ms, end_ms, step_ms, by_version=by_version)
             values = metric_frame(metric, source.get(key, model), step_ms)
-            values = zero_filled_history(metric, values, key)
+            values = history_as_judged(metric, values, key, model, source)
             for labels, series in instance_series(values):
                 if len(series) < min_points:
                     short += 1

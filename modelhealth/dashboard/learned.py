@@ -4,7 +4,9 @@ and the rule inside the detector that raised each one.
 A learned alert says "irregular", not "above 100 ms"; owners trust it once they can see the
 band it left and why (``LearnedModel.scan``, the same code the scheduler runs). The series
 is fetched as the rules engine fetches it: the rule's metric in buckets of its window, with
-the detector's lookback before the plotted range so the first plotted verdict is a real one.
+the detector's lookback before the plotted range so the first plotted verdict is a real one,
+and for ``count``/``qps`` without a bucket that starts before the instance's first data
+(``series.history_as_judged``), as the scheduler leaves it out of the history it judges.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from modelhealth.rules.config import RuleSpec
 from modelhealth.rules.detectors import lookback_of
 from modelhealth.rules.frames import FrameKey, FrameSource
 from modelhealth.rules.metrics import frame_kind, metric_frame, select_features
-from modelhealth.rules.silence import zero_filled_history
+from modelhealth.rules.series import history_as_judged
 from modelhealth.store.backend import QueryBackend
 
 BAND_COLUMNS = ["instance", "ts", "value", "expected", "lower", "upper", "alert", "why"]
@@ -50,8 +52,9 @@ def band_frame(rule: RuleSpec, store: QueryBackend, start_ms: int, end_ms: int) 
         by_version="version" in rule.group_by,
         version=rule.version,
     )
-    values = metric_frame(rule.metric, FrameSource(store).get(key, rule.model), step)
-    values = zero_filled_history(rule.metric, values, key)
+    source = FrameSource(store)
+    values = metric_frame(rule.metric, source.get(key, rule.model), step)
+    values = history_as_judged(rule.metric, values, key, rule.model, source)
     values = select_features(values, rule.features)
     parts = []
     for labels, series in instance_series(values):

@@ -21,11 +21,11 @@ from modelhealth.store.backend import QueryBackend
 from modelhealth.types import Alert, AlertState
 
 MAX_TICKS = 100_000
-"""The most ticks ``rules backtest`` replays. A tick evaluates every rule: about 10 ms for
-one threshold rule on the embedded store, 25 ms for two ``change`` rules, a second for the
-demo's 21 rules with learned detectors (2 cores), so 100,000 ticks take from 20 minutes to
-a day (a year at 5-minute steps is 105,121). ``--since 520w --step 1s`` planned 314 million
-and never finished."""
+"""The most ticks ``rules backtest`` replays unless ``--max-ticks`` says otherwise. A tick
+evaluates every rule: about 10 ms for one threshold rule on the embedded store, 25 ms for
+two ``change`` rules, a second for the demo's 21 rules with learned detectors (2 cores), so
+100,000 ticks take from 20 minutes to a day (a year at 5-minute steps is 105,121).
+``--since 520w --step 1s`` planned 314 million and never finished."""
 
 
 def planned_ticks(since: timedelta, step: timedelta) -> int:
@@ -33,18 +33,27 @@ def planned_ticks(since: timedelta, step: timedelta) -> int:
     return int(since / step) + 1
 
 
-def tick_budget_problem(since: timedelta, step: timedelta) -> str | None:
-    """None when ``since``/``step`` fit under :data:`MAX_TICKS`, else what to change: the
-    shortest ``--step`` and the longest ``--since`` (in whole units) that do."""
+def tick_budget_problem(
+    since: timedelta, step: timedelta, max_ticks: int | None = None
+) -> str | None:
+    """None when ``since``/``step`` fit under ``max_ticks`` (``--max-ticks``; None: the
+    default cap :data:`MAX_TICKS`), else what to change: the shortest ``--step`` and the
+    longest ``--since`` (in whole units) that do, or the ``--max-ticks`` that runs them all."""
+    cap = MAX_TICKS if max_ticks is None else max_ticks
+    if cap < 1:
+        raise ValueError(f"max_ticks must be a positive integer, not {cap}")
     n = planned_ticks(since, step)
-    if n <= MAX_TICKS:
+    if n <= cap:
         return None
-    longest = MAX_TICKS - 1  # steps a backtest may take
-    min_step = _whole(-(-int(since.total_seconds()) // longest), up=True)
+    longest = cap - 1  # steps a backtest may take
+    span = int(since.total_seconds())
+    min_step = _whole(-(-span // longest) if longest else span + 1, up=True)
     max_since = _whole(int(step.total_seconds() * longest), up=False)
+    cap_words = f"the {cap:,} a backtest may run" if max_ticks is None else f"--max-ticks {cap}"
     return (
-        f"plans {n:,} ticks, more than the {MAX_TICKS:,} a backtest may run; use --step"
-        f" {format_duration(min_step)} or more, or --since {format_duration(max_since)} or less"
+        f"plans {n:,} ticks, more than {cap_words} (--max-ticks {n} runs them all); use"
+        f" --step {format_duration(min_step)} or more, or --since {format_duration(max_since)}"
+        " or less"
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from modelhealth.clock import Clock, SystemClock, from_epoch_ms
 from modelhealth.errors import ConfigError, StoreUnavailable
+from modelhealth.rules.backtest import MAX_TICKS
 from modelhealth.rules.config import LoadResult, load_rules
 from modelhealth.rules.durations import format_duration, parse_duration
 from modelhealth.rules.metrics import MIN_LABELS, catalog
@@ -134,9 +135,29 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--since", default="30d", help="how far back to start (default 30d)")
     b.add_argument("--until", help="ISO end time (default: the newest stored row)")
     b.add_argument("--step", default="5m", help="tick spacing of the replay (default 5m)")
+    b.add_argument(
+        "--max-ticks",
+        type=_positive_int,
+        metavar="N",
+        help=f"refuse (exit 2) a replay of more than N ticks (--since/--step + 1; default"
+        f" {MAX_TICKS:,}, about 10 ms a tick for one threshold rule, a second for the demo's"
+        " rules); raise it for a long history of cheap rules",
+    )
     add_store_options(b)
     sub.add_parser("metrics", help="list the metrics rules can name")
     return p
+
+
+def _positive_int(raw: str) -> int:
+    """``--max-ticks``: a whole number of ticks, 1 or more (argparse makes a ValueError or
+    ArgumentTypeError here a usage error, exit 2)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, e.g. 500000; got {raw!r}")
+    return value
 
 
 def _load(paths: Sequence[str]) -> LoadResult:
@@ -616,7 +637,7 @@ def _on_sighup(wake: threading.Event) -> Callable[[], None]:
 def _backtest(args: argparse.Namespace, loaded: LoadResult, options: dict[str, Any]) -> int:
     from modelhealth.rules import backtest as replay
 
-    too_many = replay.tick_budget_problem(options["since"], options["step"])
+    too_many = replay.tick_budget_problem(options["since"], options["step"], args.max_ticks)
     if too_many:  # before the store is opened: hundreds of millions of ticks never finish
         print(f"rules backtest: --since {args.since} --step {args.step} {too_many}",
               file=sys.stderr)  # fmt: skip

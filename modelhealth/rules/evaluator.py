@@ -138,7 +138,8 @@ class Evaluator:
         self._orphans = self._adopt_orphans(retire_orphans)
         self._history: dict[Any, Any] = {}  # complete-bucket frames kept across ticks
         self._first_data: dict[Any, int | None] = {}  # each model's first stored row
-        self._first_data_at: int | None = None
+        self._first_data_at: int | None = None  # tick ms all of them were last forgotten
+        self._no_data_at: int | None = None  # tick ms the "no data" answers were forgotten
         self._last_eval: dict[str, datetime] = {}
         self._last_seen: dict[str, int] = {}
         self._blind_ticks = 0
@@ -310,14 +311,19 @@ class Evaluator:
 
     def _recall_first_data(self, end_ms: int) -> dict[Any, int | None]:
         """The first stored row of each model (and version) the rules asked for (see
-        ``series.first_data_ms``), kept across ticks: asked again for a model without data
-        yet, and all of them once an hour (of tick time), in case older rows were loaded."""
-        at = self._first_data_at
-        if at is None or not 0 <= end_ms - at < FIRST_DATA_REFRESH_MS:
+        ``series.first_data_ms``), kept across ticks: all of them asked again once an hour
+        (of tick time), in case older rows were loaded, and a model without data yet once
+        every :data:`NO_DATA_RECHECK_MS`: asked at every tick, each model that never sent
+        data (or was retired) cost a query per tick. Callers that read rows of a model ask
+        again (``has_rows``), so a kept "no data" never keeps a partial first bucket in a
+        history nor leaves a baseline with rows unjudged."""
+        if _expired(self._first_data_at, end_ms, FIRST_DATA_REFRESH_MS):
             self._first_data.clear()
-            self._first_data_at = end_ms
-        for key in [k for k, first in self._first_data.items() if first is None]:
-            del self._first_data[key]
+            self._first_data_at = self._no_data_at = end_ms
+        elif _expired(self._no_data_at, end_ms, NO_DATA_RECHECK_MS):
+            for key in [k for k, first in self._first_data.items() if first is None]:
+                del self._first_data[key]
+            self._no_data_at = end_ms
         return self._first_data
 
     def _carry_over_firing(self, now: datetime, report: TickReport) -> None:
@@ -512,6 +518,19 @@ class Evaluator:
 
 FIRST_DATA_REFRESH_MS = 3_600_000
 """How long (in tick time) the evaluator trusts the first stored rows it looked up."""
+NO_DATA_RECHECK_MS = 300_000
+"""How long (in tick time) the evaluator trusts a "no data in the store" answer, so a model
+that starts sending is noticed within 5 minutes. A history or baseline window with rows of
+the model asks again at once (``series.first_data_ms``, ``has_rows``), so a kept answer
+changes one verdict only: a baseline window without rows that lies after the model's first
+data (a silence right after it went live) stays not judged up to 5 minutes longer, never
+judged as 0 wrongly."""
+
+
+def _expired(at: int | None, now_ms: int, span_ms: int) -> bool:
+    """Whether a lookup made at tick ``at`` is to be made again at ``now_ms``: never made,
+    older than ``span_ms``, or made "later" (a backtest or ``--at`` going back in time)."""
+    return at is None or not 0 <= now_ms - at < span_ms
 
 
 def _which(labels: Mapping[str, str], rule: RuleSpec) -> str:

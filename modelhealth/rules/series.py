@@ -51,7 +51,7 @@ from modelhealth.rules.metrics import (
     is_drift_metric,
     metric_frame,
 )
-from modelhealth.rules.silence import ZERO_WHEN_EMPTY, with_zeros
+from modelhealth.rules.silence import ZERO_WHEN_EMPTY, with_zeros, zero_filled_history
 from modelhealth.types import Series
 
 
@@ -258,7 +258,8 @@ def _all_instances(
     if cur.empty:
         return []
     if rule.metric in ZERO_WHEN_EMPTY and hist is not None and len(hist):
-        hist = _since_first_data(rule, plan, hist, source)
+        assert plan.history is not None
+        hist = since_first_data(hist, rule.model, plan.history, source)
     base_vals = None
     if plan.baseline is not None and not is_drift_metric(rule.metric):
         frame = _profiled(rule.metric, source.get(plan.baseline, rule.model), reference)
@@ -381,7 +382,9 @@ def _assemble(
             bv = base_map.get(tuple(str(values[k]) for k in _match_keys(keys, rule)))
             if rule.metric in ZERO_WHEN_EMPTY and plan.baseline is not None:
                 version = str(values["version"]) if "version" in values else None
-                missing = _baseline_missing(rule, plan, plan.baseline, version, source)
+                missing = _baseline_missing(
+                    rule, plan, plan.baseline, version, source, has_rows=bv is not None
+                )
                 if missing is not None:
                     bv = None  # the store has nothing that old: not a window without requests
                 elif bv is None:
@@ -395,21 +398,33 @@ def _assemble(
 
 FIRST_DATA = "first-data"
 """``FrameSource.memo`` key of ``{(model, version or None): first inference ms or None}``
-(the evaluator keeps it across ticks, see ``Evaluator.tick``)."""
+(the evaluator keeps it across ticks, None answers too, see ``Evaluator._recall_first_data``)."""
+ASKED_THIS_TICK = "first-data-asked"
+"""``FrameSource.memo`` key of the ``(model, version)`` pairs asked this tick (a source
+serves one tick): a remembered None contradicted by rows is asked again once, not per call."""
 
 
-def first_data_ms(source: FrameSource, model: str, version: str | None = None) -> int | None:
+def first_data_ms(
+    source: FrameSource, model: str, version: str | None = None, *, has_rows: bool = False
+) -> int | None:
     """The time of the store's first inference of ``model`` (of its ``version`` if given),
-    None when it has none: one ``time_range`` query, remembered in ``source.memo``."""
+    None when it has none: one ``time_range`` query, remembered in ``source.memo``.
+
+    ``has_rows``: the caller read rows of it from the store, so a None remembered from an
+    earlier tick is stale (the model started sending since) and is asked again: trusted, it
+    kept a new model's partial first bucket in a history."""
     known = source.memo.setdefault(FIRST_DATA, {})
-    if (model, version) not in known:
+    asked = source.memo.setdefault(ASKED_THIS_TICK, set())
+    key = (model, version)
+    if key not in known or (has_rows and known[key] is None and key not in asked):
         store = source.store
         if version is None:
             span = source._run(lambda: store.time_range(model))
         else:
             span = source._run(lambda: store.time_range(model, version=version))
-        known[(model, version)] = None if span is None else int(span[0])
-    first: int | None = known[(model, version)]
+        known[key] = None if span is None else int(span[0])
+        asked.add(key)
+    first: int | None = known[key]
     return first
 
 
@@ -420,36 +435,58 @@ def _scope_version(key: FrameKey, instance_version: str | None) -> str | None:
     return instance_version if key.by_version else None
 
 
-def _since_first_data(
-    rule: RuleQuery, plan: RulePlan, hist: pd.DataFrame, source: FrameSource
+def since_first_data(
+    hist: pd.DataFrame, model: str, key: FrameKey, source: FrameSource
 ) -> pd.DataFrame:
-    """``hist`` without the buckets that start before the store's first data of their
-    instance: the model went live inside the first, so it holds part of a bucket's requests
+    """``hist`` (a bucketed metric frame read with ``key``) without the buckets that start
+    before the store's first data of their instance (the version, when ``key`` splits by
+    version): the model went live inside the first, so it holds part of a bucket's requests
     (a minute of a five-minute bucket read as a fifth of the traffic, and a seasonal rule
-    compared the same bucket a day later with it)."""
-    key = plan.history
-    assert key is not None
+    compared the same bucket a day later with it). Every instance in ``hist`` has rows in
+    the store (zeros are only filled in after an instance's first bucket with data), so a
+    remembered "no data" is asked again."""
     if "version" in hist.columns and key.by_version:
         firsts = {
-            v: first_data_ms(source, rule.model, _scope_version(key, str(v)))
+            v: first_data_ms(source, model, _scope_version(key, str(v)), has_rows=True)
             for v in hist["version"].unique()
         }
         limit = hist["version"].map({v: -1 if f is None else f for v, f in firsts.items()})
         return hist[hist["ts"].to_numpy() >= limit.to_numpy(dtype=np.int64)]
-    only = first_data_ms(source, rule.model, _scope_version(key, None))
+    only = first_data_ms(source, model, _scope_version(key, None), has_rows=True)
     return hist if only is None else hist[hist["ts"] >= only]
 
 
+def history_as_judged(
+    metric: str, hist: pd.DataFrame, key: FrameKey, model: str, source: FrameSource
+) -> pd.DataFrame:
+    """A bucketed metric frame of ``model`` read with ``key`` as the rules engine hands it
+    to a detector as history: for ``count``-like metrics (:data:`ZERO_WHEN_EMPTY`) with 0
+    in silent buckets after each instance's first and without buckets that start before
+    its first data (filled first, then cut, as ``_all_instances`` does, so a silence right
+    after the first data stays 0 and nothing before it comes back). The anomaly export and
+    the dashboard's learned band use it, so they see the series the scheduler judges."""
+    if metric not in ZERO_WHEN_EMPTY or hist.empty:
+        return hist
+    filled = zero_filled_history(metric, hist, key)
+    return since_first_data(hist if filled is None else filled, model, key, source)
+
+
 def _baseline_missing(
-    rule: RuleQuery, plan: RulePlan, key: FrameKey, version: str | None, source: FrameSource
+    rule: RuleQuery,
+    plan: RulePlan,
+    key: FrameKey,
+    version: str | None,
+    source: FrameSource,
+    has_rows: bool = False,
 ) -> str | None:
     """Why the baseline window ``key`` of an instance (of ``version``) has no value for a
     metric that reads "no requests" as 0, or None when it has one: it starts before the
     store's first data of the model (of the version it reads), so a window without rows
     means "not live yet", or "older than anything kept", not "no requests"; and one that
-    starts in the middle of it holds only part of a window's requests."""
+    starts in the middle of it holds only part of a window's requests. ``has_rows``: the
+    baseline window had rows of it, so a remembered "no data" is stale (``first_data_ms``)."""
     v = _scope_version(key, version)
-    first = first_data_ms(source, rule.model, v)
+    first = first_data_ms(source, rule.model, v, has_rows=has_rows)
     if first is not None and first <= key.start_ms:
         return None
     who = f"model {rule.model}" + (f" version {v}" if v is not None else "")

@@ -64,7 +64,8 @@ def zero_filled_history(
 ) -> pd.DataFrame | None:
     """``hist`` (a bucketed metric frame over ``history``) with every bucket from each
     instance's first one on, 0 where it had none; unchanged for other metrics. The anomaly
-    export and the dashboard's band view use it too, so they see the scheduler's series."""
+    export and the dashboard's band view use it too (``series.history_as_judged``, which
+    then leaves out a bucket before the first data), so they see the scheduler's series."""
     if metric not in ZERO_WHEN_EMPTY or hist is None or hist.empty:
         return hist
     if history is None or not history.step_ms:

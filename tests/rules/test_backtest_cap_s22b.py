@@ -69,7 +69,8 @@ def test_a_backtest_of_hundreds_of_millions_of_ticks_is_refused_up_front(
     (line,) = err.splitlines()
     assert line == (
         "rules backtest: --since 520w --step 1s plans 314,496,001 ticks, more than the "
-        "100,000 a backtest may run; use --step 53m or more, or --since 27h or less"
+        "100,000 a backtest may run (--max-ticks 314496001 runs them all); use --step 53m or "
+        "more, or --since 27h or less"
     )
 
 
