@@ -25,10 +25,12 @@ import yaml
 from modelhealth.errors import ConfigError, ConfigIssue, InvalidName, SourcePos
 from modelhealth.ingestion.reference import (
     DEFAULT_SPECIAL_VALUES,
+    HUGE,
     FeatureReference,
     ModelReference,
     build_feature_reference,
 )
+from modelhealth.ingestion.reference import special_mask as sdk_special_mask
 from modelhealth.names import check_name
 
 SCHEMA_VERSION = 1
@@ -169,25 +171,34 @@ class DataContract:
 
 
 INF_LABEL = "inf"
-"""``special_rates`` key of ±inf: special like NaN (README), counted whether listed or not."""
+"""``special_rates`` key of ±inf and of finite values beyond ±:data:`HUGE` (1e150): special
+like NaN (README), counted whether listed or not."""
 
 
 def _special_label(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
+def beyond_huge(values: np.ndarray) -> np.ndarray:
+    """±inf and finite values with |x| > :data:`HUGE`: the SDK counts both special (the square
+    of 1e200 overflows a window's sum of squares), so the contract's ``inf`` rate holds both."""
+    return np.abs(values) > HUGE
+
+
 def special_hits(values: np.ndarray, label: str) -> np.ndarray:
-    """Which ``values`` are the special value ``label`` names (``inf`` is either infinity)."""
+    """Which ``values`` are the special value ``label`` names (``inf``: :func:`beyond_huge`)."""
     target = float(label)
-    return np.isinf(values) if np.isinf(target) else values == target
+    return beyond_huge(values) if np.isinf(target) else values == target
 
 
 def special_mask(values: np.ndarray, special_values: Sequence[float]) -> np.ndarray:
-    """NaN, ±inf and the listed sentinels: what the SDK counts as special, never binned.
+    """NaN, ±inf, |x| > 1e150 and the listed sentinels: what the SDK counts as special, never
+    binned (:func:`modelhealth.ingestion.reference.special_mask`, the SDK's own test).
 
     Batches and stored windows must agree on it: with ±inf binned as under/overflow, a
-    batch read critical PSI where the same rows through the SDK read healthy."""
-    return ~np.isfinite(values) | np.isin(values, np.asarray(special_values, dtype=np.float64))
+    batch read critical PSI where the same rows through the SDK read healthy; with 1e200
+    binned, training data itself read PSI 0.70 (critical) and a contract max of 1e200."""
+    return sdk_special_mask(values, special_values)
 
 
 def build_column(
@@ -208,7 +219,7 @@ def build_column(
         v = column.to_numpy(dtype=np.float64, na_value=np.nan)
         for s in special_values:
             special[_special_label(s)] = float(np.sum(v == s)) / n
-        n_inf = int(np.isinf(v).sum())
+        n_inf = int(beyond_huge(v).sum())
         if n_inf and INF_LABEL not in special:
             special[INF_LABEL] = n_inf / n  # so a window's nulls + specials match the rate
         valid = v[~special_mask(v, special_values)]

@@ -25,6 +25,7 @@ from modelhealth.contracts.contract import (
     INF_LABEL,
     ColumnContract,
     DataContract,
+    beyond_huge,
     special_hits,
     special_mask,
 )
@@ -32,7 +33,6 @@ from modelhealth.contracts.report import CheckResult, ContractReport, Status, gr
 from modelhealth.drift.alignment import misaligned
 from modelhealth.drift.metrics import psi
 from modelhealth.ingestion.reference import numeric_bin_index
-from modelhealth.ingestion.schema import OTHER_CATEGORY
 from modelhealth.store.backend import QueryBackend, Scope
 
 
@@ -124,12 +124,15 @@ def _column_checks(contract: DataContract, col: ColumnContract, s: pd.Series) ->
     if col.kind == "numeric":
         v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         rates = dict(col.special_rates)
-        if np.isinf(v).any():
+        if beyond_huge(v).any():
             rates.setdefault(INF_LABEL, 0.0)  # ±inf is special even where training had none
         for label, base in rates.items():
             rate = float(np.sum(special_hits(v, label))) / n
-            shown = "±inf" if label == INF_LABEL else label
+            shown = "±inf or |x| > 1e150" if label == INF_LABEL else label
             out.append(_rated(contract, "special_rate", col.name, rate, base, f"value {shown}"))
+        junk = _not_numbers(contract, col.name, s, v, nulls.to_numpy(dtype=bool))
+        if junk is not None:
+            out.append(junk)
         valid = v[~special_mask(v, contract.special_values)]
         if col.min is not None and col.max is not None and valid.size and not col.unique:
             outside = float(np.mean((valid < col.min) | (valid > col.max)))
@@ -166,6 +169,22 @@ def _column_checks(contract: DataContract, col: ColumnContract, s: pd.Series) ->
     if not col.unique:
         out.append(_psi(contract, col.name, bin_counts(col, s, contract.special_values)))
     return out
+
+
+def _not_numbers(
+    contract: DataContract, name: str, s: pd.Series, v: np.ndarray, nulls: np.ndarray
+) -> CheckResult | None:
+    """Values of a numeric column that are present but no number ("abc", "n/a"), if any.
+
+    The SDK counts them as special values (a stored window's null rate holds them); a batch
+    left them out of every rate, so 5% of "abc" showed only as a dtype change. Rated like a
+    special value that training never had (a numeric contract column held only numbers)."""
+    junk = ~nulls & np.isnan(v)
+    if not junk.any():
+        return None
+    examples = ", ".join(repr(str(x))[:24] for x in pd.unique(s[junk])[:3])
+    rate = float(junk.sum()) / max(len(s), 1)
+    return _rated(contract, "special_rate", name, rate, 0.0, f"value not a number, e.g. {examples}")
 
 
 def validate_frame(
@@ -255,11 +274,7 @@ def validate_stats(
             why = f"not judged: {unaligned[name]}"
             results.append(CheckResult("psi", name, Status.HEALTHY, float("nan"), None, why))
             continue
-        h = by_feature.get(name, empty_hist)
-        counts = np.zeros(len(col.counts) or 1)
-        for b, c in zip(h["bin"].to_numpy(), h["count"].to_numpy(), strict=True):
-            if b < counts.size:
-                counts[b] += c
+        counts = _window_counts(col, by_feature.get(name, empty_hist))
         total = counts.sum()
         if col.unique:
             pass  # identifiers: no range or distribution check (see module docstring)
@@ -278,9 +293,8 @@ def validate_stats(
                 )
             )
         elif col.domain and total:
-            unseen = h[~h["label"].isin(col.domain) | (h["label"] == OTHER_CATEGORY)]
-            share = float(unseen["count"].sum()) / total
-            results.append(_rated(contract, "out_of_domain", name, share, 0.0))
+            share, note = _out_of_domain(col, counts)
+            results.append(_rated(contract, "out_of_domain", name, share, 0.0, note))
         if not col.unique:
             results.append(_psi(contract, name, counts))
     results.extend(_row_count(contract, rows))
@@ -292,6 +306,35 @@ def validate_stats(
         expected_rows=contract.expected_rows,
         results=tuple(results),
     )
+
+
+def _window_counts(col: ColumnContract, h: pd.DataFrame) -> np.ndarray:
+    """A stored window's counts per contract bin (its bins were checked to be the contract's).
+
+    Sized by the contract's edges or categories, not by its ``counts``: a contract written
+    without counts kept only bin 0 of every window."""
+    n_bins = len(col.edges) + 1 if col.kind == "numeric" else len(col.categories) + 1
+    counts = np.zeros(n_bins)
+    bins, values = h["bin"].to_numpy(dtype=np.int64), h["count"].to_numpy(dtype=np.float64)
+    inside = bins < n_bins
+    np.add.at(counts, bins[inside], values[inside])
+    return counts
+
+
+def _out_of_domain(col: ColumnContract, counts: np.ndarray) -> tuple[float, str]:
+    """Share of a window's values outside the contract's domain, and a note saying how many.
+
+    Read by bin, not by label: a stored label is the category cut to 256 characters with NUL
+    as U+FFFD (``schema.stored_label``), so compared as text with the domain, a 300-character
+    or NUL-holding training category counted as unseen and training data read critical. A
+    window cannot name the unseen values (the SDK stores them all in ``__other__``); ``contract
+    validate --data`` on a batch shows examples."""
+    domain = set(col.domain)
+    known = [i for i, category in enumerate(col.categories) if category in domain]
+    total = float(counts.sum())
+    unseen = total - float(counts[known].sum())
+    note = f"{unseen:.0f} of {total:.0f} values outside the domain" if unseen else ""
+    return unseen / total, note
 
 
 def contract_metrics(store: QueryBackend, scope: Scope, contract: DataContract) -> pd.DataFrame:

@@ -12,6 +12,9 @@ is compared with is *not judged*: NaN with the reason, never a falsely green num
 
     why = misaligned([current, baseline], reference)   # {"country": "stored bin 0 ..."}
 
+A feature the SDK had no profile for at all is stored as one bin, ``__other__`` at bin 0,
+whatever its values: two such windows always read 0 (no drift), so it is not judged either.
+
 Rows without a label (stored before labels were kept) are compared by position, as before.
 """
 
@@ -39,7 +42,8 @@ def misaligned(
 
     With ``reference``, a profiled feature's stored labels must be the reference's label of
     the same bin. Features the reference does not profile must agree across ``frames``: each
-    bin one label and each label one bin (two windows binned with different profiles)."""
+    bin one label and each label one bin (two windows binned with different profiles), and
+    must have been binned with some profile (not only ``__other__``, see :func:`_unbinned`)."""
     seen = _labelled_rows(frames)
     if seen.empty:
         return {}
@@ -47,6 +51,8 @@ def misaligned(
     profiled = seen["feature"].isin(list(refs))
     out = _against_reference(seen[profiled], refs)
     out.update(_between_frames(seen[~profiled]))
+    for name, why in _unbinned(seen[~profiled]).items():
+        out.setdefault(name, why)
     return out
 
 
@@ -99,6 +105,26 @@ def _reference_reason(name: str, ref: FeatureReference, bad: pd.DataFrame) -> st
         f"feature {name!r}: stored bin {b} is {label!r} but bin {b} {where} (the SDK binned it "
         "with another profile); not judged (log it with this reference profile)"
     )
+
+
+def _unbinned(seen: pd.DataFrame) -> dict[str, str]:
+    """Features whose every stored row is bin 0 ``__other__``: the SDK had no profile for them.
+
+    Without a profile the SDK puts every categorical value in that one bin, so a baseline of
+    all "DE" and a window of all "US" were the same histogram: the rules engine read PSI 0 for
+    a feature that changed completely (``drift_table`` reads NaN, and now says why)."""
+    if seen.empty:
+        return {}
+    other = (seen["bin"] == 0) & (seen["label"] == OTHER_CATEGORY)
+    only_other = other.groupby(seen["feature"]).all()
+    return {
+        str(n): (
+            f"feature {n!r}: the SDK had no profile for it, so every value was stored as "
+            f"{OTHER_CATEGORY} (one bin) and no change can show; not judged (log it with a "
+            "reference profile that has it)"
+        )
+        for n in sorted(only_other[only_other].index)
+    }
 
 
 def _between_frames(seen: pd.DataFrame) -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 Each takes ``labels`` and ``scores`` arrays of one window and returns a float; NaN when the
 metric is undefined for that window (e.g. AUC with a single class), never a made-up value.
+The classifier metrics take labels 0 and 1 only (bools count), as scikit-learn's do: any
+other label raises ValueError naming it, rather than a number computed from it.
 """
 
 from __future__ import annotations
@@ -23,10 +25,33 @@ def _arrays(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndar
     return y, p
 
 
-def confusion(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """[tp, fp, fn, tn] with ``score >= threshold`` predicted positive, ``label >= 0.5`` true."""
+def _binary(labels: np.ndarray, scores: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and scores of a binary classifier: every label 0 or 1, else ValueError.
+
+    Multiclass codes and regression targets used to be scored as if they were classes: labels
+    {0, 1, 2} counted 2 as positive and gave a *negative* log loss, and numeric targets around
+    50 read accuracy 1.0 against scores around 50. The error names the metrics that fit."""
     y, p = _arrays(labels, scores)
-    pos, pred = y >= 0.5, p >= threshold
+    bad = (y != 0.0) & (y != 1.0)
+    if bad.any():
+        others = np.unique(y[bad])
+        shown = ", ".join(f"{v:g}" for v in others[:5]) + (", ..." if others.size > 5 else "")
+        raise ValueError(
+            f"{metric} needs binary labels (0 or 1; the score is P(label = 1)), but "
+            f"{int(bad.sum())} of {y.size} labels are other values ({shown}); for numeric "
+            "labels use mae or rmse (performance.mae, performance.rmse)"
+        )
+    return y, p
+
+
+def confusion(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """[tp, fp, fn, tn] with ``score >= threshold`` predicted positive, label 1 true."""
+    return _confusion(labels, scores, threshold, "a confusion matrix")
+
+
+def _confusion(labels: np.ndarray, scores: np.ndarray, threshold: float, metric: str) -> np.ndarray:
+    y, p = _binary(labels, scores, metric)
+    pos, pred = y == 1.0, p >= threshold
     return np.array(
         [np.sum(pos & pred), np.sum(~pos & pred), np.sum(pos & ~pred), np.sum(~pos & ~pred)],
         dtype=np.float64,
@@ -38,24 +63,24 @@ def _ratio(a: float, b: float) -> float:
 
 
 def accuracy(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> float:
-    tp, fp, fn, tn = confusion(labels, scores, threshold)
+    tp, fp, fn, tn = _confusion(labels, scores, threshold, "accuracy")
     return _ratio(tp + tn, tp + fp + fn + tn)
 
 
 def precision(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> float:
-    tp, fp, _, _ = confusion(labels, scores, threshold)
+    tp, fp, _, _ = _confusion(labels, scores, threshold, "precision")
     return _ratio(tp, tp + fp)
 
 
 def recall(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> float:
-    tp, _, fn, _ = confusion(labels, scores, threshold)
+    tp, _, fn, _ = _confusion(labels, scores, threshold, "recall")
     return _ratio(tp, tp + fn)
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """ROC AUC by the rank-sum (Mann-Whitney) identity; ties count one half."""
-    y, p = _arrays(labels, scores)
-    pos = y >= 0.5
+    y, p = _binary(labels, scores, "auc")
+    pos = y == 1.0
     n1, n0 = int(pos.sum()), int((~pos).sum())
     if n1 == 0 or n0 == 0:
         return float("nan")
@@ -64,7 +89,7 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def log_loss(labels: np.ndarray, scores: np.ndarray) -> float:
-    y, p = _arrays(labels, scores)
+    y, p = _binary(labels, scores, "log_loss")
     if y.size == 0:
         return float("nan")
     q = np.clip(p, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
@@ -75,7 +100,7 @@ def expected_calibration_error(labels: np.ndarray, scores: np.ndarray, bins: int
     """ECE over ``bins`` equal-width score bins: sum_b (n_b / n) * |mean(y_b) - mean(p_b)|.
 
     The last bin is closed (a score of exactly 1.0 belongs to it)."""
-    y, p = _arrays(labels, scores)
+    y, p = _binary(labels, scores, "ece")
     if y.size == 0:
         return float("nan")
     idx = np.clip((p * bins).astype(np.int64), 0, bins - 1)

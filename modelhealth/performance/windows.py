@@ -1,9 +1,9 @@
 """Per-window model quality from predictions joined to late-arriving labels.
 
 A window is scored only once its labels are in: its end plus ``label_delay`` has passed
-*and* at least ``min_label_coverage`` of its predictions have a label that arrived by
-``now``. Labels that arrive after ``now`` are ignored, so a backtest at an earlier ``now``
-sees exactly what production saw then.
+*and* at least ``min_label_coverage`` of its predictions, and at least ``min_labels`` (20)
+predictions, have a label that arrived by ``now``. Labels that arrive after ``now`` are
+ignored, so a backtest at an earlier ``now`` sees exactly what production saw then.
 
     perf = performance_table(store, scope, step_ms=3_600_000, now=clock.now(),
                              label_delay=timedelta(hours=6))
@@ -23,7 +23,13 @@ from modelhealth.performance.metrics import CLASSIFIER_METRICS, REGRESSOR_METRIC
 from modelhealth.store.backend import QueryBackend, Scope
 
 SCORED, WAITING, FEW_LABELS = "scored", "waiting", "insufficient_labels"
-"""Window status: metrics present; labels not due yet; due but coverage below the minimum."""
+"""Window status: metrics present; labels not due yet; due but too few labels (coverage or
+count below the minimum)."""
+
+MIN_LABELS = 20
+"""Labels a window needs before it is scored, as the rules engine's ``performance.*`` metrics
+and the dashboard judge (``modelhealth.rules.metrics.MIN_LABELS``): a window of three
+predictions, all labelled, was "scored" with an accuracy that moves by a third per label."""
 
 
 def _metrics(task: str, threshold: float) -> dict[str, Metric]:
@@ -60,15 +66,21 @@ def performance_table(
     label_delay: timedelta = timedelta(0),
     min_label_coverage: float = 0.8,
     threshold: float = 0.5,
+    min_labels: int = MIN_LABELS,
 ) -> pd.DataFrame:
     """One row per window: ``ts predictions labelled coverage status <metric>...``.
 
-    ``now`` comes from the caller's Clock (tick time), never read here.
+    ``now`` comes from the caller's Clock (tick time), never read here. With ``task=
+    "classification"`` every label must be 0 or 1 (ValueError otherwise, see
+    :mod:`modelhealth.performance.metrics`).
     """
     if step_ms <= 0:
         raise ValueError(f"step_ms must be positive, got {step_ms}")
     if not 0.0 <= min_label_coverage <= 1.0:
         raise ValueError(f"min_label_coverage must be in [0, 1], got {min_label_coverage}")
+    whole = isinstance(min_labels, int | np.integer) and not isinstance(min_labels, bool)
+    if not whole or min_labels < 1:
+        raise ValueError(f"min_labels must be a whole number >= 1, got {min_labels!r}")
     metrics = _metrics(task, threshold)
     now_ms = to_epoch_ms(now)
     delay_ms = int(label_delay.total_seconds() * 1000)
@@ -90,7 +102,7 @@ def performance_table(
         }
         if int(ts) + step_ms + delay_ms > now_ms:
             row["status"] = WAITING
-        elif coverage < min_label_coverage or g is None:
+        elif coverage < min_label_coverage or labelled < min_labels or g is None:
             row["status"] = FEW_LABELS
         else:
             row["status"] = SCORED
