@@ -1,9 +1,10 @@
 """``modelhealth demo``: the whole product on a laptop, no services needed.
 
-Backfills a few simulated days for a fleet of four models, replays the last minutes through
-the rules engine so ``for:`` timers are warm, then keeps producing live traffic while the
-rules evaluate on a schedule, a local SMTP server catches the alert emails into a mailbox
-folder, and the dashboard reads a snapshot of the store.
+Backfills a few simulated days for a fleet of four models, replays the rules quietly over
+the hours holding the injected incidents (so alerts open when their incident did), then
+keeps producing live traffic while the rules evaluate on a schedule, a local SMTP server
+catches the alert emails into a mailbox folder, and the dashboard reads a snapshot of the
+store.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -33,6 +34,7 @@ from modelhealth.demo.incidents import INCIDENTS
 from modelhealth.demo.learned import with_learned_rules
 from modelhealth.demo.progress import Progress
 from modelhealth.demo.traffic import backfill, emit
+from modelhealth.demo.warmup import warm_up
 from modelhealth.ingestion import Monitor, build_reference
 from modelhealth.rules.config import load_rules
 from modelhealth.rules.evaluator import Evaluator
@@ -339,8 +341,7 @@ def _run(args: argparse.Namespace, out: Path, stop: _Stop, cleanup: contextlib.E
     mailbox, dispatcher = alerting.mailbox, alerting.dispatcher
     state = AlertStateStore(out / "state" / "alerts.json")
     evaluator = Evaluator(loaded.rules, backend.store, references=refs, state=state, clock=clock)
-    for minute in range(15, 0, -1):  # warm `for:` timers from recent history, quietly
-        evaluator.tick(t0 - timedelta(minutes=minute))
+    _replay_history(evaluator, t0, args.days, say)
     evaluator.notify = dispatcher
     report = evaluator.tick(t0)
     dispatcher.flush(t0)
@@ -417,6 +418,23 @@ def _run(args: argparse.Namespace, out: Path, stop: _Stop, cleanup: contextlib.E
     )
     for msg in emails[:20]:
         say(f"  - {msg['Subject']}")
+
+
+def _replay_history(
+    evaluator: Evaluator, t0: datetime, days: float, say: Callable[[str], None]
+) -> None:
+    """Replay the rules quietly over the history holding the incidents (see
+    :mod:`~modelhealth.demo.warmup`), so alerts open when their incident did, not at the
+    first replayed minute; notifications start at t0, once the caller attaches them."""
+    bar = Progress("rules replay", unit=" ticks")
+    started = time.monotonic()
+    ticks = warm_up(evaluator, t0, days, progress=bar.update)
+    span = (t0 - ticks[0]).total_seconds() / 3600 if ticks else 0.0
+    open_ = sum(1 for a in evaluator.state.alerts.values() if not a.is_resolved)
+    bar.done(
+        f"{len(ticks)} ticks over the last {span:.1f}h in {time.monotonic() - started:.1f}s, "
+        f"{open_} alert(s) open before t0 (no notification before t0)"
+    )
 
 
 def _dashboard(
