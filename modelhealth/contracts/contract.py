@@ -161,13 +161,41 @@ class DataContract:
     def load(cls, path: str | Path) -> DataContract:
         """Read a contract file; every problem is reported as ``file:line:col: field: msg``."""
         p = Path(path)
-        return parse_contract(p.read_text(), str(p))
+        return parse_contract(read_contract_text(p), str(p))
 
     @classmethod
     def load_partial(cls, path: str | Path) -> tuple[DataContract, list[ConfigIssue]]:
         """Read what can be read of a contract file; see :func:`parse_contract_partial`."""
         p = Path(path)
-        return parse_contract_partial(p.read_text(), str(p))
+        return parse_contract_partial(read_contract_text(p), str(p))
+
+
+def read_contract_text(p: Path) -> str:
+    """The text of contract file ``p``, or a ConfigError that names the file and says what
+    was expected: the bare ``[Errno 2] No such file or directory`` of ``read_text`` said
+    neither which argument was wrong nor how to make one."""
+
+    def problem(message: str, line: int = 0, column: int = 0) -> ConfigError:
+        return ConfigError([ConfigIssue(SourcePos(str(p), line, column), message)])
+
+    if not p.exists():
+        raise problem(
+            "no such contract file (write one with `modelhealth contract create --model M "
+            "--reference training.csv`)"
+        )
+    if p.is_dir():
+        raise problem("is a folder; expected a contract file (.yaml or .json)")
+    raw = p.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise problem(
+            f"byte 0x{raw[exc.start]:02x} is not UTF-8; expected a YAML or JSON text file",
+            line,
+            column,
+        ) from None
 
 
 INF_LABEL = "inf"
