@@ -200,6 +200,8 @@ def test_canary_explains_single_version_models(app: AppTest) -> None:
     app.sidebar.selectbox(key="model").set_value("search")
     go(app, "canary")
     assert "single version" in app.info[0].value
+    # and where the canaries are: fraud (v2 + the v3 canary) and ranker (v1 + v2)
+    assert "two or more stored versions: fraud, ranker" in unescaped(app.info[0].value)
 
 
 def test_alerts_page_timeline_and_silences(app: AppTest, deployment: Deployment) -> None:

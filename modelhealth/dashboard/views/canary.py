@@ -27,6 +27,24 @@ def version_table(ctx: PageContext, versions: list[str]) -> pd.DataFrame:
     return lat[cols].sort_values("count", ascending=False, ignore_index=True)
 
 
+MAX_MODELS_ASKED = 200
+"""Models whose stored versions the single-version hint lists at most (one cached query each)."""
+
+
+def _elsewhere(ctx: PageContext, model: str) -> str:
+    """ " Models with two or more stored versions: ...", or "": the page opens on the sidebar's
+    model, often one that never had a canary, and said only that, leaving the user to try
+    every model in turn."""
+    others = [m for m in ctx.queries.models()[:MAX_MODELS_ASKED] if m != model]
+    shown = [m for m in others if len(ctx.queries.versions(m)) >= 2]
+    if not shown:
+        return ""
+    return (
+        f" Models with two or more stored versions: {plain(', '.join(shown))}"
+        " (pick one under Model in the sidebar)."
+    )
+
+
 def render(ctx: PageContext) -> None:
     st.title(f"Canary: {plain(ctx.model)}" if ctx.model else "Canary")
     if ctx.model is None:
@@ -38,6 +56,7 @@ def render(ctx: PageContext) -> None:
         st.info(
             f"{plain(model)} served a single version in this range "
             f"({plain(', '.join(table['version']) or 'none')}); a canary needs two."
+            + _elsewhere(ctx, model)
         )
         return
     by_traffic = list(table["version"])
