@@ -27,8 +27,9 @@ def version_table(ctx: PageContext, versions: list[str]) -> pd.DataFrame:
     return lat[cols].sort_values("count", ascending=False, ignore_index=True)
 
 
+# Models whose stored versions the single-version hint lists at most (one cached query
+# each). A comment, not a docstring: Streamlit's magic writes a page's bare strings.
 MAX_MODELS_ASKED = 200
-"""Models whose stored versions the single-version hint lists at most (one cached query each)."""
 
 
 def _elsewhere(ctx: PageContext, model: str) -> str:
