@@ -79,7 +79,11 @@ def contract_main(argv: Sequence[str], out: TextIO | None = None) -> int:
         if args.command == "create":
             return _create(args, stream)
         return _validate(args, stream)
-    except (ModelHealthError, OSError, ValueError, ImportError) as exc:
+    except OSError as exc:  # "path: what went wrong", not "[Errno 2] ...: 'path'"
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except (ModelHealthError, ValueError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
 

@@ -12,6 +12,7 @@ contract also serves as the SDK's :class:`ModelReference` (:meth:`DataContract.t
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -171,20 +172,25 @@ class DataContract:
 
 
 def read_contract_text(p: Path) -> str:
-    """The text of contract file ``p``, or a ConfigError that names the file and says what
-    was expected: the bare ``[Errno 2] No such file or directory`` of ``read_text`` said
-    neither which argument was wrong nor how to make one."""
+    """The text of contract file ``p``. A missing file or a folder is an OSError whose
+    ``strerror`` says what was expected (the bare ``No such file or directory`` of
+    ``read_text`` said nothing of how to make one); a byte that is not UTF-8 a ConfigError
+    located by line and column."""
 
     def problem(message: str, line: int = 0, column: int = 0) -> ConfigError:
         return ConfigError([ConfigIssue(SourcePos(str(p), line, column), message)])
 
     if not p.exists():
-        raise problem(
+        raise FileNotFoundError(
+            errno.ENOENT,
             "no such contract file (write one with `modelhealth contract create --model M "
-            "--reference training.csv`)"
+            "--reference training.csv`)",
+            str(p),
         )
     if p.is_dir():
-        raise problem("is a folder; expected a contract file (.yaml or .json)")
+        raise IsADirectoryError(
+            errno.EISDIR, "is a folder; expected a contract file (.yaml or .json)", str(p)
+        )
     raw = p.read_bytes()
     try:
         return raw.decode("utf-8")
