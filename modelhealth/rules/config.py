@@ -45,6 +45,7 @@ from modelhealth.rules.durations import MAX_DURATION, format_duration, parse_dur
 from modelhealth.rules.fields import (
     FieldError,
     parse_baseline,
+    parse_min_count,
     parse_schedule,
     parse_trigger,
     version_problem,
@@ -56,12 +57,14 @@ from modelhealth.rules.metrics import (
     FEATURE_METRICS,
     MODEL_METRICS,
     SCORE_DRIFT_PREFIX,
+    effective_min_count,
     frame_kind,
     is_contract_metric,
     is_drift_metric,
     is_feature_metric,
     is_performance_metric,
     known_metrics,
+    takes_min_count,
 )
 from modelhealth.rules.series import BaselineSpec
 from modelhealth.rules.yamlnodes import Node, load_yaml, problems
@@ -95,6 +98,7 @@ _RULE_KEYS = {
     "owners",
     "label_delay",
     "keep_firing_for",
+    "min_count",
 }
 
 
@@ -129,6 +133,9 @@ class RuleSpec:
     contract: DataContract | None = field(default=None, compare=False, repr=False)
     label_delay: timedelta = timedelta(0)
     keep_firing_for: timedelta = timedelta(0)
+    min_count: int | None = None
+    """Valid values a drift rule's window and baseline must hold to be judged; None: the
+    metric's default (``metrics.default_min_count``), 0: any window."""
     source: SourcePos = SourcePos("<memory>")
 
     @property
@@ -145,6 +152,7 @@ class RuleSpec:
                 # a field added later is hashed only when set, so existing rules keep their ids
                 and not (k == "label_delay" and not self.label_delay)
                 and not (k == "keep_firing_for" and not self.keep_firing_for)
+                and not (k == "min_count" and self.min_count is None)
             },
             sort_keys=True,
         )
@@ -267,6 +275,9 @@ class _RuleBuilder:
         schedule = self._schedule()
         trigger = self._trigger()
         label_delay = self._label_delay(metric)
+        min_count = self._field(parse_min_count, self.get("min_count"), metric)
+        if metric and takes_min_count(metric):
+            self._check_reference_size(metric, features, baseline, min_count)
         owners = list(self.ctx["owners"])
         if self.get("owners") is not None:
             owners, owner_issues = owner_list(self.get("owners"))
@@ -327,6 +338,7 @@ class _RuleBuilder:
             trigger=trigger,
             label_delay=label_delay,
             keep_firing_for=keep_firing_for,
+            min_count=min_count,
             source=self.node.pos,
         )
 
@@ -355,6 +367,40 @@ class _RuleBuilder:
                 "contract metrics compare with the contract itself; remove 'baseline:'",
             )
         return self.ctx["contract"] is None
+
+    def _check_reference_size(
+        self,
+        metric: str,
+        features: list[str],
+        baseline: BaselineSpec | None,
+        min_count: int | None,
+    ) -> None:
+        """Warn of the features (or the score) the reference profile holds fewer valid values
+        of than the rule's ``min_count``: a drift rule needs that many on both sides, so it
+        would never judge them, and the evaluation would only say so at every tick."""
+        profile = self.ctx["profile"]
+        floor = effective_min_count(metric, min_count)
+        compared = baseline.kind == "reference" if baseline else self.get("baseline") is None
+        if not floor or profile is None or not compared:
+            return
+        if metric.startswith(SCORE_DRIFT_PREFIX):
+            sizes = {"the score": sum(profile.score_counts)}
+        else:
+            sizes = {
+                repr(name): sum(f.counts)
+                for name, f in profile.features.items()
+                if not features or any(fnmatch.fnmatchcase(name, p) for p in features)
+            }
+        few = [f"{name} ({n:.0f})" for name, n in sizes.items() if 0 < n < floor]
+        if not few:
+            return
+        pos = (self.get("min_count") or self.get("metric")).pos  # type: ignore[union-attr]
+        why = (
+            f"warning: the reference profile {self.ctx['reference']} holds fewer than min_count"
+            f" {floor} valid values of {', '.join(few)}, so their drift is never judged; lower"
+            " min_count or build the profile from more rows"
+        )
+        self.notes.append(str(ConfigIssue(pos, why, "min_count", self.label)))
 
     def _label_delay(self, metric: str | None) -> timedelta:
         """``label_delay:`` belongs to the quality metrics (``performance.*``)."""

@@ -4,6 +4,10 @@ Current and baseline are store-shaped histogram rows (``[ts] [version] feature b
 each current group (one feature, optionally one bucket/version) is matched with its baseline
 group on ``match`` columns, and every pair runs through one call of the registered metric over
 a ``(groups, bins)`` matrix — 10,000 features cost one numpy call, not 10,000.
+
+Each value comes with the valid values it was computed from on either side (``n`` and
+``baseline_n``): the distances read sampling noise as drift on small windows, so a rule's
+``min_count`` leaves a group with fewer not judged (:func:`too_few`).
 """
 
 from __future__ import annotations
@@ -37,13 +41,14 @@ def drift_values(
     match: Sequence[str],
     reference: ModelReference | None = None,
 ) -> pd.DataFrame:
-    """``keys + value``: drift of each current group against its matched baseline group.
+    """``keys + value + n + baseline_n``: drift of each current group against its matched
+    baseline group, with the valid values each side holds.
 
-    A group whose baseline is missing or empty gets NaN (dropped later: no data, no verdict).
+    A group whose baseline is missing or empty gets NaN (dropped: no data, no verdict).
     Numeric-only metrics (KS, Wasserstein) skip features the reference calls categorical."""
     keys, match = list(keys), list(match)
     if current.empty:
-        return pd.DataFrame(columns=[*keys, "value"])
+        return pd.DataFrame(columns=[*keys, *VALUE_COLUMNS])
     refs = reference.features if reference is not None else {}
     cur = current[current["count"] > 0]
     unaligned = misaligned([current, baseline], reference)
@@ -53,7 +58,7 @@ def drift_values(
         categorical = [n for n, f in refs.items() if f.kind != "numeric"]
         cur = cur[~cur["feature"].isin(categorical)]
     if cur.empty:
-        return pd.DataFrame(columns=[*keys, "value"])
+        return pd.DataFrame(columns=[*keys, *VALUE_COLUMNS])
     n_bins = int(max(cur["bin"].max(), baseline["bin"].max() if len(baseline) else 0)) + 1
     n_bins = max([n_bins, *(f.n_bins for f in refs.values())])
 
@@ -85,4 +90,28 @@ def drift_values(
     values = compute(metric, base_m, cur_m, positions=positions)
     out = groups.copy()
     out["value"] = values
+    out["n"] = cur_m.sum(axis=1)
+    out["baseline_n"] = base_m.sum(axis=1)
     return out[np.isfinite(out["value"])].reset_index(drop=True)
+
+
+VALUE_COLUMNS = ("value", "n", "baseline_n")
+"""The columns :func:`drift_values` adds to the keys: the drift and each side's size."""
+
+
+def enough(values: pd.DataFrame, min_count: int) -> pd.Series:
+    """Which rows of a :func:`drift_values` frame hold ``min_count`` valid values or more
+    on both sides: a baseline of 12 values is as noisy as a window of 12 (the spread of a
+    distance under no drift grows with ``1/n + 1/baseline_n``)."""
+    return (values["n"] >= min_count) & (values["baseline_n"] >= min_count)
+
+
+def too_few(n: float, baseline_n: float, min_count: int, baseline: str) -> str:
+    """Why a drift value of ``n`` window values against ``baseline_n`` baseline values
+    (``baseline`` says which, e.g. "the reference profile") is not judged, or "" when both
+    hold ``min_count``. The window is named first: its traffic is what varies."""
+    if n < min_count:
+        return f"{n:.0f} values in the window, fewer than min_count {min_count}"
+    if baseline_n < min_count:
+        return f"{baseline_n:.0f} values in {baseline}, fewer than min_count {min_count}"
+    return ""

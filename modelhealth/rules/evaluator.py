@@ -396,12 +396,16 @@ class Evaluator:
         for inst in found:
             labels = alert_labels(rule, inst.labels)
             key = (rule.rule_id, fingerprint(labels))
-            try:
-                result: DetectorResult = detector.evaluate(inst.series, inst.baseline)
-            except EmptyWindow as exc:  # e.g. an empty baseline
+            why = inst.not_judged  # e.g. a drift window with fewer values than min_count
+            if why is None:
+                try:
+                    result: DetectorResult = detector.evaluate(inst.series, inst.baseline)
+                except EmptyWindow as exc:  # e.g. an empty baseline
+                    why = inst.baseline_missing or str(exc) or NO_DATA
+            if why is not None:
                 if not not_judged:
                     first_unjudged = _which(inst.labels, rule)
-                not_judged[key] = inst.baseline_missing or str(exc) or NO_DATA
+                not_judged[key] = why
                 continue
             pending.append((key, result, labels, inst.annotations))
         if not_judged:

@@ -1,4 +1,5 @@
-"""Parsers for the optional rule fields ``baseline``, ``schedule`` and ``trigger``.
+"""Parsers for the optional rule fields ``baseline``, ``schedule``, ``trigger`` and
+``min_count``.
 
 Each takes the YAML node (with its position) and returns the parsed value or raises
 :class:`FieldError`, which the config loader turns into a ``file:line:col`` issue.
@@ -12,8 +13,15 @@ from datetime import timedelta
 
 from modelhealth.errors import SourcePos
 from modelhealth.names import is_valid_version
+from modelhealth.rules.detectors._common import yaml_number
 from modelhealth.rules.durations import parse_duration
-from modelhealth.rules.metrics import SCORE_DRIFT_PREFIX, is_drift_metric
+from modelhealth.rules.metrics import (
+    MIN_LABELS,
+    SCORE_DRIFT_PREFIX,
+    is_drift_metric,
+    is_performance_metric,
+    takes_min_count,
+)
 from modelhealth.rules.series import BaselineSpec
 from modelhealth.rules.yamlnodes import Node
 
@@ -132,6 +140,36 @@ def parse_trigger(n: Node) -> str:
             f"{n.value!r}" + suggest(str(n.value), TRIGGERS),
         )
     return str(n.value)
+
+
+def parse_min_count(n: Node, metric: str | None) -> int:
+    """``min_count:`` -> the valid values a drift rule's window (and its baseline) must hold
+    to be judged: a whole number >= 0, 0 judging any window. Only drift metrics take it:
+    their distances read sampling noise as drift on small windows (``metrics.DRIFT_MIN_COUNT``);
+    quality metrics have their own fixed floor of labels."""
+    value = yaml_number(n.value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 1.0e+3, as YAML 1.1 reads a whole number in exponent notation
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise FieldError(
+            n.pos,
+            "min_count",
+            "must be a whole number of values >= 0 (e.g. min_count: 500; 0 judges any "
+            f"window), got {n.value!r}",
+        )
+    if metric and not takes_min_count(metric):
+        why = (
+            f"; a {metric} window is judged once it holds {MIN_LABELS} labels"
+            if is_performance_metric(metric)
+            else ""
+        )
+        raise FieldError(
+            n.pos,
+            "min_count",
+            f"only drift metrics (feature.drift.*, score.drift.*) take 'min_count', not "
+            f"{metric}{why}; remove it",
+        )
+    return value
 
 
 def _parse_time(node: Node | None) -> int | None:

@@ -18,6 +18,11 @@ baseline window that starts before the store's first data of it has no value (th
 is not judged, and the tick reports why and from when it will be), and history buckets that
 start before that first data are left out (the first holds only part of a bucket's traffic).
 
+Drift metrics judge a window only when it and its baseline hold ``min_count`` valid values
+(the rule's ``min_count:``, else the metric's default, ``metrics.default_min_count``): the
+distances read sampling noise as drift on small windows. A smaller current window keeps its
+instance, not judged, with the reason the tick reports; a smaller history bucket is left out.
+
 Contract metrics (``contract.*``, see :mod:`modelhealth.rules.contract`) are the exception:
 the current window's summary and histogram frames, validated against the file's data
 contract, with no history.
@@ -40,11 +45,12 @@ import pandas as pd
 from modelhealth.clock import from_epoch_ms
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.rules.contract import contract_instances
-from modelhealth.rules.drift import drift_values, reference_rows
+from modelhealth.rules.drift import drift_values, enough, reference_rows, too_few
 from modelhealth.rules.durations import format_duration
 from modelhealth.rules.frames import FrameKey, FrameSource
 from modelhealth.rules.metrics import (
     SCORE_DRIFT_PREFIX,
+    effective_min_count,
     frame_kind,
     instance_keys,
     is_contract_metric,
@@ -89,6 +95,7 @@ class RuleQuery:
     contract: Any = None  # DataContract for contract.* metrics
     contract_path: str | None = None
     label_delay: timedelta = timedelta(0)  # performance.* metrics: judge a window this old
+    min_count: int | None = None  # drift metrics: values a window needs (None: the default)
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,9 @@ class Instance:
     baseline_missing: str | None = None
     """Why ``baseline`` holds no value although the window may simply have had no requests
     (it starts before the store's first data of the model): the reason the tick reports."""
+    not_judged: str | None = None
+    """Why the instance, with data in the window, has no value this tick (a drift window
+    with fewer values than ``min_count``): it is not judged, and the tick reports this."""
 
 
 def plan_rule(
@@ -225,6 +235,7 @@ def instances(
         rule.version,
         rule.group_by,
         getattr(rule, "contract_path", None),
+        min_count_of(rule),
     )
     every = source.memo.get(memo_key)
     if every is None:
@@ -237,6 +248,11 @@ def instances(
 
 def _selected(feature: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(feature, p) for p in patterns)
+
+
+def min_count_of(rule: RuleQuery) -> int:
+    """The valid values a window of ``rule`` must hold to be judged (0: any)."""
+    return effective_min_count(rule.metric, getattr(rule, "min_count", None))
 
 
 def _all_instances(
@@ -257,6 +273,10 @@ def _all_instances(
     cur, hist = with_zeros(rule.metric, cur, hist, plan.current, plan.history)
     if cur.empty:
         return []
+    floor = min_count_of(rule)
+    if floor and hist is not None and "n" in hist.columns:
+        hist = hist[enough(hist, floor)]  # a noisy bucket is no point of the history
+    unjudged = _too_few(rule, plan, cur, floor)
     if rule.metric in ZERO_WHEN_EMPTY and hist is not None and len(hist):
         assert plan.history is not None
         hist = since_first_data(hist, rule.model, plan.history, source)
@@ -266,7 +286,29 @@ def _all_instances(
         base_vals = metric_frame(rule.metric, frame, plan.baseline.end_ms - plan.baseline.start_ms)
     elif rule.baseline is not None and rule.baseline.kind == "reference":
         base_vals = _reference_values(rule.metric, reference)
-    return _assemble(rule, plan, cur, hist, base_vals, source)
+    return _assemble(rule, plan, cur, hist, base_vals, source, unjudged)
+
+
+def _too_few(
+    rule: RuleQuery, plan: RulePlan, cur: pd.DataFrame, floor: int
+) -> dict[tuple[str, ...], str]:
+    """Why each drift instance of ``cur`` whose window or baseline holds fewer than
+    ``floor`` values is not judged, by its key values (version, feature) as text."""
+    if not floor or "n" not in cur.columns:
+        return {}
+    short = cur[~enough(cur, floor)]
+    if short.empty:
+        return {}
+    keys = [k for k in ("version", "feature") if k in cur.columns]
+    b = rule.baseline
+    if b is None or b.kind == "reference" or plan.baseline is None:
+        words = "the reference profile"
+    else:
+        words = f"the baseline ({_baseline_words(b, plan.baseline)})"
+    default = getattr(rule, "min_count", None) is None
+    why = f" (the default for {rule.metric} rules)" if default else ""
+    rows = zip(*(short[k].astype(str) for k in keys), short["n"], short["baseline_n"], strict=True)
+    return {tuple(row[: len(keys)]): too_few(row[-2], row[-1], floor, words) + why for row in rows}
 
 
 def _profiled(metric: str, frame: pd.DataFrame, reference: ModelReference | None) -> pd.DataFrame:
@@ -348,6 +390,7 @@ def _assemble(
     hist: pd.DataFrame | None,
     base_vals: pd.DataFrame | None,
     source: FrameSource,
+    unjudged: Mapping[tuple[str, ...], str] | None = None,
 ) -> list[Instance]:
     keys = [k for k in ("version", "feature") if k in cur.columns]
     cur = cur.assign(ts=plan.current.start_ms)
@@ -390,8 +433,15 @@ def _assemble(
                 elif bv is None:
                     bv = 0.0  # no requests in the baseline window: 0 of them, not "no value"
             baseline = Series(np.array([ts[hi - 1]]), np.array([bv if bv is not None else np.nan]))
+        short = unjudged.get(tuple(str(values[k]) for k in keys)) if unjudged else None
         out.append(
-            Instance(labels, Series(ts[lo:hi], vs[lo:hi]), baseline, baseline_missing=missing)
+            Instance(
+                labels,
+                Series(ts[lo:hi], vs[lo:hi]),
+                baseline,
+                baseline_missing=missing,
+                not_judged=short,
+            )
         )
     return out
 
