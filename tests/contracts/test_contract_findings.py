@@ -187,7 +187,8 @@ def test_a_broken_column_does_not_stop_the_others(tmp_path: Path, capsys) -> Non
     assert list(contract.columns) == ["country"] and contract.skipped == ("amount",)
     path = tmp_path / "c.yaml"
     path.write_text(text)
-    pd.DataFrame({"amount": [1.0, 2.0], "country": ["XX", "XX"]}).to_csv(
+    # 100 rows: PSI is judged from 100 values on (validate.PSI_MIN_COUNT)
+    pd.DataFrame({"amount": [1.0, 2.0] * 50, "country": ["XX", "XX"] * 50}).to_csv(
         tmp_path / "b.csv", index=False
     )
     out = io.StringIO()
