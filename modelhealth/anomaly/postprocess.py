@@ -311,6 +311,14 @@ def record_bar(score: np.ndarray, period: int) -> np.ndarray:
     FN 13, FP 18) against 0.545 (TP 18, FN 14, FP 16); the fleet 0.944/0.972/0.958 against
     0.914/0.943/0.928. The window adds three days to the history a verdict reads
     (``LearnedDetector.history_points``): a scheduler tick went from 53 to 65 ms per series.
+
+    Round 21 rejected the same bar for the Holt-Winters rule (its threshold lowered to the
+    margin times its highest score of the last three days, not below a floor; count series
+    left out), replayed on the cached fold models of the round-20 CV (NAB 0.733, 271 true
+    and 117 false events over the nine lines): margin 1.1 with floors 4, 5, 6, 8 gave 0.642
+    (298 true, 279 false), 0.676, 0.716, 0.733; margin 1.3 0.696-0.733; 1.5 0.668-0.676; 2
+    0.725; 3 0.733. Only floor 4 caught more windows (three per line), at 18 more false
+    events per line: unlike the discord score, a Holt-Winters error this high recurs.
     """
     s = np.asarray(score, dtype=np.float64)
     prev = pd.Series(s).shift(1).rolling(novelty_points(RECORD_WINDOW, period), min_periods=1)
