@@ -22,6 +22,8 @@ from modelhealth.alerting.matchers import Matcher, MatcherError, parse_matcher
 from modelhealth.errors import ConfigError, ConfigIssue, SourcePos
 from modelhealth.rules.durations import parse_duration  # one grammar for every duration
 
+ALL_LABELS = "..."
+"""``group_by: ['...']``: as in Alertmanager, every alert's full label set is its group."""
 SECRET_KEYS = ("routing_key", "password", "token", "api_key", "secret", "bearer_token")
 
 
@@ -206,9 +208,7 @@ class _Reader:
             if key in out:
                 self.error(k, context, key, "duplicate key")
             elif key not in allowed:
-                hint = ""
-                if any(s in key for s in SECRET_KEYS):
-                    hint = f"; secrets come from the environment: use {key}_env"
+                hint = _secret_hint(key, allowed) if any(s in key for s in SECRET_KEYS) else ""
                 self.error(k, context, key, f"unknown key (allowed: {', '.join(allowed)}){hint}")
             else:
                 out[key] = v
@@ -249,6 +249,22 @@ class _Reader:
         return tuple(out)
 
 
+def _secret_hint(key: str, allowed: tuple[str, ...]) -> str:
+    """What to write instead of a secret-looking ``key``: an allowed ``*_env`` option naming
+    the variable (``routing_key`` -> ``routing_key_env``, ``token`` -> ``bearer_token_env``),
+    or where the secret comes from when the receiver has no such option (an e-mail
+    receiver's ``password`` used to be told "use password_env", itself an unknown key)."""
+    envs = [a for a in allowed if a.endswith("_env") and key in a]
+    if envs:
+        return f"; secrets come from the environment: use {' or '.join(envs)}: NAME_OF_VARIABLE"
+    if "to" in allowed and "from" in allowed:  # an e-mail receiver
+        return (
+            "; secrets come from the environment: SMTP credentials are read from"
+            " MODELHEALTH_SMTP_USER and MODELHEALTH_SMTP_PASSWORD"
+        )
+    return "; secrets come from the environment, never from this file"
+
+
 def _bool(text: str) -> bool:
     low = text.lower()
     if low in ("true", "yes", "on"):
@@ -287,14 +303,15 @@ def parse_routing(text: str, filename: str = "<routing>") -> RoutingConfig:
                 resolve_timeout = val
         kw = {k: r.scalar(v, "global", k, _DUR) for k, v in g.items() if k not in own}
         delivery = DeliverySpec(**{k: v for k, v in kw.items() if v is not None})
-    receivers = _receivers(r, top.get("receivers"), root)
+    declared: set[str] = set()
+    receivers = _receivers(r, top.get("receivers"), root, declared)
     if "route" not in top:
         r.error(root, "", "route", "missing: the root route is required")
         raise ConfigError(r.issues)
     route = _route(r, top["route"], "root", None)
     rules = tuple(_inhibit(r, n, i) for i, n in enumerate(_seq(r, top.get("inhibit_rules"))))
     if route is not None:
-        _check_receivers(r, route, receivers)
+        _check_receivers(r, route, receivers, declared)
     if r.issues:
         raise ConfigError(sorted(r.issues, key=lambda i: (i.pos.line, i.pos.column)))
     assert route is not None
@@ -318,7 +335,12 @@ def _seq(r: _Reader, node: yaml.Node | None) -> list[yaml.Node]:
     return list(node.value)
 
 
-def _receivers(r: _Reader, node: yaml.Node | None, root: yaml.Node) -> dict[str, ReceiverSpec]:
+def _receivers(
+    r: _Reader, node: yaml.Node | None, root: yaml.Node, declared: set[str]
+) -> dict[str, ReceiverSpec]:
+    """The valid receivers; ``declared`` collects every name given, valid or not, so a
+    route naming a receiver whose own entry has an error is not also told that receiver is
+    unknown."""
     if node is None:
         r.error(root, "", "receivers", "missing: declare at least one receiver")
         return {}
@@ -331,6 +353,7 @@ def _receivers(r: _Reader, node: yaml.Node | None, root: yaml.Node) -> dict[str,
             r.error(item, ctx, "name", "missing")
             continue
         ctx = f'receiver "{name}"'
+        declared.add(name)
         if name in out:
             r.error(m["name"], ctx, "name", "duplicate receiver name")
         kinds = [k for k in KIND_OPTIONS if k in m]
@@ -438,7 +461,12 @@ def _route(r: _Reader, node: yaml.Node, rid: str, parent: RouteSpec | None) -> R
     for key in ("receiver", "group_by", "group_wait", "group_interval", "repeat_interval"):
         if key in m:
             val = r.scalar(m[key], ctx, key, kinds.get(key, _DUR))
-            if val is not None:
+            if key == "group_by" and val is not None and ALL_LABELS in val and len(val) > 1:
+                r.error(
+                    m[key], ctx, key,
+                    f"'{ALL_LABELS}' (group by all labels) cannot be combined with other labels",
+                )  # fmt: skip
+            elif val is not None:
                 kw[key] = val
     matchers = r.matchers(m["matchers"], ctx, "matchers") if "matchers" in m else ()
     if parent is None and matchers:
@@ -466,13 +494,19 @@ def _route(r: _Reader, node: yaml.Node, rid: str, parent: RouteSpec | None) -> R
 def _inhibit(r: _Reader, node: yaml.Node, i: int) -> InhibitRule:
     ctx = f"inhibit_rule {i + 1}"
     m = r.mapping(node, ctx, ("source_matchers", "target_matchers", "equal"))
-    src = r.matchers(m["source_matchers"], ctx, "source_matchers") if "source_matchers" in m else ()
-    tgt = r.matchers(m["target_matchers"], ctx, "target_matchers") if "target_matchers" in m else ()
-    for key, val in (("source_matchers", src), ("target_matchers", tgt)):
+    parsed: dict[str, tuple[Matcher, ...]] = {}
+    for key in ("source_matchers", "target_matchers"):
         if key not in m:
             r.error(node, ctx, key, "missing: required")
-        elif not val and not r.issues:
+            parsed[key] = ()
+            continue
+        before = len(r.issues)
+        parsed[key] = r.matchers(m[key], ctx, key)
+        # an empty list is an error of its own; a list whose items failed was reported
+        # (checking *any* earlier issue hid this one behind an unrelated error elsewhere)
+        if not parsed[key] and len(r.issues) == before:
             r.error(m[key], ctx, key, "must list at least one matcher")
+    src, tgt = parsed["source_matchers"], parsed["target_matchers"]
     equal = r.scalar(m["equal"], ctx, "equal", _LIST) if "equal" in m else ("model",)
     return InhibitRule(
         source_matchers=src, target_matchers=tgt, equal=equal or (), source=r.pos(node)
@@ -480,10 +514,20 @@ def _inhibit(r: _Reader, node: yaml.Node, i: int) -> InhibitRule:
 
 
 def _check_receivers(
-    r: _Reader, route: RouteSpec, receivers: Mapping[str, ReceiverSpec], inherited: str = ""
+    r: _Reader,
+    route: RouteSpec,
+    receivers: Mapping[str, ReceiverSpec],
+    declared: set[str],
+    inherited: str = "",
 ) -> None:
-    """Report an unknown receiver once, on the route that names it (not on its children)."""
-    if route.receiver and route.receiver != inherited and route.receiver not in receivers:
+    """Report an unknown receiver once, on the route that names it (not on its children);
+    one that is declared but has an error of its own was reported there."""
+    if (
+        route.receiver
+        and route.receiver != inherited
+        and route.receiver not in receivers
+        and route.receiver not in declared
+    ):
         known = ", ".join(sorted(receivers)) or "none declared"
         r.issues.append(
             ConfigIssue(
@@ -492,4 +536,4 @@ def _check_receivers(
             )
         )  # fmt: skip
     for child in route.routes:
-        _check_receivers(r, child, receivers, route.receiver)
+        _check_receivers(r, child, receivers, declared, route.receiver)

@@ -20,9 +20,9 @@ class Inhibitor:
 
     def __init__(self, rules: Sequence[InhibitRule]) -> None:
         self.rules = tuple(rules)
-        # Per rule: the `equal`-label values of its firing sources, plus their fingerprints so
-        # an alert matching both sides does not inhibit itself (as in Alertmanager).
-        self._sources: list[dict[tuple[str, ...], set[str]]] = [{} for _ in self.rules]
+        # Per rule: the `equal`-label values of its firing sources -> their fingerprints, each
+        # with whether that source also matches the rule's target side (see `mutes`).
+        self._sources: list[dict[tuple[str, ...], dict[str, bool]]] = [{} for _ in self.rules]
 
     def update(self, firing: Iterable[Alert]) -> None:
         """Replace the set of source candidates with the currently firing alerts."""
@@ -31,9 +31,19 @@ class Inhibitor:
             for i, rule in enumerate(self.rules):
                 if matches_all(rule.source_matchers, alert.labels):
                     key = tuple(alert.labels.get(k, "") for k in rule.equal)
-                    self._sources[i].setdefault(key, set()).add(alert.fingerprint)
+                    both = matches_all(rule.target_matchers, alert.labels)
+                    self._sources[i].setdefault(key, {})[alert.fingerprint] = both
 
     def mutes(self, labels: Mapping[str, str], now: datetime | None = None) -> bool:
+        """Whether a firing source of some rule, with the same ``equal`` labels (a label
+        missing on both sides counts as equal), mutes an alert with ``labels``.
+
+        As Alertmanager's ``hasEqual(lset, excludeTwoSidedMatch)``: when the target alert
+        also matches the rule's source side, only sources that do *not* match the target side
+        count, so alerts matching both sides never mute one another (two ``ModelDown`` pages
+        of one model, under a rule whose target also takes ``ModelDown``, muted each other,
+        and nobody was paged); an alert never mutes itself.
+        """
         from modelhealth.types import fingerprint
 
         fp = None
@@ -41,8 +51,10 @@ class Inhibitor:
             if not sources or not matches_all(rule.target_matchers, labels):
                 continue
             hit = sources.get(tuple(labels.get(k, "") for k in rule.equal))
-            if hit:
-                fp = fp or fingerprint(labels)
-                if hit - {fp}:
-                    return True
+            if not hit:
+                continue
+            fp = fp or fingerprint(labels)
+            two_sided = matches_all(rule.source_matchers, labels)
+            if any(f != fp and not (two_sided and both) for f, both in hit.items()):
+                return True
         return False

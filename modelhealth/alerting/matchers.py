@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 _MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
 OPERATORS = ("=", "!=", "=~", "!~")
+_MORE = re.compile(r",\s*([A-Za-z_][A-Za-z0-9_]*\s*(?:=~|!~|!=|=))")
 
 
 class MatcherError(ValueError):
@@ -63,6 +64,15 @@ def parse_matcher(text: str) -> Matcher:
     name, op, value = m.groups()
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         value = value[1:-1]
+    elif more := _MORE.search(value):
+        # `model=fraud,severity=critical` was one matcher on model with the value
+        # "fraud,severity=critical": a silence that muted nothing, listed exactly as the two
+        # matchers it was meant to be
+        raise MatcherError(
+            f"{text.strip()!r} looks like several matchers in one: give each its own"
+            f" (`{name}{op}{value[: more.start()]}` and `{more.group(1)}...`), or quote a value"
+            " that really holds a comma"
+        )
     return Matcher(name, op, value)
 
 

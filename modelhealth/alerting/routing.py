@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
-from modelhealth.alerting.config import RouteSpec, RoutingConfig, parse_routing
+from modelhealth.alerting.config import ALL_LABELS, RouteSpec, RoutingConfig, parse_routing
 from modelhealth.alerting.matchers import matches_all
 from modelhealth.errors import ConfigError, ConfigIssue, SourcePos
 
@@ -65,7 +65,11 @@ def longest_group_wait(route: RouteSpec) -> timedelta:
 
 
 def group_labels(route: RouteSpec, labels: Mapping[str, str]) -> dict[str, str]:
-    """The group_by subset of an alert's labels (missing labels are left out)."""
+    """The group_by subset of an alert's labels (missing labels are left out); all of them
+    under ``group_by: ['...']``, as in Alertmanager (it used to look for a label named
+    ``...``, so every alert of such a route fell into one group)."""
+    if ALL_LABELS in route.group_by:
+        return dict(labels)
     return {k: labels[k] for k in route.group_by if k in labels}
 
 
@@ -136,4 +140,5 @@ def _labels_fit(route: RouteSpec, key: str) -> bool:
         labels = json.loads(key[len(f"{route.key}/{route.receiver}/") :])
     except ValueError:
         return False
-    return all(isinstance(kv, list) and kv[0] in route.group_by for kv in labels)
+    every = ALL_LABELS in route.group_by
+    return all(isinstance(kv, list) and (every or kv[0] in route.group_by) for kv in labels)

@@ -168,6 +168,6 @@ def test_slack_resolve_shows_why_it_resolved_not_the_firing_comparison() -> None
     slack = SlackNotifier(SlackConfig(url="http://127.0.0.1:9/x"), env={})
     text = slack.payload(_batch([gone], "resolved"))["attachments"][0]["text"]
     assert text.splitlines()[0] == "• p99 on m1 resolved: its rule was removed from the configs"
-    assert "300 > 100" not in text
+    assert "300 &gt; 100" not in text  # Slack's escaping of ">" (round 23c)
     firing_text = slack.payload(_batch([fire.to_dict()], "firing"))["attachments"][0]["text"]
-    assert firing_text.startswith("• latency.p99 on m1: 300 > 100")
+    assert firing_text.startswith("• latency.p99 on m1: 300 &gt; 100")

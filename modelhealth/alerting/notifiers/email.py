@@ -142,7 +142,7 @@ class EmailNotifier:
             "facts": dict(batch.context.get("facts", {})),
         }
         msg = EmailMessage()
-        msg["Subject"] = self.config.subject_prefix + batch.title
+        msg["Subject"] = subject(self.config.subject_prefix + batch.title)
         msg["From"] = self.config.sender or self.smtp.sender
         msg["To"] = ", ".join(self.config.to)
         if self.config.cc:
@@ -220,6 +220,15 @@ class EmailNotifier:
         s = self.smtp
         why = f"SMTP {s.host}:{s.port} {type(exc).__name__}: {exc}{hint}"
         return redact(why, (s.password,))
+
+
+def subject(text: str) -> str:
+    """``text`` as one header line: each run of whitespace (a line break or tab in a label
+    value) becomes one space, and control characters are dropped. A label value with a line
+    break made ``EmailMessage`` refuse the header, so that group's mail failed for good with
+    "cannot render email" and was never sent."""
+    flat = " ".join(text.split())
+    return "".join(c for c in flat if c.isprintable())
 
 
 def _refusals(refused: dict[str, tuple[int, bytes]]) -> str:

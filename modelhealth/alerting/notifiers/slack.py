@@ -24,6 +24,14 @@ class SlackConfig:
     timeout: float = 10.0
 
 
+def escape(text: str) -> str:
+    """``text`` as Slack wants literal text in a message: ``&``, ``<`` and ``>`` as HTML
+    entities, and nothing else. Unescaped, a label or annotation reading ``a<b`` lost its
+    tail, and one holding ``<!channel>`` or ``<https://x|click>`` notified the whole channel
+    or showed a disguised link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def alert_line(alert: Mapping[str, Any]) -> str:
     """One bullet per alert: its summary while it fires; once resolved, what resolved and why.
 
@@ -36,10 +44,10 @@ def alert_line(alert: Mapping[str, Any]) -> str:
     where = ", ".join(f"{k}={labels[k]}" for k in ("feature", "version") if k in labels)
     suffix = f" ({where})" if where else ""
     if alert.get("resolved_at") is None:
-        return f"• {ann.get('summary') or labels.get('alertname', '')}{suffix}"
+        return escape(f"• {ann.get('summary') or labels.get('alertname', '')}{suffix}")
     name = " on ".join(v for k in ("alertname", "model") if (v := labels.get(k, "")))
     detail = ann.get("detail", "").strip()
-    return f"• {name or 'alert'}{suffix} resolved" + (f": {detail}" if detail else "")
+    return escape(f"• {name or 'alert'}{suffix} resolved" + (f": {detail}" if detail else ""))
 
 
 class SlackNotifier:
@@ -76,11 +84,11 @@ class SlackNotifier:
             links.insert(0, f"<{batch.incident_url}|Dashboard>")
         color = _COLORS["resolved"] if batch.status == "resolved" else _COLORS.get(batch.severity)
         msg: dict[str, Any] = {
-            "text": batch.title,
+            "text": escape(batch.title),
             "attachments": [
                 {
                     "color": color or _COLORS["info"],
-                    "title": batch.title,
+                    "title": escape(batch.title),
                     "text": "\n".join(lines + ([" · ".join(links)] if links else [])),
                     "footer": "modelhealth",
                 }

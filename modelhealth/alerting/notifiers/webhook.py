@@ -10,6 +10,9 @@ from typing import Any
 
 from modelhealth.alerting.notifiers.base import NotificationBatch, Outcome, post_json
 
+ZERO_TIME = "0001-01-01T00:00:00Z"
+"""``endsAt`` of a firing alert, as Alertmanager's webhook writes it."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class WebhookConfig:
@@ -52,13 +55,16 @@ class WebhookNotifier:
             "commonLabels": batch.common_labels,
             "commonAnnotations": batch.common_annotations,
             "externalURL": batch.dashboard_url,
+            "truncatedAlerts": 0,
             "alerts": [
                 {
                     "status": "firing" if a.get("resolved_at") is None else "resolved",
                     "labels": a["labels"],
                     "annotations": a["annotations"],
                     "startsAt": a.get("fired_at") or a.get("active_at"),
-                    "endsAt": a.get("resolved_at"),
+                    # a firing alert has no end: Alertmanager sends Go's zero time, never
+                    # null, which receivers with a typed timestamp field could not parse
+                    "endsAt": a.get("resolved_at") or ZERO_TIME,
                     "fingerprint": a.get("fingerprint"),
                     "value": a.get("value"),
                     "generatorURL": batch.link_for([a]),
