@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from email.utils import getaddresses, parseaddr
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import yaml
 
@@ -397,7 +397,30 @@ def url_problem(url: str) -> str:
         return f"{url!r} is not a valid URL ({exc}); expected http(s)://host[:port]/path"
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return f"{url!r} is not an http(s) URL; expected http(s)://host[:port]/path"
-    return ""
+    return _secret_in_url(parts)
+
+
+SECRET_URL_HOSTS = ("hooks.slack.com",)
+"""Hosts whose webhook URL is itself the credential (Slack's incoming webhooks: whoever
+has the URL can post to the channel)."""
+
+
+def _secret_in_url(parts: SplitResult) -> str:
+    """Why a URL written in the YAML holds a secret, or "": a password in it
+    (``https://user:pass@host``) or a URL that is itself a credential. Secrets come from
+    the environment, never from YAML in git: ``url_env: VAR`` reads it from there. The
+    message never echoes the secret."""
+    host = (parts.hostname or "").lower()
+    if parts.password is not None:
+        what = f"a URL with a password in it (https://user:***@{host}/...)"
+    elif host in SECRET_URL_HOSTS or host.endswith(tuple("." + h for h in SECRET_URL_HOSTS)):
+        what = f"a {host} webhook URL, which is itself a credential"
+    else:
+        return ""
+    return (
+        f"{what} must not be written in the config; put it in an environment variable and "
+        "name it with url_env: VAR (webhook and slack receivers)"
+    )
 
 
 def address_problem(text: str) -> str:
