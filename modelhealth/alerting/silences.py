@@ -175,12 +175,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _for(text: str) -> timedelta:
-    """``--for`` as a duration; a ValueError names the option (``--for 99999999w`` used to
-    end in an OverflowError traceback, now it is too long: at most 520w)."""
+    """``--for`` as a positive duration; a ValueError names the option (``--for 99999999w``
+    used to end in an OverflowError traceback, now it is too long: at most 520w)."""
     try:
-        return parse_duration(text)
+        hold = parse_duration(text)
     except ValueError as exc:
         raise ValueError(f"--for {text!r}: {exc}") from None
+    if hold <= timedelta(0):  # said "silence ends (<now>) must be after it starts"
+        raise ValueError(f"--for {text!r}: a silence must last longer than 0, e.g. 30m or 2h")
+    return hold
 
 
 def silence_main(argv: list[str], *, clock: Clock | None = None, out: TextIO | None = None) -> int:

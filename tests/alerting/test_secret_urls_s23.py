@@ -1,7 +1,7 @@
 """A receiver URL that is itself a secret is a config error: secrets come from the
 environment (``url_env: VAR``), never from YAML in git. Before, a webhook URL with a
 password in it, or a Slack incoming-webhook URL (whoever has it can post to the channel),
-loaded without a word."""
+loaded without a word. (And a silence that lasts 0 is refused at its option.)"""
 
 from __future__ import annotations
 
@@ -44,3 +44,14 @@ def test_a_slack_incoming_webhook_url_is_refused() -> None:
 )
 def test_urls_without_a_secret_still_load(receiver: str) -> None:
     assert parse_routing(_config(receiver), "r.yaml").receivers["a"].kind in ("webhook", "slack")
+
+
+def test_a_zero_length_silence_names_the_option_and_creates_nothing(tmp_path, capsys) -> None:
+    """``silence add --for 0s`` said "silence ends (<now>) must be after it starts"."""
+    from modelhealth.alerting.silences import silence_main
+
+    db = tmp_path / "alerts.db"
+    code = silence_main(["add", "model=fraud", "--for", "0s", "-c", "why", "--db", str(db)])
+    assert code == 2 and not db.exists()
+    err = capsys.readouterr().err
+    assert err.strip() == "error: --for '0s': a silence must last longer than 0, e.g. 30m or 2h"
