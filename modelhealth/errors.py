@@ -78,3 +78,11 @@ def why_unusable(exc: BaseException, kind: str) -> str:
     if isinstance(exc, OSError):
         return f"cannot be read ({exc.strerror or exc})"
     return f"is not {kind} ({type(exc).__name__}: {exc})"
+
+
+def undecodable_at(exc: UnicodeDecodeError) -> tuple[int, int]:
+    """The 1-based line and column of the first byte a text file failed to decode at, so a
+    "not UTF-8" error points at the accented word (``byte 1787`` alone left the owner
+    counting bytes)."""
+    before = bytes(exc.object[: exc.start])
+    return before.count(b"\n") + 1, exc.start - before.rfind(b"\n")  # rfind: -1 on line 1

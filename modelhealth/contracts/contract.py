@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from modelhealth.errors import ConfigError, ConfigIssue, InvalidName, SourcePos
+from modelhealth.errors import ConfigError, ConfigIssue, InvalidName, SourcePos, undecodable_at
 from modelhealth.ingestion.reference import (
     DEFAULT_SPECIAL_VALUES,
     HUGE,
@@ -177,9 +177,6 @@ def read_contract_text(p: Path) -> str:
     ``read_text`` said nothing of how to make one); a byte that is not UTF-8 a ConfigError
     located by line and column."""
 
-    def problem(message: str, line: int = 0, column: int = 0) -> ConfigError:
-        return ConfigError([ConfigIssue(SourcePos(str(p), line, column), message)])
-
     if not p.exists():
         raise FileNotFoundError(
             errno.ENOENT,
@@ -195,13 +192,9 @@ def read_contract_text(p: Path) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise problem(
-            f"byte 0x{raw[exc.start]:02x} is not UTF-8; expected a YAML or JSON text file",
-            line,
-            column,
-        ) from None
+        at = SourcePos(str(p), *undecodable_at(exc))
+        why = f"byte 0x{raw[exc.start]:02x} is not UTF-8; expected a YAML or JSON text file"
+        raise ConfigError([ConfigIssue(at, why)]) from None
 
 
 INF_LABEL = "inf"

@@ -97,6 +97,16 @@ MAX_PARKED_CHARS = 10_000
 """A parked event's JSON is cut to this: a 10 MB feature value must not make the parked
 record itself too big for the sink (a Kafka message), which would fail every retry."""
 
+FULL, CLOSED = "full", "closed"
+_REFUSALS = {
+    FULL: "modelhealth: Monitor buffers are full (max_buffered={max_buffered} rows) while the"
+    " sink fails; newer rows are refused and counted in stats.dropped_rows until a flush"
+    " succeeds",
+    CLOSED: "modelhealth: Monitor logged to after close(); its rows are refused and counted in"
+    " stats.dropped_rows (close it once requests stop logging)",
+}
+"""Why a Monitor refuses rows -> its one warning (``str.format`` with ``max_buffered``)."""
+
 UNKNOWN_TABLE = "unknown"
 """``dropped_by_table`` key of rows a sink says it lost without saying of which table."""
 MAX_SEEN_FEATURES = 1000
@@ -206,8 +216,7 @@ class Monitor:
         self._thread: threading.Thread | None = None
         self._exit_tried = False  # a sink's exit hook flushed it (flush_monitors_at_exit)
         self._closed = False  # close() ran (or runs): rows are refused, see _room
-        self._warned_closed = False
-        self._warned_full = False  # this episode of full buffers was warned of (_refuse_full)
+        self._warned: set[str] = set()  # refusals warned of (_refuse)
         _OPEN_MONITORS.add(self)  # closed at interpreter exit if the owner did not (_close_at_exit)
         if background:
             self._thread = threading.Thread(
@@ -447,7 +456,7 @@ class Monitor:
         with self._lock:
             self._reserved_rows -= int(ts_k.size)  # the same rows, now in _block_rows
             if self._closed:  # close() ran while this batch was aggregated: its flush is over
-                self._refuse_closed(block.rows_by_table())
+                self._refuse(block.rows_by_table(), CLOSED)
                 return 0
             self._blocks.append(block)
             self._block_rows += int(ts_k.size)
@@ -529,7 +538,7 @@ class Monitor:
         self.stats.flushes += 1
         self.stats.last_flush_error = ""  # recovered: the error no longer describes the sink
         self._backoff_s = 0.0
-        self._warned_full = False  # a later outage that fills the buffers warns again
+        self._warned.discard(FULL)  # a later outage that fills the buffers warns again
         return batch
 
     def _keep_refused(self, written: list[EventBatch], exc: Exception) -> None:
@@ -622,13 +631,13 @@ class Monitor:
         full queue refuses them: what waits already keeps its order and is written first.
         """
         if self._closed and not in_flush and wanted:
-            self._refuse_closed({table: wanted})
+            self._refuse({table: wanted}, CLOSED)
             return 0
         if not self._bounded():
             return wanted
         taken = min(wanted, max(self.max_buffered - self._buffered_rows(), 0))
         if taken < wanted:
-            self._refuse_full({table: wanted - taken})
+            self._refuse({table: wanted - taken}, FULL)
         return taken
 
     def _bounded(self) -> bool:
@@ -640,30 +649,15 @@ class Monitor:
         bound whole."""
         return self._thread is not None or self.clock.monotonic() < self._retry_at
 
-    def _refuse_full(self, rows_by_table: Mapping[str, int]) -> None:
-        """Count rows the full buffers refused as dropped, warning once per episode (until a
-        flush succeeds: one line per outage, not one per request); the caller holds
+    def _refuse(self, rows_by_table: Mapping[str, int], why: str) -> None:
+        """Count rows refused for ``why`` (a key of :data:`_REFUSALS`) as dropped, warning
+        once: once per episode for full buffers (until a flush succeeds: one line per outage,
+        not one per request), once for rows logged after close(). The caller holds
         ``_lock``."""
         self.stats.count_dropped(rows_by_table)
-        if not self._warned_full:
-            self._warned_full = True
-            log.warning(
-                "modelhealth: Monitor buffers are full (max_buffered=%d rows) while the sink "
-                "fails; newer rows are refused and counted in stats.dropped_rows until a "
-                "flush succeeds",
-                self.max_buffered,
-            )
-
-    def _refuse_closed(self, rows_by_table: Mapping[str, int]) -> None:
-        """Count rows logged after :meth:`close` as dropped, warning once; the caller holds
-        ``_lock``."""
-        self.stats.count_dropped(rows_by_table)
-        if not self._warned_closed:
-            self._warned_closed = True
-            log.warning(
-                "modelhealth: Monitor logged to after close(); its rows are refused and "
-                "counted in stats.dropped_rows (close it once requests stop logging)"
-            )
+        if why not in self._warned:
+            self._warned.add(why)
+            log.warning(_REFUSALS[why].format(max_buffered=self.max_buffered))
 
     def _buffered_rows(self) -> int:
         """Rows waiting for the flusher (the caller holds ``_lock``); rows a ``log_batch``

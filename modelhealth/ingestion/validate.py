@@ -268,37 +268,28 @@ def _check_features(features: Mapping[str, object]) -> None:
 
 
 # -- batch columns (Monitor.log_batch): the same rules as above, one boolean mask per check --
-_MS_PER_UNIT = {
-    "Y": 365.2425 * 86_400_000,
-    "M": 30.436875 * 86_400_000,
-    "W": 7 * 86_400_000,
-    "D": 86_400_000,
-    "h": 3_600_000,
-    "m": 60_000,
-    "s": 1_000,
-    "ms": 1,
-    "us": 1e-3,
-    "ns": 1e-6,
-    "ps": 1e-9,
-    "fs": 1e-12,
-    "as": 1e-15,
-}
-"""Milliseconds per tick of each datetime64 unit (about, for months and years): only to
-find values whose exact ms would not fit in int64 (see :func:`datetime64_ms`)."""
+_CASTABLE = ("1900-01-01", "2300-01-01")
+"""Dates around the accepted 1970..2200 (checked exactly later, in ms) that any datetime64
+unit holds and a cast to ms cannot overflow from."""
+_COARSE_UNITS = frozenset({"Y", "M", "W", "D", "h", "m", "s"})
+"""datetime64 units coarser than ms: a cast to ms multiplies, and numpy wraps an overflow."""
 
 
 def datetime64_ms(values: np.ndarray) -> np.ndarray:
     """Float epoch ms of a datetime64 array, floored (numpy rounds a finer unit down), NaN at
     NaT. Read as UTC: numpy's datetime64 has no time zone, and a tz-naive pandas column
     holds the times as given (a tz-aware one is converted to UTC before, see
-    :func:`utc_datetime64`). A value too far out for int64 ms is NaN: numpy's own cast would
-    wrap it around, maybe into 1970..2200."""
+    :func:`utc_datetime64`). In a unit coarser than ms a value far outside 1970..2200 is NaN
+    (parked as any such time is): numpy's own cast would wrap it around, maybe into
+    1970..2200."""
     out = np.full(values.shape, np.nan)
-    unit, count = np.datetime_data(values.dtype)
+    unit, _ = np.datetime_data(values.dtype)
     if unit == "generic":  # only NaT has no unit
         return out
-    rough = values.view(np.int64).astype(np.float64) * (_MS_PER_UNIT[unit] * count)
-    ok = ~np.isnat(values) & (np.abs(rough) < 2.0**62)
+    ok = ~np.isnat(values)
+    if unit in _COARSE_UNITS:  # far values would wrap: leave them out before the cast
+        lo, hi = (np.datetime64(day, "D").astype(values.dtype) for day in _CASTABLE)
+        ok &= (values >= lo) & (values < hi)
     out[ok] = values[ok].astype("datetime64[ms]").view(np.int64)
     return out
 

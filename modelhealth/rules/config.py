@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from modelhealth.contracts import DataContract
-from modelhealth.errors import ConfigIssue, ModelHealthError, SourcePos
+from modelhealth.errors import ConfigIssue, ModelHealthError, SourcePos, undecodable_at
 from modelhealth.ingestion.reference import ModelReference, load_reference
 from modelhealth.names import is_valid_name
 from modelhealth.rules.contract import file_contract
@@ -986,11 +986,8 @@ def load_rules(paths: Iterable[str | Path]) -> LoadResult:
 
 
 def _not_utf8(file: str, exc: UnicodeDecodeError) -> ConfigIssue:
-    """The issue of a file that is not UTF-8, at the line and column of its first bad byte
-    (``byte 1787`` alone left the owner counting bytes to find the accented word)."""
-    before = bytes(exc.object[: exc.start])
-    line = before.count(b"\n") + 1
-    column = exc.start - before.rfind(b"\n")  # 1-based; rfind is -1 on the first line
+    """The issue of a file that is not UTF-8, at the line and column of its first bad byte."""
+    line, column = undecodable_at(exc)
     return ConfigIssue(
         SourcePos(file),
         f"not UTF-8 text (byte {exc.start}): {exc.reason} {exc.object[exc.start]:#04x}"
