@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         data = generate_fleet(models=args.models, seed=1)
         source = f"simulated fleet ({args.models} models, {len(data)} series)"
     elif args.dataset:
-        data = load_dataset(args.dataset, args.labels)
+        data = load_dataset(args.dataset, args.labels, warn=_say_repaired)
         source = args.dataset
     else:
         ap.error("give DATASET_DIR or --simulated")
@@ -415,6 +415,11 @@ def plot(rows: list[Row], source: str, dev: bool) -> None:
         ylabel="seconds",
     )
     print(f"charts: {quality} {runtime}")
+
+
+def _say_repaired(message: str) -> None:
+    """The loader's repairs (repeated timestamps, text values) on stderr, beside the table."""
+    print(f"warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

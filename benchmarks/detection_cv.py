@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.simulated:
         data = generate_fleet(models=args.models, seed=1)
     elif args.dataset:
-        data = load_dataset(args.dataset)
+        data = load_dataset(args.dataset, warn=_say_repaired)
     else:
         ap.error("give DATASET_DIR or --simulated")
     files, _ = split(data)  # the held-out files are never read here
@@ -120,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"chart: {chart}")
     return 0
+
+
+def _say_repaired(message: str) -> None:
+    """The loader's repairs (repeated timestamps, text values) on stderr, beside the table."""
+    print(f"warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

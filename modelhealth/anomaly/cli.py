@@ -71,7 +71,11 @@ def _train(args: argparse.Namespace) -> int:
         if args.dataset == "simulated":
             data = generate_fleet(seed=args.seed)
         else:
-            data = load_dataset(args.dataset, args.labels)
+            data = load_dataset(
+                args.dataset,
+                args.labels,
+                warn=lambda m: print(f"anomaly train: warning: {m}", file=sys.stderr),
+            )
         train_set, held = (data, []) if args.all_files else split(data)
         print(f"training on {len(train_set)} files, holding out {len(held)}", file=sys.stderr)
         why = _untrainable(args.dataset, train_set, held)
@@ -127,11 +131,17 @@ def _untrainable(dataset: str, train_set: list, held: list) -> str | None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from modelhealth.anomaly.export import check_metric, describe, export_series, too_short
+    from modelhealth.anomaly.export import (
+        check_metric,
+        describe,
+        export_series,
+        left_over,
+        too_short,
+    )
     from modelhealth.rules.durations import parse_duration
 
     try:
-        metrics = [check_metric(m) for m in args.metric]
+        metrics = list(dict.fromkeys(check_metric(m) for m in args.metric))
         since, step = parse_duration(args.since), parse_duration(args.step)
     except ValueError as exc:
         print(f"anomaly export: {exc}", file=sys.stderr)
@@ -174,6 +184,13 @@ def _export(args: argparse.Namespace) -> int:
         print(f"anomaly export: wrote no series: {too_short(step_ms, history_ms)}", file=sys.stderr)
         return 1
     print(f"wrote {len(written)} series to {out / 'data'} {describe(written)}")
+    stale = left_over(out, written)
+    if stale:
+        print(
+            f"note: {out / 'data'} also holds {len(stale)} CSV file(s) this export did not write"
+            f" (e.g. {stale[0]}); anomaly train reads every file there: delete them, or"
+            " export to a new folder"
+        )
     print(f"next: modelhealth anomaly train {args.out} --all-files --out models/NAME")
     return 0
 

@@ -191,6 +191,16 @@ def _write(out: Path, model: str, metric: str, labels: dict[str, str], series: p
     return path
 
 
+def left_over(out: Path, written: Sequence[ExportedSeries]) -> list[str]:
+    """CSV files under ``out/data`` this export did not write (an earlier export's other
+    metrics, or versions now too short), as ``<model>/<file>``: ``anomaly train`` reads
+    every file there, so a re-export into the same folder would silently train on them."""
+    data = out / "data"
+    fresh = {w.path.resolve() for w in written}
+    found = sorted(data.rglob("*.csv")) if data.is_dir() else []
+    return [p.relative_to(data).as_posix() for p in found if p.resolve() not in fresh]
+
+
 def describe(written: Sequence[ExportedSeries]) -> str:
     """One line per model for the command's summary."""
     per_model: dict[str, int] = {}
