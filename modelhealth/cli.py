@@ -6,9 +6,12 @@ Kafka or LightGBM imports.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 from collections.abc import Callable
+
+from modelhealth.errors import ModelHealthError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("modelhealth.demo.runner:demo_main", "run the simulated fleet end to end"),
@@ -42,6 +45,20 @@ def _resolve(target: str) -> Callable[[list[str]], int]:
     return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
 
 
+def _hint(typed: str) -> str:
+    """`` (did you mean 'rules'?)`` for a misspelt command (``rule``, ``silences``), else ""."""
+    close = difflib.get_close_matches(typed, list(COMMANDS), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _refused(command: str, exc: ModelHealthError) -> int:
+    """An error raised on purpose that reached the top: its message, never a traceback.
+    (A ``MODELHEALTH_*_PORT`` holding no port raised one while the command's modules were
+    imported, and the user saw a traceback of imports.)"""
+    print(f"modelhealth {command}: {exc}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help", "help"):
@@ -54,15 +71,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     entry = COMMANDS.get(args[0])
     if entry is None:
-        print(f"modelhealth: unknown command {args[0]!r}\n\n{_usage()}", file=sys.stderr)
+        hint = _hint(args[0])
+        print(f"modelhealth: unknown command {args[0]!r}{hint}\n\n{_usage()}", file=sys.stderr)
         return 2
     try:
         handler = _resolve(entry[0])
     except (ImportError, AttributeError) as exc:
         print(f"modelhealth {args[0]}: not available in this installation ({exc})", file=sys.stderr)
         return 2
+    except ModelHealthError as exc:
+        return _refused(args[0], exc)
     try:
         return int(handler(args[1:]) or 0)
+    except ModelHealthError as exc:
+        return _refused(args[0], exc)
     except BrokenPipeError:
         # `modelhealth rules metrics | head`: the reader left; that is not an error. Point
         # stdout at devnull so the interpreter's final flush does not raise again.

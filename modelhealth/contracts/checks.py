@@ -24,6 +24,7 @@ import importlib.util
 import numbers
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,37 @@ def load_registry(module: str) -> CheckRegistry:
 
 
 def _import(module: str) -> Any:
+    """Import the checks module; any error it raises while loading is a ``ValueError``
+    naming the module and the file:line it came from (a typo in ``mychecks.py`` printed a
+    Python traceback of the CLI instead)."""
+    try:
+        return _import_module(module)
+    except ValueError:
+        raise
+    except ModuleNotFoundError as exc:
+        if exc.name != module.split(".")[0] and exc.name != module:
+            raise ValueError(f"custom checks {module}: {_where(exc)}{exc}") from exc
+        raise ValueError(
+            f"custom checks module {module!r} not found: give a module in the current folder "
+            "or on the Python path, or the path of a .py file (e.g. ./mychecks.py)"
+        ) from exc
+    except Exception as exc:  # whatever the user's module raises while loading
+        raise ValueError(
+            f"custom checks {module}: loading it failed: {_where(exc)}{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _where(exc: BaseException) -> str:
+    """``file:line: `` of where loading a checks module failed (a SyntaxError's own
+    position, else the innermost frame), or ``""``."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}:{exc.lineno}: "
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if "importlib" not in f.filename and f.filename != __file__]
+    return f"{user[-1].filename}:{user[-1].lineno}: " if user else ""
+
+
+def _import_module(module: str) -> Any:
     path = Path(module)
     if module.endswith(".py") or len(path.parts) > 1:
         if not path.is_file():

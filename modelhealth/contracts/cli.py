@@ -3,7 +3,8 @@
     modelhealth contract create --reference train.parquet --model fraud --out fraud.contract.yaml
     modelhealth contract validate fraud.contract.yaml --data batch.csv [--checks my.checks]
 
-``validate`` exits 0 when healthy or only warnings, 2 on any critical check, 1 on bad input.
+``validate`` exits 0 when healthy or only warnings, 2 on any critical check (a batch without
+rows is one), 1 on bad input.
 A contract with a broken column or custom entry is still checked without it: its errors are
 printed (file:line:col) above the report of the rest, and the exit code is 1.
 """
@@ -99,6 +100,13 @@ def _create(args: argparse.Namespace, out: TextIO) -> int:
         )
         return EXIT_INPUT
     frame = read_table(args.reference)
+    if frame.empty:  # build_contract refuses it too; here the message names the file
+        print(
+            f"error: {args.reference}: no rows to profile ({len(frame.columns)} columns, "
+            "0 rows); a contract is built from the training data",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
     kwargs = {"special_values": tuple(args.special)} if args.special else {}
     contract = build_contract(
         args.model,

@@ -12,6 +12,7 @@ contract also serves as the SDK's :class:`ModelReference` (:meth:`DataContract.t
 
 from __future__ import annotations
 
+import difflib
 import errno
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -292,6 +293,13 @@ def build_contract(
     check_name(model, "model")
     if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 1:
         raise ValueError(f"bins must be a positive whole number of quantile bins, got {bins!r}")
+    if frame.empty:
+        # a contract of no rows has null rates of 0/0, no ranges and no bins: every batch
+        # would pass or fail it by accident (a header-only export made one, exit 0)
+        raise ValueError(
+            f"the reference has no rows ({len(frame.columns)} columns, 0 rows): a contract "
+            "profiles the training data, so give it a file that holds some"
+        )
     specials = tuple(float(s) for s in special_values)
     cols = {
         str(c): build_column(check_name(str(c), "column"), frame[c], specials, bins, max_categories)
@@ -457,7 +465,9 @@ def column_problems(c: Mapping[str, Any]) -> list[Problem]:
     for k in ("domain", "categories"):
         found += _texts(c.get(k, []), k)
     edges = _edge_problems(c)
-    bins_ok = not edges and not any(p[0][0] == "categories" for p in found)
+    # bins are counted per kind: an unknown kind (reported apart) has no bin count to check
+    known_kind = c.get("kind") in ("numeric", "categorical")
+    bins_ok = known_kind and not edges and not any(p[0][0] == "categories" for p in found)
     return found + edges + _count_problems(c, bins_ok=bins_ok)
 
 
@@ -666,10 +676,19 @@ def _column_issues(i: int, c: object) -> list[tuple[tuple[object, ...], str, str
         if k not in _COLUMN_KEYS
     ]
     if c.get("kind") not in ("numeric", "categorical"):
-        found.append((("kind",), "kind must be 'numeric' or 'categorical'", ""))
+        found.append((("kind",), _kind_problem(c.get("kind")), ""))
     if "name" not in c or "dtype" not in c:
         found.append(((), "each column needs name and dtype", ""))
     return found + [(sub, msg, where) for sub, msg in column_problems(c)]
+
+
+def _kind_problem(kind: object) -> str:
+    """The message of a column's wrong ``kind``, with what it was and the likely intent."""
+    if kind is None:
+        return "missing kind: expected 'numeric' or 'categorical'"
+    close = difflib.get_close_matches(str(kind), ["numeric", "categorical"], n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"kind must be 'numeric' or 'categorical', got {_shown(kind)}{hint}"
 
 
 def _custom_issues(c: object, columns: set[object]) -> list[tuple[tuple[object, ...], str, str]]:

@@ -112,10 +112,11 @@ class ContractReport:
 
     def format_text(self, all_checks: bool = False) -> str:
         """Human summary: header, then failed checks (or all) as aligned lines."""
+        change = self.row_count_change
+        change_text = "n/a" if _nan(change) else f"{change:+.1%}"  # 0 reference rows: no base
         lines = [
             f"model {self.model} contract v{self.contract_version}: {self.status} — "
-            f"{self.rows} rows (reference {self.reference_rows}, change "
-            f"{self.row_count_change:+.1%})",
+            f"{self.rows} rows (reference {self.reference_rows}, change {change_text})",
         ]
         shown = self.results if all_checks else self.failed()
         for r in shown:

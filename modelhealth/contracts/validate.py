@@ -112,6 +112,13 @@ def _row_count(contract: DataContract, rows: int) -> list[CheckResult]:
     ]
 
 
+def _empty_batch() -> CheckResult:
+    """A batch without rows is critical, and its columns are not checked: a header-only CSV
+    reads every column as ``object``, which reported a critical dtype change per numeric
+    column instead of the empty export it is."""
+    return CheckResult("rows", "", Status.CRITICAL, 0.0, None, "the batch has no rows")
+
+
 def _column_checks(contract: DataContract, col: ColumnContract, s: pd.Series) -> list[CheckResult]:
     n = max(len(s), 1)
     out: list[CheckResult] = []
@@ -205,13 +212,16 @@ def validate_frame(
 ) -> ContractReport:
     """Every contract check on a batch, plus the contract's custom checks."""
     results: list[CheckResult] = []
+    if frame.empty:
+        results.append(_empty_batch())
     for name, col in contract.columns.items():
         if name not in frame.columns:
             results.append(
                 CheckResult("missing_column", name, Status.CRITICAL, 1.0, 0.0, "not in batch")
             )
             continue
-        results.extend(_column_checks(contract, col, frame[name]))
+        if not frame.empty:
+            results.extend(_column_checks(contract, col, frame[name]))
     for extra in frame.columns:
         # a column skipped for errors in its contract entry is not "new" (its error is shown)
         if str(extra) not in contract.columns and str(extra) not in contract.skipped:

@@ -62,19 +62,29 @@ def _parser() -> argparse.ArgumentParser:
         "--days",
         type=float,
         default=3.0,
-        help=f"simulated days to backfill (at most {MAX_DAYS:.0f})",
+        help=f"simulated days to backfill (default 3, at most {MAX_DAYS:.0f})",
     )
-    p.add_argument("--out", default="demo-output", help="folder for db, mailbox, state")
+    p.add_argument(
+        "--out", default="demo-output", help="folder for db, mailbox, state (default demo-output)"
+    )
     p.add_argument(
         "--rules",
         default=None,
         help="alert config folder (default: a copy of examples/rules plus learned rules)",
     )
-    p.add_argument("--backend", choices=["duckdb", "pinot"], default="duckdb")
-    p.add_argument("--tick", type=float, default=15.0, help="seconds between rule evaluations")
+    p.add_argument(
+        "--backend",
+        choices=["duckdb", "pinot"],
+        default="duckdb",
+        help="duckdb: an embedded store, no services (default); pinot: Kafka + Pinot, "
+        "started first with `modelhealth services up`",
+    )
+    p.add_argument(
+        "--tick", type=float, default=15.0, help="seconds between rule evaluations (default 15)"
+    )
     p.add_argument("--no-dashboard", action="store_true", help="do not start Streamlit")
-    p.add_argument("--dashboard-port", type=int, default=8501)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--dashboard-port", type=int, default=8501, help="(default 8501)")
+    p.add_argument("--seed", type=int, default=1, help="of the simulated fleet (default 1)")
     return p
 
 

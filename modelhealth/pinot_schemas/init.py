@@ -97,13 +97,16 @@ def init_pinot(
     namespace: str = "",
     *,
     reset: bool = False,
-    partitions: int = DEFAULT_PARTITIONS,
+    partitions: int | None = None,
     bootstrap: str | None = None,
     tables: Iterable[str] | None = None,
     batched: bool = True,
     log: Callable[[str], None] = _say,
 ) -> list[str]:
     """Create topics, schemas and REALTIME tables (idempotent); returns the table names.
+
+    ``partitions`` (default :data:`DEFAULT_PARTITIONS`) applies to the topics it creates; when
+    given, an existing topic with another count is a ``warning:`` line (``reset`` recreates it).
 
     ``bootstrap`` is the Kafka address *the Pinot server* consumes from (default: the local
     services' :data:`~modelhealth.services.ports.KAFKA_BOOTSTRAP`). ``batched=False``: see
@@ -114,6 +117,8 @@ def init_pinot(
     update failing, raises :class:`InitIncomplete` naming what was done and what was not.
     """
     check_namespace(namespace)
+    if partitions is not None:
+        _check_partitions(partitions)
     names = list(tables or TABLES)
     check_services()
     made = _Progress()
@@ -122,6 +127,25 @@ def init_pinot(
     except Exception as exc:
         raise InitIncomplete(made.failure(exc)) from exc
     return [table_name(name, namespace) for name in names]
+
+
+def _check_partitions(partitions: int) -> None:
+    """Refuse a partition count Kafka would refuse, before anything is made: Kafka's answer
+    came after 30 s of retries, as a raw protocol dump ending in advice to run the same
+    command again."""
+    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
+        raise ValueError(f"--partitions must be a whole number >= 1, got {partitions!r}")
+
+
+def _partitions_arg(text: str) -> int:
+    """argparse type of ``--partitions``: a whole number >= 1, or a usage error (exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
 
 
 class _Progress:
@@ -165,9 +189,14 @@ def _create(
     if reset:
         drop_pinot(namespace, tables=names)
         made.dropped = True
+    kept: dict[str, int] = {}
     for topic in [topic_name(n, namespace) for n in names] + [parked_topic(namespace)]:
-        _ensure_topic_retrying(topic, partitions)
+        count = _ensure_topic_retrying(topic, partitions or DEFAULT_PARTITIONS)
         made.topics.append(topic)
+        if partitions is not None and count is not None and count != partitions:
+            kept[topic] = count
+    if kept:
+        log(_kept_partitions(kept, partitions or DEFAULT_PARTITIONS))
     existing: dict[str, dict[str, Any]] = {}
     for name in names:
         full = table_name(name, namespace)
@@ -185,6 +214,17 @@ def _create(
         _upgrade(namespace, existing, made, batched, log)
     for full in made.tables + [table_name(name, namespace) for name in existing]:
         _wait_queryable(full)
+
+
+def _kept_partitions(kept: dict[str, int], asked: int) -> str:
+    """The warning for topics that existed with another partition count than ``--partitions``:
+    Kafka never shrinks a topic and Pinot reads the count once, so ``init`` leaves them be."""
+    listed = ", ".join(f"{topic} ({count})" for topic, count in kept.items())
+    return (
+        f"warning: --partitions {asked} applies to new topics only; these exist with another "
+        f"partition count and keep it: {listed}; `modelhealth pinot init --reset "
+        f"--partitions {asked}` recreates them (dropping their rows)"
+    )
 
 
 def _upgrade(
@@ -287,13 +327,13 @@ def _delete_topics(names: list[str], timeout: float = 60.0) -> None:
         admin.close()
 
 
-def _ensure_topic_retrying(name: str, partitions: int, timeout: float = 30.0) -> None:
-    """Kafka deletes topics asynchronously; a create right after a delete may fail briefly."""
+def _ensure_topic_retrying(name: str, partitions: int, timeout: float = 30.0) -> int | None:
+    """Kafka deletes topics asynchronously; a create right after a delete may fail briefly.
+    Returns the topic's partition count (None when unknown)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            ensure_topic(name, partitions)
-            return
+            return ensure_topic(name, partitions)
         except Exception as exc:  # TopicAlreadyExists-while-deleting and friends
             if time.monotonic() > deadline:
                 raise ServicesError(f"could not create topic {name!r}: {exc}") from exc
@@ -308,9 +348,10 @@ def pinot_main(argv: list[str]) -> int:
     i.add_argument("--reset", action="store_true", help="drop tables, schemas, topics first")
     i.add_argument(
         "--partitions",
-        type=int,
-        default=DEFAULT_PARTITIONS,
-        help=f"Kafka partitions per topic (default {DEFAULT_PARTITIONS})",
+        type=_partitions_arg,
+        default=None,
+        help=f"Kafka partitions of each topic it creates (default {DEFAULT_PARTITIONS}); "
+        "existing topics keep theirs (a warning names them; --reset recreates them)",
     )
     i.add_argument("--kafka", help=f"Kafka Pinot consumes from (default {ports.KAFKA_BOOTSTRAP})")
     i.add_argument(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import math
 import os
 import shutil
 import sys
@@ -48,8 +49,35 @@ def _log(message: str) -> None:
 
 
 def default_timeout() -> float:
-    """Seconds ``up`` waits overall (``$MODELHEALTH_SERVICES_TIMEOUT``, default 300)."""
-    return float(os.environ.get("MODELHEALTH_SERVICES_TIMEOUT", "300"))
+    """Seconds ``up`` waits overall (``$MODELHEALTH_SERVICES_TIMEOUT``, default 300); junk
+    there is a ``ServicesError`` naming the variable, not a ``float()`` traceback."""
+    raw = os.environ.get("MODELHEALTH_SERVICES_TIMEOUT", "").strip() or "300"
+    try:
+        return _seconds(raw, allow_zero=False)
+    except argparse.ArgumentTypeError as exc:
+        raise ServicesError(f"MODELHEALTH_SERVICES_TIMEOUT: {exc}") from None
+
+
+def _seconds(text: str, *, allow_zero: bool) -> float:
+    """A finite number of seconds, > 0 (or >= 0 with ``allow_zero``): ``up --timeout 0``
+    started the JVMs and failed at once leaving them running, ``down --timeout -1`` said a
+    service was "still running -1s after SIGTERM"."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        least = "0 or more" if allow_zero else "more than 0"
+        raise argparse.ArgumentTypeError(f"expected seconds, a number {least}, got {text!r}")
+    return value
+
+
+def _up_seconds(text: str) -> float:
+    return _seconds(text, allow_zero=False)
+
+
+def _down_seconds(text: str) -> float:
+    return _seconds(text, allow_zero=True)
 
 
 def all_specs() -> list[ServiceSpec]:
@@ -285,11 +313,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="download jars if needed, start all, wait until healthy")
-    p_up.add_argument("--timeout", type=float, default=None, help="seconds (default 300)")
+    p_up.add_argument(
+        "--timeout",
+        type=_up_seconds,
+        default=None,
+        help="seconds to wait for all services (default $MODELHEALTH_SERVICES_TIMEOUT or 300)",
+    )
     p_down = sub.add_parser("down", help="stop the services started by modelhealth")
     p_down.add_argument(
         "--timeout",
-        type=float,
+        type=_down_seconds,
         default=DEFAULT_STOP_GRACE_S,
         help="seconds each service gets after SIGTERM before SIGKILL "
         f"(default {DEFAULT_STOP_GRACE_S:.0f})",

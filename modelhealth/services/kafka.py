@@ -14,6 +14,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from modelhealth.services import ports
 from modelhealth.services.paths import ServicesError, deploy_dir, find_java, lib_dir, run_dir
@@ -112,8 +113,10 @@ def spec() -> ServiceSpec:
 
 def ensure_topic(
     name: str, partitions: int = 1, *, replication: int = 1, timeout: float = 30.0
-) -> None:
-    """Create topic ``name`` if missing and wait until its metadata is visible.
+) -> int | None:
+    """Create topic ``name`` if missing, wait until its metadata is visible, and return its
+    partition count (``None`` when unknown): a topic that already existed keeps its own, which
+    may not be ``partitions``, and ``pinot init --partitions N`` must say so.
 
     Pinot fetches the partition count when a REALTIME table is created, so the topic must exist
     (and be visible in metadata) first. Uses kafka-python's admin client when installed, else
@@ -125,7 +128,7 @@ def ensure_topic(
         from kafka.errors import TopicAlreadyExistsError
     except ImportError:
         _ensure_topic_cli(name, partitions, replication, timeout)
-        return
+        return None
     admin = KafkaAdminClient(bootstrap_servers=ports.KAFKA_BOOTSTRAP, request_timeout_ms=10000)
     try:
         with contextlib.suppress(TopicAlreadyExistsError):
@@ -135,8 +138,19 @@ def ensure_topic(
             if time.monotonic() > deadline:
                 raise ServicesError(f"topic {name!r} not visible after {timeout:.0f}s")
             time.sleep(0.2)
+        return _partition_count(admin, name)
     finally:
         admin.close()
+
+
+def _partition_count(admin: Any, name: str) -> int | None:
+    """Partitions of topic ``name`` by the admin client's metadata, or None if it cannot tell."""
+    try:
+        (found,) = admin.describe_topics([name])
+    except Exception:  # an older kafka-python's answer shape: the count is only informative
+        return None
+    parts = found.get("partitions") if isinstance(found, dict) else None
+    return len(parts) if parts else None
 
 
 def _ensure_topic_cli(name: str, partitions: int, replication: int, timeout: float) -> None:

@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import os
 
+from modelhealth.errors import ModelHealthError
+
+
+class PortSettingError(ModelHealthError, ValueError):
+    """A ``MODELHEALTH_*_PORT`` variable holds no port. A ``ModelHealthError``, so the
+    ``modelhealth`` command prints it as one line instead of an import traceback."""
+
 
 def _port(env: str, default: int) -> int:
     """Read a port override from ``env``; reject junk early rather than at connect time."""
@@ -18,9 +25,9 @@ def _port(env: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{env}={raw!r} is not a port number") from None
+        raise PortSettingError(f"{env}={raw!r} is not a port number") from None
     if not 0 < value < 65536:
-        raise ValueError(f"{env}={value} is outside 1..65535")
+        raise PortSettingError(f"{env}={value} is outside 1..65535")
     return value
 
 
@@ -59,4 +66,5 @@ __all__ = [
     "PINOT_SERVER_PORT",
     "ZOOKEEPER_ADDRESS",
     "ZOOKEEPER_PORT",
+    "PortSettingError",
 ]
