@@ -298,6 +298,10 @@ class Outbox:
         self._con = connect(path)
         self._lock = threading.RLock()
         self._pruned_at: datetime | None = None
+        self.stopping = threading.Event()
+        """Set while the process stops: a delivery pass attempts no further row (those it
+        claimed and did not attempt are released, due at once), so stopping waits for the
+        attempts under way only, not for a whole queue behind a slow receiver."""
         with self._lock:
             for ddl in _DDL:
                 self._con.execute(ddl)
@@ -529,7 +533,7 @@ class Outbox:
         self.prune(now)
         report = DeliveryReport()
         down: dict[str, _Unreachable] = {}
-        while True:
+        while not self.stopping.is_set():
             claimed = self._claim_due(now, limit)
             by_receiver: dict[str, list[_Claimed]] = {}
             for row in claimed:
@@ -615,11 +619,15 @@ class Outbox:
         does a receiver's Retry-After: "wait 2 s" after a 1 s answer is 3 s after the start."""
         updates: list[_Update] = []
         deferred: list[_Claimed] = []
+        released: list[_Claimed] = []
         started = time.monotonic()
         at = to_ms(now)
         try:
             for i, row in enumerate(claimed):
                 row_id, receiver, payload, lease = row[0], row[1], row[2], row[5]
+                if self.stopping.is_set():  # the process is stopping: attempt no more
+                    released = claimed[i:]
+                    break
                 if receiver in down:  # found so earlier in this pass: do not try again now
                     deferred = claimed[i:]
                     break
@@ -652,8 +660,20 @@ class Outbox:
         finally:
             # Also on KeyboardInterrupt: whatever was sent is marked sent before unwinding.
             self._commit(updates)
+            self._release(released, at)
         if deferred:
             self._defer(deferred, down[deferred[0][1]], now, report)
+
+    def _release(self, rows: list[_Claimed], at: int) -> None:
+        """Undo the claim of rows a stopping pass did not attempt: still pending, their
+        attempt not counted, due at ``at`` (the next start sends them at once)."""
+        if rows:
+            with self.transaction() as con:
+                con.executemany(
+                    "UPDATE outbox SET attempts = attempts - 1, next_attempt_at = ?"
+                    " WHERE id = ? AND status = 'pending'",
+                    [(at, r[0]) for r in rows],
+                )
 
     def _defer(
         self, rows: list[_Claimed], why: _Unreachable, now: datetime, report: DeliveryReport

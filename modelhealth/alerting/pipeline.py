@@ -30,7 +30,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +215,10 @@ class _Planned:
     resolved: tuple[str, ...]
 
 
+REPORTS_MISSED = 4
+"""Report intervals a firing alert may miss before it times out (Prometheus' factor)."""
+
+
 class Dispatcher:
     """Groups, mutes, dedups and durably delivers alerts; call it once per evaluation tick.
 
@@ -251,6 +255,9 @@ class Dispatcher:
         self.references = references or {}
         self.context = context
         self.groups: dict[str, AggregationGroup] = {}
+        self.report_interval = timedelta(0)
+        """How often the rules engine re-reports firing alerts (``rules run --interval``);
+        see :attr:`resolve_timeout`."""
         self._firing: dict[str, Alert] = {}
         self._resumed = False
         self._lock = threading.RLock()
@@ -552,16 +559,26 @@ class Dispatcher:
         # its first call, for the rules engine to report them again (downtime is not silence).
         self._resumed = bool(self.groups)
 
+    @property
+    def resolve_timeout(self) -> timedelta:
+        """How long a firing alert may go unreported before it counts as resolved: the
+        routing's ``resolve_timeout``, but at least :data:`REPORTS_MISSED` report intervals.
+
+        The rules engine re-reports firing alerts once a tick; with ``--interval 10m`` and
+        the default 5m, every firing alert timed out between two ticks, so each tick paged
+        again and resolved 5 minutes later. Prometheus avoids it the same way: its alerts
+        end (``endsAt``) 4 evaluation intervals after they were last sent."""
+        return max(self.routing.resolve_timeout, REPORTS_MISSED * self.report_interval)
+
     def _time_out(self, now: datetime, report: FlushReport) -> dict[str, set[str]]:
         """Resolve alerts the rules engine stopped reporting; group key -> changed fingerprints."""
         changed: dict[str, set[str]] = {}
+        timeout = self.resolve_timeout
         for key, group in self.groups.items():
-            for a in group.time_out(now, self.routing.resolve_timeout):
+            for a in group.time_out(now, timeout):
                 if self._firing.pop(a.fingerprint, None) is not None:
                     report.timed_out.append(a.fingerprint)
-                    log.info(
-                        "%s not reported for %s: resolved", a.labels, self.routing.resolve_timeout
-                    )
+                    log.info("%s not reported for %s: resolved", a.labels, timeout)
                 changed.setdefault(key, set()).add(a.fingerprint)
         return changed
 

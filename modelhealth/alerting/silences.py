@@ -21,7 +21,7 @@ from typing import TextIO
 
 from modelhealth.alerting.config import parse_duration
 from modelhealth.alerting.matchers import Matcher, matches_all, parse_matcher
-from modelhealth.alerting.sqlite import connect, from_ms, to_ms
+from modelhealth.alerting.sqlite import UnreadableDatabase, connect, from_ms, to_ms
 from modelhealth.clock import Clock, SystemClock
 
 DEFAULT_DB = "state/alerts.db"
@@ -203,7 +203,11 @@ def silence_main(argv: list[str], *, clock: Clock | None = None, out: TextIO | N
             print(f"error: no alerting database at {args.db} (see --db)", file=sys.stderr)
             return 1
         Path(args.db).parent.mkdir(parents=True, exist_ok=True)
-    store = SilenceStore(args.db, clock)
+    try:
+        store = SilenceStore(args.db, clock)
+    except UnreadableDatabase as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     try:
         now = clock.now()
         if args.cmd == "add":

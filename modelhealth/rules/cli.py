@@ -333,6 +333,7 @@ def _dispatcher(args: argparse.Namespace, store: Any, references: Any, clock: Cl
     from modelhealth.alerting.pipeline import Dispatcher, build_receivers
     from modelhealth.alerting.routing import RoutingConfig, load_routing
     from modelhealth.alerting.silences import DEFAULT_DB
+    from modelhealth.alerting.sqlite import UnreadableDatabase
 
     routing = load_routing(routing_path) if routing_path else RoutingConfig.default(email_to)
     db = args.alerts_db or os.environ.get("MODELHEALTH_ALERT_DB")
@@ -346,10 +347,13 @@ def _dispatcher(args: argparse.Namespace, store: Any, references: Any, clock: Cl
     except ConfigError as exc:  # e.g. MODELHEALTH_SMTP_PORT=25x
         raise SystemExit(f"rules: receiver settings: {exc}") from None
     _warn_unset(receivers.notifiers)
-    return Dispatcher(
-        routing, receivers.notifiers, db, clock, store=store, references=references,
-        receiver_settings=receivers.settings,
-    )  # fmt: skip
+    try:
+        return Dispatcher(
+            routing, receivers.notifiers, db, clock, store=store, references=references,
+            receiver_settings=receivers.settings,
+        )  # fmt: skip
+    except UnreadableDatabase as exc:
+        raise SystemExit(f"rules: {exc}") from None
 
 
 def _warn_unset(notifiers: Mapping[str, Any]) -> None:
@@ -428,7 +432,8 @@ def _run(
     options: dict[str, Any],
 ) -> int:
     """The scheduler loop: a tick per slot, rule files and routing reloaded when they change
-    (or on SIGHUP or ``POST /-/reload``), its own metrics served with ``--listen``."""
+    (or on SIGHUP or ``POST /-/reload``), its own metrics served with ``--listen``; SIGTERM
+    or SIGINT stop it between ticks (:class:`_StopRequest`)."""
     from modelhealth.rules.reload import ConfigWatch
     from modelhealth.rules.selfmetrics import EngineMetrics, serve
 
@@ -442,6 +447,7 @@ def _run(
     if getattr(ev, "dispatcher", None) is not None:
         metrics.outbox = ev.dispatcher.outbox.counts_by_receiver
         metrics.receivers = ev.dispatcher.receiver_health
+        _report_every(ev.dispatcher, options["interval"])
     if routing:
         metrics.routing_loaded(0, reload=False)
     wake = threading.Event()
@@ -455,11 +461,12 @@ def _run(
             raise SystemExit(f"rules run: --listen {host}:{port}: {exc.strerror or exc}") from None
         log.info("rules run: metrics on http://%s:%d/metrics", host, port)
     hangup = _on_sighup(wake)
+    stop = _StopRequest(wake)
     log.info("rules run: %d rule(s), tick every %s", len(loaded.rules), args.interval)
     ticks = 0
     told: set[str] = set()
     try:
-        while True:
+        while not stop.signal:
             now = clock.now()
             slot = datetime.fromtimestamp((now.timestamp() // interval) * interval, now.tzinfo)
             started = clock.monotonic()
@@ -491,7 +498,7 @@ def _run(
                     ev.dispatcher.flush(clock.now())
                 return 0
             next_slot = slot.timestamp() + interval
-            while True:
+            while not stop.signal:
                 # until the next slot (at least one look, even after a tick that overran its
                 # slot): an edited file, a SIGHUP or a POST /-/reload reloads on the way
                 due = watch.due()
@@ -501,10 +508,16 @@ def _run(
                 if left <= 0:
                     break
                 wake.wait(min(left, RELOAD_CHECK_SECONDS))
+        if delivery is not None:  # the attempts under way end, and are marked, first
+            delivery.stop()
+            delivery = None
+        log.info("rules run: %s: stopped after %d tick(s)", stop.signal, ticks)
+        return 0
     except KeyboardInterrupt:
         log.info("rules run: stopped after %d tick(s)", ticks)
         return 0
     finally:
+        stop.undo()
         hangup()
         watch.close("rules run is stopping: nothing was reloaded")
         if delivery is not None:
@@ -512,6 +525,22 @@ def _run(
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+def _report_every(dispatcher: Any, interval: timedelta) -> None:
+    """Tell ``dispatcher`` how often firing alerts are re-reported (once a tick), so a tick
+    interval longer than the routing's ``resolve_timeout`` does not resolve and re-page
+    every firing alert between two ticks; say so when it lengthens the timeout."""
+    from modelhealth.alerting.pipeline import REPORTS_MISSED
+
+    dispatcher.report_interval = interval
+    routing = dispatcher.routing.resolve_timeout
+    if dispatcher.resolve_timeout > routing:
+        log.info(
+            "resolve_timeout %s is shorter than %d ticks of --interval %s: an alert no longer"
+            " reported resolves after %s", format_duration(routing), REPORTS_MISSED,
+            format_duration(interval), format_duration(dispatcher.resolve_timeout),
+        )  # fmt: skip
 
 
 RELOAD_CHECK_SECONDS = 5.0
@@ -624,6 +653,37 @@ def _reload_routing(path: str, dispatcher: Any, clock: Clock, metrics: Any) -> l
               len(errors))  # fmt: skip
     metrics.routing_loaded(len(errors), reload=True)
     return errors
+
+
+class _StopRequest:
+    """SIGTERM and SIGINT end ``rules run`` between ticks, as Prometheus stops on either.
+
+    SIGTERM (what systemd, Kubernetes and ``docker stop`` send) used to kill the process at
+    once: a notification the receiver had already accepted was never marked sent, so the
+    next start sent it again, and nothing was logged. Now the tick under way finishes (its
+    alerts handed over and saved), the loop ends, and delivery finishes the attempts under
+    way before the process exits 0. A second signal stops at once (KeyboardInterrupt), for
+    an operator who will not wait for a slow tick."""
+
+    def __init__(self, wake: threading.Event) -> None:
+        self.signal = ""
+        """The name of the signal that asked the loop to stop ("" until one did)."""
+        self._wake = wake
+        self._before: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._before[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+        self._wake.set()  # out of the wait for the next slot now
+
+    def undo(self) -> None:
+        """Give the signals back their previous handlers."""
+        for sig, before in self._before.items():
+            signal.signal(sig, before)
 
 
 def _on_sighup(wake: threading.Event) -> Callable[[], None]:

@@ -54,10 +54,21 @@ class BackgroundDelivery:
             self._wake.clear()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop after the flush under way (a hung receiver costs at most its timeout)."""
+        """Stop after the attempts under way (a hung receiver costs at most its timeout).
+
+        The flush under way is asked to end too (``Outbox.stopping``): it used to go on
+        through every due notification, so with a slow receiver and a long queue it outlived
+        ``timeout``, and the process exited with notifications sent but not yet marked sent
+        (sent again at the next start). Rows it has not attempted stay queued, due at once."""
+        outbox = getattr(self.dispatcher, "outbox", None)
+        stopping = getattr(outbox, "stopping", None)
+        if stopping is not None:
+            stopping.set()
         self._stopping.set()
         self._wake.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning("alert delivery still busy after %.0fs; its outbox rows stay queued "
                         "for the next start", timeout)  # fmt: skip
+        elif stopping is not None:
+            stopping.clear()  # a bounded run flushes once more after stopping the thread
