@@ -56,6 +56,7 @@ import atexit
 import json
 import logging
 import math
+import os
 import time
 import weakref
 from collections import Counter
@@ -83,6 +84,10 @@ EXIT_TIMEOUT_MS = 5_000
 """Longest wait on Kafka (connect, metadata, acknowledgement) at interpreter exit."""
 
 log = logging.getLogger(__name__)
+
+_INHERITED_PRODUCERS: list[Any] = []
+"""Producers a forked child got from its parent: kept alive so the child never closes them
+(their finalizer would), see :meth:`KafkaSink._check_fork`."""
 
 
 class KafkaSinkError(ModelHealthError):
@@ -261,6 +266,7 @@ class KafkaSink:
         self._failed = 0  # rows whose delivery failed since the last error
         self._gave_up: list[_Message] = []  # the message a send refused for good, if any
         self._closed = False
+        self._pid = os.getpid()  # the process the producer belongs to (see _check_fork)
         self._exit_hook: Callable[[], None] | None = None  # registered after the producer's
         self._hook_exit()  # before the SDK's own (for a producer made at exit: bounded waits)
 
@@ -272,6 +278,7 @@ class KafkaSink:
         batch, so a returning ``Monitor.flush`` means the events are durable in Kafka. The
         error's ``unsent`` holds every row the caller must keep (see :class:`KafkaSinkError`).
         """
+        self._check_fork()
         if self._closed:
             raise KafkaSinkError(batch.rows(), ["sink is closed"], unsent=[batch])
         messages = self._encode(batch)
@@ -285,6 +292,7 @@ class KafkaSink:
 
     def drain(self) -> None:
         """Block until everything sent is acknowledged; raise on any failed delivery."""
+        self._check_fork()
         self._raise(self._wait_all())
 
     def close(self) -> None:
@@ -294,6 +302,7 @@ class KafkaSink:
         the caller's again) and stay open: the producer keeps what it still holds, and a later
         ``close()`` waits for it again. Closing the producer then cannot lose anything.
         """
+        self._check_fork()
         if self._closed:
             return
         self.drain()
@@ -309,6 +318,27 @@ class KafkaSink:
                 log.warning("modelhealth: closing the Kafka producer: %s", exc)
 
     # -- internals -----------------------------------------------------------------------
+    def _check_fork(self) -> None:
+        """In a child made by ``os.fork()`` (gunicorn's pre-fork workers), forget the
+        parent's producer and what it holds, so the child makes a producer of its own.
+
+        The producer's I/O thread does not run in a child: each write there waited
+        ``max_block_ms`` and failed, and nothing the child logged reached Kafka (QA). The
+        messages it holds are the parent's to deliver (and count). It is kept, never closed
+        nor closed at exit: that would shut down sockets the parent still uses."""
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            _INHERITED_PRODUCERS.append(producer)
+            cleanup = getattr(producer, "_cleanup", None)  # kafka-python's exit hook
+            if cleanup is not None:
+                atexit.unregister(cleanup)
+        self._pending, self._pending_bytes, self._returned = [], 0, []
+        self._lost, self._failed, self._gave_up = Counter(), 0, []
+        self.stats = SinkStats()
+
     def _connect(self) -> list[str]:
         """Make the producer if there is none (first write, Kafka down, or it was rebuilt);
         the reason it failed, if it did."""
@@ -345,6 +375,7 @@ class KafkaSink:
         """Interpreter exit: flush the Monitors writing here, then close, every wait on
         Kafka at most ``exit_timeout_ms``. Never raises: what cannot be delivered is logged
         as lost (by the Monitor for its rows, here for rows the producer still held)."""
+        self._check_fork()
         if self._closed:
             return
         self._cut_waits(self.exit_timeout_ms)

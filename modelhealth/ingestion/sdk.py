@@ -41,6 +41,7 @@ import atexit
 import json
 import logging
 import math
+import os
 import threading
 import weakref
 from collections import Counter, defaultdict
@@ -67,6 +68,7 @@ from modelhealth.ingestion.validate import (
     batch_request_ids,
     batch_ts_ms,
     request_id_problem,
+    shown,
     utc_datetime64,
     valid_label,
     valid_name,
@@ -219,10 +221,14 @@ class Monitor:
         self._warned: set[str] = set()  # refusals warned of (_refuse)
         _OPEN_MONITORS.add(self)  # closed at interpreter exit if the owner did not (_close_at_exit)
         if background:
-            self._thread = threading.Thread(
-                target=self._flush_loop, name="modelhealth-flush", daemon=True
-            )
-            self._thread.start()
+            self._start_flusher()
+
+    def _start_flusher(self) -> None:
+        """The ``background=True`` thread (also restarted in a forked child: see _forked)."""
+        self._thread = threading.Thread(
+            target=self._flush_loop, name="modelhealth-flush", daemon=True
+        )
+        self._thread.start()
 
     # -- per-event API -------------------------------------------------------------------
     def log(
@@ -313,7 +319,7 @@ class Monitor:
             if problem is not None:
                 raise EventRejected(
                     "bad_request_id",
-                    f"outcome needs a non-empty request_id ({problem}): {request_id!r}"[:1000],
+                    f"outcome needs a non-empty request_id ({problem}): {shown(request_id)}",
                 )
             row = {"model": model, "request_id": request_id, "label": valid_label(label)}
             row["ts"] = valid_ts_ms(ts, now_ms)
@@ -411,7 +417,7 @@ class Monitor:
         for k, v in cols.features.items():
             bad = batch_feature_bad(v)
             if bad is not None:
-                msg = f"feature {k!r} must be a number, string, bool or None"
+                msg = f"feature {shown(k)} must be a number, string, bool or None"
                 checks.append(("bad_feature_value", bad, msg, k))
         reason = np.zeros(n, np.int16)  # 0: good, else 1 + index of the first failed check
         for i, (_, mask, _, _) in enumerate(checks, 1):
@@ -421,7 +427,7 @@ class Monitor:
             self._park_rows(model, version, cols, reason, checks, now_ms)
             keep = np.flatnonzero(reason == 0)
         for k in [k for k in cols.features if not is_valid_name(k)]:
-            msg = f"feature name must be {NAME_RULE}, got {k!r}; column dropped, rows kept"
+            msg = f"feature name must be {NAME_RULE}, got {shown(k)}; column dropped, rows kept"
             self._park("bad_feature_name", msg, {"model": model, "feature": k}, now_ms)
         keep = self._reserve_rows(n, keep)
         feats = {k: _take(v, keep) for k, v in cols.features.items() if is_valid_name(k)}
@@ -607,6 +613,32 @@ class Monitor:
                 return
             if self._pending():
                 self._auto_flush()
+
+    def _forked(self) -> None:
+        """Start over in a child made by ``os.fork()`` (gunicorn's pre-fork workers,
+        multiprocessing): empty buffers, counters at 0, fresh locks, a flusher of its own.
+
+        The parent's buffered rows stay the parent's to flush: every child flushed a copy of
+        them too, so they were stored once per worker, and its counters counted them. No
+        thread of the parent runs here: neither one that held a lock at the fork nor the
+        background flusher, so a child buffered ``max_buffered`` rows, then refused every
+        row as if the sink failed and wrote nothing until it exited (QA). A closed Monitor
+        stays closed; what it knows of feature names and kinds is kept."""
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self.stats = IngestStats()
+        self._events, self._events_seen, self._blocks = [], [], []
+        self._block_rows = self._reserved_rows = 0
+        self._outcomes, self._parked, self._unsent = [], [], []
+        self._last_flush = self.clock.monotonic()
+        self._retry_at = self._backoff_s = 0.0
+        self._warned = set()
+        self._exit_tried = False
+        if self._thread is not None:
+            self._thread = None
+            if not self._stopping:
+                self._start_flusher()
 
     def _pending(self) -> bool:
         """Whether anything waits for a flush (a read without the lock: a hint only)."""
@@ -901,6 +933,39 @@ _OPEN_MONITORS: weakref.WeakSet[Monitor] = weakref.WeakSet()
 """Every Monitor alive (weakly held: the exit hook keeps none alive), for :func:`_close_at_exit`."""
 
 
+_FORK_LOCKED: list[Monitor] = []
+"""Monitors whose ``_lock`` the forking thread holds during ``os.fork()`` (see below)."""
+
+
+def _before_fork() -> None:
+    """Hold every Monitor's buffer lock across ``os.fork()``: the child then copies buffers
+    no request thread is changing (the lock is only ever held briefly, never over a sink)."""
+    _FORK_LOCKED[:] = list(_OPEN_MONITORS)
+    for mon in _FORK_LOCKED:
+        mon._lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    for mon in _FORK_LOCKED:
+        mon._lock.release()
+    _FORK_LOCKED.clear()
+
+
+def _after_fork_in_child() -> None:
+    """Every Monitor of the parent starts over in the child (see :meth:`Monitor._forked`)."""
+    _FORK_LOCKED.clear()
+    for mon in list(_OPEN_MONITORS):
+        mon._forked()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; nothing forks elsewhere
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
+
+
 @atexit.register
 def _close_at_exit() -> None:
     """Close, at interpreter exit, every Monitor that still holds rows (never closed, or
@@ -1085,7 +1150,7 @@ def _batch_columns(
         if request_ids is None
         else _vector(request_ids, "request_ids", n, dtype=object),
         is_error=None if is_error is None else _vector(is_error, "is_error", n),
-        features={k: _vector(_plain(v), f"features[{k!r}]", n) for k, v in features.items()},
+        features={k: _vector(_plain(v), f"features[{shown(k)}]", n) for k, v in features.items()},
     )
 
 

@@ -91,13 +91,41 @@ def _number(value: object, field: str, *, minimum: float | None = None) -> float
         and type(value) is not int
         and (isinstance(value, bool) or not isinstance(value, Real))
     ):
-        raise EventRejected(f"bad_{field}", f"{field} must be a number, got {value!r}")
-    f = float(value)
+        raise EventRejected(f"bad_{field}", f"{field} must be a number, got {shown(value)}")
+    f = _float(value)
     if not math.isfinite(f):
-        raise EventRejected(f"bad_{field}", f"{field} must be finite, got {value!r}")
+        raise EventRejected(f"bad_{field}", f"{field} must be finite, got {shown(value)}")
     if minimum is not None and f < minimum:
-        raise EventRejected(f"bad_{field}", f"{field} must be >= {minimum}, got {value!r}")
+        raise EventRejected(f"bad_{field}", f"{field} must be >= {minimum}, got {shown(value)}")
     return f
+
+
+MAX_SHOWN_CHARS = 200
+"""Longest text of a rejected value in its parked reason (the event itself is kept apart)."""
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for a parked reason, cut to :data:`MAX_SHOWN_CHARS`; never raises.
+    A plain ``!r`` raised out of ``log()`` for an int of more than 4,300 digits (Python's
+    int-to-text limit) or an object whose ``__repr__`` fails, and put a 10 MB string into
+    the reason whole."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__} without a printable repr>"
+    if len(text) > MAX_SHOWN_CHARS:
+        text = f"{text[:MAX_SHOWN_CHARS]}... ({len(text)} characters)"
+    return text
+
+
+def _float(value: object) -> float:
+    """``float(value)``, or infinity (not finite: parked) for a number beyond any float: a
+    Python int such as ``10**400`` raised OverflowError out of ``log()`` into the model
+    server."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return math.inf
 
 
 _GOOD_NAMES: set[str] = set()
@@ -125,14 +153,14 @@ def valid_name(value: object, field: str) -> str:
     if field == "version":
         return valid_version(value)
     if not _known(value):
-        raise EventRejected(f"bad_{field}", f"{field} must be {NAME_RULE}, got {value!r}")
+        raise EventRejected(f"bad_{field}", f"{field} must be {NAME_RULE}, got {shown(value)}")
     return value  # type: ignore[return-value]
 
 
 def valid_version(value: object) -> str:
     """Versions are values (``1.0.3``, ``2024-06-01``): a leading digit is fine."""
     if not _known(value, version=True):
-        raise EventRejected("bad_version", f"version must be {VERSION_RULE}, got {value!r}")
+        raise EventRejected("bad_version", f"version must be {VERSION_RULE}, got {shown(value)}")
     return value  # type: ignore[return-value]
 
 
@@ -140,10 +168,10 @@ def valid_label(value: object) -> float:
     """An outcome label: any finite real number; bools and numpy scalars count as numbers,
     as they do for feature values (``labels["y"].iloc[0]`` is an ``np.int64``)."""
     if not isinstance(value, (Real, np.bool_)):
-        raise EventRejected("bad_label", f"label must be a number, got {value!r}")
-    f = float(value)
+        raise EventRejected("bad_label", f"label must be a number, got {shown(value)}")
+    f = _float(value)
     if not math.isfinite(f):
-        raise EventRejected("bad_label", f"label must be finite, got {value!r}")
+        raise EventRejected("bad_label", f"label must be finite, got {shown(value)}")
     return f
 
 
@@ -159,17 +187,17 @@ def valid_ts_ms(value: object, default_ms: int) -> int:
         raise EventRejected(
             "bad_ts",
             "ts datetime must be timezone-aware (e.g. tzinfo=UTC): a naive one is ambiguous"
-            f" (datetime.now() is local time); got {value!r}",
+            f" (datetime.now() is local time); got {shown(value)}",
         )
     f = _datetime_ms(value)
     if f is None:
         try:
             f = _number(value, "ts", minimum=0)
         except EventRejected:  # say every form a ts may take, not just "a number"
-            raise EventRejected("bad_ts", f"{TS_RULE}; got {value!r}") from None
+            raise EventRejected("bad_ts", f"{TS_RULE}; got {shown(value)}") from None
         f = f * 1000 if f < SECONDS_BELOW else f  # seconds or milliseconds since the epoch
     if not 0 <= f < MAX_TS_MS:  # NaN (NaT) too
-        raise EventRejected("bad_ts", f"{TS_RULE}; got {value!r}")
+        raise EventRejected("bad_ts", f"{TS_RULE}; got {shown(value)}")
     return int(f)
 
 
@@ -224,7 +252,7 @@ def validate_event(
     rid = "" if request_id is None else request_id
     problem = request_id_problem(rid)
     if problem is not None:
-        raise EventRejected("bad_request_id", f"{problem}: {rid!r}"[:1000])
+        raise EventRejected("bad_request_id", f"{problem}: {shown(rid)}")
     return ValidEvent(
         ts=valid_ts_ms(ts, default_ts_ms),
         model=valid_name(model, "model"),
@@ -242,7 +270,7 @@ def _flag(value: object) -> int:
     try:
         return 1 if value else 0
     except (TypeError, ValueError) as exc:  # e.g. a numpy array: truth value is ambiguous
-        raise EventRejected("bad_is_error", f"is_error must be a bool, got {value!r}") from exc
+        raise EventRejected("bad_is_error", f"is_error must be a bool, got {shown(value)}") from exc
 
 
 _SCALAR_TYPES = {float, int, str, bool, type(None)}
@@ -258,7 +286,7 @@ def _check_features(features: Mapping[str, object]) -> None:
     for key, val in features.items():
         if not _known(key):
             raise EventRejected(
-                "bad_feature_name", f"feature name must be {NAME_RULE}, got {key!r}"
+                "bad_feature_name", f"feature name must be {NAME_RULE}, got {shown(key)}"
             )
         if type(val) not in _NULL_TYPES and not isinstance(val, _FEATURE_TYPES):
             raise EventRejected(
@@ -340,7 +368,7 @@ def batch_numbers(values: np.ndarray) -> np.ndarray:
         return np.full(values.shape, np.nan)
     return np.fromiter(
         (
-            float(v) if isinstance(v, Real) and not isinstance(v, (bool, np.bool_)) else np.nan
+            _float(v) if isinstance(v, Real) and not isinstance(v, (bool, np.bool_)) else np.nan
             for v in values
         ),
         np.float64,
