@@ -25,7 +25,7 @@ from modelhealth.dashboard.context import (
     set_current,
 )
 from modelhealth.dashboard.data import Queries, StoreHandle
-from modelhealth.dashboard.links import DeepLink, parse_link
+from modelhealth.dashboard.links import DeepLink, link_params, parse_link
 from modelhealth.dashboard.sources import load_configs
 from modelhealth.dashboard.text import plain
 from modelhealth.errors import StoreUnavailable
@@ -95,6 +95,19 @@ def _followed_link(models: list[str]) -> DeepLink | None:
         elif wanted:
             st.warning(f"The link's model {plain(repr(wanted))} has no data in this store.")
     return st.session_state.get("_mh_link")
+
+
+def _keep_in_url(model: str | None) -> None:
+    """Write the sidebar's model (and the link's range while it is chosen) into the URL.
+
+    Streamlit drops the query string when the user changes page, so a reload of the next
+    page, or its URL pasted into the incident channel, opened the default model and range
+    instead of the incident a notification linked to. Written only when it differs: each
+    write is a message to the browser."""
+    chosen = st.session_state.get("range") == LINK_RANGE
+    wanted = link_params(model, st.session_state.get("_mh_link") if chosen else None)
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
 
 
 def _window(ctx_now: datetime, link: DeepLink | None) -> TimeWindow:
@@ -181,6 +194,7 @@ def _run_page(settings: Settings, nav: StreamlitPage) -> None:
     )
     set_current(ctx)
     st.sidebar.caption(window.label())
+    _keep_in_url(model)
     _auto_refresh(REFRESH[refresh])
     st.session_state["_mh_refresh_on"] = True
     nav.run()

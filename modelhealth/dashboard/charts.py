@@ -179,7 +179,10 @@ def drift_heatmap(
     features: Sequence[str],
     buckets: np.ndarray | None = None,
 ) -> go.Figure:
-    """Features (rows, in the given order) × time buckets, coloured by drift.
+    """Features (rows, in the given order from the top) × time buckets, coloured by drift.
+
+    The pages pass the most drifted feature first, as their tables list it: drawn bottom-up
+    it sat under the least drifted, and with 40 rows it was below the fold.
 
     ``buckets`` (bucket starts) adds an empty column for each bucket without data, so an
     outage is a blank band rather than its neighbours' cells stretched over it."""
@@ -204,6 +207,7 @@ def drift_heatmap(
         layout={**_LAYOUT, "title": title, "height": max(320, 22 * len(features) + 120)},
     )
     fig.update_layout(hovermode="closest")
+    fig.update_yaxes(autorange="reversed")  # plotly draws the first row at the bottom
     return fig
 
 

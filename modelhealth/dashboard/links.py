@@ -79,6 +79,15 @@ def parse_link(params: Mapping[str, str]) -> DeepLink | None:
     return DeepLink(model, start, end)
 
 
+def link_params(model: str | None, link: DeepLink | None) -> dict[str, str]:
+    """The query parameters that reopen ``model`` over ``link``'s range (``parse_link``'s
+    inverse): what the dashboard keeps in its URL so a reload shows the same view."""
+    params = {"model": model} if model else {}
+    if link is not None:
+        params |= {"from": _stamp(link.start), "to": _stamp(link.end)}
+    return params
+
+
 def _parse(text: str, key: str) -> datetime:
     # an unencoded '+02:00' arrives as ' 02:00' (a '+' in a query string is a space)
     text = re.sub(r"(\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d(?::?\d\d)?)$", r"\1+\2", text.strip())

@@ -10,7 +10,7 @@ import streamlit as st
 
 from modelhealth.dashboard import charts
 from modelhealth.dashboard.backtest import replay, tick_plan
-from modelhealth.dashboard.context import PageContext, current
+from modelhealth.dashboard.context import RANGES, PageContext, TimeWindow, current
 from modelhealth.dashboard.learned import band_frame, learned_rules
 from modelhealth.dashboard.quality import quality
 from modelhealth.dashboard.sources import config_files, load_configs
@@ -61,20 +61,33 @@ def render(ctx: PageContext) -> None:
     st.caption(
         f"Replays {counted(len(by_model[model]), 'rule')} over {ctx.window.label()}: {plan.note()}"
     )
-    key = ("bt", model, ctx.window, ctx.queries.token)
+    key = backtest_key(model, ctx.window)
     if st.button("Backtest on the plotted range", key="bt_run"):
         with st.spinner("Replaying the rules over the history…"):
-            st.session_state["bt_result"] = (
-                key,
-                ctx.handle.run(
-                    lambda store: replay(
-                        by_model[model], store, ctx.references,
-                        ctx.window.start_ms, end_ms,
-                    )
-                ),
-            )  # fmt: skip
+            firings = ctx.handle.run(
+                lambda store: replay(
+                    by_model[model], store, ctx.references, ctx.window.start_ms, end_ms
+                )
+            )
+        firings.attrs["replayed"] = f"{ctx.window.label()}, replayed at {ctx.now:%H:%M} UTC"
+        st.session_state["bt_result"] = (key, firings)
     backtest_results(ctx, model, key, by_model[model])
     learned_section(ctx, by_model[model])
+
+
+def backtest_key(model: str, window: TimeWindow) -> tuple[object, ...]:
+    """What a backtest result is shown for: its model and its range, a rolling "Last …"
+    range by its span alone.
+
+    Keyed on the store snapshot and the window's ends, the result vanished at the next
+    rerun: the demo publishes a snapshot every 15 s, a live store turns its token every
+    30 s and a "Last 24 hours" range moves every 5 minutes, so a replay that took a minute
+    was thrown away before it was shown, and any click on the page later dropped it too.
+    The caption says which range it replayed and when."""
+    choice = st.session_state.get("range")
+    if choice in RANGES:
+        return ("bt", model, choice, window.step_ms)
+    return ("bt", model, window)
 
 
 def backtest_results(
@@ -86,6 +99,8 @@ def backtest_results(
     if not stored or stored[0] != key:
         return
     firings = stored[1]
+    if replayed := firings.attrs.get("replayed"):
+        st.caption(f"Backtest of {plain(replayed)}: click again to replay newer data.")
     errors = firings.attrs.get("errors", {})
     if errors:
         listed = "; ".join(f"{plain(k)}: {plain(v)}" for k, v in sorted(errors.items())[:5])
