@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import threading
 import uuid
@@ -186,6 +187,13 @@ def _for(text: str) -> timedelta:
     return hold
 
 
+def shown(when: datetime) -> str:
+    """A silence's time as the CLI prints it: to the millisecond, the precision the
+    database keeps (``add`` printed the end it was asked for to the microsecond, and
+    ``list`` then showed the same silence ending at another time)."""
+    return when.isoformat(timespec="milliseconds")
+
+
 def silence_main(argv: list[str], *, clock: Clock | None = None, out: TextIO | None = None) -> int:
     """``modelhealth silence add|list|expire``; returns the process exit code."""
     out = out or sys.stdout
@@ -199,14 +207,26 @@ def silence_main(argv: list[str], *, clock: Clock | None = None, out: TextIO | N
             print(f"error: {exc}", file=sys.stderr)
             return 2
     if args.db != ":memory:":
+        if Path(args.db).is_dir():  # sqlite's "unable to open database file", as a traceback
+            print(f"error: --db {args.db} is a directory; expected a SQLite file path, e.g."
+                  f" {DEFAULT_DB}", file=sys.stderr)  # fmt: skip
+            return 2
         if args.cmd != "add" and not Path(args.db).exists():
             print(f"error: no alerting database at {args.db} (see --db)", file=sys.stderr)
             return 1
-        Path(args.db).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(args.db).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where its folder should be
+            print(f"error: --db {args.db}: cannot make its folder ({exc.strerror or exc})",
+                  file=sys.stderr)  # fmt: skip
+            return 2
     try:
         store = SilenceStore(args.db, clock)
     except UnreadableDatabase as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.OperationalError as exc:  # e.g. a folder it may not write in
+        print(f"error: alerting database {args.db} cannot be opened ({exc})", file=sys.stderr)
         return 1
     try:
         now = clock.now()
@@ -216,7 +236,8 @@ def silence_main(argv: list[str], *, clock: Clock | None = None, out: TextIO | N
             except ValueError as exc:  # MatcherError is a ValueError too
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
-            print(f"{sid}  until {(now + hold).isoformat()}  (in {args.db})", file=out)
+            until = shown(from_ms(to_ms(now + hold)))  # as stored, so as `list` shows it
+            print(f"{sid}  until {until}  (in {args.db})", file=out)
         elif args.cmd == "list":
             listed = store.list(now, include_expired=args.all)
             if not listed:
@@ -227,7 +248,7 @@ def silence_main(argv: list[str], *, clock: Clock | None = None, out: TextIO | N
                 )
                 ms = ",".join(str(m) for m in s.matchers)
                 print(
-                    f"{s.id}  {state:7s}  {ms}  until {s.ends_at.isoformat()}  "
+                    f"{s.id}  {state:7s}  {ms}  until {shown(s.ends_at)}  "
                     f"by {s.created_by}: {s.comment}",
                     file=out,
                 )

@@ -20,10 +20,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -344,9 +344,10 @@ def _run(args: argparse.Namespace, out: Path, stop: _Stop, cleanup: contextlib.E
     # --no-dashboard, or when it cannot start, a link would lead to a dead port)
     snapshot = backend.publish_snapshot(out)
     dash, problem = _dashboard(args, backend, snapshot, rules_dir, out, cleanup)
-    alerting = wiring.start_alerting(
-        out, backend.store, refs, wiring.dashboard_url(dash is not None, args.dashboard_port)
-    )
+    alerting = start_alerting(
+        out, backend.store, refs, wiring.dashboard_url(dash is not None, args.dashboard_port),
+        args.tick,
+    )  # fmt: skip
     cleanup.callback(alerting.stop)
     mailbox, dispatcher = alerting.mailbox, alerting.dispatcher
     state = AlertStateStore(out / "state" / "alerts.json")
@@ -445,6 +446,20 @@ def _replay_history(
         f"{len(ticks)} ticks over the last {span:.1f}h in {time.monotonic() - started:.1f}s, "
         f"{open_} alert(s) open before t0 (no notification before t0)"
     )
+
+
+def start_alerting(
+    out: Path, store: Any, refs: Any, dashboard_url: str, tick_s: float
+) -> wiring.Alerting:
+    """The demo's alerting (``wiring.start_alerting``), its dispatcher told that the rules
+    re-report firing alerts once a ``--tick`` (as ``rules run`` tells it its ``--interval``),
+    so a firing alert times out only after 4 ticks (``Dispatcher.resolve_timeout``). Without
+    it, with ``--tick 600`` a flush more than the routing's 5m ``resolve_timeout`` after a
+    tick (the one on stopping, for one) resolved every firing alert, and the next tick paged
+    them all again."""
+    alerting = wiring.start_alerting(out, store, refs, dashboard_url)
+    alerting.dispatcher.report_interval = timedelta(seconds=tick_s)
+    return alerting
 
 
 def _dashboard(

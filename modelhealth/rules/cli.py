@@ -2,7 +2,7 @@
 
 Store options are shared by every command and resolved in one place, :func:`open_store`:
 ``--backend duckdb --db PATH`` (default; opened read-only where the command only reads) or
-``--backend pinot --broker URL`` once the Pinot backend is installed.
+``--backend pinot --broker URL [--namespace NS]`` once the Pinot backend is installed.
 """
 
 from __future__ import annotations
@@ -11,20 +11,25 @@ import argparse
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+# Only light modules here: ``modelhealth rules`` imports this one before ``rules_main`` runs,
+# and until then a Ctrl-C or SIGTERM is Python's own (a traceback, or death). The rule
+# engine's modules (scipy, pandas: seconds) are imported once :func:`rules_main` has taken
+# the signals (see :class:`_StopRequest`).
 from modelhealth.clock import Clock, SystemClock, from_epoch_ms
 from modelhealth.errors import ConfigError, StoreUnavailable
-from modelhealth.rules.backtest import MAX_TICKS
-from modelhealth.rules.config import LoadResult, load_rules
 from modelhealth.rules.durations import format_duration, parse_duration
-from modelhealth.rules.metrics import MIN_LABELS, catalog
-from modelhealth.types import Alert, AlertState
+
+if TYPE_CHECKING:
+    from modelhealth.rules.config import LoadResult
+    from modelhealth.types import Alert
 
 BACKENDS = ("duckdb", "pinot")
 log = logging.getLogger("modelhealth.rules")
@@ -37,6 +42,7 @@ def open_store(
     ``prog`` starts its error messages. With ``retry`` (the rules scheduler) a DuckDB file
     that exists but cannot be opened now is opened again at each query, its failures a store
     outage the engine reports (``MonitoringBlind``), not an exit."""
+    namespace = _namespace(args, prog)
     if args.backend == "duckdb":
         from modelhealth.store.duckdb import DuckDBStore, ReopeningDuckDB
 
@@ -45,6 +51,11 @@ def open_store(
         if not Path(args.db).exists():
             # never create one: a mistyped path would be an empty store that reports all clear
             raise SystemExit(f"{prog}: no DuckDB database at {args.db}")
+        if not Path(args.db).is_file():  # with retry, each tick failed on it as an "outage"
+            raise SystemExit(
+                f"{prog}: --db {args.db} is a directory; expected a DuckDB database file,"
+                " e.g. health.duckdb"
+            )
         if retry and read_only:
             store = ReopeningDuckDB(args.db)  # follows a file replaced under its name
             try:
@@ -63,10 +74,31 @@ def open_store(
         except ImportError as exc:
             raise SystemExit(f"{prog}: the pinot backend is not installed ({exc})") from None
         try:  # no --broker: the local broker `modelhealth services up` starts
-            return PinotStore(args.broker)
+            return PinotStore(args.broker, namespace=namespace)
         except ValueError as exc:  # e.g. no http:// in front
             raise SystemExit(f"{prog}: --broker: {exc}") from None
     raise SystemExit(f"{prog}: unknown backend {args.backend!r}; known: {', '.join(BACKENDS)}")
+
+
+def _namespace(args: argparse.Namespace, prog: str) -> str:
+    """``--namespace`` checked as ``pinot init`` checks it (a prefix of Pinot table names);
+    an exit 2 naming the option, and with the duckdb backend, which has no namespaces and
+    would read its one store while the user meant other tables."""
+    from modelhealth.pinot_schemas import check_namespace
+
+    namespace: str = getattr(args, "namespace", "") or ""
+    if not namespace:
+        return ""
+    if args.backend != "pinot":
+        print(f"{prog}: --namespace names Pinot tables: use it with --backend pinot",
+              file=sys.stderr)  # fmt: skip
+        raise SystemExit(2)
+    try:
+        return check_namespace(namespace)
+    except ValueError as exc:
+        print(f"{prog}: --namespace {namespace!r}: {exc} (letters, digits and _, starting with"
+              " a letter or _, e.g. demo_)", file=sys.stderr)  # fmt: skip
+        raise SystemExit(2) from None
 
 
 def add_store_options(p: argparse.ArgumentParser) -> None:
@@ -77,6 +109,13 @@ def add_store_options(p: argparse.ArgumentParser) -> None:
         "--broker",
         help="Pinot broker URL (pinot backend; default: the local one `modelhealth services up`"
         " starts, http://127.0.0.1:$MODELHEALTH_PINOT_BROKER_PORT, 8099)",
+    )
+    p.add_argument(
+        "--namespace",
+        metavar="NS",
+        default="",
+        help="pinot backend: read the tables `modelhealth pinot init --namespace NS` made (NS"
+        " prefixes their names, e.g. demo_ for the demo's; default: the un-prefixed tables)",
     )
 
 
@@ -135,6 +174,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--since", default="30d", help="how far back to start (default 30d)")
     b.add_argument("--until", help="ISO end time (default: the newest stored row)")
     b.add_argument("--step", default="5m", help="tick spacing of the replay (default 5m)")
+    from modelhealth.rules.backtest import MAX_TICKS
+
     b.add_argument(
         "--max-ticks",
         type=_positive_int,
@@ -161,6 +202,8 @@ def _positive_int(raw: str) -> int:
 
 
 def _load(paths: Sequence[str]) -> LoadResult:
+    from modelhealth.rules.config import load_rules
+
     loaded = load_rules(paths)
     for note in loaded.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -170,11 +213,35 @@ def _load(paths: Sequence[str]) -> LoadResult:
 
 
 def rules_main(argv: list[str]) -> int:
-    """Entry point of ``modelhealth rules``; returns the process exit code."""
+    """Entry point of ``modelhealth rules``; returns the process exit code.
+
+    ``rules run`` takes SIGTERM and SIGINT before anything else (:class:`_StopRequest`):
+    they used to be taken only when the loop started, so one sent during the seconds of
+    imports and store opening before it killed the daemon without a word, or printed a
+    KeyboardInterrupt traceback."""
+    stop = _StopRequest() if argv[:1] == ["run"] else None
+    try:
+        return _rules_main(argv, stop)
+    except _StoppedStarting as exc:
+        # 0 as for a stop after ticks (see _StopRequest): a stop that was asked for is a
+        # clean stop, and a supervisor that sent it (systemd, Kubernetes) must not count it
+        # as a failure (and restart the daemon) because it came early
+        print(f"rules run: {exc}: stopped while starting, before the first tick", file=sys.stderr)
+        return 0
+    finally:
+        if stop is not None:
+            stop.undo()
+
+
+def _rules_main(argv: list[str], stop: _StopRequest | None) -> int:
     args = _parser().parse_args(argv)
+    if hasattr(args, "backend"):  # a usage error before the rules load, not after
+        _namespace(args, f"rules {args.command}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per Pinot query otherwise
     if args.command == "metrics":
+        from modelhealth.rules.metrics import catalog
+
         width = max(map(len, catalog()))
         for name, text in catalog().items():
             print(f"{name.ljust(width)}  {text}")
@@ -197,6 +264,7 @@ def rules_main(argv: list[str]) -> int:
         )
     try:
         options = _options(args)
+        _check_paths(args)
     except ValueError as exc:
         print(f"rules {args.command}: {exc}", file=sys.stderr)
         return 2
@@ -212,7 +280,8 @@ def rules_main(argv: list[str]) -> int:
         if args.command == "eval":
             code = _eval_once(args, loaded, store, options)
         else:
-            code = _run(args, loaded, store, SystemClock(), options)
+            assert stop is not None, "rules_main takes the signals of rules run"
+            code = _run(args, loaded, store, SystemClock(), options, stop)
     except ConfigError as exc:  # the routing file
         print(f"rules {args.command}: {exc}", file=sys.stderr)
         return 1
@@ -254,6 +323,55 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+STATE_EXAMPLE = "a file path, e.g. state/alerts.json"
+ROUTING_EXAMPLE = "a routing YAML file, e.g. examples/routing.yaml"
+ALERTS_DB_EXAMPLE = "a SQLite file path, e.g. state/alerts.db"
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """The file options, checked before anything opens them; ValueError names the option
+    and what it expects (a directory given as ``--state`` ended in an IsADirectoryError
+    traceback, one given as ``--alerts-db`` in sqlite's "unable to open database file")."""
+    for option, attr, expected, writes in (
+        ("--state", "state", STATE_EXAMPLE, True),
+        ("--routing", "routing", ROUTING_EXAMPLE, False),
+        ("--alerts-db", "alerts_db", ALERTS_DB_EXAMPLE, True),
+    ):
+        raw = getattr(args, attr, None)
+        if raw is None:
+            continue
+        problem = file_problem(raw, expected, writes=writes)
+        if problem:
+            raise ValueError(f"{option} {problem}")
+    for address in getattr(args, "email_to", None) or []:
+        from modelhealth.alerting.config import address_problem
+
+        if problem := address_problem(address):
+            raise ValueError(f"--email-to {problem}")
+
+
+def file_problem(raw: str, expected: str, *, writes: bool = False) -> str:
+    """Why ``raw`` cannot serve as the file an option names (``expected`` says what it
+    should be), or "". A missing file is fine when ``writes`` (it is created) and left to
+    the reader otherwise (whose error names the file)."""
+    path = Path(raw)
+    if not raw.strip():
+        return f"is empty; expected {expected}"
+    if path.is_dir():
+        return f"{raw} is a directory; expected {expected}"
+    folder = next((f for f in path.parents if f.exists()), Path("."))
+    if not folder.is_dir():
+        return f"{raw}: {folder} is not a directory; expected {expected}"
+    if path.exists():
+        if not os.access(path, os.R_OK):
+            return f"{raw} cannot be read (permission denied); expected {expected}"
+        if writes and not os.access(path, os.W_OK):
+            return f"{raw} cannot be written (permission denied); expected {expected}"
+    elif writes and not os.access(folder, os.W_OK | os.X_OK):
+        return f"{raw} cannot be created: {folder} is not writable (permission denied)"
+    return ""
+
+
 def _evaluator(
     args: argparse.Namespace,
     loaded: LoadResult,
@@ -273,6 +391,11 @@ def _evaluator(
             state = (
                 AlertStateStore(args.state) if getattr(args, "state", None) else AlertStateStore()
             )
+        except OSError as exc:  # a race with _check_paths, or a file system that refuses
+            raise SystemExit(
+                f"rules: --state {args.state} cannot be read ({exc.strerror or exc}); expected"
+                f" {STATE_EXAMPLE}"
+            ) from None
         except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError: a ValueError
             raise SystemExit(
                 f"rules: alert state {args.state} is unreadable ({type(exc).__name__}: {exc});"
@@ -336,10 +459,7 @@ def _dispatcher(args: argparse.Namespace, store: Any, references: Any, clock: Cl
     from modelhealth.alerting.sqlite import UnreadableDatabase
 
     routing = load_routing(routing_path) if routing_path else RoutingConfig.default(email_to)
-    db = args.alerts_db or os.environ.get("MODELHEALTH_ALERT_DB")
-    if not db:
-        db = str(Path(args.state).with_name("alerts.db")) if args.state else DEFAULT_DB
-    Path(db).parent.mkdir(parents=True, exist_ok=True)
+    db = _alerts_db(args, DEFAULT_DB)
     log.info("alerting database (outbox, silences): %s; silence with `modelhealth silence --db %s`",
              db, db)  # fmt: skip
     try:
@@ -354,6 +474,29 @@ def _dispatcher(args: argparse.Namespace, store: Any, references: Any, clock: Cl
         )  # fmt: skip
     except UnreadableDatabase as exc:
         raise SystemExit(f"rules: {exc}") from None
+    except sqlite3.OperationalError as exc:  # e.g. a file system that refuses: name the file
+        raise SystemExit(f"rules: alerting database {db} cannot be opened ({exc})") from None
+
+
+def _alerts_db(args: argparse.Namespace, default: str) -> str:
+    """The alerting database's path (``--alerts-db``, else ``$MODELHEALTH_ALERT_DB``, else
+    beside ``--state``, else ``default``), its folder made; SystemExit names where the path
+    came from when it cannot be a database file (``--alerts-db`` itself is checked with the
+    other options, :func:`_check_paths`)."""
+    env = os.environ.get("MODELHEALTH_ALERT_DB")
+    if args.alerts_db:
+        db, origin = args.alerts_db, "--alerts-db"
+    elif env:
+        db, origin = env, "$MODELHEALTH_ALERT_DB"
+    elif args.state:
+        db, origin = str(Path(args.state).with_name("alerts.db")), "the database beside --state"
+    else:
+        db, origin = default, "the default alerting database"
+    problem = file_problem(db, ALERTS_DB_EXAMPLE, writes=True)
+    if problem:
+        raise SystemExit(f"rules: {origin} {problem}")
+    Path(db).parent.mkdir(parents=True, exist_ok=True)
+    return db
 
 
 def _warn_unset(notifiers: Mapping[str, Any]) -> None:
@@ -377,6 +520,8 @@ def _print_alerts(alerts: Sequence[Alert], now: datetime) -> None:
 def _eval_once(
     args: argparse.Namespace, loaded: LoadResult, store: Any, options: dict[str, Any]
 ) -> int:
+    from modelhealth.types import AlertState
+
     clock = SystemClock()
     ev = _evaluator(args, loaded, store, clock)
     report = ev.tick(options.get("at") or clock.now())
@@ -409,19 +554,49 @@ def _eval_once(
         )
     for k, err in report.errors.items():
         print(f"error: {k}: {err}", file=sys.stderr)
+    for note in no_rows_notes(report.no_rows):
+        print(f"note: {note}", file=sys.stderr)
     for k in report.unmatched:
-        print(f"note: {k}: {UNMATCHED}", file=sys.stderr)
+        print(f"note: {k}: {_unmatched()}", file=sys.stderr)
     for k, why in report.not_judged.items():
         print(f"note: {k}: not judged: {why}", file=sys.stderr)
     return 1 if report.errors else 0
 
 
-UNMATCHED = (
-    "no value in its window: no data there (check the model, version and feature names, or the "
-    f"model got no traffic), fewer than {MIN_LABELS} labels in for a performance.* metric, no "
-    "reference profile for the features of a histogram metric, or drift bins the SDK stored "
-    "with another profile than the rule's reference (or none)"
-)
+def no_rows_notes(no_rows: Mapping[str, str]) -> list[str]:
+    """One note per model (or version) without a row in the store, naming its rules:
+    ``TickReport.no_rows`` has one entry per rule, and a model with five rules got five
+    lines listing every possible cause of a missing value."""
+    rules: dict[str, list[str]] = {}
+    for key, why in sorted(no_rows.items()):
+        rules.setdefault(why, []).append(key.partition("/")[2])
+    return [
+        f"{why}: {len(names)} rule(s) have nothing to judge ({', '.join(names)}); check the"
+        " model name, or it has sent no data yet"
+        for why, names in rules.items()
+    ]
+
+
+def _unmatched() -> str:
+    """What a rule evaluated without a single instance with data may lack (:data:`UNMATCHED`;
+    a function so that this module does not import the metrics, and scipy, at start-up)."""
+    from modelhealth.rules.metrics import MIN_LABELS
+
+    return (
+        "no value in its window: no data there (check the model, version and feature names, or"
+        f" the model got no traffic), fewer than {MIN_LABELS} labels in for a performance.*"
+        " metric, no reference profile for the features of a histogram metric, or drift bins"
+        " the SDK stored with another profile than the rule's reference (or none)"
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """``UNMATCHED``, the note of a rule without a value, built on first use (PEP 562): a
+    module constant would import the rule engine before :func:`rules_main` takes the
+    signals."""
+    if name == "UNMATCHED":
+        return _unmatched()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _run(
@@ -430,10 +605,11 @@ def _run(
     store: Any,
     clock: Clock,
     options: dict[str, Any],
+    stop: _StopRequest,
 ) -> int:
     """The scheduler loop: a tick per slot, rule files and routing reloaded when they change
     (or on SIGHUP or ``POST /-/reload``), its own metrics served with ``--listen``; SIGTERM
-    or SIGINT stop it between ticks (:class:`_StopRequest`)."""
+    or SIGINT (``stop``) stop it between ticks."""
     from modelhealth.rules.reload import ConfigWatch
     from modelhealth.rules.selfmetrics import EngineMetrics, serve
 
@@ -450,7 +626,7 @@ def _run(
         _report_every(ev.dispatcher, options["interval"])
     if routing:
         metrics.routing_loaded(0, reload=False)
-    wake = threading.Event()
+    wake = stop.wake
     watch = ConfigWatch(args.paths, routing, wake)
     server = None
     if options.get("listen"):
@@ -461,7 +637,7 @@ def _run(
             raise SystemExit(f"rules run: --listen {host}:{port}: {exc.strerror or exc}") from None
         log.info("rules run: metrics on http://%s:%d/metrics", host, port)
     hangup = _on_sighup(wake)
-    stop = _StopRequest(wake)
+    stop.started()
     log.info("rules run: %d rule(s), tick every %s", len(loaded.rules), args.interval)
     ticks = 0
     told: set[str] = set()
@@ -474,8 +650,12 @@ def _run(
             ticks += 1
             took = clock.monotonic() - started
             metrics.tick_done(report, took)
+            for note in no_rows_notes(report.no_rows):  # once per note and process
+                if note not in told:
+                    log.warning("%s", note)
+                    told.add(note)
             for k in sorted(set(report.unmatched) - told):  # once per rule and process
-                log.warning("%s: %s", k, UNMATCHED)
+                log.warning("%s: %s", k, _unmatched())
                 told.add(k)
             for k, why in sorted(report.not_judged.items()):
                 if f"{k} not judged" not in told:
@@ -517,7 +697,6 @@ def _run(
         log.info("rules run: stopped after %d tick(s)", ticks)
         return 0
     finally:
-        stop.undo()
         hangup()
         watch.close("rules run is stopping: nothing was reloaded")
         if delivery is not None:
@@ -655,35 +834,53 @@ def _reload_routing(path: str, dispatcher: Any, clock: Clock, metrics: Any) -> l
     return errors
 
 
+class _StoppedStarting(BaseException):
+    """SIGTERM or SIGINT while ``rules run`` starts (its message: the signal's name). A
+    BaseException, as KeyboardInterrupt, so no ``except Exception`` on the way swallows it."""
+
+
 class _StopRequest:
-    """SIGTERM and SIGINT end ``rules run`` between ticks, as Prometheus stops on either.
+    """SIGTERM and SIGINT end ``rules run``, as Prometheus stops on either; installed first
+    thing (:func:`rules_main`).
 
-    SIGTERM (what systemd, Kubernetes and ``docker stop`` send) used to kill the process at
-    once: a notification the receiver had already accepted was never marked sent, so the
-    next start sent it again, and nothing was logged. Now the tick under way finishes (its
+    While it starts (imports, loading the rules, opening the store and the alerting
+    database) a signal stops it at once (:class:`_StoppedStarting`): nothing is under way
+    that must finish. Once the loop runs (:meth:`started`) the tick under way finishes (its
     alerts handed over and saved), the loop ends, and delivery finishes the attempts under
-    way before the process exits 0. A second signal stops at once (KeyboardInterrupt), for
-    an operator who will not wait for a slow tick."""
+    way before the process exits 0: SIGTERM (what systemd, Kubernetes and ``docker stop``
+    send) used to kill the process at once, so a notification the receiver had already
+    accepted was never marked sent, and the next start sent it again. A second signal
+    stops at once (KeyboardInterrupt), for an operator who will not wait for a slow tick."""
 
-    def __init__(self, wake: threading.Event) -> None:
+    def __init__(self) -> None:
         self.signal = ""
         """The name of the signal that asked the loop to stop ("" until one did)."""
-        self._wake = wake
+        self.wake = threading.Event()
+        """Set by a signal, to end the loop's wait for the next slot at once."""
+        self._starting = True
         self._before: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._before[sig] = signal.signal(sig, self._handle)
 
+    def started(self) -> None:
+        """The loop runs: from now on a signal ends it between ticks."""
+        self._starting = False
+
     def _handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self._starting:
+            raise _StoppedStarting(name)
         if self.signal:
             raise KeyboardInterrupt
-        self.signal = signal.Signals(signum).name
-        self._wake.set()  # out of the wait for the next slot now
+        self.signal = name
+        self.wake.set()  # out of the wait for the next slot now
 
     def undo(self) -> None:
         """Give the signals back their previous handlers."""
         for sig, before in self._before.items():
             signal.signal(sig, before)
+        self._before.clear()
 
 
 def _on_sighup(wake: threading.Event) -> Callable[[], None]:

@@ -30,7 +30,7 @@ from modelhealth.rules.config import RuleSpec
 from modelhealth.rules.detectors import lookback_of
 from modelhealth.rules.frames import FrameSource
 from modelhealth.rules.grouping import group_alerts
-from modelhealth.rules.series import FIRST_DATA, RulePlan, instances, plan_rule
+from modelhealth.rules.series import FIRST_DATA, RulePlan, first_data_ms, instances, plan_rule
 from modelhealth.rules.state import AlertStateStore, step
 from modelhealth.store.backend import QueryBackend
 from modelhealth.types import Alert, AlertState, DetectorResult, fingerprint
@@ -65,6 +65,10 @@ class TickReport:
     """``model/rule`` -> why instances with data in the window were not judged (the first
     such instance's labels and reason, e.g. a baseline window before the model's first data;
     the command line says so)."""
+    no_rows: dict[str, str] = field(default_factory=dict)
+    """``model/rule`` -> e.g. "model churn has no rows in the store": rules without a value
+    whose model (or the version they name) has no row at all, a misspelt or never-deployed
+    model, not one of the causes :attr:`unmatched` lists (those rules are not in it)."""
 
 
 def load_references(rules: Sequence[RuleSpec]) -> dict[str, ModelReference]:
@@ -416,7 +420,10 @@ class Evaluator:
                 + (f" (and {more} more instance(s))" if more else "")
             )
         elif not pending:
-            report.unmatched.append(f"{rule.model}/{rule.name}")
+            if absent := _no_rows(rule, source):
+                report.no_rows[f"{rule.model}/{rule.name}"] = absent
+            else:
+                report.unmatched.append(f"{rule.model}/{rule.name}")
         # transitions only after every instance evaluated: a store error mid-rule changes nothing
         for key, result, labels, extra in pending:
             report.instances += 1
@@ -535,6 +542,19 @@ def _expired(at: int | None, now_ms: int, span_ms: int) -> bool:
     """Whether a lookup made at tick ``at`` is to be made again at ``now_ms``: never made,
     older than ``span_ms``, or made "later" (a backtest or ``--at`` going back in time)."""
     return at is None or not 0 <= now_ms - at < span_ms
+
+
+def _no_rows(rule: RuleSpec, source: FrameSource) -> str:
+    """Says "model M has no rows in the store" (or none of the version the rule names) when
+    that is why ``rule`` has no value, else "". The store's first row of each model is
+    remembered across ticks (``series.first_data_ms``, asked again every
+    :data:`NO_DATA_RECHECK_MS`), so this costs no query per tick once known: a model with
+    no rows used to get the five possible causes of a rule without a value."""
+    if first_data_ms(source, rule.model) is None:
+        return f"model {rule.model} has no rows in the store"
+    if rule.version is not None and first_data_ms(source, rule.model, rule.version) is None:
+        return f"model {rule.model} has no rows of version {rule.version} in the store"
+    return ""
 
 
 def _which(labels: Mapping[str, str], rule: RuleSpec) -> str:

@@ -193,7 +193,8 @@ def test_a_rule_that_matches_no_data_is_pointed_out(tmp_path: Path, fleet_refs, 
     (tmp_path / "typo.yaml").write_text(RULES.replace("model: fraud", "model: fruad"))
     assert rules_main(["eval", "--db", str(db), "--at", T0.isoformat(), str(tmp_path)]) == 0
     err = capsys.readouterr().err
-    assert "note: fruad/p99-latency: no value in its window: no data there" in err
+    assert "note: model fruad has no rows in the store: 1 rule(s) have nothing to judge" in err
+    assert "check the model name" in err
     assert "fraud/p99-latency" not in err.replace("fruad/p99-latency", "")
 
 
