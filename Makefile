@@ -49,7 +49,7 @@ test-integration: venv
 ## detection(_cv) run on the simulated fleet unless BENCH_ARGS_detection names a NAB-layout
 ## dataset folder. pipeline.py is left out: it needs Kafka + Pinot (`make services-up` first,
 ## then `make bench BENCH=pipeline`). detection_cv.py (a cross-validation tool, no peer) too.
-BENCH ?= ingest rules notify drift dashboard learned_tick detection
+BENCH ?= ingest rules scheduler_memory notify drift dashboard learned_tick detection
 BENCH_ARGS_detection ?= --simulated
 BENCH_ARGS_detection_cv ?= --simulated
 

@@ -43,6 +43,7 @@ def test_every_benchmark_has_a_help_that_states_its_sizes(script: str, tmp_path:
 TINY = {  # script: arguments of a run of a few seconds
     "notify.py": "20 --repeats 2 --warmup 5",
     "rules.py": "--models 2 --features 2 --minutes 10 --ticks 1",
+    "scheduler_memory.py": "--models 2 --features 2 --warmup 5 --ticks 20",
     "ingest.py": "--events 2000 --features 5 --batch 1000 --per-event-sample 200",
     "drift.py": "--rows 3000 --features 10 --evidently-rows 1000",
     "dashboard.py": "--days 1 --features 3 --runs 1",
@@ -78,7 +79,14 @@ def _detection_cv(proc: subprocess.CompletedProcess) -> None:
     assert "not a speed benchmark" in proc.stdout and "no peer" in proc.stdout
 
 
+def _scheduler_memory(proc: subprocess.CompletedProcess) -> None:
+    """Both shapes ran in processes of their own and are compared in one line."""
+    assert len(re.findall(r"^  fleet(-semi)? +-?\d+\.\d\d KB/tick", proc.stdout, re.M)) == 2
+    assert "kept per tick: fleet" in proc.stdout and "fleet-semi (before)" in proc.stdout
+
+
 CHECKS = {
+    "scheduler_memory.py": _scheduler_memory,
     "notify.py": _notify,
     "drift.py": _drift,
     "detection.py": _detection,
