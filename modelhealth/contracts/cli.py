@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from modelhealth.cliargs import positive_int
 from modelhealth.contracts.checks import CheckRegistry, load_registry
 from modelhealth.contracts.contract import DataContract, build_contract, read_table
 from modelhealth.contracts.report import Status
@@ -24,17 +25,6 @@ from modelhealth.contracts.validate import validate_frame
 from modelhealth.errors import ModelHealthError
 
 EXIT_OK, EXIT_INPUT, EXIT_CRITICAL = 0, 1, 2
-
-
-def _positive_int(text: str) -> int:
-    """argparse type of counts: ``--bins -3`` failed deep in numpy without naming the flag."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--model", required=True, help="the model the contract is for")
     c.add_argument("--out", help="contract path (.yaml or .json); default MODEL.contract.yaml")
     c.add_argument(
-        "--bins", type=_positive_int, default=10, help="quantile bins per numeric column (>= 1)"
+        "--bins", type=positive_int, default=10, help="quantile bins per numeric column (>= 1)"
     )
     c.add_argument(
         "--special",
@@ -53,9 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         help="numeric special value (repeatable); default -1 and -999999",
     )
-    c.add_argument(
-        "--version", type=_positive_int, default=1, help="contract version number (>= 1)"
-    )
+    c.add_argument("--version", type=positive_int, default=1, help="contract version number (>= 1)")
     c.add_argument(
         "--force", action="store_true", help="overwrite an existing contract file at --out"
     )

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from modelhealth.cliargs import positive_int
 from modelhealth.ingestion.schema import TABLES
 from modelhealth.pinot_schemas import (
     check_namespace,
@@ -135,17 +136,6 @@ def _check_partitions(partitions: int) -> None:
     command again."""
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
         raise ValueError(f"--partitions must be a whole number >= 1, got {partitions!r}")
-
-
-def _partitions_arg(text: str) -> int:
-    """argparse type of ``--partitions``: a whole number >= 1, or a usage error (exit 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
 
 
 class _Progress:
@@ -348,7 +338,7 @@ def pinot_main(argv: list[str]) -> int:
     i.add_argument("--reset", action="store_true", help="drop tables, schemas, topics first")
     i.add_argument(
         "--partitions",
-        type=_partitions_arg,
+        type=positive_int,
         default=None,
         help=f"Kafka partitions of each topic it creates (default {DEFAULT_PARTITIONS}); "
         "existing topics keep theirs (a warning names them; --reset recreates them)",
