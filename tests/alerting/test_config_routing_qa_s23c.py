@@ -219,7 +219,7 @@ def test_silence_expiry_boundary_and_utc_listing(
     out = io.StringIO()
     assert silence_main(["--db", db, "add", "model=fraud", "--for", "90m", "-c", "x"],
                         clock=clock, out=out) == 0  # fmt: skip
-    assert "until 2026-03-01T13:30:00+00:00" in out.getvalue()
+    assert "until 2026-03-01T13:30:00.000+00:00" in out.getvalue()  # UTC, to the stored ms
     store = SilenceStore(db, clock)
     assert store.mutes({"model": "fraud"}, T0 + timedelta(minutes=89, seconds=59))
     assert not store.mutes({"model": "fraud"}, T0 + timedelta(minutes=90))  # ends_at exclusive
