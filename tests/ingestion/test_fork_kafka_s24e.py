@@ -57,7 +57,9 @@ for w in range(2):
         for i in range(50):
             log(f"w{w}-{i}")
         mon.close()
-        print(f"w{w} errors={mon.stats.flush_errors}", flush=True)
+        # one write(2) per line: with PYTHONUNBUFFERED, print() writes the text and the
+        # newline apart, and the two workers' lines interleave
+        os.write(1, f"w{w} errors={mon.stats.flush_errors}\\n".encode())
         os._exit(0)
     workers.append(pid)
 for pid in workers:
