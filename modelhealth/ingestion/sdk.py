@@ -33,6 +33,20 @@ a flush succeeds) says so. An explicit
 see it; a :meth:`Monitor.close` that failed can be called again. After a ``close()`` that
 succeeded, ``log``, ``log_batch`` and ``log_outcome`` refuse rows (False, 0) and count them in
 ``stats.dropped_rows``: the sink is closed, whichever it is.
+
+Last resort (why): validation parks every malformed input it knows of, but a model server
+passes objects of its own (a float subclass whose ``__float__`` raises, a name whose
+``__hash__`` does, a ``Mapping`` that fails to iterate) and a sink may raise anything. So
+``log``, ``log_batch`` and ``log_outcome`` contain any ``Exception`` that escapes them
+(:meth:`Monitor._contain`): the event is parked as ``unexpected_error`` (dropped and
+counted if not even that works), ``stats.unexpected_errors`` counts it, at most one log line
+per :data:`ERROR_LOG_EVERY_S` says so, and the call returns normally. Only ``Exception`` is
+contained: KeyboardInterrupt, SystemExit and the cancellations of async and green-thread
+servers (``BaseException``) are the server's to handle.
+
+A DuckDB sink is single-process (:func:`_single_process`): a child made by ``os.fork()``
+refuses the rows of a Monitor that writes to one (counted in ``stats.dropped_rows``, one
+warning) instead of writing through its parent's connection.
 """
 
 from __future__ import annotations
@@ -42,7 +56,9 @@ import json
 import logging
 import math
 import os
+import sys
 import threading
+import time
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -75,6 +91,7 @@ from modelhealth.ingestion.validate import (
     valid_ts_ms,
     validate_event,
 )
+from modelhealth.ingestion.validate import unreadable_value as _unreadable
 from modelhealth.names import NAME_RULE, is_valid_name
 
 log = logging.getLogger(__name__)
@@ -99,15 +116,39 @@ MAX_PARKED_CHARS = 10_000
 """A parked event's JSON is cut to this: a 10 MB feature value must not make the parked
 record itself too big for the sink (a Kafka message), which would fail every retry."""
 
-FULL, CLOSED = "full", "closed"
+FULL, BUSY, CLOSED, FORKED = "full", "busy", "closed", "forked"
 _REFUSALS = {
     FULL: "modelhealth: Monitor buffers are full (max_buffered={max_buffered} rows) while the"
     " sink fails; newer rows are refused and counted in stats.dropped_rows until a flush"
     " succeeds",
+    BUSY: "modelhealth: Monitor buffers are full (max_buffered={max_buffered} rows) while the"
+    " background flusher waits on the sink (slow, or not answering yet); newer rows are"
+    " refused and counted in stats.dropped_rows (warned once per Monitor)",
     CLOSED: "modelhealth: Monitor logged to after close(); its rows are refused and counted in"
     " stats.dropped_rows (close it once requests stop logging)",
+    FORKED: "modelhealth: process {pid} was forked from the process that made this Monitor's"
+    " DuckDB sink; a DuckDB file takes one writing process and a DuckDB connection cannot be"
+    " used from a fork (its writes corrupted the file), so this process's rows are refused"
+    " and counted in stats.dropped_rows. With a pre-fork server (gunicorn preload_app) use"
+    " KafkaSink, or make the DuckDBStore and the Monitor in each worker after the fork (one"
+    " file per worker, e.g. in gunicorn's post_fork hook)",
 }
-"""Why a Monitor refuses rows -> its one warning (``str.format`` with ``max_buffered``)."""
+"""Why a Monitor refuses rows -> its one warning (``str.format`` with ``max_buffered`` and
+``pid``). FULL only when a flush failed since the last one that succeeded: rows refused
+while a healthy sink is merely being written to (BUSY) were reported as a failing sink."""
+BUFFER_BELOW_BATCH = (
+    "modelhealth: Monitor(background=True) with max_buffered={max_buffered} below"
+    " max_batch={max_batch}: the buffers fill before a batch of max_batch rows is due, so rows"
+    " are refused whenever the sink takes a moment to write (not because it fails); set"
+    " max_buffered to at least max_batch (the default is 10 x max_batch = {default}), or"
+    " max_batch to at most {max_buffered}"
+)
+"""Warned at construction (see :meth:`Monitor._check_bounds`)."""
+UNEXPECTED = "unexpected_error"
+"""``stats.parked`` key (and parked reason) of an event :meth:`Monitor._contain` caught."""
+ERROR_LOG_EVERY_S = 60.0
+"""At most one log line per this many seconds about contained errors: a server whose every
+request carries the same bad object logs one line a minute, not one per request."""
 
 UNKNOWN_TABLE = "unknown"
 """``dropped_by_table`` key of rows a sink says it lost without saying of which table."""
@@ -131,6 +172,11 @@ class IngestStats:
     counts the aggregate rows dropped with them (``feature_stats``, ``feature_bins``, which
     are not in ``dropped_rows``: their count says nothing about how many predictions they
     summarised); its user tables sum to ``dropped_rows``.
+
+    ``unexpected_errors`` counts exceptions ``log``, ``log_batch``, ``log_outcome`` or a
+    flush raised that the SDK did not expect and contained (see :meth:`Monitor._contain`);
+    ``last_unexpected_error`` names the last one. Its events are parked as
+    ``unexpected_error`` (or, if not even that worked, counted in ``dropped_rows``).
     """
 
     accepted: int = 0
@@ -141,6 +187,8 @@ class IngestStats:
     last_flush_error: str = ""
     dropped_rows: int = 0
     dropped_by_table: Counter[str] = field(default_factory=Counter)
+    unexpected_errors: int = 0
+    last_unexpected_error: str = ""
 
     @property
     def parked_total(self) -> int:
@@ -219,9 +267,29 @@ class Monitor:
         self._exit_tried = False  # a sink's exit hook flushed it (flush_monitors_at_exit)
         self._closed = False  # close() ran (or runs): rows are refused, see _room
         self._warned: set[str] = set()  # refusals warned of (_refuse)
+        self._sink_failing = False  # a flush failed since the last that succeeded (_full_because)
+        self._fork_of_sink_owner = False  # a fork child of a single-process sink (_forked)
+        self._error_log_at = 0.0  # no log line about contained errors before (_log_contained)
+        self._errors_unlogged = 0  # contained errors since the last such line
         _OPEN_MONITORS.add(self)  # closed at interpreter exit if the owner did not (_close_at_exit)
         if background:
+            self._check_bounds()
             self._start_flusher()
+
+    def _check_bounds(self) -> None:
+        """Warn once if ``max_buffered < max_batch`` with ``background=True``: the flusher
+        writes when ``max_batch`` rows wait, so the buffers filled first and every row beyond
+        them, until ``flush_interval`` passed, was refused with a warning blaming the sink
+        (which never failed). The flusher is now also woken when the buffers are full (see
+        :meth:`_room`), but without headroom rows are refused while it writes."""
+        if self.max_buffered < self.max_batch:
+            log.warning(
+                BUFFER_BELOW_BATCH.format(
+                    max_buffered=self.max_buffered,
+                    max_batch=self.max_batch,
+                    default=10 * self.max_batch,
+                )
+            )
 
     def _start_flusher(self) -> None:
         """The ``background=True`` thread (also restarted in a forked child: see _forked)."""
@@ -257,49 +325,43 @@ class Monitor:
         is a null in every row.
 
         Never raises: if the buffer is due for a flush and the sink fails, the error is counted
-        in ``stats.flush_errors`` and logged, and the rows are kept for the next flush.
+        in ``stats.flush_errors`` and logged, and the rows are kept for the next flush. Any
+        other ``Exception`` (an argument of the caller's own type failing when read) parks
+        the event as ``unexpected_error`` (see :meth:`_contain`).
         """
-        now_ms = to_epoch_ms(self.clock.now())
         try:
-            event = validate_event(
-                model=model,
-                version=version,
-                features=features,
-                score=score,
-                latency_ms=latency_ms,
-                request_id=request_id,
-                host=host or self.default_host,
-                ts=ts,
-                is_error=is_error,
-                default_ts_ms=now_ms,
-            )
-        except EventRejected as exc:
-            self._park(
-                exc.code,
-                str(exc),
-                {
-                    "model": model,
-                    "version": version,
-                    "features": features,
-                    "score": score,
-                    "latency_ms": latency_ms,
-                    "request_id": request_id,
-                    "host": host,
-                    "ts": ts,
-                },
-                now_ms,
-            )
+            now_ms = to_epoch_ms(self.clock.now())
+            try:
+                event = validate_event(
+                    model=model,
+                    version=version,
+                    features=features,
+                    score=score,
+                    latency_ms=latency_ms,
+                    request_id=request_id,
+                    host=host or self.default_host,
+                    ts=ts,
+                    is_error=is_error,
+                    default_ts_ms=now_ms,
+                )
+            except EventRejected as exc:
+                args = _log_args(model, version, features, score, latency_ms, request_id, host, ts)
+                self._park(exc.code, str(exc), args, now_ms)
+                return False
+            with self._lock:
+                if not self._room(1, INFERENCES.name):
+                    return False  # the background flusher is stuck on the sink: bound memory
+                seen = self._seen.get((event.model, event.version))
+                if seen is None or not seen.keys() >= event.features.keys():
+                    seen = self._see(event.model, event.version, event.features)
+                self._events.append(event)
+                self._events_seen.append(len(seen))
+                self.stats.accepted += 1
+                full = len(self._events) >= self.max_batch
+        except Exception as exc:  # last resort: the request must go on (see _contain)
+            args = _log_args(model, version, features, score, latency_ms, request_id, host, ts)
+            self._contain(exc, "log", args, rows=1, table=INFERENCES.name)
             return False
-        with self._lock:
-            if not self._room(1, INFERENCES.name):
-                return False  # the background flusher is stuck on the sink: bound memory
-            seen = self._seen.get((event.model, event.version))
-            if seen is None or not seen.keys() >= event.features.keys():
-                seen = self._see(event.model, event.version, event.features)
-            self._events.append(event)
-            self._events_seen.append(len(seen))
-            self.stats.accepted += 1
-            full = len(self._events) >= self.max_batch
         self._flush_if_due(full)
         return True
 
@@ -310,33 +372,34 @@ class Monitor:
         bad ``ts`` (as for :meth:`log`) or a missing/oversized request id are parked. Returns
         False for a parked label, and for a label the full buffers refused while the sink
         fails (counted in ``stats.dropped_rows``, as :meth:`log` counts events; see
-        :meth:`_room`).
+        :meth:`_room`). Never raises (see :meth:`_contain`).
         """
-        now_ms = to_epoch_ms(self.clock.now())
         try:
-            model = valid_name(model, "model")
-            problem = request_id_problem(request_id) if request_id != "" else "it is empty"
-            if problem is not None:
-                raise EventRejected(
-                    "bad_request_id",
-                    f"outcome needs a non-empty request_id ({problem}): {shown(request_id)}",
-                )
-            row = {"model": model, "request_id": request_id, "label": valid_label(label)}
-            row["ts"] = valid_ts_ms(ts, now_ms)
-        except EventRejected as exc:
-            self._park(
-                exc.code,
-                str(exc),
-                {"model": model, "request_id": request_id, "label": label, "ts": ts},
-                now_ms,
-            )
+            now_ms = to_epoch_ms(self.clock.now())
+            try:
+                model = valid_name(model, "model")
+                problem = request_id_problem(request_id) if request_id != "" else "it is empty"
+                if problem is not None:
+                    raise EventRejected(
+                        "bad_request_id",
+                        f"outcome needs a non-empty request_id ({problem}): {shown(request_id)}",
+                    )
+                row = {"model": model, "request_id": request_id, "label": valid_label(label)}
+                row["ts"] = valid_ts_ms(ts, now_ms)
+            except EventRejected as exc:
+                raw = {"model": model, "request_id": request_id, "label": label, "ts": ts}
+                self._park(exc.code, str(exc), raw, now_ms)
+                return False
+            with self._lock:
+                if not self._room(1, OUTCOMES.name):
+                    return False  # as in log(): the background flusher is stuck on the sink
+                self._outcomes.append(row)
+                self.stats.outcomes += 1
+                full = len(self._outcomes) >= self.max_batch
+        except Exception as exc:  # last resort, as in log()
+            raw = {"model": model, "request_id": request_id, "label": label, "ts": ts}
+            self._contain(exc, "log_outcome", raw, rows=1, table=OUTCOMES.name)
             return False
-        with self._lock:
-            if not self._room(1, OUTCOMES.name):
-                return False  # as in log(): the background flusher is stuck on the sink
-            self._outcomes.append(row)
-            self.stats.outcomes += 1
-            full = len(self._outcomes) >= self.max_batch
         self._flush_if_due(full)
         return True
 
@@ -381,95 +444,161 @@ class Monitor:
         newest rows are refused: the first rows of the batch that fit are accepted, the rest
         counted in ``stats.dropped_rows`` (and ``stats.dropped_by_table["inferences"]``).
         """
-        now_ms = to_epoch_ms(self.clock.now())
-        host = host or self.default_host
         try:
-            for what, name in (("model", model), ("version", version), ("host", host)):
-                valid_name(name, what)
-            cols = _batch_columns(features, score, latency_ms, ts_ms, request_ids, is_error)
-        except EventRejected as exc:
+            now_ms = to_epoch_ms(self.clock.now())
+            host = host or self.default_host
+            try:
+                for what, name in (("model", model), ("version", version), ("host", host)):
+                    valid_name(name, what)
+                cols = _batch_columns(features, score, latency_ms, ts_ms, request_ids, is_error)
+                checked = _check_rows(cols, now_ms)
+            except EventRejected as exc:
+                rows = _rows_given(latency_ms)
+                self._park(
+                    exc.code,
+                    f"{exc}; all {rows} rows of the batch rejected",
+                    {"model": model, "version": version, "host": host, "rows": rows},
+                    now_ms,
+                    rows=rows,
+                )
+                return 0
+        except Exception as exc:  # last resort; nothing of the batch is counted yet
             rows = _rows_given(latency_ms)
-            self._park(
-                exc.code,
-                f"{exc}; all {rows} rows of the batch rejected",
-                {"model": model, "version": version, "host": host, "rows": rows},
-                now_ms,
-                rows=rows,
-            )
+            event = {"model": model, "version": version, "host": host, "rows": rows}
+            self._contain(exc, "log_batch", event, rows=rows, table=INFERENCES.name)
             return 0
-        return self._accept_batch(model, version, host, cols, now_ms)
+        try:
+            accepted, full = self._accept_batch(model, version, host, cols, checked, now_ms)
+        except Exception as exc:  # a bug past the checks: what it lost is parked there
+            self._contain(exc, "log_batch", None, rows=0, table=INFERENCES.name)
+            return 0
+        self._flush_if_due(full)
+        return accepted
 
     def _accept_batch(
-        self, model: str, version: str, host: str, cols: _BatchColumns, now_ms: int
-    ) -> int:
-        """Park the bad rows (by their first failing check), aggregate and buffer the rest."""
-        n = cols.latency_ms.size
-        lat, sc = batch_numbers(cols.latency_ms), batch_numbers(cols.score)
-        ts = np.full(n, float(now_ms)) if cols.ts_ms is None else batch_ts_ms(cols.ts_ms)
-        rids, bad_rid = batch_request_ids(cols.request_ids, n)
-        ok_lat = np.isfinite(lat) & (lat >= 0)
-        checks = [
-            ("bad_ts", ~((ts >= 0) & (ts < MAX_TS_MS)), _ROW_RULES["bad_ts"], ""),
-            ("bad_latency_ms", ~ok_lat, _ROW_RULES["bad_latency_ms"], ""),
-            ("bad_score", ~np.isfinite(sc), _ROW_RULES["bad_score"], ""),
-            ("bad_request_id", bad_rid, _ROW_RULES["bad_request_id"], ""),
-        ]
-        for k, v in cols.features.items():
-            bad = batch_feature_bad(v)
-            if bad is not None:
-                msg = f"feature {shown(k)} must be a number, string, bool or None"
-                checks.append(("bad_feature_value", bad, msg, k))
-        reason = np.zeros(n, np.int16)  # 0: good, else 1 + index of the first failed check
-        for i, (_, mask, _, _) in enumerate(checks, 1):
-            reason[(reason == 0) & mask] = i
+        self,
+        model: str,
+        version: str,
+        host: str,
+        cols: _BatchColumns,
+        checked: _CheckedRows,
+        now_ms: int,
+    ) -> tuple[int, bool]:
+        """Park the bad rows (by their first failing check), aggregate and buffer the rest;
+        the rows accepted and whether a flush is due. Reads no value of the caller's any
+        more (:func:`_check_rows` did) except in the aggregation, which parks what it could
+        not read (:meth:`_block_of`); the rows reserved are released whatever happens."""
+        n, reason = cols.latency_ms.size, checked.reason
         keep = None
         if reason.any():
-            self._park_rows(model, version, cols, reason, checks, now_ms)
+            self._park_rows(model, version, cols, reason, checked.checks, now_ms)
             keep = np.flatnonzero(reason == 0)
-        for k in [k for k in cols.features if not is_valid_name(k)]:
+        for k in checked.bad_names:
             msg = f"feature name must be {NAME_RULE}, got {shown(k)}; column dropped, rows kept"
             self._park("bad_feature_name", msg, {"model": model, "feature": k}, now_ms)
         keep = self._reserve_rows(n, keep)
-        feats = {k: _take(v, keep) for k, v in cols.features.items() if is_valid_name(k)}
-        ts_k = _take(ts, keep).astype(np.int64)
-        if ts_k.size == 0:
-            return 0
+        taken = n if keep is None else keep.size
+        if taken == 0:
+            return 0, False
+        released = False
+        try:
+            block, accepted = self._block_of(model, version, host, cols, checked, keep, now_ms)
+            with self._lock:
+                self._reserved_rows -= taken  # the same rows, now in _block_rows
+                released = True
+                if self._closed:  # close() ran while this batch was aggregated: its flush is over
+                    self._refuse(block.rows_by_table(), CLOSED)
+                    return 0, False
+                self._blocks.append(block)
+                self._block_rows += accepted
+                self.stats.accepted += accepted
+                full = self._block_rows >= self.max_batch
+        except Exception as exc:  # a bug must not crash the model server: say what was lost
+            log.exception("modelhealth: could not aggregate a batch of %s", model)
+            self._park_group_failure(model, version, host, taken, exc, now_ms)
+            return 0, False
+        finally:
+            if not released:  # a leaked reservation shrank max_buffered for good
+                with self._lock:
+                    self._reserved_rows -= taken
+        return accepted, full
+
+    def _block_of(
+        self,
+        model: str,
+        version: str,
+        host: str,
+        cols: _BatchColumns,
+        checked: _CheckedRows,
+        keep: np.ndarray | None,
+        now_ms: int,
+    ) -> tuple[EventBatch, int]:
+        """The aggregated block of the ``keep`` rows and how many rows it holds.
+
+        Values of the caller's own types (a ``str`` subclass whose ``__hash__`` raises, a
+        ``float`` subclass whose ``__float__`` does) pass the checks and fail the
+        aggregation: the whole batch was then lost as ``aggregate_error``. Only then are the
+        values probed (:func:`_unreadable_rows`, off the hot path); their rows are parked as
+        ``bad_feature_value`` and the others aggregated again."""
+        feats = {k: _take(v, keep) for k, v in cols.features.items() if k not in checked.bad_names}
+        rows = np.arange(cols.latency_ms.size) if keep is None else keep
+        ts_k = _take(checked.ts, keep).astype(np.int64)
         ref = self.references.get(model)
         with self._lock:
             known = [*(ref.features if ref is not None else ()), *self._see(model, version, feats)]
         for k in known:  # a feature of the model the batch lacks: a null in every row
             if k not in feats:
                 feats[k] = np.full(ts_k.size, None, dtype=object)
-        err = np.zeros(n, np.int32) if cols.is_error is None else _flags(cols.is_error)
+        per_row = [ts_k, *(_take(a, keep) for a in (checked.lat, checked.sc, checked.rids))]
+        per_row.append(_take(checked.err, keep))
         try:
-            block = self._aggregate(
-                model,
-                version,
-                host,
-                ts_k,
-                _take(lat, keep),
-                _take(sc, keep),
-                pd.Series(_take(rids, keep), dtype=object),
-                _take(err, keep),
-                [(0, feats)],
-            )
-        except Exception as exc:  # a bug must not crash the model server: say what was lost
-            log.exception("modelhealth: could not aggregate a batch of %s", model)
-            with self._lock:
-                self._reserved_rows -= int(ts_k.size)
-            self._park_group_failure(model, version, host, ts_k.size, exc, now_ms)
-            return 0
+            return self._aggregate_rows(model, version, host, feats, per_row), ts_k.size
+        except Exception:
+            bad = _unreadable_rows(feats)
+            if bad is None:
+                raise
+        self._park_unreadable(model, version, feats, rows, bad, now_ms)
+        good = np.flatnonzero(~bad)
+        feats = {k: v[good] for k, v in feats.items()}
+        per_row = [a[good] for a in per_row]
+        return self._aggregate_rows(model, version, host, feats, per_row), good.size
+
+    def _aggregate_rows(
+        self,
+        model: str,
+        version: str,
+        host: str,
+        feats: dict[str, np.ndarray],
+        per_row: list[np.ndarray],
+    ) -> EventBatch:
+        """:meth:`_aggregate` of ``log_batch`` rows: ``per_row`` is ts, latency, score,
+        request ids and is_error, one entry per row."""
+        ts, lat, sc, rids, err = per_row
+        rid_series = pd.Series(rids, dtype=object)
+        return self._aggregate(model, version, host, ts, lat, sc, rid_series, err, [(0, feats)])
+
+    def _park_unreadable(
+        self,
+        model: str,
+        version: str,
+        feats: Mapping[str, np.ndarray],
+        rows: np.ndarray,
+        bad: np.ndarray,
+        now_ms: int,
+    ) -> None:
+        """Park the rows of a batch holding a value :func:`_unreadable_rows` found (their
+        row number in the batch as given); every one counted, the first
+        :data:`MAX_PARKED_ROWS` kept whole."""
+        where = np.flatnonzero(bad)
         with self._lock:
-            self._reserved_rows -= int(ts_k.size)  # the same rows, now in _block_rows
-            if self._closed:  # close() ran while this batch was aggregated: its flush is over
-                self._refuse(block.rows_by_table(), CLOSED)
-                return 0
-            self._blocks.append(block)
-            self._block_rows += int(ts_k.size)
-            self.stats.accepted += int(ts_k.size)
-            full = self._block_rows >= self.max_batch
-        self._flush_if_due(full)
-        return int(ts_k.size)
+            self.stats.parked["bad_feature_value"] += int(where.size)
+        for i in where[:MAX_PARKED_ROWS]:
+            feature = next(k for k, v in feats.items() if _unreadable(v[i]) is not None)
+            problem = _unreadable(feats[feature][i])
+            msg = f"feature {shown(feature)} value {problem}"
+            event = {"model": model, "version": version, "row": int(rows[i]), "feature": feature}
+            event["value"] = shown(feats[feature][i])  # its repr may fail too
+            self._park("bad_feature_value", msg, event, now_ms, rows=0)
 
     def _reserve_rows(self, n: int, keep: np.ndarray | None) -> np.ndarray | None:
         """The rows of a ``log_batch`` the buffers take: every good row (``keep``; None for
@@ -536,28 +665,46 @@ class Monitor:
         batch = _concat([*unsent, fresh])
         if batch.is_empty():
             return batch
+        if self._fork_of_sink_owner:  # never through the parent's connection (_forked)
+            with self._lock:
+                self._refuse(batch.rows_by_table(), FORKED)
+            return batch
         try:
             self.sink.write(batch)
-        except Exception as exc:
+        except BaseException as exc:  # KeyboardInterrupt mid-write too: keep, then re-raise
             self._keep_refused([*unsent, fresh], exc)
             raise
         self.stats.flushes += 1
         self.stats.last_flush_error = ""  # recovered: the error no longer describes the sink
         self._backoff_s = 0.0
+        self._sink_failing = False
         self._warned.discard(FULL)  # a later outage that fills the buffers warns again
         return batch
 
-    def _keep_refused(self, written: list[EventBatch], exc: Exception) -> None:
+    def _keep_refused(self, written: list[EventBatch], exc: BaseException) -> None:
         """Keep what the sink says it did not take. A sink's error may name those rows
         (``unsent``, e.g. Kafka's: rows never queued, or expired in its producer) and the
         rows it can never deliver (``lost``, counted as dropped); without ``unsent`` the
-        whole batch is kept unless ``resend`` is False (the sink holds the rows itself)."""
-        unsent = getattr(exc, "unsent", None)
-        if unsent is not None:
-            kept = list(unsent)
-        else:
-            kept = written if getattr(exc, "resend", True) else []
-        self._keep_unsent(kept, exc, lost=_lost_by_table(exc))
+        whole batch is kept unless ``resend`` is False (the sink holds the rows itself).
+
+        An error whose ``unsent``, ``resend`` or ``lost`` cannot be read (a property that
+        raises, ``lost="many"``, ``unsent`` holding no batches) keeps the whole batch: that
+        raised here, inside the handler, so the batch was neither kept nor counted."""
+        try:
+            unsent = getattr(exc, "unsent", None)
+            if unsent is not None:
+                kept = list(unsent)
+                if not all(isinstance(b, EventBatch) for b in kept):
+                    raise TypeError("unsent holds something other than EventBatch")
+            else:
+                kept = written if getattr(exc, "resend", True) else []
+            lost = _lost_by_table(exc)
+        except Exception:
+            log.warning(
+                "modelhealth: unreadable sink error; keeping the whole batch", exc_info=True
+            )
+            kept, lost = written, {}
+        self._keep_unsent(kept, exc, lost=lost)
 
     def close(self) -> None:
         """Stop the background flusher (if any), flush, then close the sink. If that last
@@ -577,6 +724,8 @@ class Monitor:
             self._closed = True
         try:
             self.flush()
+            if self._fork_of_sink_owner:
+                return  # the sink is the parent's (and so is closing it)
             try:
                 self.sink.close()
             except Exception as exc:  # rows the sink hands back stay here for the next close()
@@ -612,7 +761,11 @@ class Monitor:
             if self._stopping:
                 return
             if self._pending():
-                self._auto_flush()
+                try:
+                    self._auto_flush()
+                except BaseException as exc:  # a sink's own BaseException killed the thread,
+                    # and every row after it was refused as if the sink failed, for ever
+                    self._contain(exc, "the background flush", None, rows=0, table="")
 
     def _forked(self) -> None:
         """Start over in a child made by ``os.fork()`` (gunicorn's pre-fork workers,
@@ -623,7 +776,16 @@ class Monitor:
         thread of the parent runs here: neither one that held a lock at the fork nor the
         background flusher, so a child buffered ``max_buffered`` rows, then refused every
         row as if the sink failed and wrote nothing until it exited (QA). A closed Monitor
-        stays closed; what it knows of feature names and kinds is kept."""
+        stays closed; what it knows of feature names and kinds is kept.
+
+        A Monitor whose sink is single-process (:func:`_single_process`: DuckDB's) refuses
+        every row here instead, counted in ``stats.dropped_rows`` with one warning saying
+        what to use (see :data:`_REFUSALS`): the child's writes through its parent's DuckDB
+        connection reported success and were lost, or corrupted the file the parent writes
+        (QA: "Corrupted DICT_FSST lengths" on the next open). The file cannot be reopened
+        here either: the parent holds its write lock. Nor is the sink closed in the child,
+        nor ever finalized (:func:`_never_finalize`): a child that wrote nothing corrupted
+        the file too, when its copy of the connection checkpointed at the child's exit."""
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
@@ -635,9 +797,14 @@ class Monitor:
         self._retry_at = self._backoff_s = 0.0
         self._warned = set()
         self._exit_tried = False
+        self._sink_failing = False
+        self._error_log_at, self._errors_unlogged = 0.0, 0
+        if not self._fork_of_sink_owner and _single_process(self.sink):
+            self._fork_of_sink_owner = True
+            _never_finalize(self.sink)
         if self._thread is not None:
             self._thread = None
-            if not self._stopping:
+            if not self._stopping and not self._fork_of_sink_owner:
                 self._start_flusher()
 
     def _pending(self) -> bool:
@@ -662,15 +829,25 @@ class Monitor:
         while the sink fails (see :meth:`_bounded`). Beyond that the newest are refused, as a
         full queue refuses them: what waits already keeps its order and is written first.
         """
-        if self._closed and not in_flush and wanted:
-            self._refuse({table: wanted}, CLOSED)
+        if (self._closed or self._fork_of_sink_owner) and not in_flush and wanted:
+            self._refuse({table: wanted}, CLOSED if self._closed else FORKED)
             return 0
         if not self._bounded():
             return wanted
-        taken = min(wanted, max(self.max_buffered - self._buffered_rows(), 0))
+        buffered = self._buffered_rows()
+        taken = min(wanted, max(self.max_buffered - buffered, 0))
         if taken < wanted:
-            self._refuse({table: wanted - taken}, FULL)
+            self._refuse({table: wanted - taken}, self._full_because())
+        elif self._thread is not None and taken and buffered + taken >= self.max_buffered:
+            self._wake.set()  # full before max_batch rows were (max_buffered < max_batch)
         return taken
+
+    def _full_because(self) -> str:
+        """Why the buffers are full: the sink failed since the last flush that succeeded
+        (FULL), or the background flusher has not written them yet, busy with a slow sink
+        or just woken (BUSY). Only the first may say the sink fails: the background flusher
+        with ``max_buffered < max_batch`` and a healthy sink warned that it failed."""
+        return FULL if self._sink_failing or self._thread is None else BUSY
 
     def _bounded(self) -> bool:
         """Whether ``max_buffered`` applies now. With ``background=True`` always: request
@@ -689,7 +866,7 @@ class Monitor:
         self.stats.count_dropped(rows_by_table)
         if why not in self._warned:
             self._warned.add(why)
-            log.warning(_REFUSALS[why].format(max_buffered=self.max_buffered))
+            log.warning(_REFUSALS[why].format(max_buffered=self.max_buffered, pid=os.getpid()))
 
     def _buffered_rows(self) -> int:
         """Rows waiting for the flusher (the caller holds ``_lock``); rows a ``log_batch``
@@ -706,11 +883,14 @@ class Monitor:
         """After ``log``, ``log_batch`` or ``log_outcome`` buffered rows: flush (or wake the
         flusher) when a buffer holds ``max_batch`` rows or ``flush_interval`` has passed.
         All three must: ``log_batch`` alone once buffered 50,000 rows without a flush."""
-        if full or self.clock.monotonic() - self._last_flush >= self.flush_interval_s:
-            if self._thread is not None:
-                self._wake.set()
-            else:
-                self._auto_flush()
+        try:
+            if full or self.clock.monotonic() - self._last_flush >= self.flush_interval_s:
+                if self._thread is not None:
+                    self._wake.set()
+                else:
+                    self._auto_flush()
+        except Exception as exc:  # the rows are buffered: only the error is counted
+            self._contain(exc, "the automatic flush", None, rows=0, table="")
 
     def _auto_flush(self) -> None:
         """The flush ``log()`` triggers on a request thread: a sink failure is counted and
@@ -734,6 +914,62 @@ class Monitor:
                 self._backoff_s,
                 exc_info=True,
             )
+
+    def _contain(
+        self,
+        exc: BaseException,
+        call: str,
+        event: Mapping[str, object] | None,
+        *,
+        rows: int,
+        table: str,
+    ) -> None:
+        """The last resort of ``log``, ``log_batch``, ``log_outcome`` and the flushes: an
+        exception no check expected is counted (``stats.unexpected_errors``), its ``rows``
+        (the event that raised, not yet counted anywhere) parked as :data:`UNEXPECTED` with
+        ``event`` as given, and logged at most once per :data:`ERROR_LOG_EVERY_S`. If not
+        even parking works (the clock raising, say) the rows are counted as dropped in
+        ``table``. Never raises."""
+        text = _describe(exc)
+        try:
+            with self._lock:
+                self.stats.unexpected_errors += 1
+                self.stats.last_unexpected_error = f"{call}: {text}"[:500]
+            if rows:
+                try:
+                    now_ms = to_epoch_ms(self.clock.now())
+                    reason = f"{call}() raised {text}"
+                    self._park(UNEXPECTED, reason, event or {}, now_ms, rows=rows)
+                except Exception:
+                    with self._lock:
+                        self.stats.count_dropped({table: rows})
+            self._log_contained(call, text, rows, exc)
+        except Exception:
+            pass  # counting failed too; the caller must still return normally
+
+    def _log_contained(self, call: str, text: str, rows: int, exc: BaseException) -> None:
+        """One log line (with the traceback) per :data:`ERROR_LOG_EVERY_S` about
+        contained errors, saying how many were not logged since: a bad object sent with
+        every request logged a traceback per request."""
+        now = time.monotonic()
+        with self._lock:
+            if now < self._error_log_at:
+                self._errors_unlogged += 1
+                return
+            self._error_log_at = now + ERROR_LOG_EVERY_S
+            skipped, self._errors_unlogged = self._errors_unlogged, 0
+        what = f"{rows} rows parked as {UNEXPECTED}" if rows else "nothing lost"
+        log.error(
+            "modelhealth: %s raised %s (%s; the call returned normally). %d more such errors"
+            " since the last line; all are counted in stats.unexpected_errors, at most one"
+            " line per %.0f s",
+            call,
+            text,
+            what,
+            skipped,
+            ERROR_LOG_EVERY_S,
+            exc_info=exc,
+        )
 
     def _build(
         self,
@@ -792,24 +1028,26 @@ class Monitor:
         return batch
 
     def _keep_unsent(
-        self, batches: list[EventBatch], exc: Exception, lost: Mapping[str, int] | None = None
+        self, batches: list[EventBatch], exc: BaseException, lost: Mapping[str, int] | None = None
     ) -> None:
         """Keep refused batches for the next flush within ``max_unsent_rows`` (see
         :func:`_bound_unsent`); the rows dropped beyond it and the ``lost`` ones the sink gave
         up on (per table) are counted as dropped."""
+        text = _describe(exc)
         with self._lock:
             self.stats.flush_errors += 1
-            self.stats.last_flush_error = f"{type(exc).__name__}: {exc}"[:500]
+            self.stats.last_flush_error = text
+            self._sink_failing = True
             self._unsent, dropped = _bound_unsent([*batches, *self._unsent], self.max_unsent_rows)
             kept = sum(b.user_rows() for b in self._unsent)
             self.stats.count_dropped(dropped)
             self.stats.count_dropped(lost or {})
         if lost:
-            log.error("modelhealth: the sink could not deliver rows (%s); dropped %s", exc, lost)
+            log.error("modelhealth: the sink could not deliver rows (%s); dropped %s", text, lost)
         if dropped:
             log.error(
                 "modelhealth: sink still failing (%s); dropped %s, %d rows kept for retry",
-                exc,
+                text,
                 dict(dropped),
                 kept,
             )
@@ -1126,6 +1364,64 @@ class _BatchColumns:
         return {k: v for k, v in cols.items() if v is not None}
 
 
+@dataclass(frozen=True)
+class _CheckedRows:
+    """What :func:`_check_rows` read of a batch: the values as numbers, and per row 0 (good)
+    or 1 + the index in ``checks`` of the first check it failed."""
+
+    ts: np.ndarray
+    lat: np.ndarray
+    sc: np.ndarray
+    rids: np.ndarray
+    err: np.ndarray
+    reason: np.ndarray
+    checks: list[tuple[str, np.ndarray, str, str]]
+    bad_names: frozenset[str]
+
+
+def _check_rows(cols: _BatchColumns, now_ms: int) -> _CheckedRows:
+    """Every per-row check of a batch, with no side effect: each value of the caller's is
+    read here, so whatever it raises (see :meth:`Monitor.log_batch`) happens before any row
+    is counted, parked or reserved, and the whole batch can be parked without counting a
+    row twice."""
+    n = cols.latency_ms.size
+    lat, sc = batch_numbers(cols.latency_ms), batch_numbers(cols.score)
+    ts = np.full(n, float(now_ms)) if cols.ts_ms is None else batch_ts_ms(cols.ts_ms)
+    rids, bad_rid = batch_request_ids(cols.request_ids, n)
+    ok_lat = np.isfinite(lat) & (lat >= 0)
+    checks = [
+        ("bad_ts", ~((ts >= 0) & (ts < MAX_TS_MS)), _ROW_RULES["bad_ts"], ""),
+        ("bad_latency_ms", ~ok_lat, _ROW_RULES["bad_latency_ms"], ""),
+        ("bad_score", ~np.isfinite(sc), _ROW_RULES["bad_score"], ""),
+        ("bad_request_id", bad_rid, _ROW_RULES["bad_request_id"], ""),
+    ]
+    for k, v in cols.features.items():
+        bad = batch_feature_bad(v)
+        if bad is not None:
+            msg = f"feature {shown(k)} must be a number, string, bool or None"
+            checks.append(("bad_feature_value", bad, msg, k))
+    reason = np.zeros(n, np.int16)  # 0: good, else 1 + index of the first failed check
+    for i, (_, mask, _, _) in enumerate(checks, 1):
+        reason[(reason == 0) & mask] = i
+    err = np.zeros(n, np.int32) if cols.is_error is None else _flags(cols.is_error)
+    bad_names = frozenset(k for k in cols.features if not is_valid_name(k))
+    return _CheckedRows(ts, lat, sc, rids, err, reason, checks, bad_names)
+
+
+def _unreadable_rows(feats: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """Rows holding a feature value the aggregation cannot read (see
+    :func:`~modelhealth.ingestion.validate.unreadable_value`), or None if there is none.
+    Only object columns can hold one; called only after an aggregation failed."""
+    bad: np.ndarray | None = None
+    for values in feats.values():
+        if values.dtype.kind != "O":
+            continue
+        mask = np.fromiter((_unreadable(v) is not None for v in values), bool, values.size)
+        if mask.any():
+            bad = mask if bad is None else bad | mask
+    return bad
+
+
 def _batch_columns(
     features: object,
     score: object,
@@ -1183,7 +1479,9 @@ def _vector(
     try:
         try:
             arr = np.asarray(values, dtype=dtype)  # type: ignore[call-overload]
-        except ValueError:  # ragged, e.g. [2.0, [1]]: one bad value, checked per row
+        except TypeError:
+            raise  # not a sequence at all: said below
+        except Exception:  # ragged ([2.0, [1]]), or a value whose __float__ raised: per row
             arr = np.asarray(values, dtype=object)
         strings = arr.dtype.kind in "US" and not isinstance(values, np.ndarray)
         if strings or (numbers and _bools_in_numbers(values, arr)):
@@ -1212,10 +1510,11 @@ def _bools_in_numbers(values: object, arr: np.ndarray) -> bool:
 
 
 def _rows_given(latency_ms: object) -> int:
-    """How many rows a rejected batch had, for the parked count (1 if not even that is known)."""
+    """How many rows a rejected batch had, for the parked count (1 if not even that is known,
+    whatever ``len()`` raised)."""
     try:
         return max(len(latency_ms), 1)  # type: ignore[arg-type]
-    except TypeError:
+    except Exception:
         return 1
 
 
@@ -1259,7 +1558,42 @@ def _bound_unsent(batches: list[EventBatch], limit: int) -> tuple[list[EventBatc
     return kept, dropped
 
 
-def _lost_by_table(exc: Exception) -> dict[str, int]:
+def _never_finalize(obj: object) -> None:
+    """Keep ``obj`` alive until the process ends, past interpreter shutdown (which frees
+    what module globals hold). For a forked child's copy of its parent's DuckDB sink: when
+    the copied connection was freed at the child's exit, DuckDB checkpointed its stale copy
+    of the database into the file the parent was writing, and the next open failed
+    ("Corrupt database file: computed checksum ... does not match"). Best effort: without
+    ctypes' C API (not CPython) only a module-level reference is kept."""
+    _INHERITED_SINKS.append(obj)
+    try:
+        import ctypes
+
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+    except Exception:
+        log.debug("modelhealth: could not pin an inherited sink", exc_info=True)
+
+
+_INHERITED_SINKS: list[object] = []
+"""Single-process sinks a forked child inherited (see :func:`_never_finalize`)."""
+
+
+def _single_process(sink: object) -> bool:
+    """Whether ``sink`` may only be written by the process that made it: a DuckDB sink (a
+    DuckDB file takes one writing process, and a connection does not survive a fork), or
+    any sink that says so with ``single_process = True``. Looked up without importing the
+    DuckDB store: if it was never imported, no sink is one of its."""
+    try:
+        declared = getattr(sink, "single_process", None)
+        if declared is not None:
+            return declared is True  # not any truthy attribute (a MagicMock test double)
+        store = sys.modules.get("modelhealth.store.duckdb")
+        return store is not None and isinstance(sink, store.DuckDBSink)
+    except Exception:
+        return False
+
+
+def _lost_by_table(exc: BaseException) -> dict[str, int]:
     """The rows a sink's error says are lost for good, per table: Kafka's ``lost_by_table``,
     or a plain ``lost`` count (a sink without the breakdown) under :data:`UNKNOWN_TABLE`."""
     by_table = getattr(exc, "lost_by_table", None)
@@ -1267,6 +1601,40 @@ def _lost_by_table(exc: Exception) -> dict[str, int]:
         return dict(by_table)
     lost = int(getattr(exc, "lost", 0) or 0)
     return {UNKNOWN_TABLE: lost} if lost else {}
+
+
+def _log_args(
+    model: object,
+    version: object,
+    features: object,
+    score: object,
+    latency_ms: object,
+    request_id: object,
+    host: object,
+    ts: object,
+) -> dict[str, object]:
+    """What a parked ``log()`` event shows: its arguments as given (built only for an event
+    that is parked, never on the hot path)."""
+    return {
+        "model": model,
+        "version": version,
+        "features": features,
+        "score": score,
+        "latency_ms": latency_ms,
+        "request_id": request_id,
+        "host": host,
+        "ts": ts,
+    }
+
+
+def _describe(exc: BaseException) -> str:
+    """``"Type: message"`` of an exception, cut to 500 characters; never raises (an
+    exception of the caller's own may fail in ``__str__`` too)."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = "<str() failed>"
+    return f"{type(exc).__name__}: {text}"[:500]
 
 
 def _event_json(event: Mapping[str, object]) -> str:

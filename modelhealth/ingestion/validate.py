@@ -293,6 +293,46 @@ def _check_features(features: Mapping[str, object]) -> None:
                 "bad_feature_value",
                 f"feature {key!r} must be a number, string, bool or None, got {type(val).__name__}",
             )
+        problem = unreadable_value(val)
+        if problem is not None:
+            raise EventRejected("bad_feature_value", f"feature {shown(key)} value {problem}")
+
+
+def unreadable_value(value: object) -> str | None:
+    """Why the aggregation could not read ``value`` (what it raised), or None.
+
+    A value of a type of the caller's own that passes as a number or string (a ``str``
+    subclass whose ``__hash__`` or ``__eq__`` raises, a ``float`` subclass whose
+    ``__float__`` does) was accepted by ``log()`` and failed the flush of every event
+    buffered with it (all parked as ``aggregate_error``). So such a value is read here the
+    ways the aggregation reads it: hashed and compared (categories), as text and as a
+    float. Built-in and numpy types are not probed: they cannot fail, and the fast path
+    never gets here for them."""
+    kind = type(value)
+    if kind in _TRUSTED_TYPES or kind.__module__ == "numpy":
+        return None
+    try:
+        hash(value)
+        bool(value == value)
+        str(value)
+        if not isinstance(value, str):
+            float(value)  # type: ignore[arg-type]
+    except Exception as exc:
+        return f"of type {kind.__name__} raised {_exception_text(exc)} when read"
+    return None
+
+
+_TRUSTED_TYPES = frozenset({float, int, str, bool, type(None), type(pd.NA)})
+"""Feature value types whose hash, comparison, text and float never raise (and numpy's)."""
+
+
+def _exception_text(exc: BaseException) -> str:
+    """``Type: message`` of ``exc``, cut to :data:`MAX_SHOWN_CHARS`; never raises."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = "<str() failed>"
+    return f"{type(exc).__name__}: {text}"[:MAX_SHOWN_CHARS]
 
 
 # -- batch columns (Monitor.log_batch): the same rules as above, one boolean mask per check --
@@ -368,12 +408,23 @@ def batch_numbers(values: np.ndarray) -> np.ndarray:
         return np.full(values.shape, np.nan)
     return np.fromiter(
         (
-            _float(v) if isinstance(v, Real) and not isinstance(v, (bool, np.bool_)) else np.nan
+            _float_or_nan(v)
+            if isinstance(v, Real) and not isinstance(v, (bool, np.bool_))
+            else np.nan
             for v in values
         ),
         np.float64,
         values.size,
     )
+
+
+def _float_or_nan(value: object) -> float:
+    """:func:`_float` of one value of an object column, NaN (its row parked) if its
+    ``__float__`` raised: one such value made ``log_batch`` fail as a whole."""
+    try:
+        return _float(value)
+    except Exception:
+        return math.nan
 
 
 def batch_request_ids(values: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
