@@ -62,7 +62,7 @@ def _numeric_values(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (see :func:`modelhealth.ingestion.reference.object_nulls`, which references use too).
 
     A string is a special value (NaN here), never parsed: "1.5" counts as "abc" does. Kinds
-    come from types (a string stays a string, see ``sdk._column``), and a reference built
+    come from types (a string stays a string, see ``columns._column``), and a reference built
     from a column holding strings makes it categorical, never numeric. (``pd.to_numeric``
     read "1.5" as a valid 1.5 but "abc" as a special value.)
     """

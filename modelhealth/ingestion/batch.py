@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -84,3 +85,44 @@ class Sink(Protocol):
     def write(self, batch: EventBatch) -> None: ...
 
     def close(self) -> None: ...
+
+
+def concat(batches: list[EventBatch]) -> EventBatch:
+    """The rows of ``batches`` as one batch, in order (a flush writes what was kept unsent
+    and its fresh rows in one write)."""
+    batches = [b for b in batches if not b.is_empty()]
+    if not batches:
+        return EventBatch()
+    if len(batches) == 1:
+        return batches[0]
+    out = EventBatch(parked=[p for b in batches for p in b.parked])
+    for attr in ("inferences", "feature_stats", "feature_bins", "outcomes"):
+        frames = [getattr(b, attr) for b in batches if len(getattr(b, attr))]
+        if frames:
+            setattr(out, attr, pd.concat(frames, ignore_index=True))
+    return out
+
+
+def bound_unsent(batches: list[EventBatch], limit: int) -> tuple[list[EventBatch], Counter[str]]:
+    """``batches`` (oldest first) cut to at most ``limit`` user rows and ``limit`` aggregate
+    rows, the oldest dropped first and the newest always kept whole; the dropped rows per
+    table.
+
+    Aggregates have a bound of their own: Kafka's sink hands rows back one batch per message,
+    each of one table, and a feature-stats batch holds no user row. Bounded on user rows
+    alone, such batches were never dropped, and their rows piled up for as long as Kafka
+    stayed down (70 more per failed flush of a 10-feature model).
+    """
+    kept = [b for b in batches if not b.is_empty()]
+    dropped: Counter[str] = Counter()
+    for weigh in (EventBatch.user_rows, EventBatch.aggregate_rows):
+        total = sum(map(weigh, kept))
+        i = 0
+        while total > limit and i < len(kept) - 1:
+            rows = weigh(kept[i])
+            if not rows:
+                i += 1
+                continue
+            total -= rows
+            dropped.update(kept.pop(i).rows_by_table())
+    return kept, dropped

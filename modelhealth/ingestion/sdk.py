@@ -44,55 +44,66 @@ per :data:`ERROR_LOG_EVERY_S` says so, and the call returns normally. Only ``Exc
 contained: KeyboardInterrupt, SystemExit and the cancellations of async and green-thread
 servers (``BaseException``) are the server's to handle.
 
-A DuckDB sink is single-process (:func:`_single_process`): a child made by ``os.fork()``
-refuses the rows of a Monitor that writes to one (counted in ``stats.dropped_rows``, one
-warning) instead of writing through its parent's connection.
+A DuckDB sink is single-process (:func:`~modelhealth.ingestion.forking.single_process`): a
+child made by ``os.fork()`` refuses the rows of a Monitor that writes to one (counted in
+``stats.dropped_rows``, one warning) instead of writing through its parent's connection,
+whether the Monitor was made before the fork or after it around a ``DuckDBStore`` opened
+before it (:func:`~modelhealth.ingestion.forking.inherited`).
 """
 
 from __future__ import annotations
 
-import atexit
-import json
 import logging
-import math
 import os
-import sys
 import threading
 import time
-import weakref
-from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
-from operator import itemgetter
 
 import numpy as np
 import pandas as pd
 
 from modelhealth.clock import Clock, SystemClock, to_epoch_ms
 from modelhealth.ingestion.aggregate import aggregate_block
-from modelhealth.ingestion.batch import PARKED, USER_ROWS, EventBatch, ParkedEvent, Sink
+from modelhealth.ingestion.batch import (
+    PARKED,
+    EventBatch,
+    ParkedEvent,
+    Sink,
+    bound_unsent,
+    concat,
+)
+from modelhealth.ingestion.columns import (
+    BatchColumns,
+    CheckedRows,
+    batch_columns,
+    check_rows,
+    feature_columns,
+    parked_value,
+    rows_given,
+    take,
+    unreadable_rows,
+)
+from modelhealth.ingestion.forking import inherited, never_finalize, single_process
+from modelhealth.ingestion.hooks import OPEN_MONITORS, flush_monitors_at_exit
+from modelhealth.ingestion.parked import event_json, log_args
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.ingestion.schema import FEATURE_BINS, FEATURE_STATS, INFERENCES, OUTCOMES
+from modelhealth.ingestion.stats import UNKNOWN_TABLE, IngestStats, describe, lost_by_table
 from modelhealth.ingestion.validate import (
-    MAX_TS_MS,
-    REQUEST_ID_RULE,
     EventRejected,
     ValidEvent,
-    batch_feature_bad,
-    batch_numbers,
-    batch_request_ids,
-    batch_ts_ms,
     request_id_problem,
     shown,
-    utc_datetime64,
     valid_label,
     valid_name,
     valid_ts_ms,
     validate_event,
 )
 from modelhealth.ingestion.validate import unreadable_value as _unreadable
-from modelhealth.names import NAME_RULE, is_valid_name
+from modelhealth.names import NAME_RULE
+
+__all__ = ["UNKNOWN_TABLE", "IngestStats", "Monitor", "flush_monitors_at_exit"]
 
 log = logging.getLogger(__name__)
 
@@ -101,20 +112,6 @@ RETRY_MAX_S = 60.0
 """Back-off of automatic flushes after a sink failure (see ``Monitor._auto_flush``)."""
 MAX_PARKED_ROWS = 1000
 """Bad rows of one ``log_batch`` parked with their values; the rest are only counted."""
-_ROW_RULES = {
-    "bad_ts": (
-        "ts_ms must be epoch seconds or milliseconds, a numpy/pandas datetime64 (tz-naive"
-        " read as UTC; NaT is no time) or a timezone-aware datetime, between 1970-01-01 and"
-        " 2200-01-01"
-    ),
-    "bad_latency_ms": "latency_ms must be a finite number >= 0",
-    "bad_score": "score must be a finite number",
-    "bad_request_id": REQUEST_ID_RULE,
-}
-"""What each per-row check of ``log_batch`` requires, as its parked reason says."""
-MAX_PARKED_CHARS = 10_000
-"""A parked event's JSON is cut to this: a 10 MB feature value must not make the parked
-record itself too big for the sink (a Kafka message), which would fail every retry."""
 
 FULL, BUSY, CLOSED, FORKED = "full", "busy", "closed", "forked"
 _REFUSALS = {
@@ -126,8 +123,8 @@ _REFUSALS = {
     " refused and counted in stats.dropped_rows (warned once per Monitor)",
     CLOSED: "modelhealth: Monitor logged to after close(); its rows are refused and counted in"
     " stats.dropped_rows (close it once requests stop logging)",
-    FORKED: "modelhealth: process {pid} was forked from the process that made this Monitor's"
-    " DuckDB sink; a DuckDB file takes one writing process and a DuckDB connection cannot be"
+    FORKED: "modelhealth: process {pid} was forked from the process that opened this Monitor's"
+    " DuckDB store; a DuckDB file takes one writing process and a DuckDB connection cannot be"
     " used from a fork (its writes corrupted the file), so this process's rows are refused"
     " and counted in stats.dropped_rows. With a pre-fork server (gunicorn preload_app) use"
     " KafkaSink, or make the DuckDBStore and the Monitor in each worker after the fork (one"
@@ -150,59 +147,12 @@ ERROR_LOG_EVERY_S = 60.0
 """At most one log line per this many seconds about contained errors: a server whose every
 request carries the same bad object logs one line a minute, not one per request."""
 
-UNKNOWN_TABLE = "unknown"
-"""``dropped_by_table`` key of rows a sink says it lost without saying of which table."""
 MAX_SEEN_FEATURES = 1000
 """Features a Monitor remembers per model version from what it logged (beyond the model's
 reference's, which it always knows), so an event lacking one counts as a null of it (see
 :meth:`Monitor.log`). A version logging more names (sparse features as keys) has its further
 ones counted only in the flush that holds them, from the first event that has them: a bound
 on memory and on the feature-stats rows every flush writes."""
-
-
-@dataclass
-class IngestStats:
-    """Counters a model server can export: accepted, parked (by reason, in events/rows),
-    flushes, failed sink writes, and rows dropped because the sink stayed down too long.
-
-    ``dropped_rows`` counts dropped predictions, labels and parked records: rows that each
-    stand for one thing the user logged (:data:`~modelhealth.ingestion.batch.USER_ROWS`), so
-    ``dropped_rows == 12`` means 12 of those never reach the store. ``dropped_by_table``
-    breaks the drops down per table (``inferences``, ``outcomes``, ``parked``) and also
-    counts the aggregate rows dropped with them (``feature_stats``, ``feature_bins``, which
-    are not in ``dropped_rows``: their count says nothing about how many predictions they
-    summarised); its user tables sum to ``dropped_rows``.
-
-    ``unexpected_errors`` counts exceptions ``log``, ``log_batch``, ``log_outcome`` or a
-    flush raised that the SDK did not expect and contained (see :meth:`Monitor._contain`);
-    ``last_unexpected_error`` names the last one. Its events are parked as
-    ``unexpected_error`` (or, if not even that worked, counted in ``dropped_rows``).
-    """
-
-    accepted: int = 0
-    parked: Counter[str] = field(default_factory=Counter)
-    flushes: int = 0
-    outcomes: int = 0
-    flush_errors: int = 0
-    last_flush_error: str = ""
-    dropped_rows: int = 0
-    dropped_by_table: Counter[str] = field(default_factory=Counter)
-    unexpected_errors: int = 0
-    last_unexpected_error: str = ""
-
-    @property
-    def parked_total(self) -> int:
-        return sum(self.parked.values())
-
-    def count_dropped(self, rows_by_table: Mapping[str, int]) -> None:
-        """Add drops per table; a table this SDK does not know (a third-party sink's
-        ``lost`` without a breakdown, see :data:`UNKNOWN_TABLE`) counts as user rows, so
-        ``dropped_rows`` never undercounts."""
-        for table, rows in rows_by_table.items():
-            if rows:
-                self.dropped_by_table[table] += rows
-                if table in USER_ROWS or table == UNKNOWN_TABLE:
-                    self.dropped_rows += rows
 
 
 class Monitor:
@@ -268,13 +218,17 @@ class Monitor:
         self._closed = False  # close() ran (or runs): rows are refused, see _room
         self._warned: set[str] = set()  # refusals warned of (_refuse)
         self._sink_failing = False  # a flush failed since the last that succeeded (_full_because)
-        self._fork_of_sink_owner = False  # a fork child of a single-process sink (_forked)
+        self._fork_of_sink_owner = False  # in a fork of a single-process sink's process (_forked)
         self._error_log_at = 0.0  # no log line about contained errors before (_log_contained)
         self._errors_unlogged = 0  # contained errors since the last such line
-        _OPEN_MONITORS.add(self)  # closed at interpreter exit if the owner did not (_close_at_exit)
+        OPEN_MONITORS.add(self)  # closed at exit if the owner did not (hooks._close_at_exit)
+        if inherited(sink):  # made in a fork around its parent's DuckDB store: as in _forked
+            self._fork_of_sink_owner = True
+            never_finalize(sink)
         if background:
             self._check_bounds()
-            self._start_flusher()
+            if not self._fork_of_sink_owner:
+                self._start_flusher()
 
     def _check_bounds(self) -> None:
         """Warn once if ``max_buffered < max_batch`` with ``background=True``: the flusher
@@ -345,7 +299,7 @@ class Monitor:
                     default_ts_ms=now_ms,
                 )
             except EventRejected as exc:
-                args = _log_args(model, version, features, score, latency_ms, request_id, host, ts)
+                args = log_args(model, version, features, score, latency_ms, request_id, host, ts)
                 self._park(exc.code, str(exc), args, now_ms)
                 return False
             with self._lock:
@@ -359,7 +313,7 @@ class Monitor:
                 self.stats.accepted += 1
                 full = len(self._events) >= self.max_batch
         except Exception as exc:  # last resort: the request must go on (see _contain)
-            args = _log_args(model, version, features, score, latency_ms, request_id, host, ts)
+            args = log_args(model, version, features, score, latency_ms, request_id, host, ts)
             self._contain(exc, "log", args, rows=1, table=INFERENCES.name)
             return False
         self._flush_if_due(full)
@@ -450,10 +404,10 @@ class Monitor:
             try:
                 for what, name in (("model", model), ("version", version), ("host", host)):
                     valid_name(name, what)
-                cols = _batch_columns(features, score, latency_ms, ts_ms, request_ids, is_error)
-                checked = _check_rows(cols, now_ms)
+                cols = batch_columns(features, score, latency_ms, ts_ms, request_ids, is_error)
+                checked = check_rows(cols, now_ms)
             except EventRejected as exc:
-                rows = _rows_given(latency_ms)
+                rows = rows_given(latency_ms)
                 self._park(
                     exc.code,
                     f"{exc}; all {rows} rows of the batch rejected",
@@ -463,7 +417,7 @@ class Monitor:
                 )
                 return 0
         except Exception as exc:  # last resort; nothing of the batch is counted yet
-            rows = _rows_given(latency_ms)
+            rows = rows_given(latency_ms)
             event = {"model": model, "version": version, "host": host, "rows": rows}
             self._contain(exc, "log_batch", event, rows=rows, table=INFERENCES.name)
             return 0
@@ -480,13 +434,13 @@ class Monitor:
         model: str,
         version: str,
         host: str,
-        cols: _BatchColumns,
-        checked: _CheckedRows,
+        cols: BatchColumns,
+        checked: CheckedRows,
         now_ms: int,
     ) -> tuple[int, bool]:
         """Park the bad rows (by their first failing check), aggregate and buffer the rest;
         the rows accepted and whether a flush is due. Reads no value of the caller's any
-        more (:func:`_check_rows` did) except in the aggregation, which parks what it could
+        more (:func:`check_rows` did) except in the aggregation, which parks what it could
         not read (:meth:`_block_of`); the rows reserved are released whatever happens."""
         n, reason = cols.latency_ms.size, checked.reason
         keep = None
@@ -528,8 +482,8 @@ class Monitor:
         model: str,
         version: str,
         host: str,
-        cols: _BatchColumns,
-        checked: _CheckedRows,
+        cols: BatchColumns,
+        checked: CheckedRows,
         keep: np.ndarray | None,
         now_ms: int,
     ) -> tuple[EventBatch, int]:
@@ -538,23 +492,23 @@ class Monitor:
         Values of the caller's own types (a ``str`` subclass whose ``__hash__`` raises, a
         ``float`` subclass whose ``__float__`` does) pass the checks and fail the
         aggregation: the whole batch was then lost as ``aggregate_error``. Only then are the
-        values probed (:func:`_unreadable_rows`, off the hot path); their rows are parked as
+        values probed (:func:`unreadable_rows`, off the hot path); their rows are parked as
         ``bad_feature_value`` and the others aggregated again."""
-        feats = {k: _take(v, keep) for k, v in cols.features.items() if k not in checked.bad_names}
+        feats = {k: take(v, keep) for k, v in cols.features.items() if k not in checked.bad_names}
         rows = np.arange(cols.latency_ms.size) if keep is None else keep
-        ts_k = _take(checked.ts, keep).astype(np.int64)
+        ts_k = take(checked.ts, keep).astype(np.int64)
         ref = self.references.get(model)
         with self._lock:
             known = [*(ref.features if ref is not None else ()), *self._see(model, version, feats)]
         for k in known:  # a feature of the model the batch lacks: a null in every row
             if k not in feats:
                 feats[k] = np.full(ts_k.size, None, dtype=object)
-        per_row = [ts_k, *(_take(a, keep) for a in (checked.lat, checked.sc, checked.rids))]
-        per_row.append(_take(checked.err, keep))
+        per_row = [ts_k, *(take(a, keep) for a in (checked.lat, checked.sc, checked.rids))]
+        per_row.append(take(checked.err, keep))
         try:
             return self._aggregate_rows(model, version, host, feats, per_row), ts_k.size
         except Exception:
-            bad = _unreadable_rows(feats)
+            bad = unreadable_rows(feats)
             if bad is None:
                 raise
         self._park_unreadable(model, version, feats, rows, bad, now_ms)
@@ -586,7 +540,7 @@ class Monitor:
         bad: np.ndarray,
         now_ms: int,
     ) -> None:
-        """Park the rows of a batch holding a value :func:`_unreadable_rows` found (their
+        """Park the rows of a batch holding a value :func:`unreadable_rows` found (their
         row number in the batch as given); every one counted, the first
         :data:`MAX_PARKED_ROWS` kept whole."""
         where = np.flatnonzero(bad)
@@ -618,7 +572,7 @@ class Monitor:
         self,
         model: str,
         version: str,
-        cols: _BatchColumns,
+        cols: BatchColumns,
         reason: np.ndarray,
         checks: list[tuple[str, np.ndarray, str, str]],
         now_ms: int,
@@ -635,10 +589,11 @@ class Monitor:
                 "model": model,
                 "version": version,
                 "row": int(row),
-                **{name: _item(col[row]) for name, col in cols.row_values().items()},
+                **{name: parked_value(col[row]) for name, col in cols.row_values().items()},
             }
             if feature:
-                event["feature"], event["value"] = feature, _item(cols.features[feature][row])
+                event["feature"] = feature
+                event["value"] = parked_value(cols.features[feature][row])
             self._park(code, message, event, now_ms, rows=0)
 
     # -- flushing --------------------------------------------------------------------------
@@ -662,7 +617,7 @@ class Monitor:
             unsent, self._unsent = self._unsent, []
             self._last_flush = self.clock.monotonic()
         fresh = self._build(events, seen_counts, blocks, outcomes, parked)
-        batch = _concat([*unsent, fresh])
+        batch = concat([*unsent, fresh])
         if batch.is_empty():
             return batch
         if self._fork_of_sink_owner:  # never through the parent's connection (_forked)
@@ -698,7 +653,7 @@ class Monitor:
                     raise TypeError("unsent holds something other than EventBatch")
             else:
                 kept = written if getattr(exc, "resend", True) else []
-            lost = _lost_by_table(exc)
+            lost = lost_by_table(exc)
         except Exception:
             log.warning(
                 "modelhealth: unreadable sink error; keeping the whole batch", exc_info=True
@@ -778,13 +733,13 @@ class Monitor:
         row as if the sink failed and wrote nothing until it exited (QA). A closed Monitor
         stays closed; what it knows of feature names and kinds is kept.
 
-        A Monitor whose sink is single-process (:func:`_single_process`: DuckDB's) refuses
+        A Monitor whose sink is single-process (:func:`single_process`: DuckDB's) refuses
         every row here instead, counted in ``stats.dropped_rows`` with one warning saying
         what to use (see :data:`_REFUSALS`): the child's writes through its parent's DuckDB
         connection reported success and were lost, or corrupted the file the parent writes
         (QA: "Corrupted DICT_FSST lengths" on the next open). The file cannot be reopened
         here either: the parent holds its write lock. Nor is the sink closed in the child,
-        nor ever finalized (:func:`_never_finalize`): a child that wrote nothing corrupted
+        nor ever finalized (:func:`never_finalize`): a child that wrote nothing corrupted
         the file too, when its copy of the connection checkpointed at the child's exit."""
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -799,9 +754,9 @@ class Monitor:
         self._exit_tried = False
         self._sink_failing = False
         self._error_log_at, self._errors_unlogged = 0.0, 0
-        if not self._fork_of_sink_owner and _single_process(self.sink):
+        if not self._fork_of_sink_owner and single_process(self.sink):
             self._fork_of_sink_owner = True
-            _never_finalize(self.sink)
+            never_finalize(self.sink)
         if self._thread is not None:
             self._thread = None
             if not self._stopping and not self._fork_of_sink_owner:
@@ -930,7 +885,7 @@ class Monitor:
         ``event`` as given, and logged at most once per :data:`ERROR_LOG_EVERY_S`. If not
         even parking works (the clock raising, say) the rows are counted as dropped in
         ``table``. Never raises."""
-        text = _describe(exc)
+        text = describe(exc)
         try:
             with self._lock:
                 self.stats.unexpected_errors += 1
@@ -982,7 +937,7 @@ class Monitor:
         """One batch from the buffers. Anonymous events (no request id) keep "" so no later
         outcome can join them (a made-up id would collide across processes). ``seen_counts``
         says, per event, how many features its version had been seen with when it was
-        logged (see :func:`_feature_columns`)."""
+        logged (see :func:`feature_columns`)."""
         groups: dict[tuple[str, str, str], tuple[list[ValidEvent], list[int]]] = {}
         for e, count in zip(events, seen_counts, strict=True):
             group = groups.get((e.model, e.version, e.host))
@@ -1006,7 +961,7 @@ class Monitor:
                         np.fromiter((e.score for e in evs), np.float64, len(evs)),
                         pd.Series([e.request_id for e in evs], dtype=object),
                         np.fromiter((e.is_error for e in evs), np.int32, len(evs)),
-                        _feature_columns(
+                        feature_columns(
                             [e.features for e in evs],
                             counts,
                             seen,
@@ -1021,7 +976,7 @@ class Monitor:
         with self._lock:  # records parked just above
             parked = [*parked, *self._parked]
             self._parked = []
-        batch = _concat(blocks)
+        batch = concat(blocks)
         if outcomes:
             batch.outcomes = pd.DataFrame(outcomes, columns=OUTCOMES.column_names)
         batch.parked = parked
@@ -1031,14 +986,14 @@ class Monitor:
         self, batches: list[EventBatch], exc: BaseException, lost: Mapping[str, int] | None = None
     ) -> None:
         """Keep refused batches for the next flush within ``max_unsent_rows`` (see
-        :func:`_bound_unsent`); the rows dropped beyond it and the ``lost`` ones the sink gave
+        :func:`bound_unsent`); the rows dropped beyond it and the ``lost`` ones the sink gave
         up on (per table) are counted as dropped."""
-        text = _describe(exc)
+        text = describe(exc)
         with self._lock:
             self.stats.flush_errors += 1
             self.stats.last_flush_error = text
             self._sink_failing = True
-            self._unsent, dropped = _bound_unsent([*batches, *self._unsent], self.max_unsent_rows)
+            self._unsent, dropped = bound_unsent([*batches, *self._unsent], self.max_unsent_rows)
             kept = sum(b.user_rows() for b in self._unsent)
             self.stats.count_dropped(dropped)
             self.stats.count_dropped(lost or {})
@@ -1085,7 +1040,7 @@ class Monitor:
         parts: Sequence[tuple[int, Mapping[str, np.ndarray]]],
     ) -> EventBatch:
         """The batch of these rows: inferences, and feature aggregates of ``parts``, each a
-        first row and the feature columns counted from it on (see :func:`_feature_columns`)."""
+        first row and the feature columns counted from it on (see :func:`feature_columns`)."""
         inferences = pd.DataFrame(
             {
                 "ts": ts,
@@ -1158,7 +1113,7 @@ class Monitor:
         """Keep a record of what was rejected and why; ``rows`` is how many events it stands
         for in ``stats.parked`` (0 when the caller counted them already); ``in_flush`` for a
         record a flush parks (see :meth:`_room`)."""
-        record = ParkedEvent(reason=f"{code}: {message}", event=_event_json(event), ts=now_ms)
+        record = ParkedEvent(reason=f"{code}: {message}", event=event_json(event), ts=now_ms)
         with self._lock:
             if rows:
                 self.stats.parked[code] += rows
@@ -1167,516 +1122,5 @@ class Monitor:
                 self._parked.append(record)
 
 
-_OPEN_MONITORS: weakref.WeakSet[Monitor] = weakref.WeakSet()
-"""Every Monitor alive (weakly held: the exit hook keeps none alive), for :func:`_close_at_exit`."""
-
-
-_FORK_LOCKED: list[Monitor] = []
-"""Monitors whose ``_lock`` the forking thread holds during ``os.fork()`` (see below)."""
-
-
-def _before_fork() -> None:
-    """Hold every Monitor's buffer lock across ``os.fork()``: the child then copies buffers
-    no request thread is changing (the lock is only ever held briefly, never over a sink)."""
-    _FORK_LOCKED[:] = list(_OPEN_MONITORS)
-    for mon in _FORK_LOCKED:
-        mon._lock.acquire()
-
-
-def _after_fork_in_parent() -> None:
-    for mon in _FORK_LOCKED:
-        mon._lock.release()
-    _FORK_LOCKED.clear()
-
-
-def _after_fork_in_child() -> None:
-    """Every Monitor of the parent starts over in the child (see :meth:`Monitor._forked`)."""
-    _FORK_LOCKED.clear()
-    for mon in list(_OPEN_MONITORS):
-        mon._forked()
-
-
-if hasattr(os, "register_at_fork"):  # POSIX only; nothing forks elsewhere
-    os.register_at_fork(
-        before=_before_fork,
-        after_in_parent=_after_fork_in_parent,
-        after_in_child=_after_fork_in_child,
-    )
-
-
-@atexit.register
-def _close_at_exit() -> None:
-    """Close, at interpreter exit, every Monitor that still holds rows (never closed, or
-    whose ``close()`` failed).
-
-    A model server that exits without ``close()`` (no shutdown hook) lost everything
-    buffered since the last flush, up to ``flush_interval`` of traffic, without a word
-    (QA). Requests that log after a ``close()`` that succeeded are refused, counted in
-    ``stats.dropped_rows`` and warned of (see :meth:`Monitor.close`): their sink is closed,
-    so this hook had stored them with DuckDB and failed them with Kafka. Errors are logged,
-    never raised: the process is exiting. A sink whose client closes itself at exit flushes
-    its Monitors earlier, from its own hook (:func:`flush_monitors_at_exit`); those are not
-    tried again here.
-    """
-    for mon in list(_OPEN_MONITORS):
-        if mon._exit_tried or not mon._pending():  # nothing to lose, or tried already
-            continue
-        try:
-            mon.close()
-        except Exception:
-            log.exception(
-                "modelhealth: could not flush a Monitor at exit; its buffered rows are lost"
-            )
-
-
-def flush_monitors_at_exit(sink: object, wait_s: float) -> bool:
-    """Flush, at interpreter exit, every Monitor writing to ``sink``; whether all flushed.
-
-    For a sink whose client closes itself at exit: kafka-python registers an exit hook
-    closing each producer when it makes it, and atexit runs the newest hook first, so
-    :func:`_close_at_exit` (registered at import) found the producer closed and the rows
-    lost. Such a sink calls this from an exit hook registered after its client's, then
-    closes itself. A background flusher still busy with the sink after ``wait_s`` is left
-    to it (the process is exiting; the sink bounds its own waits). Errors are logged, never
-    raised; the Monitors are not closed (several may share the sink, closed once after)."""
-    ok = True
-    for mon in list(_OPEN_MONITORS):
-        if mon.sink is not sink:
-            continue
-        mon._exit_tried = True
-        try:
-            mon._stop_flusher(wait_s)
-            if mon._pending():
-                mon.flush()
-        except Exception:
-            ok = False
-            log.exception(
-                "modelhealth: could not flush a Monitor at exit; its buffered rows are lost"
-            )
-    return ok
-
-
-def _feature_columns(
-    rows: list[Mapping[str, object]],
-    seen_counts: Sequence[int],
-    seen: Mapping[str, int],
-    reference: Iterable[str] = (),
-) -> list[tuple[int, dict[str, np.ndarray]]]:
-    """Row dicts of one model version (in the order they were logged) -> one array per
-    feature, grouped by the row each feature is counted from: ``[(0, {...}), (row, {...})]``.
-
-    From that row on, a row lacking the feature holds a null (None) of it. A feature of the
-    model's ``reference`` counts from the first row; one the Monitor has seen (``seen``:
-    feature -> the order the version first logged it in; ``seen_counts``: per row, how many
-    features the version had been seen with when the row was logged) from the first row
-    logged once it was seen; any other (beyond :data:`MAX_SEEN_FEATURES`) from the first
-    row that has it. So a
-    feature's null count does not depend on where flushes fall: a row logged before the
-    feature was first seen never counts for it, whichever flush holds the two. (Counted
-    over the rows of one flush, a missing key was a null only where another row of the same
-    flush had the feature: 1 coupon in 8 events read 50% nulls as 2 flushes, 87.5% as one.)
-    """
-    n = len(rows)
-    first = rows[0].keys()
-    same = all(r.keys() == first for r in rows)  # the usual case: one schema per version
-    start: dict[str, int] = dict.fromkeys(first, 0)
-    if not same:
-        for i, r in enumerate(rows):
-            for k in r:
-                start.setdefault(k, i)
-    counts = np.asarray(seen_counts)
-    lo, hi = int(counts[0]), int(counts[-1])  # non-decreasing: rows are in logged order
-    for k, order in seen.items():
-        if order < lo:
-            start[k] = 0
-        elif order < hi:  # seen while these rows were logged (a row that has it: from there)
-            start[k] = int(np.searchsorted(counts, order, side="right"))
-    start.update(dict.fromkeys(reference, 0))  # known before any row, seen or not
-    parts: dict[int, dict[str, np.ndarray]] = defaultdict(dict)
-    if same and first:
-        names = list(first)
-        get = itemgetter(*names)
-        values = [get(r) for r in rows] if len(names) > 1 else [(get(r),) for r in rows]
-        grid = np.array(values, dtype=object)
-        parts[0] = {k: _column(grid[:, j]) for j, k in enumerate(names)}
-    for k in sorted(start):
-        at = start[k]
-        if k in parts[at]:
-            continue
-        if same:  # in no row at all
-            parts[at][k] = np.full(n - at, None, dtype=object)
-        else:
-            parts[at][k] = _column(np.array([r.get(k) for r in rows[at:]], dtype=object))
-    return [(at, cols) for at, cols in sorted(parts.items()) if cols]
-
-
-_BOOL_TYPES = frozenset({bool, np.bool_})
-_FLOAT_TYPES = frozenset({float, np.float64})  # the same str(): "101.0", "1e+200"
-
-
-def _is_int_type(t: type) -> bool:
-    """Python and signed numpy ints (bool is an int to Python, not here; a uint64 beyond
-    int64 would wrap)."""
-    return (t is int or issubclass(t, np.signedinteger)) and not issubclass(t, bool)
-
-
-def _column(values: np.ndarray) -> np.ndarray:
-    """A typed array when every value has one kind of number type (fast path: bools stay
-    bools, ints int64, floats float64), else the object array.
-
-    A value keeps the text the reference gave it, for features that are categorical there:
-    ints cast to float64 were "101.0", not the reference's "101" (every value __other__,
-    PSI 17 on identical data), and bools 1.0, not "True". Mixed number types stay objects
-    for the same reason (1 and 1.0 are "1" and "1.0"); numeric aggregation reads them at C
-    speed too. A string stays a string even if it looks like a number: "01234" is a zip
-    code (kinds come from types, as in ``log_batch``); in a numeric feature (by its
-    reference, or the kind it was stored as) every string is a special value, "1.5" as
-    "abc" (see ``aggregate._numeric_values``).
-    """
-    types = set(map(type, values))
-    if types <= _BOOL_TYPES:
-        return values.astype(bool)
-    if types <= _FLOAT_TYPES:
-        return values.astype(np.float64)
-    if all(map(_is_int_type, types)):
-        try:
-            return values.astype(np.int64)
-        except OverflowError:  # beyond int64: keep the exact Python ints
-            return values
-    return values
-
-
-@dataclass(frozen=True)
-class _BatchColumns:
-    """The arguments of one ``log_batch`` call as 1-D arrays of one length."""
-
-    latency_ms: np.ndarray
-    score: np.ndarray
-    ts_ms: np.ndarray | None
-    request_ids: np.ndarray | None
-    is_error: np.ndarray | None
-    features: dict[str, np.ndarray]
-
-    def row_values(self) -> dict[str, np.ndarray]:
-        """The per-row columns a parked row reports (features only when they are the reason)."""
-        cols = {"ts_ms": self.ts_ms, "latency_ms": self.latency_ms, "score": self.score}
-        cols["request_id"] = self.request_ids
-        return {k: v for k, v in cols.items() if v is not None}
-
-
-@dataclass(frozen=True)
-class _CheckedRows:
-    """What :func:`_check_rows` read of a batch: the values as numbers, and per row 0 (good)
-    or 1 + the index in ``checks`` of the first check it failed."""
-
-    ts: np.ndarray
-    lat: np.ndarray
-    sc: np.ndarray
-    rids: np.ndarray
-    err: np.ndarray
-    reason: np.ndarray
-    checks: list[tuple[str, np.ndarray, str, str]]
-    bad_names: frozenset[str]
-
-
-def _check_rows(cols: _BatchColumns, now_ms: int) -> _CheckedRows:
-    """Every per-row check of a batch, with no side effect: each value of the caller's is
-    read here, so whatever it raises (see :meth:`Monitor.log_batch`) happens before any row
-    is counted, parked or reserved, and the whole batch can be parked without counting a
-    row twice."""
-    n = cols.latency_ms.size
-    lat, sc = batch_numbers(cols.latency_ms), batch_numbers(cols.score)
-    ts = np.full(n, float(now_ms)) if cols.ts_ms is None else batch_ts_ms(cols.ts_ms)
-    rids, bad_rid = batch_request_ids(cols.request_ids, n)
-    ok_lat = np.isfinite(lat) & (lat >= 0)
-    checks = [
-        ("bad_ts", ~((ts >= 0) & (ts < MAX_TS_MS)), _ROW_RULES["bad_ts"], ""),
-        ("bad_latency_ms", ~ok_lat, _ROW_RULES["bad_latency_ms"], ""),
-        ("bad_score", ~np.isfinite(sc), _ROW_RULES["bad_score"], ""),
-        ("bad_request_id", bad_rid, _ROW_RULES["bad_request_id"], ""),
-    ]
-    for k, v in cols.features.items():
-        bad = batch_feature_bad(v)
-        if bad is not None:
-            msg = f"feature {shown(k)} must be a number, string, bool or None"
-            checks.append(("bad_feature_value", bad, msg, k))
-    reason = np.zeros(n, np.int16)  # 0: good, else 1 + index of the first failed check
-    for i, (_, mask, _, _) in enumerate(checks, 1):
-        reason[(reason == 0) & mask] = i
-    err = np.zeros(n, np.int32) if cols.is_error is None else _flags(cols.is_error)
-    bad_names = frozenset(k for k in cols.features if not is_valid_name(k))
-    return _CheckedRows(ts, lat, sc, rids, err, reason, checks, bad_names)
-
-
-def _unreadable_rows(feats: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """Rows holding a feature value the aggregation cannot read (see
-    :func:`~modelhealth.ingestion.validate.unreadable_value`), or None if there is none.
-    Only object columns can hold one; called only after an aggregation failed."""
-    bad: np.ndarray | None = None
-    for values in feats.values():
-        if values.dtype.kind != "O":
-            continue
-        mask = np.fromiter((_unreadable(v) is not None for v in values), bool, values.size)
-        if mask.any():
-            bad = mask if bad is None else bad | mask
-    return bad
-
-
-def _batch_columns(
-    features: object,
-    score: object,
-    latency_ms: object,
-    ts_ms: object,
-    request_ids: object,
-    is_error: object,
-) -> _BatchColumns:
-    """Shape checks of a batch: raise EventRejected(bad_batch) naming the argument."""
-    lat = _vector(latency_ms, "latency_ms", None, numbers=True)
-    n = lat.size
-    if not isinstance(features, Mapping):
-        raise EventRejected(
-            "bad_features",
-            f"features must map feature names to columns, got {type(features).__name__}",
-        )
-    return _BatchColumns(
-        latency_ms=lat,
-        score=_vector(score, "score", n, numbers=True),
-        ts_ms=None if ts_ms is None else _vector(utc_datetime64(ts_ms), "ts_ms", n, numbers=True),
-        request_ids=None
-        if request_ids is None
-        else _vector(request_ids, "request_ids", n, dtype=object),
-        is_error=None if is_error is None else _vector(is_error, "is_error", n),
-        features={k: _vector(_plain(v), f"features[{shown(k)}]", n) for k, v in features.items()},
-    )
-
-
-def _plain(values: object) -> object:
-    """A pandas column of an extension dtype (Int64, boolean, string, Categorical) as Python
-    objects, missing values kept missing and values kept as they are: numpy made Int64's
-    missing values NaN (a special value, where the reference counts a null) and a Categorical
-    of ints floats ("101.0", where the reference has the category "101")."""
-    if isinstance(values, pd.Series | pd.Index | pd.api.extensions.ExtensionArray) and not (
-        isinstance(values.dtype, np.dtype)
-    ):
-        return np.asarray(values.astype(object), dtype=object)
-    return values
-
-
-def _vector(
-    values: object, arg: str, n: int | None, *, dtype: object = None, numbers: bool = False
-) -> np.ndarray:
-    """``values`` as a 1-D array of ``n`` entries. A list holding strings becomes an object
-    array, not numpy strings: those turn a list mixing numbers and strings into all strings
-    (numbers columns are checked per row) and drop trailing NULs ("DE\x00" became "DE",
-    merging a category with its prefix).
-
-    For a column of ``numbers`` (score, latency, event time) a list holding bools becomes
-    an object array too: numpy read ``[True, False, 0.3]`` as ``[1.0, 0.0, 0.3]``, so its
-    bools were accepted where ``log(score=True)`` and a bool array are parked (per row, by
-    :func:`~modelhealth.ingestion.validate.batch_numbers`). Only a Python container (no
-    ``dtype``) is scanned for them, one ``type()`` per value in C (about a third of the
-    cost of ``np.asarray`` of a float list); an array's dtype already says it."""
-    try:
-        try:
-            arr = np.asarray(values, dtype=dtype)  # type: ignore[call-overload]
-        except TypeError:
-            raise  # not a sequence at all: said below
-        except Exception:  # ragged ([2.0, [1]]), or a value whose __float__ raised: per row
-            arr = np.asarray(values, dtype=object)
-        strings = arr.dtype.kind in "US" and not isinstance(values, np.ndarray)
-        if strings or (numbers and _bools_in_numbers(values, arr)):
-            arr = np.asarray(values, dtype=object)
-    except (TypeError, ValueError) as exc:
-        raise EventRejected("bad_batch", f"{arg} must be a 1-D sequence: {exc}") from exc
-    if arr.ndim != 1:
-        raise EventRejected(
-            "bad_batch", f"{arg} must be a 1-D sequence (one value per row), got shape {arr.shape}"
-        )
-    if n is not None and arr.size != n:
-        raise EventRejected(
-            "bad_batch", f"{arg} has {arr.size} values, expected {n} (one per row of latency_ms)"
-        )
-    return arr
-
-
-def _bools_in_numbers(values: object, arr: np.ndarray) -> bool:
-    """Whether numpy made numbers of bools in a Python container (see :func:`_vector`)."""
-    return (
-        arr.dtype.kind in "iuf"
-        and arr.ndim == 1
-        and not hasattr(values, "dtype")
-        and not _BOOL_TYPES.isdisjoint(map(type, values))  # type: ignore[call-overload]
-    )
-
-
-def _rows_given(latency_ms: object) -> int:
-    """How many rows a rejected batch had, for the parked count (1 if not even that is known,
-    whatever ``len()`` raised)."""
-    try:
-        return max(len(latency_ms), 1)  # type: ignore[arg-type]
-    except Exception:
-        return 1
-
-
-def _flags(values: np.ndarray) -> np.ndarray:
-    """is_error as 0/1 with the truthiness ``log()`` uses."""
-    if values.dtype.kind in "biuf":
-        return (values != 0).astype(np.int32)
-    return np.fromiter((1 if v else 0 for v in values), np.int32, values.size)
-
-
-def _item(value: object) -> object:
-    """A numpy scalar of a parked row as plain JSON: a datetime64 as its text ("NaT", or
-    ISO), which ``.item()`` made an int of nanoseconds."""
-    if isinstance(value, np.datetime64):
-        return str(value)
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _bound_unsent(batches: list[EventBatch], limit: int) -> tuple[list[EventBatch], Counter[str]]:
-    """``batches`` (oldest first) cut to at most ``limit`` user rows and ``limit`` aggregate
-    rows, the oldest dropped first and the newest always kept whole; the dropped rows per
-    table.
-
-    Aggregates have a bound of their own: Kafka's sink hands rows back one batch per message,
-    each of one table, and a feature-stats batch holds no user row. Bounded on user rows
-    alone, such batches were never dropped, and their rows piled up for as long as Kafka
-    stayed down (70 more per failed flush of a 10-feature model).
-    """
-    kept = [b for b in batches if not b.is_empty()]
-    dropped: Counter[str] = Counter()
-    for weigh in (EventBatch.user_rows, EventBatch.aggregate_rows):
-        total = sum(map(weigh, kept))
-        i = 0
-        while total > limit and i < len(kept) - 1:
-            rows = weigh(kept[i])
-            if not rows:
-                i += 1
-                continue
-            total -= rows
-            dropped.update(kept.pop(i).rows_by_table())
-    return kept, dropped
-
-
-def _never_finalize(obj: object) -> None:
-    """Keep ``obj`` alive until the process ends, past interpreter shutdown (which frees
-    what module globals hold). For a forked child's copy of its parent's DuckDB sink: when
-    the copied connection was freed at the child's exit, DuckDB checkpointed its stale copy
-    of the database into the file the parent was writing, and the next open failed
-    ("Corrupt database file: computed checksum ... does not match"). Best effort: without
-    ctypes' C API (not CPython) only a module-level reference is kept."""
-    _INHERITED_SINKS.append(obj)
-    try:
-        import ctypes
-
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
-    except Exception:
-        log.debug("modelhealth: could not pin an inherited sink", exc_info=True)
-
-
-_INHERITED_SINKS: list[object] = []
-"""Single-process sinks a forked child inherited (see :func:`_never_finalize`)."""
-
-
-def _single_process(sink: object) -> bool:
-    """Whether ``sink`` may only be written by the process that made it: a DuckDB sink (a
-    DuckDB file takes one writing process, and a connection does not survive a fork), or
-    any sink that says so with ``single_process = True``. Looked up without importing the
-    DuckDB store: if it was never imported, no sink is one of its."""
-    try:
-        declared = getattr(sink, "single_process", None)
-        if declared is not None:
-            return declared is True  # not any truthy attribute (a MagicMock test double)
-        store = sys.modules.get("modelhealth.store.duckdb")
-        return store is not None and isinstance(sink, store.DuckDBSink)
-    except Exception:
-        return False
-
-
-def _lost_by_table(exc: BaseException) -> dict[str, int]:
-    """The rows a sink's error says are lost for good, per table: Kafka's ``lost_by_table``,
-    or a plain ``lost`` count (a sink without the breakdown) under :data:`UNKNOWN_TABLE`."""
-    by_table = getattr(exc, "lost_by_table", None)
-    if by_table:
-        return dict(by_table)
-    lost = int(getattr(exc, "lost", 0) or 0)
-    return {UNKNOWN_TABLE: lost} if lost else {}
-
-
-def _log_args(
-    model: object,
-    version: object,
-    features: object,
-    score: object,
-    latency_ms: object,
-    request_id: object,
-    host: object,
-    ts: object,
-) -> dict[str, object]:
-    """What a parked ``log()`` event shows: its arguments as given (built only for an event
-    that is parked, never on the hot path)."""
-    return {
-        "model": model,
-        "version": version,
-        "features": features,
-        "score": score,
-        "latency_ms": latency_ms,
-        "request_id": request_id,
-        "host": host,
-        "ts": ts,
-    }
-
-
-def _describe(exc: BaseException) -> str:
-    """``"Type: message"`` of an exception, cut to 500 characters; never raises (an
-    exception of the caller's own may fail in ``__str__`` too)."""
-    try:
-        text = str(exc)
-    except Exception:
-        text = "<str() failed>"
-    return f"{type(exc).__name__}: {text}"[:500]
-
-
-def _event_json(event: Mapping[str, object]) -> str:
-    """JSON of a rejected event, whatever it holds (non-str keys, objects that fail repr);
-    strict JSON: NaN and ±inf become strings (a bare ``NaN`` broke strict parsers of the
-    parked topic)."""
-    try:
-        text = json.dumps(_finite_json(event), default=repr, allow_nan=False)
-    except Exception:  # e.g. a dict with tuple keys, or a repr that raises
-        try:
-            text = json.dumps({"repr": repr(event)})
-        except Exception:
-            text = json.dumps({"unprintable": type(event).__name__})
-    if len(text) > MAX_PARKED_CHARS:
-        text = json.dumps({"truncated": text[:MAX_PARKED_CHARS], "chars": len(text)})
-    return text
-
-
-def _finite_json(value: object) -> object:
-    """``value`` with non-finite floats as their text ("nan", "inf"), containers walked."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {k: _finite_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite_json(v) for v in value]
-    return value
-
-
-def _take(arr: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
-    return arr if keep is None else arr[keep]
-
-
-def _concat(batches: list[EventBatch]) -> EventBatch:
-    batches = [b for b in batches if not b.is_empty()]
-    if not batches:
-        return EventBatch()
-    if len(batches) == 1:
-        return batches[0]
-    out = EventBatch(parked=[p for b in batches for p in b.parked])
-    for attr in ("inferences", "feature_stats", "feature_bins", "outcomes"):
-        frames = [getattr(b, attr) for b in batches if len(getattr(b, attr))]
-        if frames:
-            setattr(out, attr, pd.concat(frames, ignore_index=True))
-    return out
+_concat = concat
+"""The old name of :func:`~modelhealth.ingestion.batch.concat`, which callers import from here."""

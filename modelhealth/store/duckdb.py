@@ -9,14 +9,16 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from modelhealth.errors import StoreUnavailable
+from modelhealth.errors import ModelHealthError, StoreUnavailable
 from modelhealth.ingestion.batch import EventBatch
+from modelhealth.ingestion.forking import never_finalize
 from modelhealth.ingestion.schema import TABLES, Table
 from modelhealth.names import check_name
 from modelhealth.store.backend import (
@@ -47,28 +49,60 @@ _PARKED_DDL = "CREATE TABLE IF NOT EXISTS parked_events (ts BIGINT, reason VARCH
 FLEET_MODELS = "list_contains(?::VARCHAR[], model)"
 """How fleet queries match their models (one list parameter: the same SQL for any count)."""
 
+INHERITED = (
+    "modelhealth: this DuckDBStore ({path}) was opened by process {owner}, and process {pid}"
+    " was forked from it (os.fork(): gunicorn preload_app, multiprocessing). A DuckDB"
+    " connection cannot be used from a fork (the child's copy wrote nowhere, crashed, or"
+    " corrupted the file) and a DuckDB file takes one writing process, so this store cannot"
+    " be used here. Open a DuckDBStore in each worker after the fork (e.g. in gunicorn's"
+    " post_fork hook; one file per writing worker), or log through KafkaSink and query Pinot"
+)
+"""What :class:`InheritedStore` says (``str.format`` with ``path``, ``owner`` and ``pid``)."""
+
+
+class InheritedStore(ModelHealthError, RuntimeError):
+    """A :class:`DuckDBStore` used in a process other than the one that opened it: a child
+    made by ``os.fork()`` after the store was opened."""
+
 
 class DuckDBStore:
     """Reads and writes the modelhealth tables in one DuckDB database (file or memory).
 
     DuckDB allows one writing process per file; other processes may open it ``read_only``
     while no writer holds it. Within a process, the store is safe to share between threads.
+
+    The store belongs to the process that opened it (:attr:`pid`). In a child made by
+    ``os.fork()`` every use raises :class:`InheritedStore`, and neither :meth:`close` nor
+    the child's exit touches the connection (see :func:`_pin_inherited_stores`): the child's
+    copy of a DuckDB connection read and wrote a stale copy of the database, and when it was
+    closed or freed it checkpointed that copy into the file the parent was writing (QA:
+    "Corrupt database file: computed checksum ... does not match"), or crashed the child.
     """
 
     def __init__(self, path: str | Path = ":memory:", read_only: bool = False) -> None:
         self.path = str(path)
         self._con = duckdb.connect(self.path, read_only=read_only)
+        self.pid = os.getpid()
+        """The process that opened the connection, the only one that may use it."""
         self._lock = threading.RLock()
+        _OPEN_STORES.add(self)
         if not read_only:
             for t in TABLES.values():
                 self._con.execute(_ddl(t))
             self._con.execute(_PARKED_DDL)
 
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """The connection, if this process opened it; else :class:`InheritedStore`."""
+        pid = os.getpid()
+        if pid != self.pid:
+            raise InheritedStore(INHERITED.format(path=self.path, owner=self.pid, pid=pid))
+        return self._con
+
     # -- writing -----------------------------------------------------------------------------
     def append(self, batch: EventBatch) -> None:
         """Insert every table's rows of a batch in one transaction."""
         with self._lock:
-            cur = self._con.cursor()
+            cur = self._connection().cursor()
             cur.execute("BEGIN")
             try:
                 for name, frame in batch.frames().items():
@@ -90,7 +124,7 @@ class DuckDBStore:
     # -- helpers -----------------------------------------------------------------------------
     def _query(self, sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
         with self._lock:
-            return self._con.cursor().execute(sql, list(params)).df()
+            return self._connection().cursor().execute(sql, list(params)).df()
 
     @staticmethod
     def _where(
@@ -382,7 +416,7 @@ class DuckDBStore:
         tmp = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
         try:
             with self._lock:
-                cur = self._con.cursor()
+                cur = self._connection().cursor()
                 source = cur.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
                 cur.execute("ATTACH ? AS mh_snapshot", [str(tmp)])
                 try:
@@ -397,8 +431,31 @@ class DuckDBStore:
         return target
 
     def close(self) -> None:
+        """Close the connection; in a forked child, leave it alone (its parent's to close:
+        see the class doc) and raise nothing, so a worker's own cleanup may call this."""
+        if os.getpid() != self.pid:
+            never_finalize(self._con)
+            return
         with self._lock:
             self._con.close()
+        _OPEN_STORES.discard(self)
+
+
+_OPEN_STORES: weakref.WeakSet[DuckDBStore] = weakref.WeakSet()
+"""Every DuckDBStore alive (weakly held), for :func:`_pin_inherited_stores`."""
+
+
+def _pin_inherited_stores() -> None:
+    """In a child made by ``os.fork()``, keep every inherited store's connection from being
+    finalized (:func:`~modelhealth.ingestion.forking.never_finalize`): the child that never
+    touched its copy of the app's store still freed it at exit, and freeing it checkpointed
+    into the parent's file, or crashed the child (SIGSEGV at interpreter shutdown)."""
+    for store in list(_OPEN_STORES):
+        never_finalize(store._con)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; nothing forks elsewhere
+    os.register_at_fork(after_in_child=_pin_inherited_stores)
 
 
 class DuckDBSink:
@@ -406,6 +463,13 @@ class DuckDBSink:
 
     def __init__(self, store: DuckDBStore) -> None:
         self.store = store
+
+    @property
+    def pid(self) -> int:
+        """The process whose connection this sink writes through (:attr:`DuckDBStore.pid`):
+        a Monitor made in another process refuses its rows (see
+        :func:`~modelhealth.ingestion.forking.inherited`)."""
+        return self.store.pid
 
     def write(self, batch: EventBatch) -> None:
         self.store.append(batch)
@@ -471,6 +535,9 @@ class ReopeningDuckDB:
     def _open(self) -> DuckDBStore:
         with self._lock:
             identity = self._current_identity()
+            if self._store is not None and self._store.pid != os.getpid():
+                self._store.close()  # inherited through os.fork(): left alone, opened anew
+                self._store = None
             if self._store is not None and identity != self._identity:
                 log.warning("%s was replaced; reading the new file", self.path)
                 self._store.close()
