@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from modelhealth.dashboard.text import bin_label
 from modelhealth.ingestion.reference import FeatureReference
 
 LATENCY_LINES: tuple[str, ...] = ("mean", "p50", "p75", "p90", "p99")
@@ -162,7 +163,11 @@ def histogram_vs(
     title: str,
 ) -> go.Figure:
     """Grouped bars of each side's share per bin (current over baseline, candidate over
-    serving); counts are normalised so windows of different sizes compare."""
+    serving); counts are normalised so windows of different sizes compare.
+
+    The bars keep the stored bin labels as their x values; the axis (and with it the hover
+    label, which plotly takes from the tick text) shows them through :func:`bin_label`, so
+    the rare-category bin reads "(other categories)" rather than the raw ``__other__``."""
     fig = go.Figure(layout={**_LAYOUT, "title": title, "barmode": "group", "hovermode": "x"})
     for i, (name, counts) in enumerate(sides.items()):
         c = np.asarray(counts, dtype=np.float64)
@@ -170,6 +175,9 @@ def histogram_vs(
         share = c / total if total > 0 else c
         fig.add_bar(x=list(labels), y=share, name=name, marker_color=PALETTE[i])
     fig.update_yaxes(tickformat=".0%", title="share")
+    shown = [bin_label(label) for label in labels]
+    if shown != [str(label) for label in labels]:
+        fig.update_xaxes(tickmode="array", tickvals=list(labels), ticktext=shown)
     return fig
 
 
@@ -185,30 +193,50 @@ def drift_heatmap(
     it sat under the least drifted, and with 40 rows it was below the fold.
 
     ``buckets`` (bucket starts) adds an empty column for each bucket without data, so an
-    outage is a blank band rather than its neighbours' cells stretched over it."""
+    outage is a blank band rather than its neighbours' cells stretched over it. Cells the
+    series marks ``few`` (``dashboard.cells``: fewer values than the drift rules judge) get
+    no drift colour but a grey "too few rows" cell whose hover text says why."""
     title = f"Drift ({metric}) per feature and time bucket"
     if series.empty or not features:
         return _empty(title)
-    grid = series.pivot_table(
-        index="feature", columns="ts", values="value", aggfunc="first", dropna=False
-    )
-    grid = grid.reindex(list(features))
+    few = series["few"].astype(bool) if "few" in series else pd.Series(False, series.index)
+    cols = np.asarray(np.sort(series["ts"].unique()), dtype=np.int64)
     if buckets is not None:
-        grid = grid.reindex(columns=np.union1d(np.asarray(buckets, dtype=np.int64), grid.columns))
+        cols = np.union1d(np.asarray(buckets, dtype=np.int64), cols)
+    grid = _cells(series.assign(value=series["value"].where(~few)), "value", features, cols)
+    x, y = to_time(cols), list(grid.index)
     fig = go.Figure(
         go.Heatmap(
-            z=grid.to_numpy(),
-            x=to_time(grid.columns.to_numpy()),
-            y=list(grid.index),
-            colorscale="YlOrRd",
-            colorbar={"title": metric},
-            hoverongaps=False,
+            z=grid.to_numpy(), x=x, y=y, colorscale="YlOrRd", colorbar={"title": metric},
+            hoverongaps=False, name=metric,
         ),
         layout={**_LAYOUT, "title": title, "height": max(320, 22 * len(features) + 120)},
-    )
+    )  # fmt: skip
+    if few.any():
+        sparse = series[few].assign(one=1.0)
+        fig.add_heatmap(
+            z=_cells(sparse, "one", features, cols).to_numpy(), x=x, y=y,
+            text=_cells(sparse, "why", features, cols).fillna("").to_numpy(),
+            colorscale=[[0, FEW_FILL], [1, FEW_FILL]], showscale=False, hoverongaps=False,
+            name=FEW_NAME, hovertemplate="%{y}<br>%{x}<br>%{text}<extra>" + FEW_NAME + "</extra>",
+        )  # fmt: skip
     fig.update_layout(hovermode="closest")
     fig.update_yaxes(autorange="reversed")  # plotly draws the first row at the bottom
     return fig
+
+
+FEW_FILL = "#d9d9d9"
+FEW_NAME = "too few rows"
+
+
+def _cells(
+    series: pd.DataFrame, column: str, features: Sequence[str], cols: np.ndarray
+) -> pd.DataFrame:
+    """``column`` of ``series`` as a ``features`` × ``cols`` (bucket starts) grid."""
+    grid = series.pivot_table(
+        index="feature", columns="ts", values=column, aggfunc="first", dropna=False
+    )
+    return grid.reindex(index=list(features), columns=cols)
 
 
 def canary_latency(
@@ -241,10 +269,15 @@ def canary_latency(
     return fig
 
 
-def incident_timeline(inc: pd.DataFrame, title: str = "Incidents") -> go.Figure:
-    """One bar per alert episode (active → resolved or now), a row per alert and feature."""
+def incident_timeline(
+    inc: pd.DataFrame, title: str = "Incidents", span: tuple[int, int] | None = None
+) -> go.Figure:
+    """One bar per alert episode (active → resolved or now), a row per alert and feature.
+
+    ``span`` (epoch ms) is the page's time range: the x axis shows it, as every other
+    chart does, with an episode that began before it cut at its left edge."""
     if inc.empty:
-        return _empty(title, "no incidents recorded")
+        return _empty(title, "no incidents in this range" if span else "no incidents recorded")
     tag = inc["feature"].map(lambda f: f" [{f}]" if f else "")
     rows = inc.assign(row=inc["model"] + " / " + inc["alertname"] + tag)
     fig = go.Figure(layout={**_LAYOUT, "title": title, "hovermode": "closest"})
@@ -257,6 +290,8 @@ def incident_timeline(inc: pd.DataFrame, title: str = "Incidents") -> go.Figure:
             hovertemplate="%{y}<br>%{base} for %{x}ms<br>%{customdata[0]}: %{customdata[1]}",
         )  # fmt: skip
     fig.update_xaxes(type="date")
+    if span is not None:
+        fig.update_xaxes(range=list(to_time(list(span))))
     fig.update_layout(height=max(320, 26 * rows["row"].nunique() + 120), barmode="overlay")
     return fig
 
@@ -308,19 +343,6 @@ def learned_band(df: pd.DataFrame, title: str) -> go.Figure:
             hovertemplate="%{text}<extra>alert</extra>",
         )  # fmt: skip
     return fig
-
-
-def sparklines(series: pd.DataFrame) -> dict[str, list[float]]:
-    """Each feature's drift values over time (NaN, i.e. no data, as 0) for table sparklines.
-
-    0, not a gap: Streamlit's ``LineChartColumn`` (1.67) shows an error instead of the whole
-    sparkline when any value is null or NaN, and dropping the points would join the buckets
-    either side of an outage as the charts above the table never do."""
-    ordered = series.sort_values(["feature", "ts"])
-    return {
-        str(f): np.nan_to_num(g.to_numpy(dtype=np.float64), nan=0.0).tolist()
-        for f, g in ordered.groupby("feature", sort=False)["value"]
-    }
 
 
 WAITING_FILL = "rgba(128,128,128,0.15)"

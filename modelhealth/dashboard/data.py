@@ -24,9 +24,9 @@ import pandas as pd
 import streamlit as st
 
 from modelhealth.clock import Clock, SystemClock
+from modelhealth.dashboard.cells import with_sizes
 from modelhealth.drift.compare import (
     Baseline,
-    drift_series,
     drift_series_from_histograms,
     drift_table,
     drift_table_from_histograms,
@@ -234,10 +234,28 @@ def _cached_drift_series(
     _h: StoreHandle,
     _baseline: Baseline,
 ) -> pd.DataFrame:
+    """``drift_series`` with the values each cell was computed from (``n baseline_n``):
+    the same two store queries, whose histograms also give the sizes (``cells.py``)."""
     feats = list(features) if features is not None else None
-    return _h.run(
-        lambda store: drift_series(store, _scope(scope_key), _baseline, metric, step_ms, feats)
-    )
+    scope = _scope(scope_key)
+    off = _baseline.offset if _baseline.kind == "shifted" else None
+    offset = int(off.total_seconds() * 1000) if off is not None else None
+    shifted = offset is not None
+    other = _baseline.scope_for(scope)
+
+    def run(store: QueryBackend) -> pd.DataFrame:
+        cur = store.feature_histograms(scope, feats, step_ms=step_ms)
+        if other is None:
+            assert _baseline.reference is not None  # a profile baseline holds its reference
+            base = profile_histograms(_baseline.reference, feats)
+        else:
+            base = store.feature_histograms(other, feats, step_ms=step_ms if shifted else None)
+        series = drift_series_from_histograms(
+            cur, base, _baseline.reference, metric, feats, baseline_offset_ms=offset
+        )
+        return with_sizes(series, cur, base, offset)
+
+    return _h.run(run)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, max_entries=512, show_spinner=False)
@@ -343,7 +361,8 @@ class Queries:
         step_ms: int,
         features: Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        """Per bucket and feature drift (heatmap, sparklines); two store queries."""
+        """Per bucket and feature drift with each cell's sizes (``ts feature value drifted
+        n baseline_n``) for the heatmap; two store queries."""
         feats = tuple(features) if features is not None else None
         return _cached_drift_series(
             self.token,

@@ -261,6 +261,22 @@ def incidents(hist: pd.DataFrame, now: datetime) -> pd.DataFrame:
     return out.sort_values("start", ascending=False, ignore_index=True)
 
 
+def overlapping(inc: pd.DataFrame, start_ms: int, end_ms: int) -> pd.DataFrame:
+    """The :func:`incidents` active at some time in ``[start_ms, end_ms)``: started before
+    the range ends and ended (or still open) after it starts.
+
+    The Alerts page listed every episode of the whole history whatever the sidebar's range,
+    so a week-old resolved alert sat beside tonight's and a link to an incident's hours
+    showed all the others too; an episode that began before the range and goes on into it
+    still counts (it was firing then)."""
+    if inc.empty:
+        return inc
+    lo = pd.Timestamp(start_ms, unit="ms", tz="UTC")
+    hi = pd.Timestamp(end_ms, unit="ms", tz="UTC")
+    keep = (inc["start"] < hi) & (inc["end"] > lo)
+    return inc[keep].reset_index(drop=True)
+
+
 # -- fleet health -----------------------------------------------------------------------------
 
 

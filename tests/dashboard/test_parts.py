@@ -51,11 +51,6 @@ def test_drift_heatmap_keeps_feature_order_and_gaps() -> None:
     assert heat.z[1][1] == 0.9 and np.isnan(heat.z[0][1])
 
 
-def test_sparklines_order_by_time_and_zero_nan() -> None:
-    s = pd.DataFrame({"ts": [60, 0, 0], "feature": ["a", "a", "b"], "value": [2.0, 1.0, np.nan]})
-    assert charts.sparklines(s) == {"a": [1.0, 2.0], "b": [0.0]}
-
-
 def test_backtest_overlay_shades_each_firing_span() -> None:
     metric = pd.DataFrame({"ts": [0, 60_000], "p99": [1.0, 2.0]})
     t = pd.Timestamp("1970-01-01", tz="UTC")

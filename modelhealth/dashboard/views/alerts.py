@@ -1,4 +1,7 @@
-"""Alerts page: open alerts, the incident timeline, notifications sent, silences."""
+"""Alerts page: open alerts, the incident timeline, notifications sent, silences.
+
+Open alerts are the rules engine's state now; the incidents (timeline and table) are the
+episodes active in the sidebar's time range, as every other page shows that range only."""
 
 from __future__ import annotations
 
@@ -11,8 +14,14 @@ import streamlit as st
 
 from modelhealth.dashboard import charts
 from modelhealth.dashboard.context import PageContext, current
-from modelhealth.dashboard.sources import history, incidents, notifications, open_alerts
-from modelhealth.dashboard.text import plain
+from modelhealth.dashboard.sources import (
+    history,
+    incidents,
+    notifications,
+    open_alerts,
+    overlapping,
+)
+from modelhealth.dashboard.text import counted, plain
 
 DURATIONS = {"1 hour": timedelta(hours=1), "4 hours": timedelta(hours=4),
              "1 day": timedelta(days=1), "1 week": timedelta(days=7)}  # fmt: skip
@@ -111,11 +120,13 @@ def render(ctx: PageContext) -> None:
     silences = _silences(ctx)
     table = open_alerts_table(ctx, silences)
     hist = history(ctx.settings.history_jsonl)
-    inc = incidents(hist, ctx.now)
+    every = incidents(hist, ctx.now)
+    w = ctx.window
+    inc = overlapping(every, w.start_ms, w.end_ms)
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Firing", int((table["state"] == "firing").sum()) if len(table) else 0)
     c2.metric("Pending", int((table["state"] == "pending").sum()) if len(table) else 0)
-    c3.metric("Incidents", len(inc))
+    c3.metric("Incidents", len(inc), help="Alert episodes active in the chosen time range")
     c4.metric("Transitions", len(hist))
     models = sorted(set(inc["model"]) | set(table.get("model", [])))
     chosen = st.multiselect("Models", models, default=models, key="alerts_models")
@@ -128,8 +139,14 @@ def render(ctx: PageContext) -> None:
             hide_index=True, width="stretch", key="open_alerts",
         )  # fmt: skip
     shown = inc[inc["model"].isin(chosen)]
-    st.plotly_chart(charts.incident_timeline(shown), width="stretch", key="incident_timeline")
+    timeline = charts.incident_timeline(shown, span=(w.start_ms, w.end_ms))
+    st.plotly_chart(timeline, width="stretch", key="incident_timeline")
     st.subheader("Incidents")
+    if left_out := len(every) - len(inc):
+        st.caption(
+            f"{counted(left_out, 'incident')} outside the chosen time range "
+            f"({w.label()}) not shown: pick a longer range to see them."
+        )
     sent = notifications(ctx.settings.alerts_db)
     view = shown.drop(columns=["labels"]).copy()
     view["notifications"] = [

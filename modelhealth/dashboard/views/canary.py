@@ -8,7 +8,7 @@ import streamlit as st
 
 from modelhealth.dashboard import charts
 from modelhealth.dashboard.context import PageContext, current
-from modelhealth.dashboard.text import plain
+from modelhealth.dashboard.text import MISSING, plain
 from modelhealth.drift.metrics import DRIFT_METRICS
 
 
@@ -25,6 +25,20 @@ def version_table(ctx: PageContext, versions: list[str]) -> pd.DataFrame:
     lat["score mean"] = lat["version"].map(score)
     cols = ["version", "count", "share", "errors", "p50", "p90", "p99", "score mean"]
     return lat[cols].sort_values("count", ascending=False, ignore_index=True)
+
+
+# Headers of the version table: the latency percentiles are milliseconds, and a bare "p99"
+# beside "count" and "share" left the reader to guess (seconds? ms?). The data keeps its
+# column names; only the headers carry the unit.
+VERSION_COLUMNS = {
+    "count": st.column_config.NumberColumn("requests", format="%d"),
+    "share": st.column_config.NumberColumn("share of requests", format="percent"),
+    "errors": st.column_config.NumberColumn("errors", format="%d"),
+    **{
+        stat: st.column_config.NumberColumn(f"{stat} latency (ms)", format="%.1f")
+        for stat in ("p50", "p90", "p99")
+    },
+}
 
 
 # Models whose stored versions the single-version hint lists at most (one cached query
@@ -70,7 +84,8 @@ def render(ctx: PageContext) -> None:
         table[table["version"].isin([serving, candidate])],
         hide_index=True,
         width="stretch",
-        column_config={"share": st.column_config.NumberColumn(format="percent")},
+        column_config=VERSION_COLUMNS,
+        placeholder=MISSING,
         key="canary_versions",
     )
     lat = q.latency(w.scope(model), step_ms=w.step_ms, by_version=True)

@@ -8,8 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from modelhealth.dashboard import charts
+from modelhealth.dashboard.cells import mark_too_few, min_count_of
+from modelhealth.dashboard.charts import FEW_NAME
 from modelhealth.dashboard.context import PageContext, current
-from modelhealth.dashboard.text import plain
+from modelhealth.dashboard.text import counted, plain
 from modelhealth.drift.compare import Baseline
 from modelhealth.drift.metrics import DEFAULT_THRESHOLDS, DRIFT_METRICS, LOWER_IS_DRIFT
 
@@ -28,7 +30,9 @@ def heatmap_data(
     """The drift series of complete buckets and its features ordered most-drifted first.
 
     The bucket still filling is left out (:func:`charts.complete_buckets`): a few minutes of
-    requests against the baseline spike and would count as a drifted bucket."""
+    requests against the baseline spike and would count as a drifted bucket. A bucket with
+    fewer values than the drift rules judge is marked ``few`` (``dashboard.cells``) and does
+    not count towards the order either, for the same reason."""
     assert ctx.model is not None
     w = ctx.window
     ref = ctx.references.get(ctx.model)
@@ -47,7 +51,9 @@ def heatmap_data(
     series = charts.complete_buckets(series, step, w.start_ms, w.data_end_ms)
     if series.empty:
         return series, []
-    worst = series.groupby("feature")["value"].agg("min" if metric in LOWER_IS_DRIFT else "max")
+    series = mark_too_few(series, min_count_of(metric))
+    judged = series.assign(value=series["value"].where(~series["few"]))
+    worst = judged.groupby("feature")["value"].agg("min" if metric in LOWER_IS_DRIFT else "max")
     order = worst.sort_values(ascending=metric in LOWER_IS_DRIFT, na_position="last")
     return series, [str(f) for f in order.index]
 
@@ -56,7 +62,8 @@ def _worst(series: pd.DataFrame, feature: str, metric: str) -> float:
     """A feature's most drifted bucket: the largest value, or the smallest for a metric whose
     small values mean drift (a p-value); the column took the largest p-value, the least
     drifted bucket."""
-    values = series.loc[series["feature"] == feature, "value"]
+    judged = ~series["few"] if "few" in series else True  # few cells: not judged
+    values = series.loc[(series["feature"] == feature) & judged, "value"]
     return float(values.min() if metric in LOWER_IS_DRIFT else values.max())
 
 
@@ -102,6 +109,12 @@ def render(ctx: PageContext) -> None:
         }
     )
     st.caption(f"Threshold for {metric}: {DEFAULT_THRESHOLDS[metric]} (default)")
+    if n_few := int(series["few"].sum()):
+        st.caption(
+            f"{counted(n_few, 'cell')} in grey: {FEW_NAME}, fewer than {min_count_of(metric)} "
+            "values in the bucket or its baseline (the drift rules' default min_count), so "
+            "not judged and not counted as drifted; hover a cell for its count."
+        )
     st.dataframe(summary, hide_index=True, width="stretch", key="heat_summary")
 
 

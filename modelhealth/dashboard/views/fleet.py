@@ -9,6 +9,8 @@ from modelhealth.clock import from_epoch_ms
 from modelhealth.dashboard import charts
 from modelhealth.dashboard.context import PageContext, current
 from modelhealth.dashboard.sources import STATUS_ICON, model_status, open_alerts
+from modelhealth.dashboard.sparks import spark_svg
+from modelhealth.dashboard.text import MISSING
 
 DRIFT_METRIC = "psi"
 
@@ -30,7 +32,8 @@ def fleet_table(ctx: PageContext) -> pd.DataFrame:
         lat = q.latency(scope)
         count = int(lat["count"].iloc[0]) if len(lat) else 0
         p99 = float(lat["p99"].iloc[0]) if count else float("nan")
-        spark = q.latency(scope, step_ms=trend_step(ctx))
+        step = trend_step(ctx)
+        spark = charts.fill_buckets(q.latency(scope, step_ms=step), w.buckets(step))
         worst, worst_value = "", float("nan")
         ref = ctx.references.get(model)
         if ref is not None and count:
@@ -50,7 +53,7 @@ def fleet_table(ctx: PageContext) -> pd.DataFrame:
                 "open alerts": n_open,
                 "qps": count / w.elapsed_s if w.elapsed_s > 0 else float("nan"),
                 "p99 ms": p99,
-                "p99 trend": [float(v) for v in spark["p99"].fillna(0.0)],
+                "p99 trend": spark_svg(spark["p99"].tolist() if "p99" in spark else []),
                 "worst drift": worst,
                 f"{DRIFT_METRIC}": worst_value,
                 "last data (UTC)": from_epoch_ms(last[model]).strftime("%Y-%m-%d %H:%M:%S")
@@ -81,9 +84,12 @@ def render(ctx: PageContext) -> None:
         column_config={
             "qps": st.column_config.NumberColumn("QPS", format="%.2f"),
             "p99 ms": st.column_config.NumberColumn("p99 (ms)", format="%.1f"),
-            "p99 trend": st.column_config.LineChartColumn("p99 trend"),
+            "p99 trend": st.column_config.ImageColumn(
+                "p99 trend", help="A gap is a time bucket without requests"
+            ),
             DRIFT_METRIC: st.column_config.NumberColumn(f"drift ({DRIFT_METRIC})", format="%.3f"),
         },
+        placeholder=MISSING,
         key="fleet_table",
     )
     w, step = ctx.window, trend_step(ctx)

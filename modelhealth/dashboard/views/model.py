@@ -19,7 +19,8 @@ from modelhealth.dashboard import charts
 from modelhealth.dashboard.context import PageContext, current
 from modelhealth.dashboard.quality import FEW_LABELS, SCORED, WAITING, label_delay_of, quality
 from modelhealth.dashboard.sources import load_configs
-from modelhealth.dashboard.text import plain
+from modelhealth.dashboard.sparks import spark_svg, trend_values
+from modelhealth.dashboard.text import MISSING, plain
 from modelhealth.drift.metrics import DRIFT_METRICS, LOWER_IS_DRIFT
 from modelhealth.ingestion.reference import FeatureReference, ModelReference
 from modelhealth.rules.durations import format_duration
@@ -52,7 +53,11 @@ def filters(ctx: PageContext, model: str) -> Filters:
 def feature_table(
     ctx: PageContext, scope: Scope, ref: ModelReference | None, metric: str
 ) -> pd.DataFrame:
-    """Per feature: drift vs the reference, null rate, min/max/mean, drift sparkline."""
+    """Per feature: drift vs the reference, null rate, min/max/mean, drift sparkline.
+
+    min/max/mean are numeric statistics: a categorical feature has none (NaN), which the
+    table shows as its placeholder, not as "None". The sparkline is an SVG ``data:`` URL
+    (:mod:`modelhealth.dashboard.sparks`) with a gap at each complete bucket without data."""
     q, w = ctx.queries, ctx.window
     summary = q.feature_summary(scope)
     if summary.empty:
@@ -70,15 +75,16 @@ def feature_table(
     )
     if ref is None:
         out["drift"] = np.nan
-        out["drift trend"] = [[] for _ in range(len(out))]
+        out["drift trend"] = None
         return out.sort_values("feature", ignore_index=True)
     key = ctx.reference_keys.get(scope.model, scope.model)
     step = max(w.step_ms, (w.end_ms - w.start_ms) // SPARK_POINTS)
     table, series = q.profile_drift(scope, ref, key, metric, step)
     drift = table.set_index("feature")["value"]  # the whole window: more data, no distortion
     out["drift"] = out["feature"].map(drift).astype("float64")
-    spark = charts.sparklines(charts.complete_buckets(series, step, w.start_ms, w.data_end_ms))
-    out["drift trend"] = out["feature"].map(lambda f: spark.get(f, []))
+    kept = charts.complete_buckets(series, step, w.start_ms, w.data_end_ms)
+    spark = trend_values(kept, w.complete_buckets(step))
+    out["drift trend"] = out["feature"].map(lambda f: spark_svg(spark.get(f, [])))
     ascending = metric in LOWER_IS_DRIFT
     return out.sort_values("drift", ascending=ascending, na_position="last", ignore_index=True)
 
@@ -266,10 +272,13 @@ def render(ctx: PageContext) -> None:
         column_config={
             "drift": st.column_config.NumberColumn(f"drift ({metric})", format="%.4f"),
             "null rate": st.column_config.NumberColumn(format="percent"),
-            "drift trend": st.column_config.LineChartColumn(
-                "drift trend", help="Complete buckets only: the one still filling is left out"
+            "drift trend": st.column_config.ImageColumn(
+                "drift trend",
+                help="Complete buckets only: the one still filling is left out; a gap is a "
+                "bucket without data",
             ),
         },
+        placeholder=MISSING,
         key="feature_table",
     )
     picked = list(getattr(getattr(event, "selection", None), "rows", []) or [])
