@@ -23,12 +23,17 @@ from typing import TextIO
 from modelhealth.alerting.config import parse_duration
 from modelhealth.alerting.matchers import Matcher, matches_all, parse_matcher
 from modelhealth.alerting.sqlite import UnreadableDatabase, connect, from_ms, to_ms
+from modelhealth.cliargs import file_problem
 from modelhealth.clock import Clock, SystemClock
 
 DEFAULT_DB = "state/alerts.db"
 """Where ``silence`` and ``rules run``/``eval`` keep silences and the outbox by default: the
 file ``rules run`` puts beside its default ``--state state/alerts.json``, so a silence added
 without options mutes what a scheduler started without options sends."""
+
+
+DB_EXPECTED = f"a SQLite file path, e.g. {DEFAULT_DB}"
+"""What ``silence --db`` expects, as its errors say it."""
 
 
 def default_alert_db() -> str:
@@ -207,16 +212,19 @@ def silence_main(argv: list[str], *, clock: Clock | None = None, out: TextIO | N
             print(f"error: {exc}", file=sys.stderr)
             return 2
     if args.db != ":memory:":
-        if Path(args.db).is_dir():  # sqlite's "unable to open database file", as a traceback
-            print(f"error: --db {args.db} is a directory; expected a SQLite file path, e.g."
-                  f" {DEFAULT_DB}", file=sys.stderr)  # fmt: skip
-            return 2
         if args.cmd != "add" and not Path(args.db).exists():
             print(f"error: no alerting database at {args.db} (see --db)", file=sys.stderr)
             return 1
+        # as `rules run` checks its --alerts-db: a directory was sqlite's "unable to open
+        # database file" traceback, a file it may not read or write a bare sqlite error.
+        # `list` writes too: opening the store sets WAL and creates its table
+        problem = file_problem(args.db, DB_EXPECTED, writes=True)
+        if problem:
+            print(f"error: --db {problem}", file=sys.stderr)
+            return 2
         try:
             Path(args.db).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:  # a file where its folder should be
+        except OSError as exc:  # changed since the check (file_problem says why first)
             print(f"error: --db {args.db}: cannot make its folder ({exc.strerror or exc})",
                   file=sys.stderr)  # fmt: skip
             return 2

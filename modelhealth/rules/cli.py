@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from modelhealth.types import Alert
 
 BACKENDS = ("duckdb", "pinot")
+Notify = Callable[[Sequence["Alert"], datetime], None]
+"""What takes the alerts a tick hands over (as ``Evaluator``'s ``notify``)."""
+DUCKDB_EXAMPLE = "a DuckDB database file, e.g. health.duckdb"
 log = logging.getLogger("modelhealth.rules")
 
 
@@ -44,6 +47,7 @@ def open_store(
     outage the engine reports (``MonitoringBlind``), not an exit."""
     namespace = _namespace(args, prog)
     if args.backend == "duckdb":
+        from modelhealth.cliargs import file_problem
         from modelhealth.store.duckdb import DuckDBStore, ReopeningDuckDB
 
         if not args.db:
@@ -51,11 +55,10 @@ def open_store(
         if not Path(args.db).exists():
             # never create one: a mistyped path would be an empty store that reports all clear
             raise SystemExit(f"{prog}: no DuckDB database at {args.db}")
-        if not Path(args.db).is_file():  # with retry, each tick failed on it as an "outage"
-            raise SystemExit(
-                f"{prog}: --db {args.db} is a directory; expected a DuckDB database file,"
-                " e.g. health.duckdb"
-            )
+        # a directory or a file it may not read: with retry, each tick failed as an "outage"
+        problem = file_problem(args.db, DUCKDB_EXAMPLE, writes=not read_only)
+        if problem:
+            raise SystemExit(f"{prog}: --db {problem}")
         if retry and read_only:
             store = ReopeningDuckDB(args.db)  # follows a file replaced under its name
             try:
@@ -237,6 +240,9 @@ def _rules_main(argv: list[str], stop: _StopRequest | None) -> int:
     args = _parser().parse_args(argv)
     if hasattr(args, "backend"):  # a usage error before the rules load, not after
         _namespace(args, f"rules {args.command}")
+    if problem := receivers_problem(args):
+        print(f"rules {args.command}: {problem}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per Pinot query otherwise
     if args.command == "metrics":
@@ -323,6 +329,30 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def receivers_problem(args: argparse.Namespace) -> str:
+    """Why ``--email-to`` cannot go with ``--routing``, or "".
+
+    ``--email-to`` stands in for a routing file (every alert emailed, criticals also paged:
+    ``RoutingConfig.default``); with ``--routing`` the file names every receiver, as
+    Alertmanager's config does, and the addresses were silently dropped, so whoever added
+    them was never emailed. Merging them in would make a receiver the reloaded file does not
+    show, so the answer is where to put them in the file instead."""
+    routing = getattr(args, "routing", None)
+    email_to = getattr(args, "email_to", None) or []
+    if not routing or not email_to:
+        return ""
+    import json  # as YAML: a flow list of quoted strings
+
+    to = json.dumps(email_to)
+    return (
+        f"--email-to cannot be combined with --routing {routing}: the routing file names"
+        " every receiver, and --email-to stands in for one only without it. To email"
+        f" {', '.join(email_to)}, add an email receiver to {routing} instead, e.g. receivers:"
+        f" [{{name: oncall, email: {{to: {to}}}}}] with route: {{receiver: oncall}} (or a"
+        " child route to it with continue: true), and drop --email-to"
+    )
+
+
 STATE_EXAMPLE = "a file path, e.g. state/alerts.json"
 ROUTING_EXAMPLE = "a routing YAML file, e.g. examples/routing.yaml"
 ALERTS_DB_EXAMPLE = "a SQLite file path, e.g. state/alerts.db"
@@ -332,6 +362,8 @@ def _check_paths(args: argparse.Namespace) -> None:
     """The file options, checked before anything opens them; ValueError names the option
     and what it expects (a directory given as ``--state`` ended in an IsADirectoryError
     traceback, one given as ``--alerts-db`` in sqlite's "unable to open database file")."""
+    from modelhealth.cliargs import file_problem  # shared with `silence --db`
+
     for option, attr, expected, writes in (
         ("--state", "state", STATE_EXAMPLE, True),
         ("--routing", "routing", ROUTING_EXAMPLE, False),
@@ -348,28 +380,6 @@ def _check_paths(args: argparse.Namespace) -> None:
 
         if problem := address_problem(address):
             raise ValueError(f"--email-to {problem}")
-
-
-def file_problem(raw: str, expected: str, *, writes: bool = False) -> str:
-    """Why ``raw`` cannot serve as the file an option names (``expected`` says what it
-    should be), or "". A missing file is fine when ``writes`` (it is created) and left to
-    the reader otherwise (whose error names the file)."""
-    path = Path(raw)
-    if not raw.strip():
-        return f"is empty; expected {expected}"
-    if path.is_dir():
-        return f"{raw} is a directory; expected {expected}"
-    folder = next((f for f in path.parents if f.exists()), Path("."))
-    if not folder.is_dir():
-        return f"{raw}: {folder} is not a directory; expected {expected}"
-    if path.exists():
-        if not os.access(path, os.R_OK):
-            return f"{raw} cannot be read (permission denied); expected {expected}"
-        if writes and not os.access(path, os.W_OK):
-            return f"{raw} cannot be written (permission denied); expected {expected}"
-    elif writes and not os.access(folder, os.W_OK | os.X_OK):
-        return f"{raw} cannot be created: {folder} is not writable (permission denied)"
-    return ""
 
 
 def _evaluator(
@@ -397,17 +407,14 @@ def _evaluator(
                 f" {STATE_EXAMPLE}"
             ) from None
         except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError: a ValueError
-            raise SystemExit(
-                f"rules: alert state {args.state} is unreadable ({type(exc).__name__}: {exc});"
-                " move it away to start without remembered alerts (their pages then resolve on"
-                " timeout)"
-            ) from None
+            raise SystemExit(unreadable_state(args.state, exc, clock.now())) from None
+    echo = _echo(args)
     ev = Evaluator(
         loaded.rules,
         store,
         state=state,
         clock=clock,
-        notify=_print_alerts,
+        notify=echo,
         # with a file skipped, its rules' remembered alerts are not "removed": keep them
         retire_orphans=loaded.ok,
     )
@@ -419,16 +426,50 @@ def _evaluator(
         dispatcher = _dispatcher(args, store, ev.references, clock)
     if dispatcher is not None:
         ev.dispatcher = dispatcher  # type: ignore[attr-defined]
-        _deliver_through(ev, getattr(previous, "deliver", None) or dispatcher)
+        _deliver_through(ev, getattr(previous, "deliver", None) or dispatcher, echo)
     return ev
 
 
-def _deliver_through(ev: Any, deliver: Callable[[Sequence[Alert], datetime], None]) -> None:
-    """Have ``ev`` print its notifications and hand them to ``deliver`` (kept as
-    ``ev.deliver`` so a reloaded evaluator delivers the same way)."""
+def unreadable_state(path: str, exc: Exception, now: datetime) -> str:
+    """The error that stops ``rules run``/``eval`` on an alert state file it cannot parse.
+
+    It stops (exit 1) rather than start afresh, which would forget the alerts silently; but
+    under a supervisor that restarts it (systemd ``Restart=always``) each restart fails the
+    same way, so the message is the whole fix: the command that moves the file aside (named
+    with ``now``, in UTC, so an earlier one is not overwritten), what is lost with it and
+    what is kept."""
+    import shlex
+
+    state = Path(path)
+    aside = state.with_name(f"{state.name}.corrupt-{now.astimezone(UTC):%Y%m%dT%H%M%SZ}")
+    beside = f"{state.stem}.scheduler.json and history.jsonl"
+    return (
+        f"rules: alert state {path} is unreadable ({type(exc).__name__}: {exc}); not"
+        " started, as starting without it would forget its alerts (a supervisor's restarts"
+        " fail the same way until it is moved). To start afresh, move it away:"
+        f" mv {shlex.quote(path)} {shlex.quote(str(aside))}, and start again. Lost with it:"
+        " which alerts were pending or firing; for: timers start over, an alert still firing"
+        " fires again at the next tick or once its for: has passed (meanwhile its open"
+        " notification may resolve after resolve_timeout and page again), and one no longer"
+        " firing resolves after resolve_timeout. Kept: the alerting database (silences,"
+        f" outbox, notification log) and {beside} beside it"
+    )
+
+
+def _echo(args: argparse.Namespace) -> Notify | None:
+    """What prints the alerts a tick hands over: ``eval`` prints every one (its one tick is
+    the answer); ``run`` none, as its loop logs the changes and a line per tick
+    (``rules/ticklog.py``) instead of every firing alert again at every tick."""
+    return _print_alerts if args.command == "eval" else None
+
+
+def _deliver_through(ev: Any, deliver: Notify, echo: Notify | None = None) -> None:
+    """Have ``ev`` hand its notifications to ``deliver`` (kept as ``ev.deliver`` so a
+    reloaded evaluator delivers the same way), printed by ``echo`` first if given."""
 
     def notify(alerts: Sequence[Alert], now: datetime) -> None:
-        _print_alerts(alerts, now)
+        if echo is not None:
+            echo(alerts, now)
         deliver(alerts, now)
 
     ev.notify = notify
@@ -483,6 +524,8 @@ def _alerts_db(args: argparse.Namespace, default: str) -> str:
     beside ``--state``, else ``default``), its folder made; SystemExit names where the path
     came from when it cannot be a database file (``--alerts-db`` itself is checked with the
     other options, :func:`_check_paths`)."""
+    from modelhealth.cliargs import file_problem
+
     env = os.environ.get("MODELHEALTH_ALERT_DB")
     if args.alerts_db:
         db, origin = args.alerts_db, "--alerts-db"
@@ -557,7 +600,7 @@ def _eval_once(
     for note in no_rows_notes(report.no_rows):
         print(f"note: {note}", file=sys.stderr)
     for k in report.unmatched:
-        print(f"note: {k}: {_unmatched()}", file=sys.stderr)
+        print(f"note: {k}: {unmatched_note()}", file=sys.stderr)
     for k, why in report.not_judged.items():
         print(f"note: {k}: not judged: {why}", file=sys.stderr)
     return 1 if report.errors else 0
@@ -577,9 +620,11 @@ def no_rows_notes(no_rows: Mapping[str, str]) -> list[str]:
     ]
 
 
-def _unmatched() -> str:
-    """What a rule evaluated without a single instance with data may lack (:data:`UNMATCHED`;
-    a function so that this module does not import the metrics, and scipy, at start-up)."""
+def unmatched_note() -> str:
+    """What a rule evaluated without a single instance with data may lack: the note ``eval``
+    prints and ``run`` logs once per rule. A function, not a module constant, so that
+    importing this module does not import the metrics (and scipy) before :func:`rules_main`
+    has taken the signals; it imports them when a note is due, long after start-up."""
     from modelhealth.rules.metrics import MIN_LABELS
 
     return (
@@ -588,15 +633,6 @@ def _unmatched() -> str:
         " metric, no reference profile for the features of a histogram metric, or drift bins"
         " the SDK stored with another profile than the rule's reference (or none)"
     )
-
-
-def __getattr__(name: str) -> Any:
-    """``UNMATCHED``, the note of a rule without a value, built on first use (PEP 562): a
-    module constant would import the rule engine before :func:`rules_main` takes the
-    signals."""
-    if name == "UNMATCHED":
-        return _unmatched()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _run(
@@ -612,6 +648,7 @@ def _run(
     or SIGINT (``stop``) stop it between ticks."""
     from modelhealth.rules.reload import ConfigWatch
     from modelhealth.rules.selfmetrics import EngineMetrics, serve
+    from modelhealth.rules.ticklog import Transitions, pending_count, tick_summary
 
     interval = options["interval"].total_seconds()
     ev = _evaluator(args, loaded, store, clock)
@@ -641,6 +678,7 @@ def _run(
     log.info("rules run: %d rule(s), tick every %s", len(loaded.rules), args.interval)
     ticks = 0
     told: set[str] = set()
+    transitions = Transitions()
     try:
         while not stop.signal:
             now = clock.now()
@@ -655,22 +693,15 @@ def _run(
                     log.warning("%s", note)
                     told.add(note)
             for k in sorted(set(report.unmatched) - told):  # once per rule and process
-                log.warning("%s: %s", k, _unmatched())
+                log.warning("%s: %s", k, unmatched_note())
                 told.add(k)
             for k, why in sorted(report.not_judged.items()):
                 if f"{k} not judged" not in told:
                     log.warning("%s: not judged: %s", k, why)
                     told.add(f"{k} not judged")
-            log.info(
-                "tick %s: %d rules, %d instances, %d queries, %d firing, %d errors in %.2fs",
-                slot.isoformat(),
-                report.evaluated,
-                report.instances,
-                report.queries,
-                len(report.firing),
-                len(report.errors),
-                took,
-            )
+            _print_alerts(transitions.changed(report.incidents), slot)
+            pending = pending_count(list(ev.state.alerts.values()))
+            log.info("%s", tick_summary(report, pending, took))
             if args.max_ticks and ticks >= args.max_ticks:
                 if delivery is not None:  # a bounded run delivers what its ticks found
                     delivery.stop()

@@ -20,7 +20,7 @@ import pytest
 
 from modelhealth.clock import FakeClock, to_epoch_ms
 from modelhealth.ingestion import Monitor
-from modelhealth.rules.cli import UNMATCHED, rules_main
+from modelhealth.rules.cli import rules_main, unmatched_note
 from modelhealth.rules.config import load_rules_text
 from modelhealth.rules.evaluator import Evaluator
 from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
@@ -104,7 +104,7 @@ def test_eval_of_a_shift_longer_than_the_models_life_does_not_page(
             f"(the same window 3d earlier) starts at {(T - 3 * D - H).isoformat()}, before "
             f"the first data of model m in the store ({first}); judged from {from_} on"
         ) in err, err
-        assert f"note: m/{name}: {UNMATCHED}" not in err
+        assert f"note: m/{name}: {unmatched_note()}" not in err
 
 
 def test_a_model_live_through_a_silent_baseline_still_compares_with_zero() -> None:
