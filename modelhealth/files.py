@@ -45,7 +45,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     """``data`` into ``path`` via a temporary file in the same folder, fsynced, then renamed.
 
     Created with ``open()`` (mode 0666 less the umask), not ``mkstemp``'s owner-only 0600,
-    so a rules runner or dashboard of another user can read it; no umask is changed."""
+    so a rules runner or dashboard of another user can read it; no umask is changed. The
+    folder is fsynced after the rename too: until it is, a power loss may undo the rename
+    and bring back the previous file (never a half-written one)."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "xb") as f:
@@ -56,3 +58,19 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX). Where a folder cannot be opened or
+    fsynced (Windows, some network file systems) the rename stands as it is."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
