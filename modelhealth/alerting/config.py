@@ -73,7 +73,7 @@ def with_keys(route: RouteSpec) -> RouteSpec:
 
 def _keyed(route: RouteSpec, parent: str, seen: Counter[tuple[str, ...]]) -> RouteSpec:
     """Key ``route`` and its subtree (tree order); ``seen`` counts each definition so far."""
-    path = parent + "/{" + ",".join(sorted(str(m) for m in route.matchers)) + "}"
+    path = parent + "/{" + ",".join(sorted(m.key_text for m in route.matchers)) + "}"
     definition = (path, route.receiver, *sorted(route.group_by))
     repeats = seen[definition]
     seen[definition] += 1

@@ -1,5 +1,10 @@
 """Label matchers (``model=fraud``, ``severity!=info``, ``team=~ml-.*``) shared by routes,
-inhibition rules and silences, so all three speak the same small language as Alertmanager."""
+inhibition rules and silences, so all three speak the same small language as Alertmanager.
+
+A double-quoted value takes Alertmanager's escapes (``\\"``, ``\\\\``, ``\\n``; any other
+backslash stays, so a regex's ``\\.`` is unchanged), and a matcher prints in a form that
+parses back to itself: ``silence list`` output can be pasted into ``silence add``.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +48,20 @@ class Matcher:
         return full if self.op == "=~" else not full
 
     def __str__(self) -> str:
+        """``name op value``, the value double-quoted and escaped when it holds a quote or
+        backslash, an edge space, a line break or a comma before another matcher, so
+        ``parse_matcher(str(m)) == m`` (and Alertmanager reads it alike), while the usual
+        ``model=fraud`` prints as written."""
+        plain = self.key_text
+        if not any(c in self.value for c in '"\\') and _reads_back(plain, self):
+            return plain
+        return f'{self.name}{self.op}"{quote_value(self.value)}"'
+
+    @property
+    def key_text(self) -> str:
+        """``name op value`` unquoted: the text route keys are built from. It must never
+        change (a route's group key, and so its PagerDuty dedup key, would, re-paging every
+        open incident), so it stays the old form, also for values :meth:`__str__` quotes."""
         return f"{self.name}{self.op}{self.value}"
 
     def to_json(self) -> list[str]:
@@ -52,9 +71,19 @@ class Matcher:
 def parse_matcher(text: str) -> Matcher:
     """``'model=fraud'`` -> Matcher; quotes around the value are optional.
 
+    In double quotes ``\\"`` is a quote and ``\\\\`` a backslash, as in Alertmanager:
+    ``label="a \\"quoted\\" value"`` is the value ``a "quoted" value`` (it used to keep the
+    backslashes, so it matched nothing). Single quotes take the value as written.
+
     >>> parse_matcher('severity=~"warning|info"').op
     '=~'
+    >>> parse_matcher(r'msg="say \\"hi\\""').value
+    'say "hi"'
     """
+    return _parse(text)
+
+
+def _parse(text: str) -> Matcher:
     m = _MATCHER.match(text)
     if not m:
         raise MatcherError(
@@ -62,7 +91,9 @@ def parse_matcher(text: str) -> Matcher:
             " or LABEL!~REGEX"
         )
     name, op, value = m.groups()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+    if value[:1] == '"':
+        value = _unquote(text.strip(), name, op, value)
+    elif len(value) >= 2 and value[0] == value[-1] == "'":
         value = value[1:-1]
     elif more := _MORE.search(value):
         # `model=fraud,severity=critical` was one matcher on model with the value
@@ -78,3 +109,50 @@ def parse_matcher(text: str) -> Matcher:
 
 def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
     return all(m.matches(labels) for m in matchers)
+
+
+def quote_value(value: str) -> str:
+    """``value`` escaped for double quotes: the inverse of the parser's unescaping."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _unquote(text: str, name: str, op: str, quoted: str) -> str:
+    """The value inside ``quoted`` (which starts with ``"``), its escapes resolved.
+
+    As Alertmanager: ``\\"`` ``\\\\`` ``\\n`` are a quote, a backslash and a line break,
+    any other backslash is kept (``\\d`` in a regex); a quote that is not escaped must be
+    the last character. ``model="fraud",severity="critical"`` was read as one matcher on
+    ``model`` whose value held the rest: it is now the several-matchers error.
+    """
+    out: list[str] = []
+    i, end = 1, len(quoted)
+    while i < end:
+        c = quoted[i]
+        if c == "\\" and i + 1 < end and quoted[i + 1] in '"\\n':
+            out.append("\n" if quoted[i + 1] == "n" else quoted[i + 1])
+            i += 2
+            continue
+        if c == '"':
+            if i == end - 1:
+                return "".join(out)
+            rest = quoted[i + 1 :]
+            if more := _MORE.match(rest):
+                raise MatcherError(
+                    f"{text!r} looks like several matchers in one: give each its own"
+                    f" (`{name}{op}{quoted[: i + 1]}` and `{more.group(1)}...`)"
+                )
+            raise MatcherError(
+                f"cannot parse matcher {text!r}: a double quote inside a quoted value must be"
+                ' escaped as \\"'
+            )
+        out.append(c)
+        i += 1
+    raise MatcherError(f'cannot parse matcher {text!r}: the quoted value has no closing "')
+
+
+def _reads_back(text: str, matcher: Matcher) -> bool:
+    """Whether ``text`` is one printable line that parses to ``matcher``."""
+    try:
+        return text.isprintable() and _parse(text) == matcher
+    except MatcherError:
+        return False

@@ -243,6 +243,12 @@ def _url_parts(secret: str) -> list[str]:
     return [p for p in pieces if p]
 
 
+def encode_json(payload: Mapping[str, Any]) -> bytes:
+    """The exact request body :func:`post_json` sends for ``payload``: a receiver with a size
+    limit (PagerDuty's 512 KB) is measured against these bytes, not an estimate of them."""
+    return json.dumps(payload, default=str).encode()
+
+
 def post_json(
     url: str,
     payload: Mapping[str, Any],
@@ -260,7 +266,7 @@ def post_json(
     ``unreachable``; an HTTP status, whatever it is, came from a reachable receiver.
     """
     secrets = tuple(secrets)
-    body = json.dumps(payload, default=str).encode()
+    body = encode_json(payload)
     try:
         req = urllib.request.Request(url, data=body, method="POST")
         req.add_header("Content-Type", "application/json")

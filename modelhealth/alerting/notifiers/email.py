@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 
 from modelhealth.alerting.notifiers.base import NotificationBatch, Outcome, redact
+from modelhealth.alerting.notifiers.limits import ellipsize
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,13 @@ UNREACHED_HINT = " (the SMTP server comes from MODELHEALTH_SMTP_HOST, _PORT, _SS
 """Appended to an unreachable SMTP server's reason: the settings live in the environment,
 not in the routing file, so the log says where to look (a default ``localhost:25`` is not
 obviously a setting)."""
+
+SUBJECT_MAX = 200
+"""Characters a subject is cut to: mail clients show 80-150 of them, so a group of long label
+values made an unreadable multi-kilobyte subject; the full title is in the body."""
+
+_JOINERS = frozenset("\u200c\u200d")
+"""Zero-width (non-)joiner: invisible, yet a ZWJ emoji or a Persian word falls apart without."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,7 +150,8 @@ class EmailNotifier:
             "facts": dict(batch.context.get("facts", {})),
         }
         msg = EmailMessage()
-        msg["Subject"] = subject(self.config.subject_prefix + batch.title)
+        title = self.config.subject_prefix + batch.title
+        msg["Subject"] = subject(title, keep=f" ({batch.severity})")
         msg["From"] = self.config.sender or self.smtp.sender
         msg["To"] = ", ".join(self.config.to)
         if self.config.cc:
@@ -222,13 +231,25 @@ class EmailNotifier:
         return redact(why, (s.password,))
 
 
-def subject(text: str) -> str:
-    """``text`` as one header line: each run of whitespace (a line break or tab in a label
-    value) becomes one space, and control characters are dropped. A label value with a line
-    break made ``EmailMessage`` refuse the header, so that group's mail failed for good with
-    "cannot render email" and was never sent."""
-    flat = " ".join(text.split())
-    return "".join(c for c in flat if c.isprintable())
+def subject(text: str, limit: int = SUBJECT_MAX, keep: str = "") -> str:
+    """``text`` as one header line of at most ``limit`` characters.
+
+    Each run of whitespace (a line break or tab in a label value) becomes one space, and
+    control and format characters are dropped (bar the joiners emoji and some scripts need;
+    a bidi override could disguise the subject): a label value with a line break made
+    ``EmailMessage`` refuse the header, so that group's mail failed for good with "cannot
+    render email" and was never sent (and no label can add a header of its own). A longer
+    text is cut on a character boundary with an ellipsis (see :data:`SUBJECT_MAX`) before
+    its ending ``keep`` (the severity), which a reader needs more than a label's end.
+
+    >>> subject("[FIRING:1] " + "x" * 50 + " (critical)", 30, keep=" (critical)")
+    '[FIRING:1] xxxxxxx… (critical)'
+    """
+    line = "".join(c for c in " ".join(text.split()) if c.isprintable() or c in _JOINERS)
+    end = " " + " ".join(keep.split())  # as flattened above, with its separating space
+    if len(line) <= limit or end == " " or not line.endswith(end) or len(end) * 2 > limit:
+        return ellipsize(line, limit)
+    return ellipsize(line[: -len(end)], limit - len(end)) + end
 
 
 def _refusals(refused: dict[str, tuple[int, bytes]]) -> str:

@@ -2,6 +2,11 @@
 
 The dedup_key is the group's stable key, so retries and post-crash duplicates land on the same
 incident. The URL is configurable so tests and self-hosted receivers can stand in for PagerDuty.
+
+Events v2 refuses an event over 512 KB with a 400, which is final: the page would be lost (and
+the group's next flush would be refused the same way). So an event is fitted to the limit
+before it is sent: the first firing alerts stay whole in ``custom_details`` and the rest are
+counted with a link to the dashboard, where every one of them is shown.
 """
 
 from __future__ import annotations
@@ -11,10 +16,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelhealth.alerting.notifiers.base import NotificationBatch, Outcome, post_json
+from modelhealth.alerting.notifiers.base import (
+    NotificationBatch,
+    Outcome,
+    encode_json,
+    post_json,
+)
+from modelhealth.alerting.notifiers.limits import ellipsize
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 ROUTING_KEY_ENV = "MODELHEALTH_PAGERDUTY_ROUTING_KEY"
+MAX_EVENT_BYTES = 512_000
+"""Events v2's 512 KB event limit, read as 512,000 bytes so it holds whichever KB is meant."""
+MAX_SUMMARY = 1024
+"""Events v2 cuts ``payload.summary`` here; cutting it ourselves shows that it was cut."""
 _SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
 
 
@@ -60,7 +75,7 @@ class PagerDutyNotifier:
         ann = batch.common_annotations
         summary = ann.get("summary") or batch.title
         event["payload"] = {
-            "summary": summary[:1024],
+            "summary": ellipsize(summary, MAX_SUMMARY),
             "source": labels.get("model", self.config.source),
             "severity": _SEVERITY.get(batch.severity, "error"),
             "component": labels.get("model", ""),
@@ -82,7 +97,7 @@ class PagerDutyNotifier:
             links.insert(0, {"href": batch.incident_url, "text": "Incident in modelhealth"})
         if links:
             event["links"] = links
-        return event
+        return fit(event, batch.incident_url or ann.get("dashboard_url", ""))
 
     def missing(self) -> list[str]:
         """Environment variables this receiver needs and does not have (checked at start)."""
@@ -106,3 +121,58 @@ def _detail(alert: Mapping[str, Any]) -> dict[str, Any]:
         "since": alert.get("fired_at") or alert.get("active_at"),
         **{k: v for k, v in alert["annotations"].items() if k in ("description", "features")},
     }
+
+
+def fit(event: dict[str, Any], see: str, limit: int = MAX_EVENT_BYTES) -> dict[str, Any]:
+    """``event`` with its JSON body at most ``limit`` bytes (as :func:`post_json` encodes it).
+
+    Keeps as many of the first firing alerts whole as fit and replaces the rest by
+    ``not_shown`` ("N more alerts not shown, see <see>"). If not even the counts fit (huge
+    label values), every text is cut shorter until they do: a short page beats a lost one.
+    """
+    if _size(event) <= limit:
+        return event
+    alerts = list(event["payload"]["custom_details"]["firing"])
+    if _size(_first(event, alerts, 0, see)) > limit:
+        return _clipped(_first(event, alerts, 0, see), limit)
+    lo, hi = 0, len(alerts) - 1  # the most alerts that fit: _first(lo) fits, all of them not
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if _size(_first(event, alerts, mid, see)) <= limit else (lo, mid - 1)
+    return _first(event, alerts, lo, see)
+
+
+def _first(event: dict[str, Any], alerts: list[Any], k: int, see: str) -> dict[str, Any]:
+    """``event`` showing only the first ``k`` of ``alerts``, the others counted."""
+    rest = len(alerts) - k
+    note = f"{rest} more alert{'s' if rest != 1 else ''} not shown"
+    note += f", see {see}" if see else ""
+    details = {**event["payload"]["custom_details"], "firing": alerts[:k], "not_shown": note}
+    return {**event, "payload": {**event["payload"], "custom_details": details}}
+
+
+def _clipped(event: dict[str, Any], limit: int) -> dict[str, Any]:
+    """Last resort: every text of the payload and links cut to ever fewer characters, and
+    at the end the details reduced to their counts."""
+    keep = {k: event[k] for k in ("routing_key", "event_action", "dedup_key", "client")}
+    for n in (1024, 256, 64, 16):
+        cut = {**event, **_clip({k: v for k, v in event.items() if k not in keep}, n), **keep}
+        if _size(cut) <= limit:
+            return cut
+    details = cut["payload"]["custom_details"]
+    counts = {k: details[k] for k in ("num_firing", "num_resolved", "not_shown")}
+    return {**cut, "payload": {**cut["payload"], "custom_details": counts}}
+
+
+def _clip(value: Any, n: int) -> Any:
+    if isinstance(value, str):
+        return ellipsize(value, n)
+    if isinstance(value, dict):
+        return {k: _clip(v, n) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clip(v, n) for v in value]
+    return value
+
+
+def _size(event: Mapping[str, Any]) -> int:
+    return len(encode_json(event))

@@ -1,7 +1,9 @@
 """Slack-compatible incoming webhook (also accepted by Mattermost and Rocket.Chat).
 
 The webhook URL embeds its credential, so it is normally given as ``url_env`` and redacted
-from every error message.
+from every error message. Label and annotation values are escaped and link URLs encoded
+(:func:`escape`, :func:`link`): mrkdwn gives ``&``, ``<``, ``>`` and ``|`` meaning, so a raw
+value could ping a channel, disguise a link or cut a link short.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from modelhealth.alerting.notifiers.base import NotificationBatch, Outcome, post_json
 
@@ -30,6 +33,26 @@ def escape(text: str) -> str:
     tail, and one holding ``<!channel>`` or ``<https://x|click>`` notified the whole channel
     or showed a disguised link."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link(url: str, text: str) -> str:
+    """``<url|text>``, a Slack link that stays one link whatever ``url`` and ``text`` hold.
+
+    In the URL, ``|`` ``<`` ``>``, whitespace and control characters are percent-encoded (a
+    ``|`` ended the URL early, a ``>`` ended the link and showed the rest as text, a space
+    or line break broke it); ``&`` stays, as Slack reads a raw ``&`` in a link. The text is
+    escaped as any text (a ``>`` in it would close the link).
+
+    >>> link("https://x.example/a b?q=1|2", "Run<book>")
+    '<https://x.example/a%20b?q=1%7C2|Run&lt;book&gt;>'
+    """
+    return f"<{_url(url)}|{escape(text)}>"
+
+
+def _url(url: str) -> str:
+    return "".join(
+        quote(c, safe="") if c in "|<>" or c.isspace() or not c.isprintable() else c for c in url
+    )
 
 
 def alert_line(alert: Mapping[str, Any]) -> str:
@@ -76,12 +99,12 @@ class SlackNotifier:
             lines.append(f"… and {len(alerts) - 20} more")
         ann = batch.common_annotations
         links = [
-            f"<{href}|{text}>"
+            link(href, text)
             for key, text in (("dashboard_url", "Dashboard"), ("runbook_url", "Runbook"))
             if (href := ann.get(key))
         ]
         if batch.incident_url and not ann.get("dashboard_url"):
-            links.insert(0, f"<{batch.incident_url}|Dashboard>")
+            links.insert(0, link(batch.incident_url, "Dashboard"))
         color = _COLORS["resolved"] if batch.status == "resolved" else _COLORS.get(batch.severity)
         msg: dict[str, Any] = {
             "text": escape(batch.title),
