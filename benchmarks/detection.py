@@ -142,7 +142,7 @@ def run_learned(
 ) -> tuple[EventCounts, float, float, str, list[EventCounts]]:
     """Train on ``tr``, scan ``ho``; ``by_rule``, if given, receives each alert rule's own
     held-out counts (how many windows and false events the classifier, the Holt-Winters
-    rule and the discord rule would have alone) and ``keep`` the held-out scans."""
+    rule and the two discord rules would have alone) and ``keep`` the held-out scans."""
     t = time.perf_counter()
     model = train(tr, seed=seed, progress=lambda m: log(f"learned seed {seed}: {m}"))
     t_train = time.perf_counter() - t
@@ -165,6 +165,7 @@ def run_learned(
     note += f" hw>={p.hw_threshold:g}" if p.hw_threshold > 0 else " hw off"
     note += f" burst_ref={p.burst_ref:g}" if p.burst_ref > 0 else ""
     note += f" discord>={p.discord_threshold:g}" if p.discord_threshold > 0 else ""
+    note += f" long_discord>={p.long_discord_threshold:g}" if p.long_discord_threshold > 0 else ""
     return total, t_train, t_score, note, per
 
 

@@ -28,6 +28,7 @@ OVERRIDES: dict[str, tuple[type, float, float]] = {
     "cooldown": (int, 0, 100_000),
     "burst_ref": (float, 0.0, 100.0),
     "discord_threshold": (float, 0.0, 1e6),
+    "long_discord_threshold": (float, 0.0, 1e6),
 }
 """Post-processing settings a rule may override: type and inclusive range."""
 
@@ -151,10 +152,10 @@ class LearnedDetector:
     def _points(self, period: int, scaled_over: int) -> int:
         from modelhealth.anomaly.features import history_needed
         from modelhealth.anomaly.postprocess import RECORD_WINDOW, novelty_points, same_hour_reach
-        from modelhealth.anomaly.signals import DISCORD_REACH, DISCORD_WINDOW
+        from modelhealth.anomaly.signals import DISCORD_REACH, LONG_DISCORD_WINDOW
 
         post = self.model.post
-        need = max(history_needed(period), DISCORD_REACH + DISCORD_WINDOW) + scaled_over
+        need = max(history_needed(period), DISCORD_REACH + LONG_DISCORD_WINDOW) + scaled_over
         need += novelty_points(post.novelty, period) + post.cooldown
         if post.discord_threshold > 0:  # the discord rule's record bar reads back this far
             need += novelty_points(RECORD_WINDOW, period)
@@ -186,7 +187,7 @@ class LearnedDetector:
 
     def lookback_for(self, bucket: timedelta) -> timedelta:
         """History a rule with ``bucket``-wide windows fetches when its YAML sets no
-        ``lookback``: :meth:`history_points` buckets (about 22 days of 5-minute buckets, 209
+        ``lookback``: :meth:`history_points` buckets (about 22 days of 5-minute buckets, 211
         days of hourly ones for the shipped tuning), so the scheduler's verdict on the newest
         bucket equals a backtest's over the whole series.
 

@@ -38,7 +38,7 @@ from modelhealth.errors import ModelHealthError
 from modelhealth.files import Stamps, file_stamps, write_atomic
 
 FORMAT = "modelhealth-learned-detector"
-VERSION = 10
+VERSION = 11
 """3: the forecaster is a quantile pair by default; ``mean_model`` says if a mean model exists.
 4: post-processing gains ``burst_ref`` (a version-3 reader would silently drop it).
 5: ``novelty`` is counted in 5-minute points and rescaled to each series' sampling
@@ -53,7 +53,9 @@ reader would drop it.
 9: on a count series the Holt-Winters rule scores only excursions the next point keeps
 (``signals.persistent``); a version-8 model's thresholds were tuned without that.
 10: the discord rule's threshold drops to a series' three-day record (``postprocess.record_bar``)
-on every series but counts; a version-9 model's thresholds were tuned without it."""
+on every series but counts; a version-9 model's thresholds were tuned without it.
+11: post-processing gains ``long_discord_threshold`` (``signals.long_discord_score``); a
+version-10 model was tuned without that rule beside the others."""
 
 
 NEEDS_LIGHTGBM = (
@@ -81,7 +83,8 @@ class Scan:
     fired: dict[str, np.ndarray] = field(default_factory=dict)
     """Each alert rule's own alerts (``postprocess.RULES``; ``alerts`` is their union)."""
     rule_scores: dict[str, np.ndarray] = field(default_factory=dict)
-    """The score each threshold rule compares (``holt_winters``, ``discord``)..."""
+    """The score each threshold rule compares (``holt_winters``, ``discord``,
+    ``long_discord``)..."""
     rule_thresholds: dict[str, np.ndarray | float] = field(default_factory=dict)
     """...and the threshold it compares it with at each point (raised on bursty series)."""
 
@@ -117,9 +120,9 @@ class LearnedModel:
         burst = sc.burst if self.post.burst_ref > 0 else None
         fired = self.post.rule_alerts(
             prob, sc.signed, sc.alertable, sc.score, sc.hw, burst, sc.period, sc.discord,
-            sc.discord_record, sc.hw_seen,
+            sc.discord_record, sc.hw_seen, sc.long_discord,
         )  # fmt: skip
-        scores = {"holt_winters": sc.hw, "discord": sc.discord}
+        scores = {"holt_winters": sc.hw, "discord": sc.discord, "long_discord": sc.long_discord}
         to_units = lambda q: ff.center + ff.scale * q  # noqa: E731
         return Scan(
             prob=prob,

@@ -1,5 +1,5 @@
 """One series through the shared stages: forecast, irregularity, classifier features, the
-Holt-Winters score, the discord score and burstiness.
+Holt-Winters score, the discord scores and burstiness.
 
 Training (classifier rows), the post-processing grid search and ``LearnedModel.scan`` all
 take these from :func:`score_frame`, so the rules are tuned on exactly the inputs they see
@@ -26,6 +26,7 @@ from modelhealth.anomaly.signals import (
     discord_score,
     holt_winters_error,
     is_count_series,
+    long_discord_score,
     persistent,
 )
 
@@ -63,6 +64,9 @@ class Scored(NamedTuple):
     """``hw`` without :data:`YOUNG_DAMPING`: what the Holt-Winters rule's novelty test
     compares a point with, so a spike the damping kept from alerting still counts as seen
     (``PostProcess.rule_alerts``)."""
+    long_discord: np.ndarray
+    """How unlike the 3 days before them the last six hours are
+    (``signals.long_discord_score``)."""
 
 
 YOUNG_DAMPING = 0.0
@@ -108,6 +112,8 @@ def score_frame(forecaster: QuantileForecaster, ff: FeatureFrame, discord: bool 
 
     ``discord=False`` leaves the discord score at zero: for a model whose discord rule is
     off (``discord_threshold: 0``) it is a third of a tick's cost and used by nothing else.
+    The long discord score (round 22) is computed either way: every model trained since
+    has its rule on.
     """
     fc = forecaster.predict(ff.X)
     feats = classifier_features(ff, fc)
@@ -135,4 +141,5 @@ def score_frame(forecaster: QuantileForecaster, ff: FeatureFrame, discord: bool 
         disc,
         record,
         hw_seen,
+        long_discord_score(ff.raw, ff.period),
     )

@@ -14,7 +14,7 @@ import pandas as pd
 
 from modelhealth.anomaly.signals import burst_factor
 
-RULES: tuple[str, ...] = ("classifier", "holt_winters", "discord")
+RULES: tuple[str, ...] = ("classifier", "holt_winters", "discord", "long_discord")
 """The alert rules of :class:`PostProcess`, in the order an alert's explanation names them."""
 
 
@@ -38,7 +38,11 @@ class PostProcess:
     score (``signals.discord_score``: the last hour unlike any stretch of the last 3 days)
     reaches it.
 
-    ``burst_ref`` > 0 raises the Holt-Winters and discord thresholds on bursty series: they
+    ``long_discord_threshold`` > 0 also alerts, under the same novelty rule, where the long
+    discord score (``signals.long_discord_score``: the last six hours unlike any six hours of
+    the last 3 days) reaches it.
+
+    ``burst_ref`` > 0 raises the three score rules' thresholds on bursty series: they
     are multiplied by ``signals.burst_factor(burst, burst_ref)`` (1 up to ``burst_ref``, at
     most ``signals.BURST_CAP``), where ``burst`` is ``signals.burstiness`` of the raw values.
 
@@ -56,6 +60,7 @@ class PostProcess:
     cooldown: int = 0
     burst_ref: float = 0.0
     discord_threshold: float = 0.0
+    long_discord_threshold: float = 0.0
 
     def apply(
         self,
@@ -69,11 +74,13 @@ class PostProcess:
         discord: np.ndarray | None = None,
         discord_record: np.ndarray | None = None,
         hw_seen: np.ndarray | None = None,
+        long_discord: np.ndarray | None = None,
     ) -> np.ndarray:
         """Alert mask: the union of :meth:`rule_alerts`."""
         masks = self.rule_alerts(
-            prob, signed, valid, score, hw, burst, period, discord, discord_record, hw_seen
-        )
+            prob, signed, valid, score, hw, burst, period, discord, discord_record, hw_seen,
+            long_discord,
+        )  # fmt: skip
         return np.logical_or.reduce(list(masks.values()))
 
     def rule_alerts(
@@ -88,6 +95,7 @@ class PostProcess:
         discord: np.ndarray | None = None,
         discord_record: np.ndarray | None = None,
         hw_seen: np.ndarray | None = None,
+        long_discord: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Each alert rule's own mask, keyed by :data:`RULES` (switched-off rules absent), so
         an alert can say which rule raised it: on-call reads "Holt-Winters error 12 against
@@ -95,12 +103,21 @@ class PostProcess:
         ``discord_record`` is the series' :func:`record_bar` (None: no record rule).
         ``hw_seen`` (default ``hw``) is what the Holt-Winters rule's novelty test compares
         with: ``hw`` before ``pipeline.young_damped``, so a spike the damping kept quiet on a
-        young series' first scored day still counts as seen on the next."""
+        young series' first scored day still counts as seen on the next. ``long_discord``
+        is ``signals.long_discord_score`` (None: no long discord rule)."""
         hot = (prob >= self.threshold) & valid & (np.abs(signed) >= self.min_magnitude)
         is_fresh = fresh(score, self.novelty, period)
         masks = {"classifier": cool_down(self.apply_novel(hot, is_fresh), score, self.cooldown)}
-        seen = {"holt_winters": hw if hw_seen is None else hw_seen, "discord": discord}
-        for name, extra in (("holt_winters", hw), ("discord", discord)):
+        seen = {
+            "holt_winters": hw if hw_seen is None else hw_seen,
+            "discord": discord,
+            "long_discord": long_discord,
+        }
+        for name, extra in (
+            ("holt_winters", hw),
+            ("discord", discord),
+            ("long_discord", long_discord),
+        ):
             if extra is not None and self.threshold_of(name) > 0:
                 is_novel = fresh(seen[name], self.novelty, period)
                 record = discord_record if name == "discord" else None
@@ -109,8 +126,13 @@ class PostProcess:
         return masks
 
     def threshold_of(self, rule: str) -> float:
-        """The threshold set for the score rule ``rule`` ("holt_winters" or "discord"); 0 is off."""
-        return {"holt_winters": self.hw_threshold, "discord": self.discord_threshold}[rule]
+        """The threshold set for the score rule ``rule`` ("holt_winters", "discord" or
+        "long_discord"); 0 is off."""
+        return {
+            "holt_winters": self.hw_threshold,
+            "discord": self.discord_threshold,
+            "long_discord": self.long_discord_threshold,
+        }[rule]
 
     def rule_threshold(
         self, rule: str, burst: np.ndarray | None, record: np.ndarray | None = None
@@ -154,6 +176,7 @@ class PostProcess:
             "cooldown": self.cooldown,
             "burst_ref": self.burst_ref,
             "discord_threshold": self.discord_threshold,
+            "long_discord_threshold": self.long_discord_threshold,
         }
 
 

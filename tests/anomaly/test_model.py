@@ -76,6 +76,7 @@ def test_every_post_processing_setting_survives_save_load(tiny_model: LearnedMod
         cooldown=3,
         burst_ref=1.1,
         discord_threshold=7.5,
+        long_discord_threshold=5.5,
     )
     assert all(getattr(post, f) != getattr(PostProcess(), f) for f in post.to_dict())
     model = LearnedModel(tiny_model.forecaster, tiny_model.classifier, post=post)
