@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 log = logging.getLogger("modelhealth.ingestion.sdk")  # the SDK's lines, wherever they are made
 
@@ -37,16 +36,11 @@ _PINNED: list[object] = []
 
 
 def single_process(sink: object) -> bool:
-    """Whether ``sink`` may only be written by the process that made it: a DuckDB sink (a
-    DuckDB file takes one writing process, and a connection does not survive a fork), or
-    any sink that says so with ``single_process = True``. Looked up without importing the
-    DuckDB store: if it was never imported, no sink is one of its."""
+    """Whether ``sink`` may only be written by the process that made it, as it says with
+    ``single_process = True``: a DuckDB sink (a DuckDB file takes one writing process, and
+    a connection does not survive a fork)."""
     try:
-        declared = getattr(sink, "single_process", None)
-        if declared is not None:
-            return declared is True  # not any truthy attribute (a MagicMock test double)
-        store = sys.modules.get("modelhealth.store.duckdb")
-        return store is not None and isinstance(sink, store.DuckDBSink)
+        return getattr(sink, "single_process", None) is True  # not any truthy attribute
     except Exception:
         return False
 

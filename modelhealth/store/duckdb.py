@@ -461,6 +461,10 @@ if hasattr(os, "register_at_fork"):  # POSIX only; nothing forks elsewhere
 class DuckDBSink:
     """The SDK sink that writes straight into a :class:`DuckDBStore`."""
 
+    single_process = True
+    """A DuckDB file takes one writing process: a forked child's Monitor refuses its rows
+    (:func:`~modelhealth.ingestion.forking.single_process`)."""
+
     def __init__(self, store: DuckDBStore) -> None:
         self.store = store
 
