@@ -257,7 +257,7 @@ def build_column(
         text = column[~nulls].astype(str)
         special["empty"] = float((text == "").sum()) / n
         values = text[text != ""].unique()
-        if len(values) <= max_categories:
+        if len(values) <= max_categories and column.dtype.kind != "M":  # dates move on
             domain = tuple(sorted(str(x) for x in values))
     present = column[~nulls]
     unique_rate = float(present.nunique()) / max(len(present), 1)
@@ -446,6 +446,50 @@ def _special_rate_problems(c: Mapping[str, Any]) -> list[Problem]:
     return found
 
 
+def _special_key_problems(
+    c: Mapping[str, Any], special_values: Sequence[float] | None
+) -> list[Problem]:
+    """``special_rates`` keys that nothing counts as special in a stored window.
+
+    A window's null-rate baseline is the column's null rate plus *every* special rate, while
+    the SDK counts only NaN, ±inf (key ``inf``), the contract's ``special_values`` and, in a
+    categorical column, the empty string (key ``empty``). A hand-written ``'0': 0.4`` ("40%
+    zeros are fine") thus raised the baseline by 0.4, and a window 40% null read healthy.
+    ``special_values`` None (itself invalid, reported apart) skips the numeric keys."""
+    rates = c.get("special_rates", {})
+    if not isinstance(rates, dict):
+        return []
+    if c.get("kind") == "categorical":
+        return [
+            (
+                ("special_rates", k),
+                f"a categorical column's special value is 'empty' (the empty string), "
+                f"got {k!r}; nulls go in null_rate",
+            )
+            for k in rates
+            if k != "empty"
+        ]
+    if c.get("kind") != "numeric" or special_values is None:
+        return []
+    listed = ", ".join(_special_label(s) for s in special_values)
+    found: list[Problem] = []
+    for k in rates:
+        try:
+            value = float(k)
+        except (TypeError, ValueError):
+            continue  # reported by _special_rate_problems
+        if not np.isinf(value) and value not in special_values:
+            found.append(
+                (
+                    ("special_rates", k),
+                    f"{k!r} is not in special_values [{listed}] (nor inf): the SDK does not "
+                    "count it as special, so its rate would raise every window's null-rate "
+                    "baseline; add it to special_values or remove it here",
+                )
+            )
+    return found
+
+
 def column_problems(c: Mapping[str, Any]) -> list[Problem]:
     """Every wrongly typed field of one column mapping (kind and unknown keys checked apart)."""
     found: list[Problem] = []
@@ -573,8 +617,10 @@ def parse_contract_partial(
         if req not in raw:
             issue((), f"missing required key {req!r}")
     raw_columns = _section(raw, "columns", list)
+    specials = raw.get("special_values", list(DEFAULT_SPECIAL_VALUES))
+    known = None if _numbers(specials, "special_values", "") else [float(s) for s in specials]
     for i, c in enumerate(raw_columns):
-        for sub, msg, where in _column_issues(i, c):
+        for sub, msg, where in _column_issues(i, c, known):
             issue(("columns", i, *sub), msg, where)
     for (i, j), name in _repeated_columns(raw_columns):
         first = marks.get(("columns", i, "name"))
@@ -592,7 +638,10 @@ def parse_contract_partial(
         elif not (
             isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v) and v[0] <= v[1]
         ):
-            issue(("thresholds", k), "expected [warning, critical] numbers, warning <= critical")
+            issue(
+                ("thresholds", k),
+                f"expected [warning, critical] numbers, warning <= critical; got {v!r:.60}",
+            )
         else:
             thresholds[k] = (float(v[0]), float(v[1]))
     for path, msg in top_level_problems(raw):
@@ -665,21 +714,25 @@ def _skippable(path: tuple[object, ...], raw: Mapping[str, Any]) -> bool:
     return len(path) == 1 and path[0] not in _TOP_KEYS and path[0] in raw
 
 
-def _column_issues(i: int, c: object) -> list[tuple[tuple[object, ...], str, str]]:
-    """``(sub-path, message, context)`` of everything wrong with column entry ``i``."""
+def _column_issues(
+    i: int, c: object, special_values: Sequence[float] | None = None
+) -> list[tuple[tuple[object, ...], str, str]]:
+    """``(sub-path, message, context)`` of everything wrong with column entry ``i``; every
+    message inside a mapping names its column (``column country``, else ``column #4``)."""
     if not isinstance(c, dict):
         return [((), "each column must be a mapping", "")]
     where = f"column {c.get('name', '#' + str(i + 1))}"
     found = [
-        ((k,), f"unknown column key; expected one of {sorted(_COLUMN_KEYS)}", "")
+        ((k,), f"unknown column key; expected one of {sorted(_COLUMN_KEYS)}")
         for k in c
         if k not in _COLUMN_KEYS
     ]
     if c.get("kind") not in ("numeric", "categorical"):
-        found.append((("kind",), _kind_problem(c.get("kind")), ""))
+        found.append((("kind",), _kind_problem(c.get("kind"))))
     if "name" not in c or "dtype" not in c:
-        found.append(((), "each column needs name and dtype", ""))
-    return found + [(sub, msg, where) for sub, msg in column_problems(c)]
+        found.append(((), "each column needs name and dtype"))
+    found += column_problems(c) + _special_key_problems(c, special_values)
+    return [(sub, msg, where) for sub, msg in found]
 
 
 def _kind_problem(kind: object) -> str:

@@ -102,7 +102,9 @@ class ContractReport:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1)
+        """Strict JSON: ±inf (a custom check may return it) is written ``"inf"``/``"-inf"``,
+        since ``Infinity`` is no JSON and ``jq`` or a JSON.parse refused the whole report."""
+        return json.dumps(_finite(self.to_dict()), indent=1, allow_nan=False)
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -128,6 +130,18 @@ class ContractReport:
         healthy = len(self.results) - len(self.failed())
         lines.append(f"  {healthy} of {len(self.results)} checks healthy")
         return "\n".join(lines)
+
+
+def _finite(v: Any) -> Any:
+    """``v`` with every ±inf float replaced by the text ``"inf"``/``"-inf"`` and NaN by None
+    (see to_json)."""
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_finite(x) for x in v]
+    if isinstance(v, float) and math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return None if isinstance(v, float) and math.isnan(v) else v
 
 
 def _nan(v: float | None) -> bool:

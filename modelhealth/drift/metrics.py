@@ -159,18 +159,26 @@ def wasserstein(
     return _nan_empty((cdf_gap[:, :-1] * np.diff(pos, axis=1)).sum(axis=1), r0, c0)
 
 
+NORM_STD_FLOOR = 0.001
+"""Smallest reference std :func:`wasserstein_norm` divides by, as Evidently's
+``wasserstein_distance_norm`` floors it (``max(np.std(reference), 0.001)``)."""
+
+
 def wasserstein_norm(
     reference: np.ndarray, current: np.ndarray, *, positions: np.ndarray | None = None
 ) -> np.ndarray:
     """Wasserstein distance divided by the reference standard deviation (Evidently's default
-    numeric test for more than 1,000 rows, threshold 0.1), so it is unit-free."""
+    numeric test for more than 1,000 rows, threshold 0.1), so it is unit-free.
+
+    The std is floored at :data:`NORM_STD_FLOOR`, as Evidently does: a feature constant in
+    training has std 0, and dividing by it gave NaN (never drifted) when production moved
+    off the constant, however far."""
     r0, c0 = _pair(reference, current)
     pos = _positions(r0.shape, positions)
     p = _as_probs(r0)
     mean = (p * pos).sum(axis=1, keepdims=True)
     std = np.sqrt((p * (pos - mean) ** 2).sum(axis=1))
-    dist = wasserstein(r0, c0, positions=pos)
-    return np.divide(dist, std, out=np.full_like(dist, np.nan), where=std > 0)
+    return wasserstein(r0, c0, positions=pos) / np.maximum(std, NORM_STD_FLOOR)
 
 
 def hellinger(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
