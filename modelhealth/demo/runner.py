@@ -377,7 +377,7 @@ def _run(args: argparse.Namespace, out: Path, stop: _Stop, cleanup: contextlib.E
     say(f"  alerts db : {alerts_db}  (silences and notification log of this demo)")
     say(f"  silence   : modelhealth silence add model=fraud --for 2h -c 'why' --db {alerts_db}")
     if args.backend == "pinot":
-        say(f"  pinot     : {wiring.pinot_banner(backend)}")
+        say(f"  pinot     : {wiring.pinot_banner(backend, rules_dir, out / 'state')}")
     say(
         "live traffic running; Ctrl-C to stop."
         if args.duration is None

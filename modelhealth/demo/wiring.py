@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -100,12 +101,22 @@ def pinot_tables_note(namespace: str = DEMO_NAMESPACE) -> str:
     )
 
 
-def pinot_banner(backend: Backend) -> str:
-    """The banner's Pinot line: the namespace used, and how to read it again later."""
+def pinot_banner(
+    backend: Backend, rules_dir: Path | None = None, state_dir: Path | None = None
+) -> str:
+    """The banner's Pinot line: the namespace used, and how to read it again later.
+
+    The later command names the demo's rules and state folders too: without them the
+    dashboard has no alerts, incidents or rule bands to show, only the raw series."""
     ns = backend.pinot_namespace
+    later = f"modelhealth dashboard --pinot {backend.pinot_url} --namespace {ns}"
+    if rules_dir is not None:
+        later += f" --rules {shlex.quote(str(rules_dir))}"
+    if state_dir is not None:
+        later += f" --state-dir {shlex.quote(str(state_dir))}"
     return (
         f"namespace {ns} (tables {ns}*, topics modelhealth.{ns}*; the default tables are "
-        f"untouched); later: modelhealth dashboard --pinot {backend.pinot_url} --namespace {ns}"
+        f"untouched); later: {later}"
     )
 
 
