@@ -81,7 +81,7 @@ class DuckDBStore:
 
     def __init__(self, path: str | Path = ":memory:", read_only: bool = False) -> None:
         self.path = str(path)
-        self._con = duckdb.connect(self.path, read_only=read_only)
+        self._con, self._attached = _connect(self.path, read_only)
         self.pid = os.getpid()
         """The process that opened the connection, the only one that may use it."""
         self._lock = threading.RLock()
@@ -98,11 +98,19 @@ class DuckDBStore:
             raise InheritedStore(INHERITED.format(path=self.path, owner=self.pid, pid=pid))
         return self._con
 
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of :meth:`_connection` that reads this store's database (a cursor starts
+        in the instance's default database, so an attached file is chosen again)."""
+        cur = self._connection().cursor()
+        if self._attached:
+            cur.execute(f"USE {self._attached}")
+        return cur
+
     # -- writing -----------------------------------------------------------------------------
     def append(self, batch: EventBatch) -> None:
         """Insert every table's rows of a batch in one transaction."""
         with self._lock:
-            cur = self._connection().cursor()
+            cur = self._cursor()
             cur.execute("BEGIN")
             try:
                 for name, frame in batch.frames().items():
@@ -124,7 +132,7 @@ class DuckDBStore:
     # -- helpers -----------------------------------------------------------------------------
     def _query(self, sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
         with self._lock:
-            return self._connection().cursor().execute(sql, list(params)).df()
+            return self._cursor().execute(sql, list(params)).df()
 
     @staticmethod
     def _where(
@@ -416,7 +424,7 @@ class DuckDBStore:
         tmp = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
         try:
             with self._lock:
-                cur = self._connection().cursor()
+                cur = self._cursor()
                 source = cur.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
                 cur.execute("ATTACH ? AS mh_snapshot", [str(tmp)])
                 try:
@@ -452,6 +460,35 @@ def _pin_inherited_stores() -> None:
     into the parent's file, or crashed the child (SIGSEGV at interpreter shutdown)."""
     for store in list(_OPEN_STORES):
         never_finalize(store._con)
+        if store.path != ":memory:":
+            _INHERITED_FILES.add(os.path.realpath(store.path))
+
+
+_INHERITED_FILES: set[str] = set()
+"""In a forked child, the files that stores inherited from the parent have open."""
+
+
+def _connect(path: str, read_only: bool) -> tuple[duckdb.DuckDBPyConnection, str | None]:
+    """A connection of this process's own to ``path``, and the name of the database it
+    attached for it (None: ``path`` is the connection's own database).
+
+    DuckDB keeps one database instance per file and process, and a ``connect`` to a file the
+    process already has open returns that instance. In a forked child the parent's instance
+    (pinned, see :func:`_pin_inherited_stores`) is still registered, so a store the child
+    opened on the same file got the parent's stale copy: a ``ReopeningDuckDB`` kept reading
+    the file as it was at the fork after it had been replaced, and a writer wrote into the
+    copy instead of meeting the parent's file lock. There the file is attached to a fresh
+    in-memory instance, which opens and locks it as another process would."""
+    if path == ":memory:" or os.path.realpath(path) not in _INHERITED_FILES:
+        return duckdb.connect(path, read_only=read_only), None
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"ATTACH ? AS mh_file{' (READ_ONLY)' if read_only else ''}", [path])
+        con.execute("USE mh_file")
+    except BaseException:
+        con.close()
+        raise
+    return con, "mh_file"
 
 
 if hasattr(os, "register_at_fork"):  # POSIX only; nothing forks elsewhere
