@@ -148,6 +148,23 @@ the nine lines; every rule beside the others with the novelty rule, lines in the
 - the reverse, spread over the last 6, 12, 24 or 48 hours falling below the two-week std by
   3-20x (a spiking CPU series that goes quiet): 0.298-0.737, never a window more without
   10 or more false events per line.
+
+Round 23 (from round 22's 0.752, TP 282, FP 117) screened four ideas on the same replay and
+adopted none:
+- agreement as an extra rule, the Holt-Winters score at 4-6 with the discord score at 3-6
+  within 1, 3 or 12 points: at most 0.752 (discord at 6: nothing new), 0.685-0.744 below,
+  up to 9 windows more for 18-90 false events more;
+- confirmation instead of the Holt-Winters rule, its alerts kept only at 10-20 stds or
+  where the discord score reaches 1-4 nearby: 0.607-0.664 (TP 192-219): single-point spikes
+  are labelled anomalies in the CPU and ad-exchange files;
+- a longer novelty for the Holt-Winters rule, 2 to 14 days instead of 1.25: 0.690-0.746,
+  each a window or more fewer per line before a false event goes;
+- a per-series bar, a score kept only if it also beats its own q-quantile of the last one to
+  four weeks (times c): the Holt-Winters and discord rules at q 0.999, c 1 gave 0.770 (TP
+  282, FP 99: a periodic CPU spike and a discord false event per line gone), but c 1.2 or q
+  0.9995 cost 1-5 windows per line and c 0.8 or q 0.998 changed nothing: an edge, not a
+  plateau. The remaining false events of the training files are mostly large spikes the
+  labels leave out (Twitter_volume_AAPL, _AMZN), which no causal rule can tell apart.
 """
 
 from __future__ import annotations
