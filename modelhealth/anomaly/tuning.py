@@ -152,8 +152,8 @@ the nine lines; every rule beside the others with the novelty rule, lines in the
 Round 23 (from round 22's 0.752, TP 282, FP 117) screened four ideas on the same replay and
 adopted none:
 - agreement as an extra rule, the Holt-Winters score at 4-6 with the discord score at 3-6
-  within 1, 3 or 12 points: at most 0.752 (discord at 6: nothing new), 0.685-0.744 below,
-  up to 9 windows more for 18-90 false events more;
+  within 1, 3 or 12 points: at most 0.752 (discord at 6: nothing new), 0.685-0.744 below
+  (9 windows more at 36-90 false events more, or none at 9-54 more);
 - confirmation instead of the Holt-Winters rule, its alerts kept only at 10-20 stds or
   where the discord score reaches 1-4 nearby: 0.607-0.664 (TP 192-219): single-point spikes
   are labelled anomalies in the CPU and ad-exchange files;
