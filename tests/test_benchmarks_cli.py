@@ -47,6 +47,7 @@ TINY = {  # script: arguments of a run of a few seconds
     "ingest.py": "--events 2000 --features 5 --batch 1000 --per-event-sample 200",
     "drift.py": "--rows 3000 --features 10 --evidently-rows 1000",
     "dashboard.py": "--days 1 --features 3 --runs 1",
+    "dashboard_fleet.py": "--models 12 --days 1 --runs 1 --before-models 5",
     "learned_tick.py": "--series 2 --days 21 --train-models 1",
     "detection_cv.py": "--simulated --models 2 --folds 2 --splits cv: --seeds 0",
     "detection.py": "--simulated --models 2 --seeds 0 --only learned --gallery 0",

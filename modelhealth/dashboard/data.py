@@ -158,6 +158,11 @@ class StoreHandle:
 
 # -- cached store queries --------------------------------------------------------------------
 
+FLEET_METHODS = ("fleet_latency", "fleet_feature_histograms")
+"""The stores' one-query-for-many-models methods the Fleet page uses when a store has them
+(DuckDB does; ``modelhealth.rules.frames`` uses the same ones). Without them (Pinot) it asks
+model by model, each answer cached on its own."""
+
 
 def _scope(key: tuple[Any, ...]) -> Scope:
     return Scope(*key)
@@ -175,6 +180,10 @@ def _run(store: QueryBackend, kind: str, scope: Scope | None, kwargs: dict[str, 
         return store.time_range(kwargs.get("model"))
     if kind == "last_seen":
         return store.last_seen()
+    if kind in FLEET_METHODS:
+        kw = dict(kwargs)
+        models, start_ms, end_ms = list(kw.pop("models")), kw.pop("start_ms"), kw.pop("end_ms")
+        return getattr(store, kind)(models, start_ms, end_ms, **kw)
     assert scope is not None
     return getattr(store, kind)(scope, **kwargs)
 
@@ -336,6 +345,22 @@ class Queries:
             "feature_histograms", scope, features=feats, step_ms=step_ms, by_version=by_version
         )
 
+    def fleet(
+        self, method: str, models: Sequence[str], start_ms: int, end_ms: int, **kwargs: Any
+    ) -> pd.DataFrame:
+        """A store's fleet query (:data:`FLEET_METHODS`) over ``models``: one cached query.
+
+        >>> q.fleet("fleet_latency", ["fraud", "churn"], lo, hi, step_ms=60_000)"""
+        if method not in FLEET_METHODS:
+            raise ValueError(f"{method!r} is not a fleet query; expected one of {FLEET_METHODS}")
+        return self._q(  # type: ignore[no-any-return]
+            method, models=tuple(models), start_ms=int(start_ms), end_ms=int(end_ms), **kwargs
+        )
+
+    def has(self, method: str) -> bool:
+        """Whether the store answers ``method`` itself (DuckDB has the fleet queries)."""
+        return self.handle.run(lambda store: callable(getattr(store, method, None)))
+
     def drift_table(
         self, scope: Scope, ref: ModelReference, ref_key: str, metrics: Sequence[str]
     ) -> pd.DataFrame:
@@ -390,3 +415,6 @@ def clear_caches() -> None:
         _cached_version_drift,
     ):
         fn.clear()
+    from modelhealth.dashboard.fleetdata import clear_fleet_caches  # it imports this module
+
+    clear_fleet_caches()

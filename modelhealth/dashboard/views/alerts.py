@@ -112,6 +112,22 @@ def silence_panel(ctx: PageContext, silences: Any, suggestions: list[str]) -> No
                 _changed(silences, f"Silenced {' '.join(chosen)} ({sid})")
 
 
+# Rows (alert and feature of a model) the incident timeline draws at most, 26 px each: a
+# fleet's hundreds of alerts made it thousands of pixels tall. (A comment: Streamlit's
+# magic writes a page's bare strings.)
+MAX_TIMELINE_ROWS = 40
+
+
+def timeline_rows(inc: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The incidents of the :data:`MAX_TIMELINE_ROWS` timeline rows whose latest episode
+    began last (``inc`` is newest first), and how many rows are left out."""
+    if inc.empty:
+        return inc, 0
+    row = inc["model"] + "\x1f" + inc["alertname"] + "\x1f" + inc["feature"].fillna("")
+    kept = list(dict.fromkeys(row))[:MAX_TIMELINE_ROWS]
+    return inc[row.isin(kept)], row.nunique() - len(kept)
+
+
 def render(ctx: PageContext) -> None:
     st.title("Alerts")
     if ctx.settings.state_dir is None:
@@ -129,7 +145,11 @@ def render(ctx: PageContext) -> None:
     c3.metric("Incidents", len(inc), help="Alert episodes active in the chosen time range")
     c4.metric("Transitions", len(hist))
     models = sorted(set(inc["model"]) | set(table.get("model", [])))
-    chosen = st.multiselect("Models", models, default=models, key="alerts_models")
+    picked = st.multiselect(
+        "Models", models, default=[], placeholder=f"All {counted(len(models), 'model')}",
+        key="alerts_models", help="None picked shows every model's alerts",
+    )  # fmt: skip
+    chosen = picked or models  # every model selected by default was a wall of chips
     st.subheader("Open alerts")
     if table.empty:
         st.caption("Nothing pending or firing.")
@@ -139,8 +159,15 @@ def render(ctx: PageContext) -> None:
             hide_index=True, width="stretch", key="open_alerts",
         )  # fmt: skip
     shown = inc[inc["model"].isin(chosen)]
-    timeline = charts.incident_timeline(shown, span=(w.start_ms, w.end_ms))
+    drawn, rest = timeline_rows(shown)
+    timeline = charts.incident_timeline(drawn, span=(w.start_ms, w.end_ms))
     st.plotly_chart(timeline, width="stretch", key="incident_timeline")
+    if rest:
+        st.caption(
+            f"The timeline draws the {MAX_TIMELINE_ROWS} alerts that began last; "
+            f"{counted(rest, 'more alert')} not drawn: the Incidents table below lists "
+            "them all, or pick models above."
+        )
     st.subheader("Incidents")
     if left_out := len(every) - len(inc):
         st.caption(

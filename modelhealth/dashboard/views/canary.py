@@ -8,6 +8,7 @@ import streamlit as st
 
 from modelhealth.dashboard import charts
 from modelhealth.dashboard.context import PageContext, current
+from modelhealth.dashboard.fleetdata import fleet_latency
 from modelhealth.dashboard.text import MISSING, plain
 from modelhealth.drift.metrics import DRIFT_METRICS
 
@@ -41,21 +42,43 @@ VERSION_COLUMNS = {
 }
 
 
-# Models whose stored versions the single-version hint lists at most (one cached query
-# each). A comment, not a docstring: Streamlit's magic writes a page's bare strings.
+# Models the single-version hint names at most; the rest are counted. At 1,000 models the
+# hint was a paragraph of names. Without the fleet query (Pinot) it asks at most
+# MAX_MODELS_ASKED models, one cached query each. (Comments, not docstrings: Streamlit's
+# magic writes a page's bare strings.)
+MAX_NAMED = 10
 MAX_MODELS_ASKED = 200
 
 
+def canary_models(ctx: PageContext, exclude: str) -> list[str]:
+    """The models but ``exclude`` that served two or more versions in the range, sorted.
+
+    One store query for the fleet (it asked one ``versions`` query per model), and versions
+    that served in the range, not ever: a model whose canary ended last week opened on the
+    same "a canary needs two" note."""
+    q, w = ctx.queries, ctx.window
+    others = [m for m in q.models() if m != exclude]
+    if not q.has("fleet_latency"):
+        others = others[:MAX_MODELS_ASKED]
+    if not others:
+        return []
+    lat = fleet_latency(q, others, w.start_ms, w.end_ms, by_version=True)
+    served = lat[lat["count"] > 0].groupby("model")["version"].nunique()
+    return sorted(str(m) for m in served[served >= 2].index)
+
+
 def _elsewhere(ctx: PageContext, model: str) -> str:
-    """ " Models with two or more stored versions: ...", or "": the page opens on the sidebar's
-    model, often one that never had a canary, and said only that, leaving the user to try
-    every model in turn."""
-    others = [m for m in ctx.queries.models()[:MAX_MODELS_ASKED] if m != model]
-    shown = [m for m in others if len(ctx.queries.versions(m)) >= 2]
+    """ " Models with two or more versions in this range: ...", or "": the page opens on the
+    sidebar's model, often one that never had a canary, and said only that, leaving the user
+    to try every model in turn."""
+    shown = canary_models(ctx, model)
     if not shown:
         return ""
+    named = ", ".join(shown[:MAX_NAMED])
+    if len(shown) > MAX_NAMED:
+        named += f" and {len(shown) - MAX_NAMED:,} more"
     return (
-        f" Models with two or more stored versions: {plain(', '.join(shown))}"
+        f" Models with two or more versions in this range: {plain(named)}"
         " (pick one under Model in the sidebar)."
     )
 

@@ -39,13 +39,11 @@ def render(ctx: PageContext) -> None:
     c1.metric("Config files", len(files))
     c2.metric("Valid", len(files) - n_bad)
     c3.metric("Rules loaded", len(configs.result.rules))
-    for f in files:
-        problems = issues.get(str(f), [])
-        status = f"❌ {counted(len(problems), 'issue')}" if problems else "✅ valid"
-        with st.expander(f"{f.name} — {status} — {counted(len(rules_by_file[str(f)]), 'rule')}"):
-            for p in problems:
-                st.warning(plain(p))
-            st.code(f.read_text(), language="yaml")
+    listed = files if len(files) <= MAX_EXPANDERS else [f for f in files if issues.get(str(f))]
+    for f in listed[:MAX_EXPANDERS]:
+        _file_expander(f, issues.get(str(f), []), len(rules_by_file[str(f)]))
+    if len(files) > MAX_EXPANDERS:
+        _file_index(ctx, files, issues, rules_by_file, len(listed) - MAX_EXPANDERS)
     st.subheader("Backtest")
     by_model = defaultdict(list)
     for rule in configs.result.rules:
@@ -73,6 +71,49 @@ def render(ctx: PageContext) -> None:
         st.session_state["bt_result"] = (key, firings)
     backtest_results(ctx, model, key, by_model[model])
     learned_section(ctx, by_model[model])
+
+
+# Config files drawn one expander each at most: a fleet's folder of 1,000 files was a page of
+# 1,000 expanders to scroll through for one model's file. Past this, the files with issues
+# keep their expanders (up to this many), every file is a row of a sortable table, and one
+# file (the sidebar model's) is shown. (A comment: Streamlit's magic writes bare strings.)
+MAX_EXPANDERS = 20
+
+
+def _file_expander(f: Path, problems: list[str], n_rules: int, expanded: bool = False) -> None:
+    status = f"❌ {counted(len(problems), 'issue')}" if problems else "✅ valid"
+    with st.expander(f"{f.name} — {status} — {counted(n_rules, 'rule')}", expanded=expanded):
+        for p in problems:
+            st.warning(plain(p))
+        st.code(f.read_text(), language="yaml")
+
+
+def _file_index(
+    ctx: PageContext,
+    files: list[Path],
+    issues: dict[str, list[str]],
+    rules_by_file: dict[str, list[RuleSpec]],
+    more_bad: int,
+) -> None:
+    """Every config file as a table row (issues first), and one file's text on demand."""
+    if more_bad > 0:
+        st.caption(f"{counted(more_bad, 'more file')} with issues: see the table below.")
+    root = ctx.settings.rules_dir
+    label = {str(f.relative_to(root)) if root and root.is_dir() else f.name: f for f in files}
+    table = pd.DataFrame(
+        {
+            "file": list(label),
+            "issues": [len(issues.get(str(f), [])) for f in files],
+            "rules": [len(rules_by_file[str(f)]) for f in files],
+            "models": [", ".join(sorted({r.model for r in rules_by_file[str(f)]})) for f in files],
+        }
+    ).sort_values(["issues", "file"], ascending=[False, True], ignore_index=True)
+    st.dataframe(table, hide_index=True, width="stretch", key="config_files")
+    names = list(table["file"])
+    mine = [n for n in names if any(r.model == ctx.model for r in rules_by_file[str(label[n])])]
+    default = names.index(mine[0]) if mine else 0
+    shown = label[st.selectbox("Show config file", names, index=default, key="config_file")]
+    _file_expander(shown, issues.get(str(shown), []), len(rules_by_file[str(shown)]), True)
 
 
 def backtest_key(model: str, window: TimeWindow) -> tuple[object, ...]:

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from modelhealth.clock import from_epoch_ms
 from modelhealth.dashboard import charts
 from modelhealth.dashboard.context import PageContext, current
-from modelhealth.dashboard.sources import STATUS_ICON, model_status, open_alerts
+from modelhealth.dashboard.fleetdata import fleet_latency, worst_drift
+from modelhealth.dashboard.sources import (
+    AMBER,
+    GREEN,
+    RED,
+    STATUS_ICON,
+    model_status,
+    open_alerts,
+)
 from modelhealth.dashboard.sparks import spark_svg
-from modelhealth.dashboard.text import MISSING
+from modelhealth.dashboard.text import MISSING, counted
+from modelhealth.types import Alert
 
 DRIFT_METRIC = "psi"
+
+# Models drawn in each fleet chart: the worst ones by the plotted value, as a Grafana topk
+# panel draws them; 1,000 lines made one unreadable tangle and a legend no one can scroll.
+# (A comment, not a docstring: Streamlit's magic writes a page's bare strings.)
+TOP_LINES = 10
+
+# Row order of the table: what needs a look first (red, then amber), then by name.
+STATUS_ORDER = {RED: 0, AMBER: 1, GREEN: 2}
 
 
 def trend_step(ctx: PageContext) -> int:
@@ -20,54 +40,104 @@ def trend_step(ctx: PageContext) -> int:
     return max(w.step_ms, (w.end_ms - w.start_ms) // 48)
 
 
-def fleet_table(ctx: PageContext) -> pd.DataFrame:
-    """One row per model: the numbers the page shows (tests assert on this frame)."""
+def trends(ctx: PageContext, models: list[str]) -> pd.DataFrame:
+    """Latency per (model, trend bucket), every bucket of every model present: one fleet
+    query, its empty buckets filled at once (``charts.fill_buckets`` per model took 10 ms
+    each). Counts are 0 and percentiles NaN where a model had no requests."""
+    w, step = ctx.window, trend_step(ctx)
+    if not models:
+        return pd.DataFrame(columns=["count", "p99"])
+    every = fleet_latency(ctx.queries, models, w.start_ms, w.end_ms, step_ms=step)
+    buckets = np.union1d(w.buckets(step), every["ts"].to_numpy(dtype=np.int64))
+    grid = pd.MultiIndex.from_product([models, buckets], names=["model", "ts"])
+    out = every.set_index(["model", "ts"]).reindex(grid)
+    for col in charts.COUNT_COLUMNS:
+        if col in out:
+            out[col] = out[col].fillna(0).astype(np.int64)
+    return out
+
+
+def model_trend(per_model: pd.DataFrame, model: str) -> pd.DataFrame:
+    """One model's rows of :func:`trends` as ``latency(step_ms=...)`` gives them, filled;
+    empty when the model had no request in the window (nothing to draw)."""
+    one = per_model.xs(model, level="model").reset_index()
+    return one if one["count"].any() else one.iloc[:0]
+
+
+def fleet_table(ctx: PageContext, per_model: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per model, red first, then amber, then green (tests assert on this frame).
+
+    Three store queries on a store with the fleet queries (``dashboard.fleetdata``),
+    however many models; ``per_model`` is :func:`trends`, when the caller has it already."""
     q, w = ctx.queries, ctx.window
     alerts = open_alerts(ctx.settings.alerts_json)
+    by_model: dict[str, list[tuple[str, Alert]]] = defaultdict(list)
+    for item in alerts:
+        by_model[item[1].labels.get("model", "")].append(item)
     seen = q.last_seen()
     last = {str(m): int(t) for m, t in zip(seen["model"], seen["last_ts"], strict=True)}
+    models = q.models()
+    totals = fleet_latency(q, models, w.start_ms, w.end_ms).set_index("model")
+    per_model = trends(ctx, models) if per_model is None else per_model
+    p99s = per_model["p99"].unstack("model") if len(per_model) else pd.DataFrame()
+    judged = [m for m in models if m in ctx.references and _count(totals, m)]
+    drift = worst_drift(
+        q, ctx.references, ctx.reference_keys, judged, w.start_ms, w.end_ms, DRIFT_METRIC
+    ).set_index("model")
     rows = []
-    for model in q.models():
-        scope = w.scope(model)
-        lat = q.latency(scope)
-        count = int(lat["count"].iloc[0]) if len(lat) else 0
-        p99 = float(lat["p99"].iloc[0]) if count else float("nan")
-        step = trend_step(ctx)
-        spark = charts.fill_buckets(q.latency(scope, step_ms=step), w.buckets(step))
-        worst, worst_value = "", float("nan")
-        ref = ctx.references.get(model)
-        if ref is not None and count:
-            table = q.drift_table(scope, ref, ctx.reference_keys.get(model, model), [DRIFT_METRIC])
-            top = table[table["rank"] == 1]
-            if len(top) and pd.notna(top["value"].iloc[0]):
-                worst, worst_value = str(top["feature"].iloc[0]), float(top["value"].iloc[0])
+    for model in models:
+        count = _count(totals, model)
         status, why = model_status(
-            model, alerts, last.get(model), ctx.now, ctx.settings.stale_after
+            model, by_model[model], last.get(model), ctx.now, ctx.settings.stale_after
         )
-        n_open = sum(1 for _, a in alerts if a.labels.get("model") == model)
         rows.append(
             {
                 "status": f"{STATUS_ICON[status]} {status}",
                 "model": model,
                 "why": why,
-                "open alerts": n_open,
+                "open alerts": len(by_model[model]),
                 "qps": count / w.elapsed_s if w.elapsed_s > 0 else float("nan"),
-                "p99 ms": p99,
-                "p99 trend": spark_svg(spark["p99"].tolist() if "p99" in spark else []),
-                "worst drift": worst,
-                f"{DRIFT_METRIC}": worst_value,
+                "p99 ms": float(totals.at[model, "p99"]) if count else float("nan"),
+                "p99 trend": spark_svg(p99s[model].tolist() if model in p99s else []),
+                "worst drift": str(drift.at[model, "feature"]) if model in drift.index else "",
+                f"{DRIFT_METRIC}": float(drift.at[model, "value"])
+                if model in drift.index
+                else float("nan"),
                 "last data (UTC)": from_epoch_ms(last[model]).strftime("%Y-%m-%d %H:%M:%S")
                 if model in last
                 else "never",
+                "_order": STATUS_ORDER[status],
             }
         )
-    return pd.DataFrame(rows)
+    if not rows:
+        return pd.DataFrame()
+    table = pd.DataFrame(rows).sort_values(["_order", "model"], kind="stable")
+    return table.drop(columns="_order").reset_index(drop=True)
+
+
+def _count(totals: pd.DataFrame, model: str) -> int:
+    return int(totals.at[model, "count"]) if model in totals.index else 0
+
+
+def top_models(table: pd.DataFrame, column: str, n: int = TOP_LINES) -> list[str]:
+    """The ``n`` models with the largest ``column`` (NaN last, ties by name)."""
+    ranked = table.sort_values([column, "model"], ascending=[False, True], na_position="last")
+    return [str(m) for m in ranked["model"].head(n)]
+
+
+def not_drawn(shown: int, total: int, what: str) -> str:
+    """The caption under a top-N chart: how many models it leaves out, and where they are."""
+    return (
+        f"The {shown} {what} of {total:,} models; {counted(total - shown, 'more model')} not "
+        "drawn: the table above lists every model (click a header to sort)."
+    )
 
 
 def render(ctx: PageContext) -> None:
     st.title("Fleet")
     st.caption(f"Health of every model over {ctx.window.label()}")
-    table = fleet_table(ctx)
+    per_model = trends(ctx, ctx.queries.models())
+    table = fleet_table(ctx, per_model)
     if table.empty:
         st.info("The store holds no inferences yet.")
         return
@@ -93,24 +163,32 @@ def render(ctx: PageContext) -> None:
         key="fleet_table",
     )
     w, step = ctx.window, trend_step(ctx)
-    trends = {
-        m: charts.fill_buckets(ctx.queries.latency(w.scope(m), step_ms=step), w.buckets(step))
-        for m in table["model"]
-    }
+    slowest = top_models(table, "p99 ms")
+    busiest = top_models(table, "qps")
     left, right = st.columns(2)
     left.plotly_chart(
-        charts.fleet_lines(trends, "p99", "p99 latency by model (ms)"), width="stretch",
-        key="fleet_p99",
+        charts.fleet_lines({m: model_trend(per_model, m) for m in slowest}, "p99",
+                           _title("p99 latency by model (ms)", slowest, table)),
+        width="stretch", key="fleet_p99",
     )  # fmt: skip
+    if len(table) > len(slowest):
+        left.caption(not_drawn(len(slowest), len(table), "slowest by p99"))
+    drawn = {m: model_trend(per_model, m) for m in busiest}
     qps = {
         m: df.assign(qps=charts.per_second(df, step, w.start_ms, w.data_end_ms))
-        for m, df in trends.items()
+        for m, df in drawn.items()
         if not df.empty
     }
     right.plotly_chart(
-        charts.fleet_lines(qps, "qps", "Requests per second by model"), width="stretch",
-        key="fleet_qps",
+        charts.fleet_lines(qps, "qps", _title("Requests per second by model", busiest, table)),
+        width="stretch", key="fleet_qps",
     )  # fmt: skip
+    if len(table) > len(busiest):
+        right.caption(not_drawn(len(busiest), len(table), "busiest"))
+
+
+def _title(title: str, shown: list[str], table: pd.DataFrame) -> str:
+    return title if len(shown) == len(table) else f"{title}, top {len(shown)}"
 
 
 if __name__ == "__main__":
