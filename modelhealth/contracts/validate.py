@@ -235,11 +235,26 @@ WINDOW_CHECKS: dict[str, str] = {
 
 
 def validate_window(contract: DataContract, store: QueryBackend, scope: Scope) -> ContractReport:
-    """The checks the stored statistics support, over one window (two store queries)."""
+    """The checks the stored statistics support, over one window (two store queries).
+
+    The summary covers every feature of the window, not only the contract's: its rows are
+    counted over all of them (:func:`window_rows`), so a window whose features were renamed
+    still has its rows and flags the contract's columns as missing."""
     names = list(contract.columns)
-    summary = store.feature_summary(scope, names)
+    summary = store.feature_summary(scope)
     hist = store.feature_histograms(scope, names)
     return validate_stats(contract, summary, hist)
+
+
+def window_rows(summary: pd.DataFrame) -> int:
+    """The rows (events) of a window: the most values any stored feature holds.
+
+    Every feature is counted, not only the contract's columns: the SDK stores an event's
+    value (or null) of each feature it knows, so any feature's count is the window's rows.
+    Counted over the contract's columns only, a window whose 500 rows all carry a renamed
+    feature read 0 rows, and the contract column it lacked read ``missing_column`` healthy:
+    the very change a data contract exists to catch."""
+    return int(summary["count"].max()) if len(summary) else 0
 
 
 def validate_stats(
@@ -248,17 +263,20 @@ def validate_stats(
     """:func:`validate_window` on frames already fetched (one window, one version).
 
     ``summary`` and ``hist`` are the store's ``feature_summary``/``feature_histograms`` rows;
-    features the contract does not name are ignored. The rules engine calls this with the
-    frames it already shares between rules, so contract metrics cost no extra queries.
+    features the contract does not name are not checked, but they count towards the window's
+    rows (:func:`window_rows`): a contract column missing from a window with rows is
+    critical, as a batch without the column is in :func:`validate_frame`. The rules engine
+    calls this with the frames it already shares between rules, so contract metrics cost no
+    extra queries.
 
     Stored bins are matched with the contract's by label: a feature the SDK binned with
     another profile (or none) gets no range, domain or PSI verdict but a ``psi`` of NaN
     saying why (see :mod:`modelhealth.drift.alignment`)."""
+    rows = window_rows(summary)
     summary = summary[summary["feature"].isin(list(contract.columns))].set_index("feature")
     unaligned = misaligned([hist], contract.to_reference()) if len(hist) else {}
     by_feature = dict(iter(hist.groupby("feature", sort=False))) if len(hist) else {}
     empty_hist = hist.iloc[0:0]
-    rows = int(summary["count"].max()) if len(summary) else 0
     results: list[CheckResult] = []
     for name, col in contract.columns.items():
         row = summary.loc[name] if name in summary.index else None

@@ -262,12 +262,11 @@ def _rules_main(argv: list[str], stop: _StopRequest | None) -> int:
               file=sys.stderr)  # fmt: skip
         return 1
     if not loaded.ok:
-        # as the README promises: a broken rule or file is skipped, the others still run
-        print(
-            f"rules: {len(loaded.issues)} error(s) above: those rules are skipped, the other"
-            f" {len(loaded.rules)} run; alerts of skipped rules stay as they were",
-            file=sys.stderr,
-        )
+        # as the README promises: a broken rule or file is skipped, the others still run;
+        # a contract with a bad column entry skips none (its other columns are checked)
+        from modelhealth.rules.loadissues import load_summary
+
+        print(load_summary(loaded.issues, len(loaded.rules)), file=sys.stderr)
     try:
         options = _options(args)
         _check_paths(args)
@@ -408,6 +407,8 @@ def _evaluator(
             ) from None
         except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError: a ValueError
             raise SystemExit(unreadable_state(args.state, exc, clock.now())) from None
+    from modelhealth.rules.loadissues import files_with_skipped_rules
+
     echo = _echo(args)
     ev = Evaluator(
         loaded.rules,
@@ -415,8 +416,9 @@ def _evaluator(
         state=state,
         clock=clock,
         notify=echo,
-        # with a file skipped, its rules' remembered alerts are not "removed": keep them
-        retire_orphans=loaded.ok,
+        # with a file skipped, its rules' remembered alerts are not "removed": keep them (a
+        # contract read without a bad entry skips no rule: a deleted rule's alerts resolve)
+        retire_orphans=not files_with_skipped_rules(loaded.issues),
     )
     if previous is not None:
         dispatcher = getattr(previous, "dispatcher", None)

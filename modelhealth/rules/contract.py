@@ -36,8 +36,10 @@ import pandas as pd
 from modelhealth.clock import from_epoch_ms
 from modelhealth.contracts import DataContract, Status, validate_stats
 from modelhealth.contracts.report import grade
+from modelhealth.contracts.validate import window_rows
 from modelhealth.errors import ConfigError, ConfigIssue
 from modelhealth.rules.frames import FrameKey, FrameSource
+from modelhealth.rules.loadissues import PartialContract
 from modelhealth.rules.metrics import CONTRACT_PREFIX, CONTRACT_STATUS, TABLE_CHECKS
 from modelhealth.rules.yamlnodes import Node
 from modelhealth.types import Series
@@ -92,7 +94,8 @@ def file_contract(
         if not issues:
             return path, contract, None
         message = f"invalid contract {path}: {_shown_issues(issues)}; {_left_out(contract)}"
-        return path, contract, ConfigIssue(node.pos, message, "contract")
+        # an error that skips no rule: the command line and a reload tell it apart
+        return path, contract, PartialContract(node.pos, message, "contract")
     return path, None, ConfigIssue(node.pos, message, "contract")
 
 
@@ -161,10 +164,9 @@ def _rows(contract: DataContract, summary: pd.DataFrame, hist: pd.DataFrame) -> 
 
 
 def _window_rows(contract: DataContract, summary: pd.DataFrame) -> int:
-    """The rows of a window (one version's): the most values of any contract column, as
-    :func:`modelhealth.contracts.validate_stats` counts them."""
-    known = summary[summary["feature"].isin(list(contract.columns))]
-    return int(known["count"].max()) if len(known) else 0
+    """The rows of a window (one version's): the most values of any feature, contract
+    column or not, as :func:`modelhealth.contracts.validate_stats` counts them."""
+    return window_rows(summary)
 
 
 def _row_count(contract: DataContract, rows: int) -> pd.DataFrame:

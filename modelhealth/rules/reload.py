@@ -9,6 +9,13 @@ line and field, and every other file's edit takes effect. The alert state carrie
 a restart: an edited rule's alerts go on (``Evaluator._adopt_orphans``), a deleted rule's
 resolve.
 
+The data contracts the rule files name (``contract: ../contracts/fraud.contract.yaml``, kept
+outside the rules folder as in ``examples/``) are watched with the rule files: a contract's
+edit or fix reloads them, as an edit of the rule file would (it took a restart, a SIGHUP or
+an edit to a rules file). A file whose contract has a bad column entry is no broken file:
+its rules load (its ``contract.*`` rules leave that entry out, as at start-up), so another
+rule's edit in the same file takes effect at once.
+
 The routing file (``--routing``) is watched the same way and reloaded into the running
 dispatcher (``Dispatcher.reconfigure``): a file that no longer loads keeps the running routing.
 SIGHUP and ``POST /-/reload`` (with ``--listen``) reload both at once, as Prometheus' and
@@ -24,8 +31,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from modelhealth.files import Stamps, file_stamps
 from modelhealth.rules.config import LoadResult, load_rules, rule_files
+from modelhealth.rules.loadissues import files_with_skipped_rules
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +50,40 @@ def files_fingerprint(paths: Sequence[str | Path]) -> Fingerprint:
     return file_stamps(rule_files(paths))
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where installed: a rule file's ``contract:`` is all it needs."""
+
+
+def contract_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The data contracts the rule files under ``paths`` name (``contract:``, relative to the
+    file, as :func:`modelhealth.rules.contract.file_contract` resolves it), each once.
+
+    Read when the rule files change, not at every look: a YAML parse per file. A file that
+    does not parse, or names no contract, adds none (its own stamps are watched)."""
+    out: dict[Path, None] = {}
+    for file in rule_files(paths):
+        try:
+            top = yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        named = top.get("contract") if isinstance(top, dict) else None
+        if isinstance(named, str) and named:
+            out.setdefault(file.parent / named, None)
+    return list(out)
+
+
 def reload_rules(paths: Sequence[str | Path], current: LoadResult) -> LoadResult:
-    """Load ``paths`` again; a file with errors now keeps its rules from ``current``.
+    """Load ``paths`` again; a file with errors that skip rules now keeps its rules from
+    ``current``.
 
     The result's ``issues`` are the new load's (so the caller logs them and keeps alerts of
     rules it could not load), its ``rules`` the new rules of every clean file plus the kept
-    rules of the broken ones, minus any whose name is now taken by another file's rule."""
+    rules of the broken ones, minus any whose name is now taken by another file's rule. A
+    file whose only error is a contract read without a bad entry is not broken: every rule
+    of it loaded, so its new rules run (as after a restart), and an edit of one of them
+    no longer waits for the contract to be fixed."""
     fresh = load_rules(paths)
-    broken = {issue.pos.file for issue in fresh.issues}
+    broken = files_with_skipped_rules(fresh.issues)
     if not broken:
         return fresh
     rules = [r for r in fresh.rules if r.source.file not in broken]
@@ -108,10 +144,11 @@ class Due:
 
 
 class ConfigWatch:
-    """When ``rules run`` reloads what: a rule file or the routing file changed (name, size,
-    modification time, inode), or a SIGHUP or ``POST /-/reload`` (:meth:`request`) set ``wake``,
-    which reloads both. Only the scheduler loop reloads (it owns the evaluator); a request
-    from the HTTP thread waits for the loop's :meth:`answer`."""
+    """When ``rules run`` reloads what: a rule file, a contract a rule file names, or the
+    routing file changed (name, size, modification time, inode), or a SIGHUP or ``POST
+    /-/reload`` (:meth:`request`) set ``wake``, which reloads both. Only the scheduler loop
+    reloads (it owns the evaluator); a request from the HTTP thread waits for the loop's
+    :meth:`answer`."""
 
     def __init__(
         self, rule_paths: Sequence[str | Path], routing: str | Path | None, wake: threading.Event
@@ -119,10 +156,20 @@ class ConfigWatch:
         self.rule_paths = list(rule_paths)
         self.routing = routing
         self.wake = wake
-        self._rules_seen = files_fingerprint(self.rule_paths)
+        self._rule_files_seen = files_fingerprint(self.rule_paths)
+        self._contracts = contract_files(self.rule_paths)
+        self._rules_seen = self._rules_fingerprint(self._rule_files_seen)
         self._routing_seen = self._routing_fingerprint()
         self._lock = threading.Lock()
         self._tickets: list[_Ticket] = []
+
+    def _rules_fingerprint(self, rule_files: Fingerprint) -> Fingerprint:
+        """The rule files' stamps and those of the contracts they name (read again when a
+        rule file changed: its ``contract:`` may name another file now)."""
+        if rule_files != self._rule_files_seen:
+            self._contracts = contract_files(self.rule_paths)
+            self._rule_files_seen = rule_files
+        return rule_files + file_stamps(self._contracts)
 
     def _routing_fingerprint(self) -> Fingerprint:
         return files_fingerprint([self.routing]) if self.routing else ()
@@ -134,7 +181,8 @@ class ConfigWatch:
         self.wake.clear()
         with self._lock:
             tickets, self._tickets = tuple(self._tickets), []
-        rules, routing = files_fingerprint(self.rule_paths), self._routing_fingerprint()
+        rules = self._rules_fingerprint(files_fingerprint(self.rule_paths))
+        routing = self._routing_fingerprint()
         due = Due(
             rules=forced or rules != self._rules_seen,
             routing=bool(self.routing) and (forced or routing != self._routing_seen),
