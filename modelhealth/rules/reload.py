@@ -9,12 +9,13 @@ line and field, and every other file's edit takes effect. The alert state carrie
 a restart: an edited rule's alerts go on (``Evaluator._adopt_orphans``), a deleted rule's
 resolve.
 
-The data contracts the rule files name (``contract: ../contracts/fraud.contract.yaml``, kept
-outside the rules folder as in ``examples/``) are watched with the rule files: a contract's
-edit or fix reloads them, as an edit of the rule file would (it took a restart, a SIGHUP or
-an edit to a rules file). A file whose contract has a bad column entry is no broken file:
-its rules load (its ``contract.*`` rules leave that entry out, as at start-up), so another
-rule's edit in the same file takes effect at once.
+The data contracts and reference profiles the rule files name (``contract:
+../contracts/fraud.contract.yaml``, ``reference: ../references/fraud.json``, kept outside the
+rules folder as in ``examples/``) are watched with the rule files: an edit reloads them, as an
+edit of the rule file would (it took a restart, a SIGHUP or an edit to a rules file). A
+file whose contract has a bad column entry is no broken file: its rules load (its
+``contract.*`` rules leave that entry out, as at start-up), so another rule's edit in the
+same file takes effect at once.
 
 The routing file (``--routing``) is watched the same way and reloaded into the running
 dispatcher (``Dispatcher.reconfigure``): a file that no longer loads keeps the running routing.
@@ -54,22 +55,29 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's safe loader where installed: a rule file's ``contract:`` is all it needs."""
 
 
-def contract_files(paths: Sequence[str | Path]) -> list[Path]:
-    """The data contracts the rule files under ``paths`` name (``contract:``, relative to the
-    file, as :func:`modelhealth.rules.contract.file_contract` resolves it), each once.
+def named_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The files the rule files under ``paths`` name at their top (``contract:`` and
+    ``reference:``, relative to the file, as the loader resolves them), each once.
 
     Read when the rule files change, not at every look: a YAML parse per file. A file that
-    does not parse, or names no contract, adds none (its own stamps are watched)."""
+    does not parse, or names none, adds none (its own stamps are watched)."""
     out: dict[Path, None] = {}
     for file in rule_files(paths):
         try:
             top = yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader)
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue
-        named = top.get("contract") if isinstance(top, dict) else None
-        if isinstance(named, str) and named:
-            out.setdefault(file.parent / named, None)
+        for key in NAMED_KEYS:
+            named = top.get(key) if isinstance(top, dict) else None
+            if isinstance(named, str) and named:
+                out.setdefault(file.parent / named, None)
     return list(out)
+
+
+NAMED_KEYS = ("contract", "reference")
+"""Top-level keys of a rules file that name a file its rules read at load: the data contract
+and the training profile. A re-profiled reference (new bin edges after a retrain) took a
+restart to reach the drift rules, as a contract's edit did."""
 
 
 def reload_rules(paths: Sequence[str | Path], current: LoadResult) -> LoadResult:
@@ -144,7 +152,7 @@ class Due:
 
 
 class ConfigWatch:
-    """When ``rules run`` reloads what: a rule file, a contract a rule file names, or the
+    """When ``rules run`` reloads what: a rule file, a contract or reference it names, or the
     routing file changed (name, size, modification time, inode), or a SIGHUP or ``POST
     /-/reload`` (:meth:`request`) set ``wake``, which reloads both. Only the scheduler loop
     reloads (it owns the evaluator); a request from the HTTP thread waits for the loop's
@@ -157,19 +165,19 @@ class ConfigWatch:
         self.routing = routing
         self.wake = wake
         self._rule_files_seen = files_fingerprint(self.rule_paths)
-        self._contracts = contract_files(self.rule_paths)
+        self._named = named_files(self.rule_paths)
         self._rules_seen = self._rules_fingerprint(self._rule_files_seen)
         self._routing_seen = self._routing_fingerprint()
         self._lock = threading.Lock()
         self._tickets: list[_Ticket] = []
 
     def _rules_fingerprint(self, rule_files: Fingerprint) -> Fingerprint:
-        """The rule files' stamps and those of the contracts they name (read again when a
-        rule file changed: its ``contract:`` may name another file now)."""
+        """The rule files' stamps and those of the contracts and references they name (read
+        again when a rule file changed: it may name another file now)."""
         if rule_files != self._rule_files_seen:
-            self._contracts = contract_files(self.rule_paths)
+            self._named = named_files(self.rule_paths)
             self._rule_files_seen = rule_files
-        return rule_files + file_stamps(self._contracts)
+        return rule_files + file_stamps(self._named)
 
     def _routing_fingerprint(self) -> Fingerprint:
         return files_fingerprint([self.routing]) if self.routing else ()
