@@ -160,8 +160,8 @@ class StoreHandle:
 
 FLEET_METHODS = ("fleet_latency", "fleet_feature_histograms")
 """The stores' one-query-for-many-models methods the Fleet page uses when a store has them
-(DuckDB does; ``modelhealth.rules.frames`` uses the same ones). Without them (Pinot) it asks
-model by model, each answer cached on its own."""
+(DuckDB and Pinot do; ``modelhealth.rules.frames`` uses the same ones). Without them (a
+store of one's own) it asks model by model, each answer cached on its own."""
 
 
 def _scope(key: tuple[Any, ...]) -> Scope:

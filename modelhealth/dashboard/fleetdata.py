@@ -3,9 +3,9 @@
 Why a module of its own: the page used to ask three queries per model (latency, its trend,
 a histogram scan for drift), 3,000 store queries at 1,000 models, most of them scans of the
 whole feature table (``benchmarks/dashboard_fleet.py``). On a store with the fleet queries
-(DuckDB: ``fleet_latency``, ``fleet_feature_histograms``, as the rules engine uses) the page
-now makes three queries whatever the fleet's size; on one without (Pinot) it asks model by
-model, each answer cached, as before.
+(DuckDB and Pinot: ``fleet_latency``, ``fleet_feature_histograms``, as the rules engine
+uses) the page now makes three queries whatever the fleet's size; on one without it asks
+model by model, each answer cached, as before.
 """
 
 from __future__ import annotations

@@ -29,6 +29,10 @@ Differences from DuckDB, and why they are bounded:
 - **outcomes()** joins in pandas after two queries (Pinot 0.11's multi-stage engine is not
   available/stable for joins): labels of the model, then the window's inferences, restricted to
   the labelled request ids when there are at most :data:`MAX_IN_LIST` of them.
+- **Fleet queries** (``fleet_latency``, ``fleet_score``, ``fleet_feature_summary``,
+  ``fleet_feature_histograms``) answer as DuckDB's, one query for a list of models (the rules
+  engine and the dashboard's Fleet page use them when a store has them); the list is one
+  bound ``model IN (...)`` parameter of names checked by ``check_name``.
 - Group-by queries fail loudly (``StoreUnavailable``) if Pinot reports that its per-server
   group limit was reached rather than returning a silently truncated answer.
 """
@@ -208,32 +212,10 @@ class PinotStore:
     def latency(
         self, scope: Scope, step_ms: int | None = None, by_version: bool = False
     ) -> pd.DataFrame:
-        where, params = self._where(scope)
-        qs = ", ".join(
-            f"PERCENTILE(latency_ms, {round(q * 100)}) AS p{round(q * 100)}"
-            for q in LATENCY_QUANTILES
-        )
-        select = f'COUNT(*) AS "count", SUM(is_error) AS errors, AVG(latency_ms) AS "mean", {qs}'
-        keys = [self._bucket(step_ms), '"version"' if by_version else ""]
-        sql = self._grouped(select, keys, f"{self.tables['inferences']} WHERE {where}")
-        return _empty_stats(_ints(self._query(sql, params), "count", "errors"))
+        return self._latency(*self._where(scope), step_ms, by_version)
 
     def score(self, scope: Scope, step_ms: int | None = None) -> pd.DataFrame:
-        where, params = self._where(scope)
-        select = (
-            'COUNT(*) AS "count", AVG(score) AS "mean", SUM(score * score) AS sum_sq, '
-            "PERCENTILE(score, 50) AS p50, PERCENTILE(score, 90) AS p90, "
-            'MIN(score) AS "min", MAX(score) AS "max"'
-        )
-        sql = self._grouped(
-            select, [self._bucket(step_ms)], f"{self.tables['inferences']} WHERE {where}"
-        )
-        df = _empty_stats(_ints(self._query(sql, params), "count"))
-        n = df["count"].astype("float64")
-        var = df["sum_sq"] / n.where(n > 0) - df["mean"] ** 2
-        std = std_from_moments(var, df["min"], df["max"])
-        df.insert(df.columns.get_loc("mean") + 1, "std", std)
-        return df.drop(columns=["sum_sq"])
+        return self._score(*self._where(scope), step_ms)
 
     def score_histogram(self, scope: Scope, edges: Sequence[float]) -> pd.DataFrame:
         """Cumulative counts ``#(score >= edge)`` in one pass; bins are their differences."""
@@ -261,14 +243,7 @@ class PinotStore:
         by_version: bool = False,
     ) -> pd.DataFrame:
         where, params = self._where(check_feature_scope(scope), check_features(features))
-        select = (
-            'SUM("count") AS "count", SUM(nulls) AS nulls, SUM(specials) AS specials, '
-            'SUM("valid") AS "valid", SUM("sum") AS "sum", SUM(sum_sq) AS sum_sq, '
-            'MIN("min") AS "min", MAX("max") AS "max"'
-        )
-        keys = [self._bucket(step_ms), '"version"' if by_version else "", "feature", "kind"]
-        sql = self._grouped(select, keys, f"{self.tables['feature_stats']} WHERE {where}")
-        return finish_summary(_ints(self._query(sql, params)))
+        return self._summary(where, params, step_ms, by_version)
 
     def feature_histograms(
         self,
@@ -278,8 +253,145 @@ class PinotStore:
         by_version: bool = False,
     ) -> pd.DataFrame:
         where, params = self._where(check_feature_scope(scope), check_features(features))
-        keys = [self._bucket(step_ms), '"version"' if by_version else "", "feature", '"bin"']
-        keys.append('"label"')
+        return self._histograms(where, params, step_ms, by_version)
+
+    # -- fleet queries: one query for many models (the rules engine's FrameSource, the
+    # dashboard's Fleet page) ------------------------------------------------------------------
+    # DuckDBStore's signatures and answers: the per-model columns plus a leading ``model``,
+    # ordered by it. ``model`` leads the GROUP BY and ORDER BY, and the models are one bound
+    # IN list (each name checked by check_name, then quoted by pinotdb), so the SQL text is
+    # the same for any fleet. Pinot 0.11 checks its group limit (numGroupsLimit, 100,000) per
+    # segment, and our segments hold at most 100,000 rows (the tables' flush threshold), so
+    # a fleet answer of more groups still comes back whole (the integration test reads
+    # 121,000); were the limit reached, _check_complete raises as for any query.
+    def fleet_latency(
+        self,
+        models: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        *,
+        step_ms: int | None = None,
+        by_version: bool = False,
+        version: str | None = None,
+    ) -> pd.DataFrame:
+        """``latency`` of many models in one query: ``model`` then its columns.
+
+        Without ``step_ms`` and ``by_version`` every model has its row (count 0 over no data),
+        as ``latency`` answers one row for a model.
+
+        >>> store.fleet_latency(["churn", "fraud"], lo, hi, step_ms=300_000)  # doctest: +SKIP"""
+        where, params = _fleet_where(models, start_ms, end_ms, version)
+        df = self._latency(where, params, step_ms, by_version, lead="model")
+        return _each_model(df, models, step_ms is None and not by_version, ("count", "errors"))
+
+    def fleet_score(
+        self,
+        models: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        *,
+        step_ms: int | None = None,
+        by_version: bool = False,
+        version: str | None = None,
+    ) -> pd.DataFrame:
+        """``score`` of many models in one query (one row each without ``step_ms``)."""
+        if by_version:
+            raise ValueError("score metrics cannot be grouped by version yet")
+        where, params = _fleet_where(models, start_ms, end_ms, version)
+        df = self._score(where, params, step_ms, lead="model")
+        return _each_model(df, models, step_ms is None, ("count",))
+
+    def fleet_feature_summary(
+        self,
+        models: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        *,
+        step_ms: int | None = None,
+        by_version: bool = False,
+        version: str | None = None,
+    ) -> pd.DataFrame:
+        """``feature_summary`` of many models in one query, ``model`` first."""
+        where, params = _fleet_where(models, start_ms, end_ms, version)
+        return self._summary(where, params, step_ms, by_version, lead="model")
+
+    def fleet_feature_histograms(
+        self,
+        models: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        *,
+        step_ms: int | None = None,
+        by_version: bool = False,
+        version: str | None = None,
+    ) -> pd.DataFrame:
+        """``feature_histograms`` of many models in one query, ``model`` first."""
+        where, params = _fleet_where(models, start_ms, end_ms, version)
+        return self._histograms(where, params, step_ms, by_version, lead="model")
+
+    # -- SQL shared by the per-model and fleet queries --------------------------------------
+    def _latency(
+        self,
+        where: str,
+        params: dict[str, object],
+        step_ms: int | None,
+        by_version: bool,
+        lead: str = "",
+    ) -> pd.DataFrame:
+        qs = ", ".join(
+            f"PERCENTILE(latency_ms, {round(q * 100)}) AS p{round(q * 100)}"
+            for q in LATENCY_QUANTILES
+        )
+        select = f'COUNT(*) AS "count", SUM(is_error) AS errors, AVG(latency_ms) AS "mean", {qs}'
+        keys = [lead, self._bucket(step_ms), '"version"' if by_version else ""]
+        sql = self._grouped(select, keys, f"{self.tables['inferences']} WHERE {where}")
+        return _empty_stats(_ints(self._query(sql, params), "count", "errors"))
+
+    def _score(
+        self, where: str, params: dict[str, object], step_ms: int | None, lead: str = ""
+    ) -> pd.DataFrame:
+        select = (
+            'COUNT(*) AS "count", AVG(score) AS "mean", SUM(score * score) AS sum_sq, '
+            "PERCENTILE(score, 50) AS p50, PERCENTILE(score, 90) AS p90, "
+            'MIN(score) AS "min", MAX(score) AS "max"'
+        )
+        keys = [lead, self._bucket(step_ms)]
+        sql = self._grouped(select, keys, f"{self.tables['inferences']} WHERE {where}")
+        df = _empty_stats(_ints(self._query(sql, params), "count"))
+        n = df["count"].astype("float64")
+        var = df["sum_sq"] / n.where(n > 0) - df["mean"] ** 2
+        std = std_from_moments(var, df["min"], df["max"])
+        df.insert(df.columns.get_loc("mean") + 1, "std", std)
+        return df.drop(columns=["sum_sq"])
+
+    def _summary(
+        self,
+        where: str,
+        params: dict[str, object],
+        step_ms: int | None,
+        by_version: bool,
+        lead: str = "",
+    ) -> pd.DataFrame:
+        select = (
+            'SUM("count") AS "count", SUM(nulls) AS nulls, SUM(specials) AS specials, '
+            'SUM("valid") AS "valid", SUM("sum") AS "sum", SUM(sum_sq) AS sum_sq, '
+            'MIN("min") AS "min", MAX("max") AS "max"'
+        )
+        version = '"version"' if by_version else ""
+        keys = [lead, self._bucket(step_ms), version, "feature", "kind"]
+        sql = self._grouped(select, keys, f"{self.tables['feature_stats']} WHERE {where}")
+        return finish_summary(_ints(self._query(sql, params)))
+
+    def _histograms(
+        self,
+        where: str,
+        params: dict[str, object],
+        step_ms: int | None,
+        by_version: bool,
+        lead: str = "",
+    ) -> pd.DataFrame:
+        version = '"version"' if by_version else ""
+        keys = [lead, self._bucket(step_ms), version, "feature", '"bin"', '"label"']
         sql = self._grouped(
             'SUM("count") AS "count"', keys, f"{self.tables['feature_bins']} WHERE {where}"
         )
@@ -382,6 +494,44 @@ TEXT_COLUMNS = frozenset({"model", "version", "host", "feature", "kind", "label"
 """Columns an empty answer types as strings; every other column is numeric."""
 
 
+NO_MODEL = ""
+"""What an empty fleet matches: no model is named "" (Pinot refuses ``IN ()`` as a syntax
+error, which would read as an outage)."""
+
+
+def _fleet_where(
+    models: Sequence[str], start_ms: int, end_ms: int, version: str | None
+) -> tuple[str, dict[str, object]]:
+    """WHERE text and parameters of a fleet query, names checked before they reach SQL."""
+    names = [check_name(m, "model") for m in models]
+    if end_ms <= start_ms:
+        raise ValueError(f"empty window: end {end_ms} <= start {start_ms}")
+    clauses = ["model IN (%(models)s)", "ts >= %(start)s", "ts < %(end)s"]
+    params: dict[str, object] = {
+        "models": names or [NO_MODEL],
+        "start": int(start_ms),
+        "end": int(end_ms),
+    }
+    if version is not None:
+        clauses.append('"version" = %(version)s')
+        params["version"] = check_name(version, "version")
+    return " AND ".join(clauses), params
+
+
+def _each_model(
+    df: pd.DataFrame, models: Sequence[str], one_row_each: bool, zero: tuple[str, ...]
+) -> pd.DataFrame:
+    """Give every model its row when the per-model query would, as DuckDB's fleet queries
+    do: an aggregate without GROUP BY answers one row (count 0) even over no data, while
+    the fleet query's GROUP BY model leaves a model without rows out."""
+    if not one_row_each:
+        return df
+    out = df.set_index("model").reindex(sorted(set(models)))
+    for c in zero:
+        out[c] = out[c].fillna(0).astype("int64")
+    return out.rename_axis("model").reset_index()
+
+
 def _ints(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
     """Pinot answers SUM and bucket arithmetic as DOUBLE; DuckDB's columns are integers."""
     df = df.rename(columns={"bucket": "ts"})
@@ -394,7 +544,7 @@ def _ints(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
 def _empty_stats(df: pd.DataFrame) -> pd.DataFrame:
     """Pinot reports aggregates over zero rows as +-Infinity; DuckDB says NULL (NaN)."""
     for c in df.columns:
-        if c not in ("ts", "version", "count", "errors") and len(df):
+        if c not in ("ts", "count", "errors") and c not in TEXT_COLUMNS and len(df):
             df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
             if "count" in df.columns:
                 df.loc[df["count"] == 0, c] = float("nan")
