@@ -125,6 +125,15 @@ def test_sigterm_in_the_live_loop_flushes_and_the_banner_names_the_alerts_db(
     assert "done:" in text, text
     alerts_db = out / "state" / "alerts.db"
     assert f"alerts db : {alerts_db}" in text, text
+    # and the command that opens this demo's dashboard again later, on its snapshot
+    later = next(line for line in text.splitlines() if "later     : " in line)
+    later_argv = shlex.split(later.split("later     : ", 1)[1].split("  (", 1)[0])
+    from modelhealth.dashboard.context import parse_settings
+
+    settings = parse_settings(later_argv[2:])
+    assert later_argv[:2] == ["modelhealth", "dashboard"], later
+    assert settings.db == out / "snapshot.duckdb" and settings.db.exists()
+    assert (settings.rules_dir, settings.alerts_db) == (Path(rules), alerts_db)
     command = next(line for line in text.splitlines() if "silence   : " in line)
     argv = shlex.split(command.split("silence   : ", 1)[1])
     assert argv[:3] == ["modelhealth", "silence", "add"] and argv[-2:] == ["--db", str(alerts_db)]

@@ -372,6 +372,9 @@ def _run(args: argparse.Namespace, out: Path, stop: _Stop, cleanup: contextlib.E
     )
     say(f"  mailbox   : {mailbox.folder}  (SMTP 127.0.0.1:{mailbox.port}; open the .eml files)")
     say(f"  database  : {snapshot or backend.describe()}")
+    if snapshot is not None:
+        later = wiring.dashboard_command(["--db", str(snapshot)], rules_dir, out / "state")
+        say(f"  later     : {later}  (the dashboard on the last snapshot)")
     say(f"  pager     : {alerting.pager.path}  (PagerDuty Events v2 payloads)")
     say(f"  alert log : {out / 'state' / 'history.jsonl'}")
     say(f"  alerts db : {alerts_db}  (silences and notification log of this demo)")

@@ -101,6 +101,20 @@ def pinot_tables_note(namespace: str = DEMO_NAMESPACE) -> str:
     )
 
 
+def dashboard_command(
+    source: list[str], rules_dir: Path | None = None, state_dir: Path | None = None
+) -> str:
+    """``modelhealth dashboard`` on the store ``source`` names (``--db FILE`` or ``--pinot
+    URL --namespace NS``) with the demo's rules and state folders, shell-quoted: without
+    them the dashboard has no alerts, incidents or rule bands to show, only the raw series."""
+    args = ["modelhealth", "dashboard", *source]
+    if rules_dir is not None:
+        args += ["--rules", str(rules_dir)]
+    if state_dir is not None:
+        args += ["--state-dir", str(state_dir)]
+    return shlex.join(args)
+
+
 def pinot_banner(
     backend: Backend, rules_dir: Path | None = None, state_dir: Path | None = None
 ) -> str:
@@ -109,11 +123,9 @@ def pinot_banner(
     The later command names the demo's rules and state folders too: without them the
     dashboard has no alerts, incidents or rule bands to show, only the raw series."""
     ns = backend.pinot_namespace
-    later = f"modelhealth dashboard --pinot {backend.pinot_url} --namespace {ns}"
-    if rules_dir is not None:
-        later += f" --rules {shlex.quote(str(rules_dir))}"
-    if state_dir is not None:
-        later += f" --state-dir {shlex.quote(str(state_dir))}"
+    later = dashboard_command(
+        ["--pinot", str(backend.pinot_url), "--namespace", ns], rules_dir, state_dir
+    )
     return (
         f"namespace {ns} (tables {ns}*, topics modelhealth.{ns}*; the default tables are "
         f"untouched); later: {later}"

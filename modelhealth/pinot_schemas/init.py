@@ -352,7 +352,11 @@ def pinot_main(argv: list[str]) -> int:
     )
     d = sub.add_parser("drop", help="delete tables, schemas and topics")
     for sp in (i, d):
-        sp.add_argument("--namespace", default="", help="prefix of table/topic names (tests)")
+        sp.add_argument(
+            "--namespace",
+            default="",
+            help="prefix of the table and topic names, e.g. demo_ (the demo's); default: none",
+        )
     args = p.parse_args(argv)
     try:
         if args.cmd == "drop":

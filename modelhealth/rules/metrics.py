@@ -38,7 +38,10 @@ MODEL_METRICS: dict[str, str] = {
 
 FEATURE_METRICS: dict[str, str] = {
     "feature.null_rate": "share of events where the feature was missing/None",
-    "feature.special_rate": "share of special values (NaN, ±inf, -1, -999999, empty string)",
+    "feature.special_rate": (
+        "share of special values (NaN, ±inf, |x| > 1e150, the reference's sentinels, by "
+        "default -1 and -999999; a categorical's empty string)"
+    ),
     "feature.mean": "mean of valid numeric values",
     "feature.std": "standard deviation of valid numeric values (from stored sums of x and x²:"
     " exact for constants, turns to noise as |mean|/std nears 1e8 (1e-2 off at 1e7), e.g. epoch"
