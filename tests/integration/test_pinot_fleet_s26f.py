@@ -27,7 +27,6 @@ from modelhealth.demo.fleet import fleet, training_sample
 from modelhealth.demo.traffic import backfill
 from modelhealth.errors import InvalidName
 from modelhealth.ingestion import Monitor, build_reference
-from modelhealth.ingestion.batch import EventBatch
 from modelhealth.ingestion.kafka_sink import KafkaSink
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.ingestion.schema import TABLES
@@ -37,6 +36,7 @@ from modelhealth.rules.evaluator import Evaluator
 from modelhealth.store.backend import LATENCY_QUANTILES
 from modelhealth.store.duckdb import DuckDBSink, DuckDBStore
 from modelhealth.store.pinot import PERCENTILE_RANK_ERROR, PinotStore
+from tests.integration.test_pipeline_parity import TeeSink
 
 pytestmark = pytest.mark.integration
 
@@ -49,23 +49,6 @@ WIDE = [f"wide{i}" for i in range(4)]
 WIDE_FEATURES, WIDE_MINUTES, WIDE_PER_MINUTE = 50, 60, 60
 """Four models whose minute-bucketed histograms hold ~30,000 groups each, ~121,000 in all:
 more than Pinot's group limit (``numGroupsLimit``, 100,000) in one answer."""
-
-
-class TeeSink:
-    """Writes each batch to every sink and keeps the raw inference rows for the bounds."""
-
-    def __init__(self, *sinks: KafkaSink | DuckDBSink) -> None:
-        self.sinks = sinks
-        self.inferences: list[pd.DataFrame] = []
-
-    def write(self, batch: EventBatch) -> None:
-        for sink in self.sinks:
-            sink.write(batch)
-        self.inferences.append(batch.inferences)
-
-    def close(self) -> None:
-        for sink in self.sinks:
-            sink.close()
 
 
 class CountingPinot(PinotStore):
