@@ -17,6 +17,18 @@ file whose contract has a bad column entry is no broken file: its rules load (it
 ``contract.*`` rules leave that entry out, as at start-up), so another rule's edit in the
 same file takes effect at once.
 
+So are the trained models its rules name (``detector: {type: learned, model:
+../models/latency}``, a directory): a model retrained in place (``anomaly train --out`` over
+the same directory) kept running its old version until a restart or SIGHUP, since neither the
+rule file nor anything it names at its top changed. Every file of the directory is watched,
+the files :func:`~modelhealth.anomaly.model.load_shared` fingerprints, so a reload happens
+exactly when the detector would load the model afresh. A retrain caught half-way (its model
+files renamed into place, its ``meta.json``, written last, still the old one's) does not load
+(``meta.json`` records each file's size and sha256): the reload fails, the running rules and
+the model they hold stay, and the retrain's last file triggers the reload that takes it.
+The whole reload fails, not the rule's file alone (the kept rule's detector is built anew,
+from the same directory), so another file's edit made meanwhile waits for the retrain's end.
+
 The routing file (``--routing``) is watched the same way and reloaded into the running
 dispatcher (``Dispatcher.reconfigure``): a file that no longer loads keeps the running routing.
 SIGHUP and ``POST /-/reload`` (with ``--listen``) reload both at once, as Prometheus' and
@@ -27,6 +39,7 @@ answer back from the scheduler loop, the one thread that may swap configurations
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +49,7 @@ import yaml
 
 from modelhealth.files import Stamps, file_stamps
 from modelhealth.rules.config import LoadResult, load_rules, rule_files
+from modelhealth.rules.detectors import PATH_PARAMS
 from modelhealth.rules.loadissues import files_with_skipped_rules
 
 log = logging.getLogger(__name__)
@@ -52,7 +66,8 @@ def files_fingerprint(paths: Sequence[str | Path]) -> Fingerprint:
 
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's safe loader where installed: a rule file's ``contract:`` is all it needs."""
+"""libyaml's safe loader where installed: a rule file's ``contract:``, ``reference:`` and its
+rules' detector paths are all it needs."""
 
 
 def named_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -61,23 +76,73 @@ def named_files(paths: Sequence[str | Path]) -> list[Path]:
 
     Read when the rule files change, not at every look: a YAML parse per file. A file that
     does not parse, or names none, adds none (its own stamps are watched)."""
-    out: dict[Path, None] = {}
+    return _named(paths)[0]
+
+
+def named_models(paths: Sequence[str | Path]) -> list[Path]:
+    """The trained models the rules under ``paths`` name (``detector: {type: learned,
+    model: PATH}``, every path parameter of :data:`~modelhealth.rules.detectors.PATH_PARAMS`),
+    resolved as the loader resolves them: ``~`` expanded, a relative path against the rule
+    file's folder. Each once; a rule with no such path, or a file that does not parse, adds
+    none."""
+    return _named(paths)[1]
+
+
+def _named(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
+    """:func:`named_files` and :func:`named_models`, from one parse of each rule file."""
+    files: dict[Path, None] = {}
+    models: dict[Path, None] = {}
     for file in rule_files(paths):
         try:
             top = yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader)
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue
+        if not isinstance(top, dict):
+            continue
         for key in NAMED_KEYS:
-            named = top.get(key) if isinstance(top, dict) else None
+            named = top.get(key)
             if isinstance(named, str) and named:
-                out.setdefault(file.parent / named, None)
-    return list(out)
+                files.setdefault(file.parent / named, None)
+        rules = top.get("rules")
+        for rule in rules if isinstance(rules, list) else ():
+            detector = rule.get("detector") if isinstance(rule, dict) else None
+            if not isinstance(detector, dict) or not isinstance(detector.get("type"), str):
+                continue
+            for key in PATH_PARAMS.get(detector["type"], ()):
+                given = detector.get(key)
+                if isinstance(given, str) and given:
+                    path = Path(given).expanduser()  # as config's _RuleBuilder._detector
+                    models.setdefault(path if path.is_absolute() else file.parent / path, None)
+    return list(files), list(models)
 
 
 NAMED_KEYS = ("contract", "reference")
 """Top-level keys of a rules file that name a file its rules read at load: the data contract
 and the training profile. A re-profiled reference (new bin edges after a retrain) took a
 restart to reach the drift rules, as a contract's edit did."""
+
+
+def model_stamps(models: Sequence[Path]) -> Fingerprint:
+    """The stamps of every file of each model directory (the files
+    :func:`~modelhealth.anomaly.model.load_shared` fingerprints: regular files, the hidden
+    temporary ones of a save under way too), after a mark of the directory itself; of the
+    path itself where it is no directory (a missing one reads as missing, so training into
+    it later is a change). A listing per model: it is read at every look, since a retrain
+    adds and replaces files without touching anything else the watch sees."""
+    out: list[tuple[str, int, int, int]] = []
+    for model in models:
+        try:
+            files = sorted(e.path for e in os.scandir(model) if e.is_file())
+        except OSError:  # missing, unreadable or a file: its own stamp
+            out.extend(file_stamps([model]))
+            continue
+        out.append((os.fspath(model), *_FOLDER))
+        out.extend(file_stamps(files))
+    return tuple(out)
+
+
+_FOLDER: tuple[int, int, int] = (0, 0, 0)
+"""The stamp :func:`model_stamps` gives a model directory itself (its files follow)."""
 
 
 def reload_rules(paths: Sequence[str | Path], current: LoadResult) -> LoadResult:
@@ -152,8 +217,8 @@ class Due:
 
 
 class ConfigWatch:
-    """When ``rules run`` reloads what: a rule file, a contract or reference it names, or the
-    routing file changed (name, size, modification time, inode), or a SIGHUP or ``POST
+    """When ``rules run`` reloads what: a rule file, a contract, reference or trained model it
+    names, or the routing file changed (name, size, modification time, inode), or a SIGHUP or ``POST
     /-/reload`` (:meth:`request`) set ``wake``, which reloads both. Only the scheduler loop
     reloads (it owns the evaluator); a request from the HTTP thread waits for the loop's
     :meth:`answer`."""
@@ -165,19 +230,20 @@ class ConfigWatch:
         self.routing = routing
         self.wake = wake
         self._rule_files_seen = files_fingerprint(self.rule_paths)
-        self._named = named_files(self.rule_paths)
+        self._named, self._models = _named(self.rule_paths)
         self._rules_seen = self._rules_fingerprint(self._rule_files_seen)
         self._routing_seen = self._routing_fingerprint()
         self._lock = threading.Lock()
         self._tickets: list[_Ticket] = []
 
     def _rules_fingerprint(self, rule_files: Fingerprint) -> Fingerprint:
-        """The rule files' stamps and those of the contracts and references they name (read
-        again when a rule file changed: it may name another file now)."""
+        """The rule files' stamps and those of the contracts, references and model
+        directories' files they name (which are read again when a rule file changed: it may
+        name others now)."""
         if rule_files != self._rule_files_seen:
-            self._named = named_files(self.rule_paths)
+            self._named, self._models = _named(self.rule_paths)
             self._rule_files_seen = rule_files
-        return rule_files + file_stamps(self._named)
+        return rule_files + file_stamps(self._named) + model_stamps(self._models)
 
     def _routing_fingerprint(self) -> Fingerprint:
         return files_fingerprint([self.routing]) if self.routing else ()

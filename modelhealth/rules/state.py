@@ -4,17 +4,29 @@
 ``hold_for`` (the YAML ``for:``) is one timestamp comparison, so tests drive it with a fake
 clock. :class:`AlertStateStore` persists active alerts so a restart neither re-fires nor
 forgets a pending timer.
+
+Each save writes a temporary file beside the state and renames it over (``write_atomic``),
+so a process killed mid-write leaves the previous state intact, but also its temporary file,
+which nothing removed: one more ``.alerts.json.<random>.tmp`` per crash, forever. Opening the
+state removes those of its files (the state and the scheduler's memory) that are older than
+:data:`STALE_TEMP_AGE` (:func:`remove_stale_temps`), and a long-running scheduler looks again
+every :data:`STALE_TEMP_AGE` of its saves, for a leftover still fresh when it started.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import re
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from modelhealth.clock import SystemClock
 from modelhealth.files import write_atomic
 from modelhealth.types import Alert, AlertState
 
@@ -95,8 +107,53 @@ def _from_json(d: Mapping[str, object]) -> Alert:
     )
 
 
+log = logging.getLogger(__name__)
+
+
 def _write_json(path: Path, payload: object) -> None:
     write_atomic(path, json.dumps(payload).encode())
+
+
+STALE_TEMP_AGE = timedelta(hours=1)
+"""How old a temporary file of a state write must be before it counts as left by a writer
+that died (:func:`remove_stale_temps`).
+
+By age, not by owner: ``write_atomic`` names its temporary file ``.NAME.<uuid>.tmp``, with no
+pid to check, and a pid could not be judged anyway for a writer on another host sharing the
+folder, or by a reader of another user (the dashboard opens the state too). A live writer
+holds its file for one write, fsync and rename of a small JSON document: milliseconds, seconds
+on a slow disk, never an hour, so removing an older one takes nobody's file; what a
+leftover costs until then is a little disk."""
+
+
+def remove_stale_temps(target: Path, now: datetime | None = None) -> list[Path]:
+    """Remove the temporary files of ``target`` (``.NAME.<anything without a dot>.tmp`` beside
+    it, as ``write_atomic`` names them) last modified :data:`STALE_TEMP_AGE` or more before
+    ``now`` (the real time: file times are real). Returns those removed; one that cannot be
+    removed (gone meanwhile, a folder of another user) is left, silently.
+
+    No other file is touched: not a fresh one a live writer may be about to rename, nor one
+    of another state file in the folder (``.alerts.json.bak.<uuid>.tmp`` is
+    ``alerts.json.bak``'s, not ``alerts.json``'s: its middle part has a dot)."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.[^./]+\.tmp")
+    cutoff = (now or SystemClock().now()).timestamp() - STALE_TEMP_AGE.total_seconds()
+    removed: list[Path] = []
+    try:
+        entries = [e for e in os.scandir(target.parent) if pattern.fullmatch(e.name)]
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if entry.stat(follow_symlinks=False).st_mtime > cutoff:
+                continue  # maybe a live writer's
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        log.info("removed %s: a temporary file of a state write that never finished", entry.path)
+        removed.append(Path(entry.path))
+    return removed
 
 
 class AlertStateStore:
@@ -113,6 +170,8 @@ class AlertStateStore:
         saw, store failures in a row), kept in ``<state>.scheduler.json`` beside the state so
         a restart, or the next ``eval --once``, goes on where the last left off (named after
         the state file: two schedulers with their own state in one folder keep their own)."""
+        self._swept_at = 0.0  # time.monotonic() of the last sweep
+        self._sweep()
         if self.path and self.path.exists():
             raw = json.loads(self.path.read_text() or "[]")
             for item in raw:
@@ -142,6 +201,17 @@ class AlertStateStore:
         _write_json(self.path, payload)
         if self.scheduler_path is not None and self.scheduler:
             _write_json(self.scheduler_path, self.scheduler)
+        if time.monotonic() - self._swept_at >= STALE_TEMP_AGE.total_seconds():
+            self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove the stale temporary files of the state and the scheduler's memory
+        (:func:`remove_stale_temps`): at opening, then at most every :data:`STALE_TEMP_AGE`
+        of saves, since one left by a crash just before this start was still too fresh."""
+        self._swept_at = time.monotonic()
+        for target in (self.path, self.scheduler_path):
+            if target is not None:
+                remove_stale_temps(target)
 
     def record(self, rule_id: str, alert: Alert, now: datetime) -> None:
         """Append one transition to the history log."""
