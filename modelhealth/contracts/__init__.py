@@ -1,7 +1,8 @@
 """Data contracts: schema, special values, ranges, domains and distributions of model inputs."""
 
+from modelhealth.contracts.build import build_contract
 from modelhealth.contracts.checks import CheckRegistry
-from modelhealth.contracts.contract import DataContract, build_contract
+from modelhealth.contracts.datamodel import DataContract
 from modelhealth.contracts.report import CheckResult, ContractReport, Status
 from modelhealth.contracts.validate import (
     WINDOW_CHECKS,

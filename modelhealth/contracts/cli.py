@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TextIO
 
 from modelhealth.cliargs import positive_int
+from modelhealth.contracts.build import build_contract, read_table
 from modelhealth.contracts.checks import CheckRegistry, load_registry
-from modelhealth.contracts.contract import DataContract, build_contract, read_table
+from modelhealth.contracts.datamodel import DataContract
 from modelhealth.contracts.report import Status
 from modelhealth.contracts.validate import validate_frame
 from modelhealth.errors import ModelHealthError

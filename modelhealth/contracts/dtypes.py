@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from modelhealth.contracts.contract import ColumnContract
+from modelhealth.contracts.datamodel import ColumnContract
 from modelhealth.contracts.report import CheckResult, Status
 
 _INFERRED: dict[str, str] = {

@@ -21,16 +21,10 @@ import numpy as np
 import pandas as pd
 
 from modelhealth.contracts.checks import CheckFn, run_custom
-from modelhealth.contracts.contract import (
-    INF_LABEL,
-    ColumnContract,
-    DataContract,
-    beyond_huge,
-    special_hits,
-    special_mask,
-)
+from modelhealth.contracts.datamodel import ColumnContract, DataContract
 from modelhealth.contracts.dtypes import TIME_NOTE, dtype_check, is_time_column
 from modelhealth.contracts.report import CheckResult, ContractReport, Status, grade
+from modelhealth.contracts.specials import INF_LABEL, beyond_huge, special_hits, special_mask
 from modelhealth.drift.alignment import misaligned
 from modelhealth.drift.metrics import psi
 from modelhealth.ingestion.reference import numeric_bin_index

@@ -50,7 +50,14 @@ def _pair(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _as_probs(counts: np.ndarray) -> np.ndarray:
+    """Each row divided by its total, the row scaled by its largest count first.
+
+    Counts near the float max (1e308) summed to inf, and every metric read NaN or 0. The scale
+    is the power of two of the row's largest count, so scaling is exact: the sum cannot
+    overflow (at most one per bin), and ordinary counts give bit-identical probabilities."""
     c = np.atleast_2d(np.asarray(counts, dtype=np.float64))
+    _, exponent = np.frexp(np.max(c, axis=1, keepdims=True, initial=0.0))
+    c = np.ldexp(c, -exponent)
     total = c.sum(axis=1, keepdims=True)
     return np.divide(c, total, out=np.zeros_like(c), where=total > 0)
 
