@@ -191,6 +191,7 @@ def _run_page(settings: Settings, nav: StreamlitPage) -> None:
         references=configs.references,
         reference_keys=configs.reference_keys,
         reference_paths=configs.paths,
+        rules=configs.result.rules,
     )
     set_current(ctx)
     st.sidebar.caption(window.label())

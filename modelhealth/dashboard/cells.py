@@ -4,22 +4,59 @@ The drift distances read sampling noise as drift on small samples: drawn from th
 itself, a bucket of 20 values reads PSI > 0.2 most of the time (``rules.metrics``). The drift
 rules therefore leave a window with fewer than ``min_count`` values on either side unjudged;
 the heatmap coloured such a bucket (a quiet night, the minutes after an outage) like any
-other, as a red cell no rule would ever fire on. Cells below the rules' default
-``min_count`` are drawn as "too few rows" instead, and not counted as drifted.
+other, as a red cell no rule would ever fire on. Cells below the ``min_count`` of the
+model's own drift rules on the metric (their default when none sets it) are drawn as "too
+few rows" instead, and not counted as drifted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 
+from modelhealth.dashboard.text import plain
+from modelhealth.rules.config import RuleSpec
 from modelhealth.rules.drift import too_few
-from modelhealth.rules.metrics import FEATURE_DRIFT_PREFIX, default_min_count
+from modelhealth.rules.metrics import FEATURE_DRIFT_PREFIX, default_min_count, effective_min_count
 
 
-def min_count_of(metric: str) -> int:
-    """The ``min_count`` a drift rule on ``metric`` judges with when it sets none (0 for the
-    chi-square metrics, whose verdict already accounts for the sample size)."""
-    return default_min_count(FEATURE_DRIFT_PREFIX + metric)
+def drift_rules_of(rules: Iterable[RuleSpec], model: str | None, metric: str) -> list[RuleSpec]:
+    """The rules (as loaded from ``--rules``) judging ``model``'s features by ``metric``
+    (``feature.drift.<metric>``)."""
+    name = FEATURE_DRIFT_PREFIX + metric
+    return [r for r in rules if r.model == model and r.metric == name]
+
+
+def min_count_of(metric: str, rules: Iterable[RuleSpec] = (), model: str | None = None) -> int:
+    """The ``min_count`` the heatmap of ``model``'s ``metric`` greys cells below: the one its
+    drift rules on ``metric`` judge with (their own ``min_count:``, else the metric's
+    default), the smallest when they differ; without such a rule, the default a drift rule
+    on ``metric`` judges with (0 for the chi-square metrics, whose verdict already accounts
+    for the sample size).
+
+    The default alone greyed cells a rule with ``min_count: 20`` judges (and coloured cells
+    a rule with ``min_count: 500`` never would). The smallest, because a cell some rule of
+    the model judges is not "too few rows"."""
+    mine = drift_rules_of(rules, model, metric)
+    floors = [effective_min_count(r.metric, r.min_count) for r in mine]
+    return min(floors, default=default_min_count(FEATURE_DRIFT_PREFIX + metric))
+
+
+def min_count_source(metric: str, rules: Iterable[RuleSpec] = (), model: str | None = None) -> str:
+    """Where :func:`min_count_of` took its number from, for the heatmap's caption: "the
+    drift rules' default min_count", "the min_count of rule X", or, when the model's rules
+    on ``metric`` differ, the smallest of theirs with each rule's own."""
+    mine = drift_rules_of(rules, model, metric)
+    floors = {r.name: effective_min_count(r.metric, r.min_count) for r in mine}
+    if not floors:
+        return "the drift rules' default min_count"
+    if len(set(floors.values())) == 1:
+        own = "" if any(r.min_count is not None for r in mine) else "default "
+        rule = "rule" if len(floors) == 1 else "rules"
+        return f"the {own}min_count of {rule} {', '.join(plain(n) for n in sorted(floors))}"
+    each = ", ".join(f"{plain(n)}: {v}" for n, v in sorted(floors.items(), key=lambda f: f[::-1]))
+    return f"the smallest min_count of the model's {metric} drift rules ({each})"
 
 
 def with_sizes(

@@ -21,6 +21,16 @@ SEVERITY_COLOURS = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320, "hovermode": "x unified"}
 COUNT_COLUMNS: tuple[str, ...] = ("count", "errors")
 """Columns that are 0 in a bucket without rows; every other statistic has no value there."""
+FROM_ZERO = {"rangemode": "tozero"}
+"""The y axis of a quantity that cannot be negative (requests per second, latency, error
+rates, label counts): plotly's autoscale pads a flat line by 1 either side, so steady
+traffic of 0.5 req/s drew an axis from -0.5, and an idle model's 0s one from -1. "tozero"
+starts such an axis at 0 (an all-zero line: 0 to 1). Charts whose values can be negative
+(a score, a metric's backtest line, a drift change) keep plotly's own range."""
+NON_NEGATIVE: frozenset[str] = frozenset({*LATENCY_LINES, "qps", "count", "errors"})
+"""The latency and traffic statistics :func:`fleet_lines` draws from :data:`FROM_ZERO`.
+:func:`backtest_overlay` and :func:`learned_band` keep plotly's range: their line is any
+rule's metric (a score's mean, a predicted band's lower edge) and may be negative."""
 
 
 def to_time(ms: pd.Series | np.ndarray) -> pd.DatetimeIndex:
@@ -101,17 +111,20 @@ def latency_lines(df: pd.DataFrame, title: str = "Latency (ms)") -> go.Figure:
     if df.empty:
         return _empty(title)
     t = to_time(df["ts"])
-    fig = go.Figure(layout={**_LAYOUT, "title": title, "yaxis_title": "ms"})
+    fig = go.Figure(layout={**_LAYOUT, "title": title, "yaxis": {"title": "ms", **FROM_ZERO}})
     for i, col in enumerate(LATENCY_LINES):
         fig.add_scatter(x=t, y=df[col], name=col, mode="lines", line_color=PALETTE[i])
     return fig
 
 
 def fleet_lines(per_model: Mapping[str, pd.DataFrame], stat: str, title: str) -> go.Figure:
-    """One line per model of ``stat`` (e.g. p99) over time buckets."""
+    """One line per model of ``stat`` (e.g. p99) over time buckets; the y axis starts at 0
+    for a statistic that cannot be negative (:data:`NON_NEGATIVE`)."""
     if not per_model or all(df.empty for df in per_model.values()):
         return _empty(title)
     fig = go.Figure(layout={**_LAYOUT, "title": title})
+    if stat in NON_NEGATIVE:
+        fig.update_yaxes(**FROM_ZERO)
     for i, (model, df) in enumerate(per_model.items()):
         fig.add_scatter(
             x=to_time(df["ts"]), y=df[stat], name=model, mode="lines",
@@ -130,13 +143,15 @@ def qps_line(
     if df.empty:
         return _empty(title)
     t = to_time(df["ts"])
-    fig = go.Figure(layout={**_LAYOUT, "title": title, "yaxis_title": "req/s"})
+    fig = go.Figure(layout={**_LAYOUT, "title": title, "yaxis": {"title": "req/s", **FROM_ZERO}})
     qps = per_second(df, step_ms, start_ms, end_ms)
     fig.add_scatter(x=t, y=qps, name="qps", mode="lines")
     if "errors" in df and df["errors"].sum() > 0:
         rate = df["errors"] / df["count"].where(df["count"] > 0)
         fig.add_scatter(x=t, y=rate, name="error rate", yaxis="y2", mode="lines")
-        fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "tickformat": ".1%"})
+        fig.update_layout(
+            yaxis2={"overlaying": "y", "side": "right", "tickformat": ".1%", **FROM_ZERO}
+        )
     return fig
 
 
@@ -254,7 +269,7 @@ def canary_latency(
     title = f"Latency: {candidate} (candidate) vs {serving} (serving)"
     if df.empty:
         return _empty(title)
-    fig = go.Figure(layout={**_LAYOUT, "title": title, "yaxis_title": "ms"})
+    fig = go.Figure(layout={**_LAYOUT, "title": title, "yaxis": {"title": "ms", **FROM_ZERO}})
     parts = {
         v: fill_buckets(df[df["version"] == v].drop(columns="version"), buckets)
         for v in (serving, candidate)
@@ -383,7 +398,13 @@ def quality_lines(
         )  # fmt: skip
     fig.update_layout(
         yaxis={"title": ", ".join(metrics)},
-        yaxis2={"overlaying": "y", "side": "right", "title": "labels", "showgrid": False},
+        yaxis2={
+            "overlaying": "y",
+            "side": "right",
+            "title": "labels",
+            "showgrid": False,
+            **FROM_ZERO,
+        },
         barmode="overlay",
     )
     return fig

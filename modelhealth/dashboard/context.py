@@ -21,6 +21,7 @@ from modelhealth.dashboard.charts import whole
 from modelhealth.dashboard.data import Queries, StoreHandle
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.pinot_schemas import check_namespace
+from modelhealth.rules.config import RuleSpec
 from modelhealth.store.backend import Scope
 
 RANGES: dict[str, timedelta] = {
@@ -234,6 +235,10 @@ class PageContext:
     references: dict[str, ModelReference] = field(default_factory=dict)
     reference_keys: dict[str, str] = field(default_factory=dict)
     reference_paths: dict[str, str] = field(default_factory=dict)
+    rules: Sequence[RuleSpec] = ()
+    """Every rule loaded from ``--rules`` (parsed once per change of the folder,
+    ``sources.load_configs``): the drift heatmap greys cells by its model's own rules'
+    ``min_count``."""
 
     @property
     def now(self) -> datetime:

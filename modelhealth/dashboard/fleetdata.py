@@ -21,7 +21,23 @@ from modelhealth.drift.metrics import LOWER_IS_DRIFT
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.store.backend import Scope
 
-DRIFT_COLUMNS = ["model", "feature", "value"]
+DRIFT_COLUMNS = ["model", "feature", "value", "tied"]
+
+NO_DRIFT_TOLERANCE = 1e-12
+"""How far from its no-drift value (:func:`no_drift_value`) a worst value may be and still
+read as no drift at all: identical distributions give exactly 0, proportional counts (the
+same shares over twice the rows) a rounding error of ~1e-17."""
+
+
+def no_drift_value(metric: str) -> float:
+    """What ``metric`` reads when nothing changed: 1 for a p-value (``LOWER_IS_DRIFT``),
+    0 for every distance and statistic."""
+    return 1.0 if metric in LOWER_IS_DRIFT else 0.0
+
+
+def shows_no_drift(values: pd.Series, metric: str) -> pd.Series:
+    """Which ``values`` of ``metric`` are its no-drift value (NaN is not: it has no value)."""
+    return (values - no_drift_value(metric)).abs() <= NO_DRIFT_TOLERANCE
 
 
 def fleet_latency(
@@ -63,9 +79,11 @@ def worst_drift(
     end_ms: int,
     metric: str,
 ) -> pd.DataFrame:
-    """``model feature value``: the most drifted feature of each of ``models`` (all with a
-    reference in ``refs``) over ``[start_ms, end_ms)``; a model without feature rows in the
-    window has no row, and one whose features have no value has ``""`` and NaN.
+    """``model feature value tied``: the most drifted feature of each of ``models`` (all
+    with a reference in ``refs``) over ``[start_ms, end_ms)``, as :func:`pick_worst` picks
+    it; a model without feature rows in the window has no row, one whose features have no
+    value has ``""`` and NaN, and one whose worst value is no drift at all ``""`` and that
+    value.
 
     >>> worst_drift(q, refs, keys, ["churn"], lo, hi, "psi")"""
     keyed = tuple((m, ref_keys.get(m, m)) for m in models)
@@ -73,12 +91,14 @@ def worst_drift(
         return _cached_worst_drift(
             q.token, keyed, int(start_ms), int(end_ms), metric, q.handle, refs
         )  # type: ignore[no-any-return]
-    rows = []
+    tables = []
     for model, key in keyed:
         table = q.drift_table(Scope(model, start_ms, end_ms), refs[model], key, [metric])
         if len(table):
-            rows.append((model, *top_feature(table)))
-    return pd.DataFrame(rows, columns=DRIFT_COLUMNS)
+            tables.append(table[["feature", "value"]].assign(model=model))
+    if not tables:
+        return pd.DataFrame(columns=DRIFT_COLUMNS)
+    return pick_worst(pd.concat(tables, ignore_index=True), metric)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, max_entries=64, show_spinner=False)
@@ -106,8 +126,9 @@ SEP = "\x1f"
 def fleet_drift(
     hist: pd.DataFrame, refs: Mapping[str, ModelReference], metric: str
 ) -> pd.DataFrame:
-    """``model feature value``: each model's most drifted feature, from fleet histograms
-    (``model feature bin label count``) and the models' references, in ONE drift table.
+    """``model feature value tied``: each model's most drifted feature (:func:`pick_worst`),
+    from fleet histograms (``model feature bin label count``) and the models' references,
+    in ONE drift table.
 
     Each (model, feature) is a row of the drift module's matrix, as each feature is for one
     model: a table per model took 58 ms of pandas each, a minute at 1,000 models. A bin empty
@@ -130,23 +151,37 @@ def fleet_drift(
     parts = table["feature"].str.split(SEP, n=1, expand=True)
     table = table.assign(model=parts[0], feature=parts[1])
     table = table[table["model"].isin(set(hist["model"]))]
+    return pick_worst(table, metric)
+
+
+def pick_worst(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """``model feature value tied``, one row per model of ``table`` (``model feature value``,
+    a row per feature): the feature with the most drift in ``metric``'s direction.
+
+    Both ways of asking (the fleet query, model by model) pick here, so they name the same
+    feature. Ties go to the first feature by name (as the drift table ranks them, whatever
+    order the rows come in), and ``tied`` counts the other features with exactly that
+    value, for the page to say it is a tie. A model whose worst value is :func:`no_drift_value`
+    (every PSI 0: nothing moved) has feature ``""``: naming the first of features that all
+    read 0 made it look like the one that drifted. NaN values are not ranked; a model
+    without any has ``""`` and NaN."""
+    if table.empty:
+        return pd.DataFrame(columns=DRIFT_COLUMNS)
     valued = table[table["value"].notna()]
-    drifted_first = metric not in LOWER_IS_DRIFT  # ties: the first feature by name, as rank
+    drifted_first = metric not in LOWER_IS_DRIFT
     top = valued.sort_values(
         ["model", "value", "feature"], ascending=[True, not drifted_first, True], kind="stable"
     ).drop_duplicates("model")
+    level = valued["model"].map(top.set_index("model")["value"])
+    tied = (valued["value"] == level).groupby(valued["model"]).sum() - 1
     out = pd.DataFrame({"model": sorted(set(table["model"]))})
     out = out.merge(top[["model", "feature", "value"]], on="model", how="left")
     out["feature"] = out["feature"].fillna("")
+    out["tied"] = out["model"].map(tied).fillna(0).astype("int64")
+    calm = shows_no_drift(out["value"], metric)
+    out.loc[calm, "feature"] = ""
+    out.loc[calm, "tied"] = 0
     return out[DRIFT_COLUMNS].astype({"value": "float64"})
-
-
-def top_feature(table: pd.DataFrame) -> tuple[str, float]:
-    """(feature, value) of a drift table's rank-1 row; ("", NaN) when none has a value."""
-    top = table[table["rank"] == 1]
-    if len(top) and pd.notna(top["value"].iloc[0]):
-        return str(top["feature"].iloc[0]), float(top["value"].iloc[0])
-    return "", float("nan")
 
 
 def clear_fleet_caches() -> None:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from modelhealth.dashboard import charts
-from modelhealth.dashboard.cells import mark_too_few, min_count_of
+from modelhealth.dashboard.cells import mark_too_few, min_count_of, min_count_source
 from modelhealth.dashboard.charts import FEW_NAME
 from modelhealth.dashboard.context import PageContext, current
 from modelhealth.dashboard.text import counted, plain
@@ -32,7 +32,8 @@ def heatmap_data(
     The bucket still filling is left out (:func:`charts.complete_buckets`): a few minutes of
     requests against the baseline spike and would count as a drifted bucket. A bucket with
     fewer values than the drift rules judge is marked ``few`` (``dashboard.cells``) and does
-    not count towards the order either, for the same reason."""
+    not count towards the order either, for the same reason; "fewer" by the ``min_count`` of
+    the model's own drift rules on ``metric`` (``cells.min_count_of``)."""
     assert ctx.model is not None
     w = ctx.window
     ref = ctx.references.get(ctx.model)
@@ -51,7 +52,7 @@ def heatmap_data(
     series = charts.complete_buckets(series, step, w.start_ms, w.data_end_ms)
     if series.empty:
         return series, []
-    series = mark_too_few(series, min_count_of(metric))
+    series = mark_too_few(series, min_count_of(metric, ctx.rules, ctx.model))
     judged = series.assign(value=series["value"].where(~series["few"]))
     worst = judged.groupby("feature")["value"].agg("min" if metric in LOWER_IS_DRIFT else "max")
     order = worst.sort_values(ascending=metric in LOWER_IS_DRIFT, na_position="last")
@@ -111,9 +112,10 @@ def render(ctx: PageContext) -> None:
     st.caption(f"Threshold for {metric}: {DEFAULT_THRESHOLDS[metric]} (default)")
     if n_few := int(series["few"].sum()):
         st.caption(
-            f"{counted(n_few, 'cell')} in grey: {FEW_NAME}, fewer than {min_count_of(metric)} "
-            "values in the bucket or its baseline (the drift rules' default min_count), so "
-            "not judged and not counted as drifted; hover a cell for its count."
+            f"{counted(n_few, 'cell')} in grey: {FEW_NAME}, fewer than "
+            f"{min_count_of(metric, ctx.rules, ctx.model)} values in the bucket or its baseline "
+            f"({min_count_source(metric, ctx.rules, ctx.model)}), so not judged and not "
+            "counted as drifted; hover a cell for its count."
         )
     st.dataframe(summary, hide_index=True, width="stretch", key="heat_summary")
 

@@ -26,6 +26,10 @@ from modelhealth.types import Alert
 
 DRIFT_METRIC = "psi"
 
+# The "worst drift" cell of a model none of whose features moved (every PSI 0). Two words,
+# so it cannot be a feature's name (names hold no spaces: ``names.check_name``).
+NO_DRIFT = "no drift"
+
 # Models drawn in each fleet chart: the worst ones by the plotted value, as a Grafana topk
 # panel draws them; 1,000 lines made one unreadable tangle and a legend no one can scroll.
 # (A comment, not a docstring: Streamlit's magic writes a page's bare strings.)
@@ -99,7 +103,7 @@ def fleet_table(ctx: PageContext, per_model: pd.DataFrame | None = None) -> pd.D
                 "qps": count / w.elapsed_s if w.elapsed_s > 0 else float("nan"),
                 "p99 ms": float(totals.at[model, "p99"]) if count else float("nan"),
                 "p99 trend": spark_svg(p99s[model].tolist() if model in p99s else []),
-                "worst drift": str(drift.at[model, "feature"]) if model in drift.index else "",
+                "worst drift": drift_label(drift.loc[model]) if model in drift.index else "",
                 f"{DRIFT_METRIC}": float(drift.at[model, "value"])
                 if model in drift.index
                 else float("nan"),
@@ -113,6 +117,17 @@ def fleet_table(ctx: PageContext, per_model: pd.DataFrame | None = None) -> pd.D
         return pd.DataFrame()
     table = pd.DataFrame(rows).sort_values(["_order", "model"], kind="stable")
     return table.drop(columns="_order").reset_index(drop=True)
+
+
+def drift_label(worst: pd.Series) -> str:
+    """The "worst drift" cell of a model's :func:`fleetdata.worst_drift` row: the feature,
+    with how many others share its value on a tie; :data:`NO_DRIFT` when its worst value is
+    no drift at all (the page named the first of features that all read PSI 0, as if it had
+    drifted); "" when no feature has a value."""
+    feature, tied = str(worst["feature"]), int(worst["tied"])
+    if feature:
+        return f"{feature} (+{tied} tied)" if tied else feature
+    return NO_DRIFT if pd.notna(worst["value"]) else ""
 
 
 def _count(totals: pd.DataFrame, model: str) -> int:
