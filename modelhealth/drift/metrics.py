@@ -20,6 +20,10 @@ Conventions (why they matter):
   explicitly; Hellinger, L-infinity, KS and Wasserstein are finite on zeros. Chi-square drops
   bins that are empty on both sides (they carry no evidence) and lowers the degrees of
   freedom accordingly, exactly as ``scipy.stats.chi2_contingency`` on the non-empty columns.
+* Counts near the float max (1e308): the probability metrics scale each row by a power of two
+  before summing it (:func:`_as_probs`), chi-square scales the table before its products
+  (:func:`_chisquare_shift`), so no sum or product overflows; sums that only decide whether a
+  row or bin is empty may reach inf (still > 0) without a warning.
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ def _as_probs(counts: np.ndarray) -> np.ndarray:
 
 
 def _empty_rows(r: np.ndarray, c: np.ndarray) -> np.ndarray:
-    return (r.sum(axis=1) <= 0) | (c.sum(axis=1) <= 0)
+    with np.errstate(over="ignore"):  # a sum of huge counts is inf, which is still > 0
+        return (r.sum(axis=1) <= 0) | (c.sum(axis=1) <= 0)
 
 
 def _nan_empty(values: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -89,7 +94,8 @@ def psi(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
     0.8789
     """
     r0, c0 = _pair(reference, current)
-    used = (r0 + c0) > 0
+    with np.errstate(over="ignore"):  # huge counts add up to inf, which is still > 0
+        used = (r0 + c0) > 0
     r = _smoothed(_as_probs(r0), used)
     c = _smoothed(_as_probs(c0), used)
     ratio = np.divide(c, r, out=np.ones_like(c), where=used & (r > 0))
@@ -195,29 +201,65 @@ def hellinger(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
     return _nan_empty(np.sqrt(np.clip(1.0 - bc, 0.0, None)), r0, c0)
 
 
+CHISQUARE_TOTAL_EXPONENT = 511
+"""A chi-square table is scaled down (:func:`_chisquare_shift`) unless its grand total is sure
+to stay below ``2**511``, so that the products of two totals stay below ``2**1022``."""
+
+
+def _chisquare_shift(r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Per row, the ``k >= 0`` for which the counts times ``2**-k`` have a grand total below
+    ``2**CHISQUARE_TOTAL_EXPONENT``: 0 unless the row's largest count is above about 1e150.
+
+    The total is below ``2 * bins * top`` (``top`` the largest count), which is at most
+    ``2**(exponent + spread)`` with ``top < 2**exponent``."""
+    top = np.maximum(r.max(axis=1, initial=0.0), c.max(axis=1, initial=0.0))
+    _, exponent = np.frexp(top)  # 0 for NaN and inf: such rows are left as they are
+    spread = (2 * r.shape[1] - 1).bit_length()
+    return np.maximum(exponent + spread - CHISQUARE_TOTAL_EXPONENT, 0)
+
+
 def _chisquare(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pearson chi-square test of homogeneity on the 2 x bins table (no Yates correction)."""
-    r, c = _pair(reference, current)
+    """Pearson chi-square test of homogeneity on the 2 x bins table (no Yates correction).
+
+    The statistic is that of the counts as given, not of their proportions: it grows in
+    proportion to the counts (scaling both rows by ``a`` scales it by ``a``), so counts near
+    the float max (1e308) have an enormous statistic and a p-value of 0 for any difference in
+    shape, as a real sample of that size would. Its products (a column total times a row
+    total, a squared difference) overflowed from counts of about 1e154 on: NaN or 0 read as
+    "no drift". A row whose grand total could reach ``2**511`` is therefore computed on its
+    counts times ``2**-k`` (:func:`_chisquare_shift`) and the statistic multiplied by
+    ``2**k``: a power of two scales every step exactly, so this is the statistic of the
+    counts as given (bit for bit, unless a tiny term falls below the normal float range),
+    and ``inf`` where that exceeds the float max (rows far apart at 1e308; p-value 0). Rows
+    with smaller counts (``k = 0``) are computed exactly as before.
+    """
+    r0, c0 = _pair(reference, current)
+    shift = _chisquare_shift(r0, c0)
+    r, c = np.ldexp(r0, -shift[:, None]), np.ldexp(c0, -shift[:, None])
     col = r + c
     nr, nc = r.sum(axis=1, keepdims=True), c.sum(axis=1, keepdims=True)
     total = nr + nc
-    used = col > 0
+    with np.errstate(over="ignore"):  # huge counts add up to inf, which is still > 0
+        used = (r0 + c0) > 0  # not ``col``: a count scaled below the float range is still one
     with np.errstate(divide="ignore", invalid="ignore"):
         er, ec = col * nr / total, col * nc / total
         terms = np.where(used & (er > 0), (r - er) ** 2 / er, 0.0) + np.where(
             used & (ec > 0), (c - ec) ** 2 / ec, 0.0
         )
-    stat = terms.sum(axis=1)
+    with np.errstate(over="ignore"):  # beyond the float max: inf
+        stat = np.ldexp(terms.sum(axis=1), shift)
     dof = used.sum(axis=1) - 1
     pvalue = np.where(dof > 0, chi2.sf(stat, np.maximum(dof, 1)), 1.0)
-    return _nan_empty(stat, r, c), _nan_empty(pvalue, r, c)
+    return _nan_empty(stat, r0, c0), _nan_empty(pvalue, r0, c0)
 
 
 def chisquare(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
     """Chi-square statistic of reference vs current counts (for categorical features).
 
     Grows with the sample size: compare p-values (:func:`chisquare_pvalue`), or prefer a
-    distance (JS, L-infinity) for very large windows where every p-value is ~0.
+    distance (JS, L-infinity) for very large windows where every p-value is ~0. Counts near
+    the float max give the statistic of those counts, ``inf`` beyond the float max (see
+    :func:`_chisquare`).
     """
     return _chisquare(reference, current)[0]
 
