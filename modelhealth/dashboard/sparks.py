@@ -18,6 +18,11 @@ import numpy as np
 import pandas as pd
 
 WIDTH, HEIGHT, PAD = 120.0, 28.0, 2.0
+COLUMN_WIDTH = 140
+"""Pixels of a table column showing these sparklines. The table draws an image at the row's
+height and clips what does not fit the column: at Streamlit's default width only the left
+two thirds of a line showed, so the latest hours (a latency spike at the right end) were cut
+off and the trend read flat. A line is ``WIDTH`` wide at the row height; this leaves padding."""
 COLOUR = "#ff4b4b"
 """Streamlit's own sparkline colour, so the column looks like the line charts it replaced."""
 

@@ -20,7 +20,7 @@ from modelhealth.dashboard.sources import (
     model_status,
     open_alerts,
 )
-from modelhealth.dashboard.sparks import spark_svg
+from modelhealth.dashboard.sparks import COLUMN_WIDTH, spark_svg
 from modelhealth.dashboard.text import MISSING, counted
 from modelhealth.types import Alert
 
@@ -170,7 +170,9 @@ def render(ctx: PageContext) -> None:
             "qps": st.column_config.NumberColumn("QPS", format="%.2f"),
             "p99 ms": st.column_config.NumberColumn("p99 (ms)", format="%.1f"),
             "p99 trend": st.column_config.ImageColumn(
-                "p99 trend", help="A gap is a time bucket without requests"
+                "p99 trend",
+                help="A gap is a time bucket without requests",
+                width=COLUMN_WIDTH,
             ),
             DRIFT_METRIC: st.column_config.NumberColumn(f"drift ({DRIFT_METRIC})", format="%.3f"),
         },

@@ -19,7 +19,7 @@ from modelhealth.dashboard import charts
 from modelhealth.dashboard.context import PageContext, current
 from modelhealth.dashboard.quality import FEW_LABELS, SCORED, WAITING, label_delay_of, quality
 from modelhealth.dashboard.sources import load_configs
-from modelhealth.dashboard.sparks import spark_svg, trend_values
+from modelhealth.dashboard.sparks import COLUMN_WIDTH, spark_svg, trend_values
 from modelhealth.dashboard.text import MISSING, plain
 from modelhealth.drift.metrics import DRIFT_METRICS, LOWER_IS_DRIFT
 from modelhealth.ingestion.reference import FeatureReference, ModelReference
@@ -276,6 +276,7 @@ def render(ctx: PageContext) -> None:
                 "drift trend",
                 help="Complete buckets only: the one still filling is left out; a gap is a "
                 "bucket without data",
+                width=COLUMN_WIDTH,
             ),
         },
         placeholder=MISSING,
