@@ -389,7 +389,11 @@ def _evaluator(
     previous: Any = None,
 ) -> Any:
     """The evaluator of ``loaded``; given the ``previous`` one (a reload), it takes over
-    that one's alert state and dispatcher, as a restarted process would read them."""
+    that one's alert state and dispatcher, as a restarted process would read them, and a
+    rule whose detector cannot be built now runs on with the detector it had there.
+
+    The evaluator's issues (detectors that did not build) are added to ``loaded``'s, and
+    ``loaded.rules`` becomes the rules it runs."""
     from modelhealth.rules.evaluator import Evaluator
     from modelhealth.rules.state import AlertStateStore
 
@@ -419,7 +423,15 @@ def _evaluator(
         # with a file skipped, its rules' remembered alerts are not "removed": keep them (a
         # contract read without a bad entry skips no rule: a deleted rule's alerts resolve)
         retire_orphans=not files_with_skipped_rules(loaded.issues),
+        previous=previous,
     )
+    if ev.issues:
+        # a detector that did not build (a damaged learned model) is an error of the load:
+        # counted in /metrics, answered by POST /-/reload, failing eval's exit status; the
+        # rules in force are the evaluator's (the rule kept, with its previous detector, or
+        # left out)
+        loaded.rules = list(ev.rules)
+        loaded.issues.extend(ev.issues)
     if previous is not None:
         dispatcher = getattr(previous, "dispatcher", None)
         if dispatcher is not None:
@@ -815,12 +827,23 @@ def _reload(
             log.info("reload: %s", note)
         for issue in fresh.issues:
             log.error("reload: %s", issue)
+        new_ev = _evaluator(args, fresh, store, clock, previous=ev) if fresh.rules else None
+        # a detector that did not build is one rule's error (the evaluator logged it): the
+        # rule runs on with the detector it had, and every other file's edit applies (it
+        # failed the whole reload, so one damaged model held back every other edit)
         errors = [str(issue) for issue in fresh.issues]
-        if not fresh.rules:
+        if new_ev is None or not new_ev.rules:
+            if new_ev is not None and getattr(ev, "dispatcher", None) is not None:
+                ev.dispatcher.references = ev.references  # _evaluator handed it new_ev's
             log.error("reload: no rule loaded; the %d running rule(s) stay", len(loaded.rules))
             metrics.config_loaded(len(loaded.rules), len(fresh.issues), reload=True)
             return ev, loaded, errors or ["no rule loaded; the running rules stay"]
-        new_ev = _evaluator(args, fresh, store, clock, previous=ev)
+        if new_ev.ran_on:
+            log.warning(
+                "reload: %d rule(s) whose detector did not build (%s): the running rules stay"
+                " for those, with their detector and alerts; every other rule reloaded",
+                len(new_ev.ran_on), ", ".join(new_ev.ran_on),
+            )  # fmt: skip
     except Exception as exc:  # a reload must never stop the scheduler
         log.exception("reload failed (%s); the running rules stay", exc)
         metrics.config_loaded(len(loaded.rules), max(1, len(loaded.issues)), reload=True)

@@ -11,6 +11,13 @@ once one has failed that way the tick's remaining rules are reported as not eval
 than each waiting out its own timeouts; when the store fails every rule for ``blind_after``
 consecutive ticks, a ``MonitoringBlind`` critical meta-alert fires instead of silence, and
 resolves when queries succeed again.
+
+A rule whose detector cannot be built (a learned rule's model directory half-rewritten by a
+retrain, or damaged: ``ModelLoadError``) does not stop the others: given the evaluator it
+replaces (a reload), it keeps the detector it ran with; otherwise it is left out. Either way
+it is one of :attr:`Evaluator.issues`. Before, the whole evaluator failed to build, so a
+reload of ``rules run`` failed as a whole and the edits of every other file waited for the
+model to be fixed.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from modelhealth.clock import Clock, SystemClock, to_epoch_ms
-from modelhealth.errors import EmptyWindow, StoreUnavailable
+from modelhealth.errors import ConfigIssue, EmptyWindow, ModelHealthError, StoreUnavailable
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.rules.config import RuleSpec
 from modelhealth.rules.detectors import lookback_of
@@ -121,20 +128,31 @@ class Evaluator:
         blind_after: int = 3,
         group: bool = True,
         retire_orphans: bool = True,
+        previous: Evaluator | None = None,
     ) -> None:
         """``retire_orphans``: resolve remembered alerts of rules that are gone from
         ``rules`` (see :meth:`_adopt_orphans`); pass False when some config files failed to
-        load, so their rules' pages are kept rather than resolved."""
-        self.rules = list(rules)
+        load, so their rules' pages are kept rather than resolved.
+
+        ``previous``: the evaluator this one replaces (a reload); a rule whose detector
+        cannot be built now keeps the one it had there (:meth:`_build_detectors`)."""
+        self.issues: list[ConfigIssue] = []
+        """Rules whose detector could not be built, each located at its rule (file, line),
+        saying whether it runs on with its previous detector or is left out."""
+        self._left_out: set[tuple[str, str]] = set()  # (name, model) of rules left out
+        self.ran_on: list[str] = []
+        """``model/name`` of the rules that run on with ``previous``'s detector."""
+        self.rules, self._detectors = self._build_detectors(rules, previous)
         self.store = store
-        self.references = dict(references) if references is not None else load_references(rules)
+        self.references = (
+            dict(references) if references is not None else load_references(self.rules)
+        )
         self.notify = notify
         self.state = state or AlertStateStore()
         self.clock = clock or SystemClock()
         self.retries = retries
         self.blind_after = blind_after
         self.group = group
-        self._detectors: dict[str, Any] = {r.rule_id: r.build_detector() for r in self.rules}
         self._lookback = {
             r.rule_id: lookback_of(self._detectors[r.rule_id], r.window) for r in self.rules
         }
@@ -149,6 +167,53 @@ class Evaluator:
         self._blind_ticks = 0
         self._seen_now: dict[str, int] = {}
         self._recall_schedule()
+
+    def _build_detectors(
+        self, rules: Sequence[RuleSpec], previous: Evaluator | None
+    ) -> tuple[list[RuleSpec], dict[str, Any]]:
+        """The rules that run and their detectors, built from each rule's config.
+
+        A detector that cannot be built (a learned model that does not load, a detector's
+        own bug) used to raise out of the constructor: at a reload, of every rule, since the
+        rules a broken file kept are built anew too, so one damaged model directory held
+        back every other file's edits until it was fixed. Now only that rule is affected:
+        if ``previous`` ran a rule of the same name and model, it runs on with that rule's
+        detector (the model it held; its alerts go on), under the new definition when the
+        detector's config is unchanged (an edit of its severity or labels), under the
+        previous one otherwise (its detector was built from that); a rule new to the
+        evaluator is left out, its remembered alerts neither evaluated nor resolved (as a
+        broken file's). Each is one of :attr:`issues`, and logged."""
+        ran = {(r.name, r.model): r for r in previous.rules} if previous is not None else {}
+        built = previous._detectors if previous is not None else {}
+        out: list[RuleSpec] = []
+        detectors: dict[str, Any] = {}
+        for rule in rules:
+            try:
+                detectors[rule.rule_id] = rule.build_detector()
+            except Exception as exc:  # one broken detector must not stop the other rules
+                error = str(exc) if isinstance(exc, ModelHealthError) else repr(exc)
+                old = ran.get((rule.name, rule.model))
+                if old is not None:
+                    if _detector_config(old) != _detector_config(rule):
+                        rule = old
+                    detectors[rule.rule_id] = built[old.rule_id]
+                    self.ran_on.append(f"{rule.model}/{rule.name}")
+                    outcome = "it runs on with the detector it had until it builds"
+                else:
+                    self._left_out.add((rule.name, rule.model))
+                    outcome = "the rule is left out until it builds, its alerts stay as they were"
+                issue = ConfigIssue(
+                    rule.source,
+                    f"cannot be built: {error}; {outcome}",
+                    field="detector",
+                    context=f'rule "{rule.name}" of model {rule.model}',
+                )
+                log.warning("%s", issue)
+                self.issues.append(issue)
+                if old is None:
+                    continue
+            out.append(rule)
+        return out, detectors
 
     def _recall_schedule(self) -> None:
         """When each rule last ran, the newest data it saw and the store failures in a row,
@@ -198,6 +263,8 @@ class Evaluator:
         to_resolve: list[tuple[tuple[str, str], str]] = []
         for key in [k for k in self.state.alerts if k[0] not in ids and k[0] != BLIND_RULE_ID]:
             alert = self.state.alerts[key]
+            if (alert.labels.get("alertname", ""), alert.labels.get("model", "")) in self._left_out:
+                continue  # its rule is there but its detector did not build: kept as it was
             heir = by_name.get((alert.labels.get("alertname", ""), alert.labels.get("model", "")))
             if heir is not None:
                 instance = {k: v for k, v in alert.labels.items() if k in INSTANCE_LABELS}
@@ -564,6 +631,11 @@ def _which(labels: Mapping[str, str], rule: RuleSpec) -> str:
         for k, v in labels.items()
         if k != "model" and not (k == "version" and rule.version is not None)
     )
+
+
+def _detector_config(rule: RuleSpec) -> tuple[str, dict[str, Any]]:
+    """What a rule's detector is built from (:meth:`RuleSpec.build_detector`)."""
+    return rule.detector_type, dict(rule.detector_params)
 
 
 def _aware(when: datetime) -> datetime:

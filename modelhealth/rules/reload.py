@@ -24,10 +24,14 @@ rule file nor anything it names at its top changed. Every file of the directory 
 the files :func:`~modelhealth.anomaly.model.load_shared` fingerprints, so a reload happens
 exactly when the detector would load the model afresh. A retrain caught half-way (its model
 files renamed into place, its ``meta.json``, written last, still the old one's) does not load
-(``meta.json`` records each file's size and sha256): the reload fails, the running rules and
-the model they hold stay, and the retrain's last file triggers the reload that takes it.
-The whole reload fails, not the rule's file alone (the kept rule's detector is built anew,
-from the same directory), so another file's edit made meanwhile waits for the retrain's end.
+(``meta.json`` records each file's size and sha256): the rule's file keeps its previous
+rules, the kept learned rule runs on with the detector (the model) it held, and the retrain's
+last file triggers the reload that takes it. The same holds for a model directory damaged
+for good (a truncated or corrupt file): an error naming the file, line, rule and model file
+until it is retrained or restored. Only that file waits: the reload builds every rule's
+detector anew, and a kept rule whose model does not load keeps the one it had
+(``Evaluator(previous=...)``) instead of failing the whole reload, which held back every
+other file's edits until the model was fixed.
 
 The routing file (``--routing``) is watched the same way and reloaded into the running
 dispatcher (``Dispatcher.reconfigure``): a file that no longer loads keeps the running routing.
