@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from modelhealth.anomaly.fleet import generate_fleet
 from modelhealth.anomaly.forecaster import ForecastParams
@@ -89,6 +91,16 @@ def write_learned_rules(folder: Path, model_dir: Path) -> Path:
         "    detector: {type: threshold, above: 100}\n"
     )
     return path
+
+
+@pytest.fixture
+def app(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """The dashboard on the shared deployment, first run done (the Fleet page)."""
+    monkeypatch.setattr(sys, "argv", ["app.py", *deployment.argv()])
+    at = AppTest.from_file(str(ROOT / "modelhealth" / "dashboard" / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
 
 
 @pytest.fixture(scope="session")

@@ -32,15 +32,6 @@ APP = str(ROOT / "modelhealth" / "dashboard" / "app.py")
 DAY = TimeWindow.ending(T0, timedelta(hours=24))
 
 
-@pytest.fixture
-def app(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setattr(sys, "argv", ["app.py", *deployment.argv()])
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 @pytest.fixture(scope="module")
 def store(deployment: Deployment) -> Iterator[DuckDBStore]:
     s = DuckDBStore(deployment.db, read_only=True)

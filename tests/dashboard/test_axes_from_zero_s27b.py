@@ -9,26 +9,15 @@ negative (scores, a rule's backtest line, a learned band) keep plotly's own rang
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from modelhealth.dashboard import charts
-from tests.dashboard.conftest import Deployment
-from tests.dashboard.test_app import APP, figure, go
+from tests.dashboard.test_app import figure, go
 
 STEP = 60_000
-
-
-@pytest.fixture
-def app(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setattr(sys, "argv", ["app.py", *deployment.argv()])
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _flat(n: int = 6, per_bucket: int = 30, errors: int = 0) -> pd.DataFrame:

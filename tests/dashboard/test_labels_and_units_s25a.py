@@ -4,26 +4,15 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from modelhealth.dashboard import charts
 from modelhealth.ingestion.schema import OTHER_CATEGORY
-from tests.dashboard.conftest import Deployment
-from tests.dashboard.test_app import APP, figure, go
+from tests.dashboard.test_app import figure, go
 
 READABLE = "(other categories)"
-
-
-@pytest.fixture
-def app(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setattr(sys, "argv", ["app.py", *deployment.argv()])
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _shown_ticks(fig: dict) -> list[str]:

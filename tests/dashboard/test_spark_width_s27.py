@@ -8,22 +8,11 @@ page's p99 trend of the model that paged read flat."""
 from __future__ import annotations
 
 import json
-import sys
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from modelhealth.dashboard import sparks
-from tests.dashboard.conftest import Deployment
-from tests.dashboard.test_app import APP, go
-
-
-@pytest.fixture
-def app(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setattr(sys, "argv", ["app.py", *deployment.argv()])
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    assert not at.exception, at.exception
-    return at
+from tests.dashboard.test_app import go
 
 
 def _width(table: object, column: str) -> int:
