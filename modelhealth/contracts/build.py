@@ -6,6 +6,7 @@ it into a :class:`~modelhealth.contracts.datamodel.DataContract`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from modelhealth.contracts.datamodel import ColumnContract, DataContract
+from modelhealth.contracts.dtypes import is_text_column
 from modelhealth.contracts.specials import INF_LABEL, _special_label, beyond_huge, special_mask
 from modelhealth.ingestion.reference import DEFAULT_SPECIAL_VALUES, build_feature_reference
 from modelhealth.names import check_name
@@ -104,8 +106,56 @@ def build_contract(
     )
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file (by extension) with a clear error for anything else."""
+ISO_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(?P<zone>Z|[+-]\d{2}:?\d{2})?)?"
+)
+"""An ISO-8601 date or date-time, as a CSV cell holds one (matched against the whole cell)."""
+
+
+def iso_datetimes(column: pd.Series) -> pd.Series | None:
+    """``column`` as datetimes when every value is an ISO-8601 date or date-time, else None.
+
+    Strict: text only, every non-null cell a whole ISO date (``2026-02-30``, ``20260101``,
+    ``1.5`` or one junk cell among dates leave the column text), zoned and naive times not
+    mixed (they have no one time line); zoned times are converted to UTC."""
+    present = column[column.notna()]
+    if present.empty or pd.api.types.infer_dtype(present, skipna=True) != "string":
+        return None
+    parts = present.str.extract(f"^(?P<whole>{ISO_DATETIME.pattern})$")
+    if parts["whole"].isna().any():
+        return None
+    zoned = parts["zone"].notna()
+    if zoned.any() and not zoned.all():
+        return None
+    try:
+        return pd.to_datetime(column, format="ISO8601", errors="raise", utc=bool(zoned.all()))
+    except (ValueError, OverflowError):  # 2026-13-01, year 9999 (out of bounds)
+        return None
+
+
+def _csv_dates(frame: pd.DataFrame, text: set[str]) -> pd.DataFrame:
+    """A CSV frame with its ISO date columns (:func:`iso_datetimes`) as datetimes, but for
+    the columns in ``text`` (a contract's text columns: read as written)."""
+    for name in frame.columns:
+        if frame[name].dtype == object and str(name) not in text:
+            dates = iso_datetimes(frame[name])
+            if dates is not None:
+                frame[name] = dates
+    return frame
+
+
+def read_table(path: str | Path, contract: DataContract | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file (by extension) with a clear error for anything else.
+
+    A CSV cell has no type: the parser guesses one per file, and two guesses misled a
+    contract. Dates stayed text, so a contract built from a CSV reference profiled its
+    ``day`` column as categories of training dates and read every later batch's new dates as
+    out of the domain and drift (Parquet keeps the dtype and got the datetime treatment,
+    type and null checks only); so a CSV column of ISO dates only (:func:`iso_datetimes`) is
+    read as datetimes, the reference's and a batch's alike. And digits read as numbers, so
+    with ``contract`` given (a batch to validate) the columns it holds as text categories
+    (:func:`~modelhealth.contracts.dtypes.is_text_column`) are read as text: ``7`` there is
+    the category "7", not a critical change to ``int64`` (or "7.0" beside a blank)."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such file")
@@ -116,8 +166,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
         kind, read = "CSV", pd.read_csv
     else:
         raise ValueError(f"{p}: expected a .csv or .parquet file")
+    text = {n for n, c in contract.columns.items() if is_text_column(c)} if contract else set()
     try:
-        return read(p)
+        if kind == "Parquet":
+            return read(p)
+        return _csv_dates(read(p, dtype=dict.fromkeys(text, str)), text)
     except pd.errors.EmptyDataError:
         raise ValueError(
             f"{p}: the file is empty (expected a header row of column names)"

@@ -115,7 +115,7 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
     for issue in issues:  # first: a later input error must not hide them
         print(f"error: {issue}", file=sys.stderr)
     registry = load_registry(args.checks) if args.checks else CheckRegistry()
-    report = validate_frame(contract, read_table(args.data), registry)
+    report = validate_frame(contract, read_table(args.data, contract), registry)
     print(report.to_json() if args.json else report.format_text(all_checks=args.all), file=out)
     if issues:
         # the batch may be fine, but the columns above went unchecked: never a green exit

@@ -58,6 +58,16 @@ def is_time_column(col: ColumnContract) -> bool:
     return dtype_family(col.dtype) == "datetime"
 
 
+def is_text_column(col: ColumnContract) -> bool:
+    """Whether a contract column held text categories (not numbers, bools or times).
+
+    Such a column of a CSV batch is read as text (:func:`modelhealth.contracts.build.read_table`
+    with the contract): the CSV parser types each file by its cells, so a batch whose
+    category codes happened to be all digits (``7``) read as ``int64`` (``7.0`` with a blank)
+    and was a critical type change, where it is the category "7", in the domain or not."""
+    return col.kind == "categorical" and contract_families(col) == frozenset({"text"})
+
+
 def contract_families(col: ColumnContract) -> frozenset[str]:
     """The families a contract column's training values were of."""
     if col.dtype == "object" and col.kind == "numeric":
