@@ -45,6 +45,7 @@ TINY = {  # script: arguments of a run of a few seconds
     "rules.py": "--models 2 --features 2 --minutes 10 --ticks 1",
     "scheduler_memory.py": "--models 2 --features 2 --warmup 5 --ticks 20",
     "ingest.py": "--events 2000 --features 5 --batch 1000 --per-event-sample 200",
+    "sdk_outage.py": "--events 3000 --paced 300 --rate 2000 --max-block-ms 1000",
     "drift.py": "--rows 3000 --features 10 --evidently-rows 1000",
     "dashboard.py": "--days 1 --features 3 --runs 1",
     "dashboard_fleet.py": "--models 12 --days 1 --runs 1 --before-models 5",
@@ -86,7 +87,16 @@ def _scheduler_memory(proc: subprocess.CompletedProcess) -> None:
     assert "kept per tick: fleet" in proc.stdout and "fleet-semi (before)" in proc.stdout
 
 
+def _sdk_outage(proc: subprocess.CompletedProcess) -> None:
+    """Every case's latency line, the ratios against the healthy peer, no event unaccounted."""
+    out = proc.stdout
+    assert len(re.findall(r"p99\.9 +\d+\.\d+ ms +max", out)) == 4, out
+    assert "ratios kafka-down / healthy (same run):" in out
+    assert out.count("(ok)") == 2 and "MISMATCH" not in out  # the healthy peers, closed
+
+
 CHECKS = {
+    "sdk_outage.py": _sdk_outage,
     "scheduler_memory.py": _scheduler_memory,
     "notify.py": _notify,
     "drift.py": _drift,

@@ -26,7 +26,8 @@ aggregate rows (``feature_stats``, ``feature_bins``) included. While the sink fa
 buffers hold at most ``max_buffered`` rows (default 10 x ``max_batch``; ``log``, ``log_batch``
 and ``log_outcome`` alike): with ``background=True`` always (the flusher may be stuck on the
 sink at any time), without it while automatic flushes back off (up to :data:`RETRY_MAX_S`; a
-server logging 5,000 events/s buffered 300,000 of them per minute of outage). Beyond it the
+server logging 5,000 events/s buffered 300,000 of them per minute of outage) or while one
+request thread's flush waits on the sink (the other threads do not wait for it). Beyond it the
 newest rows are refused, counted in ``stats.dropped_rows``, and one warning per episode (until
 a flush succeeds) says so. An explicit
 :meth:`Monitor.flush` (and :meth:`Monitor.close`) re-raises the sink's error so the caller can
@@ -59,6 +60,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -154,6 +156,14 @@ reference's, which it always knows), so an event lacking one counts as a null of
 ones counted only in the flush that holds them, from the first event that has them: a bound
 on memory and on the feature-stats rows every flush writes."""
 
+_FIELD = {name: i for i, name in enumerate(ValidEvent._fields)}
+"""Position of each field in the plain tuples :meth:`Monitor.log` buffers (``event[:-1]``)."""
+
+
+def _get(name: str) -> itemgetter:
+    """Reads field ``name`` of a buffered event tuple."""
+    return itemgetter(_FIELD[name])
+
 
 class Monitor:
     """Buffers inference events and flushes aggregated batches to a sink.
@@ -192,7 +202,10 @@ class Monitor:
         self.clock = clock or SystemClock()
         self.stats = IngestStats()
         self._lock = threading.Lock()
-        self._events: list[ValidEvent] = []
+        # ValidEvents split in two so the GC walks none of them (see ValidEvent's doc):
+        # plain tuples of every field but the features, and the features dicts
+        self._events: list[tuple[object, ...]] = []
+        self._features: list[Mapping[str, object]] = []
         # per event of _events: how many features its version had been seen with by then
         self._events_seen: list[int] = []
         # (model, version) -> feature -> the order it was first seen in; and the kind stored
@@ -308,7 +321,8 @@ class Monitor:
                 seen = self._seen.get((event.model, event.version))
                 if seen is None or not seen.keys() >= event.features.keys():
                     seen = self._see(event.model, event.version, event.features)
-                self._events.append(event)
+                self._events.append(event[:-1])  # a plain tuple: the GC untracks it
+                self._features.append(event.features)
                 self._events_seen.append(len(seen))
                 self.stats.accepted += 1
                 full = len(self._events) >= self.max_batch
@@ -609,6 +623,7 @@ class Monitor:
     def _flush(self) -> EventBatch:
         with self._lock:
             events, self._events = self._events, []
+            features, self._features = self._features, []
             seen_counts, self._events_seen = self._events_seen, []
             blocks, self._blocks = self._blocks, []
             self._block_rows = 0
@@ -616,7 +631,7 @@ class Monitor:
             parked, self._parked = self._parked, []
             unsent, self._unsent = self._unsent, []
             self._last_flush = self.clock.monotonic()
-        fresh = self._build(events, seen_counts, blocks, outcomes, parked)
+        fresh = self._build(events, features, seen_counts, blocks, outcomes, parked)
         batch = concat([*unsent, fresh])
         if batch.is_empty():
             return batch
@@ -745,7 +760,7 @@ class Monitor:
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self.stats = IngestStats()
-        self._events, self._events_seen, self._blocks = [], [], []
+        self._events, self._features, self._events_seen, self._blocks = [], [], [], []
         self._block_rows = self._reserved_rows = 0
         self._outcomes, self._parked, self._unsent = [], [], []
         self._last_flush = self.clock.monotonic()
@@ -810,8 +825,14 @@ class Monitor:
         it only while automatic flushes back off after a sink failure (up to
         :data:`RETRY_MAX_S`), the one time rows pile up: otherwise the request thread flushes
         what it logs at once, and a healthy sink takes a backfill batch larger than the
-        bound whole."""
-        return self._thread is not None or self.clock.monotonic() < self._retry_at
+        bound whole; and while another thread's flush runs (the sink may block it for
+        ``max_block_ms``: the other request threads no longer wait for it, see
+        :meth:`_auto_flush`, so their rows pile up meanwhile)."""
+        return (
+            self._thread is not None
+            or self.clock.monotonic() < self._retry_at
+            or self._flush_lock.locked()
+        )
 
     def _refuse(self, rows_by_table: Mapping[str, int], why: str) -> None:
         """Count rows refused for ``why`` (a key of :data:`_REFUSALS`) as dropped, warning
@@ -855,12 +876,22 @@ class Monitor:
         :data:`RETRY_MAX_S`: a sink that is down makes each write wait its timeout (Kafka's
         ``max_block_ms``), and retrying on every request stalled every request (QA: 30 s per
         ``log()`` call while Kafka was down). Events buffer meanwhile.
+
+        Only one request thread waits: while another flush runs (it holds ``_flush_lock``,
+        maybe for Kafka's ``max_block_ms``), this returns at once instead of waiting for
+        that lock. Every request thread whose ``log()`` found the flush due queued on it, for
+        the whole wait, and then flushed again itself (QA s27h: with ``background=False``
+        and Kafka down, each of them stalled up to twice ``max_block_ms``).
         """
         now = self.clock.monotonic()
         if now < self._retry_at:
             return
+        if not self._flush_lock.acquire(blocking=False):
+            return  # another thread flushes, perhaps waiting on the sink: never wait for it
         try:
-            self.flush()
+            if self.clock.monotonic() < self._retry_at:  # its flush failed meanwhile
+                return
+            self._flush()
         except Exception:
             self._backoff_s = min(max(2 * self._backoff_s, RETRY_MIN_S), RETRY_MAX_S)
             self._retry_at = self.clock.monotonic() + self._backoff_s
@@ -869,6 +900,8 @@ class Monitor:
                 self._backoff_s,
                 exc_info=True,
             )
+        finally:
+            self._flush_lock.release()
 
     def _contain(
         self,
@@ -928,7 +961,8 @@ class Monitor:
 
     def _build(
         self,
-        events: list[ValidEvent],
+        events: list[tuple[object, ...]],
+        features: list[Mapping[str, object]],
         seen_counts: list[int],
         blocks: list[EventBatch],
         outcomes: list[dict[str, object]],
@@ -937,42 +971,46 @@ class Monitor:
         """One batch from the buffers. Anonymous events (no request id) keep "" so no later
         outcome can join them (a made-up id would collide across processes). ``seen_counts``
         says, per event, how many features its version had been seen with when it was
-        logged (see :func:`feature_columns`)."""
-        groups: dict[tuple[str, str, str], tuple[list[ValidEvent], list[int]]] = {}
-        for e, count in zip(events, seen_counts, strict=True):
-            group = groups.get((e.model, e.version, e.host))
+        logged (see :func:`feature_columns`). ``events`` and ``features`` are the
+        ValidEvents as :meth:`log` buffers them: every field but the features, and those."""
+        # per (model, version, host): its rows (plain tuples), their features, seen counts;
+        # no object per event is made here (see ValidEvent: the GC would walk them all)
+        groups: dict[tuple[object, ...], tuple[list[tuple[object, ...]], list, list[int]]] = {}
+        key_of = itemgetter(_FIELD["model"], _FIELD["version"], _FIELD["host"])
+        for row, feats, count in zip(events, features, seen_counts, strict=True):
+            key = key_of(row)
+            group = groups.get(key)
             if group is None:
-                group = groups[(e.model, e.version, e.host)] = ([], [])
-            group[0].append(e)
-            group[1].append(count)
+                group = groups[key] = ([], [], [])
+            group[0].append(row)
+            group[1].append(feats)
+            group[2].append(count)
         blocks = list(blocks)
-        for (model, version, host), (evs, counts) in groups.items():
+        for (model, version, host), (rows, feats_of, counts) in groups.items():
             with self._lock:  # a snapshot: log() adds to it meanwhile
                 seen = dict(self._seen.get((model, version), {}))
             ref = self.references.get(model)
+            n = len(rows)
             try:
                 blocks.append(
                     self._aggregate(
-                        model,
-                        version,
-                        host,
-                        np.fromiter((e.ts for e in evs), np.int64, len(evs)),
-                        np.fromiter((e.latency_ms for e in evs), np.float64, len(evs)),
-                        np.fromiter((e.score for e in evs), np.float64, len(evs)),
-                        pd.Series([e.request_id for e in evs], dtype=object),
-                        np.fromiter((e.is_error for e in evs), np.int32, len(evs)),
+                        model,  # type: ignore[arg-type]
+                        version,  # type: ignore[arg-type]
+                        host,  # type: ignore[arg-type]
+                        np.fromiter(map(_get("ts"), rows), np.int64, n),
+                        np.fromiter(map(_get("latency_ms"), rows), np.float64, n),
+                        np.fromiter(map(_get("score"), rows), np.float64, n),
+                        pd.Series(list(map(_get("request_id"), rows)), dtype=object),
+                        np.fromiter(map(_get("is_error"), rows), np.int32, n),
                         feature_columns(
-                            [e.features for e in evs],
-                            counts,
-                            seen,
-                            ref.features if ref is not None else (),
+                            feats_of, counts, seen, ref.features if ref is not None else ()
                         ),
                     )
                 )
             except Exception as exc:  # a bug in one group must not lose the other groups
                 log.exception("modelhealth: could not aggregate events of %s", model)
                 now_ms = to_epoch_ms(self.clock.now())
-                self._park_group_failure(model, version, host, len(evs), exc, now_ms, in_flush=True)
+                self._park_group_failure(model, version, host, n, exc, now_ms, in_flush=True)  # type: ignore[arg-type]
         with self._lock:  # records parked just above
             parked = [*parked, *self._parked]
             self._parked = []
