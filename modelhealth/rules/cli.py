@@ -617,6 +617,14 @@ def _eval_once(
         print(f"note: {k}: {unmatched_note()}", file=sys.stderr)
     for k, why in report.not_judged.items():
         print(f"note: {k}: not judged: {why}", file=sys.stderr)
+    for a in report.kept:  # when_not_judged: keep
+        where = "".join(f", {k}={a.labels[k]}" for k in ("version", "feature") if k in a.labels)
+        print(
+            f"note: {a.labels.get('model', '')}/{a.labels.get('alertname', '')}{where}: "
+            f"{a.state.name.lower()} alert kept, not judged since "
+            f"{a.annotations.get('not_judged_since', '?')} (when_not_judged: keep)",
+            file=sys.stderr,
+        )
     return 1 if report.errors else 0
 
 

@@ -48,6 +48,7 @@ from modelhealth.rules.fields import (
     parse_min_count,
     parse_schedule,
     parse_trigger,
+    parse_when_not_judged,
     version_problem,
 )
 from modelhealth.rules.fields import (
@@ -99,6 +100,7 @@ _RULE_KEYS = {
     "label_delay",
     "keep_firing_for",
     "min_count",
+    "when_not_judged",
 }
 
 
@@ -136,6 +138,10 @@ class RuleSpec:
     min_count: int | None = None
     """Valid values a drift rule's window and baseline must hold to be judged; None: the
     metric's default (``metrics.default_min_count``), 0: any window."""
+    when_not_judged: str = "keep"
+    """What an alert does at a tick whose instance has data the rule cannot judge (too few
+    values for ``min_count``, no baseline yet, too few labels): ``keep`` its state, or
+    ``resolve`` (Prometheus' treatment of an absent series; rules before it existed)."""
     source: SourcePos = SourcePos("<memory>")
 
     @property
@@ -153,6 +159,7 @@ class RuleSpec:
                 and not (k == "label_delay" and not self.label_delay)
                 and not (k == "keep_firing_for" and not self.keep_firing_for)
                 and not (k == "min_count" and self.min_count is None)
+                and not (k == "when_not_judged" and self.when_not_judged == "keep")
             },
             sort_keys=True,
         )
@@ -276,6 +283,7 @@ class _RuleBuilder:
         trigger = self._trigger()
         label_delay = self._label_delay(metric)
         min_count = self._field(parse_min_count, self.get("min_count"), metric)
+        when_not_judged = self._field(parse_when_not_judged, self.get("when_not_judged")) or "keep"
         if metric and takes_min_count(metric):
             self._check_reference_size(metric, features, baseline, min_count)
         owners = list(self.ctx["owners"])
@@ -339,6 +347,7 @@ class _RuleBuilder:
             label_delay=label_delay,
             keep_firing_for=keep_firing_for,
             min_count=min_count,
+            when_not_judged=when_not_judged,
             source=self.node.pos,
         )
 

@@ -6,6 +6,19 @@ neither re-fires nor forgets) and *notify* (one call per tick with the grouped a
 :mod:`modelhealth.rules.grouping`). The tick's ``now`` is passed down and never read again, so
 backtests replay history through the very same code path as live evaluation.
 
+Not judged: an instance with data its rule cannot judge this tick (a drift window with fewer
+values than ``min_count``, a baseline not available yet, too few labels) keeps its alert's
+state by default (``when_not_judged: keep``, as Grafana's "keep last state"): a firing alert
+stays firing, without a resolve, its value the last judged one; a pending one stays pending
+(it fires only at a judged tick whose condition holds, once ``for:`` has elapsed since it
+became pending); an inactive one stays inactive. The alert's ``not_judged`` and
+``not_judged_since`` annotations say why and since when, until it is judged again, and
+``rules run``'s ``/metrics`` counts such alerts (``modelhealth_alerts_not_judged``) with the
+oldest one's start, to alert on one kept too long: there is no time limit. Before, such an
+alert resolved, as an absent series does in Prometheus, and a drifted feature resolved every
+night (too few values) and paged again every morning; ``when_not_judged: resolve`` does that.
+An instance without any row in its window still resolves (an absent series), whichever is set.
+
 Store outage: a rule whose queries fail is retried (``retries`` times within the tick), and
 once one has failed that way the tick's remaining rules are reported as not evaluated rather
 than each waiting out its own timeouts; when the store fails every rule for ``blind_after``
@@ -72,6 +85,10 @@ class TickReport:
     """``model/rule`` -> why instances with data in the window were not judged (the first
     such instance's labels and reason, e.g. a baseline window before the model's first data;
     the command line says so)."""
+    kept: list[Alert] = field(default_factory=list)
+    """Alerts (pending or firing) kept in their state because their instance had data the
+    rule could not judge this tick (``when_not_judged: keep``); firing ones are in
+    :attr:`firing` too."""
     no_rows: dict[str, str] = field(default_factory=dict)
     """``model/rule`` -> e.g. "model churn has no rows in the store": rules without a value
     whose model (or the version they name) has no row at all, a misspelt or never-deployed
@@ -495,6 +512,7 @@ class Evaluator:
         for key, result, labels, extra in pending:
             report.instances += 1
             seen.add(key)
+            self._judged_again(key)
             self._transition(
                 key,
                 result.anomalous,
@@ -507,14 +525,48 @@ class Evaluator:
                 rule.keep_firing_for,
             )
         for key in [k for k in self.state.alerts if k[0] == rule.rule_id and k not in seen]:
-            # no data (or no baseline) this tick: the instance is not judged, and its alert
-            # resolves as in Prometheus; the resolve says why instead of the stale comparison
             prev = self.state.alerts[key]
-            ann = _not_judged(rule, prev.annotations, not_judged.get(key, NO_DATA))
+            why = not_judged.get(key)
+            if why is not None and rule.when_not_judged == "keep":
+                # data the rule cannot judge (too few values, no baseline yet): "unknown" is
+                # not "recovered", so the alert keeps its state (when_not_judged: keep)
+                self._keep_unjudged(key, prev, why, now, report)
+                continue
+            # no rows at all this tick (or when_not_judged: resolve): the instance is not
+            # judged, and its alert resolves as in Prometheus; the resolve says why instead
+            # of the stale comparison
+            ann = _not_judged(rule, prev.annotations, why or NO_DATA)
             self._transition(
                 key, False, prev.value, now, rule.hold_for, prev.labels, ann, report,
                 rule.keep_firing_for,
             )  # fmt: skip
+
+    def _keep_unjudged(
+        self, key: tuple[str, str], prev: Alert, why: str, now: datetime, report: TickReport
+    ) -> None:
+        """Keep an alert whose instance has data its rule cannot judge this tick, as it was:
+        a firing one stays firing (re-reported, no resolve: a drift window that holds too
+        few values at night says nothing of whether the drift is over), a pending one stays
+        pending (it fires only at a judged tick), its value the last judged one. Its
+        annotations say why and since when (``not_judged``, ``not_judged_since``: the first
+        tick of the run of not-judged ticks), until it is judged again."""
+        since = prev.annotations.get(NOT_JUDGED_SINCE) or now.isoformat()
+        kept = dataclasses.replace(
+            prev, annotations={**prev.annotations, NOT_JUDGED: why, NOT_JUDGED_SINCE: since}
+        )
+        self.state.alerts[key] = kept
+        report.kept.append(kept)
+        if kept.state == AlertState.FIRING:
+            report.firing.append(kept)
+
+    def _judged_again(self, key: tuple[str, str]) -> None:
+        """Drop the not-judged annotations of an alert whose instance is judged again (a
+        kept-firing lull, ``keep_firing_for``, would carry them on)."""
+        prev = self.state.alerts.get(key)
+        if prev is not None and NOT_JUDGED in prev.annotations:
+            self.state.alerts[key] = dataclasses.replace(
+                prev, annotations=_without_not_judged(prev.annotations)
+            )
 
     def _stretch_lookback(self, rule: RuleSpec, detector: Any, found: Sequence[Any]) -> None:
         """Fetch more history from the next tick on when a detector says its series holds
@@ -644,13 +696,21 @@ def _aware(when: datetime) -> datetime:
 
 
 NO_DATA = "no data in the window"
+NOT_JUDGED = "not_judged"
+"""Annotation of an alert kept while its rule cannot judge its instance: why."""
+NOT_JUDGED_SINCE = "not_judged_since"
+"""Annotation of an alert kept while its rule cannot judge its instance: since when (ISO)."""
+
+
+def _without_not_judged(annotations: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in annotations.items() if k not in (NOT_JUDGED, NOT_JUDGED_SINCE)}
 
 
 def _not_judged(rule: RuleSpec, previous: Mapping[str, str], why: str) -> dict[str, str]:
     """Annotations of an alert resolved because its instance was not judged this tick."""
     detail = f"{why}: resolved as not judged"
     return {
-        **previous,
+        **_without_not_judged(previous),
         "summary": rule.summary or f"{rule.metric} on {rule.model}: {detail}",
         "detail": detail,
     }

@@ -1,5 +1,5 @@
-"""Parsers for the optional rule fields ``baseline``, ``schedule``, ``trigger`` and
-``min_count``.
+"""Parsers for the optional rule fields ``baseline``, ``schedule``, ``trigger``,
+``min_count`` and ``when_not_judged``.
 
 Each takes the YAML node (with its position) and returns the parsed value or raises
 :class:`FieldError`, which the config loader turns into a ``file:line:col`` issue.
@@ -26,6 +26,8 @@ from modelhealth.rules.series import BaselineSpec
 from modelhealth.rules.yamlnodes import Node
 
 TRIGGERS = ("new_data",)
+WHEN_NOT_JUDGED = ("keep", "resolve")
+"""What an alert does at a tick whose window its rule cannot judge (``when_not_judged:``)."""
 _BASELINE_KEYS = {"reference", "shift", "from", "to", "version"}
 _REFERENCE_BASELINE_METRICS = ("feature.null_rate", "feature.special_rate")
 
@@ -138,6 +140,22 @@ def parse_trigger(n: Node) -> str:
             "trigger",
             f"must be one of {', '.join(TRIGGERS)}, got "
             f"{n.value!r}" + suggest(str(n.value), TRIGGERS),
+        )
+    return str(n.value)
+
+
+def parse_when_not_judged(n: Node) -> str:
+    """``when_not_judged:`` -> what an alert does while its instance has data the rule cannot
+    judge (a drift window under ``min_count``, a baseline not available yet, too few labels):
+    ``keep`` (the default) keeps its state, as Grafana's "keep last state"; ``resolve``
+    resolves a firing alert and clears a pending one, as rules did before."""
+    if n.value not in WHEN_NOT_JUDGED:
+        raise FieldError(
+            n.pos,
+            "when_not_judged",
+            f"must be one of {', '.join(WHEN_NOT_JUDGED)} (keep: an alert keeps its state "
+            "while its window cannot be judged; resolve: it resolves), got "
+            f"{n.value!r}" + suggest(str(n.value), WHEN_NOT_JUDGED),
         )
     return str(n.value)
 

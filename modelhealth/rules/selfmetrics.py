@@ -11,6 +11,11 @@ reached (timeout, refused connection, DNS/TLS failure), ``modelhealth_receiver_r
 is the receiver's last known state, restored from the outbox's file at start; a receiver no
 attempt has contacted with its current settings has no sample.
 
+``modelhealth_alerts_not_judged`` counts the alerts kept pending or firing while their rule
+cannot judge their window (``when_not_judged: keep``, no time limit), and
+``modelhealth_alerts_not_judged_since_timestamp_seconds`` says since when the oldest of them
+is, e.g. for ``time() - modelhealth_alerts_not_judged_since_timestamp_seconds > 86400``.
+
 ``/-/ready`` answers 503 until a tick has evaluated against a reachable store, and again
 while the store has been down for the latest tick; a configuration that fails to reload does
 not make it unready (the running one stays in force), it shows in the ``config`` metrics.
@@ -25,6 +30,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -176,12 +182,29 @@ class EngineMetrics:
         metric(name, "summary", "Time spent evaluating ticks.", durations)
         self._render_configs(configs, metric)
         states: Counter[tuple[str, str]] = Counter()
+        unjudged: Counter[tuple[str, str]] = Counter()
+        oldest: float | None = None
         for alert in self.alerts():
             if alert.state is not AlertState.INACTIVE:
-                states[(alert.state.name.lower(), alert.labels.get("severity", ""))] += 1
+                which = (alert.state.name.lower(), alert.labels.get("severity", ""))
+                states[which] += 1
+                since = _since(alert.annotations.get("not_judged_since", ""))
+                if since is not None:
+                    unjudged[which] += 1
+                    oldest = since if oldest is None else min(oldest, since)
         metric("modelhealth_alerts", "gauge", "Alerts pending or firing, by state and severity.",
                [_sample("modelhealth_alerts", n, {"state": s, "severity": sev})
                 for (s, sev), n in sorted(states.items())])  # fmt: skip
+        metric("modelhealth_alerts_not_judged", "gauge",
+               "Alerts kept pending or firing while their rule cannot judge their window"
+               " (when_not_judged: keep), by state and severity.",
+               [_sample("modelhealth_alerts_not_judged", n, {"state": s, "severity": sev})
+                for (s, sev), n in sorted(unjudged.items())])  # fmt: skip
+        name = "modelhealth_alerts_not_judged_since_timestamp_seconds"
+        metric(name, "gauge",
+               "Since when the alert kept longest while not judged has been (Unix time; no"
+               " sample when none is).",
+               [_sample(name, oldest)] if oldest is not None else [])  # fmt: skip
         metric("modelhealth_notifications", "gauge",
                "Notifications in the outbox, by receiver and status (pending, sent, failed,"
                " expired).",
@@ -309,6 +332,16 @@ def _handler(metrics: EngineMetrics, reload: ReloadHook | None) -> type[BaseHTTP
             log.debug("metrics endpoint: " + format, *args)
 
     return Handler
+
+
+def _since(text: str) -> float | None:
+    """An alert's ``not_judged_since`` annotation as Unix time (None: none, or unreadable)."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
 
 
 def parse_listen(text: str) -> tuple[str, int]:

@@ -153,15 +153,24 @@ def test_a_baseline_version_that_never_served_is_not_a_zero() -> None:
     )
 
 
-def test_a_firing_alert_resolves_saying_the_baseline_is_not_there() -> None:
-    """A page raised before the fix (kept in the alert state) resolves with the reason."""
+@pytest.mark.parametrize("when", ["keep", "resolve"])
+def test_a_firing_alert_resolves_saying_the_baseline_is_not_there(when: str) -> None:
+    """A page raised before the fix (kept in the alert state) resolves with the reason with
+    ``when_not_judged: resolve``; by default (keep) a window the rule cannot judge keeps the
+    alert's state, and it says why (tests/rules/test_not_judged_keeps_state_s27i.py)."""
     store = _store([("v1", -4 * D, -3 * D - 2 * H), ("v1", -H, timedelta(0))])
-    ev = Evaluator(_rules(_change("count", "{shift: 3d}")), store)
+    extra = f"    when_not_judged: {when}\n"
+    ev = Evaluator(_rules(_change("count", "{shift: 3d}", extra)), store)
     ev.tick(T)
     assert len(ev.state.alerts) == 1
     # a rule whose baseline now lies before the first data: same rule id, fresh evaluator
-    late = Evaluator(_rules(_change("count", "{shift: 5d}")), store, state=ev.state)
+    late = Evaluator(_rules(_change("count", "{shift: 5d}", extra)), store, state=ev.state)
     rep = late.tick(T)
+    if when == "keep":
+        (kept,) = rep.firing
+        assert rep.resolved == [] and rep.changed == []
+        assert kept.annotations["not_judged"].startswith("baseline not available yet:")
+        return
     (resolved,) = rep.resolved
     assert resolved.annotations["detail"].startswith("baseline not available yet:")
 

@@ -181,11 +181,13 @@ def test_a_stored_baseline_with_too_few_values_is_not_judged(ref_path: Path) -> 
 
 
 def test_a_firing_alert_resolves_as_not_judged_when_traffic_drops(ref_path: Path) -> None:
-    """As with a window without data (README: resolved as not judged, as in Prometheus);
-    ``keep_firing_for`` keeps it open over a quiet night."""
+    """With ``when_not_judged: resolve``, as with a window without data (resolved as not
+    judged, as in Prometheus); by default it stays firing
+    (tests/rules/test_not_judged_keeps_state_s27i.py)."""
     store = DuckDBStore()
     _log(store, _reference(), [("v1", 500, 3.0, T0), ("v1", 37, 3.0, T0 + HOUR)])
-    ev = Evaluator(_rules(_rule("100"), ref_path), store, notify=lambda alerts, now: None)
+    rule = _rule("100", extra="    when_not_judged: resolve\n")
+    ev = Evaluator(_rules(rule, ref_path), store, notify=lambda alerts, now: None)
     assert _firing(ev.tick(T0))
     report = ev.tick(T0 + HOUR)
     assert report.firing == [] and len(report.resolved) == 1

@@ -70,14 +70,23 @@ def test_a_resolve_for_an_empty_window_says_not_judged(lat_store):
     assert "not judged" in resolved.annotations["summary"]
 
 
-def test_a_resolve_for_an_empty_baseline_says_so(lat_store):
+@pytest.mark.parametrize("when", ["keep", "resolve"])
+def test_a_resolve_for_an_empty_baseline_says_so(lat_store, when):
+    """The window has data but its baseline none: not judged. With ``when_not_judged:
+    resolve`` the alert resolves saying so; by default (keep) it stays firing, saying why."""
     rules = _rules(
         "  - name: jump\n    metric: latency.p50\n    window: 10m\n"
-        "    baseline: {shift: 1h}\n    detector: {type: change, pct: 50}\n"
+        f"    baseline: {{shift: 1h}}\n    when_not_judged: {when}\n"
+        "    detector: {type: change, pct: 50}\n"
     )
     ev = Evaluator(rules, lat_store)
     assert len(ev.tick(T - timedelta(minutes=50)).firing) == 1  # 200 vs 50
     rep = ev.tick(T - timedelta(minutes=20))  # its baseline falls in the gap
+    if when == "keep":
+        (kept,) = rep.firing
+        assert rep.resolved == [] and rep.changed == []
+        assert kept.annotations["not_judged"] == "change: no data in the baseline window"
+        return
     (resolved,) = rep.resolved
     assert resolved.annotations["detail"] == (
         "change: no data in the baseline window: resolved as not judged"
