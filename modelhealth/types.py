@@ -104,6 +104,12 @@ def fingerprint(labels: Mapping[str, str]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+NOT_JUDGED = "not_judged"
+"""Annotation of an alert kept while its rule cannot judge its instance: why."""
+NOT_JUDGED_SINCE = "not_judged_since"
+"""Annotation of an alert kept while its rule cannot judge its instance: since when (ISO)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Alert:
     """One alert instance per label set, with Prometheus-style transition timestamps.

@@ -119,7 +119,11 @@ def iso_datetimes(column: pd.Series) -> pd.Series | None:
     ``1.5`` or one junk cell among dates leave the column text), zoned and naive times not
     mixed (they have no one time line); zoned times are converted to UTC."""
     present = column[column.notna()]
-    if present.empty or pd.api.types.infer_dtype(present, skipna=True) != "string":
+    if present.empty or not isinstance(first := present.iloc[0], str):
+        return None
+    if not ISO_DATETIME.fullmatch(first):  # most text columns end here, before a full scan
+        return None
+    if pd.api.types.infer_dtype(present, skipna=True) != "string":
         return None
     parts = present.str.extract(f"^(?P<whole>{ISO_DATETIME.pattern})$")
     if parts["whole"].isna().any():

@@ -577,7 +577,7 @@ def _print_alerts(alerts: Sequence[Alert], now: datetime) -> None:
 def _eval_once(
     args: argparse.Namespace, loaded: LoadResult, store: Any, options: dict[str, Any]
 ) -> int:
-    from modelhealth.types import AlertState
+    from modelhealth.types import NOT_JUDGED_SINCE, AlertState
 
     clock = SystemClock()
     ev = _evaluator(args, loaded, store, clock)
@@ -622,7 +622,7 @@ def _eval_once(
         print(
             f"note: {a.labels.get('model', '')}/{a.labels.get('alertname', '')}{where}: "
             f"{a.state.name.lower()} alert kept, not judged since "
-            f"{a.annotations.get('not_judged_since', '?')} (when_not_judged: keep)",
+            f"{a.annotations.get(NOT_JUDGED_SINCE, '?')} (when_not_judged: keep)",
             file=sys.stderr,
         )
     return 1 if report.errors else 0

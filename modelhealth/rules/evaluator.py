@@ -53,7 +53,14 @@ from modelhealth.rules.grouping import group_alerts
 from modelhealth.rules.series import FIRST_DATA, RulePlan, first_data_ms, instances, plan_rule
 from modelhealth.rules.state import AlertStateStore, step
 from modelhealth.store.backend import QueryBackend
-from modelhealth.types import Alert, AlertState, DetectorResult, fingerprint
+from modelhealth.types import (
+    NOT_JUDGED,
+    NOT_JUDGED_SINCE,
+    Alert,
+    AlertState,
+    DetectorResult,
+    fingerprint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -696,10 +703,6 @@ def _aware(when: datetime) -> datetime:
 
 
 NO_DATA = "no data in the window"
-NOT_JUDGED = "not_judged"
-"""Annotation of an alert kept while its rule cannot judge its instance: why."""
-NOT_JUDGED_SINCE = "not_judged_since"
-"""Annotation of an alert kept while its rule cannot judge its instance: since when (ISO)."""
 
 
 def _without_not_judged(annotations: Mapping[str, str]) -> dict[str, str]:

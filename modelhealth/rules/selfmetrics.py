@@ -35,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from modelhealth.clock import Clock, SystemClock
-from modelhealth.types import Alert, AlertState
+from modelhealth.types import NOT_JUDGED_SINCE, Alert, AlertState
 
 if TYPE_CHECKING:
     from modelhealth.alerting.pipeline import ReceiverHealth
@@ -188,7 +188,7 @@ class EngineMetrics:
             if alert.state is not AlertState.INACTIVE:
                 which = (alert.state.name.lower(), alert.labels.get("severity", ""))
                 states[which] += 1
-                since = _since(alert.annotations.get("not_judged_since", ""))
+                since = _since(alert.annotations.get(NOT_JUDGED_SINCE, ""))
                 if since is not None:
                     unjudged[which] += 1
                     oldest = since if oldest is None else min(oldest, since)

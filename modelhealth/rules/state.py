@@ -16,9 +16,6 @@ every :data:`STALE_TEMP_AGE` of its saves, for a leftover still fresh when it st
 from __future__ import annotations
 
 import json
-import logging
-import os
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -26,8 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from modelhealth.clock import SystemClock
-from modelhealth.files import write_atomic
+from modelhealth.files import STALE_TEMP_AGE, remove_stale_temps, write_atomic
 from modelhealth.types import Alert, AlertState
 
 
@@ -107,53 +103,8 @@ def _from_json(d: Mapping[str, object]) -> Alert:
     )
 
 
-log = logging.getLogger(__name__)
-
-
 def _write_json(path: Path, payload: object) -> None:
     write_atomic(path, json.dumps(payload).encode())
-
-
-STALE_TEMP_AGE = timedelta(hours=1)
-"""How old a temporary file of a state write must be before it counts as left by a writer
-that died (:func:`remove_stale_temps`).
-
-By age, not by owner: ``write_atomic`` names its temporary file ``.NAME.<uuid>.tmp``, with no
-pid to check, and a pid could not be judged anyway for a writer on another host sharing the
-folder, or by a reader of another user (the dashboard opens the state too). A live writer
-holds its file for one write, fsync and rename of a small JSON document: milliseconds, seconds
-on a slow disk, never an hour, so removing an older one takes nobody's file; what a
-leftover costs until then is a little disk."""
-
-
-def remove_stale_temps(target: Path, now: datetime | None = None) -> list[Path]:
-    """Remove the temporary files of ``target`` (``.NAME.<anything without a dot>.tmp`` beside
-    it, as ``write_atomic`` names them) last modified :data:`STALE_TEMP_AGE` or more before
-    ``now`` (the real time: file times are real). Returns those removed; one that cannot be
-    removed (gone meanwhile, a folder of another user) is left, silently.
-
-    No other file is touched: not a fresh one a live writer may be about to rename, nor one
-    of another state file in the folder (``.alerts.json.bak.<uuid>.tmp`` is
-    ``alerts.json.bak``'s, not ``alerts.json``'s: its middle part has a dot)."""
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.[^./]+\.tmp")
-    cutoff = (now or SystemClock().now()).timestamp() - STALE_TEMP_AGE.total_seconds()
-    removed: list[Path] = []
-    try:
-        entries = [e for e in os.scandir(target.parent) if pattern.fullmatch(e.name)]
-    except OSError:
-        return removed
-    for entry in entries:
-        try:
-            if not entry.is_file(follow_symlinks=False):
-                continue
-            if entry.stat(follow_symlinks=False).st_mtime > cutoff:
-                continue  # maybe a live writer's
-            os.unlink(entry.path)
-        except OSError:
-            continue
-        log.info("removed %s: a temporary file of a state write that never finished", entry.path)
-        removed.append(Path(entry.path))
-    return removed
 
 
 class AlertStateStore:
