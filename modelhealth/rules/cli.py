@@ -433,9 +433,9 @@ def _evaluator(
         loaded.rules = list(ev.rules)
         loaded.issues.extend(ev.issues)
     if previous is not None:
+        # shared with the running evaluator: its references switch only when the reload
+        # adopts this one (_adopt), so a reload that keeps the running rules changes nothing
         dispatcher = getattr(previous, "dispatcher", None)
-        if dispatcher is not None:
-            dispatcher.references = ev.references
     else:
         dispatcher = _dispatcher(args, store, ev.references, clock)
     if dispatcher is not None:
@@ -841,8 +841,6 @@ def _reload(
         # failed the whole reload, so one damaged model held back every other edit)
         errors = [str(issue) for issue in fresh.issues]
         if new_ev is None or not new_ev.rules:
-            if new_ev is not None and getattr(ev, "dispatcher", None) is not None:
-                ev.dispatcher.references = ev.references  # _evaluator handed it new_ev's
             log.error("reload: no rule loaded; the %d running rule(s) stay", len(loaded.rules))
             metrics.config_loaded(len(loaded.rules), len(fresh.issues), reload=True)
             return ev, loaded, errors or ["no rule loaded; the running rules stay"]
@@ -866,7 +864,17 @@ def _reload(
     )  # fmt: skip
     metrics.config_loaded(len(fresh.rules), len(fresh.issues), reload=True)
     metrics.alerts = lambda: list(new_ev.state.alerts.values())
+    _adopt(new_ev)
     return new_ev, fresh, errors
+
+
+def _adopt(ev: Any) -> None:
+    """Point the shared dispatcher at ``ev``'s reference profiles, once a reload runs ``ev``
+    (its notifications' drift plots read them); built but not adopted, ``ev`` changes
+    nothing the running evaluator uses."""
+    dispatcher = getattr(ev, "dispatcher", None)
+    if dispatcher is not None:
+        dispatcher.references = ev.references
 
 
 def _reload_routing(path: str, dispatcher: Any, clock: Clock, metrics: Any) -> list[str]:
