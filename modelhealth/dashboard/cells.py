@@ -5,13 +5,16 @@ itself, a bucket of 20 values reads PSI > 0.2 most of the time (``rules.metrics`
 rules therefore leave a window with fewer than ``min_count`` values on either side unjudged;
 the heatmap coloured such a bucket (a quiet night, the minutes after an outage) like any
 other, as a red cell no rule would ever fire on. Cells below the ``min_count`` of the
-model's own drift rules on the metric (their default when none sets it) are drawn as "too
-few rows" instead, and not counted as drifted.
+model's own drift rules on the metric that judge the cell's feature and version (their
+default when none sets it, :func:`floor_of`) are drawn as "too few rows" instead, and not
+counted as drifted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import fnmatch
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -28,35 +31,93 @@ def drift_rules_of(rules: Iterable[RuleSpec], model: str | None, metric: str) ->
     return [r for r in rules if r.model == model and r.metric == name]
 
 
-def min_count_of(metric: str, rules: Iterable[RuleSpec] = (), model: str | None = None) -> int:
-    """The ``min_count`` the heatmap of ``model``'s ``metric`` greys cells below: the one its
-    drift rules on ``metric`` judge with (their own ``min_count:``, else the metric's
-    default), the smallest when they differ; without such a rule, the default a drift rule
-    on ``metric`` judges with (0 for the chi-square metrics, whose verdict already accounts
-    for the sample size).
+def judges(rule: RuleSpec, feature: str | None, version: str | None) -> bool:
+    """Whether ``rule`` judges the drift of ``feature`` in the page's ``version`` (None: all
+    versions together), as the rules engine selects its instances (``rules.series``):
+    ``features:`` globs matched case-sensitively (none: every feature), and ``version: V``
+    reads only V's rows. A rule without ``version:`` judges every version's rows (together,
+    or each apart with ``group_by: [version]``). ``feature`` None stands for a feature no
+    ``features:`` list names.
 
-    The default alone greyed cells a rule with ``min_count: 20`` judges (and coloured cells
-    a rule with ``min_count: 500`` never would). The smallest, because a cell some rule of
-    the model judges is not "too few rows"."""
+    The heatmap took every drift rule of the model: a ``min_count: 500`` rule limited to
+    feature ``a`` (or to version v3) greyed the cells of feature ``b`` (or of v2) too."""
+    if rule.version is not None and rule.version != version:
+        return False
+    if not rule.features:
+        return True
+    return feature is not None and any(fnmatch.fnmatchcase(feature, p) for p in rule.features)
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The ``min_count`` a heatmap cell is judged by, and the rules it comes from.
+
+    ``rules`` holds each judging rule's (name, min_count), smallest first; ``own`` says
+    whether any of them sets ``min_count:`` itself (else they all judge with the default)."""
+
+    count: int
+    metric: str
+    rules: tuple[tuple[str, int], ...] = ()
+    own: bool = False
+
+    def source(self, name: Callable[[object], str] = plain) -> str:
+        """Where :attr:`count` comes from, for a caption (``name`` escapes the rule names
+        for markdown; ``str`` for a chart's hover text)."""
+        if not self.rules:
+            return "the drift rules' default min_count"
+        names = sorted(n for n, _ in self.rules)
+        if len({v for _, v in self.rules}) == 1:
+            own = "" if self.own else "default "
+            rule = "rule" if len(names) == 1 else "rules"
+            return f"the {own}min_count of {rule} {', '.join(name(n) for n in names)}"
+        each = ", ".join(f"{name(n)}: {v}" for n, v in self.rules)
+        return f"the smallest min_count of the model's {self.metric} drift rules ({each})"
+
+
+def floor_of(
+    metric: str,
+    rules: Iterable[RuleSpec] = (),
+    model: str | None = None,
+    feature: str | None = None,
+    version: str | None = None,
+) -> Floor:
+    """The ``min_count`` the heatmap of ``model``'s ``metric`` greys ``feature``'s cells
+    below, in the page's ``version``: the one the drift rules judging that cell
+    (:func:`judges`) use (their own ``min_count:``, else the metric's default), the smallest
+    when they differ; without such a rule, the default a drift rule on ``metric`` judges
+    with (0 for the chi-square metrics, whose verdict already accounts for the sample size).
+
+    The smallest, because a cell some rule judges is not "too few rows". The one place the
+    floors are collected: the number and the caption's words come from the same rules."""
+    mine = [r for r in drift_rules_of(rules, model, metric) if judges(r, feature, version)]
+    each = sorted(((r.name, effective_min_count(r.metric, r.min_count)) for r in mine),
+                  key=lambda f: (f[1], f[0]))  # fmt: skip
+    if not each:
+        return Floor(default_min_count(FEATURE_DRIFT_PREFIX + metric), metric)
+    own = any(r.min_count is not None for r in mine)
+    return Floor(each[0][1], metric, tuple(each), own)
+
+
+def floors_of(
+    metric: str,
+    features: Iterable[str],
+    rules: Iterable[RuleSpec] = (),
+    model: str | None = None,
+    version: str | None = None,
+) -> dict[str, Floor]:
+    """:func:`floor_of` of each of ``features`` (the heatmap's rows)."""
     mine = drift_rules_of(rules, model, metric)
-    floors = [effective_min_count(r.metric, r.min_count) for r in mine]
-    return min(floors, default=default_min_count(FEATURE_DRIFT_PREFIX + metric))
+    return {str(f): floor_of(metric, mine, model, str(f), version) for f in features}
+
+
+def min_count_of(metric: str, rules: Iterable[RuleSpec] = (), model: str | None = None) -> int:
+    """:func:`floor_of`'s number for a feature no rule's ``features:`` names, all versions."""
+    return floor_of(metric, rules, model).count
 
 
 def min_count_source(metric: str, rules: Iterable[RuleSpec] = (), model: str | None = None) -> str:
-    """Where :func:`min_count_of` took its number from, for the heatmap's caption: "the
-    drift rules' default min_count", "the min_count of rule X", or, when the model's rules
-    on ``metric`` differ, the smallest of theirs with each rule's own."""
-    mine = drift_rules_of(rules, model, metric)
-    floors = {r.name: effective_min_count(r.metric, r.min_count) for r in mine}
-    if not floors:
-        return "the drift rules' default min_count"
-    if len(set(floors.values())) == 1:
-        own = "" if any(r.min_count is not None for r in mine) else "default "
-        rule = "rule" if len(floors) == 1 else "rules"
-        return f"the {own}min_count of {rule} {', '.join(plain(n) for n in sorted(floors))}"
-    each = ", ".join(f"{plain(n)}: {v}" for n, v in sorted(floors.items(), key=lambda f: f[::-1]))
-    return f"the smallest min_count of the model's {metric} drift rules ({each})"
+    """:func:`floor_of`'s source for a feature no rule's ``features:`` names, all versions."""
+    return floor_of(metric, rules, model).source()
 
 
 def with_sizes(
@@ -87,17 +148,29 @@ def with_sizes(
     return out
 
 
-def mark_too_few(series: pd.DataFrame, min_count: int) -> pd.DataFrame:
+def mark_too_few(series: pd.DataFrame, min_count: int | Mapping[str, Floor]) -> pd.DataFrame:
     """``series`` with ``few`` (fewer than ``min_count`` values on either side) and ``why``
-    (the rules' own wording of it, for the cell's hover text); a few cell is not drifted."""
+    (the rules' own wording of it, for the cell's hover text); a few cell is not drifted.
+
+    ``min_count`` is one number for every cell, or each feature's :class:`Floor`
+    (:func:`floors_of`), whose source the hover text then names: which rule's number
+    greyed the cell."""
     out = series.copy()
     if "n" not in out or out.empty:
         out["few"], out["why"] = False, ""
         return out
     out["why"] = [
-        too_few(n, b, min_count, "the baseline")
-        for n, b in zip(out["n"], out["baseline_n"], strict=True)
+        _why(n, b, min_count if isinstance(min_count, int) else min_count[str(f)])
+        for f, n, b in zip(out["feature"], out["n"], out["baseline_n"], strict=True)
     ]
     out["few"] = out["why"] != ""
     out["drifted"] = out["drifted"].astype(bool) & ~out["few"]
     return out
+
+
+def _why(n: float, baseline_n: float, floor: int | Floor) -> str:
+    """:func:`rules.drift.too_few`'s reason, followed by the floor's source when known."""
+    if isinstance(floor, int):
+        return too_few(n, baseline_n, floor, "the baseline")
+    why = too_few(n, baseline_n, floor.count, "the baseline")
+    return f"{why} ({floor.source(str)})" if why else ""

@@ -117,19 +117,39 @@ def latency_lines(df: pd.DataFrame, title: str = "Latency (ms)") -> go.Figure:
     return fig
 
 
-def fleet_lines(per_model: Mapping[str, pd.DataFrame], stat: str, title: str) -> go.Figure:
-    """One line per model of ``stat`` (e.g. p99) over time buckets; the y axis starts at 0
-    for a statistic that cannot be negative (:data:`NON_NEGATIVE`)."""
+MODEL_PALETTE = (*PALETTE, "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+"""Line colours of the fleet charts' models: :data:`PALETTE` and four more (plotly's D3)."""
+
+
+def model_colours(models: Sequence[str]) -> dict[str, str]:
+    """A colour per model by its place in ``models``, for every chart of a page to share.
+
+    The Fleet page's two charts list their models in their own orders (slowest, busiest)
+    and coloured each line by its position, so on the demo fraud was red on the p99 chart
+    and blue on the QPS chart beside it, where red was churn. Past
+    :data:`MODEL_PALETTE`'s ten colours they repeat; the legend names each line."""
+    return {m: MODEL_PALETTE[i % len(MODEL_PALETTE)] for i, m in enumerate(models)}
+
+
+def fleet_lines(
+    per_model: Mapping[str, pd.DataFrame],
+    stat: str,
+    title: str,
+    colours: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """One line per model of ``stat`` (e.g. p99) over time buckets, coloured by ``colours``
+    (default: :func:`model_colours` in ``per_model``'s order); the y axis starts at 0 for a
+    statistic that cannot be negative (:data:`NON_NEGATIVE`)."""
     if not per_model or all(df.empty for df in per_model.values()):
         return _empty(title)
+    colour = {**model_colours(list(per_model)), **(colours or {})}
     fig = go.Figure(layout={**_LAYOUT, "title": title})
     if stat in NON_NEGATIVE:
         fig.update_yaxes(**FROM_ZERO)
-    for i, (model, df) in enumerate(per_model.items()):
+    for model, df in per_model.items():
         fig.add_scatter(
-            x=to_time(df["ts"]), y=df[stat], name=model, mode="lines",
-            line_color=PALETTE[i % len(PALETTE)],
-        )  # fmt: skip
+            x=to_time(df["ts"]), y=df[stat], name=model, mode="lines", line_color=colour[model]
+        )
     return fig
 
 

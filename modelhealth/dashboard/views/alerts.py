@@ -21,7 +21,7 @@ from modelhealth.dashboard.sources import (
     open_alerts,
     overlapping,
 )
-from modelhealth.dashboard.text import counted, plain
+from modelhealth.dashboard.text import MISSING, counted, plain
 
 DURATIONS = {"1 hour": timedelta(hours=1), "4 hours": timedelta(hours=4),
              "1 day": timedelta(days=1), "1 week": timedelta(days=7)}  # fmt: skip
@@ -128,6 +128,24 @@ def timeline_rows(inc: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return inc[row.isin(kept)], row.nunique() - len(kept)
 
 
+# States of an episode still going on: ``sources.incidents`` ends it at now for the timeline.
+OPEN_STATES = ("pending", "firing")
+
+
+def incident_table(shown: pd.DataFrame, sent: pd.DataFrame) -> pd.DataFrame:
+    """The Incidents table: ``shown`` with each episode's notifications counted, and no end
+    for an episode still pending or firing. ``sources.incidents`` ends an open episode at
+    now so the timeline draws it to the present; the table showed that time as its end, so
+    every firing incident read as one that ended a moment ago."""
+    view = shown.drop(columns=["labels", "fingerprint"]).copy()
+    view["notifications"] = [
+        int(sent["fingerprints"].str.contains(fp, regex=False).sum()) if len(sent) else 0
+        for fp in shown["fingerprint"]
+    ]
+    view["end"] = view["end"].where(~view["state"].isin(OPEN_STATES))
+    return view
+
+
 def render(ctx: PageContext) -> None:
     st.title("Alerts")
     if ctx.settings.state_dir is None:
@@ -175,13 +193,11 @@ def render(ctx: PageContext) -> None:
             f"({w.label()}) not shown: pick a longer range to see them."
         )
     sent = notifications(ctx.settings.alerts_db)
-    view = shown.drop(columns=["labels"]).copy()
-    view["notifications"] = [
-        int(sent["fingerprints"].str.contains(fp, regex=False).sum()) if len(sent) else 0
-        for fp in shown["fingerprint"]
-    ]
-    st.dataframe(view.drop(columns=["fingerprint"]), hide_index=True,
-                 width="stretch", key="incidents")  # fmt: skip
+    st.dataframe(
+        incident_table(shown, sent), hide_index=True, width="stretch", placeholder=MISSING,
+        column_config={"end": st.column_config.Column(help=f"{MISSING}: still open")},
+        key="incidents",
+    )  # fmt: skip
     st.subheader("Notifications sent")
     if sent.empty:
         st.caption("No notifications recorded (the dispatcher writes them to --alerts-db).")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
 
 from modelhealth.dashboard import charts
-from modelhealth.dashboard.cells import mark_too_few, min_count_of, min_count_source
+from modelhealth.dashboard.cells import Floor, floors_of, mark_too_few
 from modelhealth.dashboard.charts import FEW_NAME
 from modelhealth.dashboard.context import PageContext, current
 from modelhealth.dashboard.text import counted, plain
@@ -33,7 +34,8 @@ def heatmap_data(
     requests against the baseline spike and would count as a drifted bucket. A bucket with
     fewer values than the drift rules judge is marked ``few`` (``dashboard.cells``) and does
     not count towards the order either, for the same reason; "fewer" by the ``min_count`` of
-    the model's own drift rules on ``metric`` (``cells.min_count_of``)."""
+    the model's own drift rules on ``metric`` that judge the cell's feature in ``version``
+    (``cells.floors_of``)."""
     assert ctx.model is not None
     w = ctx.window
     ref = ctx.references.get(ctx.model)
@@ -52,7 +54,8 @@ def heatmap_data(
     series = charts.complete_buckets(series, step, w.start_ms, w.data_end_ms)
     if series.empty:
         return series, []
-    series = mark_too_few(series, min_count_of(metric, ctx.rules, ctx.model))
+    floors = floors_of(metric, series["feature"].unique(), ctx.rules, ctx.model, version)
+    series = mark_too_few(series, floors)
     judged = series.assign(value=series["value"].where(~series["few"]))
     worst = judged.groupby("feature")["value"].agg("min" if metric in LOWER_IS_DRIFT else "max")
     order = worst.sort_values(ascending=metric in LOWER_IS_DRIFT, na_position="last")
@@ -68,6 +71,41 @@ def _worst(series: pd.DataFrame, feature: str, metric: str) -> float:
     return float(values.min() if metric in LOWER_IS_DRIFT else values.max())
 
 
+# Features a caption names per min_count before counting the rest.
+MAX_NAMED = 5
+
+
+def _named(features: list[str]) -> str:
+    """Up to :data:`MAX_NAMED` feature names (escaped), then how many more."""
+    named = ", ".join(plain(f) for f in features[:MAX_NAMED])
+    more = len(features) - MAX_NAMED
+    return f"{named} and {counted(more, 'more feature')}" if more > 0 else named
+
+
+def few_caption(series: pd.DataFrame, floors: Mapping[str, Floor]) -> str:
+    """What the grey cells of ``series`` are and which rule's ``min_count`` greyed them: one
+    number when every such feature has the same floor, else each floor with its features
+    (a rule with ``features:`` sets the floor of those features only)."""
+    few = series[series["few"].astype(bool)]
+    by_floor: dict[Floor, list[str]] = {}
+    for feature in sorted(few["feature"].unique()):
+        by_floor.setdefault(floors[str(feature)], []).append(str(feature))
+    head = f"{counted(len(few), 'cell')} in grey: {FEW_NAME}, "
+    tail = ", so not judged and not counted as drifted; hover a cell for its count and rule."
+    if len(by_floor) == 1:
+        floor = next(iter(by_floor))
+        return (
+            f"{head}fewer than {floor.count} values in the bucket or its baseline "
+            f"({floor.source()}){tail}"
+        )
+    each = "; ".join(
+        f"{floor.count} for {_named(feats)} ({floor.source()})"
+        for floor, feats in sorted(by_floor.items(), key=lambda kv: (kv[0].count, kv[1]))
+    )
+    need = "fewer values in the bucket or its baseline than the feature's drift rules need"
+    return f"{head}{need}: {each}{tail}"
+
+
 def render(ctx: PageContext) -> None:
     st.title(f"Drift heatmap: {plain(ctx.model)}" if ctx.model else "Drift heatmap")
     if ctx.model is None:
@@ -79,9 +117,8 @@ def render(ctx: PageContext) -> None:
     versions = ctx.queries.versions(ctx.model)
     version = c3.selectbox("Version", ["(all)", *versions], key="heat_version")
     top = c4.number_input("Features shown", 1, 500, 40, key="heat_top")
-    series, order = heatmap_data(
-        ctx, metric, baseline_name, None if version == "(all)" else version
-    )
+    selected = None if version == "(all)" else version
+    series, order = heatmap_data(ctx, metric, baseline_name, selected)
     if not order:
         st.info(
             "No drift to show: no feature data in this range, or no reference profile for "
@@ -110,13 +147,10 @@ def render(ctx: PageContext) -> None:
         }
     )
     st.caption(f"Threshold for {metric}: {DEFAULT_THRESHOLDS[metric]} (default)")
-    if n_few := int(series["few"].sum()):
-        st.caption(
-            f"{counted(n_few, 'cell')} in grey: {FEW_NAME}, fewer than "
-            f"{min_count_of(metric, ctx.rules, ctx.model)} values in the bucket or its baseline "
-            f"({min_count_source(metric, ctx.rules, ctx.model)}), so not judged and not "
-            "counted as drifted; hover a cell for its count."
-        )
+    on_screen = series[series["feature"].isin(shown)]
+    if on_screen["few"].any():
+        floors = floors_of(metric, shown, ctx.rules, ctx.model, selected)
+        st.caption(few_caption(on_screen, floors))
     st.dataframe(summary, hide_index=True, width="stretch", key="heat_summary")
 
 

@@ -182,10 +182,12 @@ def render(ctx: PageContext) -> None:
     w, step = ctx.window, trend_step(ctx)
     slowest = top_models(table, "p99 ms")
     busiest = top_models(table, "qps")
+    # one colour per model on both charts (slowest first, then the busiest not among them)
+    colours = charts.model_colours(list(dict.fromkeys([*slowest, *busiest])))
     left, right = st.columns(2)
     left.plotly_chart(
         charts.fleet_lines({m: model_trend(per_model, m) for m in slowest}, "p99",
-                           _title("p99 latency by model (ms)", slowest, table)),
+                           _title("p99 latency by model (ms)", slowest, table), colours),
         width="stretch", key="fleet_p99",
     )  # fmt: skip
     if len(table) > len(slowest):
@@ -197,7 +199,9 @@ def render(ctx: PageContext) -> None:
         if not df.empty
     }
     right.plotly_chart(
-        charts.fleet_lines(qps, "qps", _title("Requests per second by model", busiest, table)),
+        charts.fleet_lines(
+            qps, "qps", _title("Requests per second by model", busiest, table), colours
+        ),
         width="stretch", key="fleet_qps",
     )  # fmt: skip
     if len(table) > len(busiest):
