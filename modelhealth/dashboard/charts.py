@@ -304,6 +304,16 @@ def canary_latency(
     return fig
 
 
+def timeline_row(inc: pd.DataFrame) -> pd.Series:
+    """Each incident's timeline row: ``model version / alert [feature]`` ("fraud v3 /
+    p99-latency"), the version and feature only where the alert has them. Without the
+    version two versions' alerts of a ``group_by: [version]`` rule shared one row, and the
+    row did not say which version paged."""
+    version = inc["version"].map(lambda v: f" {v}" if isinstance(v, str) and v else "")
+    tag = inc["feature"].map(lambda f: f" [{f}]" if isinstance(f, str) and f else "")
+    return inc["model"] + version + " / " + inc["alertname"] + tag
+
+
 def incident_timeline(
     inc: pd.DataFrame, title: str = "Incidents", span: tuple[int, int] | None = None
 ) -> go.Figure:
@@ -313,8 +323,7 @@ def incident_timeline(
     chart does, with an episode that began before it cut at its left edge."""
     if inc.empty:
         return _empty(title, "no incidents in this range" if span else "no incidents recorded")
-    tag = inc["feature"].map(lambda f: f" [{f}]" if f else "")
-    rows = inc.assign(row=inc["model"] + " / " + inc["alertname"] + tag)
+    rows = inc.assign(row=timeline_row(inc))
     fig = go.Figure(layout={**_LAYOUT, "title": title, "hovermode": "closest"})
     for sev, part in rows.groupby("severity", sort=True):
         duration_ms = (part["end"] - part["start"]).dt.total_seconds() * 1000

@@ -43,7 +43,7 @@ def test_only_incidents_active_in_the_range_are_listed(
     assert sorted(table["start"]) == sorted(every.loc[began, "start"])
     rows = {y for t in figure(at, "incident_timeline")["data"] for y in t["y"]}
     assert "churn / feature-drift [ui_session_minutes]" in rows  # began 06:20, still firing
-    assert "fraud / p99-latency" not in rows  # began 09:10, after the range
+    assert "fraud v3 / p99-latency" not in rows  # began 09:10, after the range
     said = " ".join(unescaped(c.value) for c in at.caption)
     assert "3 incidents outside the chosen time range" in said
     assert {m.label: m.value for m in at.metric}["Incidents"] == str(int(began.sum()))

@@ -204,7 +204,7 @@ def test_alerts_page_timeline_and_silences(app: AppTest, deployment: Deployment)
     assert metrics(app)["Transitions"] == str(len(history_lines))
     timeline = figure(app, "incident_timeline")
     rows = {y for t in timeline["data"] for y in t["y"]}
-    assert "fraud / p99-latency" in rows
+    assert "fraud v3 / p99-latency" in rows  # per version: the row says which
     assert "churn / feature-drift [ui_session_minutes]" in rows
     incidents = app.dataframe[1].value
     assert "merchant_category" in set(incidents["feature"])

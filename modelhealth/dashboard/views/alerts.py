@@ -112,7 +112,7 @@ def silence_panel(ctx: PageContext, silences: Any, suggestions: list[str]) -> No
                 _changed(silences, f"Silenced {' '.join(chosen)} ({sid})")
 
 
-# Rows (alert and feature of a model) the incident timeline draws at most, 26 px each: a
+# Rows (a model version's alert and feature) the incident timeline draws at most, 26 px each: a
 # fleet's hundreds of alerts made it thousands of pixels tall. (A comment: Streamlit's
 # magic writes a page's bare strings.)
 MAX_TIMELINE_ROWS = 40
@@ -123,7 +123,7 @@ def timeline_rows(inc: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     began last (``inc`` is newest first), and how many rows are left out."""
     if inc.empty:
         return inc, 0
-    row = inc["model"] + "\x1f" + inc["alertname"] + "\x1f" + inc["feature"].fillna("")
+    row = charts.timeline_row(inc)
     kept = list(dict.fromkeys(row))[:MAX_TIMELINE_ROWS]
     return inc[row.isin(kept)], row.nunique() - len(kept)
 
