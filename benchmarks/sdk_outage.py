@@ -1,6 +1,7 @@
 """Per-call latency of ``Monitor.log()`` while Kafka is down, against a healthy DuckDB sink.
 
     .venv/bin/python benchmarks/sdk_outage.py [--events 200000] [--paced 20000 --rate 2000]
+        [--stacks] [--sched] [--holds 50000]
 
 ``log()`` runs on a model server's hot path, once per inference, so what matters is its tail:
 p99.9 and the worst call, not the mean. Each case runs a ``Monitor(background=True)`` and
@@ -17,18 +18,31 @@ collection (``gc.callbacks``: its generation, duration and the thread that ran i
 reads ``sys._current_frames()`` every millisecond). Then the outage/healthy ratios, and
 for the healthy Monitors ``stored + dropped + parked == logged`` (no event lost uncounted).
 Saves one chart (the latency CDFs' tails).
+
+What a slow call waits for, when no collection overlaps it: the GIL, held by the flusher's
+own work in the same process. A C-level call holds it until it returns, and the flusher
+made some that read the whole 50,000-event batch (``np.array`` of every event's feature
+tuple: 40 ms); a ``log()`` waited that long (14-80 ms). The flush now reads the buffer
+``batching.CHUNK_ROWS`` (4,096) events per call and releases the GIL between chunks, so a
+call waits about one switch interval (5 ms) plus one chunk's work (``--holds`` lists a
+flush's longest C-level calls in CPU time, which load on the box does not change). On a
+2-core box that other work shares, a thread also waits for a core: ``--sched`` prints the
+tail without each call's run-queue wait. Repeat runs before comparing (``nice -n -10``
+helps on a busy box).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import socket
 import sys
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import numpy as np
 
@@ -87,6 +101,66 @@ class _Watchdog(threading.Thread):
                 self.stacks[no] = lines
 
 
+class _NullSink:
+    def write(self, batch: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _longest_holds(feats: list[dict[str, object]], n: int, top: int) -> None:
+    """``--holds``: one flush of ``n`` buffered events on this thread, every C-level call it
+    makes from Python timed in thread CPU time (``sys.setprofile``; load on the box does not
+    count). A call that runs no Python code inside holds the GIL throughout: the longest of
+    them bound how long a ``log()`` on another thread can wait for the flusher. Aggregation
+    runs serially here so that its calls are seen too; pandas' Cython calls are not."""
+    from modelhealth.ingestion import aggregate
+
+    mon = Monitor(_NullSink(), max_batch=n + 1, flush_interval=timedelta(hours=1))
+    for i in range(n):
+        mon.log(model="bench", version="v1", features=feats[i % len(feats)], score=0.5,
+                latency_ms=12.0, request_id=f"r-{i}")  # fmt: skip
+    calls: list[tuple[float, str]] = []
+    running: list[list[object]] = []  # [start ns, ran Python inside, frame, function]
+    gcs: list[float] = []
+
+    def profile(frame: object, event: str, arg: object) -> None:
+        if event == "c_call":
+            running.append([time.thread_time_ns(), False, frame, arg])
+        elif event in ("c_return", "c_exception") and running:
+            start, python, where, func = running.pop()
+            if not python:
+                name = getattr(func, "__qualname__", repr(func))
+                place = f"{where.f_code.co_filename.rsplit('/', 1)[-1]}:{where.f_lineno}"  # type: ignore[attr-defined]
+                calls.append(((time.thread_time_ns() - start) / 1e6, f"{place} {name}"))  # type: ignore[operator]
+        elif event == "call":
+            for call in running:
+                call[1] = True
+
+    def collected(phase: str, info: dict[str, int]) -> None:
+        gcs.append(time.thread_time() if phase == "start" else time.thread_time() - gcs.pop())
+
+    parallel, aggregate.PARALLEL_MIN_ROWS = aggregate.PARALLEL_MIN_ROWS, 1 << 62
+    gc.collect()
+    gc.callbacks.append(collected)
+    cpu = time.thread_time()
+    sys.setprofile(profile)
+    try:
+        mon.flush()
+    finally:
+        sys.setprofile(None)
+        cpu = time.thread_time() - cpu
+        gc.callbacks.remove(collected)
+        aggregate.PARALLEL_MIN_ROWS = parallel
+    calls.sort(reverse=True)
+    print(f"one flush of {n:,} events: {1000 * cpu:.0f} ms CPU (profiled); longest C-level calls:")
+    for ms, where in calls[:top]:
+        print(f"    {ms:7.2f} ms  {where}")
+    longest = f", longest {1000 * max(gcs):.1f} ms" if gcs else ""
+    print(f"    garbage collections during the flush: {len(gcs)}{longest}")
+
+
 def _dead_port() -> int:
     """A local port nothing listens on (bound, then released): connections are refused."""
     with socket.socket() as s:
@@ -113,12 +187,15 @@ def _run_case(
     rate: float,
     watchdog: _Watchdog | None,
     recorder: _Gc,
+    sched: bool = False,
 ) -> dict[str, object]:
     sink = make_sink()  # type: ignore[operator]
     mon = Monitor(sink, background=not name.endswith("(sync)"))
     pool = len(feats)
     lat = np.empty(n, dtype=np.float64)
     at = np.empty(n, dtype=np.float64)
+    queued = np.zeros(n, dtype=np.float64)  # run-queue wait within each call (--sched)
+    fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY) if sched else -1
     log = mon.log
     gc.collect()
     recorder.spans.clear()
@@ -133,6 +210,8 @@ def _run_case(
         if watchdog is not None:
             watchdog.call_no = i
             watchdog.call_start = time.perf_counter()
+        if sched:
+            q0 = int(os.pread(fd, 128, 0).split()[1])
         s = time.perf_counter()
         log(
             model="bench",
@@ -143,14 +222,19 @@ def _run_case(
             request_id=f"r-{i}",
         )
         e = time.perf_counter()
+        if sched:
+            queued[i] = (int(os.pread(fd, 128, 0).split()[1]) - q0) / 1e9
         if watchdog is not None:
             watchdog.call_start = 0.0
         lat[i], at[i] = e - s, s - t0
         if (i + 1) % step == 0:
             print(f"  {name}: {i + 1:,}/{n:,} logged", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
+    if sched:
+        os.close(fd)
     gcs = [(a - t0, b - t0, g, who) for a, b, g, who in recorder.spans]
-    return {"name": name, "mon": mon, "sink": sink, "lat": lat, "at": at, "wall": wall, "gc": gcs}
+    case = {"name": name, "mon": mon, "sink": sink, "lat": lat, "at": at, "wall": wall, "gc": gcs}
+    return case | ({"queued": queued} if sched else {})
 
 
 def _report(case: dict[str, object], top: int, stacks: dict[int, list[str]]) -> dict[str, float]:
@@ -164,6 +248,14 @@ def _report(case: dict[str, object], top: int, stacks: dict[int, list[str]]) -> 
         f"  p99 {p99 * 1000:7.1f} us  p99.9 {p999:8.3f} ms  max {fig['max']:8.1f} ms"
         f"  >10ms {int((lat_ms > 10).sum()):>4}  >100ms {int((lat_ms > 100).sum()):>3}"
     )
+    if "queued" in case:
+        off = lat_ms - case["queued"] * 1000  # type: ignore[operator]
+        print(
+            f"    less run-queue wait (no core free):  p99.9 {np.percentile(off, 99.9):8.3f} ms"
+            f"  max {off.max():8.1f} ms  >10ms {int((off > 10).sum()):>4}"
+            f"  >100ms {int((off > 100).sum()):>3}  (waited for a core: "
+            f"{int((case['queued'] > 0.010).sum())} calls > 10 ms)"  # type: ignore[operator]
+        )
     full = [g for g in case["gc"] if g[2] == 2]  # type: ignore[union-attr]
     if full:
         durs = [1000 * (b - a) for a, b, _, _ in full]
@@ -264,6 +356,18 @@ def main(argv: list[str] | None = None) -> None:
         " watchdog thread competes for the GIL)",
     )  # fmt: skip
     ap.add_argument(
+        "--sched", action="store_true",
+        help="also read the main thread's run-queue wait around each call (Linux"
+        " /proc/thread-self/schedstat, ~7 us a read, outside the timed call) and report the"
+        " tail without it: what remains is time the thread slept, on the GIL or a lock (a"
+        " GIL wait whose wake-ups find no free core counts partly as run-queue wait)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--holds", type=int, default=0, metavar="N",
+        help="first flush N buffered events on the main thread and list its longest C-level"
+        " calls, in thread CPU time (what holds the GIL longest; default 0: skip)",
+    )  # fmt: skip
+    ap.add_argument(
         "--sync", action="store_true",
         help="also run the Kafka-down case with background=False, the Monitor's default, whose"
         " log() flushes in the request thread (default off: each failing flush blocks a call"
@@ -291,7 +395,9 @@ def main(argv: list[str] | None = None) -> None:
     def outage() -> object:
         return KafkaSink(f"127.0.0.1:{port}", max_block_ms=args.max_block_ms)
 
-    feats = _events(min(max(args.events, args.paced), 20_000), args.features)
+    feats = _events(min(max(args.events, args.paced, args.holds), 20_000), args.features)
+    if args.holds:
+        _longest_holds(feats, args.holds, args.top)
     runs = [
         ("healthy flat-out", healthy, args.events, 0.0),
         ("kafka-down flat-out", outage, args.events, 0.0),
@@ -306,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         if watchdog is not None:
             watchdog.stacks = {}
-        case = _run_case(name, make, feats, n, rate, watchdog, recorder)
+        case = _run_case(name, make, feats, n, rate, watchdog, recorder, args.sched)
         figs[name] = _report(case, args.top, watchdog.stacks if watchdog else {})
         cases.append(case)
         _accounting(case, n)

@@ -1,17 +1,15 @@
 """The feature and per-row columns of what a Monitor was given, as numpy arrays.
 
-Two ways in: the events ``log()`` buffered (row dicts, turned into one array per feature at
-flush, :func:`feature_columns`) and the arguments of one ``log_batch`` call (checked for
-shape by :func:`batch_columns`, row by row by :func:`check_rows`). Kept apart from the
-Monitor so that its buffering and flushing read as such; nothing here holds state or a lock.
+The arguments of one ``log_batch`` call (checked for shape by :func:`batch_columns`, row by
+row by :func:`check_rows`); the events ``log()`` buffered become columns in
+:mod:`modelhealth.ingestion.batching`. Kept apart from the Monitor so that its buffering and
+flushing read as such; nothing here holds state or a lock.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -43,94 +41,7 @@ _ROW_RULES = {
 """What each per-row check of ``log_batch`` requires, as its parked reason says."""
 
 
-def feature_columns(
-    rows: list[Mapping[str, object]],
-    seen_counts: Sequence[int],
-    seen: Mapping[str, int],
-    reference: Iterable[str] = (),
-) -> list[tuple[int, dict[str, np.ndarray]]]:
-    """Row dicts of one model version (in the order they were logged) -> one array per
-    feature, grouped by the row each feature is counted from: ``[(0, {...}), (row, {...})]``.
-
-    From that row on, a row lacking the feature holds a null (None) of it. A feature of the
-    model's ``reference`` counts from the first row; one the Monitor has seen (``seen``:
-    feature -> the order the version first logged it in; ``seen_counts``: per row, how many
-    features the version had been seen with when the row was logged) from the first row
-    logged once it was seen; any other (beyond
-    :data:`~modelhealth.ingestion.sdk.MAX_SEEN_FEATURES`) from the first row that has it. So a
-    feature's null count does not depend on where flushes fall: a row logged before the
-    feature was first seen never counts for it, whichever flush holds the two. (Counted
-    over the rows of one flush, a missing key was a null only where another row of the same
-    flush had the feature: 1 coupon in 8 events read 50% nulls as 2 flushes, 87.5% as one.)
-    """
-    n = len(rows)
-    first = rows[0].keys()
-    same = all(r.keys() == first for r in rows)  # the usual case: one schema per version
-    start: dict[str, int] = dict.fromkeys(first, 0)
-    if not same:
-        for i, r in enumerate(rows):
-            for k in r:
-                start.setdefault(k, i)
-    counts = np.asarray(seen_counts)
-    lo, hi = int(counts[0]), int(counts[-1])  # non-decreasing: rows are in logged order
-    for k, order in seen.items():
-        if order < lo:
-            start[k] = 0
-        elif order < hi:  # seen while these rows were logged (a row that has it: from there)
-            start[k] = int(np.searchsorted(counts, order, side="right"))
-    start.update(dict.fromkeys(reference, 0))  # known before any row, seen or not
-    parts: dict[int, dict[str, np.ndarray]] = defaultdict(dict)
-    if same and first:
-        names = list(first)
-        get = itemgetter(*names)
-        values = [get(r) for r in rows] if len(names) > 1 else [(get(r),) for r in rows]
-        grid = np.array(values, dtype=object)
-        parts[0] = {k: _column(grid[:, j]) for j, k in enumerate(names)}
-    for k in sorted(start):
-        at = start[k]
-        if k in parts[at]:
-            continue
-        if same:  # in no row at all
-            parts[at][k] = np.full(n - at, None, dtype=object)
-        else:
-            parts[at][k] = _column(np.array([r.get(k) for r in rows[at:]], dtype=object))
-    return [(at, cols) for at, cols in sorted(parts.items()) if cols]
-
-
 _BOOL_TYPES = frozenset({bool, np.bool_})
-_FLOAT_TYPES = frozenset({float, np.float64})  # the same str(): "101.0", "1e+200"
-
-
-def _is_int_type(t: type) -> bool:
-    """Python and signed numpy ints (bool is an int to Python, not here; a uint64 beyond
-    int64 would wrap)."""
-    return (t is int or issubclass(t, np.signedinteger)) and not issubclass(t, bool)
-
-
-def _column(values: np.ndarray) -> np.ndarray:
-    """A typed array when every value has one kind of number type (fast path: bools stay
-    bools, ints int64, floats float64), else the object array.
-
-    A value keeps the text the reference gave it, for features that are categorical there:
-    ints cast to float64 were "101.0", not the reference's "101" (every value __other__,
-    PSI 17 on identical data), and bools 1.0, not "True". Mixed number types stay objects
-    for the same reason (1 and 1.0 are "1" and "1.0"); numeric aggregation reads them at C
-    speed too. A string stays a string even if it looks like a number: "01234" is a zip
-    code (kinds come from types, as in ``log_batch``); in a numeric feature (by its
-    reference, or the kind it was stored as) every string is a special value, "1.5" as
-    "abc" (see ``aggregate._numeric_values``).
-    """
-    types = set(map(type, values))
-    if types <= _BOOL_TYPES:
-        return values.astype(bool)
-    if types <= _FLOAT_TYPES:
-        return values.astype(np.float64)
-    if all(map(_is_int_type, types)):
-        try:
-            return values.astype(np.int64)
-        except OverflowError:  # beyond int64: keep the exact Python ints
-            return values
-    return values
 
 
 @dataclass(frozen=True)

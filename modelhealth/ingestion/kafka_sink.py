@@ -419,19 +419,27 @@ class KafkaSink:
         return messages
 
     def _frame_messages(self, name: str, frame: pd.DataFrame) -> list[_Message]:
+        """The messages of one table's rows: per model, in their original order, at most
+        ``rows_per_message`` rows each. Each message's row dicts are made when it is encoded
+        and dropped after: made for the whole frame first (50,000 dicts for a flush), they
+        outlived enough collections to set off a full one, which walked every object of the
+        process (50 ms) while request threads waited in ``log()`` for the GIL (s28c)."""
         topic = self.topics[name]
         cols = TABLES[name].column_names
         _refuse_non_finite(name, frame, cols)
         columns = [frame[c].tolist() for c in cols]
-        rows = [dict(zip(cols, r, strict=False)) for r in zip(*columns, strict=True)]
         # One group per model, rows in their original order (indices are sorted positions).
         groups = frame.groupby("model", sort=False).indices
         out: list[_Message] = []
         for model, positions in groups.items():
             key = str(model).encode()
+            mine = columns
+            if len(groups) > 1:
+                mine = [[values[i] for i in positions] for values in columns]
             step = self.rows_per_message
             for lo in range(0, len(positions), step):
-                self._split(topic, key, [rows[i] for i in positions[lo : lo + step]], out)
+                part = zip(*(values[lo : lo + step] for values in mine), strict=True)
+                self._split(topic, key, [dict(zip(cols, r, strict=False)) for r in part], out)
         return out
 
     def _split(

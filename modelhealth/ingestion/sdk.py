@@ -60,7 +60,6 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
-from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -75,12 +74,12 @@ from modelhealth.ingestion.batch import (
     bound_unsent,
     concat,
 )
+from modelhealth.ingestion.batching import feature_columns, group_events, row_columns
 from modelhealth.ingestion.columns import (
     BatchColumns,
     CheckedRows,
     batch_columns,
     check_rows,
-    feature_columns,
     parked_value,
     rows_given,
     take,
@@ -94,7 +93,6 @@ from modelhealth.ingestion.schema import FEATURE_BINS, FEATURE_STATS, INFERENCES
 from modelhealth.ingestion.stats import UNKNOWN_TABLE, IngestStats, describe, lost_by_table
 from modelhealth.ingestion.validate import (
     EventRejected,
-    ValidEvent,
     request_id_problem,
     shown,
     valid_label,
@@ -155,14 +153,6 @@ reference's, which it always knows), so an event lacking one counts as a null of
 :meth:`Monitor.log`). A version logging more names (sparse features as keys) has its further
 ones counted only in the flush that holds them, from the first event that has them: a bound
 on memory and on the feature-stats rows every flush writes."""
-
-_FIELD = {name: i for i, name in enumerate(ValidEvent._fields)}
-"""Position of each field in the plain tuples :meth:`Monitor.log` buffers (``event[:-1]``)."""
-
-
-def _get(name: str) -> itemgetter:
-    """Reads field ``name`` of a buffered event tuple."""
-    return itemgetter(_FIELD[name])
 
 
 class Monitor:
@@ -973,35 +963,28 @@ class Monitor:
         says, per event, how many features its version had been seen with when it was
         logged (see :func:`feature_columns`). ``events`` and ``features`` are the
         ValidEvents as :meth:`log` buffers them: every field but the features, and those."""
-        # per (model, version, host): its rows (plain tuples), their features, seen counts;
-        # no object per event is made here (see ValidEvent: the GC would walk them all)
-        groups: dict[tuple[object, ...], tuple[list[tuple[object, ...]], list, list[int]]] = {}
-        key_of = itemgetter(_FIELD["model"], _FIELD["version"], _FIELD["host"])
-        for row, feats, count in zip(events, features, seen_counts, strict=True):
-            key = key_of(row)
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = ([], [], [])
-            group[0].append(row)
-            group[1].append(feats)
-            group[2].append(count)
         blocks = list(blocks)
-        for (model, version, host), (rows, feats_of, counts) in groups.items():
+        # per (model, version, host): its rows (plain tuples), their features, seen counts;
+        # read into columns a chunk at a time (see modelhealth.ingestion.batching)
+        for (model, version, host), (rows, feats_of, counts) in group_events(
+            events, features, seen_counts
+        ).items():
             with self._lock:  # a snapshot: log() adds to it meanwhile
                 seen = dict(self._seen.get((model, version), {}))
             ref = self.references.get(model)
             n = len(rows)
             try:
+                per_row = row_columns(rows)
                 blocks.append(
                     self._aggregate(
                         model,  # type: ignore[arg-type]
                         version,  # type: ignore[arg-type]
                         host,  # type: ignore[arg-type]
-                        np.fromiter(map(_get("ts"), rows), np.int64, n),
-                        np.fromiter(map(_get("latency_ms"), rows), np.float64, n),
-                        np.fromiter(map(_get("score"), rows), np.float64, n),
-                        pd.Series(list(map(_get("request_id"), rows)), dtype=object),
-                        np.fromiter(map(_get("is_error"), rows), np.int32, n),
+                        per_row["ts"],
+                        per_row["latency_ms"],
+                        per_row["score"],
+                        pd.Series(per_row["request_id"], dtype=object, copy=False),
+                        per_row["is_error"],
                         feature_columns(
                             feats_of, counts, seen, ref.features if ref is not None else ()
                         ),
