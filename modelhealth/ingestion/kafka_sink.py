@@ -423,7 +423,7 @@ class KafkaSink:
         ``rows_per_message`` rows each. Each message's row dicts are made when it is encoded
         and dropped after: made for the whole frame first (50,000 dicts for a flush), they
         outlived enough collections to set off a full one, which walked every object of the
-        process (50 ms) while request threads waited in ``log()`` for the GIL (s28c)."""
+        process (50 ms) while request threads waited in ``log()`` for the GIL."""
         topic = self.topics[name]
         cols = TABLES[name].column_names
         _refuse_non_finite(name, frame, cols)

@@ -870,7 +870,7 @@ class Monitor:
         Only one request thread waits: while another flush runs (it holds ``_flush_lock``,
         maybe for Kafka's ``max_block_ms``), this returns at once instead of waiting for
         that lock. Every request thread whose ``log()`` found the flush due queued on it, for
-        the whole wait, and then flushed again itself (QA s27h: with ``background=False``
+        the whole wait, and then flushed again itself (with ``background=False``
         and Kafka down, each of them stalled up to twice ``max_block_ms``).
         """
         now = self.clock.monotonic()
