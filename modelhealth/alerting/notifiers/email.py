@@ -158,6 +158,10 @@ class EmailNotifier:
             msg["Cc"] = ", ".join(self.config.cc)
         msg["Date"] = formatdate(localtime=False, usegmt=True)  # UTC, not -0000 ("unknown")
         msg["Message-ID"] = f"<mh-{batch.id}-{batch.dedup_key}@modelhealth>"
+        # each mail of a group replies to one thread root named by the group's dedup key, so
+        # an update and the RESOLVED follow-up thread under the FIRING mail in the client
+        msg["In-Reply-To"] = thread_root(batch.dedup_key)
+        msg["References"] = thread_root(batch.dedup_key)
         msg["X-Modelhealth-Dedup-Key"] = batch.dedup_key
         msg["X-Modelhealth-Status"] = batch.status
         msg.set_content(self._env.get_template("email.txt.j2").render(**view))
@@ -229,6 +233,20 @@ class EmailNotifier:
         s = self.smtp
         why = f"SMTP {s.host}:{s.port} {type(exc).__name__}: {exc}{hint}"
         return redact(why, (s.password,))
+
+
+def thread_root(dedup_key: str) -> str:
+    """The Message-ID every mail of one group refers to (``In-Reply-To``/``References``).
+
+    Each mail has its own Message-ID (the outbox row), so without a common reference a
+    RESOLVED mail arrived as an unrelated message far from the FIRING one it ends. No mail
+    carries this id itself; clients thread the group's mails under it as siblings (RFC 5322
+    section 3.6.4; Thunderbird, Apple Mail and mutt draw the missing parent's thread).
+
+    >>> thread_root("abc")
+    '<mh-abc@modelhealth>'
+    """
+    return f"<mh-{dedup_key}@modelhealth>"
 
 
 def subject(text: str, limit: int = SUBJECT_MAX, keep: str = "") -> str:

@@ -11,6 +11,7 @@ counted with a link to the dashboard, where every one of them is shown.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -114,13 +115,44 @@ class PagerDutyNotifier:
         )
 
 
+_COMPARED = ("threshold", "expected", "baseline")
+"""Annotations that say what an alert's value is measured against, shown beside it."""
+
+
 def _detail(alert: Mapping[str, Any]) -> dict[str, Any]:
+    """One firing alert as the pager shows it: its value as the rule wrote it (``351.588``,
+    not the float's 17 digits), beside the threshold, expectation or baseline it broke.
+
+    A value that is not a finite number is ``null``: ``json.dumps`` wrote ``NaN``, which is
+    not JSON, so a strict receiver refused the whole event (a 400, final: the page lost).
+    """
+    ann = alert["annotations"]
     return {
         "labels": alert["labels"],
-        "value": alert.get("value"),
+        "value": _number(ann.get("value"), alert.get("value")),
+        **{k: _number(ann[k], ann[k]) for k in _COMPARED if ann.get(k)},
         "since": alert.get("fired_at") or alert.get("active_at"),
-        **{k: v for k, v in alert["annotations"].items() if k in ("description", "features")},
+        **{k: v for k, v in ann.items() if k in ("description", "features")},
     }
+
+
+def _number(text: Any, fallback: Any) -> Any:
+    """``text`` (an annotation like ``"351.588"``) as a JSON number, else ``fallback`` cut to
+    6 significant digits; ``None`` for NaN or infinity, a string that is not a number as is
+    (a baseline may be ``reference``)."""
+    for candidate in (text, fallback):
+        if candidate is None or isinstance(candidate, bool):
+            continue
+        try:
+            x = float(candidate)
+        except (TypeError, ValueError):
+            if candidate is text and isinstance(text, str) and text:
+                return text
+            continue
+        if not math.isfinite(x):
+            return None
+        return int(x) if x.is_integer() and abs(x) < 2**53 else float(f"{x:.6g}")
+    return None
 
 
 def fit(event: dict[str, Any], see: str, limit: int = MAX_EVENT_BYTES) -> dict[str, Any]:
