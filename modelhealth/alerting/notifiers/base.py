@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -245,8 +246,27 @@ def _url_parts(secret: str) -> list[str]:
 
 def encode_json(payload: Mapping[str, Any]) -> bytes:
     """The exact request body :func:`post_json` sends for ``payload``: a receiver with a size
-    limit (PagerDuty's 512 KB) is measured against these bytes, not an estimate of them."""
-    return json.dumps(payload, default=str).encode()
+    limit (PagerDuty's 512 KB) is measured against these bytes, not an estimate of them.
+
+    A float that is NaN or infinite (an alert's value over an empty window, a ratio to 0) is
+    sent as ``null``: ``json.dumps`` wrote the bare tokens ``NaN``/``Infinity``, which are
+    not JSON, and a strict receiver refused the whole notification with a 400, a final
+    answer: the notification was lost, not retried."""
+    try:
+        return json.dumps(payload, default=str, allow_nan=False).encode()
+    except ValueError:  # "Out of range float values are not JSON compliant"
+        return json.dumps(_finite(payload), default=str, allow_nan=False).encode()
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float inside dicts, lists and tuples made ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def post_json(
