@@ -8,6 +8,7 @@ route names a declared receiver.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ import yaml
 from modelhealth.alerting.matchers import Matcher, MatcherError, parse_matcher
 from modelhealth.errors import ConfigError, ConfigIssue, SourcePos
 from modelhealth.rules.durations import parse_duration  # one grammar for every duration
+from modelhealth.rules.yamlnodes import compose
 
 ALL_LABELS = "..."
 """``group_by: ['...']``: as in Alertmanager, every alert's full label set is its group."""
@@ -229,7 +231,7 @@ class _Reader:
         converters: dict[str, Callable[[str], Any]] = {
             _STR: str,
             _DUR: parse_duration,
-            _NUM: float,
+            _NUM: _seconds,
             _BOOL: _bool,
         }
         try:
@@ -265,6 +267,18 @@ def _secret_hint(key: str, allowed: tuple[str, ...]) -> str:
     return "; secrets come from the environment, never from this file"
 
 
+def _seconds(text: str) -> float:
+    """A timeout in seconds: a finite number > 0. ``float`` alone took ``nan``, ``inf``,
+    ``-5`` and ``0``, which loaded fine and then failed (or hung) every delivery."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{text!r} is not a number of seconds > 0 (e.g. 10)")
+    return value
+
+
 def _bool(text: str) -> bool:
     low = text.lower()
     if low in ("true", "yes", "on"):
@@ -277,14 +291,14 @@ def _bool(text: str) -> bool:
 def parse_routing(text: str, filename: str = "<routing>") -> RoutingConfig:
     """Parse and validate a routing document; raise ConfigError listing every issue."""
     r = _Reader(filename)
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        pos = SourcePos(filename, mark.line + 1, mark.column + 1) if mark else SourcePos(filename)
-        raise ConfigError([ConfigIssue(pos, f"invalid YAML: {exc}")]) from exc
+    # bounded: no nesting past MAX_DEPTH, no alias bombs, every issue at a line
+    root, issues = compose(text, filename, "invalid YAML")
+    if issues:
+        raise ConfigError(issues)
     if root is None:
-        raise ConfigError([ConfigIssue(SourcePos(filename), "empty file: expected route:")])
+        raise ConfigError(
+            [ConfigIssue(SourcePos(filename, 1, 1), "empty file: expected route: and receivers:")]
+        )
     top = r.mapping(root, "", ("global", "route", "receivers", "inhibit_rules"))
     delivery, dashboard, resolve_timeout = DeliverySpec(), "", RoutingConfig.resolve_timeout
     if "global" in top:

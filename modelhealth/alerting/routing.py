@@ -14,7 +14,7 @@ from pathlib import Path
 
 from modelhealth.alerting.config import ALL_LABELS, RouteSpec, RoutingConfig, parse_routing
 from modelhealth.alerting.matchers import matches_all
-from modelhealth.errors import ConfigError, ConfigIssue, SourcePos
+from modelhealth.errors import ConfigError, ConfigIssue, SourcePos, undecodable_at
 
 __all__ = [
     "RouteSpec",
@@ -32,9 +32,13 @@ def load_routing(path: str | Path) -> RoutingConfig:
     """Read a routing YAML file; ConfigError lists every problem as ``file:line:col: ...``."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([ConfigIssue(SourcePos(str(p)), f"cannot read: {exc}")]) from exc
+    except UnicodeDecodeError as exc:  # was a raw traceback from every command that routes
+        at = SourcePos(str(p), *undecodable_at(exc))
+        why = f"byte {exc.object[exc.start]:#04x} is not UTF-8; save the file as UTF-8"
+        raise ConfigError([ConfigIssue(at, why)]) from None
     return parse_routing(text, str(p))
 
 

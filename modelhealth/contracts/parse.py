@@ -18,7 +18,7 @@ from modelhealth.contracts.datamodel import (
     DataContract,
 )
 from modelhealth.contracts.problems import (
-    _is_number,
+    _is_finite,
     _numbers,
     _shown,
     _special_key_problems,
@@ -28,6 +28,7 @@ from modelhealth.contracts.problems import (
 )
 from modelhealth.errors import ConfigError, ConfigIssue, SourcePos, undecodable_at
 from modelhealth.ingestion.reference import DEFAULT_SPECIAL_VALUES
+from modelhealth.rules.yamlnodes import compose
 
 
 def read_contract_text(p: Path) -> str:
@@ -103,19 +104,16 @@ def parse_contract_partial(
     other columns. Problems that concern every column (YAML syntax, the top-level shape,
     ``model``, ``special_values``, ``thresholds``, ...) raise ConfigError: nothing could be
     checked right."""
-    try:
-        raw = yaml.safe_load(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        pos = SourcePos(source, mark.line + 1, mark.column + 1) if mark else SourcePos(source)
-        raise ConfigError([ConfigIssue(pos, f"not valid YAML/JSON: {exc}")]) from exc
+    root, problems = compose(text, source, "not valid YAML/JSON")
+    if problems:
+        raise ConfigError(problems)
+    raw = _construct(text, root, source)
     marks = _marks(root)
     issues: list[tuple[tuple[object, ...], ConfigIssue]] = []
 
     def issue(path: tuple[object, ...], msg: str, context: str = "", mark: Any = None) -> None:
         m = mark or marks.get(path) or marks.get(path[:-1]) or marks.get(())
-        pos = SourcePos(source, m.line + 1, m.column + 1) if m else SourcePos(source)
+        pos = SourcePos(source, m.line + 1, m.column + 1) if m else SourcePos(source, 1, 1)
         field_name = ".".join(str(p) for p in path)
         issues.append((path, ConfigIssue(pos, msg, field_name, context)))
 
@@ -142,7 +140,7 @@ def parse_contract_partial(
         where = f" (first at line {first.line + 1})" if first else ""
         issue(("columns", j, "name"), f"column {name!r} is listed twice{where}", f"column {name}")
         issue(("columns", i, "name"), f"column {name!r} is listed again below", f"column {name}")
-    names = {x.get("name") for x in raw_columns if isinstance(x, dict)}
+    names = {x.get("name") for x in raw_columns if isinstance(x, dict) and _is_key(x.get("name"))}
     for i, c in enumerate(_section(raw, "custom", list)):
         for sub, msg, where in _custom_issues(c, names):
             issue(("custom", i, *sub), msg, where)
@@ -151,7 +149,7 @@ def parse_contract_partial(
         if k not in DEFAULT_THRESHOLDS:
             issue(("thresholds", k), f"unknown check; expected one of {sorted(DEFAULT_THRESHOLDS)}")
         elif not (
-            isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v) and v[0] <= v[1]
+            isinstance(v, list) and len(v) == 2 and all(_is_finite(x) for x in v) and v[0] <= v[1]
         ):
             issue(
                 ("thresholds", k),
@@ -201,6 +199,50 @@ def parse_contract_partial(
         skipped=skipped,
     )
     return contract, [i for _, i in issues]
+
+
+def _construct(text: str, root: yaml.Node | None, source: str) -> Any:
+    """The Python value of a composed contract, or ConfigError at the value that cannot be
+    read: ``!!python/object/...`` (the safe loader builds no objects), ``2026-02-30``, or
+    ``!!timestamp nope`` (an AttributeError inside PyYAML, which used to escape as is)."""
+    if root is None:
+        return None
+    try:  # loaded apart: constructing ``root`` would merge its ``<<`` keys into it in place
+        return yaml.safe_load(text)  # safe now: ``root`` composed within the limits
+    except yaml.MarkedYAMLError as exc:
+        mark, why = exc.problem_mark or root.start_mark, str(exc.problem)
+        if "constructor for the tag" in why:
+            why += "; the safe loader builds no Python objects: remove the tag"
+    except Exception:  # located below, value by value
+        mark, why = _unreadable(root)
+    raise ConfigError([ConfigIssue(_pos(source, mark), f"cannot read this value: {why}")])
+
+
+_PLAIN_TAGS = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
+
+
+def _unreadable(root: yaml.Node) -> tuple[Any, str]:
+    """The mark of the first value (in document order) PyYAML's safe constructor fails on
+    outside a plain list or mapping, and why."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.tag not in _PLAIN_TAGS:
+            try:
+                yaml.SafeLoader("").construct_document(node)
+            except Exception as exc:  # any failure is this value's
+                tag = node.tag.removeprefix("tag:yaml.org,2002:")
+                shown = f"{node.value!r:.60}" if isinstance(node.value, str) else "it"
+                return node.start_mark, f"{shown} is not a valid {tag} ({type(exc).__name__})"
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in reversed(node.value) for n in reversed(pair))
+    return root.start_mark, "PyYAML could not construct it"
 
 
 def _context(raw: Any, path: tuple[object, ...]) -> str:
@@ -268,9 +310,15 @@ def _custom_issues(c: object, columns: set[object]) -> list[tuple[tuple[object, 
         if k not in _CUSTOM_KEYS
     ]
     found += [(sub, msg, f"check {c['check']}") for sub, msg in custom_problems(c)]
-    if c.get("column") is not None and c["column"] not in columns:
+    if _is_key(c.get("column")) and c["column"] not in columns:
         found.append((("column",), f"column {c['column']!r} is not in the contract", ""))
     return found
+
+
+def _is_key(value: object) -> bool:
+    """Whether ``value`` can name a column (a list or mapping written as a name cannot be
+    looked up: it raised TypeError, unhashable, instead of the field's own error)."""
+    return isinstance(value, str)
 
 
 def _repeated_columns(raw_columns: list[Any]) -> list[tuple[tuple[int, int], str]]:

@@ -6,6 +6,7 @@ places them at their file:line:col.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,9 +29,20 @@ def _shown(v: object) -> str:
     return f"{type(v).__name__} {v!r:.40}"
 
 
+def _is_finite(v: object) -> bool:
+    """Whether ``v`` is a number a float can hold, not NaN or ±inf: ``10**400`` is an int
+    no float holds (``np.isfinite`` raised TypeError on it, a traceback from the loader)."""
+    if not _is_number(v):
+        return False
+    try:
+        return math.isfinite(v)  # type: ignore[arg-type]
+    except OverflowError:
+        return False
+
+
 def _number(v: object, what: str, lo: float = -np.inf, hi: float = np.inf) -> str | None:
     """Why ``v`` is no finite number in [lo, hi], or None if it is one."""
-    if not _is_number(v) or not np.isfinite(v):
+    if not _is_finite(v):
         return f"expected {what}, got {_shown(v)}"
     if not lo <= v <= hi:
         return f"expected {what} in [{lo:g}, {hi:g}], got {v!r}"

@@ -112,16 +112,28 @@ class ModelReference:
 
     @classmethod
     def from_json(cls, text: str) -> ModelReference:
+        """Parse a saved profile; ValueError (or KeyError, TypeError) for one of the wrong
+        shape, so a hand-edited bin is refused when the profile is loaded, not at every
+        evaluation that bins with it."""
         raw = json.loads(text)
         feats = {}
         for f in raw["features"]:
             f = {k: tuple(v) if isinstance(v, list) else v for k, v in f.items()}
+            _check_bins(f"feature {f.get('name')!r}", f.get("edges", ()), f.get("counts", ()))
+            if not all(isinstance(c, str) for c in f.get("categories", ())):
+                raise ValueError(f"feature {f.get('name')!r}: categories must be a list of text")
+            for key in ("null_rate", "special_rate"):
+                if not _is_finite_number(f.get(key, 0.0)):
+                    raise ValueError(f"feature {f.get('name')!r}: {key} must be a number")
             feats[f["name"]] = FeatureReference(**f)
+        score_edges = raw.get("score_edges", ())
+        score_counts = raw.get("score_counts", ())
+        _check_bins("score", score_edges, score_counts)
         return cls(
             model=raw["model"],
             features=feats,
-            score_edges=tuple(raw.get("score_edges", ())),
-            score_counts=tuple(raw.get("score_counts", ())),
+            score_edges=tuple(score_edges),
+            score_counts=tuple(score_counts),
         )
 
     def save(self, path: str | Path) -> None:
@@ -132,6 +144,29 @@ class ModelReference:
         return cls.from_json(Path(path).read_text())
 
 
+def _is_finite_number(v: object) -> bool:
+    """int or float (not bool), finite, and within what a float holds (not ``10**400``)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return bool(np.isfinite(float(v)))
+    except OverflowError:
+        return False
+
+
+def _check_bins(what: str, edges: object, counts: object) -> None:
+    """ValueError unless ``edges`` are finite numbers, strictly increasing, and ``counts``
+    finite numbers >= 0: a string, null or NaN edge loaded fine and then raised a numpy
+    TypeError at every window binned against it."""
+    for key, values in (("edges", edges), ("counts", counts)):
+        if not isinstance(values, list | tuple) or not all(map(_is_finite_number, values)):
+            raise ValueError(f"{what}: {key} must be a list of finite numbers")
+    if any(b <= a for a, b in itertools.pairwise(edges)):  # type: ignore[call-overload]
+        raise ValueError(f"{what}: edges must increase strictly")
+    if any(c < 0 for c in counts):  # type: ignore[union-attr]
+        raise ValueError(f"{what}: counts must be >= 0")
+
+
 def load_reference(path: str | Path) -> ModelReference | str:
     """The profile at ``path``, or why it cannot be used (for callers that go on without it:
     config validation names the file, the dashboard warns and draws the rest)."""
@@ -139,6 +174,8 @@ def load_reference(path: str | Path) -> ModelReference | str:
         return ModelReference.load(path)
     except FILE_ERRORS as exc:
         return why_unusable(exc, "a reference profile")
+    except RecursionError:  # json's decoder recurses: 100,000 '[' raised it through the caller
+        return "is not a reference profile (JSON nested too deeply)"
 
 
 def quantile_edges(values: np.ndarray, bins: int = 10) -> tuple[float, ...]:

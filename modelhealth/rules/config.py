@@ -939,8 +939,13 @@ def _file_problems(root: Node) -> list[ConfigIssue]:
 def _reference_profile(path: Path) -> tuple[ModelReference | None, str]:
     """The reference profile at ``path``, or why it cannot be used (checked when the config
     is loaded, so ``rules validate`` says so instead of the first evaluation crashing)."""
-    if not path.exists():
-        return None, "no such file; build one with modelhealth.ingestion.build_reference"
+    try:
+        found = path.is_file()
+    except OSError as exc:  # a name too long for the file system, ...: OSError from a stat
+        return None, f"cannot be read ({exc.strerror or exc}); expected a path to a .json profile"
+    if not found:
+        why = "is a folder" if path.is_dir() else "no such file"
+        return None, f"{why}; build one with modelhealth.ingestion.build_reference"
     loaded = load_reference(path)
     return (None, loaded) if isinstance(loaded, str) else (loaded, "")
 
