@@ -95,11 +95,18 @@ def number(value: object, key: str, positive: bool = False) -> float:
     value = yaml_number(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"'{key}' must be a number, got {value!r}")
-    if not math.isfinite(value):  # `above: .nan` compares false with everything: never fires
+    try:
+        x = float(value)
+    except OverflowError:  # an int past the float range (`above: 1e400` written as digits)
+        raise ValueError(
+            f"'{key}' must be a finite number (at most about 1.8e308), got an integer of"
+            f" {len(str(abs(value)))} digits"
+        ) from None
+    if not math.isfinite(x):  # `above: .nan` compares false with everything: never fires
         raise ValueError(f"'{key}' must be a finite number, got {value!r}")
-    if positive and value <= 0:
+    if positive and x <= 0:
         raise ValueError(f"'{key}' must be positive, got {value!r}")
-    return float(value)
+    return x
 
 
 def step_seconds(series: Series) -> int:
