@@ -221,6 +221,44 @@ realAdExchange, 3 realTraffic, 6 realTweets; file names only), score 0.750 (5-95
 files are harder than the training files of their own categories, not just other categories.
 Further rules tuned on these 25 files are unvalidated by any CV over them; a rule's worth
 needs labelled files nobody designed against.
+
+Round 25 got such files: the AIOps Challenge 2018 KPI data (Tsinghua NetMan; 29 operations
+KPIs of its finals training set, per-point labels by the organisers; a per-KPI copy of
+``NetManAIOps/KPI-Anomaly-Detection``'s ``phase2_train.csv``, the original's large files not
+being reachable here), converted to the NAB layout outside the repo: each file cut to its
+first 20,160 points (14 days of 1-minute points; the 5-minute files whole), each run of
+labelled points a window padded by 10 points. The fixed hash puts 20 files in training and 9
+held out. The same replay on cached fold models (hash CV of the training files, nine lines,
+means and TP/FN/FP summed) on both development sets, before any held-out run:
+
+==============================  ===================  ===================
+change                          NAB CV               KPI CV
+==============================  ===================  ===================
+none (long discord 5)           0.752  282  69  117  0.500  602 469 736
+long discord off                0.737  273  78  117  0.538  578 493 505
+long discord 6 / 8 / 10         0.737 / 0.737 / 0.737  0.522 / 0.538 / 0.539
+discord rule off                0.641  232 119  150  0.545  591 480 509
+both discord rules off          0.606  215 136  152  0.604  562 509 230
+record bar off                  0.697  256  95  138  0.523  584 487 582
+record bar + long discord off   0.680                0.564
+Holt-Winters + classifier only  0.584  228 123  203  0.591  562 509 270
+==============================  ===================  ===================
+
+KPI's CV (0.500) predicts its held-out files (0.513 over seeds 0-2 with the round-22
+detector): no design gap there. On KPI the classifier (+0.035), the Holt-Winters rule and the
+novelty rule transfer; the discord rules and the record bar cost F1 (both discord rules off
++0.10, false events 736 -> 230), but NAB's CV loses more than KPI's gains for each of them
+but one. Adopted, by the mean of the two CVs (declared before the NAB replays of this round
+ran): the long discord threshold 5 -> 10, mean 0.626 -> 0.638 (6: 0.630, 8: 0.6375, off:
+0.6375, a plateau from 8 on). At 5 the rule took one NAB training window per line and 231
+false events over KPI's nine lines. Kept: both discord rules (mean 0.605), the record bar
+(0.610). The two datasets differ in kind (KPI: many short spikes per file; NAB: a few long
+windows), so the mean is a compromise, not a proof that the discord rules over-fit NAB.
+Held out once after adopting (``benchmarks/detection.py``, seeds 0-2): NAB 0.521 -> 0.551 on
+all three seeds (TP 19 both, FP 22 -> 18; round 20's figure), KPI 0.513 -> 0.550 (ARIMA
+0.759 there, leading on one file of 20 windows it catches whole), the simulated fleet
+0.959/0.972/0.972 -> 0.944/0.972/0.958 (round 20's lines: one window fewer on two seeds;
+0.940 -> 0.924 with nightly gaps).
 """
 
 from __future__ import annotations
@@ -303,12 +341,13 @@ out-of-fold groupings gave NAB CV 0.401, 0.360 and 0.502 (means of three fold sp
 Rejected there, as not narrowing it: ranking by the mean over three groupings (0.405, 0.384,
 0.502), taking the fewest false positives among settings within 0.02 or 0.05 of the best
 (0.395, 0.360, 0.502 and 0.395, 0.360, 0.433) and ``FP_PENALTY`` 0.3 (0.308, 0.386, 0.407)."""
-LONG_DISCORD_THRESHOLD = 5.0
+LONG_DISCORD_THRESHOLD = 10.0
 """The long discord rule (``PostProcess.long_discord_threshold``), always on beside whatever
 the grid picks, with the same burstiness scaling and novelty rule as the discord rule; see
-``signals.long_discord_score`` for its cross-validation. Fixed like ``DISCORD_THRESHOLD``:
-4.5-5.5 score alike on NAB, 6 catches nothing more; at 4.5 the fleet takes a false event
-more per line."""
+``signals.long_discord_score``. Round 22 fixed it at 5 on NAB (4.5-5.5 alike, 6 catching one
+training window less per line); round 25 raised it to 10, the middle of the plateau of the
+mean CV over NAB and an independently labelled dataset (KPI): at 5 it was an edge fitted to
+that one NAB window, costing 0.04 F1 on KPI (see the module docstring)."""
 FP_PENALTY = 0.1
 """F1 subtracted per false-positive event per labelled window: a nudge towards conservative
 settings when two settings score almost alike on few windows."""
