@@ -58,6 +58,12 @@ class FakeClock:
         self._now = when
 
 
+def as_utc(when: datetime) -> datetime:
+    """``when`` with UTC as its zone when it has none (a hand-edited or stored time that lost
+    its offset); an aware time as it is."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def to_epoch_ms(when: datetime) -> int:
     """Milliseconds since the epoch, the time unit of every stored row."""
     return int(when.timestamp() * 1000)

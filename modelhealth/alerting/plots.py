@@ -17,6 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import DateFormatter
 from matplotlib.figure import Figure
 
+from modelhealth.clock import as_utc
+
 _SIZE = (5.6, 2.2)
 _DPI = 90
 MAX_BIN_LABELS = 14
@@ -58,10 +60,6 @@ def human_span(span: timedelta) -> str:
     return f"{s} s"
 
 
-def _utc(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def latency_figure(
     ts_ms: Sequence[int] | np.ndarray,
     percentiles: Mapping[str, Sequence[float] | np.ndarray],
@@ -72,6 +70,7 @@ def latency_figure(
     marks: Sequence[LatencyMark] = (),
     ylabel: str = "latency (ms)",
     unit: str = " ms",
+    from_zero: bool = True,
 ) -> Figure:
     """Latency percentiles over time, e.g. ``{"p50": [...], "p99": [...]}`` (ms); with
     ``ylabel``/``unit`` any bucketed metric (the model score, unit ``""``).
@@ -125,11 +124,11 @@ def latency_figure(
             )
         began = m.active_at or m.fired_at
         if began is not None:
-            began = _utc(began)
+            began = as_utc(began)
             ax.axvline(began, color="#d0312d", linewidth=1.0, alpha=0.8)
             ax.axvspan(
                 began,
-                _utc(m.resolved_at) if m.resolved_at else when[-1] if when else began,
+                as_utc(m.resolved_at) if m.resolved_at else when[-1] if when else began,
                 color="#d0312d",
                 alpha=0.07,
                 linewidth=0,
@@ -146,7 +145,7 @@ def latency_figure(
                 bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
             )
         if m.resolved_at is not None:
-            ended = _utc(m.resolved_at)
+            ended = as_utc(m.resolved_at)
             ax.axvline(ended, color="#2e8b57", linewidth=1.0)
             ax.annotate(
                 f"resolved {ended:%H:%M}",
@@ -161,7 +160,7 @@ def latency_figure(
                 bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
             )
     if marks and when:  # keep an alert's start in view even if it predates the data
-        starts = [_utc(m.active_at or m.fired_at) for m in marks if m.active_at or m.fired_at]
+        starts = [as_utc(m.active_at or m.fired_at) for m in marks if m.active_at or m.fired_at]
         lo = min([when[0], *starts])
         ax.set_xlim(lo, when[-1] + timedelta(milliseconds=int(step_ms or 0)))
     ax.set_title(title, fontsize=9)
@@ -169,7 +168,7 @@ def latency_figure(
     ax.set_xlabel("time (UTC)" + (f"; {PARTIAL_NOTE}" if partial else ""), fontsize=7)
     ax.tick_params(labelsize=7)
     ax.xaxis.set_major_formatter(DateFormatter("%H:%M", tz=UTC))
-    if unit == " ms":
+    if from_zero:  # latency is never negative (a model score may be)
         ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     # below the plot, so it never hides the data (or the threshold) it explains

@@ -11,7 +11,7 @@ import base64
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ from modelhealth.alerting.plots import (
     latency_figure,
     png_bytes,
 )
-from modelhealth.clock import to_epoch_ms
+from modelhealth.clock import as_utc, to_epoch_ms
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.rules.grouping import FEATURE_NAMES
 from modelhealth.store.backend import QueryBackend, Scope
@@ -157,10 +157,6 @@ def score_column(alert: Alert) -> str | None:
     return m[1] if m else None
 
 
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def _number(text: str | None) -> float | None:
     try:
         x = float(text) if text is not None else None
@@ -259,10 +255,10 @@ def latency_plot_figure(
 
 def _reach_back(window: timedelta, now: datetime, marks: Sequence[LatencyMark]) -> timedelta:
     """``window``, widened (in whole hours, up to a day) to show when the alerts began."""
-    began = [_aware(b) for m in marks if (b := m.active_at or m.fired_at) is not None]
+    began = [as_utc(b) for m in marks if (b := m.active_at or m.fired_at) is not None]
     if not began:
         return window
-    hours = -(-(_aware(now) - min(began)) * 1.15 // timedelta(hours=1))  # rounded up
+    hours = -(-(as_utc(now) - min(began)) * 1.15 // timedelta(hours=1))  # rounded up
     return min(max(window, timedelta(hours=hours)), MAX_LATENCY_WINDOW)
 
 
@@ -294,6 +290,7 @@ def score_plot_figure(
         marks=marks,
         ylabel="model score",
         unit="",
+        from_zero=False,
     )
 
 

@@ -39,11 +39,11 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from modelhealth.clock import Clock, SystemClock, to_epoch_ms
+from modelhealth.clock import Clock, SystemClock, as_utc, to_epoch_ms
 from modelhealth.errors import ConfigIssue, EmptyWindow, ModelHealthError, StoreUnavailable
 from modelhealth.ingestion.reference import ModelReference
 from modelhealth.rules.config import RuleSpec
@@ -250,7 +250,7 @@ class Evaluator:
         ids = {r.rule_id for r in self.rules}
         try:
             self._last_eval = {
-                rid: _aware(datetime.fromisoformat(at))
+                rid: as_utc(datetime.fromisoformat(at))
                 for rid, at in dict(memory.get("last_eval", {})).items()
                 if rid in ids
             }
@@ -695,11 +695,6 @@ def _which(labels: Mapping[str, str], rule: RuleSpec) -> str:
 def _detector_config(rule: RuleSpec) -> tuple[str, dict[str, Any]]:
     """What a rule's detector is built from (:meth:`RuleSpec.build_detector`)."""
     return rule.detector_type, dict(rule.detector_params)
-
-
-def _aware(when: datetime) -> datetime:
-    """A remembered time as UTC (a hand-edited one may lack its offset)."""
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 NO_DATA = "no data in the window"
